@@ -1,0 +1,40 @@
+# ehkit: the two commands for a fresh machine are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DB := data/demo.db
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests; Playwright is pointed at it (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+demo: $(STAMP)
+	$(BIN)/ehkit demo --db $(DEMO_DB) --force
+	$(BIN)/ehkit report quarterly --db $(DEMO_DB) --audience board
+
+lint: $(STAMP)
+	$(BIN)/ruff check ehkit tests bench
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+bench: $(STAMP) browser
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) reports/*.html reports/*.csv data/*.db data/*.db-*

@@ -1,0 +1,287 @@
+"""The store: one connection factory, numbered migrations, one way to write, and the change log.
+
+Every connection comes from :func:`connect` (WAL, foreign keys, busy timeout, synchronous
+FULL). Every write goes through :func:`transaction` (a short ``BEGIN IMMEDIATE``). Every
+insert, update and delete on a data table writes change-log rows from SQLite triggers in the
+same transaction, so no code path can skip them; each change-log row carries a hash chained
+to the row before it.
+
+Migrations are the files ``ehkit/migrations/NNNN_name.sql``, applied in order and recorded
+in ``schema_migrations``. After migrating, the change-log triggers are rebuilt from the live
+columns, so a migration that adds a column is logged with no further work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import getpass
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import EhkitError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEFAULT_DB = Path("data") / "ehkit.db"
+BUSY_TIMEOUT_MS = 30_000
+# Tables that are bookkeeping, not data: not change-logged.
+UNLOGGED = {"change_log", "schema_migrations"}
+
+
+class StoreError(EhkitError):
+    """A problem with the database a person can act on; the message says what to do."""
+
+
+class DatabaseMissing(StoreError):
+    pass
+
+
+class StoreFull(StoreError):
+    pass
+
+
+# -- who is acting ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Actor:
+    user: str  # the login: JupyterHub user where there is one, else the OS user
+    actor: str | None = None  # the person chosen on the form (e.g. auditor), if any
+    reason: str | None = None  # e.g. why a submitted audit was reopened
+
+
+def login_name() -> str:
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+_acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ehkit_actor", default=None)
+
+
+def current_actor() -> Actor:
+    return _acting.get() or Actor(login_name())
+
+
+@contextlib.contextmanager
+def acting_as(actor: str | None = None, reason: str | None = None, user: str | None = None):
+    """Name who is making the changes inside the block, for the change log."""
+    token = _acting.set(Actor(user or login_name(), actor, reason))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def chain_hash(prev, *fields) -> str:
+    """The change-log hash: sha256 over the previous row's hash and this row's fields."""
+    payload = json.dumps([prev, *fields], ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("ehkit_user", 0, lambda: current_actor().user)
+    conn.create_function("ehkit_actor", 0, lambda: current_actor().actor)
+    conn.create_function("ehkit_reason", 0, lambda: current_actor().reason)
+    conn.create_function("ehkit_hash", -1, chain_hash, deterministic=True)
+
+
+# -- connections -------------------------------------------------------------------------
+def db_path(path: str | os.PathLike | None = None) -> Path:
+    """The database file: the argument, else $EHKIT_DB, else data/ehkit.db."""
+    return Path(path or os.environ.get("EHKIT_DB") or DEFAULT_DB)
+
+
+def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
+            migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and migrate) the store. ``must_exist`` refuses to create a new empty file."""
+    p = db_path(path)
+    if str(p) != ":memory:":
+        if not p.exists():
+            if must_exist:
+                raise DatabaseMissing(
+                    f"no database at {p}: create one with `ehkit demo` or `ehkit import`, "
+                    "or point --db / EHKIT_DB at an existing file"
+                )
+            p.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if str(p) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    _register_functions(conn)
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        apply_migrations(db)
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One short write: ``BEGIN IMMEDIATE`` ... ``COMMIT``, all or nothing.
+
+    Nested use joins the outer transaction (via a savepoint). A full disk becomes a
+    :class:`StoreFull` with a message for a person; nothing is half-written.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        raise _person_error(e) from e
+    try:
+        yield db
+        conn.execute("COMMIT")
+    except BaseException as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(e, sqlite3.OperationalError):
+            raise _person_error(e) from e
+        raise
+
+
+def _person_error(e: sqlite3.OperationalError) -> Exception:
+    msg = str(e)
+    if "full" in msg:
+        return StoreFull("the database is full (no space left for it): nothing was saved. "
+                         "Free disk space or ask IT to, then save again.")
+    if "locked" in msg or "busy" in msg:
+        return StoreError("the database stayed busy with other saves for "
+                          f"{BUSY_TIMEOUT_MS // 1000} s: nothing was saved. Try again.")
+    return e
+
+
+# -- migrations --------------------------------------------------------------------------
+def migrations() -> list[tuple[int, str, Path]]:
+    out = []
+    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        number, _, name = f.stem.partition("_")
+        out.append((int(number), name, f))
+    numbers = [n for n, _, _ in out]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"two migrations share a number in {MIGRATIONS_DIR}")
+    return sorted(out)
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[int]:
+    """Apply every migration not yet recorded; rebuild change-log triggers if any ran."""
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
+    pending = [m for m in migrations() if m[0] not in done]
+    if not pending:
+        return []
+    with transaction(db):
+        # Re-read inside the write lock: another process may have migrated meanwhile.
+        done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
+        applied = []
+        for number, name, f in pending:
+            if number in done:
+                continue
+            for statement in _statements(f.read_text(encoding="utf-8")):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                (number, name),
+            )
+            applied.append(number)
+        if applied:
+            install_change_log_triggers(db)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (sqlite3.complete_statement knows triggers)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
+        raise RuntimeError(f"incomplete SQL statement at the end of a migration: {buf[:80]!r}")
+    return out
+
+
+# -- the change log ----------------------------------------------------------------------
+def logged_tables(db: sqlite_utils.Database) -> list[str]:
+    return [t for t in db.table_names() if t not in UNLOGGED and not t.startswith("sqlite_")]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def install_change_log_triggers(db: sqlite_utils.Database) -> None:
+    """(Re)create the insert/update/delete triggers that write change_log rows."""
+    conn = db.conn
+    for table in logged_tables(db):
+        cols = [(r[1], r[5]) for r in conn.execute(f"PRAGMA table_info({_q(table)})")]
+        names = [c for c, _ in cols]
+        pk = [c for c, n in sorted(cols, key=lambda c: c[1]) if n] or ["rowid"]
+        audit_col = "id" if table == "audits" else ("audit_id" if "audit_id" in names else None)
+
+        def row_key(alias: str, pk=pk) -> str:
+            return " || '/' || ".join(f"{alias}.{_q(c)}" for c in pk)
+
+        def as_json(alias: str, names=names) -> str:
+            return "json_object(" + ", ".join(f"'{c}', {alias}.{_q(c)}" for c in names) + ")"
+
+        def log(alias: str, field: str, old: str, new: str, table=table, audit_col=audit_col) -> str:
+            audit = f"{alias}.{_q(audit_col)}" if audit_col else "NULL"
+            return (
+                "INSERT INTO change_log (at, user, actor, table_name, row_key, audit_id, field,"
+                " old, new, reason, hash) SELECT at, u, a, t, k, au, f, o, n, r,"
+                " ehkit_hash((SELECT hash FROM change_log ORDER BY id DESC LIMIT 1),"
+                " at, u, a, t, k, au, f, o, n, r) FROM (SELECT"
+                " strftime('%Y-%m-%dT%H:%M:%fZ','now') AS at, ehkit_user() AS u,"
+                f" ehkit_actor() AS a, '{table}' AS t, {row_key(alias)} AS k, {audit} AS au,"
+                f" {field} AS f, {old} AS o, {new} AS n, ehkit_reason() AS r);"
+            )
+
+        for op in ("insert", "update", "delete"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {_q(f'log_{table}_{op}')}")
+        conn.execute(
+            f"CREATE TRIGGER {_q(f'log_{table}_insert')} AFTER INSERT ON {_q(table)} BEGIN "
+            + log("NEW", "NULL", "NULL", as_json("NEW")) + " END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {_q(f'log_{table}_delete')} AFTER DELETE ON {_q(table)} BEGIN "
+            + log("OLD", "NULL", as_json("OLD"), "NULL") + " END"
+        )
+        body = " ".join(
+            log("NEW", f"'{c}'", f"OLD.{_q(c)}", f"NEW.{_q(c)}").replace(
+                "ehkit_reason() AS r);",
+                f"ehkit_reason() AS r) WHERE OLD.{_q(c)} IS NOT NEW.{_q(c)};",
+            )
+            for c in names
+        )
+        conn.execute(
+            f"CREATE TRIGGER {_q(f'log_{table}_update')} AFTER UPDATE ON {_q(table)} BEGIN "
+            + body + " END"
+        )
+
+
+def data_fingerprint(db: sqlite_utils.Database) -> str:
+    """A short hash of the data's state: the change-log chain head and its length.
+
+    Every write adds a chained change-log row, so this changes whenever any data changes,
+    at O(1) cost however big the store is.
+    """
+    row = db.conn.execute("SELECT id, hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
+    head = row or (0, "")
+    return hashlib.sha256(f"{head[0]}:{head[1]}".encode()).hexdigest()[:16]

@@ -1,0 +1,32 @@
+"""Shared fixtures: real SQLite files in a temporary folder, built the way users build them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ehkit import db as store
+from ehkit import demo
+
+# The demo data used by read-only tests ends here, so its quarters are fixed: 2026Q3 is the
+# last full quarter.
+DEMO_UNTIL = dt.date(2026, 10, 31)
+
+
+@pytest.fixture
+def db(tmp_path):
+    """An empty, migrated store in a real file."""
+    database = store.connect(tmp_path / "ehkit.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db_path(tmp_path_factory):
+    """A small synthetic service (read-only: copy it before writing)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    database = store.connect(path)
+    demo.generate(database, episodes=400, seed=7, until=DEMO_UNTIL)
+    database.close()
+    return path
