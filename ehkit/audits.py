@@ -1,16 +1,45 @@
 """Audits: the audit tool's rules, and saving, submitting and moderating audits.
 
 The guidance's rules live here, once; the form, the importer, the sampler and the demo
-generator all ask these functions.
+generator all ask these functions. The form only shows what :func:`problems` says: the
+browser can send any widget value, so every save and submit checks again here.
+
+An audit travels as a plain dict (what :func:`load` returns and :func:`save_draft` takes)::
+
+    {"episode_id": 12, "template": "darlington", "auditor1_id": 3, "auditor2_id": None,
+     "audit_date": "2026-11-02", "summary": "...", "overall_grade": 2,
+     "overall_reasons": "...", "learning": "...",
+     "answers": {"pre_eha": {"grade": 2}, "1.1": {"comment": "..."},
+                 "1.1.1": {"response": "yes"}},
+     "checklist": {"consent": {"status": "accurate", "note": ""}},
+     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}]}
+
+Lifecycle: draft (saved incomplete as often as wanted) -> submitted (every rule met) ->
+moderated (auditor 2 or a moderator agrees or changes grades; both grades kept). A submitted
+or moderated audit changes only after :func:`reopen` with a reason, which the change log keeps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
+import sqlite_utils
+
+from . import db as store
+from . import template as templates
 from .errors import EhkitError
-from .template import Template
+from .template import OVERALL, Template
+
+AUDIT_FIELDS = ("episode_id", "template", "auditor1_id", "auditor2_id", "audit_date",
+                "summary", "overall_grade", "overall_reasons", "learning")
+ACTION_FIELDS = ("action", "by_whom", "owner_id", "due_date", "discussed_date", "agreed_by",
+                 "completed_date", "completion_note")
+ACTION_DATES = ("due_date", "discussed_date", "completed_date")
+STATUS_LABELS = {"draft": "Draft", "submitted": "Submitted", "moderated": "Moderated"}
 
 
 class AuditRuleError(EhkitError):
@@ -23,6 +52,10 @@ class AuditRuleError(EhkitError):
     def __init__(self, problems: Mapping[str, str]):
         self.problems = dict(problems)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.problems.items()))
+
+
+class AuditNotFound(EhkitError):
+    pass
 
 
 # -- Guidance 1: line managers should not audit their own team member's cases ------------
@@ -72,3 +105,616 @@ def best_overall_allowed(template: Template, section_grades: Iterable[int | None
         if rules.inadequate_section_grade in grades:
             best = max(best, rules.overall_cap_grade)
     return best
+
+
+# -- small helpers -------------------------------------------------------------------------
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _text(v: Any) -> str | None:
+    """Free text as typed (kept exactly), or None when blank."""
+    if _blank(v):
+        return None
+    return v if isinstance(v, str) else str(v)
+
+
+def _iso_date(v: Any, field: str, errors: dict[str, str]) -> str | None:
+    if _blank(v):
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    try:
+        return dt.date.fromisoformat(str(v).strip()).isoformat()
+    except ValueError:
+        errors[field] = f"'{v}' is not a date: pick one from the calendar (like 2026-11-24)."
+        return None
+
+
+def _int(v: Any, field: str, errors: dict[str, str], what: str) -> int | None:
+    if _blank(v):
+        return None
+    try:
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError
+        return int(v)
+    except (TypeError, ValueError):
+        errors[field] = f"'{v}' is not a {what}: choose one from the list."
+        return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def template_of(audit: Mapping) -> Template:
+    return templates.load(audit.get("template") or templates.DEFAULT_TEMPLATE)
+
+
+def _name(db: sqlite_utils.Database, practitioner_id: int | None) -> str | None:
+    if practitioner_id is None:
+        return None
+    row = db.execute("SELECT name FROM practitioners WHERE id = ?", [practitioner_id]).fetchone()
+    return row[0] if row else None
+
+
+# -- reading ---------------------------------------------------------------------------------
+def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> list[dict]:
+    """People who can be chosen as auditors (all practitioners when none is flagged)."""
+    sql = ("SELECT p.id, p.name, p.role, p.team, a.name AS agency FROM practitioners p"
+           " JOIN agencies a ON a.id = p.agency_id {} ORDER BY p.name, p.id")
+    rows = [dict(r) for r in db.query(sql.format("WHERE p.is_auditor = 1" if auditors_only else ""))]
+    if auditors_only and not rows:
+        rows = [dict(r) for r in db.query(sql.format(""))]
+    return rows
+
+
+def ehm_numbers(db: sqlite_utils.Database, limit: int = 20_000) -> list[str]:
+    """EHM numbers to offer on the form, open episodes first."""
+    return [r[0] for r in db.execute(
+        "SELECT ehm_number FROM episodes GROUP BY ehm_number"
+        " ORDER BY min(status = 'closed'), max(start_date) DESC LIMIT ?", [limit])]
+
+
+def episodes_for(db: sqlite_utils.Database, ehm_number: str) -> list[dict]:
+    """The episodes recorded under an EHM number, newest first."""
+    return [dict(r) for r in db.query(
+        "SELECT id, ehm_number, start_date, end_date, status FROM episodes"
+        " WHERE ehm_number = ? ORDER BY start_date DESC", [str(ehm_number).strip()])]
+
+
+def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict | None:
+    """What the form fills in from the store, read-only: children, lead professional, ..."""
+    if episode_id is None:
+        return None
+    row = db.execute(
+        "SELECT e.id, e.ehm_number, e.start_date, e.end_date, e.status, e.lead_professional_id,"
+        " lp.name, ag.name, e.team_manager_id, tm.name, e.cross_authority,"
+        " e.cross_authority_name, e.cross_authority_contact, lp.line_manager_id"
+        " FROM episodes e LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
+        " LEFT JOIN agencies ag ON ag.id = e.lead_agency_id"
+        " LEFT JOIN practitioners tm ON tm.id = e.team_manager_id WHERE e.id = ?",
+        [episode_id]).fetchone()
+    if row is None:
+        return None
+    children = [dict(r) for r in db.query(
+        "SELECT name, date_of_birth FROM children WHERE episode_id = ? ORDER BY date_of_birth, id",
+        [episode_id])]
+    return {
+        "episode_id": row[0], "ehm_number": row[1], "episode_start": row[2], "end_date": row[3],
+        "status": row[4], "lead_professional_id": row[5], "lead_professional": row[6],
+        "lead_agency": row[7], "team_manager_id": row[8], "team_manager": row[9],
+        "cross_authority": bool(row[10]), "cross_authority_name": row[11],
+        "cross_authority_contact": row[12], "lead_line_manager_id": row[13],
+        "children": children,
+        "child_names": ", ".join(c["name"] for c in children),
+        "date_of_birth": ", ".join(c["date_of_birth"] or "not recorded" for c in children),
+    }
+
+
+def load(db: sqlite_utils.Database, audit_id: int) -> dict:
+    """An audit with its answers, checklist, actions, moderations and case information."""
+    rows = list(db.query("SELECT * FROM audits WHERE id = ?", [audit_id]))
+    if not rows:
+        raise AuditNotFound(f"there is no audit number {audit_id}: check the number "
+                            "(the drafts list shows the ones you can open)")
+    audit = dict(rows[0])
+    audit["answers"] = {
+        r["key"]: {"grade": r["grade"], "comment": r["comment"], "response": r["response"]}
+        for r in db.query("SELECT * FROM answers WHERE audit_id = ?", [audit_id])}
+    audit["checklist"] = {
+        r["item"]: {"status": r["status"], "note": r["note"]}
+        for r in db.query("SELECT * FROM checklist_answers WHERE audit_id = ?", [audit_id])}
+    audit["actions"] = [
+        dict(r) for r in db.query("SELECT * FROM actions WHERE audit_id = ? ORDER BY number",
+                                  [audit_id])]
+    audit["moderations"] = [
+        dict(r) for r in db.query(
+            "SELECT m.*, p.name AS moderator FROM moderations m"
+            " JOIN practitioners p ON p.id = m.moderator_id WHERE m.audit_id = ? ORDER BY m.id",
+            [audit_id])]
+    audit["case"] = case_information(db, audit["episode_id"])
+    audit["auditor1"] = _name(db, audit["auditor1_id"])
+    audit["auditor2"] = _name(db, audit["auditor2_id"])
+    return audit
+
+
+def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
+            auditor_id: int | None = None, limit: int = 500) -> list[dict]:
+    """Audits to pick from on the form, most recently changed first."""
+    statuses = list(statuses)
+    where = f"a.status IN ({', '.join('?' * len(statuses))})"
+    params: list[Any] = [*statuses]
+    if auditor_id is not None:
+        where += " AND (a.auditor1_id = ? OR a.auditor2_id = ?)"
+        params += [auditor_id, auditor_id]
+    return [dict(r) for r in db.query(
+        "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
+        " e.ehm_number FROM audits a JOIN episodes e ON e.id = a.episode_id"
+        f" JOIN practitioners p ON p.id = a.auditor1_id WHERE {where}"
+        " ORDER BY a.updated_at DESC, a.id DESC LIMIT ?", [*params, limit])]
+
+
+def drafts(db: sqlite_utils.Database, auditor_id: int | None = None) -> list[dict]:
+    """Draft audits (an auditor's own when ``auditor_id`` is given), newest first."""
+    return listing(db, statuses=("draft",), auditor_id=auditor_id)
+
+
+# -- checking ---------------------------------------------------------------------------------
+def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
+               ) -> tuple[dict, dict, dict, list[dict], dict[str, str]]:
+    """The audit as rows to store, plus the problems that stop even a draft being stored.
+
+    Those are values the store cannot hold: unknown keys, grades off the scale, dates that
+    are not dates, people or episodes that do not exist.
+    """
+    errors: dict[str, str] = {}
+    row: dict[str, Any] = {"template": tpl.key}
+    row["episode_id"] = _int(audit.get("episode_id"), "episode", errors, "case")
+    row["auditor1_id"] = _int(audit.get("auditor1_id"), "auditor1", errors, "person")
+    row["auditor2_id"] = _int(audit.get("auditor2_id"), "auditor2", errors, "person")
+    row["audit_date"] = _iso_date(audit.get("audit_date"), "audit_date", errors)
+    for f in ("summary", "overall_reasons", "learning"):
+        row[f] = _text(audit.get(f))
+    row["overall_grade"] = _int(audit.get("overall_grade"), OVERALL, errors, "grade")
+    grades = set(tpl.grade_values)
+    if row["overall_grade"] is not None and row["overall_grade"] not in grades:
+        errors[OVERALL] = f"{row['overall_grade']} is not a grade on this audit tool."
+        row["overall_grade"] = None
+    if row["episode_id"] is not None and not db.execute(
+            "SELECT 1 FROM episodes WHERE id = ?", [row["episode_id"]]).fetchone():
+        errors["episode"] = "That case is not in the store: choose the EHM number again."
+    for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
+        if row[f] is not None and _name(db, row[f]) is None:
+            errors[key] = "That person is not in the store: choose again from the list."
+
+    graded = {s.key for s in tpl.graded_sections}
+    known = tpl.answer_keys()
+    responses = {c.value for c in tpl.question_choices}
+    answers: dict[str, dict] = {}
+    for key, a in (audit.get("answers") or {}).items():
+        if key not in known:
+            errors[str(key)] = f"'{key}' is not a question on the {tpl.title}."
+            continue
+        a = a or {}
+        g = _int(a.get("grade"), key, errors, "grade")
+        if g is not None and (key not in graded or g not in grades):
+            errors[key] = f"{g} is not a grade that can be given here."
+            g = None
+        resp = a.get("response")
+        resp = None if _blank(resp) else resp
+        if resp is not None and resp not in responses:
+            errors[key] = f"'{resp}' is not an answer: choose " + " / ".join(
+                c.label for c in tpl.question_choices) + "."
+            resp = None
+        clean = {"grade": g, "comment": _text(a.get("comment")), "response": resp}
+        if any(v is not None for v in clean.values()):
+            answers[key] = clean
+
+    items = {c.value for c in tpl.checklist}
+    statuses = {c.value for c in tpl.checklist_choices}
+    checklist: dict[str, dict] = {}
+    for item, c in (audit.get("checklist") or {}).items():
+        c = c or {}
+        if item not in items:
+            errors[f"checklist.{item}"] = f"'{item}' is not on the basic-information checklist."
+            continue
+        status = None if _blank(c.get("status")) else c.get("status")
+        if status is not None and status not in statuses:
+            errors[f"checklist.{item}"] = f"'{status}' is not a choice here."
+            status = None
+        clean = {"status": status, "note": _text(c.get("note"))}
+        if any(v is not None for v in clean.values()):
+            checklist[item] = clean
+
+    actions: list[dict] = []
+    for a in audit.get("actions") or []:
+        a = dict(a or {})
+        n = len(actions) + 1
+        clean: dict[str, Any] = {"id": a.get("id")}
+        for f in ("action", "by_whom", "agreed_by", "completion_note"):
+            clean[f] = _text(a.get(f))
+        clean["owner_id"] = _int(a.get("owner_id"), f"actions.{n}.by_whom", errors, "person")
+        for f in ACTION_DATES:
+            clean[f] = _iso_date(a.get(f), f"actions.{n}.{f}", errors)
+        if all(clean[f] is None for f in ACTION_FIELDS):
+            continue  # an empty row left on the form
+        clean["number"] = n
+        actions.append(clean)
+    return row, answers, checklist, actions, errors
+
+
+def _section_grades(tpl: Template, answers: Mapping[str, Mapping]) -> dict[str, int | None]:
+    return {s.key: (answers.get(s.key) or {}).get("grade") for s in tpl.graded_sections}
+
+
+def _evidence(section, answers: Mapping[str, Mapping]) -> bool:
+    keys = [section.key, *(i.key for i in section.items)]
+    return any(not _blank((answers.get(k) or {}).get("comment")) for k in keys)
+
+
+def _overall_problem(tpl: Template, section_grades: Mapping[str, int | None],
+                     overall: int | None) -> str | None:
+    best = best_overall_allowed(tpl, section_grades.values())
+    if overall is None or best is None or overall >= best:
+        return None
+    why = []
+    graded = [g for g in section_grades.values() if g is not None]
+    r = tpl.rules
+    if r.overall_limit == "median":
+        why.append("the middle (median) section grade, rounded towards the worse grade")
+    elif r.overall_limit == "worst":
+        why.append("the worst section grade")
+    if r.inadequate_section_grade is not None and r.inadequate_section_grade in graded:
+        why.append(f"a section graded {tpl.grade_label(r.inadequate_section_grade)}")
+    return (f"The overall grade must reflect the section grades: with {' and '.join(why)}, "
+            f"it can be no better than {tpl.grade_label(best)}.")
+
+
+def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None = None
+             ) -> dict[str, str]:
+    """Every rule the audit breaks, as {field key: plain-words message}. Empty = submittable.
+
+    Field keys: 'episode', 'auditor1', 'auditor2', 'audit_date', a graded section's key,
+    'overall', 'overall_reasons', 'actions', 'actions.N.<column>' (N counts from 1).
+    """
+    tpl = template_of(audit)
+    row, answers, _checklist, actions, found = _normalise(db, audit, tpl)
+    found = dict(found)
+    today = today or dt.date.today()
+
+    def need(key: str, message: str) -> None:
+        found.setdefault(key, message)
+
+    if row["episode_id"] is None:
+        need("episode", "Choose the case: type or pick its EHM number.")
+    if row["auditor1_id"] is None:
+        need("auditor1", "Choose auditor 1.")
+    if row["audit_date"] is None:
+        need("audit_date", "Enter the date of the audit.")
+    case = case_information(db, row["episode_id"]) if "episode" not in found else None
+    if case:
+        line_manager_of = {case["lead_professional_id"]: case["lead_line_manager_id"]}
+        for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
+            if row[f] is not None and key not in found:
+                why = conflict_of_interest(row[f], case["lead_professional_id"],
+                                           case["team_manager_id"], line_manager_of)
+                if why:
+                    need(key, why + " Choose another auditor.")
+        if row["audit_date"] and row["audit_date"] < case["episode_start"]:
+            need("audit_date", f"The audit date is before this episode began "
+                               f"({case['episode_start']}): check the date.")
+    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
+        need("auditor2", "Auditor 2 must be a different person from auditor 1.")
+    if row["audit_date"] and row["audit_date"] > today.isoformat():
+        need("audit_date", "The audit date is in the future: enter the day of the audit.")
+
+    section_grades = _section_grades(tpl, answers)
+    for s in tpl.graded_sections:
+        missing = []
+        if section_grades[s.key] is None:
+            missing.append("choose a grade")
+        if tpl.rules.evidence_required and not _evidence(s, answers):
+            missing.append("write the evidence for it in the comments (guidance 12)")
+        if missing:
+            need(s.key, f"Section {s.number}: " + " and ".join(missing) + ".")
+
+    if row["overall_grade"] is None:
+        need(OVERALL, "Choose the overall grade.")
+    else:
+        why = _overall_problem(tpl, section_grades, row["overall_grade"])
+        if why:
+            need(OVERALL, why)
+    if row["overall_reasons"] is None:
+        need("overall_reasons", "Write a brief summary of the reasons for the overall grade.")
+
+    threshold = tpl.rules.actions_required_from_grade
+    all_grades = [g for g in [*section_grades.values(), row["overall_grade"]] if g is not None]
+    if threshold is not None and any(g >= threshold for g in all_grades) and not actions:
+        need("actions", f"Where any grade is {tpl.grade_label(threshold)} or worse, add at least "
+                        "one SMART action saying how practice can be lifted to good (guidance 16).")
+    for a in actions:
+        n = a["number"]
+        if a["action"] is None:
+            need(f"actions.{n}.action", f"Action {n}: describe the action.")
+        if a["by_whom"] is None and a["owner_id"] is None:
+            need(f"actions.{n}.by_whom", f"Action {n}: say who will do it.")
+        if a["due_date"] is None:
+            need(f"actions.{n}.due_date", f"Action {n}: give the date it is due by.")
+        elif row["audit_date"] and a["due_date"] <= row["audit_date"]:
+            need(f"actions.{n}.due_date",
+                 f"Action {n}: the due date must be after the audit date ({row['audit_date']}).")
+    return found
+
+
+# -- writing ----------------------------------------------------------------------------------
+def _status(db: sqlite_utils.Database, audit_id: int) -> dict:
+    r = db.execute("SELECT status, updated_at, auditor1_id, submitted_at FROM audits WHERE id = ?",
+                   [audit_id]).fetchone()
+    if r is None:
+        raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
+                            "start a new audit")
+    return {"status": r[0], "updated_at": r[1], "auditor1_id": r[2], "submitted_at": r[3]}
+
+
+def _locked_message(status: str) -> str:
+    return (f"This audit is {STATUS_LABELS[status].lower()}: to change it, reopen it and "
+            "give the reason.")
+
+
+def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | None = None) -> int:
+    """Store the audit and all its answers, checklist and actions in one transaction.
+
+    A draft may be incomplete; it needs only the case, auditor 1 and the audit date (the
+    store keys an audit on them). Returns the audit's id. Raises AuditRuleError for values
+    the store cannot hold, for a submitted or moderated audit (reopen it first), and when
+    someone else saved the same audit since ``audit['updated_at']`` was read.
+    """
+    tpl = template_of(audit)
+    audit_id = audit_id if audit_id is not None else audit.get("id")
+    row, answers, checklist, actions, errors = _normalise(db, audit, tpl)
+    for f, key, msg in (("episode_id", "episode", "Choose the case before saving."),
+                        ("auditor1_id", "auditor1", "Choose auditor 1 before saving."),
+                        ("audit_date", "audit_date", "Enter the audit date before saving.")):
+        if row[f] is None:
+            errors.setdefault(key, msg)
+    if errors:
+        raise AuditRuleError(errors)
+    actor = _name(db, row["auditor1_id"])
+    with store.acting_as(actor=actor), store.transaction(db):
+        if audit_id is None:
+            audit_id = db["audits"].insert({**row, "status": "draft", "updated_at": _now()}).last_pk
+        else:
+            audit_id = int(audit_id)
+            now = _status(db, audit_id)
+            if now["status"] != "draft":
+                raise AuditRuleError({"status": _locked_message(now["status"])})
+            seen = audit.get("updated_at")
+            if seen and seen != now["updated_at"]:
+                raise AuditRuleError({"audit": (
+                    "Someone else saved this audit after you opened it, so your save was not "
+                    "stored over theirs. Copy anything you need, then open it again.")})
+            old = dict(next(db.query("SELECT * FROM audits WHERE id = ?", [audit_id])))
+            changed = {k: v for k, v in row.items() if old.get(k) != v}
+            changed["updated_at"] = _now()
+            db["audits"].update(audit_id, changed)
+        _replace_children(db, audit_id, answers, checklist, actions)
+    return audit_id
+
+
+def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict]):
+    """Make the child rows equal to the given ones, touching only what changed."""
+    old_answers = {r["key"]: {"grade": r["grade"], "comment": r["comment"],
+                              "response": r["response"]}
+                   for r in db.query("SELECT * FROM answers WHERE audit_id = ?", [audit_id])}
+    gone = [k for k in old_answers if k not in answers]
+    if gone:
+        db.execute(f"DELETE FROM answers WHERE audit_id = ? AND key IN ({','.join('?' * len(gone))})",
+                   [audit_id, *gone])
+    new = [{"audit_id": audit_id, "key": k, **v} for k, v in answers.items()
+           if old_answers.get(k) != v]
+    if new:
+        db["answers"].upsert_all(new, pk=("audit_id", "key"))
+
+    old_check = {r["item"]: {"status": r["status"], "note": r["note"]}
+                 for r in db.query("SELECT * FROM checklist_answers WHERE audit_id = ?",
+                                   [audit_id])}
+    gone = [k for k in old_check if k not in checklist]
+    if gone:
+        db.execute("DELETE FROM checklist_answers WHERE audit_id = ? AND item IN "
+                   f"({','.join('?' * len(gone))})", [audit_id, *gone])
+    new = [{"audit_id": audit_id, "item": k, **v} for k, v in checklist.items()
+           if old_check.get(k) != v]
+    if new:
+        db["checklist_answers"].upsert_all(new, pk=("audit_id", "item"))
+
+    # Actions keep their ids (the action tracker refers to them): match by id, else number.
+    old_actions = {r["id"]: dict(r) for r in db.query(
+        "SELECT * FROM actions WHERE audit_id = ?", [audit_id])}
+    by_number = {r["number"]: i for i, r in old_actions.items()}
+    keep: dict[int, dict] = {}
+    inserts = []
+    for a in actions:
+        aid = a.get("id")
+        aid = aid if aid in old_actions and aid not in keep else by_number.get(a["number"])
+        if aid is not None and aid not in keep:
+            keep[aid] = a
+        else:
+            inserts.append(a)
+    gone = [i for i in old_actions if i not in keep]
+    if gone:
+        db.execute(f"DELETE FROM actions WHERE id IN ({','.join('?' * len(gone))})", gone)
+    moved = [i for i, a in keep.items() if old_actions[i]["number"] != a["number"]]
+    for i in moved:  # park renumbered rows first so UNIQUE(audit_id, number) never clashes
+        db.execute("UPDATE actions SET number = ? WHERE id = ?", [1_000_000 + i, i])
+    for i, a in keep.items():
+        fields = {f: a[f] for f in (*ACTION_FIELDS, "number")}
+        fields = {f: v for f, v in fields.items() if old_actions[i].get(f) != v or i in moved}
+        if fields:
+            db["actions"].update(i, fields)
+    if inserts:
+        db["actions"].insert_all(
+            [{"audit_id": audit_id, "number": a["number"], **{f: a[f] for f in ACTION_FIELDS},
+              "action": a["action"] or ""} for a in inserts])
+
+
+def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None) -> None:
+    """Submit a draft: every rule must be met, else AuditRuleError lists what to fix."""
+    audit = load(db, audit_id)
+    if audit["status"] != "draft":
+        raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
+    found = problems(db, audit, today=today)
+    if found:
+        raise AuditRuleError(found)
+    with store.acting_as(actor=audit["auditor1"]), store.transaction(db):
+        if _status(db, audit_id)["updated_at"] != audit["updated_at"]:
+            raise AuditRuleError({"audit": "The audit changed while it was being submitted: "
+                                           "open it again and submit."})
+        now = _now()
+        db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
+                                       "updated_at": now})
+
+
+def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | None = None) -> None:
+    """Put a submitted or moderated audit back to draft; the reason goes in the change log."""
+    if _blank(reason):
+        raise AuditRuleError({"reason": "Give the reason for reopening this audit; it is kept "
+                                        "in the audit's history."})
+    now = _status(db, audit_id)
+    if now["status"] == "draft":
+        raise AuditRuleError({"status": "This audit is already a draft: no need to reopen it."})
+    actor = by or _name(db, now["auditor1_id"])
+    with store.acting_as(actor=actor, reason=reason), store.transaction(db):
+        db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
+                                       "updated_at": _now()})
+
+
+def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
+             grades: Mapping[str, int | None], reasons: Mapping[str, str | None], *,
+             on: dt.date | None = None) -> None:
+    """Record moderation: the moderator's grade for each graded section and 'overall'.
+
+    A key left out (or None) means the moderator agrees with the auditor's grade. Both
+    grades are kept; a changed grade needs a reason; the moderated overall grade must
+    reflect the moderated section grades as the template's rule says.
+    """
+    audit = load(db, audit_id)
+    tpl = template_of(audit)
+    found: dict[str, str] = {}
+    if audit["status"] == "draft":
+        raise AuditRuleError({"status": "Only a submitted audit can be moderated: "
+                                        "submit it first."})
+    moderator = _name(db, moderator_id)
+    if moderator is None:
+        found["moderator"] = "Choose the moderator from the list."
+    elif moderator_id == audit["auditor1_id"]:
+        found["moderator"] = "Auditor 1 cannot moderate their own audit: choose someone else."
+    else:
+        case = audit["case"]
+        why = conflict_of_interest(moderator_id, case["lead_professional_id"],
+                                   case["team_manager_id"],
+                                   {case["lead_professional_id"]: case["lead_line_manager_id"]})
+        if why:
+            found["moderator"] = why + " Choose another moderator."
+    keys = [s.key for s in tpl.graded_sections] + [OVERALL]
+    original = {k: (audit["answers"].get(k) or {}).get("grade") for k in keys[:-1]}
+    original[OVERALL] = audit["overall_grade"]
+    moderated: dict[str, int | None] = {}
+    for k in grades:
+        if k not in keys:
+            found[str(k)] = f"'{k}' is not a graded part of this audit."
+    for k in keys:
+        g = grades.get(k)
+        if _blank(g):
+            moderated[k] = original[k]
+            continue
+        g = _int(g, k, found, "grade")
+        if g is not None and g not in tpl.grade_values:
+            found[k] = f"{g} is not a grade on this audit tool."
+        moderated[k] = g
+        if g is not None and g != original[k] and _blank(reasons.get(k)):
+            found[k] = "Give the reason for changing this grade."
+    section_moderated = {k: moderated[k] for k in keys[:-1]}
+    why = _overall_problem(tpl, section_moderated, moderated[OVERALL])
+    if why:
+        found.setdefault(OVERALL, why)
+    if found:
+        raise AuditRuleError(found)
+    day = (on or dt.date.today()).isoformat()
+    rows = [{"audit_id": audit_id, "key": k, "moderator_id": moderator_id, "moderated_on": day,
+             "original_grade": original[k], "moderated_grade": moderated[k],
+             "reason": _text(reasons.get(k))}
+            for k in keys if moderated[k] is not None]
+    with store.acting_as(actor=moderator), store.transaction(db):
+        for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces the first
+            db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
+                       " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (audit_id, key, moderator_id) DO UPDATE SET"
+                       " moderated_on = excluded.moderated_on,"
+                       " original_grade = excluded.original_grade,"
+                       " moderated_grade = excluded.moderated_grade, reason = excluded.reason",
+                       [r["audit_id"], r["key"], r["moderator_id"], r["moderated_on"],
+                        r["original_grade"], r["moderated_grade"], r["reason"]])
+        db["audits"].update(audit_id, {"status": "moderated", "updated_at": _now()})
+
+
+# -- outputs for the record -------------------------------------------------------------------
+def case_note(db: sqlite_utils.Database, audit_id: int) -> str:
+    """The case-note text guidance 2 asks for: auditor name, date audited and grading."""
+    a = load(db, audit_id)
+    tpl = template_of(a)
+    who = a["auditor1"] + (f" and {a['auditor2']}" if a["auditor2"] else "")
+    lines = [f"Case audit ({tpl.title}) of {a['case']['ehm_number']}.",
+             f"Audited by: {who}.",
+             f"Date audited: {a['audit_date']}.",
+             f"Overall grading: {tpl.grade_label(a['overall_grade'])}."]
+    final = {m["key"]: m for m in a["moderations"]}
+    if OVERALL in final and final[OVERALL]["moderated_grade"] != a["overall_grade"]:
+        m = final[OVERALL]
+        lines.append(f"Overall grading after moderation by {m['moderator']} on "
+                     f"{m['moderated_on']}: {tpl.grade_label(m['moderated_grade'])}.")
+    for s in tpl.graded_sections:
+        g = (a["answers"].get(s.key) or {}).get("grade")
+        lines.append(f"  {s.number}. {s.title}: {tpl.grade_label(g)}")
+    lines.append(f"Status: {STATUS_LABELS[a['status']]}.")
+    return "\n".join(lines)
+
+
+def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
+    """The completed audit as an HTML page laid out like the paper tool (text escaped)."""
+    import jinja2  # only the printable record needs it
+
+    a = load(db, audit_id)
+    tpl = template_of(a)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates.TEMPLATES_DIR),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("record.html.j2").render(
+        a=a, tpl=tpl, note=case_note(db, audit_id), status=STATUS_LABELS[a["status"]],
+        printed=dt.date.today().isoformat(),
+        responses={c.value: c.label for c in tpl.question_choices},
+        checklist_labels={c.value: c.label for c in tpl.checklist_choices})
+
+
+def record_path(db: sqlite_utils.Database, audit_id: int,
+                out_dir: str | Path = "reports/audits") -> Path:
+    a = db.execute("SELECT e.ehm_number, a.audit_date FROM audits a JOIN episodes e"
+                   " ON e.id = a.episode_id WHERE a.id = ?", [audit_id]).fetchone()
+    if a is None:
+        raise AuditNotFound(f"there is no audit number {audit_id}")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in a[0])
+    return Path(out_dir) / f"{safe}-{a[1]}.html"
+
+
+def print_record(db: sqlite_utils.Database, audit_id: int,
+                 out_dir: str | Path = "reports/audits") -> Path:
+    """Write the printable record to ``<out_dir>/<EHM>-<audit date>.html``; return its path."""
+    html = render_record(db, audit_id)
+    path = record_path(db, audit_id, out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import netfs
 from .errors import EhkitError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -82,10 +83,15 @@ def chain_hash(prev, *fields) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _text(value) -> str | None:
+    # change_log's user/actor/reason are TEXT columns: hash exactly what they will store.
+    return None if value is None else str(value)
+
+
 def _register_functions(conn: sqlite3.Connection) -> None:
-    conn.create_function("ehkit_user", 0, lambda: current_actor().user)
-    conn.create_function("ehkit_actor", 0, lambda: current_actor().actor)
-    conn.create_function("ehkit_reason", 0, lambda: current_actor().reason)
+    conn.create_function("ehkit_user", 0, lambda: _text(current_actor().user))
+    conn.create_function("ehkit_actor", 0, lambda: _text(current_actor().actor))
+    conn.create_function("ehkit_reason", 0, lambda: _text(current_actor().reason))
     conn.create_function("ehkit_hash", -1, chain_hash, deterministic=True)
 
 
@@ -107,6 +113,7 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
                     "or point --db / EHKIT_DB at an existing file"
                 )
             p.parent.mkdir(parents=True, exist_ok=True)
+        netfs.warn_if_network(p)
     conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -114,6 +121,8 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # INSERT OR REPLACE deletes the old row; only with recursive triggers is that delete logged.
+    conn.execute("PRAGMA recursive_triggers = ON")
     _register_functions(conn)
     db = sqlite_utils.Database(conn)
     if migrate:
@@ -228,38 +237,57 @@ def _q(name: str) -> str:
 
 def install_change_log_triggers(db: sqlite_utils.Database) -> None:
     """(Re)create the insert/update/delete triggers that write change_log rows."""
+    for name, sql in change_log_trigger_sql(db).items():
+        db.conn.execute(f"DROP TRIGGER IF EXISTS {_q(name)}")
+        db.conn.execute(sql)
+
+
+def change_log_trigger_sql(db: sqlite_utils.Database) -> dict[str, str]:
+    """The change-log triggers every logged table should have: {trigger name: CREATE sql}.
+
+    ``ehkit check`` compares these with the live schema to find a trigger dropped or altered.
+    """
     conn = db.conn
+    out: dict[str, str] = {}
     for table in logged_tables(db):
         cols = [(r[1], r[5]) for r in conn.execute(f"PRAGMA table_info({_q(table)})")]
         names = [c for c, _ in cols]
         pk = [c for c, n in sorted(cols, key=lambda c: c[1]) if n] or ["rowid"]
         audit_col = "id" if table == "audits" else ("audit_id" if "audit_id" in names else None)
 
+        # The hash must cover exactly what change_log stores, so each value takes the
+        # column's type first: row_key is TEXT, audit_id INTEGER (anything else: NULL).
         def row_key(alias: str, pk=pk) -> str:
-            return " || '/' || ".join(f"{alias}.{_q(c)}" for c in pk)
+            return "CAST(" + " || '/' || ".join(f"{alias}.{_q(c)}" for c in pk) + " AS TEXT)"
+
+        def audit_of(alias: str, audit_col=audit_col) -> str:
+            if not audit_col:
+                return "NULL"
+            v = f"{alias}.{_q(audit_col)}"
+            return (f"(CASE WHEN typeof({v}) = 'integer' THEN {v} WHEN CAST(CAST({v} AS INTEGER)"
+                    f" AS TEXT) = CAST({v} AS TEXT) THEN CAST({v} AS INTEGER) END)")
 
         def as_json(alias: str, names=names) -> str:
             return "json_object(" + ", ".join(f"'{c}', {alias}.{_q(c)}" for c in names) + ")"
 
-        def log(alias: str, field: str, old: str, new: str, table=table, audit_col=audit_col) -> str:
-            audit = f"{alias}.{_q(audit_col)}" if audit_col else "NULL"
+        def log(alias: str, field: str, old: str, new: str, table=table) -> str:
+            audit = audit_of(alias)
+            literal = "'" + table.replace("'", "''") + "'"
             return (
                 "INSERT INTO change_log (at, user, actor, table_name, row_key, audit_id, field,"
                 " old, new, reason, hash) SELECT at, u, a, t, k, au, f, o, n, r,"
                 " ehkit_hash((SELECT hash FROM change_log ORDER BY id DESC LIMIT 1),"
                 " at, u, a, t, k, au, f, o, n, r) FROM (SELECT"
                 " strftime('%Y-%m-%dT%H:%M:%fZ','now') AS at, ehkit_user() AS u,"
-                f" ehkit_actor() AS a, '{table}' AS t, {row_key(alias)} AS k, {audit} AS au,"
+                f" ehkit_actor() AS a, {literal} AS t, {row_key(alias)} AS k, {audit} AS au,"
                 f" {field} AS f, {old} AS o, {new} AS n, ehkit_reason() AS r);"
             )
 
-        for op in ("insert", "update", "delete"):
-            conn.execute(f"DROP TRIGGER IF EXISTS {_q(f'log_{table}_{op}')}")
-        conn.execute(
+        out[f"log_{table}_insert"] = (
             f"CREATE TRIGGER {_q(f'log_{table}_insert')} AFTER INSERT ON {_q(table)} BEGIN "
             + log("NEW", "NULL", "NULL", as_json("NEW")) + " END"
         )
-        conn.execute(
+        out[f"log_{table}_delete"] = (
             f"CREATE TRIGGER {_q(f'log_{table}_delete')} AFTER DELETE ON {_q(table)} BEGIN "
             + log("OLD", "NULL", as_json("OLD"), "NULL") + " END"
         )
@@ -270,10 +298,11 @@ def install_change_log_triggers(db: sqlite_utils.Database) -> None:
             )
             for c in names
         )
-        conn.execute(
+        out[f"log_{table}_update"] = (
             f"CREATE TRIGGER {_q(f'log_{table}_update')} AFTER UPDATE ON {_q(table)} BEGIN "
             + body + " END"
         )
+    return out
 
 
 def data_fingerprint(db: sqlite_utils.Database) -> str:

@@ -169,7 +169,6 @@ def generate(
         db["practitioners"].insert_all(people)
         counts["agencies"], counts["practitioners"] = len(AGENCY_SPECS), len(people)
         line_manager = {p["id"]: p["line_manager_id"] for p in people}
-        agency_of = {p["id"]: p["agency_id"] for p in people}
         council_agencies = [i for i, a in enumerate(AGENCY_SPECS, 1) if a[1] == "council"]
         partner_agencies = [i for i, a in enumerate(AGENCY_SPECS, 1) if a[1] == "partner"]
         auditors = [p["id"] for p in people if p["is_auditor"]]

@@ -59,6 +59,7 @@ class Section:
     grading_label: str
     items: tuple[Item, ...]
     holds_overall: bool = False
+    label: str = ""  # a short name for reports and charts
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def parse(data: dict, path: Path) -> Template:
                 grading_label=s.get("grading_label", f"GRADING - {s.get('title', '')}"),
                 items=tuple(items),
                 holds_overall=bool(s.get("holds_overall", False)),
+                label=s.get("label") or s["title"].capitalize(),
             ))
         if not any(s.graded for s in sections):
             raise TemplateError(f"{w}: no section is graded")

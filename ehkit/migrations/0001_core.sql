@@ -25,8 +25,8 @@ CREATE INDEX practitioners_line_manager ON practitioners(line_manager_id);
 CREATE TABLE episodes (
   id INTEGER PRIMARY KEY,
   ehm_number TEXT NOT NULL CHECK (trim(ehm_number) <> ''),
-  start_date TEXT NOT NULL CHECK (start_date = date(start_date, '+0 days')),
-  end_date TEXT CHECK (end_date IS NULL OR end_date = date(end_date, '+0 days')),
+  start_date TEXT NOT NULL CHECK (start_date IS date(start_date, '+0 days')),
+  end_date TEXT CHECK (end_date IS NULL OR end_date IS date(end_date, '+0 days')),
   status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
   lead_professional_id INTEGER REFERENCES practitioners(id),
   lead_agency_id INTEGER NOT NULL REFERENCES agencies(id),
@@ -40,9 +40,9 @@ CREATE TABLE episodes (
   ended_as TEXT CHECK (ended_as IN ('outcomes_achieved', 'stepped_up', 'stepped_down_universal',
                                     'disengaged', 'moved_away', 'other')),
   first_review_date TEXT CHECK (first_review_date IS NULL
-                                OR first_review_date = date(first_review_date, '+0 days')),
+                                OR first_review_date IS date(first_review_date, '+0 days')),
   last_review_date TEXT CHECK (last_review_date IS NULL
-                               OR last_review_date = date(last_review_date, '+0 days')),
+                               OR last_review_date IS date(last_review_date, '+0 days')),
   UNIQUE (ehm_number, start_date),
   CHECK (end_date IS NULL OR end_date >= start_date),
   CHECK ((status = 'closed') = (end_date IS NOT NULL)),
@@ -59,7 +59,7 @@ CREATE TABLE children (
   id INTEGER PRIMARY KEY,
   episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
   name TEXT NOT NULL CHECK (trim(name) <> ''),
-  date_of_birth TEXT CHECK (date_of_birth IS NULL OR date_of_birth = date(date_of_birth, '+0 days'))
+  date_of_birth TEXT CHECK (date_of_birth IS NULL OR date_of_birth IS date(date_of_birth, '+0 days'))
 );
 CREATE INDEX children_episode ON children(episode_id);
 
@@ -69,7 +69,7 @@ CREATE TABLE audits (
   template TEXT NOT NULL,
   auditor1_id INTEGER NOT NULL REFERENCES practitioners(id),
   auditor2_id INTEGER REFERENCES practitioners(id),
-  audit_date TEXT NOT NULL CHECK (audit_date = date(audit_date, '+0 days')),
+  audit_date TEXT NOT NULL CHECK (audit_date IS date(audit_date, '+0 days')),
   status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'submitted', 'moderated')),
   summary TEXT,
   overall_grade INTEGER CHECK (overall_grade BETWEEN 1 AND 4),
@@ -110,10 +110,10 @@ CREATE TABLE actions (
   action TEXT NOT NULL,
   by_whom TEXT,
   owner_id INTEGER REFERENCES practitioners(id),
-  due_date TEXT CHECK (due_date IS NULL OR due_date = date(due_date, '+0 days')),
-  discussed_date TEXT CHECK (discussed_date IS NULL OR discussed_date = date(discussed_date, '+0 days')),
+  due_date TEXT CHECK (due_date IS NULL OR due_date IS date(due_date, '+0 days')),
+  discussed_date TEXT CHECK (discussed_date IS NULL OR discussed_date IS date(discussed_date, '+0 days')),
   agreed_by TEXT,
-  completed_date TEXT CHECK (completed_date IS NULL OR completed_date = date(completed_date, '+0 days')),
+  completed_date TEXT CHECK (completed_date IS NULL OR completed_date IS date(completed_date, '+0 days')),
   completion_note TEXT,
   UNIQUE (audit_id, number)
 );
@@ -126,7 +126,7 @@ CREATE TABLE moderations (
   audit_id INTEGER NOT NULL REFERENCES audits(id) ON DELETE CASCADE,
   key TEXT NOT NULL,                       -- a section key, or 'overall'
   moderator_id INTEGER NOT NULL REFERENCES practitioners(id),
-  moderated_on TEXT NOT NULL CHECK (moderated_on = date(moderated_on, '+0 days')),
+  moderated_on TEXT NOT NULL CHECK (moderated_on IS date(moderated_on, '+0 days')),
   original_grade INTEGER CHECK (original_grade BETWEEN 1 AND 4),
   moderated_grade INTEGER NOT NULL CHECK (moderated_grade BETWEEN 1 AND 4),
   reason TEXT,

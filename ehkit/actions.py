@@ -1,0 +1,220 @@
+"""The action tracker: every recommended action from every audit, and whether it is done.
+
+An action's state on a day is one rule, :func:`state`, which the tracker form, the
+``ehkit actions overdue`` command and the reports all ask:
+
+- completed: it has a completed date;
+- overdue: not completed and its due date is before the day (a due date is a date, so an
+  action due on Friday is overdue from Saturday, weekends and month ends included);
+- due this week: not completed and due within the seven days starting on the day;
+- open: anything else (due later, or no due date yet).
+
+Actions of draft audits are not listed: they become recommendations when the audit is
+submitted. Team and agency are the owner's; without an owner, the episode's lead
+professional's team and the episode's lead agency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from . import db as store
+from .errors import EhkitError
+
+STATES = ("open", "due this week", "overdue", "completed")
+DUE_SOON_DAYS = 7
+
+
+class ActionError(EhkitError):
+    """An action cannot be changed as asked; the message says why and what to do."""
+
+
+def as_date(value, what: str = "date") -> dt.date:
+    """A date from a date or ISO text; datetimes are refused (due dates are days)."""
+    if isinstance(value, dt.datetime):
+        raise ActionError(f"{what} should be a date, not a date and time: {value!r}")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ActionError(f"{what} {value!r} is not a date like 2026-11-24") from None
+
+
+def state(due_date, completed_date, on) -> str:
+    """The action's state on the day ``on`` (see the module docstring)."""
+    if completed_date:
+        return "completed"
+    if not due_date:
+        return "open"
+    due, today = as_date(due_date, "due date"), as_date(on, "day")
+    if due < today:
+        return "overdue"
+    if (due - today).days < DUE_SOON_DAYS:
+        return "due this week"
+    return "open"
+
+
+_SELECT = """
+SELECT a.id, a.audit_id, a.number, a.action, a.by_whom, a.owner_id, o.name AS owner,
+       coalesce(o.team, lp.team) AS team, ag.id AS agency_id, ag.name AS agency,
+       a.due_date, a.discussed_date, a.agreed_by, a.completed_date, a.completion_note,
+       e.id AS episode_id, e.ehm_number, au.audit_date
+FROM actions a
+JOIN audits au ON au.id = a.audit_id
+JOIN episodes e ON e.id = au.episode_id
+LEFT JOIN practitioners o ON o.id = a.owner_id
+LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
+LEFT JOIN agencies ag ON ag.id = coalesce(o.agency_id, e.lead_agency_id)
+WHERE au.status <> 'draft'
+"""
+
+
+def tracker(
+    db: sqlite_utils.Database,
+    on,
+    *,
+    owner_id: int | None = None,
+    team: str | None = None,
+    agency_id: int | None = None,
+    due_month: str | None = None,
+    states: Iterable[str] | str | None = None,
+) -> list[dict]:
+    """The actions (as dicts with their ``state`` on ``on``), filtered; due date order.
+
+    ``due_month`` is ``YYYY-MM``; ``states`` one or more of :data:`STATES`.
+    """
+    on = as_date(on, "day")
+    sql, params = _SELECT, {}
+    if owner_id is not None:
+        sql += " AND a.owner_id = :owner"
+        params["owner"] = owner_id
+    if team:
+        sql += " AND coalesce(o.team, lp.team) = :team"
+        params["team"] = team
+    if agency_id is not None:
+        sql += " AND ag.id = :agency"
+        params["agency"] = agency_id
+    if due_month:
+        sql += " AND substr(a.due_date, 1, 7) = :month"
+        params["month"] = due_month
+    sql += " ORDER BY a.due_date IS NULL, a.due_date, a.audit_id, a.number"
+    wanted = {states} if isinstance(states, str) else set(states or ())
+    unknown = wanted - set(STATES)
+    if unknown:
+        raise ActionError(f"unknown action state(s) {sorted(unknown)}: use {', '.join(STATES)}")
+    out = []
+    for row in db.query(sql, params):
+        row["state"] = state(row["due_date"], row["completed_date"], on)
+        if not wanted or row["state"] in wanted:
+            out.append(row)
+    return out
+
+
+def overdue(db: sqlite_utils.Database, on) -> list[dict]:
+    """Actions overdue on ``on``, each with ``days_overdue``, oldest due first."""
+    on = as_date(on, "day")
+    rows = tracker(db, on, states="overdue")
+    for r in rows:
+        r["days_overdue"] = (on - as_date(r["due_date"])).days
+    return rows
+
+
+def completion(db: sqlite_utils.Database, start, end) -> dict:
+    """Actions due from ``start`` to ``end`` (inclusive) and what became of them by ``end``.
+
+    ``due``: actions due in the period; ``completed_on_time``: completed on or before their
+    due date; ``completed_late``: completed after it but by ``end``; ``not_completed``: not
+    completed by ``end``; ``completed_in_period``: any action completed in the period.
+    """
+    start, end = as_date(start, "start"), as_date(end, "end")
+    p = {"start": start.isoformat(), "end": end.isoformat()}
+    due, on_time, late = db.execute(
+        """SELECT count(*),
+                  coalesce(sum(a.completed_date <= a.due_date), 0),
+                  coalesce(sum(a.completed_date > a.due_date AND a.completed_date <= :end), 0)
+           FROM actions a JOIN audits au ON au.id = a.audit_id
+           WHERE au.status <> 'draft' AND a.due_date BETWEEN :start AND :end""", p).fetchone()
+    done_in_period = db.execute(
+        """SELECT count(*) FROM actions a JOIN audits au ON au.id = a.audit_id
+           WHERE au.status <> 'draft' AND a.completed_date BETWEEN :start AND :end""",
+        p).fetchone()[0]
+    return {
+        "due": due,
+        "completed_on_time": on_time,
+        "completed_late": late,
+        "not_completed": due - on_time - late,
+        "on_time_pct": round(100 * on_time / due, 1) if due else None,
+        "completed_in_period": done_in_period,
+    }
+
+
+def _get(db: sqlite_utils.Database, action_id: int) -> dict:
+    rows = list(db.query(_SELECT.replace("WHERE au.status <> 'draft'", "WHERE a.id = :id"),
+                         {"id": action_id}))
+    if not rows:
+        raise ActionError(f"there is no action {action_id}: check the number in the tracker")
+    return rows[0]
+
+
+def get(db: sqlite_utils.Database, action_id: int, on=None) -> dict:
+    row = _get(db, action_id)
+    row["state"] = state(row["due_date"], row["completed_date"], on or dt.date.today())
+    return row
+
+
+def complete(db: sqlite_utils.Database, action_id: int, completed_on, note: str,
+             *, actor: str | None = None, today=None) -> None:
+    """Mark an action completed on a date, with a note saying what was done."""
+    row = _get(db, action_id)
+    day = as_date(completed_on, "completed date")
+    if day > as_date(today or dt.date.today(), "today"):
+        raise ActionError(f"action {action_id}: the completed date {day} is in the future; "
+                          "record it on the day it is done")
+    if day < as_date(row["audit_date"]):
+        raise ActionError(f"action {action_id}: the completed date {day} is before the audit "
+                          f"({row['audit_date']}) that recommended it")
+    if not (note or "").strip():
+        raise ActionError(f"action {action_id}: say what was done in the completion note")
+    with store.acting_as(actor=actor), store.transaction(db):
+        db["actions"].update(action_id, {"completed_date": day.isoformat(),
+                                         "completion_note": note.strip()})
+
+
+def reassign(db: sqlite_utils.Database, action_id: int, owner_id: int, reason: str,
+             *, actor: str | None = None) -> None:
+    """Give an action to another practitioner; the reason is kept in the change log."""
+    row = _get(db, action_id)
+    if not (reason or "").strip():
+        raise ActionError(f"action {action_id}: give a reason for reassigning it")
+    owner = db.execute("SELECT name FROM practitioners WHERE id = ?", [owner_id]).fetchone()
+    if owner is None:
+        raise ActionError(f"action {action_id}: there is no practitioner {owner_id} to own it")
+    if row["owner_id"] == owner_id:
+        raise ActionError(f"action {action_id} is already owned by {owner[0]}")
+    with store.acting_as(actor=actor, reason=reason.strip()), store.transaction(db):
+        db["actions"].update(action_id, {"owner_id": owner_id, "by_whom": owner[0]})
+
+
+def owners(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """(name, id) of everyone who owns an action, for a filter's choices."""
+    return [(f"{r[1]} ({r[2] or 'no team'})", r[0]) for r in db.execute(
+        "SELECT DISTINCT p.id, p.name, p.team FROM actions a JOIN practitioners p"
+        " ON p.id = a.owner_id ORDER BY p.name, p.id")]
+
+
+def format_overdue(rows: list[dict], on) -> str:
+    """The overdue list as plain text, for a terminal or a cron email."""
+    on = as_date(on, "day")
+    if not rows:
+        return f"No actions overdue on {on}."
+    lines = [f"{len(rows)} action(s) overdue on {on}:"]
+    for r in rows:
+        lines.append(
+            f"  {r['due_date']} ({r['days_overdue']} days)  audit {r['audit_id']} action "
+            f"{r['number']}  {r['ehm_number']}  {r['owner'] or r['by_whom'] or 'no owner'}"
+            f" [{r['team'] or 'no team'}]: {r['action']}")
+    return "\n".join(lines)

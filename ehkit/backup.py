@@ -1,0 +1,132 @@
+"""``ehkit backup``: a dated copy of the live database, safe while auditors are saving.
+
+SQLite's online backup API copies a consistent snapshot: in WAL mode a reader never blocks
+the writers, and copying in one step means no save can slip in half-way. The copy is
+written under a temporary name, checked (``integrity_check`` and the change-log chain),
+flushed to disk and only then renamed, so a file with a backup's name is always whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import check
+from . import db as store
+from .errors import EhkitError
+
+
+class BackupError(EhkitError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    bytes: int
+    change_log_rows: int
+    chain_head: str | None
+
+
+def backup_name(source: Path, when: dt.datetime) -> str:
+    return f"{source.stem}-{when:%Y-%m-%dT%H%M%SZ}.db"
+
+
+def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backup:
+    """Copy the database at ``path`` to ``dest_dir`` (default: a ``backups`` folder beside it)."""
+    source = store.db_path(path)
+    live = store.connect(source, must_exist=True, migrate=False)
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    folder = Path(dest_dir) if dest_dir else source.parent / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / backup_name(source, when)
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{target.stem.rsplit('~', 1)[0]}~{n}.db"
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        copy = sqlite3.connect(str(partial), isolation_level=None)
+        try:
+            live.conn.backup(copy)  # one step: a consistent snapshot
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            problems = _problems(copy)
+            rows, head = copy.execute(
+                "SELECT count(*), (SELECT hash FROM change_log ORDER BY id DESC LIMIT 1)"
+                " FROM change_log").fetchone()
+        finally:
+            copy.close()
+    except sqlite3.Error as e:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"could not back up {source} to {folder}: {e}. Check there is room "
+                          "and you may write there, then try again.") from e
+    finally:
+        live.close()
+    if problems:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"the copy of {source} failed its checks ({problems[0]}): the live "
+                          "database may be damaged; run `ehkit check` and keep your older backups")
+    _fsync(partial)
+    os.replace(partial, target)
+    _fsync_dir(folder)
+    return Backup(target, target.stat().st_size, rows, head)
+
+
+def _problems(con: sqlite3.Connection) -> list[str]:
+    out = [r[0] for r in con.execute("PRAGMA integrity_check") if r[0] != "ok"]
+    if not out:
+        import sqlite_utils
+        out = [str(f) for f in check.chain_checks(sqlite_utils.Database(con))]
+    return out
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError:
+        pass  # not every system can fsync a directory
+
+
+def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
+    """Put a backup back as the database at ``path``.
+
+    Refuses a backup that fails its checks. An existing database is only replaced with
+    ``force``, and is first backed up itself (returned), so a restore can be undone.
+    """
+    backup_file = Path(backup_file)
+    target = store.db_path(path)
+    if not backup_file.is_file():
+        raise BackupError(f"no backup file at {backup_file}")
+    src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True, isolation_level=None)
+    try:
+        problems = _problems(src)
+        if problems:
+            raise BackupError(f"{backup_file} failed its checks ({problems[0]}): choose an "
+                              "older backup")
+        before = None
+        if target.exists():
+            if not force:
+                raise BackupError(f"{target} exists: add --force to replace it (it is backed "
+                                  "up first)")
+            before = backup(target, target.parent / "backups").path
+        live = store.connect(target, migrate=False)
+        try:
+            src.backup(live.conn)  # takes the write lock: others wait, then see the restore
+        finally:
+            live.close()
+    finally:
+        src.close()
+    store.connect(target).close()  # bring an older backup up to the current schema
+    return before

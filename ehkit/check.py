@@ -1,0 +1,356 @@
+"""``ehkit check``: is the store whole, is its change log untouched, is the data sound?
+
+Each finding has a rule code (so a data officer can look it up), where it is, and what is
+wrong. The groups:
+
+- ``DB-*``  SQLite's own checks (``integrity_check``, ``foreign_key_check``);
+- ``LOG-*`` the change log: its triggers in place, its hash chain unbroken (a row altered or
+  removed outside ehkit), and the data equal to what the log says happened (a change made
+  with the triggers dropped);
+- ``DQ-*``  data-quality rules in the spirit of REDCap's: required fields blank on submitted
+  audits, grades off the template's scale, dates out of order, episodes with no children,
+  actions past due with no owner;
+- ``FS-*``  where the file lives (a network drive).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from . import db as store
+from . import history, netfs
+from . import template as templates
+
+SUBMITTED = ("submitted", "moderated")
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}  {self.where}: {self.message}"
+
+
+def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
+          replay: bool = True) -> list[Finding]:
+    """Every finding for the store (empty when all is well).
+
+    ``replay`` also rebuilds every row from the change log and compares it with the data
+    (thorough; reads the whole log). ``today`` decides what is past due.
+    """
+    steps = [database_checks, trigger_checks, chain_checks]
+    steps += [replay_checks] if replay else []
+    steps += [lambda d: data_quality(d, today=today)]
+    findings: list[Finding] = []
+    for step in steps:
+        try:
+            findings += step(db)
+        except sqlite3.DatabaseError as e:  # a damaged file: say so, and go on with the rest
+            findings.append(_damaged(e))
+    path = db_file(db)
+    if path and (fstype := netfs.network_filesystem(path)):
+        findings.append(Finding("FS-NETWORK", path, netfs.warning_text(path, fstype)))
+    return findings
+
+
+def db_file(db: sqlite_utils.Database) -> str | None:
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    return row[2] or None if row else None
+
+
+# -- SQLite's own checks ---------------------------------------------------------------
+def _damaged(e: Exception) -> Finding:
+    return Finding("DB-INTEGRITY", "database file",
+                   f"{e} (restore the latest good backup: see README, Backup)")
+
+
+def database_checks(db: sqlite_utils.Database) -> list[Finding]:
+    out = []
+    try:
+        problems = [r[0] for r in db.conn.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as e:
+        return [_damaged(e)]
+    out += [_damaged(Exception(msg)) for msg in problems if msg != "ok"]
+    for table, rowid, parent, _fk in db.conn.execute("PRAGMA foreign_key_check"):
+        out.append(Finding("DB-FOREIGN-KEY", f"{table} rowid {rowid}",
+                           f"refers to a row of {parent} that does not exist"))
+    return out
+
+
+# -- the change log --------------------------------------------------------------------
+GUARDS = ("change_log_no_update", "change_log_no_delete")
+
+
+def trigger_checks(db: sqlite_utils.Database) -> list[Finding]:
+    live = dict(db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    out = []
+    for name in GUARDS:
+        if name not in live:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}",
+                               "the guard that keeps the change log unchangeable is missing"))
+    for name, sql in store.change_log_trigger_sql(db).items():
+        if name not in live:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}",
+                               "missing: changes to that table are not being logged"))
+        elif live[name] != sql:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}",
+                               "altered outside ehkit: the change log may be incomplete"))
+    return out
+
+
+def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
+    """Recompute the hash chain; find rows altered or removed outside ehkit."""
+    out: list[Finding] = []
+    prev_id, prev_hash, broken_by_gap = 0, None, False
+    rows = db.conn.execute(
+        "SELECT id, at, user, actor, table_name, row_key, audit_id, field, old, new, reason,"
+        " hash FROM change_log ORDER BY id")
+    for row in rows:
+        rid, fields, stored = row[0], row[1:11], row[11]
+        if rid != prev_id + 1:
+            out.append(_removed(prev_id + 1, rid - 1))
+            broken_by_gap = True
+        if store.chain_hash(prev_hash, *fields) != stored and not broken_by_gap:
+            out.append(Finding("LOG-ALTERED", f"change_log id {rid}",
+                               "this row, or its hash, was changed outside ehkit (its hash does "
+                               "not follow from its content and the row before)"))
+        prev_id, prev_hash, broken_by_gap = rid, stored, False
+    seq = db.conn.execute(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'").fetchone()
+    if seq and seq[0] > prev_id:
+        out.append(_removed(prev_id + 1, seq[0]))
+    elif seq is None and prev_id:
+        out.append(Finding("LOG-REMOVED", "sqlite_sequence",
+                           "the change log's row counter was removed outside ehkit"))
+    return out
+
+
+def _removed(first: int, last: int) -> Finding:
+    ids = f"id {first}" if first == last else f"ids {first}-{last}"
+    return Finding("LOG-REMOVED", f"change_log {ids}",
+                   f"{last - first + 1} change-log row(s) removed outside ehkit")
+
+
+def head(db: sqlite_utils.Database) -> tuple[int, str | None]:
+    """The chain head (last id, its hash): note it elsewhere to detect a rewritten log."""
+    row = db.conn.execute("SELECT id, hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def replay(db: sqlite_utils.Database, table: str) -> tuple[dict[str, dict], list[Finding]]:
+    """Rebuild ``table``'s rows {row_key: row} from the change log alone."""
+    rebuilt = history.Replay(db)
+    problems: list[Finding] = []
+    for rid, key, field, old, new in db.conn.execute(
+            "SELECT id, row_key, field, old, new FROM change_log WHERE table_name = ?"
+            " ORDER BY id", (table,)):
+        if not rebuilt.apply(table, key, field, old, new):
+            problems.append(Finding("LOG-UNLOGGED", f"change_log id {rid}",
+                                    f"an update of {table} {key} whose insert is not logged"))
+    return rebuilt.state.get(table, {}), problems
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        # json_object keeps 15 significant digits of a REAL
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-14)
+        except (TypeError, ValueError):
+            return False
+    return a == b and type(a) is type(b)
+
+
+def replay_checks(db: sqlite_utils.Database) -> list[Finding]:
+    """Compare each table with the change log's account of it (changes made unlogged)."""
+    out: list[Finding] = []
+    for table in store.logged_tables(db):
+        state, problems = replay(db, table)
+        out += problems
+        cols = [r[1] for r in db.conn.execute(f"PRAGMA table_info({store._q(table)})")]
+        pk = history.primary_key(db, table)
+        select = ", ".join(store._q(c) for c in dict.fromkeys([*pk, *cols]))
+        key_sql = " || '/' || ".join(store._q(c) for c in pk)
+        for row in _rows(db, f"SELECT CAST({key_sql} AS TEXT), {select} FROM {store._q(table)}"):
+            key, values = row[0], dict(zip(dict.fromkeys([*pk, *cols]), row[1:], strict=True))
+            logged = state.pop(key, None)
+            if logged is None:
+                out.append(Finding("LOG-UNLOGGED", f"{table} {key}",
+                                   "this row is not in the change log (added outside ehkit)"))
+                continue
+            # Columns a migration added later have no logged value for older rows.
+            changed = [c for c in cols if c in logged and not _same(logged[c], values[c])]
+            if changed:
+                out.append(Finding("LOG-UNLOGGED", f"{table} {key}",
+                                   f"{', '.join(changed)} changed outside ehkit (differs "
+                                   "from the change log)"))
+        for key in state:
+            out.append(Finding("LOG-UNLOGGED", f"{table} {key}",
+                               "this row was removed outside ehkit (the change log still has it)"))
+    return out
+
+
+def _rows(db: sqlite_utils.Database, sql: str, args=()) -> Iterator[tuple]:
+    yield from db.conn.execute(sql, args)
+
+
+# -- data quality ----------------------------------------------------------------------
+def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> list[Finding]:
+    today = today or dt.date.today()
+    out: list[Finding] = []
+    out += _required_on_submitted(db)
+    out += _grades_on_scale(db)
+    out += _dates_in_order(db, today)
+    for (eid, ehm) in db.conn.execute(
+            "SELECT id, ehm_number FROM episodes e WHERE NOT EXISTS"
+            " (SELECT 1 FROM children c WHERE c.episode_id = e.id) ORDER BY id"):
+        out.append(Finding("DQ-EPISODE-NO-CHILDREN", f"episodes id {eid} ({ehm})",
+                           "an episode with no children: add the child(ren) in the case "
+                           "system and import again"))
+    for _id, audit_id, number, due in db.conn.execute(
+            "SELECT id, audit_id, number, due_date FROM actions WHERE completed_date IS NULL"
+            " AND due_date < ? AND owner_id IS NULL AND trim(coalesce(by_whom, '')) = ''"
+            " ORDER BY id", (today.isoformat(),)):
+        out.append(Finding("DQ-ACTION-NO-OWNER", f"audit {audit_id} action {number}",
+                           f"past due ({due}), not completed and nobody owns it: name who "
+                           "will do it"))
+    return out
+
+
+def _templates(db: sqlite_utils.Database) -> dict[str, templates.Template | None]:
+    out = {}
+    for (key,) in db.conn.execute("SELECT DISTINCT template FROM audits"):
+        try:
+            out[key] = templates.load(key)
+        except (templates.TemplateError, OSError, KeyError):
+            out[key] = None
+    return out
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _required_on_submitted(db: sqlite_utils.Database) -> list[Finding]:
+    out = []
+    tpls = _templates(db)
+    answers: dict[int, dict[str, tuple]] = {}
+    for audit_id, key, grade, comment in db.conn.execute(
+            "SELECT a.audit_id, a.key, a.grade, a.comment FROM answers a JOIN audits u"
+            " ON u.id = a.audit_id WHERE u.status IN ('submitted', 'moderated')"):
+        answers.setdefault(audit_id, {})[key] = (grade, comment)
+    for audit_id, tkey, grade, reasons in db.conn.execute(
+            "SELECT id, template, overall_grade, overall_reasons FROM audits"
+            " WHERE status IN ('submitted', 'moderated') ORDER BY id"):
+        where = f"audit {audit_id}"
+        tpl = tpls.get(tkey)
+        if tpl is None:
+            out.append(Finding("DQ-TEMPLATE", where, f"uses template {tkey!r}, which ehkit "
+                               "cannot load: put its file in ehkit/templates"))
+            continue
+        if grade is None:
+            out.append(Finding("DQ-REQUIRED", f"{where}, overall grade",
+                               "submitted without an overall grade"))
+        if _blank(reasons):
+            out.append(Finding("DQ-REQUIRED", f"{where}, overall reasons",
+                               "submitted without the reasons for the overall grade"))
+        mine = answers.get(audit_id, {})
+        for s in tpl.graded_sections:
+            if mine.get(s.key, (None, None))[0] is None:
+                out.append(Finding("DQ-REQUIRED", f"{where}, section {s.key} ({s.title})",
+                                   "submitted without a grade for this section"))
+            elif tpl.rules.evidence_required and all(
+                    _blank(mine.get(k, (None, None))[1])
+                    for k in [s.key, *(i.key for i in s.items)]):
+                out.append(Finding("DQ-REQUIRED", f"{where}, section {s.key} ({s.title})",
+                                   "graded without any evidence comment (guidance: gradings "
+                                   "are supported by evidence)"))
+    return out
+
+
+def _grades_on_scale(db: sqlite_utils.Database) -> list[Finding]:
+    out = []
+    scale = {k: set(t.grade_values) for k, t in _templates(db).items() if t}
+    queries = [
+        ("SELECT u.id, u.template, 'overall grade', u.overall_grade FROM audits u"
+         " WHERE u.overall_grade IS NOT NULL"),
+        ("SELECT u.id, u.template, 'answer ' || a.key, a.grade FROM answers a"
+         " JOIN audits u ON u.id = a.audit_id WHERE a.grade IS NOT NULL"),
+        ("SELECT u.id, u.template, 'moderation of ' || m.key, m.moderated_grade"
+         " FROM moderations m JOIN audits u ON u.id = m.audit_id"),
+    ]
+    for sql in queries:
+        for audit_id, tkey, what, grade in db.conn.execute(sql + " ORDER BY 1"):
+            if tkey in scale and grade not in scale[tkey]:
+                out.append(Finding("DQ-GRADE-RANGE", f"audit {audit_id}, {what}",
+                                   f"grade {grade!r} is not on the template's scale "
+                                   f"{sorted(scale[tkey])}"))
+    return out
+
+
+# (code detail, where-sql, message, sql returning (where, first date, second date))
+DATE_RULES = [
+    ("audit {0}", "audit date {2} is before the episode began ({1})",
+     "SELECT u.id, e.start_date, u.audit_date FROM audits u JOIN episodes e"
+     " ON e.id = u.episode_id WHERE u.audit_date < e.start_date"),
+    ("audit {0}", "submitted ({2}) before the audit date ({1})",
+     "SELECT id, audit_date, substr(submitted_at, 1, 10) FROM audits"
+     " WHERE submitted_at IS NOT NULL AND substr(submitted_at, 1, 10) < audit_date"),
+    ("audit {0} action {3}", "due ({2}) before the audit date ({1})",
+     "SELECT u.id, u.audit_date, a.due_date, a.number FROM actions a JOIN audits u"
+     " ON u.id = a.audit_id WHERE a.due_date < u.audit_date"),
+    ("audit {0} action {3}", "completed ({2}) before the audit date ({1})",
+     "SELECT u.id, u.audit_date, a.completed_date, a.number FROM actions a JOIN audits u"
+     " ON u.id = a.audit_id WHERE a.completed_date < u.audit_date"),
+    ("audit {0} action {3}", "discussed ({2}) before the audit date ({1})",
+     "SELECT u.id, u.audit_date, a.discussed_date, a.number FROM actions a JOIN audits u"
+     " ON u.id = a.audit_id WHERE a.discussed_date < u.audit_date"),
+    ("audit {0} moderation of {3}", "moderated ({2}) before the audit date ({1})",
+     "SELECT u.id, u.audit_date, m.moderated_on, m.key FROM moderations m JOIN audits u"
+     " ON u.id = m.audit_id WHERE m.moderated_on < u.audit_date"),
+    ("child {0} (episode {3})", "born ({2}) after the episode ended ({1})",
+     "SELECT c.id, e.end_date, c.date_of_birth, e.id FROM children c JOIN episodes e"
+     " ON e.id = c.episode_id WHERE c.date_of_birth > e.end_date"),
+]
+
+
+def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
+    out = []
+    for where, message, sql in DATE_RULES:
+        for row in db.conn.execute(sql + " ORDER BY 1"):
+            out.append(Finding("DQ-DATE-ORDER", where.format(*row), message.format(*row)))
+    for cid, eid, dob in db.conn.execute(
+            "SELECT id, episode_id, date_of_birth FROM children WHERE date_of_birth > ?"
+            " ORDER BY id", (today.isoformat(),)):
+        out.append(Finding("DQ-DATE-ORDER", f"child {cid} (episode {eid})",
+                           f"date of birth {dob} is in the future"))
+    for aid, date in db.conn.execute(
+            "SELECT id, audit_date FROM audits WHERE audit_date > ? ORDER BY id",
+            (today.isoformat(),)):
+        out.append(Finding("DQ-DATE-ORDER", f"audit {aid}", f"audit date {date} is in the future"))
+    return out
+
+
+# -- for the command -------------------------------------------------------------------
+def run(path=None, *, replay: bool = True, today: dt.date | None = None,
+        out=print) -> int:
+    """Check the database at ``path``; print findings; return the number found."""
+    database = store.connect(path, must_exist=True, migrate=False)
+    try:
+        findings = check(database, today=today, replay=replay)
+        for f in findings:
+            out(str(f))
+        n, h = head(database)
+        out(f"change log: {n:,} rows, chain head {h or '-'} (note it to detect a rewritten log)")
+        out("no problems found" if not findings else f"{len(findings):,} problem(s) found")
+        return len(findings)
+    finally:
+        database.close()

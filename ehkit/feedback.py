@@ -1,0 +1,758 @@
+"""Closing the loop with people: workers, their managers, and the children and families.
+
+After an audit (guidance 11, 13-16 and the framework's "Feedback and recommendations"):
+
+- the worker is told their case is being audited (:func:`record_worker_notified`);
+- a reflective discussion is held with the worker and their line manager
+  (:func:`record_discussion`; :func:`discussions_to_hold` lists those still to hold);
+- every assessment author gets a short feedback summary (:func:`feedback_summary`);
+- where practice requires improvement or is inadequate, the Early Help Coordinator holds a
+  1-1 meeting with the professional (:func:`record_one_to_one`);
+- where it is inadequate, a letter to the author's manager is drafted from an editable
+  template (:func:`draft_letter`); nothing is emailed;
+- authors with repeated poor audits are flagged (:func:`repeat_poor_authors`).
+
+The assessment author is the episode's lead professional; their manager is the lead
+professional's line manager, else the team manager named on the episode. The grade that
+counts is the final one (the moderator's where moderated: view ``final_grades``).
+
+Service-user feedback (:func:`record_service_user_feedback`, :func:`import_service_user_feedback`)
+comes from the child or young person or the parent or carer, with rated questions and
+"concern raised" themes, both settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import sqlite_utils
+
+from . import db as store
+from . import template as templates
+from .actions import as_date
+from .errors import EhkitError
+from .settings import get as setting
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+COMPLETED = ("submitted", "moderated")  # audit statuses whose follow-up is due
+
+RESPONDENTS = {"child_young_person": "Child or young person", "parent_carer": "Parent or carer"}
+STAGES = {"end_of_assessment": "End of assessment", "taf_meeting": "Team Around the Family meeting",
+          "closure": "Closure"}
+
+
+class FeedbackError(EhkitError):
+    """Feedback cannot be recorded as asked; ``problems`` maps field to reason."""
+
+    def __init__(self, message: str, problems: Mapping[str, str] | None = None):
+        self.problems = dict(problems or {})
+        super().__init__(message)
+
+
+# -- the audit and the people around it -------------------------------------------------
+_AUDIT = """
+SELECT a.id, a.episode_id, a.template, a.status, a.audit_date, a.auditor1_id, a.auditor2_id,
+       a.summary, a.overall_reasons, a.learning,
+       (SELECT grade FROM final_grades f WHERE f.audit_id = a.id AND f.key = 'overall') AS grade,
+       e.ehm_number, e.lead_professional_id AS author_id, w.name AS author, w.role AS author_role,
+       w.team AS author_team, ag.name AS author_agency,
+       coalesce(w.line_manager_id, e.team_manager_id) AS manager_id, m.name AS manager,
+       m.role AS manager_role
+FROM audits a
+JOIN episodes e ON e.id = a.episode_id
+LEFT JOIN practitioners w ON w.id = e.lead_professional_id
+LEFT JOIN agencies ag ON ag.id = w.agency_id
+LEFT JOIN practitioners m ON m.id = coalesce(w.line_manager_id, e.team_manager_id)
+"""
+
+
+def audit_people(db: sqlite_utils.Database, audit_id: int) -> dict:
+    """The audit with its final overall grade, author (lead professional) and their manager."""
+    rows = list(db.query(_AUDIT + " WHERE a.id = :id", {"id": audit_id}))
+    if not rows:
+        raise FeedbackError(f"there is no audit {audit_id}: check the audit number")
+    return rows[0]
+
+
+def _completed(db, audit_id: int) -> dict:
+    a = audit_people(db, audit_id)
+    if a["status"] not in COMPLETED:
+        raise FeedbackError(f"audit {audit_id} is still a draft: submit it before recording "
+                            "what followed it")
+    return a
+
+
+def is_poor(grade: int | None, template_key: str) -> bool:
+    """Requires Improvement or Inadequate: a grade outside the template's acceptable ones."""
+    return grade is not None and grade not in templates.load(template_key).acceptable
+
+
+def is_inadequate(grade: int | None, template_key: str) -> bool:
+    return grade is not None and grade == templates.load(template_key).worst_grade
+
+
+def _day_between(day, earliest: str, what: str, today=None) -> dt.date:
+    d = as_date(day, what)
+    if d < as_date(earliest):
+        raise FeedbackError(f"the {what} {d} is before the audit ({earliest})", {what: "too early"})
+    if d > as_date(today or dt.date.today()):
+        raise FeedbackError(f"the {what} {d} is in the future", {what: "in the future"})
+    return d
+
+
+# -- worker notified, feedback summary sent ---------------------------------------------
+def record_worker_notified(db: sqlite_utils.Database, audit_id: int, on, *,
+                           actor: str | None = None) -> None:
+    """The day the worker was told their case is being audited (guidance 11)."""
+    audit_people(db, audit_id)
+    day = as_date(on, "date the worker was notified")
+    with store.acting_as(actor=actor), store.transaction(db):
+        db["audit_followups"].upsert({"audit_id": audit_id,
+                                      "worker_notified_date": day.isoformat()}, pk="audit_id")
+
+
+def record_feedback_sent(db: sqlite_utils.Database, audit_id: int, on, *,
+                         actor: str | None = None, today=None) -> None:
+    """The day the feedback summary was returned to the assessment author."""
+    a = _completed(db, audit_id)
+    day = _day_between(on, a["audit_date"], "date the feedback was sent", today)
+    with store.acting_as(actor=actor), store.transaction(db):
+        db["audit_followups"].upsert({"audit_id": audit_id,
+                                      "feedback_sent_date": day.isoformat()}, pk="audit_id")
+
+
+def followup(db: sqlite_utils.Database, audit_id: int) -> dict:
+    """Everything recorded after one audit: dates, discussions, 1-1 meetings, letters."""
+    a = audit_people(db, audit_id)
+    f = db.execute("SELECT worker_notified_date, feedback_sent_date FROM audit_followups "
+                   "WHERE audit_id = ?", [audit_id]).fetchone() or (None, None)
+    return {
+        "audit": a,
+        "worker_notified_date": f[0],
+        "feedback_sent_date": f[1],
+        "discussions": discussions(db, audit_id),
+        "one_to_ones": list(db.query("SELECT * FROM one_to_one_meetings WHERE audit_id = ? "
+                                     "ORDER BY held_on, id", [audit_id])),
+        "letters": list(db.query("SELECT * FROM letters WHERE audit_id = ? ORDER BY id",
+                                 [audit_id])),
+        "needs_one_to_one": is_poor(a["grade"], a["template"]),
+        "needs_letter": is_inadequate(a["grade"], a["template"]),
+    }
+
+
+# -- the reflective discussion ----------------------------------------------------------
+def attendee_role(audit: Mapping, practitioner_id: int) -> str:
+    """worker (the lead professional), line_manager (theirs), auditor, or other."""
+    if practitioner_id == audit["author_id"]:
+        return "worker"
+    if practitioner_id == audit["manager_id"]:
+        return "line_manager"
+    if practitioner_id in (audit["auditor1_id"], audit["auditor2_id"]):
+        return "auditor"
+    return "other"
+
+
+def record_discussion(db: sqlite_utils.Database, audit_id: int, held_on,
+                      attendee_ids: Iterable[int], learning: str, notes: str | None = None, *,
+                      actor: str | None = None, today=None) -> int:
+    """Record the discussion after an audit: when, who attended, what was learned."""
+    a = _completed(db, audit_id)
+    day = _day_between(held_on, a["audit_date"], "discussion date", today)
+    ids = list(dict.fromkeys(int(i) for i in attendee_ids))
+    problems = {}
+    if not ids:
+        problems["attendees"] = "name who attended: the worker and their line manager"
+    marks = ",".join("?" * len(ids))
+    known = {r[0] for r in db.execute(f"SELECT id FROM practitioners WHERE id IN ({marks})", ids)}
+    if set(ids) - known:
+        problems["attendees"] = f"no practitioner(s) {sorted(set(ids) - known)}"
+    if not (learning or "").strip():
+        problems["learning"] = "say what was learned from the discussion"
+    if problems:
+        raise FeedbackError(f"audit {audit_id}: the discussion was not saved: "
+                            + "; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
+    with store.acting_as(actor=actor), store.transaction(db):
+        did = db["discussions"].insert({"audit_id": audit_id, "held_on": day.isoformat(),
+                                        "learning": learning.strip(),
+                                        "notes": (notes or "").strip() or None}).last_pk
+        db["discussion_attendees"].insert_all(
+            {"discussion_id": did, "practitioner_id": i, "role": attendee_role(a, i)} for i in ids)
+    return did
+
+
+def discussions(db: sqlite_utils.Database, audit_id: int) -> list[dict]:
+    out = list(db.query("SELECT * FROM discussions WHERE audit_id = ? ORDER BY held_on, id",
+                        [audit_id]))
+    for d in out:
+        d["attendees"] = list(db.query(
+            "SELECT p.id, p.name, da.role FROM discussion_attendees da JOIN practitioners p"
+            " ON p.id = da.practitioner_id WHERE da.discussion_id = ? ORDER BY da.role, p.name",
+            [d["id"]]))
+    return out
+
+
+def discussions_to_hold(db: sqlite_utils.Database, on) -> list[dict]:
+    """Submitted or moderated audits dated on or before ``on`` with no discussion held by then."""
+    on = as_date(on, "day").isoformat()
+    rows = list(db.query(
+        _AUDIT + """ WHERE a.status IN ('submitted', 'moderated') AND a.audit_date <= :on
+        AND NOT EXISTS (SELECT 1 FROM discussions d WHERE d.audit_id = a.id AND d.held_on <= :on)
+        ORDER BY a.audit_date, a.id""", {"on": on}))
+    for r in rows:
+        r["days_since_audit"] = (as_date(on) - as_date(r["audit_date"])).days
+    return rows
+
+
+def discussion_summary(db: sqlite_utils.Database, start, end) -> dict:
+    """Of the audits dated in the period: how many had a discussion (by ``end``), and how many
+    of those were attended by the worker and by their line manager (guidance 13-15)."""
+    p = {"start": as_date(start).isoformat(), "end": as_date(end).isoformat()}
+    row = db.execute("""
+        SELECT count(*),
+          coalesce(sum(EXISTS (SELECT 1 FROM discussions d WHERE d.audit_id = a.id
+                                AND d.held_on <= :end)), 0),
+          coalesce(sum(EXISTS (SELECT 1 FROM discussions d JOIN discussion_attendees t
+                                ON t.discussion_id = d.id WHERE d.audit_id = a.id
+                                AND d.held_on <= :end AND t.role = 'worker')), 0),
+          coalesce(sum(EXISTS (SELECT 1 FROM discussions d JOIN discussion_attendees t
+                                ON t.discussion_id = d.id WHERE d.audit_id = a.id
+                                AND d.held_on <= :end AND t.role = 'line_manager')), 0)
+        FROM audits a WHERE a.status IN ('submitted', 'moderated')
+          AND a.audit_date BETWEEN :start AND :end""", p).fetchone()
+    return dict(zip(("audits", "discussed", "with_worker", "with_line_manager"), row, strict=True))
+
+
+# -- 1-1 meetings -----------------------------------------------------------------------
+def record_one_to_one(db: sqlite_utils.Database, audit_id: int, held_on, notes: str, *,
+                      professional_id: int | None = None, held_by_id: int | None = None,
+                      actor: str | None = None, today=None) -> int:
+    """The Early Help Coordinator's 1-1 with the professional, for RI or Inadequate audits."""
+    a = _completed(db, audit_id)
+    if not is_poor(a["grade"], a["template"]):
+        label = templates.load(a["template"]).grade_label(a["grade"])
+        raise FeedbackError(f"audit {audit_id} is graded {label} overall: a 1-1 meeting is for "
+                            "audits graded Requires Improvement or Inadequate")
+    day = _day_between(held_on, a["audit_date"], "meeting date", today)
+    if not (notes or "").strip():
+        raise FeedbackError(f"audit {audit_id}: write notes of the 1-1 meeting",
+                            {"notes": "required"})
+    professional = professional_id or a["author_id"]
+    if professional is None:
+        raise FeedbackError(f"audit {audit_id}: the episode has no lead professional; "
+                            "name the professional met")
+    with store.acting_as(actor=actor), store.transaction(db):
+        return db["one_to_one_meetings"].insert({
+            "audit_id": audit_id, "professional_id": professional, "held_by_id": held_by_id,
+            "held_on": day.isoformat(), "notes": notes.strip()}).last_pk
+
+
+def one_to_ones_to_hold(db: sqlite_utils.Database, on) -> list[dict]:
+    """RI or Inadequate audits dated on or before ``on`` with no 1-1 meeting held by then."""
+    on = as_date(on, "day").isoformat()
+    rows = db.query(_AUDIT + """ WHERE a.status IN ('submitted', 'moderated')
+        AND a.audit_date <= :on AND NOT EXISTS (SELECT 1 FROM one_to_one_meetings o
+            WHERE o.audit_id = a.id AND o.held_on <= :on)
+        ORDER BY a.audit_date, a.id""", {"on": on})
+    return [r for r in rows if is_poor(r["grade"], r["template"])]
+
+
+# -- repeated poor audits ---------------------------------------------------------------
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` months earlier (the month's last day where it is shorter)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    m += 1
+    last = (dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(y, m, min(day.day, last))
+
+
+def repeat_poor_authors(db: sqlite_utils.Database, on, *, count: int | None = None,
+                        months: int | None = None) -> list[dict]:
+    """Authors with at least ``count`` RI/Inadequate audits dated within the ``months``
+    months up to ``on`` (after the same day ``months`` earlier, up to ``on`` inclusive).
+
+    Defaults are the settings ``feedback.repeat_poor_count`` and ``repeat_poor_months``.
+    Each row: the author, their manager (whom the Service Manager notifies), the poor
+    audits, and the author's latest audit in the window with its grade.
+    """
+    on = as_date(on, "day")
+    count = count or setting("feedback", "repeat_poor_count")
+    months = months or setting("feedback", "repeat_poor_months")
+    since = months_before(on, months)
+    rows = db.query(_AUDIT + """ WHERE a.status IN ('submitted', 'moderated')
+        AND a.audit_date > :since AND a.audit_date <= :on AND e.lead_professional_id IS NOT NULL
+        ORDER BY a.audit_date, a.id""", {"since": since.isoformat(), "on": on.isoformat()})
+    by_author: dict[int, dict] = {}
+    for r in rows:
+        a = by_author.setdefault(r["author_id"], {
+            "author_id": r["author_id"], "author": r["author"], "team": r["author_team"],
+            "agency": r["author_agency"], "manager_id": r["manager_id"], "manager": r["manager"],
+            "poor_audits": 0, "audit_ids": [], "audits_in_window": 0})
+        a["audits_in_window"] += 1
+        a["latest_audit_date"], a["latest_grade"] = r["audit_date"], r["grade"]
+        a["latest_grade_label"] = templates.load(r["template"]).grade_label(r["grade"])
+        if is_poor(r["grade"], r["template"]):
+            a["poor_audits"] += 1
+            a["audit_ids"].append(r["id"])
+    flagged = [a for a in by_author.values() if a["poor_audits"] >= count]
+    return sorted(flagged, key=lambda a: (-a["poor_audits"], a["author"] or "", a["author_id"]))
+
+
+# -- the feedback summary and the letter --------------------------------------------------
+def letter_context(db: sqlite_utils.Database, audit_id: int, *, on=None,
+                   signed_by_id: int | None = None) -> dict:
+    """What the feedback summary and the letter say about one audit (free text unescaped:
+    the templates escape it)."""
+    a = _completed(db, audit_id)
+    tpl = templates.load(a["template"])
+    grades = {r[0]: r[1] for r in db.execute(
+        "SELECT key, grade FROM final_grades WHERE audit_id = ?", [audit_id])}
+    comments: dict[str, list[str]] = {}
+    for key, comment in db.execute("SELECT key, comment FROM answers WHERE audit_id = ? AND "
+                                   "comment IS NOT NULL AND trim(comment) <> ''", [audit_id]):
+        comments.setdefault(key, []).append(comment)
+    sections = []
+    for s in tpl.graded_sections:
+        g = grades.get(s.key)
+        evidence = [c for k in (s.key, *(i.key for i in s.items)) for c in comments.get(k, [])]
+        sections.append({"number": s.number, "title": s.title, "grade": g,
+                         "grade_label": tpl.grade_label(g), "acceptable": g in tpl.acceptable,
+                         "evidence": evidence})
+    if signed_by_id is None:
+        row = db.execute("SELECT id FROM practitioners WHERE role = 'Early Help Coordinator' "
+                         "ORDER BY id LIMIT 1").fetchone()
+        signed_by_id = row[0] if row else None
+    signer = db.execute("SELECT name, role FROM practitioners WHERE id = ?",
+                        [signed_by_id]).fetchone() if signed_by_id else None
+    return {
+        "date": as_date(on or dt.date.today()),
+        "audit": a,
+        "grade_label": tpl.grade_label(a["grade"]),
+        "tool": tpl.title,
+        "sections": sections,
+        "to_improve": [s for s in sections if s["grade"] is not None and not s["acceptable"]],
+        "strengths": [s for s in sections if s["acceptable"]],
+        "actions": list(db.query("SELECT number, action, by_whom, due_date FROM actions "
+                                 "WHERE audit_id = ? ORDER BY number", [audit_id])),
+        "discussions": discussions(db, audit_id),
+        "signed_by": signer[0] if signer else "Early Help Coordinator",
+        "signed_by_role": (signer[1] if signer else None) or "Early Help Coordinator",
+    }
+
+
+def feedback_summary(db: sqlite_utils.Database, audit_id: int, *, on=None) -> str:
+    """The short feedback returned to every assessment author, whatever the grade."""
+    c = letter_context(db, audit_id, on=on)
+    a = c["audit"]
+    lines = [f"Feedback on your Early Help Assessment for {a['ehm_number']}",
+             f"Audited on {a['audit_date']} with the {c['tool']}.",
+             f"Overall grade: {c['grade_label']}."]
+    if a["overall_reasons"]:
+        lines.append(f"Why: {a['overall_reasons']}")
+    if c["strengths"]:
+        lines.append("Done well: " + "; ".join(
+            f"{s['title']} ({s['grade_label']})" for s in c["strengths"]) + ".")
+    if c["to_improve"]:
+        lines.append("To improve: " + "; ".join(
+            f"{s['title']} ({s['grade_label']})" for s in c["to_improve"]) + ".")
+    if a["learning"]:
+        lines.append(f"Learning: {a['learning']}")
+    for act in c["actions"]:
+        lines.append(f"Action {act['number']}: {act['action']}"
+                     + (f" (by {act['due_date']})" if act["due_date"] else ""))
+    return "\n".join(lines)
+
+
+def feedback_to_send(db: sqlite_utils.Database, on) -> list[dict]:
+    """Submitted or moderated audits dated on or before ``on`` whose summary is not yet sent."""
+    on = as_date(on, "day").isoformat()
+    return list(db.query(_AUDIT + """ WHERE a.status IN ('submitted', 'moderated')
+        AND a.audit_date <= :on AND NOT EXISTS (SELECT 1 FROM audit_followups f
+            WHERE f.audit_id = a.id AND f.feedback_sent_date <= :on)
+        ORDER BY a.audit_date, a.id""", {"on": on}))
+
+
+def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environment:
+    # A council's own folder (if given) is searched first, then the shipped templates.
+    dirs = [str(template_dir)] if template_dir else []
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*dirs, str(TEMPLATES_DIR)]),
+        autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+
+
+def render_letter(context: Mapping, template_dir: str | Path | None = None) -> tuple[str, str]:
+    """The letter as (HTML, plain text) from ``letter.html.j2`` and ``letter.txt.j2``."""
+    html = _environment(template_dir, True).get_template("letter.html.j2").render(**context)
+    text = _environment(template_dir, False).get_template("letter.txt.j2").render(**context)
+    return html, text
+
+
+def draft_letter(db: sqlite_utils.Database, audit_id: int, *,
+                 out_dir: str | Path = "reports/letters", on=None,
+                 signed_by_id: int | None = None, template_dir: str | Path | None = None,
+                 actor: str | None = None) -> tuple[Path, Path]:
+    """Write the letter to the author's manager for an audit graded Inadequate overall.
+
+    Writes ``letter-audit-<ID>-<date>.html`` and ``.txt`` under ``out_dir`` and records the
+    letter (nothing is emailed: the letter is ready for the coordinator to send).
+    """
+    c = letter_context(db, audit_id, on=on, signed_by_id=signed_by_id)
+    a = c["audit"]
+    if not is_inadequate(a["grade"], a["template"]):
+        raise FeedbackError(f"audit {audit_id} is graded {c['grade_label']} overall: a letter to "
+                            "the author's manager is drafted only for Inadequate audits")
+    html, text = render_letter(c, template_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"letter-audit-{audit_id}-{c['date'].isoformat()}"
+    html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")
+    html_path.write_text(html, encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
+    with store.acting_as(actor=actor), store.transaction(db):
+        db["letters"].insert({"audit_id": audit_id, "addressed_to_id": a["manager_id"],
+                              "drafted_on": c["date"].isoformat(), "html_path": str(html_path),
+                              "text_path": str(text_path)})
+    return html_path, text_path
+
+
+# -- service-user feedback ----------------------------------------------------------------
+def questions() -> list[dict]:
+    """The rated questions (setting ``feedback.service_user_questions``)."""
+    return list(setting("feedback", "service_user_questions"))
+
+
+def rating_labels() -> list[str]:
+    return list(setting("feedback", "rating_labels"))
+
+
+def concern_themes() -> list[str]:
+    return list(setting("feedback", "concern_themes"))
+
+
+def find_episode(db: sqlite_utils.Database, ehm_number: str, on=None,
+                 episode_start=None) -> int | None:
+    """The episode of an EHM number: the one that began on ``episode_start`` if given, else
+    the one open on ``on`` (the latest that began by then)."""
+    ehm = (ehm_number or "").strip()
+    if episode_start:
+        row = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date = ?",
+                         [ehm, as_date(episode_start).isoformat()]).fetchone()
+        return row[0] if row else None
+    day = as_date(on or dt.date.today()).isoformat()
+    row = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date <= ? "
+                     "ORDER BY start_date DESC LIMIT 1", [ehm, day]).fetchone()
+    return row[0] if row else None
+
+
+def check_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
+    """Problems with one piece of feedback as {field: reason}; empty when it can be saved.
+
+    The one rule the form and the CSV import both ask.
+    """
+    problems: dict[str, str] = {}
+    given = fb.get("given_on")
+    if given is None or given == "":
+        problems["given_on"] = "missing: the date the feedback was given"
+    else:
+        try:
+            given = as_date(given)
+            if given > as_date(today or dt.date.today()):
+                problems["given_on"] = "in the future"
+        except EhkitError:
+            problems["given_on"] = "not a date like 2026-11-24 or 24/11/2026"
+    episode = fb.get("episode_id")
+    if episode is None:
+        problems["ehm_number"] = "no episode with this EHM number (open on that date)"
+    elif "given_on" not in problems:
+        start = db.execute("SELECT start_date FROM episodes WHERE id = ?", [episode]).fetchone()
+        if start is None:
+            problems["ehm_number"] = f"no episode {episode}"
+        elif given.isoformat() < start[0]:
+            problems["given_on"] = f"before the episode began ({start[0]})"
+    if fb.get("respondent") not in RESPONDENTS:
+        problems["respondent"] = "should be one of: " + ", ".join(RESPONDENTS.values())
+    if fb.get("stage") not in STAGES:
+        problems["stage"] = "should be one of: " + ", ".join(STAGES.values())
+    keys = {q["key"] for q in questions()}
+    for k, v in (fb.get("ratings") or {}).items():
+        if k not in keys:
+            problems[k] = f"not a feedback question (questions: {', '.join(sorted(keys))})"
+        elif not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 5:
+            problems[k] = "a rating should be a whole number from 1 to 5"
+    theme = (fb.get("concern_theme") or "").strip()
+    if fb.get("concern_raised"):
+        if not theme:
+            problems["concern_theme"] = "a concern was raised: choose its theme"
+        elif theme not in concern_themes():
+            problems["concern_theme"] = "should be one of: " + ", ".join(concern_themes())
+    elif theme:
+        problems["concern_raised"] = "a theme is given but no concern is marked as raised"
+    return problems
+
+
+def _feedback_row(fb: Mapping) -> dict:
+    theme = (fb.get("concern_theme") or "").strip()
+    return {
+        "episode_id": fb["episode_id"],
+        "given_on": as_date(fb["given_on"]).isoformat(),
+        "respondent": fb["respondent"],
+        "stage": fb["stage"],
+        "ratings": json.dumps(dict(sorted((fb.get("ratings") or {}).items()))),
+        "comments": (fb.get("comments") or "").strip() or None,
+        "concern_raised": int(bool(fb.get("concern_raised"))),
+        "concern_theme": theme or None,
+        "concern_detail": (fb.get("concern_detail") or "").strip() or None,
+    }
+
+
+def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
+                                 actor: str | None = None, today=None) -> int:
+    """Save one piece of feedback (keys as in :func:`check_service_user_feedback`)."""
+    problems = check_service_user_feedback(db, fb, today)
+    if problems:
+        raise FeedbackError("the feedback was not saved: " + "; ".join(
+            f"{k}: {v}" for k, v in problems.items()), problems)
+    row = _feedback_row(fb)
+    clash = db.execute("SELECT id FROM service_user_feedback WHERE episode_id = ? AND given_on = ?"
+                       " AND respondent = ? AND stage = ?",
+                       [row["episode_id"], row["given_on"], row["respondent"], row["stage"]]
+                       ).fetchone()
+    if clash:
+        raise FeedbackError(f"feedback from this {RESPONDENTS[row['respondent']].lower()} at this "
+                            f"stage on {row['given_on']} is already recorded (number {clash[0]})",
+                            {"given_on": "already recorded"})
+    with store.acting_as(actor=actor), store.transaction(db):
+        return db["service_user_feedback"].insert(row).last_pk
+
+
+def concerns_by_theme(db: sqlite_utils.Database, start, end) -> list[dict]:
+    """Concerns raised in service-user feedback given in the period, per theme.
+
+    Every configured theme is listed (0 where none), then any other stored theme."""
+    p = [as_date(start).isoformat(), as_date(end).isoformat()]
+    counts = dict(db.execute("SELECT concern_theme, count(*) FROM service_user_feedback WHERE "
+                             "concern_raised = 1 AND given_on BETWEEN ? AND ? "
+                             "GROUP BY concern_theme", p).fetchall())
+    themes = concern_themes() + sorted(set(counts) - set(concern_themes()))
+    return [{"theme": t, "concerns": counts.get(t, 0)} for t in themes]
+
+
+def service_user_summary(db: sqlite_utils.Database, start, end) -> dict:
+    """Feedback given in the period: how many (by respondent and stage), concerns raised,
+    and the average rating of each question (None where nobody answered it)."""
+    p = [as_date(start).isoformat(), as_date(end).isoformat()]
+    where = "FROM service_user_feedback WHERE given_on BETWEEN ? AND ?"
+    total, concerns = db.execute(f"SELECT count(*), coalesce(sum(concern_raised), 0) {where}",
+                                 p).fetchone()
+    averages = {k: (round(avg, 2), n) for k, avg, n in db.execute(
+        "SELECT j.key, avg(j.value), count(*) FROM service_user_feedback f, json_each(f.ratings) j"
+        " WHERE f.given_on BETWEEN ? AND ? GROUP BY j.key", p)}
+    return {
+        "feedback": total,
+        "concerns_raised": concerns,
+        "by_respondent": {k: n for k, n in db.execute(
+            f"SELECT respondent, count(*) {where} GROUP BY respondent", p)},
+        "by_stage": {k: n for k, n in db.execute(f"SELECT stage, count(*) {where} GROUP BY stage",
+                                                p)},
+        "ratings": [{"key": q["key"], "question": q["text"],
+                     "average": averages.get(q["key"], (None, 0))[0],
+                     "answered": averages.get(q["key"], (None, 0))[1]} for q in questions()],
+    }
+
+
+# -- importing service-user feedback from CSV --------------------------------------------
+class FeedbackImportError(EhkitError):
+    """The file as a whole cannot be read; nothing was imported."""
+
+
+REQUIRED_COLUMNS = ("ehm_number", "given_on", "respondent", "stage")
+OPTIONAL_COLUMNS = ("episode_start", "comments", "concern_raised", "concern_theme",
+                    "concern_detail")
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0", ""}
+
+
+@dataclass
+class ImportResult:
+    file: Path
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects: list[dict] = field(default_factory=list)  # row, field, value, reason
+    rejects_file: Path | None = None
+    import_id: int | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = (f"{self.file.name}: {self.rows_read} rows read = {self.inserted} new + "
+             f"{self.updated} updated + {self.unchanged} unchanged + {self.rejected} rejected")
+        if self.ignored_columns:
+            s += f"\ncolumns not used (ignored): {', '.join(self.ignored_columns)}"
+        if self.rejects_file:
+            s += f"\nrejected rows (row, field, value, reason): {self.rejects_file}"
+        return s
+
+
+def parse_day(text: str) -> dt.date:
+    """A date written 2026-11-24 or 24/11/2026 (UK order)."""
+    t = (text or "").strip()
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", t)
+    try:
+        if m:
+            return dt.date(int(m[3]), int(m[2]), int(m[1]))
+        return dt.date.fromisoformat(t)
+    except ValueError:
+        raise FeedbackError(f"{text!r} is not a date like 2026-11-24 or 24/11/2026") from None
+
+
+def _choice(text: str, options: Mapping[str, str]) -> str | None:
+    t = (text or "").strip().lower()
+    for key, label in options.items():
+        if t in (key, label.lower()):
+            return key
+    return None
+
+
+def _read_row(db, raw: Mapping[str, str], qkeys: list[str], today) -> tuple[dict, dict]:
+    """(feedback, problems as {field: (value, reason)}) for one CSV row."""
+    bad: dict[str, tuple[str, str]] = {}
+    fb: dict = {"ratings": {}}
+    given = (raw.get("given_on") or "").strip()
+    try:
+        fb["given_on"] = parse_day(given) if given else None
+    except FeedbackError as e:
+        bad["given_on"] = (given, str(e))
+        fb["given_on"] = None
+    start_text = (raw.get("episode_start") or "").strip()
+    start = None
+    if start_text:
+        try:
+            start = parse_day(start_text)
+        except FeedbackError as e:
+            bad["episode_start"] = (start_text, str(e))
+    ehm = (raw.get("ehm_number") or "").strip()
+    if not ehm:
+        bad["ehm_number"] = ("", "missing: the child's EHM number")
+    fb["episode_id"] = find_episode(db, ehm, fb["given_on"] or today, start) if ehm else None
+    for name, options in (("respondent", RESPONDENTS), ("stage", STAGES)):
+        fb[name] = _choice(raw.get(name, ""), options)
+    for k in qkeys:
+        v = (raw.get(k) or "").strip()
+        if v:
+            fb["ratings"][k] = int(v) if v.isdigit() else v
+    flag = (raw.get("concern_raised") or "").strip().lower()
+    if flag in YES:
+        fb["concern_raised"] = True
+    elif flag in NO:
+        fb["concern_raised"] = False
+    else:
+        bad["concern_raised"] = (raw.get("concern_raised", ""), "should be yes or no")
+    for k in ("comments", "concern_theme", "concern_detail"):
+        fb[k] = raw.get(k) or None
+    for f, reason in check_service_user_feedback(db, fb, today).items():
+        if f in bad:
+            continue
+        if f == "ehm_number" and not ehm:
+            continue
+        bad[f] = (str(raw.get(f, "") or ""), reason)
+    return fb, bad
+
+
+def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
+                                 rejects_path: str | Path | None = None,
+                                 actor: str | None = None, today=None) -> ImportResult:
+    """Import feedback from a CSV (one row per piece of feedback; columns in the README).
+
+    Good rows are saved in one transaction; each problem of a bad row goes to the rejects
+    file (``<file>.rejects.csv`` unless given) as row, field, value, reason. Row numbers are
+    the spreadsheet's (the header is row 1). A row already imported (same episode, date,
+    respondent and stage) is updated if it changed, else counted unchanged. The import is
+    recorded with the file's sha256.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FeedbackImportError(f"no file at {path}")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FeedbackImportError(f"{path}: byte {e.start} is not UTF-8: save the file as "
+                                  "'CSV UTF-8' and import it again; nothing was imported") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise FeedbackImportError(
+            f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header) or 'none'})"
+            f"; the first row must name the columns {', '.join(REQUIRED_COLUMNS)}; nothing was "
+            "imported")
+    qkeys = [q["key"] for q in questions()]
+    unknown = [h for h in header if h and h not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *qkeys)]
+    today = as_date(today or dt.date.today())
+    result = ImportResult(path)
+    good: dict[tuple, tuple[int, dict]] = {}
+    for n, raw in enumerate(reader, start=2):
+        result.rows_read += 1
+        if None in raw:  # more cells than columns
+            result.rejects.append({"row": n, "field": "", "value": ",".join(raw[None]),
+                                   "reason": "more cells than there are columns"})
+            result.rejected += 1
+            continue
+        fb, bad = _read_row(db, raw, qkeys, today)
+        if not bad:
+            row = _feedback_row(fb)
+            key = (row["episode_id"], row["given_on"], row["respondent"], row["stage"])
+            if key in good:
+                bad["given_on"] = (raw.get("given_on", ""),
+                                   f"the same feedback as row {good[key][0]}"
+                                   " (same child, date, respondent and stage)")
+            else:
+                good[key] = (n, row)
+        if bad:
+            result.rejected += 1
+            result.rejects.extend({"row": n, "field": f, "value": v, "reason": r}
+                                  for f, (v, r) in bad.items())
+    existing = {(r["episode_id"], r["given_on"], r["respondent"], r["stage"]): r
+                for r in db.query("SELECT * FROM service_user_feedback")}
+    new, changed = [], []
+    for key, (_, row) in good.items():
+        old = existing.get(key)
+        if old is None:
+            new.append(row)
+        elif any(old[k] != v for k, v in row.items()):
+            changed.append({**row, "id": old["id"]})
+        else:
+            result.unchanged += 1
+    result.inserted, result.updated = len(new), len(changed)
+    with store.acting_as(actor=actor or "ehkit feedback import"), store.transaction(db):
+        result.import_id = db["imports"].insert({
+            "kind": "service_user_feedback", "file_name": path.name,
+            "sha256": hashlib.sha256(data).hexdigest(), "rows_read": result.rows_read,
+            "inserted": result.inserted, "updated": result.updated,
+            "unchanged": result.unchanged, "rejected": result.rejected,
+            "imported_by": store.login_name()}).last_pk
+        for r in (*new, *changed):
+            r["import_id"] = result.import_id
+        if new:
+            db["service_user_feedback"].insert_all(new)
+        if changed:
+            db["service_user_feedback"].upsert_all(changed, pk="id")
+    result.ignored_columns = unknown
+    if result.rejects:
+        result.rejects_file = Path(rejects_path or path.with_name(path.stem + ".rejects.csv"))
+        with result.rejects_file.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=["row", "field", "value", "reason"])
+            w.writeheader()
+            w.writerows(result.rejects)
+    return result

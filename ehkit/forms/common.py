@@ -1,0 +1,166 @@
+"""Small widget helpers every ehkit form shares.
+
+* :func:`esc` / :func:`text_html` - free text is escaped before it goes into an HTML widget.
+* :func:`css_name` and :func:`tag` - stable CSS classes, so browser tests and the benchmark
+  can find a widget (``.ehkit-save``) without relying on layout.
+* :func:`date_picker`, :func:`to_date` - dates as ``datetime.date`` both ways.
+* :class:`Messages` - the one place a form says "saved", "blocked" or "something went wrong".
+* :func:`field_note` / :func:`show_note` - the plain-words rule message next to a field.
+* :func:`friendly` - wraps every callback: a person's error (EhkitError) is shown as its
+  message; anything else is logged for developers and the auditor sees a short apology,
+  never a traceback, a path or code.
+* :func:`refresh_when_opened` - with Voila's preheated kernels the form was built before the
+  page was asked for; this runs a refresh once the request arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import logging
+import os
+import re
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from ..errors import EhkitError
+
+log = logging.getLogger("ehkit.forms")
+
+# Shared layouts: one model each instead of one per widget keeps the page quick to load.
+FULL = w.Layout(width="100%")
+TEXTAREA = w.Layout(width="100%", height="5em")
+NOTE_LAYOUT = w.Layout(width="100%", margin="0 0 4px 0")
+STYLE_CSS = """
+<style>
+.ehkit-form { max-width: 1100px; font-size: 14px; }
+.ehkit-form h2 { background: #dfe7f1; padding: 4px 8px; margin: 18px 0 6px 0; font-size: 16px; }
+.ehkit-form .ehkit-prompt { white-space: pre-wrap; background: #f7f7f7; padding: 6px;
+  border-left: 3px solid #7a99c2; }
+.ehkit-note { color: #a4000f; font-weight: bold; }
+.ehkit-todo { color: #8a5300; }
+.ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
+.ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
+.ehkit-msg-info { background: #eef3fa; border: 1px solid #7a99c2; padding: 6px 10px; }
+.ehkit-grade-defs { font-size: 12px; color: #333; }
+.ehkit-grade-defs td { padding: 1px 6px; vertical-align: top; }
+.ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
+.ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
+</style>
+"""
+
+
+def esc(text) -> str:
+    """Escape free text for an HTML widget (None shows as nothing)."""
+    return "" if text is None else html.escape(str(text), quote=True)
+
+
+def text_html(text, cls: str = "") -> str:
+    """Escaped free text, line breaks kept."""
+    return f'<div class="{cls}" style="white-space: pre-wrap">{esc(text)}</div>'
+
+
+def css_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", str(key))
+
+
+def tag(widget: w.DOMWidget, *names: str) -> w.DOMWidget:
+    """Add ``ehkit-<name>`` CSS classes (stable hooks for tests and the benchmark)."""
+    for n in names:
+        widget.add_class(f"ehkit-{css_name(n)}")
+    return widget
+
+
+def to_date(value) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def date_picker(value=None, description: str = "", key: str | None = None) -> w.DatePicker:
+    picker = w.DatePicker(value=to_date(value), description=description,
+                          style={"description_width": "initial"} if description else {})
+    if key:
+        tag(picker, f"date-{key}")
+    return picker
+
+
+def field_note(key: str) -> w.HTML:
+    """An (initially empty) place for the rule message about field ``key``."""
+    return tag(w.HTML("", layout=NOTE_LAYOUT), "note", f"note-{key}")
+
+
+def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
+    cls = "ehkit-todo" if todo else "ehkit-note"
+    note.value = f'<span class="{cls}">&#9888; {esc(message)}</span>' if message else ""
+
+
+class Messages:
+    """The form's status line: saved, blocked, or an error, always in plain words."""
+
+    def __init__(self):
+        self.widget = tag(w.HTML("", layout=FULL), "messages")
+
+    def _show(self, cls: str, text: str, detail: list[str] | None = None) -> None:
+        items = "".join(f"<li>{esc(d)}</li>" for d in detail or [])
+        self.widget.value = (f'<div class="{cls}" role="status">{esc(text)}'
+                             + (f"<ul>{items}</ul>" if items else "") + "</div>")
+
+    def ok(self, text: str, detail: list[str] | None = None) -> None:
+        self._show("ehkit-msg-ok", text, detail)
+
+    def blocked(self, text: str, detail: list[str] | None = None) -> None:
+        self._show("ehkit-msg-blocked", text, detail)
+
+    def info(self, text: str, detail: list[str] | None = None) -> None:
+        self._show("ehkit-msg-info", text, detail)
+
+    def clear(self) -> None:
+        self.widget.value = ""
+
+
+APOLOGY = ("Something went wrong and that was not done. Nothing you typed on the form is lost: "
+           "try again, and if it happens again tell your ehkit administrator the time ({at}).")
+
+
+def friendly(messages: Messages, on_error: Callable[[EhkitError], None] | None = None):
+    """Decorate a widget callback so no traceback ever reaches the auditor."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except EhkitError as e:
+                if on_error is not None:
+                    try:
+                        on_error(e)
+                        return None
+                    except Exception:  # noqa: BLE001 - fall through to the plain message
+                        log.exception("error handler failed")
+                messages.blocked(str(e))
+            except Exception:  # noqa: BLE001 - a bug: log it, tell the person calmly
+                at = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+                log.exception("form callback %s failed at %s", fn.__name__, at)
+                messages.blocked(APOLOGY.format(at=at))
+            return None
+
+        return run
+
+    return wrap
+
+
+def refresh_when_opened(refresh: Callable[[], None]) -> None:
+    """Run ``refresh`` now, or - in a preheated Voila kernel - once the page is requested."""
+    if os.environ.get("VOILA_PREHEAT", "False") != "False":
+        from voila.utils import wait_for_request  # only inside Voila
+
+        wait_for_request()
+    refresh()

@@ -1,0 +1,135 @@
+"""An audit's history from the change log, and its state at an earlier time rebuilt from it.
+
+The log holds a whole row (as JSON) for each insert and delete and one row per changed field
+for each update, so replaying it in order rebuilds any row as it stood at any moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import sqlite_utils
+
+from . import db as store
+from .errors import EhkitError
+
+
+class AuditNotFound(EhkitError):
+    pass
+
+
+def primary_key(db: sqlite_utils.Database, table: str) -> list[str]:
+    info = db.conn.execute(f"PRAGMA table_info({store._q(table)})").fetchall()
+    return [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] or ["rowid"]
+
+
+class Replay:
+    """Rows rebuilt from change-log rows fed in id order: ``state[table][row_key] = row``."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        self.state: dict[str, dict[str, dict]] = {}
+        self._pk: dict[str, list[str]] = {}
+
+    def pk(self, table: str) -> list[str]:
+        if table not in self._pk:
+            self._pk[table] = primary_key(self.db, table) if table in self.db.table_names() \
+                else []
+        return self._pk[table]
+
+    def apply(self, table: str, key: str, field: str | None, old, new) -> bool:
+        """Apply one change-log row; False when it updates a row the log never inserted."""
+        rows = self.state.setdefault(table, {})
+        if field is None:  # a whole-row insert (new) or delete (old)
+            if new is not None:
+                rows[key] = json.loads(new)
+            else:
+                rows.pop(key, None)
+            return True
+        row = rows.get(key)
+        if row is None and field in self.pk(table):
+            # The key itself changed: move the row that had the old value.
+            pk = self.pk(table)
+            old_key = next((k for k, r in rows.items() if r.get(field) == old
+                            and "/".join(str({**r, field: new}.get(c)) for c in pk) == key), None)
+            if old_key is not None:
+                row = rows[key] = rows.pop(old_key)
+        if row is None:
+            return False
+        row[field] = new
+        return True
+
+
+def history(db: sqlite_utils.Database, audit_id: int) -> list[dict]:
+    """Every change-log row about this audit (its own row and the rows hanging off it)."""
+    return [dict(r) for r in db.query(
+        "SELECT id, at, user, actor, table_name, row_key, field, old, new, reason"
+        " FROM change_log WHERE audit_id = ? ORDER BY id", [audit_id])]
+
+
+def state_at(db: sqlite_utils.Database, audit_id: int, at: str | None = None
+             ) -> dict[str, dict[str, dict]]:
+    """The audit's rows as they stood at ``at`` (UTC ISO time; None: now), from the log alone.
+
+    Returns ``{table: {row_key: row}}``; tables with no rows at that time are left out.
+    """
+    at = log_time(at) if at else None
+    replay = Replay(db)
+    sql = ("SELECT table_name, row_key, field, old, new FROM change_log WHERE audit_id = ?"
+           + (" AND at <= ?" if at else "") + " ORDER BY id")
+    for table, key, field, old, new in db.conn.execute(sql, [audit_id, *([at] if at else [])]):
+        replay.apply(table, key, field, old, new)
+    return {t: rows for t, rows in replay.state.items() if rows}
+
+
+def log_time(text: str) -> str:
+    """A time as the change log writes it (UTC, milliseconds); a time with no zone is UTC."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise EhkitError(f"{text!r} is not a time like 2026-11-24T14:30:00Z") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _short(value, width: int = 60) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_history(rows: list[dict]) -> list[str]:
+    out = []
+    for r in rows:
+        who = r["user"] + (f" as {r['actor']}" if r["actor"] else "")
+        if r["field"] is None:
+            what = "added" if r["new"] is not None else "removed"
+            change = f"{r['table_name']} {r['row_key']} {what}"
+        else:
+            change = (f"{r['table_name']} {r['row_key']} {r['field']}: "
+                      f"{_short(r['old'])!r} -> {_short(r['new'])!r}")
+        reason = f"  (reason: {r['reason']})" if r["reason"] else ""
+        out.append(f"{r['at']}  {who}  {change}{reason}")
+    return out
+
+
+def run(path, audit_id: int, *, at: str | None = None, out=print) -> int:
+    database = store.connect(path, must_exist=True)
+    try:
+        if at:
+            state = state_at(database, audit_id, at)
+            if not state:
+                raise AuditNotFound(f"audit {audit_id} did not exist at {at}")
+            out(json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True))
+            return 0
+        rows = history(database, audit_id)
+        if not rows:
+            raise AuditNotFound(f"the change log has nothing about audit {audit_id}: check the "
+                                "number (ehkit history AUDIT_ID)")
+        for line in format_history(rows):
+            out(line)
+        return 0
+    finally:
+        database.close()

@@ -1,0 +1,4 @@
+-- No schema change. Applying a migration rebuilds every change-log trigger (ehkit/db.py), and
+-- this one exists so that stores made before the fix get the corrected triggers: each hashed
+-- value now takes its change_log column's type first (row_key as TEXT, audit_id as INTEGER),
+-- so `ehkit check` can recompute the chain from what is stored.

@@ -1,0 +1,417 @@
+"""The audit tool's rules (ehkit/audits.py), each at its boundary, on a hand-built store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from ehkit import audits
+from ehkit import db as store
+from ehkit import template as templates
+from ehkit.audits import AuditRuleError
+
+TODAY = dt.date(2026, 11, 24)
+AUDIT_DATE = "2026-11-02"
+# People: 1 Head of Service > 2 Service Manager > 3 Team Manager > 4 Family Support Worker.
+# 5 and 6 are QA auditors under the service manager.
+PEOPLE = [
+    (1, "Hana Oakmallow", "Head of Service", None, 0),
+    (2, "Sol Pebbleford", "Service Manager", 1, 1),
+    (3, "Tam Quillthorpe", "Team Manager", 2, 1),
+    (4, "Wren Applebridge", "Family Support Worker", 3, 0),
+    (5, "Ivo Kettlewade", "Advanced Practitioner", 2, 1),
+    (6, "Orla Fennimore", "Advanced Practitioner", 2, 1),
+]
+
+
+@pytest.fixture
+def service(db):
+    with store.transaction(db):
+        db["agencies"].insert({"id": 1, "name": "Oakvale Early Help North", "kind": "council",
+                               "sector": "Local Authority"})
+        db["practitioners"].insert_all(
+            {"id": i, "name": n, "role": r, "agency_id": 1, "team": "North",
+             "line_manager_id": m, "is_auditor": a} for i, n, r, m, a in PEOPLE)
+        db["episodes"].insert_all([
+            # Episode 1: worker 4 leads, their line manager 3 is the team manager.
+            {"id": 1, "ehm_number": "EHM1001", "start_date": "2026-01-10", "status": "open",
+             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 3},
+            # Episode 2: the team manager named on the episode (6) is not the line manager.
+            {"id": 2, "ehm_number": "EHM1002", "start_date": "2026-03-01", "status": "open",
+             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 6},
+        ])
+        db["children"].insert_all([
+            {"episode_id": 1, "name": "Pip Dimbleford", "date_of_birth": "2015-04-02"},
+            {"episode_id": 2, "name": "Mae Inkwhistle", "date_of_birth": "2019-07-09"}])
+    return db
+
+
+def complete(grades=None, overall=2, **extra) -> dict:
+    """An audit of episode 1 by auditor 5 that meets every rule (all Good unless told)."""
+    tpl = templates.load()
+    grades = grades or {s.key: 2 for s in tpl.graded_sections}
+    answers = {k: {"grade": g} for k, g in grades.items()}
+    for s in tpl.graded_sections:
+        answers[s.items[0].key] = {"comment": f"Evidence for {s.title} seen on the file."}
+    audit = {"episode_id": 1, "auditor1_id": 5, "audit_date": AUDIT_DATE, "summary": "Summary",
+             "overall_grade": overall, "overall_reasons": "Consistent practice.",
+             "answers": answers, "checklist": {"consent": {"status": "accurate"}}, "actions": []}
+    audit.update(extra)
+    return audit
+
+
+def probs(db, audit):
+    return audits.problems(db, audit, today=TODAY)
+
+
+def all_good_but(**changes) -> dict:
+    tpl = templates.load()
+    g = {s.key: 2 for s in tpl.graded_sections}
+    g.update(changes)
+    return g
+
+
+ACTION = {"action": "Hold a review TAF meeting and update the plan", "by_whom": "Wren Applebridge",
+          "due_date": "2026-12-01"}
+
+
+# -- guidance 1: who may audit -----------------------------------------------------------------
+def test_complete_audit_has_no_problems(service):
+    assert probs(service, complete()) == {}
+
+
+def test_lead_professional_cannot_audit_own_case(service):
+    assert "lead professional" in probs(service, complete(auditor1_id=4))["auditor1"]
+
+
+def test_line_manager_cannot_audit_own_team_members_case(service):
+    # On episode 2 the named team manager is someone else, so only line management applies.
+    p = probs(service, complete(episode_id=2, auditor1_id=3))
+    assert "line manager" in p["auditor1"]
+
+
+def test_team_manager_named_on_episode_cannot_audit(service):
+    assert "team manager" in probs(service, complete(episode_id=2, auditor1_id=6))["auditor1"]
+
+
+def test_manager_two_levels_up_may_audit(service):
+    # 2 manages 3 who manages the lead professional 4: not their own team member.
+    assert probs(service, complete(auditor1_id=2)) == {}
+
+
+def test_auditor2_is_checked_for_conflict_too(service):
+    assert "line manager" in probs(service, complete(auditor2_id=3))["auditor2"]
+    assert "different person" in probs(service, complete(auditor2_id=5))["auditor2"]
+
+
+# -- guidance 12: grades supported by evidence --------------------------------------------------
+def test_every_graded_section_needs_a_grade(service):
+    audit = complete()
+    del audit["answers"]["planning"]
+    p = probs(service, audit)
+    assert set(p) == {"planning"} and "grade" in p["planning"]
+
+
+def test_every_graded_section_needs_an_evidence_comment(service):
+    audit = complete()
+    audit["answers"]["3.1"] = {"comment": "   "}  # blank does not count as evidence
+    p = probs(service, audit)
+    assert set(p) == {"planning"} and "evidence" in p["planning"]
+
+
+def test_evidence_in_any_item_of_a_section_counts(service):
+    audit = complete()
+    audit["answers"]["1.1"] = {}
+    audit["answers"]["1.2"] = {"comment": "Step-down documents on file."}
+    assert probs(service, audit) == {}
+
+
+# -- guidance 9.1: the overall grade reflects the dimensions ------------------------------------
+def test_overall_not_better_than_median_rounded_towards_worse(service):
+    # Four Outstanding and four Good: median 1.5, rounded towards worse is Good.
+    grades = {k: (1 if i < 4 else 2) for i, k in enumerate(all_good_but())}
+    assert "no better than Good" in probs(service, complete(grades, overall=1))["overall"]
+    assert probs(service, complete(grades, overall=2)) == {}
+
+
+def test_requires_improvement_overall_allowed_with_one_inadequate_section(service):
+    grades = all_good_but(impact=4)
+    audit = complete(grades, overall=3, actions=[ACTION])
+    assert probs(service, audit) == {}
+
+
+def test_overall_good_refused_with_one_inadequate_section(service):
+    # The median is Good, but an Inadequate section caps the overall at Requires Improvement.
+    p = probs(service, complete(all_good_but(impact=4), overall=2, actions=[ACTION]))
+    assert "no better than Requires Improvement" in p["overall"]
+
+
+def test_overall_may_be_worse_than_sections(service):
+    assert probs(service, complete(overall=3, actions=[ACTION])) == {}
+
+
+def test_overall_rule_comes_from_the_template(service, tmp_path):
+    path = tmp_path / "strict.toml"
+    lines = []  # the shipped template with one rule changed
+    src = templates.load().path.read_text(encoding="utf-8")
+    for line in src.splitlines():
+        if line == 'key = "darlington"':
+            line = 'key = "strict"'
+        if line.startswith("overall_limit = "):
+            line = 'overall_limit = "worst"'
+        lines.append(line)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    grades = all_good_but(impact=3)  # median Good, worst Requires Improvement
+    default = complete(grades, overall=2, actions=[ACTION])
+    assert probs(service, default) == {}
+    strict = complete(grades, overall=2, actions=[ACTION], template=str(path))
+    assert "no better than Requires Improvement" in probs(service, strict)["overall"]
+
+
+def test_overall_grade_and_reasons_required(service):
+    p = probs(service, complete(overall=None, overall_reasons=""))
+    assert "overall" in p and "overall_reasons" in p
+
+
+# -- guidance 16: actions where practice requires improvement ------------------------------------
+def test_action_required_when_a_section_requires_improvement(service):
+    p = probs(service, complete(all_good_but(review=3), overall=2))
+    assert set(p) == {"actions"}
+
+
+def test_action_required_when_overall_requires_improvement(service):
+    assert set(probs(service, complete(overall=3))) == {"actions"}
+
+
+def test_no_action_required_when_all_good(service):
+    assert "actions" not in probs(service, complete())
+
+
+def test_action_due_on_the_audit_date_is_refused(service):
+    action = {**ACTION, "due_date": AUDIT_DATE}
+    p = probs(service, complete(overall=3, actions=[action]))
+    assert set(p) == {"actions.1.due_date"} and "after the audit date" in p["actions.1.due_date"]
+
+
+def test_action_due_the_day_after_the_audit_is_accepted(service):
+    action = {**ACTION, "due_date": "2026-11-03"}
+    assert probs(service, complete(overall=3, actions=[action])) == {}
+
+
+def test_action_needs_an_owner_and_a_due_date(service):
+    action = {"action": "Record consent on the case file"}
+    p = probs(service, complete(overall=3, actions=[ACTION, action]))
+    assert set(p) == {"actions.2.by_whom", "actions.2.due_date"}
+
+
+def test_empty_action_rows_are_ignored(service):
+    p = probs(service, complete(overall=3, actions=[{"action": " ", "by_whom": ""}]))
+    assert set(p) == {"actions"}
+
+
+# -- dates ----------------------------------------------------------------------------------------
+def test_audit_date_not_in_future_nor_before_episode(service):
+    assert "future" in probs(service, complete(audit_date="2026-11-25"))["audit_date"]
+    assert "before this episode" in probs(service, complete(audit_date="2026-01-09"))["audit_date"]
+
+
+# -- drafts and the lifecycle ---------------------------------------------------------------------
+def test_draft_saves_incomplete(service):
+    audit_id = audits.save_draft(service, {"episode_id": 1, "auditor1_id": 5,
+                                           "audit_date": AUDIT_DATE,
+                                           "answers": {"1.1": {"comment": "Half done"}}})
+    saved = audits.load(service, audit_id)
+    assert saved["status"] == "draft"
+    assert saved["answers"] == {"1.1": {"grade": None, "comment": "Half done", "response": None}}
+    assert probs(service, saved)  # not submittable yet
+
+
+def test_draft_needs_case_auditor_and_date_to_be_stored(service):
+    with pytest.raises(AuditRuleError) as e:
+        audits.save_draft(service, {"answers": {}})
+    assert set(e.value.problems) == {"episode", "auditor1", "audit_date"}
+    assert service["audits"].count == 0
+
+
+def test_save_draft_stores_every_child_row_and_drops_removed_ones(service):
+    audit = complete(overall=3, actions=[ACTION, {**ACTION, "action": "Second"}])
+    audit["answers"]["1.1.1"] = {"response": "yes"}
+    audit_id = audits.save_draft(service, audit)
+    n_answers = len(audit["answers"])
+    assert service.execute("SELECT count(*) FROM answers WHERE audit_id = ?",
+                           [audit_id]).fetchone()[0] == n_answers
+    assert service.execute("SELECT count(*) FROM checklist_answers").fetchone()[0] == 1
+    first_id = service.execute("SELECT id FROM actions WHERE number = 1").fetchone()[0]
+    # Remove the first action and an answer: the second action becomes number 1.
+    audit["actions"] = [{**ACTION, "action": "Second"}]
+    del audit["answers"]["1.1.1"]
+    audits.save_draft(service, audit, audit_id=audit_id)
+    rows = service.execute("SELECT id, number, action FROM actions").fetchall()
+    assert [(r[1], r[2]) for r in rows] == [(1, "Second")]
+    assert rows[0][0] != first_id or rows[0][2] == "Second"
+    assert service.execute("SELECT count(*) FROM answers").fetchone()[0] == n_answers - 1
+
+
+def test_save_draft_writes_nothing_when_a_value_cannot_be_stored(service):
+    audit = complete(overall=3, actions=[{**ACTION, "due_date": "2026-02-31"}])
+    with pytest.raises(AuditRuleError) as e:
+        audits.save_draft(service, audit)
+    assert set(e.value.problems) == {"actions.1.due_date"}
+    assert service["audits"].count == 0 and service["answers"].count == 0
+
+
+def test_values_the_browser_should_not_send_are_refused(service):
+    audit = complete()
+    audit["answers"]["9.9"] = {"comment": "x"}
+    audit["answers"]["planning"] = {"grade": 7}
+    audit["answers"]["1.1.1"] = {"response": "maybe"}
+    with pytest.raises(AuditRuleError) as e:
+        audits.save_draft(service, audit)
+    assert set(e.value.problems) == {"9.9", "planning", "1.1.1"}
+
+
+def test_submit_refuses_with_the_problems(service):
+    audit = complete()
+    del audit["answers"]["impact"]
+    audit_id = audits.save_draft(service, audit)
+    with pytest.raises(AuditRuleError) as e:
+        audits.submit(service, audit_id, today=TODAY)
+    assert set(e.value.problems) == {"impact"}
+    assert audits.load(service, audit_id)["status"] == "draft"
+
+
+def test_submitted_audit_cannot_be_saved_without_reopening(service):
+    audit_id = audits.save_draft(service, complete())
+    audits.submit(service, audit_id, today=TODAY)
+    saved = audits.load(service, audit_id)
+    assert saved["status"] == "submitted" and saved["submitted_at"]
+    with pytest.raises(AuditRuleError) as e:
+        audits.save_draft(service, {**saved, "summary": "changed"}, audit_id=audit_id)
+    assert "reopen" in e.value.problems["status"]
+    assert audits.load(service, audit_id)["summary"] == "Summary"
+
+
+def test_reopen_needs_a_reason_and_keeps_it_in_the_change_log(service):
+    audit_id = audits.save_draft(service, complete())
+    audits.submit(service, audit_id, today=TODAY)
+    with pytest.raises(AuditRuleError):
+        audits.reopen(service, audit_id, "  ")
+    audits.reopen(service, audit_id, "Lead professional added new evidence")
+    assert audits.load(service, audit_id)["status"] == "draft"
+    rows = service.execute(
+        "SELECT actor, old, new FROM change_log WHERE table_name = 'audits' AND field = 'status'"
+        " AND reason = 'Lead professional added new evidence' AND audit_id = ?",
+        [audit_id]).fetchall()
+    assert rows == [("Ivo Kettlewade", "submitted", "draft")]
+    # Reopened, it saves again.
+    audits.save_draft(service, {**complete(), "summary": "Updated"}, audit_id=audit_id)
+    assert audits.load(service, audit_id)["summary"] == "Updated"
+
+
+def test_changes_are_logged_with_the_auditor_as_actor(service):
+    audit_id = audits.save_draft(service, complete())
+    audits.save_draft(service, complete(summary="Second look"), audit_id=audit_id)
+    row = service.execute("SELECT actor, old, new FROM change_log WHERE table_name = 'audits'"
+                          " AND field = 'summary'").fetchone()
+    assert row == ("Ivo Kettlewade", "Summary", "Second look")
+
+
+def test_save_over_someone_elses_newer_save_is_refused(service):
+    audit_id = audits.save_draft(service, complete())
+    mine, theirs = audits.load(service, audit_id), audits.load(service, audit_id)
+    audits.save_draft(service, {**theirs, "summary": "Theirs"}, audit_id=audit_id)
+    with pytest.raises(AuditRuleError) as e:
+        audits.save_draft(service, {**mine, "summary": "Mine"}, audit_id=audit_id)
+    assert "Someone else" in e.value.problems["audit"]
+    assert audits.load(service, audit_id)["summary"] == "Theirs"
+
+
+def test_drafts_lists_an_auditors_drafts_only(service):
+    mine = audits.save_draft(service, complete())
+    audits.save_draft(service, complete(auditor1_id=6))
+    done = audits.save_draft(service, complete())
+    audits.submit(service, done, today=TODAY)
+    assert [d["id"] for d in audits.drafts(service, auditor_id=5)] == [mine]
+    assert len(audits.drafts(service)) == 2
+
+
+# -- moderation -----------------------------------------------------------------------------------
+def submitted(service, **kw) -> int:
+    audit_id = audits.save_draft(service, complete(**kw))
+    audits.submit(service, audit_id, today=TODAY)
+    return audit_id
+
+
+def test_moderation_keeps_both_grades(service):
+    audit_id = submitted(service)
+    audits.moderate(service, audit_id, 6, {"impact": 3, "overall": 3},
+                    {"impact": "No evidence the child's day has improved",
+                     "overall": "Impact drags it down"}, on=dt.date(2026, 11, 10))
+    rows = {r[0]: r[1:] for r in service.execute(
+        "SELECT key, original_grade, moderated_grade, reason FROM moderations")}
+    assert rows["impact"] == (2, 3, "No evidence the child's day has improved")
+    assert rows["planning"] == (2, 2, None)  # agreement is recorded too
+    assert len(rows) == 9  # eight sections and the overall grade
+    audit = audits.load(service, audit_id)
+    assert audit["status"] == "moderated"
+    assert audit["answers"]["impact"]["grade"] == 2  # the auditor's grade is untouched
+
+
+def test_moderated_grade_change_needs_a_reason(service):
+    audit_id = submitted(service)
+    with pytest.raises(AuditRuleError) as e:
+        audits.moderate(service, audit_id, 6, {"impact": 3}, {})
+    assert "reason" in e.value.problems["impact"]
+    assert service["moderations"].count == 0
+
+
+def test_moderated_overall_must_reflect_moderated_sections(service):
+    audit_id = submitted(service)
+    with pytest.raises(AuditRuleError) as e:
+        audits.moderate(service, audit_id, 6, {"impact": 4}, {"impact": "No impact"})
+    assert "Requires Improvement" in e.value.problems["overall"]
+
+
+def test_auditor1_cannot_moderate_and_a_draft_cannot_be_moderated(service):
+    audit_id = submitted(service)
+    with pytest.raises(AuditRuleError) as e:
+        audits.moderate(service, audit_id, 5, {}, {})
+    assert "moderator" in e.value.problems
+    draft = audits.save_draft(service, complete())
+    with pytest.raises(AuditRuleError):
+        audits.moderate(service, draft, 6, {}, {})
+
+
+def test_store_refuses_moderation_without_reason_even_past_the_domain(service):
+    audit_id = submitted(service)
+    with pytest.raises(sqlite3.IntegrityError):
+        service.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
+                        " original_grade, moderated_grade) VALUES (?, 'impact', 6,"
+                        " '2026-11-10', 2, 3)", [audit_id])
+
+
+# -- outputs --------------------------------------------------------------------------------------
+def test_case_note_gives_auditor_date_and_grading(service):
+    audit_id = submitted(service, auditor2_id=6)
+    note = audits.case_note(service, audit_id)
+    assert "Ivo Kettlewade and Orla Fennimore" in note
+    assert "Date audited: 2026-11-02" in note
+    assert "Overall grading: Good" in note
+    assert "7. IMPACT: Good" in note
+
+
+def test_printable_record_shows_script_as_text(service, tmp_path):
+    audit = complete(overall=3, actions=[{**ACTION, "by_whom": "<b>Wren</b>"}])
+    audit["answers"]["7.1"] = {"comment": "Mum said <script>alert('x')</script> & left"}
+    audit_id = audits.save_draft(service, audit)
+    path = audits.print_record(service, audit_id, out_dir=tmp_path / "audits")
+    assert path == tmp_path / "audits" / "EHM1001-2026-11-02.html"
+    html = path.read_text(encoding="utf-8")
+    assert "<script>" not in html
+    assert "Mum said &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; left" in html
+    assert "&lt;b&gt;Wren&lt;/b&gt;" in html
+    for text in ("Pip Dimbleford", "EHM1001", "Wren Applebridge", "Tam Quillthorpe",
+                 "Contact to CAP", "Hold a review TAF meeting", "Ivo Kettlewade"):
+        assert text in html

@@ -1,0 +1,214 @@
+"""The change log: every data change logged in its own transaction, unchangeable, chained."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+from trust_helpers import base_rows, complete_audit, raw, save_rows
+
+from ehkit import check
+from ehkit import db as store
+
+
+def log_rows(db, after: int = 0) -> list[dict]:
+    return [dict(r) for r in db.query("SELECT * FROM change_log WHERE id > ? ORDER BY id",
+                                      [after])]
+
+
+def last_id(db) -> int:
+    return db.conn.execute("SELECT coalesce(max(id), 0) FROM change_log").fetchone()[0]
+
+
+# Every data table the issue names, with a row to insert and a field to change.
+TABLE_CASES = [
+    ("episodes", {"id": 2, "ehm_number": "EHM2", "start_date": "2026-02-01", "status": "open",
+                  "lead_agency_id": 1}, "referral_reason", "Housing", "2"),
+    ("children", {"id": 2, "episode_id": 1, "name": "Sol Testchild"}, "name", "Sol Renamed", "2"),
+    ("audits", {"id": 7, "episode_id": 1, "template": "darlington", "auditor1_id": 1,
+                "audit_date": "2026-03-01"}, "summary", "New summary", "7"),
+    ("answers", {"audit_id": 5, "key": "1", "grade": 2}, "comment", "Because", "5/1"),
+    ("checklist_answers", {"audit_id": 5, "item": "ehm_number", "status": "accurate"},
+     "note", "Seen", "5/ehm_number"),
+    ("actions", {"id": 3, "audit_id": 5, "number": 1, "action": "Do it"}, "by_whom", "Leo", "3"),
+    ("moderations", {"id": 4, "audit_id": 5, "key": "overall", "moderator_id": 1,
+                     "moderated_on": "2026-03-05", "original_grade": 2, "moderated_grade": 2},
+     "reason", "Agreed", "4"),
+    ("audit_followups", {"audit_id": 5}, "worker_notified_date", "2026-03-09", "5"),
+    ("service_user_feedback", {"id": 6, "episode_id": 1, "given_on": "2026-03-01",
+                               "respondent": "parent_carer", "stage": "closure"},
+     "comments", "Helpful", "6"),
+]
+
+
+@pytest.fixture
+def audit_db(db):
+    base_rows(db)
+    with store.transaction(db):
+        db["audits"].insert({"id": 5, "episode_id": 1, "template": "darlington",
+                             "auditor1_id": 1, "audit_date": "2026-03-01"})
+    return db
+
+
+@pytest.mark.parametrize("table,row,field,value,key", TABLE_CASES, ids=[c[0] for c in TABLE_CASES])
+def test_every_insert_update_delete_is_logged_with_who_when_what(audit_db, monkeypatch,
+                                                                 table, row, field, value, key):
+    db = audit_db
+    if table not in db.table_names():
+        pytest.skip(f"{table} is not in the schema yet")
+    monkeypatch.setenv("JUPYTERHUB_USER", "hub-user-7")
+    before = last_id(db)
+    with store.acting_as(actor="Ava Auditor", reason="typo"), store.transaction(db):
+        db[table].insert(row)
+        db[table].update(key.split("/") if "/" in key else int(key), {field: value})
+        db[table].delete(key.split("/") if "/" in key else int(key))
+    rows = log_rows(db, before)
+    assert [(r["table_name"], r["row_key"], r["field"]) for r in rows] == [
+        (table, key, None), (table, key, field), (table, key, None)]
+    ins, upd, dele = rows
+    assert json.loads(ins["new"])[field] == row.get(field) and ins["old"] is None
+    assert (upd["old"], upd["new"]) == (row.get(field), value)
+    assert json.loads(dele["old"])[field] == value and dele["new"] is None
+    for r in rows:
+        assert (r["user"], r["actor"], r["reason"]) == ("hub-user-7", "Ava Auditor", "typo")
+        when = dt.datetime.strptime(r["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        assert abs(dt.datetime.now(dt.UTC) - when) < dt.timedelta(minutes=1)
+    audit_ids = {r["audit_id"] for r in rows}
+    assert audit_ids == ({5} if "audit_id" in row else {7} if table == "audits" else {None})
+
+
+def test_a_rolled_back_change_leaves_no_log_row(audit_db):
+    db = audit_db
+    before = last_id(db)
+    with pytest.raises(RuntimeError), store.transaction(db):
+        db["children"].insert({"id": 9, "episode_id": 1, "name": "Gone Again"})
+        assert last_id(db) == before + 1  # logged inside the same transaction ...
+        raise RuntimeError("the save failed")
+    assert last_id(db) == before  # ... and undone with it
+    assert db["children"].count == 1
+
+
+def test_user_is_the_os_user_without_jupyterhub(audit_db, monkeypatch):
+    import getpass
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    before = last_id(audit_db)
+    with store.transaction(audit_db):
+        audit_db["children"].update(1, {"name": "Kit Renamed"})
+    (row,) = log_rows(audit_db, before)
+    assert (row["user"], row["actor"], row["reason"]) == (getpass.getuser(), None, None)
+
+
+def test_update_logs_only_changed_fields_one_row_each(audit_db):
+    before = last_id(audit_db)
+    with store.transaction(audit_db):
+        audit_db["audits"].update(5, {"summary": "S", "overall_grade": 3, "template": "darlington"})
+    rows = log_rows(audit_db, before)
+    assert sorted((r["field"], r["old"], r["new"]) for r in rows) == [
+        ("overall_grade", None, 3), ("summary", None, "S")]
+
+
+def test_replace_logs_the_old_row_deleted(audit_db):
+    before = last_id(audit_db)
+    with store.transaction(audit_db):
+        audit_db["children"].insert({"id": 1, "episode_id": 1, "name": "Kit Replaced"},
+                                    replace=True)
+    rows = log_rows(audit_db, before)
+    assert [(r["field"], r["old"] is not None, r["new"] is not None) for r in rows] == [
+        (None, True, False), (None, False, True)]
+    assert json.loads(rows[0]["old"])["name"] == "Kit Testchild"
+
+
+def test_cascade_delete_of_an_audit_logs_each_child_row(db):
+    base_rows(db)
+    audit_id = save_rows(db, complete_audit())
+    n_answers = db["answers"].count
+    before = last_id(db)
+    with store.transaction(db):
+        db["audits"].delete(audit_id)
+    deleted = [r["table_name"] for r in log_rows(db, before) if r["new"] is None]
+    assert deleted.count("answers") == n_answers
+    assert deleted.count("audits") == 1 and deleted.count("actions") == 1
+    assert deleted.count("checklist_answers") == len(complete_audit()["checklist"])
+
+
+def test_the_change_log_cannot_be_updated_or_deleted(audit_db):
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be changed"):
+        audit_db.conn.execute("UPDATE change_log SET user = 'someone else'")
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
+        audit_db.conn.execute("DELETE FROM change_log WHERE id = 1")
+
+
+def test_a_tool_outside_ehkit_cannot_change_data_without_dropping_triggers(audit_db, tmp_path):
+    con = raw(tmp_path / "ehkit.db")
+    with pytest.raises(sqlite3.OperationalError, match="ehkit_user"):
+        con.execute("UPDATE audits SET overall_grade = 1 WHERE id = 5")
+    con.close()
+    assert audit_db["audits"].get(5)["overall_grade"] is None
+
+
+def test_untouched_chain_verifies(db):
+    base_rows(db)
+    save_rows(db, complete_audit())
+    assert check.chain_checks(db) == [] and check.replay_checks(db) == []
+
+
+def test_hash_covers_what_is_stored_for_every_value_type(audit_db):
+    # Integer keys, composite keys, REAL and text values, an actor given as a number.
+    with store.acting_as(actor=42, reason=3.5), store.transaction(audit_db):
+        audit_db["answers"].insert({"audit_id": 5, "key": "2", "grade": 1, "comment": 1.25})
+        audit_db["answers"].update([5, "2"], {"comment": "x" * 5000})
+    assert check.chain_checks(audit_db) == []
+    assert check.replay_checks(audit_db) == []
+
+
+@pytest.fixture
+def tampered(tmp_path):
+    """A store with one complete audit, then a plain-sqlite3 connection with the guards off."""
+    database = store.connect(tmp_path / "ehkit.db")
+    base_rows(database)
+    save_rows(database, complete_audit())
+    database.close()
+    con = raw(tmp_path / "ehkit.db")
+    con.execute("DROP TRIGGER change_log_no_update")
+    con.execute("DROP TRIGGER change_log_no_delete")
+    yield con, tmp_path / "ehkit.db"
+    con.close()
+
+
+def findings(path) -> list[check.Finding]:
+    database = store.connect(path, migrate=False)
+    try:
+        return check.chain_checks(database)
+    finally:
+        database.close()
+
+
+def test_chain_detects_a_row_altered_outside_ehkit(tampered):
+    con, path = tampered
+    con.execute("UPDATE change_log SET user = 'mallory' WHERE id = 10")
+    assert [(f.code, f.where) for f in findings(path)] == [("LOG-ALTERED", "change_log id 10")]
+
+
+def test_chain_detects_an_altered_row_whose_hash_was_recomputed(tampered):
+    con, path = tampered
+    cols = "at, user, actor, table_name, row_key, audit_id, field, old, new, reason"
+    prev = con.execute("SELECT hash FROM change_log WHERE id = 9").fetchone()[0]
+    row = con.execute(f"SELECT {cols} FROM change_log WHERE id = 10").fetchone()
+    forged = store.chain_hash(prev, row[0], "mallory", *row[2:])
+    con.execute("UPDATE change_log SET user = 'mallory', hash = ? WHERE id = 10", (forged,))
+    assert [(f.code, f.where) for f in findings(path)] == [("LOG-ALTERED", "change_log id 11")]
+
+
+def test_chain_detects_a_row_removed_in_the_middle(tampered):
+    con, path = tampered
+    con.execute("DELETE FROM change_log WHERE id IN (12, 13)")
+    assert [(f.code, f.where) for f in findings(path)] == [("LOG-REMOVED", "change_log ids 12-13")]
+
+
+def test_chain_detects_the_last_row_removed(tampered):
+    con, path = tampered
+    last = con.execute("SELECT max(id) FROM change_log").fetchone()[0]
+    con.execute("DELETE FROM change_log WHERE id = ?", (last,))
+    assert [(f.code, f.where) for f in findings(path)] == [("LOG-REMOVED", f"change_log id {last}")]

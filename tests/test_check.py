@@ -1,0 +1,273 @@
+"""`ehkit check`: the demo store is clean, and every planted problem is found, with where."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+from conftest import DEMO_UNTIL
+from trust_helpers import base_rows, complete_audit, raw, save_rows
+
+from ehkit import check, cli, netfs
+from ehkit import db as store
+from ehkit import template as templates
+
+TODAY = dt.date(2026, 6, 1)
+
+
+def codes(findings) -> list[tuple[str, str]]:
+    return [(f.code, f.where) for f in findings]
+
+
+def test_demo_database_has_no_problems(demo_db_path, tmp_path):
+    path = tmp_path / "demo.db"
+    shutil.copy(demo_db_path, path)
+    database = store.connect(path)
+    try:
+        assert check.check(database, today=DEMO_UNTIL) == []
+        assert check.check(database) == []  # and on the real today
+    finally:
+        database.close()
+
+
+def test_cli_check_says_no_problems_and_exits_0(demo_db_path, tmp_path, capsys):
+    path = tmp_path / "demo.db"
+    shutil.copy(demo_db_path, path)
+    assert cli.main(["check", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "no problems found" in out and "chain head" in out
+
+
+def test_cli_check_prints_each_finding_with_code_and_exits_1(db, tmp_path, capsys):
+    base_rows(db)
+    with store.transaction(db):
+        db["episodes"].insert({"id": 2, "ehm_number": "EHM2", "start_date": "2026-02-01",
+                               "status": "open", "lead_agency_id": 1})
+    assert cli.main(["check", "--db", str(tmp_path / "ehkit.db")]) == 1
+    out = capsys.readouterr().out
+    assert "DQ-EPISODE-NO-CHILDREN  episodes id 2 (EHM2)" in out
+    assert "1 problem(s) found" in out
+
+
+@pytest.fixture
+def audited(db):
+    base_rows(db)
+    return db
+
+
+def test_required_fields_blank_on_submitted_audit(audited):
+    db = audited
+    whole = complete_audit()
+    whole["audit"]["overall_grade"] = None
+    whole["audit"]["overall_reasons"] = "   "
+    section = templates.load().graded_sections[1]
+    whole["answers"] = [a for a in whole["answers"] if a["key"] != section.key]
+    evidence = templates.load().graded_sections[2]
+    blank = {evidence.key, *(i.key for i in evidence.items)}
+    whole["answers"] = [{**a, "comment": None} if a["key"] in blank else a
+                        for a in whole["answers"]]
+    audit_id = save_rows(db, whole)
+    draft = complete_audit(status="draft")
+    draft["audit"]["overall_grade"] = None  # a draft may be incomplete
+    save_rows(db, draft)
+    assert codes(check.data_quality(db, today=TODAY)) == [
+        ("DQ-REQUIRED", f"audit {audit_id}, overall grade"),
+        ("DQ-REQUIRED", f"audit {audit_id}, overall reasons"),
+        ("DQ-REQUIRED", f"audit {audit_id}, section {section.key} ({section.title})"),
+        ("DQ-REQUIRED", f"audit {audit_id}, section {evidence.key} ({evidence.title})"),
+    ]
+
+
+def test_grade_off_the_templates_scale(audited, tmp_path):
+    db = audited
+    text = templates.load().path.read_text(encoding="utf-8")
+    start = text.index('  { value = 4, label = "Inadequate"')
+    text = text[:start] + text[text.index("\n", start) + 1:]
+    text = text.replace("inadequate_section_grade = 4", "inadequate_section_grade = 3")
+    text = text.replace("overall_cap_grade = 3", "overall_cap_grade = 2")
+    three = tmp_path / "three_grades.toml"
+    three.write_text(text, encoding="utf-8")
+    assert templates.load(three).grade_values == (1, 2, 3)
+    whole = complete_audit(grade=3)
+    whole["audit"]["template"] = str(three)
+    whole["audit"]["overall_grade"] = 4
+    audit_id = save_rows(db, whole)
+    assert codes(check.data_quality(db, today=TODAY)) == [
+        ("DQ-GRADE-RANGE", f"audit {audit_id}, overall grade")]
+
+
+def test_unknown_template_is_reported(audited):
+    whole = complete_audit()
+    whole["audit"]["template"] = "no_such_tool"
+    audit_id = save_rows(audited, whole)
+    assert codes(check.data_quality(audited, today=TODAY)) == [("DQ-TEMPLATE", f"audit {audit_id}")]
+
+
+def test_dates_out_of_order(audited):
+    db = audited
+    whole = complete_audit()
+    whole["audit"]["audit_date"] = "2026-01-01"  # the episode began 2026-01-05
+    whole["audit"]["submitted_at"] = "2026-01-02T09:00:00Z"
+    whole["actions"][0]["due_date"] = "2025-12-31"
+    audit_id = save_rows(db, whole)
+    with store.transaction(db):
+        db["episodes"].insert({"id": 2, "ehm_number": "EHM2", "start_date": "2026-01-01",
+                               "end_date": "2026-02-01", "status": "closed", "lead_agency_id": 1})
+        db["children"].insert({"id": 2, "episode_id": 2, "name": "Late Born",
+                               "date_of_birth": "2026-03-01"})
+        db["children"].insert({"id": 3, "episode_id": 1, "name": "Future Born",
+                               "date_of_birth": "2026-07-01"})
+    assert codes(check.data_quality(db, today=TODAY)) == [
+        ("DQ-DATE-ORDER", f"audit {audit_id}"),
+        ("DQ-DATE-ORDER", f"audit {audit_id} action 1"),
+        ("DQ-DATE-ORDER", "child 2 (episode 2)"),
+        ("DQ-DATE-ORDER", "child 3 (episode 1)"),
+    ]
+
+
+def test_episode_with_no_children(audited):
+    with store.transaction(audited):
+        audited["episodes"].insert({"id": 2, "ehm_number": "EHM2", "start_date": "2026-02-01",
+                                    "status": "open", "lead_agency_id": 1})
+    assert codes(check.data_quality(audited, today=TODAY)) == [
+        ("DQ-EPISODE-NO-CHILDREN", "episodes id 2 (EHM2)")]
+
+
+def test_action_past_due_with_no_owner(audited):
+    db = audited
+    whole = complete_audit()
+    base = dict(whole["actions"][0])
+    whole["actions"] = [
+        {**base, "number": 1, "owner_id": None, "by_whom": " ", "due_date": "2026-05-31"},
+        {**base, "number": 2, "owner_id": None, "by_whom": None, "due_date": "2026-06-01"},
+        {**base, "number": 3, "owner_id": None, "by_whom": None, "due_date": "2026-04-01",
+         "completed_date": "2026-04-01"},
+        {**base, "number": 4, "owner_id": None, "by_whom": "Leo Lead", "due_date": "2026-04-01"},
+        {**base, "number": 5, "owner_id": 2, "by_whom": None, "due_date": "2026-04-01"},
+    ]
+    audit_id = save_rows(db, whole)
+    # Only action 1: past due (due yesterday), open, no owner named either way.
+    assert codes(check.data_quality(db, today=TODAY)) == [
+        ("DQ-ACTION-NO-OWNER", f"audit {audit_id} action 1")]
+
+
+def test_unlogged_data_changes_are_found(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    audit_id = save_rows(database, complete_audit())
+    database.close()
+    con = raw(path)
+    for op in ("update", "insert", "delete"):
+        con.execute(f"DROP TRIGGER log_children_{op}")
+    con.execute("DROP TRIGGER log_audits_update")
+    con.execute(f"UPDATE audits SET overall_grade = 1 WHERE id = {audit_id}")
+    con.execute("UPDATE children SET name = 'Someone Else' WHERE id = 1")
+    con.execute("INSERT INTO children (id, episode_id, name) VALUES (5, 1, 'Slipped In')")
+    con.close()
+    database = store.connect(path, migrate=False)
+    try:
+        found = check.check(database, today=TODAY)
+    finally:
+        database.close()
+    assert sorted(codes(found)) == sorted([
+        ("LOG-TRIGGER", "trigger log_audits_update"),
+        ("LOG-TRIGGER", "trigger log_children_insert"),
+        ("LOG-TRIGGER", "trigger log_children_update"),
+        ("LOG-TRIGGER", "trigger log_children_delete"),
+        ("LOG-UNLOGGED", "children 1"),
+        ("LOG-UNLOGGED", "children 5"),
+        ("LOG-UNLOGGED", f"audits {audit_id}"),
+    ])
+    msg = next(f.message for f in found if f.where == f"audits {audit_id}")
+    assert "overall_grade changed outside ehkit" in msg
+
+
+def test_row_deleted_outside_ehkit_is_found(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    audit_id = save_rows(database, complete_audit())
+    database.close()
+    con = raw(path)
+    con.execute("DROP TRIGGER log_actions_delete")
+    con.execute(f"DELETE FROM actions WHERE audit_id = {audit_id}")
+    con.close()
+    database = store.connect(path, migrate=False)
+    try:
+        found = codes(check.replay_checks(database))
+    finally:
+        database.close()
+    assert len(found) == 1 and found[0][0] == "LOG-UNLOGGED" and found[0][1].startswith("actions ")
+
+
+def test_foreign_key_problem_is_found(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    # A tool that logs like ehkit but runs with foreign keys off (sqlite3's default).
+    con = raw(path)
+    con.create_function("ehkit_user", 0, lambda: "tool")
+    con.create_function("ehkit_actor", 0, lambda: None)
+    con.create_function("ehkit_reason", 0, lambda: None)
+    con.create_function("ehkit_hash", -1, store.chain_hash)
+    con.execute("INSERT INTO children (id, episode_id, name) VALUES (7, 99, 'Orphan Row')")
+    con.close()
+    database = store.connect(path, migrate=False)
+    try:
+        assert codes(check.check(database, today=TODAY)) == [
+            ("DB-FOREIGN-KEY", "children rowid 7")]
+    finally:
+        database.close()
+
+
+def test_damaged_file_is_found_by_integrity_check(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    save_rows(database, complete_audit())
+    page_size = database.conn.execute("PRAGMA page_size").fetchone()[0]
+    root = database.conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'audits_status'").fetchone()[0]
+    database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.close()
+    with open(path, "r+b") as f:  # scribble over one index page, as a failing disk might
+        f.seek((root - 1) * page_size)
+        f.write(b"\x07" * page_size)
+    database = store.connect(path, migrate=False)
+    try:
+        found = check.database_checks(database)
+    finally:
+        database.close()
+    assert found and {f.code for f in found} == {"DB-INTEGRITY"}
+
+
+# -- network drives ------------------------------------------------------------------------
+MOUNTS = """\
+/dev/sda1 / ext4 rw,relatime 0 0
+//fileserver/early\\040help /mnt/early\\040help cifs rw,vers=3.0 0 0
+fs1:/export /srv/nfs nfs4 rw 0 0
+/dev/sdb1 /srv/nfs/local ext4 rw 0 0
+"""
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/mnt/early help/ehkit/ehkit.db", "cifs"),
+    ("/srv/nfs/data/ehkit.db", "nfs4"),
+    ("/srv/nfs/local/ehkit.db", None),  # a local disk mounted inside the share
+    ("/home/auditor/ehkit.db", None),
+])
+def test_network_file_system_is_detected_from_mounts(tmp_path, path, expected):
+    mounts = tmp_path / "mounts"
+    mounts.write_text(MOUNTS)
+    assert netfs.network_filesystem(path, mounts) == expected
+
+
+def test_network_warning_points_to_the_readme_advice():
+    from pathlib import Path
+    text = netfs.warning_text("/mnt/x/ehkit.db", "cifs")
+    assert "network drive (cifs)" in text and 'README.md, section "Network drives"' in text
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "## Network drives" in readme or "### Network drives" in readme

@@ -1,0 +1,75 @@
+"""The synthetic service: deterministic for a seed, plausible, and only invented people."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ehkit import db as store
+from ehkit import demo
+
+DATA_TABLES = ("agencies", "practitioners", "episodes", "children", "audits", "answers",
+               "checklist_answers", "actions", "moderations")
+UNTIL = dt.date(2026, 10, 31)
+
+
+def _dump(database):
+    return {t: database.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in DATA_TABLES}
+
+
+def _make(tmp_path, name, seed):
+    database = store.connect(tmp_path / name)
+    demo.generate(database, episodes=200, seed=seed, until=UNTIL)
+    return database
+
+
+def test_the_same_seed_gives_the_same_database(tmp_path):
+    a, b = _make(tmp_path, "a.db", 5), _make(tmp_path, "b.db", 5)
+    c = _make(tmp_path, "c.db", 6)
+    assert _dump(a) == _dump(b)
+    assert _dump(a)["episodes"] != _dump(c)["episodes"]
+
+
+def test_demo_service_is_plausible(demo_db_path):
+    d = store.connect(demo_db_path)
+    kinds = dict(d.execute("SELECT kind, count(*) FROM agencies GROUP BY kind").fetchall())
+    assert kinds["council"] >= 5 and kinds["partner"] >= 10
+    assert 80 <= d["practitioners"].count <= 150
+    status = dict(d.execute("SELECT status, count(*) FROM episodes GROUP BY status").fetchall())
+    assert status["open"] > 0 and status["closed"] > status["open"]
+    ages = d.execute("""SELECT min((julianday(e.start_date) - julianday(c.date_of_birth)) / 365.25),
+                               max((julianday(e.start_date) - julianday(c.date_of_birth)) / 365.25)
+                        FROM children c JOIN episodes e ON e.id = c.episode_id""").fetchone()
+    assert 0 <= ages[0] and ages[1] < 18
+    # Some open cases are drifting: open over six months with no review in three.
+    drifting = d.execute("""SELECT count(*) FROM episodes WHERE status = 'open'
+        AND start_date < date(:until, '-6 months')
+        AND (last_review_date IS NULL OR last_review_date < date(:until, '-3 months'))""",
+                         {"until": UNTIL.isoformat()}).fetchone()[0]
+    assert drifting > 0
+    # About 180 audits a year at 1,500 episodes over three years: 0.36 per episode.
+    assert d["audits"].count == round(400 * 0.36)
+    assert d.execute("SELECT count(*) FROM audits WHERE auditor2_id IS NOT NULL").fetchone()[0]
+    assert d.execute("SELECT count(*) FROM audits WHERE status = 'moderated'").fetchone()[0]
+
+
+def test_demo_auditors_never_audit_their_own_team(demo_db_path):
+    d = store.connect(demo_db_path)
+    clashes = d.execute("""
+        SELECT count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
+        JOIN practitioners lp ON lp.id = e.lead_professional_id
+        WHERE a.auditor1_id IN (e.lead_professional_id, lp.line_manager_id, e.team_manager_id)
+           OR a.auditor2_id IN (e.lead_professional_id, lp.line_manager_id, e.team_manager_id)
+    """).fetchone()[0]
+    assert clashes == 0
+
+
+def test_demo_refuses_to_fill_a_database_that_has_data(demo_db_path, tmp_path):
+    import shutil
+
+    import pytest
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(demo_db_path, copy)
+    with pytest.raises(store.StoreError, match="already holds"):
+        demo.generate(store.connect(copy), episodes=10)

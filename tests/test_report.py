@@ -1,0 +1,84 @@
+"""The quarterly report end to end: papermill runs the real notebook, nbconvert writes one
+self-contained HTML file, and the figures file holds exactly what ehkit.metrics computes."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from ehkit import db as store
+from ehkit import metrics, periods, reports
+from ehkit.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quarterly(demo_db_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    return reports.run("quarterly", db=demo_db_path, period="2026Q3",
+                       audience="head_of_service", out_dir=out)
+
+
+def _figures(path):
+    with open(path, encoding="utf-8") as f:
+        return {r["key"]: r for r in csv.DictReader(f)}
+
+
+def test_report_files_are_named_for_kind_period_and_audience(quarterly):
+    assert quarterly.html.name == "quarterly-2026Q3-head_of_service.html"
+    assert quarterly.figures.name == "quarterly-2026Q3-head_of_service.figures.csv"
+
+
+def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterly):
+    html = quarterly.html.read_text(encoding="utf-8")
+    assert "<h1>Early Help quality assurance: quarterly report</h1>" in html
+    assert "Q3 2026 (1 Jul 2026 to 30 Sep 2026)" in html
+    assert "How these figures are defined" in html
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) >= 2
+    assert "<script" not in html                      # nothing runs, nothing loads
+    assert not re.search(r'(src|href)="https?://', html)
+    assert "def " not in html and "import " not in html  # code is hidden
+    footer = html[html.index("<footer>"):]
+    assert "ehkit 0.1.0" in footer and "template darlington" in footer
+    assert "data fingerprint" in footer and "period=2026Q3" in footer
+
+
+def test_figures_file_matches_ehkit_metrics_for_the_same_database(quarterly, demo_db_path):
+    written = _figures(quarterly.figures)
+    d = store.connect(demo_db_path)
+    q3 = periods.parse("2026Q3")
+    expected = (metrics.partnership(d, q3) + metrics.by_sector(d, q3)
+                + metrics.grade_distribution(d, q3))
+    for f in expected:
+        assert written[f.key]["label"] == f.label
+        value = written[f.key]["value"]
+        assert (value == "" if f.value is None else float(value) == pytest.approx(f.value)), f.key
+    html = quarterly.html.read_text(encoding="utf-8")
+    for key in ("open_at_end", "closed_in_period", "audits_completed"):
+        assert f"<td class=\"num\">{int(float(written[key]['value'])):,}</td>" in html
+
+
+def test_board_report_suppresses_small_counts(demo_db_path, tmp_path):
+    result = reports.run("quarterly", db=demo_db_path, period="2026Q3", audience="board",
+                         out_dir=tmp_path)
+    written = _figures(result.figures)
+    d = store.connect(demo_db_path)
+    q3 = periods.parse("2026Q3")
+    small = [f for f in metrics.by_sector(d, q3) if 0 < f.value <= 5]
+    assert small, "the demo quarter should have a small count to suppress"
+    for f in small:
+        assert written[f.key]["value"] == "c"
+    zeros = [f for f in metrics.by_sector(d, q3) if f.value == 0]
+    for f in zeros:
+        assert written[f.key]["value"] == "0"
+
+
+def test_report_command_prints_the_paths(demo_db_path, tmp_path, capsys):
+    assert main(["report", "quarterly", "--db", str(demo_db_path), "--period", "2026Q3",
+                 "--audience", "lscb", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "quarterly-2026Q3-lscb.html") in out
+    assert (tmp_path / "quarterly-2026Q3-lscb.figures.csv").exists()

@@ -1,0 +1,105 @@
+"""The store guards its own data: CHECK constraints and foreign keys, not only Python."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from helpers import add_audit, add_episode, add_service
+
+from ehkit import db as store
+
+
+@pytest.fixture
+def service(db):
+    add_service(db)
+    add_episode(db, 1, "2026-01-10")
+    add_audit(db, 1, 1, "2026-02-01", 2, {"planning": 2})
+    return db
+
+
+def test_connection_settings(db):
+    pragmas = {p: db.execute(f"PRAGMA {p}").fetchone()[0]
+               for p in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000,
+                       "synchronous": 2}
+
+
+def test_migrations_are_numbered_and_recorded(db):
+    recorded = [r["number"] for r in db.query("SELECT number FROM schema_migrations")]
+    assert recorded == sorted(n for n, _, _ in store.migrations())
+    assert store.apply_migrations(db) == []  # nothing left to do
+
+
+def test_database_path_comes_from_argument_then_environment_then_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("EHKIT_DB", str(tmp_path / "env.db"))
+    assert store.db_path("given.db").name == "given.db"
+    assert store.db_path().name == "env.db"
+    monkeypatch.delenv("EHKIT_DB")
+    assert str(store.db_path()) == "data/ehkit.db"
+
+
+def test_a_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(store.DatabaseMissing, match="ehkit demo"):
+        store.connect(tmp_path / "nope.db", must_exist=True)
+
+
+def test_grade_of_5_is_rejected(service):
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with store.transaction(service):
+            service["answers"].insert({"audit_id": 1, "key": "review", "grade": 5})
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with store.transaction(service):
+            service.execute("UPDATE audits SET overall_grade = 5 WHERE id = 1")
+
+
+def test_unknown_status_is_rejected(service):
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with store.transaction(service):
+            service.execute("UPDATE audits SET status = 'approved' WHERE id = 1")
+
+
+def test_orphan_answer_is_rejected(service):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with store.transaction(service):
+            service["answers"].insert({"audit_id": 99, "key": "planning", "grade": 2})
+
+
+@pytest.mark.parametrize("bad", ["2026-02-31", "31/01/2026", "2026-1-5", ""])
+def test_impossible_dates_are_rejected(service, bad):
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with store.transaction(service):
+            service.execute("UPDATE episodes SET start_date = ? WHERE id = 1", [bad])
+
+
+def test_episode_cannot_end_before_it_starts_or_be_closed_without_an_end(service):
+    with pytest.raises(sqlite3.IntegrityError):
+        add_episode(service, 2, "2026-03-01", "2026-02-28", ended_as="other")
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction(service):
+            service.execute("UPDATE episodes SET status = 'closed' WHERE id = 1")
+
+
+def test_a_failed_write_leaves_nothing_half_written(service):
+    before = service["answers"].count
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction(service):
+            service["answers"].insert({"audit_id": 1, "key": "review", "grade": 3})
+            service["answers"].insert({"audit_id": 1, "key": "impact", "grade": 9})
+    assert service["answers"].count == before
+
+
+def test_every_write_is_change_logged_in_the_same_transaction(service):
+    with store.acting_as(actor="Auditor Testperson", reason="typo"), store.transaction(service):
+        service.execute("UPDATE audits SET overall_grade = 3 WHERE id = 1")
+    row = service.execute(
+        "SELECT table_name, row_key, audit_id, field, old, new, actor, reason FROM change_log "
+        "ORDER BY id DESC LIMIT 1").fetchone()
+    assert row == ("audits", "1", 1, "overall_grade", 2, 3, "Auditor Testperson", "typo")
+
+
+def test_the_change_log_cannot_be_changed(service):
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be changed"):
+        service.execute("UPDATE change_log SET new = 'x'")
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
+        service.execute("DELETE FROM change_log")
