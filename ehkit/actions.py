@@ -218,3 +218,27 @@ def format_overdue(rows: list[dict], on) -> str:
             f"{r['number']}  {r['ehm_number']}  {r['owner'] or r['by_whom'] or 'no owner'}"
             f" [{r['team'] or 'no team'}]: {r['action']}")
     return "\n".join(lines)
+
+
+def filter_choices(db: sqlite_utils.Database) -> dict[str, list[tuple[str, object]]]:
+    """The choices of the tracker's filters: owners, teams, agencies and due months."""
+    listed = "FROM actions a JOIN audits au ON au.id = a.audit_id WHERE au.status <> 'draft'"
+    return {
+        "owners": owners(db),
+        "teams": [(r[0], r[0]) for r in db.execute(
+            "SELECT DISTINCT coalesce(o.team, lp.team) AS t FROM actions a JOIN audits au ON "
+            "au.id = a.audit_id JOIN episodes e ON e.id = au.episode_id LEFT JOIN practitioners"
+            " o ON o.id = a.owner_id LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
+            " WHERE au.status <> 'draft' AND t IS NOT NULL ORDER BY t")],
+        "agencies": [(r[1], r[0]) for r in db.execute("SELECT id, name FROM agencies ORDER BY name")],
+        "months": [(r[0], r[0]) for r in db.execute(
+            f"SELECT DISTINCT substr(a.due_date, 1, 7) AS m {listed} AND m IS NOT NULL "
+            "ORDER BY m DESC")],
+    }
+
+
+def practitioner_choices(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """(label, id) of every practitioner, for a form's dropdown."""
+    return [(f"{r[1]} ({r[2] or r[3] or 'no team'})", r[0]) for r in db.execute(
+        "SELECT p.id, p.name, p.team, ag.name FROM practitioners p JOIN agencies ag"
+        " ON ag.id = p.agency_id ORDER BY p.name, p.id")]

@@ -62,3 +62,35 @@ def trend(title: str, periods: Sequence[str], series: dict[str, Sequence[float |
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=8)
     return fig
+
+
+def stacked_counts(title: str, rows: Sequence[str], grades: Sequence[tuple[int, str]],
+                   counts: dict[tuple[str, int], int], *, ylabel: str = "",
+                   xlabel: str = "Number of audits") -> MplFigure:
+    """Horizontal bars of counts, one segment per grade (e.g. overall grades by quarter)."""
+    fig, ax = _figure(8, 0.45 * len(rows) + 1.8)
+    lefts = [0] * len(rows)
+    for g, label in grades:
+        values = [counts.get((r, g), 0) for r in rows]
+        ax.barh(rows, values, left=lefts, color=GRADE_COLOURS.get(g, NEUTRAL), label=label)
+        lefts = [a + b for a, b in zip(lefts, values, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.legend(ncols=len(grades), loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False,
+              fontsize=8)
+    return fig
+
+
+def change_title(what: str, values: Sequence[float | None], periods: Sequence[str],
+                 unit: str = "") -> str:
+    """A title that says what the reader should see: how ``what`` moved over the periods."""
+    known = [(p, v) for p, v in zip(periods, values, strict=True) if v is not None]
+    if len(known) < 2:
+        return f"{what}: too few quarters to show a trend"
+    (p0, v0), (p1, v1) = known[0], known[-1]
+    fmt = (lambda v: f"{v:.0f}{unit}") if unit else (lambda v: f"{v:,.0f}")
+    if round(v1, 1) == round(v0, 1):
+        return f"{what} held at {fmt(v1)} from {p0} to {p1}"
+    return f"{what} {'rose' if v1 > v0 else 'fell'} from {fmt(v0)} in {p0} to {fmt(v1)} in {p1}"

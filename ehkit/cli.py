@@ -68,24 +68,49 @@ def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run a report notebook and export it as HTML",
                        description="Execute a report notebook with papermill and write "
                        "reports/<kind>-<period>-<audience>.html and .figures.csv.")
-    p.add_argument("kind", choices=["monthly", "quarterly", "annual"], help="which report")
+    p.add_argument("kind", choices=["monthly", "quarterly", "annual", "all"],
+                   help="which report; all: every report due for --period, in parallel")
     _db_arg(p)
     p.add_argument("--period", help="2026-11 (monthly), 2026Q3 (quarterly), 2026 or 2026-27 "
                    "(annual); default: the last full period in the data")
     p.add_argument("--audience", default="board",
                    help="head_of_service, board or lscb (default board)")
     p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    p.add_argument("--jobs", type=int, help="with all: reports run at once (default: cores)")
+    p.add_argument("--notebooks", metavar="DIR",
+                   help="a folder of the council's own report notebooks (default notebooks/)")
     p.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
     from . import reports
 
+    if args.kind == "all":
+        return _run_report_all(args)
     result = reports.run(args.kind, db=args.db, period=args.period, audience=args.audience,
-                         out_dir=args.out)
+                         out_dir=args.out, notebooks=args.notebooks)
     print(f"figures: {result.figures}")
     print(f"report:  {result.html}")
     return 0
+
+
+def _run_report_all(args) -> int:
+    from tqdm import tqdm
+
+    from . import reports
+
+    if not args.period:
+        raise EhkitError("report all needs --period (a month, a quarter like 2026Q3, or a year)")
+    jobs = reports.due(args.period)
+    with tqdm(total=len(jobs), unit="report", desc=f"reports for {args.period}",
+              disable=None) as bar:
+        outcomes = reports.run_all(args.period, db=args.db, out_dir=args.out, jobs=args.jobs,
+                                   notebooks=args.notebooks, progress=lambda _: bar.update(1))
+    print(reports.summary_table(outcomes))
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        print(f"ehkit: error: {len(failed)} of {len(outcomes)} report(s) failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # -- ehkit actions / letter / feedback (closing the loop) ----------------------------------
@@ -144,11 +169,12 @@ def _add_feedback(sub) -> None:
                        "parents and carers.")
     fb = p.add_subparsers(title="feedback commands", metavar="ACTION", required=True)
     i = fb.add_parser("import", help="import feedback from a CSV file",
-                      description="Import feedback rows; bad rows go to FILE.rejects.csv (row, "
-                      "field, value, reason). Exits 1 when any row was rejected.")
+                      description="Import feedback rows from CSV or .xlsx; bad rows go to "
+                      "reports/imports/<file>-feedback-rejects.csv (row, code, field, value, "
+                      "reason). Exits 1 when any row was rejected.")
     i.add_argument("file", metavar="FILE")
     _db_arg(i)
-    i.add_argument("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
+    i.add_argument("--rejects-dir", help="folder for the rejects file (default reports/imports)")
     i.set_defaults(run=_run_feedback_import)
 
 
@@ -157,7 +183,7 @@ def _run_feedback_import(args) -> int:
     from . import feedback
 
     result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
-                                                   args.file, rejects_path=args.rejects)
+                                                   args.file, rejects_dir=args.rejects_dir)
     print(result.summary())
     return 1 if result.rejected else 0
 
@@ -225,8 +251,156 @@ def _run_history(args) -> int:
     return history.run(args.db, args.audit_id, at=args.at)
 
 
-COMMANDS = [
-    _add_demo,
+# -- ehkit serve ---------------------------------------------------------------------------
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="start the auditor's app (Voila) on this machine",
+                       description="Serve a form notebook with Voila on 127.0.0.1 and print its "
+                       "URL. Closed by default: localhost only, a fresh token, no tracebacks or "
+                       "sources, preheated kernels so the form opens at once.")
+    _db_arg(p)
+    p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    p.add_argument("--notebook", default="audit",
+                   help="which form: a notebook name in notebooks/ (default audit)")
+    p.add_argument("--no-token", action="store_true",
+                   help="no token (only behind a login such as JupyterHub)")
+    p.add_argument("--no-preheat", action="store_true",
+                   help="start each page's kernel on request instead of keeping one ready")
+    p.add_argument("--pool-size", type=int, default=1,
+                   help="preheated kernels kept ready (default 1)")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from . import serve
+
+    cfg = serve.configure(args.db, notebook=args.notebook, port=args.port,
+                          no_token=args.no_token, preheat=not args.no_preheat,
+                          pool_size=args.pool_size)
+    return serve.run(cfg)
+
+
+# -- ehkit audit ---------------------------------------------------------------------------
+def _add_audit(sub) -> None:
+    p = sub.add_parser("audit", help="work with saved audits (print the record)")
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    pr = actions.add_parser("print", help="write the printable record of an audit",
+                            description="Write reports/audits/<EHM>-<date>.html, laid out like "
+                            "the paper tool, and print the case note (guidance 2).")
+    _db_arg(pr)
+    pr.add_argument("audit_id", type=int, metavar="ID")
+    pr.add_argument("--out", default="reports/audits", help="folder (default reports/audits)")
+    pr.set_defaults(run=_run_audit_print)
+
+
+def _run_audit_print(args) -> int:
+    from . import audits
+    from . import db as store
+
+    database = store.connect(args.db, must_exist=True)
+    path = audits.print_record(database, args.audit_id, out_dir=args.out)
+    print(path)
+    print(audits.case_note(database, args.audit_id))
+    return 0
+
+
+# -- ehkit import ---------------------------------------------------------------------------
+def _add_import(sub) -> None:
+    p = sub.add_parser("import", help="import episodes, practitioners or agencies from a "
+                       "case-system export (CSV or .xlsx)",
+                       description="Check every row, write the valid ones in one transaction "
+                       "and the rejected ones (row, rule, reason, original values) to "
+                       "reports/imports/<file>-rejects.csv. Re-importing a file changes nothing.")
+    p.add_argument("kind", choices=["episodes", "practitioners", "agencies"])
+    p.add_argument("file", metavar="FILE", help=".csv (UTF-8 or Windows-1252) or .xlsx")
+    _db_arg(p)
+    p.add_argument("--mapping", help="mapping file: a name in ehkit/mappings (default, "
+                   "example_ehm) or a path to a .toml file (default: default)")
+    p.add_argument("--create-agencies", action="store_true",
+                   help="episodes: create lead agencies the store does not know")
+    p.add_argument("--rejects-dir", default="reports/imports",
+                   help="where the rejects file goes (default reports/imports)")
+    p.set_defaults(run=_run_import)
+
+
+def _run_import(args) -> int:
+    from tqdm import tqdm
+
+    from . import cases
+    from . import db as store
+
+    database = store.connect(args.db)
+    extra = {"create_agencies": args.create_agencies} if args.kind == "episodes" else {}
+    if args.create_agencies and args.kind != "episodes":
+        raise EhkitError("--create-agencies is for `ehkit import episodes`")
+    with tqdm(unit="row", desc=f"checking {args.kind}", disable=None, leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            if done == total:
+                bar.set_description(f"writing {args.kind}")
+
+        summary = cases.IMPORTERS[args.kind](database, args.file, mapping=args.mapping,
+                                             rejects_dir=args.rejects_dir,
+                                             progress=progress, **extra)
+    print(summary)
+    return 0
+
+
+# -- ehkit sample ---------------------------------------------------------------------------
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw (or show) a month's audit list; record requests",
+                       description="Draw the month's cases as the framework says (random "
+                       "council, partner and closed cases, every drifting case, requests), "
+                       "with an auditor and due date each. A month already drawn is shown as "
+                       "stored unless --redraw --reason is given.")
+    _db_arg(p)
+    p.add_argument("--month", help="the month, like 2026-11 (default: this month)")
+    p.add_argument("--seed", type=int, help="random seed (default: a new one, stored)")
+    p.add_argument("--redraw", action="store_true", help="draw the month again (needs --reason)")
+    p.add_argument("--reason", dest="redraw_reason", help="why the month is drawn again")
+    p.add_argument("--export", metavar="FILE", help="also write the list to a .csv or .xlsx file")
+    p.set_defaults(run=_run_sample)
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=False)
+    r = actions.add_parser("request", help="a lead professional asks for a case to be audited")
+    _db_arg(r)
+    r.add_argument("ehm", metavar="EHM", help="the case's EHM number")
+    r.add_argument("--reason", dest="request_reason", required=True,
+                   help="why (e.g. progress is not being made)")
+    r.add_argument("--by", help="who asked: practitioner id or name (default: the lead "
+                   "professional)")
+    r.add_argument("--month", dest="request_month",
+                   help="the month's list it joins (default: this month)")
+    r.set_defaults(run=_run_sample_request)
+
+
+def _run_sample(args) -> int:
+    from . import db as store
+    from . import sampling
+
+    if args.redraw != bool(args.redraw_reason):
+        raise EhkitError("drawing a month again needs both --redraw and --reason \"...\"")
+    database = store.connect(args.db, must_exist=True)
+    month = args.month or sampling.month_of(dt.date.today())
+    d = sampling.draw(database, month, seed=args.seed, redraw_reason=args.redraw_reason)
+    print(sampling.describe(d))
+    print(sampling.as_text(sampling.selection(database, month)))
+    if args.export:
+        print(sampling.export(database, month, args.export))
+    return 0
+
+
+def _run_sample_request(args) -> int:
+    from . import db as store
+    from . import sampling
+
+    database = store.connect(args.db, must_exist=True)
+    r = sampling.request(database, args.ehm, args.request_reason, requested_by=args.by,
+                         month=args.request_month)
+    print(sampling.describe_request(r))
+    return 0
+
+
+COMMANDS = [    _add_demo,
     _add_report,
     _add_actions,
     _add_letter,
@@ -234,6 +408,10 @@ COMMANDS = [
     _add_check,
     _add_backup,
     _add_history,
+    _add_serve,
+    _add_audit,
+    _add_import,
+    _add_sample,
 ]
 
 

@@ -9,6 +9,7 @@ chunks.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Callable, Iterator
 
@@ -264,6 +265,8 @@ def generate(
                 "overall_reasons": rng.choice(COMMENT_BANK[overall]),
                 "learning": rng.choice(LEARNING_BANK),
                 "submitted_at": None if status == "draft" else f"{audit_date.isoformat()}T16:00:00Z",
+                "created_at": f"{audit_date.isoformat()}T09:00:00Z",
+                "updated_at": f"{audit_date.isoformat()}T16:00:00Z",
             })
             for s in tpl.sections:
                 g = grades.get(s.key)
@@ -319,4 +322,94 @@ def generate(
                     rows.clear()
         counts["audits"] = made
         counts["actions"] = db["actions"].count
+    counts.update(generate_followups(db, seed=seed, until=until))
     return counts
+
+
+DISCUSSION_LEARNING = [
+    "Worker reflected on how to bring the child's voice into reviews.",
+    "Agreed to hold reviews on time and record them in the plan.",
+    "Line manager will use supervision to track the plan's outcomes.",
+    "Worker will share the plan with school and health after each TAF.",
+]
+FEEDBACK_COMMENTS = [
+    "The worker listened and the plan helped.",
+    "Meetings were at times that suited us.",
+    "We waited a long time for the parenting course.",
+    None,
+]
+
+
+def generate_followups(db: sqlite_utils.Database, *, seed: int, until: dt.date) -> dict:
+    """What happens after audits and around episodes: worker told, discussions, 1-1 meetings,
+    service-user feedback and practitioner self-assessments. Deterministic for a seed."""
+    from . import self_assessment
+
+    rng = random.Random(seed * 7919 + 1)
+    themes = setting("feedback", "concern_themes")
+    questions = [q["key"] for q in setting("feedback", "service_user_questions")]
+    items = [i.key for i in self_assessment.load().items]
+    line_manager = dict(db.execute("SELECT id, line_manager_id FROM practitioners").fetchall())
+    followups, discussions, attendees, meetings = [], [], [], []
+    audits = db.execute("""
+        SELECT a.id, a.audit_date, a.auditor1_id, a.overall_grade, e.lead_professional_id
+        FROM audits a JOIN episodes e ON e.id = a.episode_id
+        WHERE a.status <> 'draft' ORDER BY a.id""").fetchall()
+    for audit_id, audit_date, auditor, overall, lead in audits:
+        day = dt.date.fromisoformat(audit_date)
+        sent = day + dt.timedelta(days=rng.randint(2, 10))
+        followups.append({
+            "audit_id": audit_id,
+            "worker_notified_date": (day - dt.timedelta(days=rng.randint(3, 10))).isoformat(),
+            "feedback_sent_date": sent.isoformat() if sent <= until and rng.random() < 0.85
+            else None})
+        held = day + dt.timedelta(days=rng.randint(5, 21))
+        if held <= until and rng.random() < 0.85:
+            did = len(discussions) + 1
+            discussions.append({"id": did, "audit_id": audit_id, "held_on": held.isoformat(),
+                                "learning": rng.choice(DISCUSSION_LEARNING), "notes": None})
+            people = {lead: "worker", line_manager.get(lead): "line_manager", auditor: "auditor"}
+            attendees += [{"discussion_id": did, "practitioner_id": p, "role": r}
+                          for p, r in people.items() if p is not None]
+        if overall and overall >= 3 and held <= until and rng.random() < 0.7:
+            meetings.append({"audit_id": audit_id, "professional_id": lead, "held_by_id": auditor,
+                             "held_on": held.isoformat(),
+                             "notes": "Talked through the audit and agreed the action plan."})
+    feedback, assessments, assessment_items = [], [], []
+    episodes = db.execute("""SELECT id, start_date, end_date, lead_professional_id FROM episodes
+                             ORDER BY id""").fetchall()
+    for episode_id, start, end, lead in episodes:
+        start_day = dt.date.fromisoformat(start)
+        last = min(dt.date.fromisoformat(end) if end else until, until)
+        if rng.random() < 0.25 and (last - start_day).days > 30:
+            stage = "closure" if end and rng.random() < 0.5 else rng.choice(
+                ("end_of_assessment", "taf_meeting"))
+            given = last if stage == "closure" else start_day + dt.timedelta(
+                days=rng.randint(21, (last - start_day).days))
+            concern = rng.random() < 0.12
+            feedback.append({
+                "episode_id": episode_id, "given_on": given.isoformat(),
+                "respondent": rng.choice(("child_young_person", "parent_carer", "parent_carer")),
+                "stage": stage,
+                "ratings": json.dumps({q: rng.choice((3, 4, 4, 5, 5, 2)) for q in sorted(questions)}),
+                "comments": rng.choice(FEEDBACK_COMMENTS), "concern_raised": int(concern),
+                "concern_theme": rng.choice(themes) if concern else None,
+                "concern_detail": "Raised with the lead professional." if concern else None})
+        done = start_day + dt.timedelta(days=rng.randint(14, 45))
+        if rng.random() < 0.4 and done <= last:
+            sid = len(assessments) + 1
+            assessments.append({"id": sid, "episode_id": episode_id, "practitioner_id": lead,
+                                "completed_on": done.isoformat(), "template": "self_assessment",
+                                "notes": None})
+            assessment_items += [{"self_assessment_id": sid, "item": k,
+                                  "met": int(rng.random() < 0.8)} for k in items]
+    with store.acting_as(actor="ehkit demo"), store.transaction(db):
+        for table, rows in (("audit_followups", followups), ("discussions", discussions),
+                            ("discussion_attendees", attendees),
+                            ("one_to_one_meetings", meetings),
+                            ("service_user_feedback", feedback),
+                            ("self_assessments", assessments),
+                            ("self_assessment_items", assessment_items)):
+            db[table].insert_all(rows, batch_size=5000)
+    return {"discussions": len(discussions), "service-user feedback": len(feedback),
+            "self-assessments": len(assessments)}

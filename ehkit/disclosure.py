@@ -1,12 +1,22 @@
 """Audiences and disclosure control: who may see names, and small-number suppression.
 
-An audience (settings.toml [audiences.*]) says whether workers' names may appear and whether
-small counts are suppressed. Board and LSCB outputs never carry a child's name, date of birth
-or EHM number, and counts from 1 to the threshold print as ``c``.
+An audience (settings.toml [audiences.*]) says whether workers' names may appear, whether
+case references (EHM numbers) may appear, and whether small counts are suppressed. Board and
+LSCB outputs never carry a child's name, date of birth or EHM number (no report shows a
+child's name or date of birth to anyone).
+
+Suppression, for an audience that suppresses:
+
+- primary: a count from 1 to the threshold prints as ``c``; a true zero prints ``0``;
+- a percentage (or an average over cases) whose numerator or denominator is suppressed is
+  suppressed too, else the count could be worked back out of it;
+- secondary: in a table with totals, more cells are suppressed until no suppressed cell can
+  be worked out from the rows, columns and totals shown (:func:`protect`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import EhkitError
@@ -19,6 +29,10 @@ class AudienceError(EhkitError):
     pass
 
 
+class DisclosureError(EhkitError):
+    pass
+
+
 @dataclass(frozen=True)
 class Audience:
     key: str
@@ -26,6 +40,7 @@ class Audience:
     names: bool  # may workers' names appear?
     suppress: bool  # are small counts suppressed?
     threshold: int
+    case_references: bool = False  # may EHM numbers appear (internal audiences only)?
 
     def hides(self, n: int | None) -> bool:
         """Is this count too small to publish to this audience? (A true zero is shown.)"""
@@ -36,7 +51,8 @@ def audiences() -> dict[str, Audience]:
     threshold = int(setting("disclosure", "threshold"))
     return {
         key: Audience(key, a["label"], bool(a["names"]), bool(a["suppress"]),
-                      int(a.get("threshold", threshold)))
+                      int(a.get("threshold", threshold)),
+                      bool(a.get("case_references", False)) and bool(a["names"]))
         for key, a in setting("audiences").items()
     }
 
@@ -46,3 +62,129 @@ def audience(key: str) -> Audience:
     if key not in known:
         raise AudienceError(f"unknown audience {key!r}: use one of {', '.join(known)}")
     return known[key]
+
+
+# -- secondary suppression ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Line:
+    """An additive relation shown in a table: the ``parts`` add up to ``total``."""
+    parts: tuple[Hashable, ...]
+    total: Hashable
+
+
+def _determined(cell: Hashable, hidden: set, lines: Sequence[Line]) -> bool:
+    """Can the hidden ``cell`` be worked out from the visible values and the lines?
+
+    Unknowns are the hidden cells; each line touching one is a linear equation. The cell is
+    determined exactly when its unit vector lies in the span of those equations.
+    """
+    import numpy as np
+
+    unknowns = sorted(hidden, key=repr)
+    index = {k: i for i, k in enumerate(unknowns)}
+    rows = []
+    for line in lines:
+        row = [0.0] * len(unknowns)
+        for p in line.parts:
+            if p in index:
+                row[index[p]] += 1
+        if line.total in index:
+            row[index[line.total]] -= 1
+        if any(row):
+            rows.append(row)
+    if not rows:
+        return False
+    a = np.array(rows)
+    e = np.zeros((1, len(unknowns)))
+    e[0, index[cell]] = 1
+    return np.linalg.matrix_rank(a) == np.linalg.matrix_rank(np.vstack([a, e]))
+
+
+def protect(values: Mapping[Hashable, int], lines: Iterable[Line], threshold: int, *,
+            fixed: Iterable[Hashable] = ()) -> set:
+    """The cells to suppress: primary (1..threshold) and secondary, so that no suppressed
+    cell can be worked out from the visible cells and the ``lines`` (parts adding up to a
+    total). ``fixed`` cells are already published elsewhere: never chosen as complements.
+
+    First every line left with a single suppressed member gets a complement; then any cell
+    still determined by a chain of lines gets one more. Complements are chosen cheapest
+    first: one that closes a chain (its other lines already have a suppressed member), then
+    the smallest non-zero inner cell, then totals, then zeros (a zero is hidden only when
+    nothing else protects the cell).
+    """
+    lines = [ln for ln in lines if ln.parts]
+    fixed = set(fixed)
+    totals = {ln.total for ln in lines}
+    members = [set(ln.parts) | {ln.total} for ln in lines]
+    hidden = {k for k, v in values.items() if 0 < (v or 0) <= threshold}
+
+    def cost(k, line_index: int) -> tuple:
+        v = values[k] or 0
+        opens = any(k in m and not (m & hidden) for i, m in enumerate(members) if i != line_index)
+        return (opens, v == 0, k in totals, v, repr(k))
+
+    def complement(near: set, line_index: int = -1):
+        candidates = [c for c in near if c not in hidden and c not in fixed]
+        return min(candidates, key=lambda c: cost(c, line_index)) if candidates else None
+
+    # A cell that the published (fixed) cells already give away cannot be protected here;
+    # it is still shown as suppressed, and left alone.
+    given_away: set = set()
+    for _ in range(2 * len(values) + 2):
+        # 1. no line may have exactly one suppressed member
+        changed = True
+        while changed:
+            changed = False
+            for i, m in enumerate(members):
+                alone = m & hidden
+                if len(alone) == 1 and not alone <= given_away:
+                    c = complement(m, i)
+                    if c is None:
+                        given_away |= alone
+                    else:
+                        hidden.add(c)
+                    changed = True
+        # 2. nor may a chain of lines pin one down
+        stuck = next((k for k in sorted(hidden - given_away, key=repr)
+                      if _determined(k, hidden, lines)), None)
+        if stuck is None:
+            return hidden
+        # Look beside it first, then further out along the lines (a cell can be pinned
+        # down by lines it is not on, e.g. the complement of a published share).
+        reach, candidates = {stuck}, []
+        while not candidates:
+            wider = set().union(*(m for m in members if m & reach))
+            if wider <= reach:
+                break
+            reach |= wider
+            candidates = sorted((c for c in reach if c not in hidden and c not in fixed),
+                                key=lambda c: cost(c, -1))
+        if not candidates:
+            given_away.add(stuck)
+            continue
+        hidden.add(next((c for c in candidates if not _determined(stuck, hidden | {c}, lines)),
+                        candidates[0]))
+    raise DisclosureError("secondary suppression did not settle")  # pragma: no cover
+
+
+def grid_lines(rows: Sequence[Hashable], cols: Sequence[Hashable], *, row_totals: bool,
+               col_totals: bool, total: Hashable = "total") -> list[Line]:
+    """The additive lines of a rows x cols table of (row, col) cells with its totals:
+    each row adds up to its ``(row, total)``, each column to its ``(total, col)``, and the
+    totals themselves add up to the grand total ``(total, total)`` when both are shown."""
+    lines = []
+    if row_totals:
+        lines += [Line(tuple((r, c) for c in cols), (r, total)) for r in rows]
+    if col_totals:
+        lines += [Line(tuple((r, c) for r in rows), (total, c)) for c in cols]
+    if row_totals and col_totals:
+        lines.append(Line(tuple((r, total) for r in rows), (total, total)))
+        lines.append(Line(tuple((total, c) for c in cols), (total, total)))
+    return lines
+
+
+def percent_hidden(numerator: Hashable, denominator: Hashable,
+                   hidden: Callable[[Hashable], bool] | set) -> bool:
+    """A percentage is suppressed when its numerator or denominator is."""
+    check = hidden.__contains__ if isinstance(hidden, set) else hidden
+    return check(numerator) or check(denominator)

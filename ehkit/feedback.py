@@ -27,7 +27,6 @@ import csv
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
+from . import cases
 from . import db as store
 from . import template as templates
 from .actions import as_date
@@ -110,10 +110,14 @@ def _day_between(day, earliest: str, what: str, today=None) -> dt.date:
 
 # -- worker notified, feedback summary sent ---------------------------------------------
 def record_worker_notified(db: sqlite_utils.Database, audit_id: int, on, *,
-                           actor: str | None = None) -> None:
-    """The day the worker was told their case is being audited (guidance 11)."""
+                           actor: str | None = None, today=None) -> None:
+    """The day the worker was told their case is being audited (guidance 11); a draft audit
+    may have it, as the worker is told when the case is chosen."""
     audit_people(db, audit_id)
     day = as_date(on, "date the worker was notified")
+    if day > as_date(today or dt.date.today()):
+        raise FeedbackError(f"the date the worker was notified ({day}) is in the future",
+                            {"worker_notified_date": "in the future"})
     with store.acting_as(actor=actor), store.transaction(db):
         db["audit_followups"].upsert({"audit_id": audit_id,
                                       "worker_notified_date": day.isoformat()}, pk="audit_id")
@@ -452,50 +456,60 @@ def find_episode(db: sqlite_utils.Database, ehm_number: str, on=None,
     return row[0] if row else None
 
 
-def check_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
-    """Problems with one piece of feedback as {field: reason}; empty when it can be saved.
+def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
+    """Problems with one piece of feedback as {field: (rule code, reason)}.
 
-    The one rule the form and the CSV import both ask.
+    The one rule the form and the CSV import both ask (the codes go in the rejects file).
     """
-    problems: dict[str, str] = {}
+    problems: dict[str, tuple[str, str]] = {}
     given = fb.get("given_on")
     if given is None or given == "":
-        problems["given_on"] = "missing: the date the feedback was given"
+        problems["given_on"] = ("MISSING_VALUE", "missing: the date the feedback was given")
     else:
         try:
             given = as_date(given)
             if given > as_date(today or dt.date.today()):
-                problems["given_on"] = "in the future"
+                problems["given_on"] = ("DATE_IN_FUTURE", "the date is in the future")
         except EhkitError:
-            problems["given_on"] = "not a date like 2026-11-24 or 24/11/2026"
+            problems["given_on"] = ("BAD_DATE", "not a date like 2026-11-24 or 24/11/2026")
     episode = fb.get("episode_id")
     if episode is None:
-        problems["ehm_number"] = "no episode with this EHM number (open on that date)"
+        problems["ehm_number"] = ("UNKNOWN_EPISODE",
+                                  "no episode with this EHM number had begun by that date")
     elif "given_on" not in problems:
         start = db.execute("SELECT start_date FROM episodes WHERE id = ?", [episode]).fetchone()
         if start is None:
-            problems["ehm_number"] = f"no episode {episode}"
+            problems["ehm_number"] = ("UNKNOWN_EPISODE", f"no episode {episode}")
         elif given.isoformat() < start[0]:
-            problems["given_on"] = f"before the episode began ({start[0]})"
+            problems["given_on"] = ("BEFORE_EPISODE", f"before the episode began ({start[0]})")
     if fb.get("respondent") not in RESPONDENTS:
-        problems["respondent"] = "should be one of: " + ", ".join(RESPONDENTS.values())
+        problems["respondent"] = ("UNKNOWN_VALUE",
+                                  "should be one of: " + ", ".join(RESPONDENTS.values()))
     if fb.get("stage") not in STAGES:
-        problems["stage"] = "should be one of: " + ", ".join(STAGES.values())
+        problems["stage"] = ("UNKNOWN_VALUE", "should be one of: " + ", ".join(STAGES.values()))
     keys = {q["key"] for q in questions()}
     for k, v in (fb.get("ratings") or {}).items():
         if k not in keys:
-            problems[k] = f"not a feedback question (questions: {', '.join(sorted(keys))})"
+            problems[k] = ("UNKNOWN_QUESTION",
+                           f"not a feedback question (questions: {', '.join(sorted(keys))})")
         elif not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 5:
-            problems[k] = "a rating should be a whole number from 1 to 5"
+            problems[k] = ("BAD_RATING", "a rating should be a whole number from 1 to 5")
     theme = (fb.get("concern_theme") or "").strip()
     if fb.get("concern_raised"):
         if not theme:
-            problems["concern_theme"] = "a concern was raised: choose its theme"
+            problems["concern_theme"] = ("MISSING_THEME", "a concern was raised: give its theme")
         elif theme not in concern_themes():
-            problems["concern_theme"] = "should be one of: " + ", ".join(concern_themes())
+            problems["concern_theme"] = ("UNKNOWN_THEME",
+                                         "should be one of: " + ", ".join(concern_themes()))
     elif theme:
-        problems["concern_raised"] = "a theme is given but no concern is marked as raised"
+        problems["concern_raised"] = ("THEME_WITHOUT_CONCERN",
+                                      "a theme is given but no concern is marked as raised")
     return problems
+
+
+def check_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
+    """Problems with one piece of feedback as {field: reason}; empty when it can be saved."""
+    return {f: reason for f, (_, reason) in feedback_problems(db, fb, today).items()}
 
 
 def _feedback_row(fb: Mapping) -> dict:
@@ -568,16 +582,19 @@ def service_user_summary(db: sqlite_utils.Database, start, end) -> dict:
     }
 
 
-# -- importing service-user feedback from CSV --------------------------------------------
-class FeedbackImportError(EhkitError):
-    """The file as a whole cannot be read; nothing was imported."""
-
-
+# -- importing service-user feedback from CSV or Excel ---------------------------------------
+# The episode importer's readers are reused (ehkit.cases): CSV in UTF-8 or Windows-1252 with
+# any delimiter, or .xlsx; dates as 31/01/2026, 31-Jan-2026, 2026-01-31 or Excel dates.
 REQUIRED_COLUMNS = ("ehm_number", "given_on", "respondent", "stage")
 OPTIONAL_COLUMNS = ("episode_start", "comments", "concern_raised", "concern_theme",
                     "concern_detail")
-YES = {"yes", "y", "true", "1"}
+YES = {"yes", "y", "true", "1", "x"}
 NO = {"no", "n", "false", "0", ""}
+REJECTS_DIR = Path("reports") / "imports"
+
+
+class FeedbackImportError(EhkitError):
+    """The file as a whole cannot be imported; nothing was imported."""
 
 
 @dataclass
@@ -588,7 +605,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    rejects: list[dict] = field(default_factory=list)  # row, field, value, reason
+    rejects: list[dict] = field(default_factory=list)  # row, code, field, value, reason
     rejects_file: Path | None = None
     import_id: int | None = None
     ignored_columns: list[str] = field(default_factory=list)
@@ -599,130 +616,132 @@ class ImportResult:
         if self.ignored_columns:
             s += f"\ncolumns not used (ignored): {', '.join(self.ignored_columns)}"
         if self.rejects_file:
-            s += f"\nrejected rows (row, field, value, reason): {self.rejects_file}"
+            s += f"\nrejected rows and why (row, code, field, value, reason): {self.rejects_file}"
         return s
 
 
-def parse_day(text: str) -> dt.date:
-    """A date written 2026-11-24 or 24/11/2026 (UK order)."""
-    t = (text or "").strip()
-    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", t)
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()[:10]
+    return str(value).strip()
+
+
+def _date_cell(value) -> tuple[dt.date | None, tuple[str, str] | None]:
+    """(date, None) or (None, (code, reason)) using the episode importer's date reader."""
     try:
-        if m:
-            return dt.date(int(m[3]), int(m[2]), int(m[1]))
-        return dt.date.fromisoformat(t)
-    except ValueError:
-        raise FeedbackError(f"{text!r} is not a date like 2026-11-24 or 24/11/2026") from None
+        return cases.parse_date(value), None
+    except Exception as e:  # cases.parse_date raises its internal rule (code, detail)
+        code = getattr(e, "code", "BAD_DATE")
+        detail = getattr(e, "detail", "")
+        return None, (code, cases.RULES.get(code, "not a date") + (f": {detail}" if detail else ""))
 
 
 def _choice(text: str, options: Mapping[str, str]) -> str | None:
-    t = (text or "").strip().lower()
+    t = " ".join(text.lower().replace("_", " ").split())
     for key, label in options.items():
-        if t in (key, label.lower()):
+        if t in (key.replace("_", " "), label.lower()):
             return key
     return None
 
 
-def _read_row(db, raw: Mapping[str, str], qkeys: list[str], today) -> tuple[dict, dict]:
-    """(feedback, problems as {field: (value, reason)}) for one CSV row."""
-    bad: dict[str, tuple[str, str]] = {}
+def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[dict, dict]:
+    """(feedback, problems as {field: (code, value, reason)}) for one row."""
+    bad: dict[str, tuple[str, str, str]] = {}
+    text = {k: _cell(v) for k, v in raw.items()}
     fb: dict = {"ratings": {}}
-    given = (raw.get("given_on") or "").strip()
-    try:
-        fb["given_on"] = parse_day(given) if given else None
-    except FeedbackError as e:
-        bad["given_on"] = (given, str(e))
-        fb["given_on"] = None
-    start_text = (raw.get("episode_start") or "").strip()
+    fb["given_on"], problem = _date_cell(raw.get("given_on"))
+    if problem:
+        bad["given_on"] = (problem[0], text["given_on"], problem[1])
     start = None
-    if start_text:
-        try:
-            start = parse_day(start_text)
-        except FeedbackError as e:
-            bad["episode_start"] = (start_text, str(e))
-    ehm = (raw.get("ehm_number") or "").strip()
+    if text.get("episode_start"):
+        start, problem = _date_cell(raw.get("episode_start"))
+        if problem:
+            bad["episode_start"] = (problem[0], text["episode_start"], problem[1])
+    ehm = text.get("ehm_number", "")
     if not ehm:
-        bad["ehm_number"] = ("", "missing: the child's EHM number")
-    fb["episode_id"] = find_episode(db, ehm, fb["given_on"] or today, start) if ehm else None
+        bad["ehm_number"] = ("MISSING_VALUE", "", "missing: the child's EHM number")
+    elif "episode_start" not in bad:
+        fb["episode_id"] = find_episode(db, ehm, fb["given_on"] or today, start)
+    fb.setdefault("episode_id", None)
     for name, options in (("respondent", RESPONDENTS), ("stage", STAGES)):
-        fb[name] = _choice(raw.get(name, ""), options)
+        fb[name] = _choice(text.get(name, ""), options)
     for k in qkeys:
-        v = (raw.get(k) or "").strip()
+        v = text.get(k, "")
         if v:
             fb["ratings"][k] = int(v) if v.isdigit() else v
-    flag = (raw.get("concern_raised") or "").strip().lower()
-    if flag in YES:
-        fb["concern_raised"] = True
-    elif flag in NO:
-        fb["concern_raised"] = False
+    flag = text.get("concern_raised", "").lower()
+    if flag in YES or flag in NO:
+        fb["concern_raised"] = flag in YES
     else:
-        bad["concern_raised"] = (raw.get("concern_raised", ""), "should be yes or no")
+        bad["concern_raised"] = ("UNKNOWN_VALUE", text["concern_raised"], "should be yes or no")
     for k in ("comments", "concern_theme", "concern_detail"):
-        fb[k] = raw.get(k) or None
-    for f, reason in check_service_user_feedback(db, fb, today).items():
-        if f in bad:
-            continue
-        if f == "ehm_number" and not ehm:
-            continue
-        bad[f] = (str(raw.get(f, "") or ""), reason)
+        fb[k] = text.get(k) or None
+    for f, (code, reason) in feedback_problems(db, fb, today).items():
+        if f not in bad and not (f == "ehm_number" and "episode_start" in bad):
+            bad[f] = (code, text.get(f, ""), reason)
     return fb, bad
 
 
 def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
-                                 rejects_path: str | Path | None = None,
+                                 rejects_dir: str | Path | None = None,
                                  actor: str | None = None, today=None) -> ImportResult:
-    """Import feedback from a CSV (one row per piece of feedback; columns in the README).
+    """Import feedback from a CSV or .xlsx file: one row per piece of feedback, the first
+    row naming the columns (see the README).
 
     Good rows are saved in one transaction; each problem of a bad row goes to the rejects
-    file (``<file>.rejects.csv`` unless given) as row, field, value, reason. Row numbers are
-    the spreadsheet's (the header is row 1). A row already imported (same episode, date,
-    respondent and stage) is updated if it changed, else counted unchanged. The import is
-    recorded with the file's sha256.
+    file ``<rejects_dir>/<file>-feedback-rejects.csv`` (default ``reports/imports``) as row,
+    code, field, value, reason and the row's cells, as the episode importer writes them. Row
+    numbers are the spreadsheet's (the header is row 1); blank rows are not counted. A row
+    already imported (same episode, date, respondent and stage) is updated if it changed,
+    else counted unchanged. The import is recorded with the file's sha256.
     """
     path = Path(path)
     if not path.exists():
-        raise FeedbackImportError(f"no file at {path}")
+        raise FeedbackImportError(f"{path}: no such file")
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise FeedbackImportError(f"{path}: byte {e.start} is not UTF-8: save the file as "
-                                  "'CSV UTF-8' and import it again; nothing was imported") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [(h or "").strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
+    rows = [(n, cells) for n, cells in cases.read_rows(path)
+            if any(_cell(c) for c in cells) or n == 1]
+    if not rows:
+        raise FeedbackImportError(f"{path.name}: the file is empty; nothing was imported")
+    header = [_cell(h).lower().replace(" ", "_") for h in rows[0][1]]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise FeedbackImportError(
-            f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header) or 'none'})"
-            f"; the first row must name the columns {', '.join(REQUIRED_COLUMNS)}; nothing was "
-            "imported")
+            f"{path.name}: missing column(s) {', '.join(missing)} (found: "
+            f"{', '.join(h for h in header if h) or 'none'}); the first row must name the "
+            f"columns {', '.join(REQUIRED_COLUMNS)}; nothing was imported")
     qkeys = [q["key"] for q in questions()]
-    unknown = [h for h in header if h and h not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *qkeys)]
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *qkeys)
     today = as_date(today or dt.date.today())
-    result = ImportResult(path)
+    result = ImportResult(path, ignored_columns=[h for h in header if h and h not in known])
     good: dict[tuple, tuple[int, dict]] = {}
-    for n, raw in enumerate(reader, start=2):
+    originals: dict[int, list[str]] = {}
+    for n, cells in rows[1:]:
         result.rows_read += 1
-        if None in raw:  # more cells than columns
-            result.rejects.append({"row": n, "field": "", "value": ",".join(raw[None]),
-                                   "reason": "more cells than there are columns"})
-            result.rejected += 1
-            continue
-        fb, bad = _read_row(db, raw, qkeys, today)
+        originals[n] = [_cell(c) for c in cells]
+        extra = [_cell(c) for c in cells[len(header):] if _cell(c)]
+        if extra:
+            bad = {"": ("TOO_MANY_CELLS", ",".join(extra), "more cells than there are columns")}
+        else:
+            raw = {h: (cells[i] if i < len(cells) else None) for i, h in enumerate(header) if h}
+            fb, bad = _read_row(db, raw, qkeys, today)
         if not bad:
             row = _feedback_row(fb)
             key = (row["episode_id"], row["given_on"], row["respondent"], row["stage"])
             if key in good:
-                bad["given_on"] = (raw.get("given_on", ""),
+                bad["given_on"] = ("DUPLICATE_ROW", _cell(raw.get("given_on")),
                                    f"the same feedback as row {good[key][0]}"
                                    " (same child, date, respondent and stage)")
             else:
                 good[key] = (n, row)
         if bad:
             result.rejected += 1
-            result.rejects.extend({"row": n, "field": f, "value": v, "reason": r}
-                                  for f, (v, r) in bad.items())
+            result.rejects.extend({"row": n, "code": c, "field": f, "value": v, "reason": r}
+                                  for f, (c, v, r) in bad.items())
     existing = {(r["episode_id"], r["given_on"], r["respondent"], r["stage"]): r
                 for r in db.query("SELECT * FROM service_user_feedback")}
     new, changed = [], []
@@ -735,24 +754,33 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
         else:
             result.unchanged += 1
     result.inserted, result.updated = len(new), len(changed)
-    with store.acting_as(actor=actor or "ehkit feedback import"), store.transaction(db):
+    assert result.rows_read == (result.inserted + result.updated + result.unchanged
+                                + result.rejected)
+    with store.acting_as(actor=actor or "ehkit feedback import",
+                         reason=f"import of {path.name}"), store.transaction(db):
         result.import_id = db["imports"].insert({
             "kind": "service_user_feedback", "file_name": path.name,
             "sha256": hashlib.sha256(data).hexdigest(), "rows_read": result.rows_read,
             "inserted": result.inserted, "updated": result.updated,
             "unchanged": result.unchanged, "rejected": result.rejected,
-            "imported_by": store.login_name()}).last_pk
+            "imported_by": store.current_actor().user}).last_pk
         for r in (*new, *changed):
             r["import_id"] = result.import_id
         if new:
             db["service_user_feedback"].insert_all(new)
         if changed:
             db["service_user_feedback"].upsert_all(changed, pk="id")
-    result.ignored_columns = unknown
+    out = Path(rejects_dir or REJECTS_DIR) / f"{path.stem}-feedback-rejects.csv"
     if result.rejects:
-        result.rejects_file = Path(rejects_path or path.with_name(path.stem + ".rejects.csv"))
-        with result.rejects_file.open("w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=["row", "field", "value", "reason"])
-            w.writeheader()
-            w.writerows(result.rejects)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        columns = [h or f"column {i + 1}" for i, h in enumerate(header)]
+        with out.open("w", newline="", encoding="utf-8-sig") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "code", "field", "value", "reason", *columns])
+            for r in result.rejects:
+                w.writerow([r["row"], r["code"], r["field"], r["value"], r["reason"],
+                            *originals[r["row"]]])
+        result.rejects_file = out
+    else:
+        out.unlink(missing_ok=True)  # an old rejects file would describe another import
     return result

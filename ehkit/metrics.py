@@ -19,15 +19,21 @@ Definitions (also in the README and shown in the reports):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from . import actions, agreement, feedback, sampling
 from . import template as templates
 from .periods import Period
 from .settings import get as setting
 
 COMPLETED = "('submitted', 'moderated')"  # audit statuses that count in figures
+# Shares that add up to 100%: each gives the other away, so both are suppressed together.
+COMPLEMENTARY = {"acceptable_pct", "unacceptable_pct", "grades.overall.acceptable_pct",
+                 "grades.overall.unacceptable_pct"}
 
 DEFINITIONS = {
     "open_at_end": "Began on or before the last day of the period and had not ended by then.",
@@ -42,6 +48,45 @@ DEFINITIONS = {
                       "Outstanding or Good overall (the moderated grade where moderated), as a "
                       "share of all such audits; unacceptable: Requires Improvement or Inadequate.",
     "not_applicable": "n/a: a percentage of nothing (no cases in its denominator).",
+    # monthly
+    "selection": "The month's audit list (ehkit sample): completed when an audit of the case "
+                 "dated in the month or after was submitted; late when submitted after its due "
+                 "date (two weeks after selection); overdue when not submitted and past its due "
+                 "date at the end of the month.",
+    "poor_audits": "Audits submitted or moderated in the period graded Requires Improvement or "
+                   "Inadequate overall, with each recommended action's state at the period end.",
+    "actions_overdue": "Recommended actions of any month not completed and due before the "
+                       "last day of the period.",
+    "meetings_to_hold": "Audits dated on or before the period end with no feedback discussion "
+                        "held with the worker by then; and, for Requires Improvement or "
+                        "Inadequate audits, no 1-1 meeting with the Early Help Coordinator.",
+    "drift": "Cases listed for audit because they were drifting at the month end: open longer "
+             "than the drift setting, or no review within the review setting.",
+    # quarterly
+    "referral_reason": "Episodes by the referral reason recorded on them: begun in the period, "
+                       "open at its end, and closed in it by how they ended.",
+    "days_to_first_review": "Median days from the episode's start to its first review, for "
+                            "first reviews held in the period.",
+    "closed_length_days": "Median days from start to end of the episodes closed in the period.",
+    "audits_on_time_pct": "Cases on the audit lists of the period's months whose audit was "
+                          "submitted by its due date, as a share of all cases listed.",
+    "concerns": "Concerns raised in service-user feedback given in the period, by theme.",
+    "multi_agency": "The multi-agency working grade of audits in the period, by the sector of "
+                    "the episode's lead agency.",
+    "participation": "Audits in the period of cases led by each sector; audits with an auditor "
+                     "from the sector; feedback discussions with an attendee from the sector.",
+    "moderation": "Moderations dated in the period: pairs of auditor's and moderator's grades "
+                  "per section; exact agreement is the share of pairs with the same grade; "
+                  "weighted kappa (linear weights) is agreement beyond chance (1 perfect, 0 "
+                  "chance).",
+    "trend": "Each headline figure beside the four quarters before it.",
+    # annual
+    "learning_themes": "Audit sections most often graded Requires Improvement or Inadequate "
+                       "in the year; learning and recommended actions most often recorded "
+                       "(the same words, ignoring case and spacing).",
+    "action_completion": "Recommended actions due in each quarter and what had become of them "
+                         "by the end of the year: completed on or before the due date, "
+                         "completed after it, or not completed.",
 }
 
 
@@ -50,7 +95,7 @@ class Figure:
     key: str
     label: str
     value: float | int | None
-    kind: str = "count"  # count | percent | days
+    kind: str = "count"  # count | percent | days | ratio
     numerator: int | None = None
     denominator: int | None = None
 
@@ -62,6 +107,8 @@ class Figure:
             return f"{self.value:.1f}%"
         if self.kind == "days":
             return f"{self.value:,.0f}"
+        if self.kind == "ratio":
+            return f"{self.value:.2f}"
         return f"{self.value:,}"
 
 
@@ -73,6 +120,120 @@ def percent(key: str, label: str, numerator: int, denominator: int) -> Figure:
     numerator, denominator = int(numerator or 0), int(denominator or 0)
     value = round(100 * numerator / denominator, 1) if denominator else None
     return Figure(key, label, value, "percent", numerator, denominator)
+
+
+def days(key: str, label: str, values: Sequence[float]) -> Figure:
+    """The median of a list of day counts; ``denominator`` is how many cases it is over."""
+    values = list(values)
+    return Figure(key, label, round(statistics.median(values), 1) if values else None, "days",
+                  None, len(values))
+
+
+def slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class PercentColumn:
+    """A percentage column of a grid: the sum of ``numerator`` columns over ``denominator``
+    (a column key, or ``TOTAL`` for the row's total)."""
+    key: str
+    label: str
+    numerator: tuple[str, ...]
+    denominator: str
+
+
+TOTAL = "total"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table of counts: rows x columns, with the totals it shows.
+
+    ``row_totals``: a Total column (each row's sum); ``col_totals``: a Total row. Cell keys
+    follow ``key_format`` (``{grid}``, ``{row}``, ``{col}``); ``total_keys`` renames totals
+    that are the same figure as one shown elsewhere (e.g. the Total row of open episodes by
+    sector is ``open_at_end``), so disclosure control treats them as one.
+    """
+    key: str
+    title: str
+    rows: tuple[tuple[str, str], ...]
+    cols: tuple[tuple[str, str], ...]
+    counts: Mapping[tuple[str, str], int]
+    row_totals: bool = True
+    col_totals: bool = True
+    corner: str = ""
+    key_format: str = "{grid}.{row}.{col}"
+    label_format: str = "{row}: {col}"
+    total_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
+    percents: tuple[PercentColumn, ...] = ()
+    percent_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
+
+    def value(self, row: str, col: str) -> int:
+        rows = [r for r, _ in self.rows] if row == TOTAL else [row]
+        cols = [c for c, _ in self.cols] if col == TOTAL else [col]
+        return sum(int(self.counts.get((r, c), 0) or 0) for r in rows for c in cols)
+
+    def _label(self, key: str, pairs) -> str:
+        return "Total" if key == TOTAL else dict(pairs)[key]
+
+    def _named(self, names: Mapping, row: str, col: str, col_label: str) -> tuple[str, str]:
+        """(key, label): as renamed (a key, or a (key, label) pair), else from the formats."""
+        named = names.get((row, col))
+        if isinstance(named, tuple):
+            return named
+        label = self.label_format.format(row=self._label(row, self.rows), col=col_label)
+        return named or self.key_format.format(grid=self.key, row=row, col=col), label
+
+    def figure(self, row: str, col: str) -> Figure:
+        key, label = self._named(self.total_keys, row, col, self._label(col, self.cols))
+        return count(key, label, self.value(row, col))
+
+    def percent_figure(self, row: str, pc: PercentColumn) -> Figure:
+        num = sum(self.value(row, c) for c in pc.numerator)
+        key, label = self._named(self.percent_keys, row, pc.key, pc.label)
+        return percent(key, label, num, self.value(row, pc.denominator))
+
+    @property
+    def row_keys(self) -> list[str]:
+        return [r for r, _ in self.rows] + ([TOTAL] if self.col_totals else [])
+
+    @property
+    def col_keys(self) -> list[str]:
+        return [c for c, _ in self.cols] + ([TOTAL] if self.row_totals else [])
+
+    def cells(self) -> list[Figure]:
+        """The inner cells (no totals, no percentages), row by row."""
+        return [self.figure(r, c) for r, _ in self.rows for c, _ in self.cols]
+
+    def figures(self) -> list[Figure]:
+        """Everything the grid shows, row by row: cells, totals, percentages."""
+        return [f for r in self.row_keys for f in
+                [self.figure(r, c) for c in self.col_keys]
+                + [self.percent_figure(r, p) for p in self.percents]]
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.counts.values())
+
+
+# The labels of figures that also appear as a total or share inside a grid: one key, one label.
+LABELS = {
+    "open_at_end": "Open early help assessments at period end",
+    "closed_in_period": "Early help assessments closed in period",
+    "began_in_period": "Early help assessments begun in period",
+    "successful_pct": "% of plans with successful outcomes",
+    "audits_completed": "Audits completed in period",
+    "acceptable_pct": "% of plans judged acceptable in quality",
+    "unacceptable_pct": "% of plans judged unacceptable in quality",
+    "selected": "Cases selected for audit",
+    "concerns_raised": "Concerns raised in service-user feedback",
+}
+
+
+def _same(key: str) -> tuple[str, str]:
+    """A grid's total or share that is the headline figure ``key``."""
+    return key, LABELS[key]
 
 
 def _one(db: sqlite_utils.Database, sql: str, params: dict) -> tuple:
@@ -98,10 +259,10 @@ def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
         SELECT count(*), coalesce(sum(began_as = 'step_down'), 0)
         FROM episodes WHERE start_date BETWEEN :start AND :end""", p)
     return [
-        count("open_at_end", "Open early help assessments at period end", open_at_end),
-        count("closed_in_period", "Early help assessments closed in period", closed),
-        count("began_in_period", "Early help assessments begun in period", began),
-        percent("successful_pct", "% of plans with successful outcomes", successful, closed),
+        count("open_at_end", LABELS["open_at_end"], open_at_end),
+        count("closed_in_period", LABELS["closed_in_period"], closed),
+        count("began_in_period", LABELS["began_in_period"], began),
+        percent("successful_pct", LABELS["successful_pct"], successful, closed),
         percent("stepped_up_pct", "% of plans stepped up to children's social care",
                 stepped_up, closed),
         percent("stepped_down_pct", "% of plans stepped down from children's social care",
@@ -109,23 +270,34 @@ def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     ]
 
 
-def by_sector(db: sqlite_utils.Database, period: Period) -> list[Figure]:
+def sectors() -> list[tuple[str, str]]:
+    return [(slug(x), x) for x in setting("agencies", "sectors")]
+
+
+def sector_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Open at period end and closed in period, by the lead agency's sector (every sector)."""
     p = _params(period)
-    rows = {r[0]: r[1:] for r in db.execute("""
+    counts = {}
+    for sector, open_n, closed_n in db.execute("""
         SELECT a.sector,
                coalesce(sum(e.start_date <= :end AND (e.end_date IS NULL OR e.end_date > :end)), 0),
                coalesce(sum(e.end_date BETWEEN :start AND :end), 0)
         FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
         WHERE e.start_date <= :end AND (e.end_date IS NULL OR e.end_date >= :start)
-        GROUP BY a.sector""", p)}
-    out = []
-    for sector in setting("agencies", "sectors"):
-        open_n, closed_n = rows.get(sector, (0, 0))
-        slug = sector.lower().replace(" ", "_")
-        out.append(count(f"open_at_end.{slug}", f"Open at period end: {sector}", open_n))
-        out.append(count(f"closed_in_period.{slug}", f"Closed in period: {sector}", closed_n))
-    return out
+        GROUP BY a.sector""", p):
+        counts[(slug(sector), "open_at_end")] = open_n
+        counts[(slug(sector), "closed_in_period")] = closed_n
+    return Grid("by_sector", "Early help assessments by lead agency sector", tuple(sectors()),
+                (("open_at_end", "Open at period end"), ("closed_in_period", "Closed in period")),
+                counts, row_totals=False, col_totals=True, corner="Lead agency sector",
+                key_format="{col}.{row}", label_format="{col}: {row}",
+                total_keys={(TOTAL, "open_at_end"): _same("open_at_end"),
+                            (TOTAL, "closed_in_period"): _same("closed_in_period")})
+
+
+def by_sector(db: sqlite_utils.Database, period: Period) -> list[Figure]:
+    """Open at period end and closed in period, by the lead agency's sector (every sector)."""
+    return sector_grid(db, period).cells()
 
 
 # -- audit quality ----------------------------------------------------------------------
@@ -141,30 +313,45 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
         WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end""",
         _params(period))
     return [
-        count("audits_completed", "Audits completed in period", total),
-        percent("acceptable_pct", "% of plans judged acceptable in quality", good, graded),
-        percent("unacceptable_pct", "% of plans judged unacceptable in quality",
+        count("audits_completed", LABELS["audits_completed"], total),
+        percent("acceptable_pct", LABELS["acceptable_pct"], good, graded),
+        percent("unacceptable_pct", LABELS["unacceptable_pct"],
                 graded - good, graded),
     ]
 
 
-def grade_distribution(db: sqlite_utils.Database, period: Period,
-                       template: str = templates.DEFAULT_TEMPLATE) -> list[Figure]:
+def grades_grid(db: sqlite_utils.Database, period: Period,
+                template: str = templates.DEFAULT_TEMPLATE) -> Grid:
     """How many audits in the period got each grade, for each graded section and overall
-    (audits made with this template only: another tool's sections are not these)."""
+    (audits made with this template only: another tool's sections are not these), with each
+    row's total and the % acceptable (Outstanding or Good) and unacceptable."""
     tpl = templates.load(template)
-    rows = {(k, g): n for k, g, n in db.execute(f"""
+    rows = {(k, str(g)): n for k, g, n in db.execute(f"""
         SELECT f.key, f.grade, count(*)
         FROM audits a JOIN final_grades f ON f.audit_id = a.id
         WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
           AND f.grade IS NOT NULL AND a.template = :template
         GROUP BY f.key, f.grade""", {**_params(period), "template": tpl.key})}
-    out = []
     sections = [(s.key, s.label) for s in tpl.graded_sections]
-    for key, title in [*sections, (templates.OVERALL, "Overall grading")]:
-        for g in tpl.grades:
-            out.append(count(f"grades.{key}.{g.value}", f"{title}: {g.label}", rows.get((key, g.value), 0)))
-    return out
+    good = tuple(str(g) for g in tpl.acceptable)
+    poor = tuple(str(g.value) for g in tpl.grades if g.value not in tpl.acceptable)
+    return Grid("grades", "Grades given, by audit section", tuple(
+        [*sections, (templates.OVERALL, "Overall grading")]),
+        tuple((str(g.value), g.label) for g in tpl.grades), rows,
+        row_totals=True, col_totals=False, corner="Audit section",
+        percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),
+                  PercentColumn("unacceptable_pct", "% unacceptable", poor, TOTAL)),
+        # the overall row's percentages are the partnership's headline figures
+        percent_keys={(templates.OVERALL, "acceptable_pct"): (
+                          "acceptable_pct", "% of plans judged acceptable in quality"),
+                      (templates.OVERALL, "unacceptable_pct"): (
+                          "unacceptable_pct", "% of plans judged unacceptable in quality")})
+
+
+def grade_distribution(db: sqlite_utils.Database, period: Period,
+                       template: str = templates.DEFAULT_TEMPLATE) -> list[Figure]:
+    """How many audits in the period got each grade, for each graded section and overall."""
+    return grades_grid(db, period, template).cells()
 
 
 def partnership(db: sqlite_utils.Database, period: Period) -> list[Figure]:
@@ -179,3 +366,402 @@ def data_span(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
             SELECT min(start_date) AS lo, max(max(start_date), coalesce(max(end_date), ''))
                    AS hi FROM episodes
             UNION ALL SELECT min(audit_date), max(audit_date) FROM audits)""").fetchone()
+
+
+def trend(db: sqlite_utils.Database, period: Period, figures, count_: int = 5
+          ) -> list[tuple[Period, list[Figure]]]:
+    """``figures(db, period)`` for this period and the ``count_ - 1`` before it, oldest first."""
+    return [(p, figures(db, p)) for p in period.trend(count_)]
+
+
+# -- the monthly report (Head of Service) --------------------------------------------------
+def selection_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """The month's audit list by reason and how each audit stands at the month's end
+    (ehkit.sampling's rule): completed on time, completed late, overdue, not yet due."""
+    rows = sampling.selection(db, period.label, as_of=period.end)
+    states = (("completed", "Completed on time"), ("completed_late", "Completed late"),
+              ("overdue", "Overdue"), ("not_yet_due", "Not yet due"))
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        state = slug(r["state"]) if slug(r["state"]) in dict(states) else "not_yet_due"
+        counts[(r["reason"], state)] = counts.get((r["reason"], state), 0) + 1
+    return Grid("selection", "The month's audit list: selected, completed and overdue",
+                tuple(sampling.REASONS.items()), states, counts, corner="Why selected",
+                total_keys={(TOTAL, TOTAL): _same("selected")})
+
+
+def selection_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
+    s = sampling.summary(db, period.label, as_of=period.end)
+    return [count("selected", LABELS["selected"], s["selected"]),
+            count("selection_completed", "Audits completed", s["completed"]),
+            count("selection_completed_late", "Of which completed late", s["completed_late"]),
+            count("selection_overdue", "Overdue at the month end", s["overdue"]),
+            percent("selection_completed_pct", "% of selected cases audited", s["completed"],
+                    s["selected"])]
+
+
+def drifting_selected(db: sqlite_utils.Database, period: Period) -> list[dict]:
+    """Cases on the month's list because they were drifting, with why (ehkit.sampling)."""
+    why = {r["episode_id"]: r for r in sampling.drifting(db, period.end)}
+    out = []
+    for r in sampling.selection(db, period.label, as_of=period.end):
+        if r["reason"] != "drift":
+            continue
+        w = why.get(r["episode_id"], {})
+        reasons = [t for t, flag in (("open too long", w.get("open_too_long")),
+                                     ("review overdue", w.get("review_overdue"))) if flag]
+        out.append({**r, "drift_reasons": ", ".join(reasons) or "drifting when selected",
+                    "last_review_date": w.get("last_review_date")})
+    return out
+
+
+def poor_audits(db: sqlite_utils.Database, period: Period,
+                template: str = templates.DEFAULT_TEMPLATE) -> list[dict]:
+    """Audits in the period graded Requires Improvement or Inadequate overall (final grade),
+    each with its recommended actions and their state at the period's end."""
+    tpl = templates.load(template)
+    acceptable = ",".join(str(g) for g in tpl.acceptable)
+    audits = list(db.query(f"""
+        SELECT a.id, a.audit_date, a.template, f.grade, a.overall_reasons, a.learning,
+               e.ehm_number, lp.name AS lead_professional, lp.team AS team,
+               ag.name AS lead_agency, ag.sector AS sector, au.name AS auditor
+        FROM audits a JOIN final_grades f ON f.audit_id = a.id AND f.key = 'overall'
+        JOIN episodes e ON e.id = a.episode_id
+        JOIN agencies ag ON ag.id = e.lead_agency_id
+        LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
+        LEFT JOIN practitioners au ON au.id = a.auditor1_id
+        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+          AND f.grade IS NOT NULL AND f.grade NOT IN ({acceptable})
+        ORDER BY f.grade DESC, a.audit_date, a.id""", _params(period)))
+    if not audits:
+        return []
+    by_audit: dict[int, list[dict]] = {}
+    for r in actions.tracker(db, period.end):
+        by_audit.setdefault(r["audit_id"], []).append(r)
+    for a in audits:
+        a["grade_label"] = templates.load(a["template"]).grade_label(a["grade"])
+        a["actions"] = by_audit.get(a["id"], [])
+    return audits
+
+
+def overdue_actions(db: sqlite_utils.Database, period: Period) -> list[dict]:
+    """Actions of any month overdue on the period's last day (ehkit.actions' rule)."""
+    return actions.overdue(db, period.end)
+
+
+def meetings_to_hold(db: sqlite_utils.Database, period: Period) -> list[dict]:
+    """Feedback discussions and 1-1 meetings still to hold at the period end (ehkit.feedback)."""
+    out = [{**r, "meeting": "Feedback discussion with the worker"}
+           for r in feedback.discussions_to_hold(db, period.end)]
+    out += [{**r, "meeting": "1-1 with the Early Help Coordinator",
+             "days_since_audit": (period.end - actions.as_date(r["audit_date"])).days}
+            for r in feedback.one_to_ones_to_hold(db, period.end)]
+    out.sort(key=lambda r: (r["audit_date"], r["id"], r["meeting"]))
+    return out
+
+
+# -- the quarterly report: the partnership's further figures ---------------------------------
+def referral_reasons(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    known = list(setting("episodes", "referral_reasons"))
+    stored = [r[0] for r in db.execute(
+        "SELECT DISTINCT referral_reason FROM episodes WHERE referral_reason IS NOT NULL")]
+    reasons = known + sorted(set(stored) - set(known))
+    return [(slug(r), r) for r in reasons] + [("not_recorded", "Not recorded")]
+
+
+def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Episodes closed in the period by referral reason and how they ended."""
+    counts = {(slug(r) if r else "not_recorded", e): n for r, e, n in db.execute("""
+        SELECT referral_reason, coalesce(ended_as, 'other'), count(*) FROM episodes
+        WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2""", _params(period))}
+    ended = tuple(setting("episodes", "ended_as").items())
+    return Grid("referral_outcomes", "Closed in the period: how episodes ended, by referral "
+                "reason", tuple(referral_reasons(db)), ended, counts, corner="Referral reason",
+                key_format="referral.{row}.{col}",
+                total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
+                percents=(PercentColumn("successful_pct", "% outcomes achieved",
+                                        ("outcomes_achieved",), TOTAL),))
+
+
+def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Episodes begun in the period and open at its end, by referral reason."""
+    counts = {}
+    for r, began, open_n in db.execute("""
+        SELECT referral_reason, coalesce(sum(start_date BETWEEN :start AND :end), 0),
+               coalesce(sum(start_date <= :end AND (end_date IS NULL OR end_date > :end)), 0)
+        FROM episodes WHERE start_date <= :end AND (end_date IS NULL OR end_date >= :start)
+        GROUP BY 1""", _params(period)):
+        counts[(slug(r) if r else "not_recorded", "began_in_period")] = began
+        counts[(slug(r) if r else "not_recorded", "open_at_end")] = open_n
+    return Grid("referral_volumes", "Begun in the period and open at its end, by referral "
+                "reason", tuple(referral_reasons(db)),
+                (("began_in_period", "Begun in period"), ("open_at_end", "Open at period end")),
+                counts, row_totals=False, col_totals=True, corner="Referral reason",
+                key_format="referral.{row}.{col}",
+                total_keys={(TOTAL, "began_in_period"): _same("began_in_period"),
+                            (TOTAL, "open_at_end"): _same("open_at_end")})
+
+
+def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
+    """Days to first review, length of closed episodes, audits completed in their two weeks."""
+    p = _params(period)
+    to_review = [r[0] for r in db.execute("""
+        SELECT julianday(first_review_date) - julianday(start_date) FROM episodes
+        WHERE first_review_date BETWEEN :start AND :end""", p)]
+    lengths = [r[0] for r in db.execute("""
+        SELECT julianday(end_date) - julianday(start_date) FROM episodes
+        WHERE end_date BETWEEN :start AND :end""", p)]
+    listed = on_time = 0
+    for month in period.months():
+        for r in sampling.selection(db, month.label, as_of=period.end):
+            listed += 1
+            on_time += r["state"] == "completed"
+    return [
+        days("days_to_first_review", "Median days from start to first review", to_review),
+        days("closed_length_days", "Median length of episodes closed in period (days)", lengths),
+        percent("audits_on_time_pct", "% of selected cases audited within their two weeks",
+                on_time, listed),
+    ]
+
+
+def concerns_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Concerns raised in service-user feedback in the period, by theme (ehkit.feedback)."""
+    rows = feedback.concerns_by_theme(db, period.start, period.end)
+    return Grid("concerns", "Concerns raised in service-user feedback, by theme",
+                tuple((slug(r["theme"]), r["theme"]) for r in rows),
+                (("concerns", "Concerns raised"),),
+                {(slug(r["theme"]), "concerns"): r["concerns"] for r in rows},
+                row_totals=False, col_totals=True, corner="Theme", key_format="concerns.{row}",
+                label_format="Concerns raised: {row}",
+                total_keys={(TOTAL, "concerns"): _same("concerns_raised")})
+
+
+def multi_agency_grid(db: sqlite_utils.Database, period: Period,
+                      template: str = templates.DEFAULT_TEMPLATE,
+                      section: str = "multi_agency") -> Grid | None:
+    """The multi-agency working grades of audits in the period, by lead agency sector (None
+    when the template has no such section)."""
+    tpl = templates.load(template)
+    if section not in {s.key for s in tpl.graded_sections}:
+        return None
+    name = tpl.section(section).label
+    counts = {(slug(sector), str(g)): n for sector, g, n in db.execute(f"""
+        SELECT ag.sector, f.grade, count(*)
+        FROM audits a JOIN final_grades f ON f.audit_id = a.id AND f.key = :section
+        JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
+        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+          AND a.template = :template AND f.grade IS NOT NULL
+        GROUP BY 1, 2""", {**_params(period), "section": section, "template": tpl.key})}
+    grade_cols = tuple((str(g.value), g.label) for g in tpl.grades)
+    good = tuple(str(g) for g in tpl.acceptable)
+    return Grid("multi_agency", "Multi-agency working: grades by lead agency sector",
+                tuple(sectors()), grade_cols, counts, corner="Lead agency sector",
+                # the Total row is the section's row of the grades table
+                total_keys={**{(TOTAL, c): (f"grades.{section}.{c}", f"{name}: {label}")
+                               for c, label in grade_cols},
+                            (TOTAL, TOTAL): (f"grades.{section}.total", f"{name}: Total")},
+                percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
+                percent_keys={(TOTAL, "acceptable_pct"): (f"grades.{section}.acceptable_pct",
+                                                          f"{name}: % acceptable")})
+
+
+def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Audits in the period of cases led by each sector (adds up to all audits)."""
+    counts = {(slug(sector), "audited"): n for sector, n in db.execute(f"""
+        SELECT ag.sector, count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
+        JOIN agencies ag ON ag.id = e.lead_agency_id
+        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        GROUP BY 1""", _params(period))}
+    return Grid("participation", "Audits of cases led by each sector", tuple(sectors()),
+                (("audited", "Cases audited"),), counts, row_totals=False, col_totals=True,
+                corner="Lead agency sector", key_format="participation.{row}.{col}",
+                total_keys={(TOTAL, "audited"): _same("audits_completed")})
+
+
+def taking_part_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Audits in the period with an auditor from each sector, and feedback discussions (held
+    in the period) with an attendee from it. An audit or discussion may count for two
+    sectors, so there are no totals."""
+    p = _params(period)
+    counts = {}
+    for sector, n in db.execute(f"""
+        SELECT ag.sector, count(DISTINCT a.id) FROM audits a
+        JOIN practitioners pr ON pr.id IN (a.auditor1_id, a.auditor2_id)
+        JOIN agencies ag ON ag.id = pr.agency_id
+        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        GROUP BY 1""", p):
+        counts[(slug(sector), "auditor")] = n
+    for sector, n in db.execute("""
+        SELECT ag.sector, count(DISTINCT d.id) FROM discussions d
+        JOIN discussion_attendees t ON t.discussion_id = d.id
+        JOIN practitioners pr ON pr.id = t.practitioner_id
+        JOIN agencies ag ON ag.id = pr.agency_id
+        WHERE d.held_on BETWEEN :start AND :end GROUP BY 1""", p):
+        counts[(slug(sector), "discussion")] = n
+    return Grid("taking_part", "Taking part: auditors and feedback discussions, by sector",
+                tuple(sectors()), (("auditor", "Audits with an auditor from the sector"),
+                                   ("discussion", "Feedback discussions attended")),
+                counts, row_totals=False, col_totals=False, corner="Sector",
+                key_format="participation.{row}.{col}")
+
+
+def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str, list[Figure]]]:
+    """Agreement between auditors and moderators per section in the period (ehkit.agreement):
+    for each section, pairs of grades, % exact agreement and weighted kappa."""
+    out = []
+    short = {s.key: s.label for s in templates.load().graded_sections}
+    short[templates.OVERALL] = "Overall grading"
+    for r in agreement.by_section(db, period.start, period.end, per_quarter=False):
+        k = f"moderation.{r['key']}"
+        r["section"] = short.get(r["key"], r["section"])
+        out.append((r["section"], [
+            count(f"{k}.pairs", f"{r['section']}: grades moderated", r["pairs"]),
+            percent(f"{k}.agreement_pct", f"{r['section']}: % exact agreement", r["agreed"],
+                    r["pairs"]),
+            Figure(f"{k}.kappa", f"{r['section']}: weighted kappa",
+                   None if r["kappa"] is None else round(r["kappa"], 2), "ratio", None,
+                   r["pairs"]),
+        ]))
+    return out
+
+
+def headline(db: sqlite_utils.Database, period: Period) -> list[Figure]:
+    """The quarter's headline figures, shown beside the four quarters before."""
+    concerns = sum(r["concerns"] for r in feedback.concerns_by_theme(db, period.start, period.end))
+    return (partnership(db, period) + timescale_figures(db, period)
+            + [count("concerns_raised", LABELS["concerns_raised"], concerns)])
+
+
+# -- the annual report (LSCB) ---------------------------------------------------------------------
+def _quarter_rows(period: Period) -> tuple[tuple[str, str], ...]:
+    return tuple((q.label, q.label) for q in period.quarters())
+
+
+def volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Episodes begun and closed in each quarter of the year."""
+    counts = {}
+    for q in period.quarters():
+        f = {x.key: x.value for x in episode_figures(db, q)}
+        counts[(q.label, "began_in_period")] = f["began_in_period"]
+        counts[(q.label, "closed_in_period")] = f["closed_in_period"]
+    return Grid("volumes", "Early help assessments begun and closed, by quarter",
+                _quarter_rows(period), (("began_in_period", "Begun"), ("closed_in_period",
+                                                                       "Closed")),
+                counts, row_totals=False, col_totals=True, corner="Quarter",
+                total_keys={(TOTAL, "began_in_period"): _same("began_in_period"),
+                            (TOTAL, "closed_in_period"): _same("closed_in_period")})
+
+
+def outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Episodes closed in each quarter of the year, by how they ended."""
+    counts = {}
+    for q in period.quarters():
+        for e, n in db.execute("""SELECT coalesce(ended_as, 'other'), count(*) FROM episodes
+                                  WHERE end_date BETWEEN :start AND :end GROUP BY 1""",
+                               _params(q)):
+            counts[(q.label, e)] = n
+    return Grid("outcomes", "How episodes ended, by quarter closed", _quarter_rows(period),
+                tuple(setting("episodes", "ended_as").items()), counts, corner="Quarter",
+                total_keys={**{(q.label, TOTAL): (f"volumes.{q.label}.closed_in_period",
+                                                  f"{q.label}: Closed")
+                               for q in period.quarters()},
+                            (TOTAL, TOTAL): _same("closed_in_period")},
+                percents=(PercentColumn("successful_pct", "% outcomes achieved",
+                                        ("outcomes_achieved",), TOTAL),),
+                percent_keys={(TOTAL, "successful_pct"): _same("successful_pct")})
+
+
+def quality_by_quarter_grid(db: sqlite_utils.Database, period: Period,
+                            template: str = templates.DEFAULT_TEMPLATE) -> Grid:
+    """Overall grades of the audits in each quarter of the year."""
+    tpl = templates.load(template)
+    counts = {}
+    for q in period.quarters():
+        g = grades_grid(db, q, template)
+        for c, _ in g.cols:
+            counts[(q.label, c)] = g.value(templates.OVERALL, c)
+    good = tuple(str(g) for g in tpl.acceptable)
+    cols = tuple((str(g.value), g.label) for g in tpl.grades)
+    return Grid("quality", "Overall grades of audits, by quarter", _quarter_rows(period), cols,
+                counts, corner="Quarter",
+                total_keys={**{(TOTAL, c): (f"grades.overall.{c}", f"Overall grading: {label}")
+                               for c, label in cols},
+                            (TOTAL, TOTAL): ("grades.overall.total", "Overall grading: Total")},
+                percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
+                percent_keys={(TOTAL, "acceptable_pct"): _same("acceptable_pct")})
+
+
+def poor_sections(db: sqlite_utils.Database, period: Period,
+                  template: str = templates.DEFAULT_TEMPLATE) -> Grid:
+    """Learning themes: how often each section was graded RI or Inadequate in the period."""
+    g = grades_grid(db, period, template)
+    tpl = templates.load(template)
+    poor = [str(x.value) for x in tpl.grades if x.value not in tpl.acceptable]
+    rows = tuple(r for r in g.rows if r[0] != templates.OVERALL)
+    counts = {}
+    for r, _ in rows:
+        counts[(r, "poor")] = sum(g.value(r, c) for c in poor)
+        counts[(r, "graded")] = g.value(r, TOTAL)
+    ordered = tuple(sorted(rows, key=lambda r: -counts[(r[0], "poor")]))
+    return Grid("learning_sections", "Learning themes: sections most often graded Requires "
+                "Improvement or Inadequate", ordered,
+                (("poor", "Graded RI or Inadequate"), ("graded", "Audits graded")), counts,
+                row_totals=False, col_totals=False, corner="Audit section",
+                key_format="learning.{row}.{col}",
+                percents=(PercentColumn("poor_pct", "% RI or Inadequate", ("poor",), "graded"),))
+
+
+def _norm(text: str) -> str:
+    return " ".join((text or "").split()).casefold()
+
+
+def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int = 8
+                ) -> list[dict]:
+    """The learning (``what="learning"``: audits' learning and feedback discussions') or the
+    recommended actions (``what="actions"``) recorded most often in the period: the same words
+    ignoring case and spacing. Each row: text (as first written), count."""
+    p = _params(period)
+    if what == "learning":
+        texts = [r[0] for r in db.execute(f"""
+            SELECT learning FROM audits WHERE status IN {COMPLETED}
+              AND audit_date BETWEEN :start AND :end AND trim(coalesce(learning, '')) <> ''
+            UNION ALL SELECT d.learning FROM discussions d
+            WHERE d.held_on BETWEEN :start AND :end""", p)]
+    elif what == "actions":
+        texts = [r[0] for r in db.execute("""
+            SELECT ac.action FROM actions ac JOIN audits a ON a.id = ac.audit_id
+            WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
+    else:
+        raise ValueError(what)
+    groups: dict[str, list[str]] = {}
+    for t in texts:
+        if _norm(t):
+            groups.setdefault(_norm(t), []).append(t)
+    rows = [{"text": v[0].strip(), "count": len(v)} for v in groups.values()]
+    rows.sort(key=lambda r: (-r["count"], _norm(r["text"])))
+    return rows[:top]
+
+
+def action_completion_grid(db: sqlite_utils.Database, period: Period) -> Grid:
+    """Recommended actions due in each quarter and what had become of them by the period's
+    end (the definitions of ehkit.actions.completion, as at the last day of the period)."""
+    end = period.end.isoformat()
+    counts: dict[tuple[str, str], int] = {}
+    quarters = period.quarters()
+    for r in actions.tracker(db, period.end):
+        due = r["due_date"]
+        if not due or not (period.start.isoformat() <= due <= end):
+            continue
+        q = next(q.label for q in quarters if q.start.isoformat() <= due <= q.end.isoformat())
+        done = r["completed_date"]
+        state = ("on_time" if done and done <= due else
+                 "late" if done and done <= end else "not_completed")
+        counts[(q, state)] = counts.get((q, state), 0) + 1
+    return Grid("action_completion", "Recommended actions due, and whether they were done",
+                _quarter_rows(period), (("on_time", "Completed by the due date"),
+                                        ("late", "Completed late"),
+                                        ("not_completed", "Not completed")),
+                counts, corner="Quarter due",
+                percents=(PercentColumn("on_time_pct", "% on time", ("on_time",), TOTAL),
+                          PercentColumn("completed_pct", "% completed", ("on_time", "late"),
+                                        TOTAL)))

@@ -26,9 +26,10 @@ class NetworkFilesystemWarning(UserWarning):
 _warned: set[str] = set()
 
 
-def warn_if_network(path: str | os.PathLike) -> str | None:
+def warn_if_network(path: str | os.PathLike, mounts: str | os.PathLike = "/proc/mounts"
+                    ) -> str | None:
     """Warn (once per file) when ``path`` is on a network file system; return its type."""
-    fstype = network_filesystem(path)
+    fstype = network_filesystem(path, mounts)
     if fstype and str(path) not in _warned:
         _warned.add(str(path))
         warnings.warn(warning_text(path, fstype), NetworkFilesystemWarning, stacklevel=3)

@@ -9,6 +9,10 @@
 
 A notebook that fails keeps its executed copy in ``reports/failed/`` and the error names the
 cell that failed.
+
+``run_all("2026Q3")`` renders every report due for a period (:func:`due`) in parallel
+processes, one per report (each executes and exports its own notebook), up to the number of
+cores; one failing does not stop the others.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import db as store
+from . import periods
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
 
@@ -40,22 +48,38 @@ class Result:
     figures: Path
 
 
-def notebook_for(kind: str) -> Path:
-    path = NOTEBOOKS / f"{kind}_report.ipynb"
+def notebook_for(kind: str, notebooks: str | Path | None = None) -> Path:
+    path = Path(notebooks or NOTEBOOKS) / f"{kind}_report.ipynb"
     if not path.exists():
         raise ReportError(f"no report notebook for {kind!r} (looked for {path})")
     return path
 
 
+def _kernel_manager(socket_dir: str):
+    """A kernel manager whose kernel talks over local sockets in ``socket_dir`` (IPC), not
+    TCP ports: nothing listens on the network, and ipykernel has no "running over TCP
+    without encryption" warning to print on the user's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            kw.setdefault("transport", "ipc")
+            kw.setdefault("ip", os.path.join(socket_dir, "kernel"))
+            super().__init__(**kw)
+
+    return IPCKernelManager
+
+
 def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
-        audience: str = "board", out_dir: str | Path = "reports") -> Result:
+        audience: str = "board", out_dir: str | Path = "reports",
+        notebooks: str | Path | None = None) -> Result:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     from .disclosure import audience as check_audience
 
     check_audience(audience)
-    notebook = notebook_for(kind)
+    notebook = notebook_for(kind, notebooks)
     db_path = store.db_path(db)
     database = store.connect(db_path, must_exist=True)
     try:
@@ -70,14 +94,17 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     kept = out / "failed" / f"{stem}.ipynb"
     kept.parent.mkdir(exist_ok=True)
     try:
-        nb = papermill.execute_notebook(
-            str(notebook), str(kept), parameters=params, kernel_name="python3",
-            progress_bar=False, cwd=str(NOTEBOOKS),
-        )
+        with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as sockets:
+            nb = papermill.execute_notebook(
+                str(notebook), str(kept), parameters=params, kernel_name="python3",
+                progress_bar=False, cwd=str(notebook.parent),
+                kernel_manager_class=_kernel_manager(sockets),
+            )
     except PapermillExecutionError as e:
+        first = next((ln for ln in (e.source or "").splitlines() if ln.strip()), "")
         raise ReportError(
-            f"{notebook.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
-            f"the executed notebook is kept at {kept}"
+            f"{notebook.name} failed in cell {e.exec_count} [{first.strip()[:60]}] "
+            f"({e.ename}: {e.evalue}); the executed notebook is kept at {kept}"
         ) from None
     kept.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
@@ -151,3 +178,94 @@ def export_html(nb, title: str) -> str:
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
+
+
+# -- every report due for a period, in parallel ---------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    kind: str
+    period: str
+    audience: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    result: Result | None = None
+    error: str | None = None
+
+
+def due(period: str | periods.Period) -> list[Job]:
+    """The reports due for a period: for a quarter, the Head of Service's report for each of
+    its months, the quarterly report for the Early Help Board and for the LSCB, and the
+    LSCB's annual report when the quarter closes a calendar year. A month gives its monthly
+    report; a year (or financial year) every report of its quarters and the annual one."""
+    p = periods.parse(period) if isinstance(period, str) else period
+    if p.kind == "month":
+        return [Job("monthly", p.label, "head_of_service")]
+    if p.kind == "quarter":
+        jobs = [Job("monthly", m.label, "head_of_service") for m in p.months()]
+        jobs += [Job("quarterly", p.label, a) for a in ("board", "lscb")]
+        if p.end.month == 12:  # the quarter closes the (calendar) year
+            jobs.append(Job("annual", str(p.start.year), "lscb"))
+        return jobs
+    jobs = [j for q in p.quarters() for j in due(q) if j.kind != "annual"]
+    return jobs + [Job("annual", p.label, "lscb")]
+
+
+def _run_job(job: Job, db: str, out_dir: str, notebooks: str | None) -> Outcome:
+    try:
+        return Outcome(job, result=run(job.kind, db=db, period=job.period,
+                                       audience=job.audience, out_dir=out_dir,
+                                       notebooks=notebooks))
+    except EhkitError as e:
+        return Outcome(job, error=str(e))
+    except Exception as e:  # a bug in one report must not stop the others
+        return Outcome(job, error=f"{type(e).__name__}: {e}")
+
+
+def run_all(period: str, *, db: str | Path | None = None, out_dir: str | Path = "reports",
+            notebooks: str | Path | None = None, jobs: int | None = None,
+            progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Render every report due for ``period`` in parallel processes (at most ``jobs``,
+    default the number of cores). Returns one Outcome per report, in :func:`due` order;
+    ``progress`` is called as each finishes."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    todo = due(period)
+    db_path = store.db_path(db)
+    store.connect(db_path, must_exist=True).close()  # migrate once, before the workers
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    args = (str(db_path.resolve()), str(out_dir), str(notebooks) if notebooks else None)
+    done: dict[Job, Outcome] = {}
+    # spawn: a clean interpreter per worker (no forked threads or open database handles)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_run_job, job, *args): job for job in todo}
+        for f in as_completed(futures):
+            try:
+                outcome = f.result()
+            except Exception as e:  # the worker process itself died
+                outcome = Outcome(futures[f], error=f"{type(e).__name__}: {e}")
+            done[outcome.job] = outcome
+            if progress:
+                progress(outcome)
+    return [done[j] for j in todo]
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    """The files written (and the failures) as a plain-text table."""
+    rows = [("report", "period", "audience", "files written")]
+    for o in outcomes:
+        files = (f"{o.result.html}\n{o.result.figures}" if o.result
+                 else f"FAILED: {o.error}")
+        lines = files.split("\n")
+        rows.append((o.job.kind, o.job.period, o.job.audience, lines[0]))
+        rows += [("", "", "", extra) for extra in lines[1:]]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    out = []
+    for n, r in enumerate(rows):
+        out.append("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths) + "  " + "-" * 13)
+    return "\n".join(out)

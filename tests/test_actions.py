@@ -212,3 +212,16 @@ def test_change_log_row_for_completion_names_the_actor(db):
                     {"field": "completion_note", "new": "Done", "actor": "Ana Auditor"}]
     assert json.loads(db.execute("SELECT new FROM change_log WHERE table_name = 'actions' AND "
                                  "row_key = '5' AND field IS NULL").fetchone()[0])["id"] == 5
+
+
+def test_tracker_form_escapes_action_text_and_lists_overdue(db):
+    from ehkit.forms.actions import tracker_form
+
+    build(db)
+    with store.transaction(db):
+        db["actions"].update(1, {"action": "<script>alert(1)</script> review"})
+    form = tracker_form(db, D(2026, 2, 2))
+    page = "".join(c.value for c in form.children if hasattr(c, "value")
+                   and isinstance(c.value, str))
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; review" in page
+    assert "6 action(s)" in page

@@ -415,3 +415,35 @@ def test_printable_record_shows_script_as_text(service, tmp_path):
     for text in ("Pip Dimbleford", "EHM1001", "Wren Applebridge", "Tam Quillthorpe",
                  "Contact to CAP", "Hold a review TAF meeting", "Ivo Kettlewade"):
         assert text in html
+
+
+# -- the command line and the server configuration ------------------------------------------------
+def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
+    from ehkit import cli
+
+    audit_id = submitted(service)
+    db_file = service.execute("PRAGMA database_list").fetchone()[2]
+    out = tmp_path / "records"
+    assert cli.main(["audit", "print", str(audit_id), "--db", db_file, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "EHM1001-2026-11-02.html").exists()
+    assert "Overall grading: Good" in printed
+
+
+def test_serve_is_closed_by_default(service, tmp_path):
+    from ehkit import serve
+
+    db_file = service.execute("PRAGMA database_list").fetchone()[2]
+    cfg = serve.configure(db_file, port=9123)
+    argv = cfg.argv()
+    assert "--Voila.ip=127.0.0.1" in argv and "--show_tracebacks=False" in argv
+    assert "--strip_sources=True" in argv and "--preheat_kernel=True" in argv
+    assert len(cfg.token) >= 24 and f"--token={cfg.token}" in argv
+    assert cfg.url == f"http://127.0.0.1:9123/?token={cfg.token}"
+    assert argv[0].endswith("notebooks/audit.ipynb")
+    open_cfg = serve.configure(db_file, no_token=True, preheat=False)
+    assert "--token=" in open_cfg.argv() and "--preheat_kernel=True" not in open_cfg.argv()
+    with pytest.raises(serve.ServeError, match="no database"):
+        serve.configure(tmp_path / "missing.db")
+    with pytest.raises(serve.ServeError, match="no notebook 'nope'"):
+        serve.configure(db_file, notebook="nope")

@@ -212,3 +212,81 @@ def test_chain_detects_the_last_row_removed(tampered):
     last = con.execute("SELECT max(id) FROM change_log").fetchone()[0]
     con.execute("DELETE FROM change_log WHERE id = ?", (last,))
     assert [(f.code, f.where) for f in findings(path)] == [("LOG-REMOVED", f"change_log id {last}")]
+
+
+# -- history: the audit's story, and its state at an earlier time rebuilt from the log ------
+def audit_form(episode_id: int = 1, text: str = "Evidence of good practice.") -> dict:
+    """A complete audit as the form sends it to ehkit.audits."""
+    whole = complete_audit(text=text)
+    a = {k: v for k, v in whole["audit"].items() if k not in ("status", "submitted_at")}
+    a["episode_id"] = episode_id
+    a["answers"] = {r["key"]: {k: r[k] for k in ("grade", "comment", "response")}
+                    for r in whole["answers"]}
+    a["checklist"] = {r["item"]: {"status": r["status"], "note": r["note"]}
+                      for r in whole["checklist"]}
+    a["actions"] = [{k: v for k, v in r.items() if k != "number"} for r in whole["actions"]]
+    return a
+
+
+def saved_copy(db, audit_id: int) -> dict:
+    """The audit's rows as stored now, keyed like the change log (made with plain SQL)."""
+    out = {"audits": {str(audit_id): dict(db.execute_returning_dicts(
+        "SELECT * FROM audits WHERE id = ?", [audit_id])[0])}}
+    for table, key in (("answers", "audit_id || '/' || key"),
+                       ("checklist_answers", "audit_id || '/' || item"), ("actions", "id")):
+        rows = db.execute_returning_dicts(
+            f"SELECT CAST({key} AS TEXT) AS k, * FROM {table} WHERE audit_id = ?", [audit_id])
+        if rows:
+            out[table] = {r.pop("k"): r for r in rows}
+    return out
+
+
+def test_state_at_an_earlier_time_is_rebuilt_from_the_log(db):
+    from ehkit import audits, history
+
+    base_rows(db)
+    first = audit_form()
+    audit_id = audits.save_draft(db, first)
+    copy_then = saved_copy(db, audit_id)
+    then = db.execute("SELECT max(at) FROM change_log").fetchone()[0]
+    import time
+    time.sleep(0.01)  # the log keeps milliseconds
+
+    later = audits.load(db, audit_id)
+    later["summary"] = "Rewritten summary"
+    later["answers"] = dict(later["answers"])
+    dropped = next(iter(later["answers"]))
+    del later["answers"][dropped]
+    item = next(iter(later["checklist"]))
+    later["checklist"] = {**later["checklist"], item: {"status": "not_recorded",
+                                                       "note": "missing"}}
+    later["actions"] = []
+    audits.save_draft(db, later, audit_id=audit_id)
+    audits.submit(db, audit_id, today=dt.date(2026, 6, 1))
+    audits.reopen(db, audit_id, "Grade for section 2 entered wrongly")
+
+    assert saved_copy(db, audit_id) != copy_then
+    assert history.state_at(db, audit_id, then) == copy_then
+    assert history.state_at(db, audit_id) == saved_copy(db, audit_id)
+    # Before the audit existed there is nothing.
+    assert history.state_at(db, audit_id, "2000-01-01T00:00:00Z") == {}
+
+    story = history.format_history(history.history(db, audit_id))
+    assert any("audits " + str(audit_id) + " status: 'submitted' -> 'draft'" in line
+               and "(reason: Grade for section 2 entered wrongly)" in line for line in story)
+    assert any(f"answers {audit_id}/{dropped} removed" in line for line in story)
+
+
+def test_cli_history_prints_the_story_and_an_earlier_state(db, tmp_path, capsys):
+    from ehkit import cli
+
+    base_rows(db)
+    audit_id = save_rows(db, complete_audit())
+    assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id)]) == 0
+    out = capsys.readouterr().out
+    assert f"as Ava Auditor  audits {audit_id} added" in out
+    assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), "999"]) == 2
+    assert "nothing about audit 999" in capsys.readouterr().err
+    assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id),
+                     "--at", "2000-01-01T00:00"]) == 2
+    assert "did not exist" in capsys.readouterr().err

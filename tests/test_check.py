@@ -271,3 +271,35 @@ def test_network_warning_points_to_the_readme_advice():
     assert "network drive (cifs)" in text and 'README.md, section "Network drives"' in text
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert "## Network drives" in readme or "### Network drives" in readme
+
+
+def test_opening_a_database_on_a_network_drive_warns_once(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text(MOUNTS)
+    path = "/srv/nfs/data/ehkit-warn-test.db"
+    with pytest.warns(netfs.NetworkFilesystemWarning, match="network drive \\(nfs4\\)"):
+        assert netfs.warn_if_network(path, mounts) == "nfs4"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second open of the same file stays quiet
+        assert netfs.warn_if_network(path, mounts) == "nfs4"
+        assert netfs.warn_if_network("/home/a/ehkit.db", mounts) is None
+
+
+def test_chain_written_before_migration_0040_still_verifies(db):
+    # The foundation's triggers hashed a one-column row key as a number: such a row is whole.
+    base_rows(db)
+    con = db.conn
+    con.execute("DROP TRIGGER change_log_no_update")
+    row = con.execute("SELECT id, at, user, actor, table_name, row_key, audit_id, field, old,"
+                      " new, reason FROM change_log WHERE table_name = 'episodes'").fetchone()
+    prev = con.execute("SELECT hash FROM change_log WHERE id = ?", [row[0] - 1]).fetchone()[0]
+    legacy = store.chain_hash(prev, *row[1:5], int(row[5]), *row[6:])
+    con.execute("UPDATE change_log SET hash = ? WHERE id = ?", [legacy, row[0]])
+    nxt = con.execute("SELECT id, at, user, actor, table_name, row_key, audit_id, field, old,"
+                      " new, reason FROM change_log WHERE id = ?", [row[0] + 1]).fetchone()
+    con.execute("UPDATE change_log SET hash = ? WHERE id = ?",
+                [store.chain_hash(legacy, *nxt[1:]), nxt[0]])
+    assert check.chain_checks(db) == []
+    con.execute("UPDATE change_log SET user = 'mallory' WHERE id = ?", [row[0]])
+    assert codes(check.chain_checks(db)) == [("LOG-ALTERED", f"change_log id {row[0]}")]

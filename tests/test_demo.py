@@ -8,7 +8,9 @@ from ehkit import db as store
 from ehkit import demo
 
 DATA_TABLES = ("agencies", "practitioners", "episodes", "children", "audits", "answers",
-               "checklist_answers", "actions", "moderations")
+               "checklist_answers", "actions", "moderations", "audit_followups", "discussions",
+               "discussion_attendees", "one_to_one_meetings", "service_user_feedback",
+               "self_assessments", "self_assessment_items")
 UNTIL = dt.date(2026, 10, 31)
 
 
@@ -51,6 +53,12 @@ def test_demo_service_is_plausible(demo_db_path):
     assert d["audits"].count == round(400 * 0.36)
     assert d.execute("SELECT count(*) FROM audits WHERE auditor2_id IS NOT NULL").fetchone()[0]
     assert d.execute("SELECT count(*) FROM audits WHERE status = 'moderated'").fetchone()[0]
+    # The loop after audits, and feedback around episodes, are there for the reports.
+    for table in ("discussions", "one_to_one_meetings", "service_user_feedback",
+                  "self_assessments"):
+        assert d[table].count > 0, table
+    assert d.execute("SELECT count(*) FROM service_user_feedback WHERE concern_raised = 1"
+                     ).fetchone()[0] > 0
 
 
 def test_demo_auditors_never_audit_their_own_team(demo_db_path):

@@ -103,3 +103,12 @@ def test_the_change_log_cannot_be_changed(service):
         service.execute("UPDATE change_log SET new = 'x'")
     with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
         service.execute("DELETE FROM change_log")
+
+
+def test_every_date_check_refuses_text_that_is_not_a_date():
+    # `x = date(x, '+0 days')` lets '31/01/2026' through (NULL is not false); `IS` does not.
+    import re
+
+    for _, _, path in store.migrations():
+        sql = path.read_text(encoding="utf-8")
+        assert not re.search(r"=\s*date\(\s*\w+\s*,\s*'\+0 days'\)", sql), path.name

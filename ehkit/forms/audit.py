@@ -24,6 +24,7 @@ import ipywidgets as w
 from .. import audits
 from .. import db as store
 from .. import template as templates
+from ..errors import EhkitError
 from ..template import OVERALL, Template
 from .common import (
     FULL,
@@ -37,7 +38,6 @@ from .common import (
     friendly,
     show_note,
     tag,
-    text_html,
     to_date,
 )
 
@@ -50,10 +50,24 @@ LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
 HIDDEN = "none"
+ACTION_WIDTHS = {"number": "3em", "action": "22%", "by_whom": "13%"}
+
+
+def _action_width(key: str) -> str:
+    return ACTION_WIDTHS.get(key, "9.5em" if key.endswith("_date") else "10%")
 
 
 def _reports_dir() -> Path:
     return Path(os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "audits"
+
+
+def _choose(dropdown: w.Dropdown, value) -> None:
+    """Select ``value``; None selects the first option (whose value is None) so its label
+    shows, where ``value = None`` would leave the box blank."""
+    if value is None and dropdown.options and dropdown.options[0][1] is None:
+        dropdown.index = 0
+    else:
+        dropdown.value = value
 
 
 def _label(text: str) -> w.HTML:
@@ -79,15 +93,15 @@ class ActionRow:
                 wd = w.HTML("", layout=w.Layout(width="3em"))
             elif k == "action":
                 wd = w.Textarea(placeholder="Specific, measurable action",
-                                layout=w.Layout(width="28%", height="4em"))
+                                layout=w.Layout(width=ACTION_WIDTHS[k], height="4em"))
             elif k == "by_whom":
                 wd = w.Combobox(options=names, ensure_option=False, placeholder="Name",
-                                layout=w.Layout(width="15%"))
+                                layout=w.Layout(width=ACTION_WIDTHS[k]))
             elif k.endswith("_date"):
                 wd = date_picker(key=f"action-{k}")
-                wd.layout = w.Layout(width="11em")
+                wd.layout = w.Layout(width=_action_width(k))
             else:
-                wd = w.Text(layout=w.Layout(width="12%"))
+                wd = w.Text(layout=w.Layout(width=_action_width(k)))
             tag(wd, f"action-{k}")
             self.widgets[k] = wd
             parts.append(wd)
@@ -156,7 +170,7 @@ class AuditForm:
         self.pick = tag(w.Dropdown(options=[("Choose a saved audit", None)],
                                    description="Saved audits:",
                                    style={"description_width": "initial"},
-                                   layout=w.Layout(width="60%")), "open-list")
+                                   layout=w.Layout(width="55%")), "open-list")
         open_btn = tag(w.Button(description="Open", icon="folder-open"), "open")
         new_btn = tag(w.Button(description="New audit", icon="file"), "new")
         refresh_btn = tag(w.Button(description="Refresh list", icon="refresh"), "refresh")
@@ -172,12 +186,19 @@ class AuditForm:
         self.summary = tag(w.Textarea(layout=w.Layout(width="100%", height="6em")), "summary")
         self.inputs.append(self.summary)
         parts += [w.HTML(f"<h2>{esc(t.summary_label)}</h2>"), self.summary]
+        # The paper tool's order: overall reasons and actions come before the sections; the
+        # overall grade itself is chosen at the end, in the section that holds it.
+        parts += self._overall_reasons()
+        parts += self._actions()
         for s in t.sections:
             parts += self._section(s)
-        parts += self._actions()
         parts += self._buttons()
         self.widget = tag(w.VBox(parts, layout=FULL), "form")
+        self._show_overall()
         self._set_state()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
 
     # -- building --------------------------------------------------------------------------
     def _note(self, key: str) -> w.HTML:
@@ -265,20 +286,34 @@ class AuditForm:
             g = tag(w.ToggleButtons(options=grade_options, value=None, tooltips=tips),
                     "grade", f"grade-{OVERALL}")
             self.grades[OVERALL] = g
-            self.overall_reasons = tag(w.Textarea(layout=TEXTAREA), "overall_reasons")
-            self.inputs += [g, self.overall_reasons]
-            out += [w.HTML(f"<h2>{esc(t.overall_label)}</h2><b>{esc(t.overall_grading_label)}</b>"),
-                    g, w.HTML(defs), self._note(OVERALL),
-                    w.HTML(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
-                    self._note("overall_reasons")]
+            self.inputs.append(g)
+            g.observe(self._on(lambda _c: self._show_overall()), "value")
+            out += [w.HTML(f"<b>{esc(t.overall_grading_label)}</b>"), g, w.HTML(defs),
+                    self._note(OVERALL)]
         return out
+
+    def _overall_reasons(self) -> list[w.Widget]:
+        t = self.tpl
+        self.overall_reasons = tag(w.Textarea(layout=TEXTAREA), "overall_reasons")
+        self.overall_shown = tag(w.HTML(""), "overall-shown")
+        self.inputs.append(self.overall_reasons)
+        return [w.HTML(f"<h2>{esc(t.overall_label)}</h2>"), self.overall_shown,
+                w.HTML(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
+                self._note("overall_reasons")]
+
+    def _show_overall(self) -> None:
+        g = self.grades.get(OVERALL)
+        where = next((f"section {s.number}" for s in self.tpl.sections if s.holds_overall),
+                     "the last section")
+        chosen = self.tpl.grade_label(g.value) if g is not None and g.value else "not chosen yet"
+        self.overall_shown.value = (f"Overall grade (chosen in {esc(where)} below): "
+                                    f"<b>{esc(chosen)}</b>")
 
     def _actions(self) -> list[w.Widget]:
         cols = self.tpl.action_columns
-        widths = {"number": "3em", "action": "28%", "by_whom": "15%"}
-        head = w.HBox([w.HTML(f"<b>{esc(c.label)}</b>", layout=w.Layout(
-            width=widths.get(c.value, "11em" if c.value.endswith("_date") else "12%")))
-            for c in cols], layout=w.Layout(flex_flow="row wrap", width="100%"))
+        head = w.HBox([w.HTML(f"<b>{esc(c.label)}</b>",
+                              layout=w.Layout(width=_action_width(c.value))) for c in cols],
+                      layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.actions_box = w.VBox([])
         add = tag(w.Button(description="Add action", icon="plus"), "add-action")
         add.on_click(self._on(lambda _b: self.add_action({})))
@@ -298,7 +333,8 @@ class AuditForm:
         self.reopen_reason = tag(w.Text(placeholder="Why it needs changing",
                                         description="Reason:", layout=w.Layout(width="50%")),
                                  "reopen-reason")
-        reopen_btn = tag(w.Button(description="Reopen to change", icon="unlock"), "reopen")
+        reopen_btn = tag(w.Button(description="Reopen to change", icon="unlock",
+                                  layout=w.Layout(width="auto")), "reopen")
         reopen_btn.on_click(self._on(lambda _b: self.reopen()))
         self.reopen_box = w.HBox([self.reopen_reason, reopen_btn, self._note("reason")],
                                  layout=w.Layout(display=HIDDEN, flex_flow="row wrap"))
@@ -331,7 +367,7 @@ class AuditForm:
             rows += [w.HBox([w.HTML(esc(label), layout=w.Layout(width="30%")), g, r],
                             layout=ROW), self._note(f"mod-{key}")]
         btn = tag(w.Button(description="Record moderation", icon="balance-scale",
-                           button_style="warning"), "moderate")
+                           button_style="warning", layout=w.Layout(width="auto")), "moderate")
         btn.on_click(self._on(lambda _b: self.moderate()))
         self.moderation_box.children = [*rows, btn]
         self._moderation_built = True
@@ -347,7 +383,8 @@ class AuditForm:
         self._fill_people()
         self.ehm.options = audits.ehm_numbers(self.db)
         for row in self.action_rows:
-            row.widgets.get("by_whom", w.Text()).options = self._names
+            if "by_whom" in row.widgets:
+                row.widgets["by_whom"].options = self._names
         self._fill_pick()
 
     def _fill_people(self) -> None:
@@ -361,7 +398,7 @@ class AuditForm:
             for dd in targets:
                 v = dd.value
                 dd.options = [(NONE_LABEL, None), *people]
-                dd.value = v if v in {p[1] for p in people} else None
+                _choose(dd, v if v in {p[1] for p in people} else None)
         finally:
             self._filling = keep
 
@@ -402,7 +439,7 @@ class AuditForm:
             "audit_date": self.audit_date.value,
             "summary": self.summary.value,
             "overall_grade": self.grades[OVERALL].value if OVERALL in self.grades else None,
-            "overall_reasons": getattr(self, "overall_reasons", w.Text()).value,
+            "overall_reasons": self.overall_reasons.value,
             "learning": learning,
             "answers": answers,
             "checklist": {k: {"status": s.value, "note": n.value}
@@ -419,8 +456,8 @@ class AuditForm:
             self.updated_at = a.get("updated_at")
             self.audit_date.value = to_date(a.get("audit_date"))
             ids = {v for _, v in self.auditor1.options}
-            self.auditor1.value = a.get("auditor1_id") if a.get("auditor1_id") in ids else None
-            self.auditor2.value = a.get("auditor2_id") if a.get("auditor2_id") in ids else None
+            _choose(self.auditor1, a.get("auditor1_id") if a.get("auditor1_id") in ids else None)
+            _choose(self.auditor2, a.get("auditor2_id") if a.get("auditor2_id") in ids else None)
             case = a.get("case")
             self.ehm.value = case["ehm_number"] if case else ""
             self._episode_options(case["ehm_number"] if case else "", a.get("episode_id"))
@@ -436,8 +473,8 @@ class AuditForm:
                     answers.get(key) or {}).get("grade")
             for key, r in self.responses.items():
                 r.value = (answers.get(key) or {}).get("response")
-            if hasattr(self, "overall_reasons"):
-                self.overall_reasons.value = a.get("overall_reasons") or ""
+            self.overall_reasons.value = a.get("overall_reasons") or ""
+            self._show_overall()
             checklist = a.get("checklist") or {}
             for k, (s, n) in self.checklist.items():
                 s.value = (checklist.get(k) or {}).get("status")
@@ -483,7 +520,7 @@ class AuditForm:
             dd.options = [(f"Agree: {self.tpl.grade_label(mine)}", None)] + [
                 (g.label, g.value) for g in reversed(self.tpl.grades) if g.value != mine]
             m = latest.get(key)
-            dd.value = m["moderated_grade"] if m and m["moderated_grade"] != mine else None
+            _choose(dd, m["moderated_grade"] if m and m["moderated_grade"] != mine else None)
             self.mod_reasons[key].value = (m or {}).get("reason") or ""
 
     # -- live checks ----------------------------------------------------------------------
@@ -507,11 +544,12 @@ class AuditForm:
         if self._filling:
             return
         self._show_case()
+        # Say at once who may not audit this case, or a date that cannot be right; fields
+        # not filled in yet are not nagged about until a save.
         found = audits.problems(self.db, self.collect())
-        for key in ("auditor1", "auditor2", "audit_date"):
-            show_note(self.notes[key], found.get(key) if key in found and (
-                "may not" in found[key] or "different" in found[key]
-                or "before" in found[key] or "future" in found[key]) else None)
+        for key, wd in (("auditor1", self.auditor1), ("auditor2", self.auditor2),
+                        ("audit_date", self.audit_date)):
+            show_note(self.notes[key], found.get(key) if wd.value is not None else None)
         if self.episode.value is not None:
             show_note(self.notes["episode"], None)
 
@@ -565,21 +603,23 @@ class AuditForm:
                 loose += msgs
         return loose
 
-    def _show_rule_error(self, e) -> None:
+    def _show_rule_error(self, e, saved: int | None = None) -> None:
         if isinstance(e, audits.AuditRuleError):
             loose = self.show_problems(e.problems)
             n = len(e.problems)
+            first = (f"Saved as draft no. {saved} but not submitted" if saved is not None
+                     else "Not done")
             self.messages.blocked(
-                f"Not done: {n} thing{'s' if n != 1 else ''} to put right, shown in red next "
-                "to each field.", [*loose, *(m for k, m in e.problems.items()
-                                             if k not in self.notes and m not in loose)])
+                f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
+                + (", shown in red next to each field." if len(loose) < n else "."),
+                list(e.problems.values()))
         else:
             self.messages.blocked(str(e))
 
     # -- the buttons ------------------------------------------------------------------------
     def new(self) -> None:
         self.fill({})
-        self.pick.value = None
+        _choose(self.pick, None)
         self.record_out.value = ""
         self.case_note.layout.display = HIDDEN
         self.messages.info("New audit: choose the case, the auditors and the date, then fill "
@@ -625,7 +665,12 @@ class AuditForm:
     def submit(self) -> None:
         audit_id = self._save()
         self._set_state()
-        audits.submit(self.db, audit_id)
+        self._fill_pick()
+        try:
+            audits.submit(self.db, audit_id)
+        except audits.AuditRuleError as e:
+            self._show_rule_error(e, saved=audit_id)
+            return
         self.fill(audits.load(self.db, audit_id))
         self._fill_pick()
         self._show_note_text()
@@ -678,13 +723,30 @@ class AuditForm:
         self.messages.ok(f"Printable record ready: {path.name}.")
 
 
-def audit_app(db_path=None, template: str | None = None, *, refresh: bool = True) -> w.Widget:
-    """The auditor's app as one widget (database: the argument, else $EHKIT_DB)."""
-    form = AuditForm(db_path, template)
-    if refresh:
-        form.refresh()
-    form.widget._ehkit_form = form  # reachable from the notebook for debugging and tests
-    return form.widget
+class Unavailable:
+    """Shown instead of the form when it cannot start (no database, bad template)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def refresh(self) -> None:
+        pass
+
+    def _repr_html_(self) -> str:
+        return (STYLE_CSS + '<div class="ehkit-msg-blocked ehkit-unavailable">The audit form '
+                f"cannot open: {esc(self.message)}</div>")
+
+
+def audit_app(db_path=None, template: str | None = None, *,
+              refresh: bool = True) -> AuditForm | Unavailable:
+    """The auditor's app (database: the argument, else $EHKIT_DB); display it to show it."""
+    try:
+        form = AuditForm(db_path, template)
+        if refresh:
+            form.refresh()
+    except EhkitError as e:
+        return Unavailable(str(e))
+    return form
 
 
 def css_key(key: str) -> str:

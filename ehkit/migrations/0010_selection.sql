@@ -8,7 +8,7 @@ CREATE TABLE audit_requests (
   month TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]'),
   reason TEXT NOT NULL CHECK (trim(reason) <> ''),
   requested_by_id INTEGER REFERENCES practitioners(id),
-  requested_on TEXT NOT NULL CHECK (requested_on = date(requested_on, '+0 days')),
+  requested_on TEXT NOT NULL CHECK (requested_on IS date(requested_on, '+0 days')),
   recorded_by TEXT NOT NULL,
   UNIQUE (episode_id, month)
 );
@@ -20,7 +20,7 @@ CREATE TABLE selection_draws (
   month TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]'),
   current INTEGER NOT NULL DEFAULT 1 CHECK (current IN (0, 1)),
   seed INTEGER NOT NULL,
-  drawn_on TEXT NOT NULL CHECK (drawn_on = date(drawn_on, '+0 days')),
+  drawn_on TEXT NOT NULL CHECK (drawn_on IS date(drawn_on, '+0 days')),
   drawn_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
   drawn_by TEXT NOT NULL,
   redraw_reason TEXT,
@@ -49,8 +49,8 @@ CREATE TABLE selections (
     CHECK (reason IN ('random_council', 'random_partner', 'closed', 'drift', 'request')),
   request_id INTEGER REFERENCES audit_requests(id),
   auditor_id INTEGER REFERENCES practitioners(id),
-  selected_on TEXT NOT NULL CHECK (selected_on = date(selected_on, '+0 days')),
-  due_date TEXT NOT NULL CHECK (due_date = date(due_date, '+0 days') AND due_date >= selected_on),
+  selected_on TEXT NOT NULL CHECK (selected_on IS date(selected_on, '+0 days')),
+  due_date TEXT NOT NULL CHECK (due_date IS date(due_date, '+0 days') AND due_date >= selected_on),
   UNIQUE (draw_id, episode_id),
   CHECK (reason <> 'request' OR request_id IS NOT NULL)
 );

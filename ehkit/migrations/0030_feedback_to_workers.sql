@@ -6,15 +6,15 @@
 CREATE TABLE audit_followups (
   audit_id INTEGER PRIMARY KEY REFERENCES audits(id) ON DELETE CASCADE,
   worker_notified_date TEXT
-    CHECK (worker_notified_date IS NULL OR worker_notified_date = date(worker_notified_date, '+0 days')),
+    CHECK (worker_notified_date IS NULL OR worker_notified_date IS date(worker_notified_date, '+0 days')),
   feedback_sent_date TEXT
-    CHECK (feedback_sent_date IS NULL OR feedback_sent_date = date(feedback_sent_date, '+0 days'))
+    CHECK (feedback_sent_date IS NULL OR feedback_sent_date IS date(feedback_sent_date, '+0 days'))
 );
 
 CREATE TABLE discussions (
   id INTEGER PRIMARY KEY,
   audit_id INTEGER NOT NULL REFERENCES audits(id) ON DELETE CASCADE,
-  held_on TEXT NOT NULL CHECK (held_on = date(held_on, '+0 days')),
+  held_on TEXT NOT NULL CHECK (held_on IS date(held_on, '+0 days')),
   learning TEXT NOT NULL CHECK (trim(learning) <> ''),
   notes TEXT
 );
@@ -32,7 +32,7 @@ CREATE TABLE one_to_one_meetings (
   audit_id INTEGER NOT NULL REFERENCES audits(id) ON DELETE CASCADE,
   professional_id INTEGER NOT NULL REFERENCES practitioners(id),
   held_by_id INTEGER REFERENCES practitioners(id),
-  held_on TEXT NOT NULL CHECK (held_on = date(held_on, '+0 days')),
+  held_on TEXT NOT NULL CHECK (held_on IS date(held_on, '+0 days')),
   notes TEXT NOT NULL CHECK (trim(notes) <> '')
 );
 CREATE INDEX one_to_one_meetings_audit ON one_to_one_meetings(audit_id);
@@ -42,7 +42,7 @@ CREATE TABLE letters (
   id INTEGER PRIMARY KEY,
   audit_id INTEGER NOT NULL REFERENCES audits(id) ON DELETE CASCADE,
   addressed_to_id INTEGER REFERENCES practitioners(id),
-  drafted_on TEXT NOT NULL CHECK (drafted_on = date(drafted_on, '+0 days')),
+  drafted_on TEXT NOT NULL CHECK (drafted_on IS date(drafted_on, '+0 days')),
   html_path TEXT NOT NULL,
   text_path TEXT NOT NULL
 );

@@ -4,7 +4,7 @@
 CREATE TABLE service_user_feedback (
   id INTEGER PRIMARY KEY,
   episode_id INTEGER NOT NULL REFERENCES episodes(id),
-  given_on TEXT NOT NULL CHECK (given_on = date(given_on, '+0 days')),
+  given_on TEXT NOT NULL CHECK (given_on IS date(given_on, '+0 days')),
   respondent TEXT NOT NULL CHECK (respondent IN ('child_young_person', 'parent_carer')),
   stage TEXT NOT NULL CHECK (stage IN ('end_of_assessment', 'taf_meeting', 'closure')),
   ratings TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(ratings)),

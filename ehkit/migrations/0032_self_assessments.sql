@@ -4,7 +4,7 @@ CREATE TABLE self_assessments (
   id INTEGER PRIMARY KEY,
   episode_id INTEGER NOT NULL REFERENCES episodes(id),
   practitioner_id INTEGER NOT NULL REFERENCES practitioners(id),
-  completed_on TEXT NOT NULL CHECK (completed_on = date(completed_on, '+0 days')),
+  completed_on TEXT NOT NULL CHECK (completed_on IS date(completed_on, '+0 days')),
   template TEXT NOT NULL,
   notes TEXT,
   UNIQUE (episode_id, practitioner_id, completed_on)

@@ -1,0 +1,493 @@
+"""The monthly audit selection, as the quality-assurance framework describes it.
+
+Each month: ``council_cases`` cases led by council staff and ``partner_cases`` led by partner
+agencies, drawn at random among episodes open during the month; ``closed_cases`` drawn at
+random among episodes closed during the month; every drifting case (open longer than
+``drift_open_months``, or no review within ``drift_review_months``, at the month's end); and
+every case a lead professional asked to have audited. Cases audited (or already selected) in
+the last ``exclude_audited_months`` are not drawn again at random. All of these numbers are
+settings (``[sampling]`` in settings.toml).
+
+A draw is stored with its seed, quotas and pool sizes, so it can be explained and repeated;
+asking for the same month again shows the stored list, unless it is redrawn with a reason.
+Each selected case is offered an auditor without a conflict of interest (the rule lives in
+``ehkit.audits.conflict_of_interest``), spreading the work evenly, and is due ``due_days``
+after it was selected.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import random
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import sqlite_utils
+
+from . import cases
+from . import db as store
+from .audits import conflict_of_interest
+from .errors import EhkitError
+from .settings import get as setting
+
+REASONS = {
+    "random_council": "Random (council)",
+    "random_partner": "Random (partner agency)",
+    "closed": "Closed case (random)",
+    "drift": "Drifting",
+    "request": "Requested by lead professional",
+}
+COMPLETED = ("submitted", "moderated")
+
+
+class SamplingError(EhkitError):
+    pass
+
+
+# -- months and dates --------------------------------------------------------------------
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """First and last day of a month written ``YYYY-MM``."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", str(month).strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise SamplingError(f"{month!r} is not a month: write it like 2026-11")
+    y, mo = int(m.group(1)), int(m.group(2))
+    return dt.date(y, mo, 1), dt.date(y, mo, calendar.monthrange(y, mo)[1])
+
+
+def month_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` earlier (the month's last day when that day does not exist)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    m += 1
+    return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
+
+
+# -- drift -------------------------------------------------------------------------------
+# The latest review on or before the day (a later one had not happened yet), else the start.
+LATEST_REVIEW = """(CASE WHEN e.last_review_date <= :on THEN e.last_review_date
+    WHEN e.first_review_date <= :on THEN e.first_review_date ELSE e.start_date END)"""
+
+def _drift_sql(columns: str) -> str:
+    # Open on the day: begun by then, not ended by then. Drifting: begun before the
+    # open-months cut-off, or its latest review by the day (else its start) before the
+    # review cut-off. A review exactly on the cut-off is within the months, so not drifting.
+    return f"""SELECT {columns} FROM episodes e
+        WHERE (e.end_date IS NULL OR e.end_date > :on) AND e.start_date <= :on
+          AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut)"""
+
+
+def _drift_params(on_date: dt.date) -> dict:
+    cfg = setting("sampling")
+    return {"on": on_date.isoformat(),
+            "open_cut": months_before(on_date, cfg["drift_open_months"]).isoformat(),
+            "review_cut": months_before(on_date, cfg["drift_review_months"]).isoformat()}
+
+
+def drifting(db: sqlite_utils.Database, on_date: dt.date) -> list[dict]:
+    """Every episode drifting on ``on_date``, with why: open too long, review overdue, or both."""
+    p = _drift_params(on_date)
+    rows = db.query(_drift_sql(
+        "e.id AS episode_id, e.ehm_number, e.start_date, e.first_review_date, "
+        "e.last_review_date, e.lead_agency_id, e.lead_professional_id, "
+        "e.start_date < :open_cut AS open_too_long, "
+        f"{LATEST_REVIEW} < :review_cut AS review_overdue") + " ORDER BY e.id", p)
+    return [{**r, "open_too_long": bool(r["open_too_long"]),
+             "review_overdue": bool(r["review_overdue"])} for r in rows]
+
+
+# -- auditors ----------------------------------------------------------------------------
+def assign_auditors(
+    selected: Sequence[tuple[int, int | None, int | None]],
+    auditors: Sequence[int],
+    line_manager_of: dict[int, int | None],
+    rng: random.Random,
+    load: dict[int, int] | None = None,
+) -> dict[int, int | None]:
+    """An auditor for each (episode, lead professional, team manager): never one with a
+    conflict of interest, and the least-loaded eligible auditor each time.
+
+    The cases with fewest eligible auditors are placed first so they are not left without
+    one; ties between auditors go by a seeded shuffle, so a seed gives the same assignment.
+    A case no auditor may audit gets None (the coordinator assigns it by hand).
+    """
+    order = list(auditors)
+    rng.shuffle(order)
+    rank = {a: i for i, a in enumerate(order)}
+    load = {a: 0 for a in order} | dict(load or {})
+    free: dict[tuple, list[int]] = {}  # by (lead, team manager): many cases share a team
+    for _, lead, tm in selected:
+        if (lead, tm) not in free:
+            free[(lead, tm)] = [a for a in order
+                                if conflict_of_interest(a, lead, tm, line_manager_of) is None]
+    eligible = {ep: free[(lead, tm)] for ep, lead, tm in selected}
+    out: dict[int, int | None] = {}
+    for ep, _, _ in sorted(selected, key=lambda c: len(eligible[c[0]])):
+        choice = min(eligible[ep], key=lambda a: (load.get(a, 0), rank[a]), default=None)
+        out[ep] = choice
+        if choice is not None:
+            load[choice] = load.get(choice, 0) + 1
+    return out
+
+
+def _auditors(db) -> tuple[list[int], dict[int, int | None]]:
+    people = db.conn.execute("SELECT id, line_manager_id, is_auditor FROM practitioners").fetchall()
+    return [p for p, _, a in people if a], {p: m for p, m, _ in people}
+
+
+# -- the draw ----------------------------------------------------------------------------
+def current_draw(db: sqlite_utils.Database, month: str) -> dict | None:
+    month_bounds(month)
+    rows = list(db.query("SELECT * FROM selection_draws WHERE month = ? AND current = 1",
+                         [month]))
+    return rows[0] if rows else None
+
+
+def draws(db: sqlite_utils.Database, month: str) -> list[dict]:
+    """Every draw of a month, the current one last (earlier ones were redrawn, with reasons)."""
+    month_bounds(month)
+    return list(db.query("SELECT * FROM selection_draws WHERE month = ? ORDER BY current, id",
+                         [month]))
+
+
+def _ids(conn, sql: str, params) -> list[int]:
+    return [r[0] for r in conn.execute(sql, params)]
+
+
+def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
+         redraw_reason: str | None = None, on: dt.date | None = None,
+         drawn_by: str | None = None) -> dict:
+    """Draw the month's audit list, or return the stored draw (``stored`` is then True).
+
+    ``redraw_reason`` draws again even when the month has a draw: the earlier one is kept
+    (no longer current) and the reason is stored with the new one.
+    """
+    first, last = month_bounds(month)
+    if redraw_reason is not None and not redraw_reason.strip():
+        raise SamplingError("a redraw needs a reason (--reason \"...\"): it is kept with the draw")
+    on = on or dt.date.today()
+    cfg = dict(setting("sampling"))
+    who = store.current_actor()
+    with store.acting_as(user=who.user, actor=drawn_by or who.actor or "ehkit sample",
+                         reason=redraw_reason or f"audit selection for {month}"), \
+            store.transaction(db):
+        existing = current_draw(db, month)
+        if existing and redraw_reason is None:
+            return {**existing, "stored": True}
+        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        made = _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing)
+    return {**made, "stored": False}
+
+
+def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
+    conn = db.conn
+    window_start = months_before(last, cfg["exclude_audited_months"])
+    earliest_month = month_of(months_before(first, cfg["exclude_audited_months"] - 1))
+    # Cases (EHM numbers) audited in the window, or on an earlier month's list in it.
+    excluded_sql = """SELECT e.id FROM episodes e WHERE e.ehm_number IN (
+          SELECT x.ehm_number FROM audits a JOIN episodes x ON x.id = a.episode_id
+           WHERE a.audit_date > :window_start
+          UNION
+          SELECT x.ehm_number FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+           JOIN episodes x ON x.id = s.episode_id
+           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month)"""
+    p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
+         "window_start": window_start.isoformat(), "earliest": earliest_month,
+         **_drift_params(last)}
+    excluded = set(_ids(conn, excluded_sql, p))
+
+    chosen: dict[int, tuple[str, int | None]] = {}  # episode -> (reason, request id)
+    requests = conn.execute("SELECT id, episode_id FROM audit_requests WHERE month = ? "
+                            "ORDER BY id", (month,)).fetchall()
+    for rid, ep in requests:
+        chosen.setdefault(ep, ("request", rid))
+    # Drift: every drifting case, except one already listed for drift in the window (the
+    # same spell of drift is not listed again every month).
+    already_drift = set(_ids(conn, """SELECT s.episode_id FROM selection_draws d
+        JOIN selections s ON s.draw_id = d.id WHERE d.current = 1 AND s.reason = 'drift'
+        AND d.month >= :earliest AND d.month < :month""", p))
+    drift = [e for e in _ids(conn, _drift_sql("e.id") + " ORDER BY e.id", p)
+             if e not in already_drift]
+    for ep in drift:
+        chosen.setdefault(ep, ("drift", None))
+
+    def pick(reason: str, ids: Iterable[int], quota: int) -> int:
+        pool = sorted(set(ids) - excluded - set(chosen))
+        rng = random.Random(f"{seed}:{reason}")
+        for ep in rng.sample(pool, min(quota, len(pool))):
+            chosen[ep] = (reason, None)
+        return len(pool)
+
+    closed_ids = _ids(conn, "SELECT id FROM episodes WHERE end_date BETWEEN :first AND :last", p)
+    open_sql = """SELECT e.id FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
+        WHERE (e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last
+          AND a.kind = :kind"""
+    council_ids = _ids(conn, open_sql, {**p, "kind": "council"})
+    partner_ids = _ids(conn, open_sql, {**p, "kind": "partner"})
+    closed_pool = pick("closed", closed_ids, cfg["closed_cases"])
+    council_pool = pick("random_council", council_ids, cfg["council_cases"])
+    partner_pool = pick("random_partner", partner_ids, cfg["partner_cases"])
+    in_pools = set(closed_ids) | set(council_ids) | set(partner_ids)
+
+    if existing:
+        db["selection_draws"].update(existing["id"], {"current": 0})
+    draw_id = db["selection_draws"].insert({
+        "month": month, "current": 1, "seed": seed, "drawn_on": on.isoformat(),
+        "drawn_by": drawn_by or store.current_actor().user, "redraw_reason": redraw_reason,
+        "council_quota": cfg["council_cases"], "partner_quota": cfg["partner_cases"],
+        "closed_quota": cfg["closed_cases"], "drift_open_months": cfg["drift_open_months"],
+        "drift_review_months": cfg["drift_review_months"],
+        "exclude_audited_months": cfg["exclude_audited_months"], "due_days": cfg["due_days"],
+        "council_pool": council_pool, "partner_pool": partner_pool, "closed_pool": closed_pool,
+        "drifting": sum(1 for r, _ in chosen.values() if r == "drift"),
+        "excluded_audited": len((excluded & in_pools) - set(chosen)),
+    }).last_pk
+    _store_selections(db, draw_id, chosen, on, cfg["due_days"], random.Random(f"{seed}:auditors"))
+    return current_draw(db, month)
+
+
+def _leads(conn, episode_ids: Iterable[int]) -> list[tuple[int, int | None, int | None]]:
+    ids = sorted(episode_ids)
+    out = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out += conn.execute(
+            "SELECT id, lead_professional_id, team_manager_id FROM episodes WHERE id IN "
+            f"({','.join('?' * len(chunk))}) ORDER BY id", chunk).fetchall()
+    return out
+
+
+def _store_selections(db, draw_id: int, chosen: dict, on: dt.date, due_days: int,
+                      rng: random.Random, load: dict[int, int] | None = None) -> None:
+    auditors, line_manager_of = _auditors(db)
+    assigned = assign_auditors(_leads(db.conn, chosen), auditors, line_manager_of, rng, load)
+    due = (on + dt.timedelta(days=due_days)).isoformat()
+    order = list(REASONS)
+    db["selections"].insert_all(
+        ({"draw_id": draw_id, "episode_id": ep, "reason": reason, "request_id": rid,
+          "auditor_id": assigned.get(ep), "selected_on": on.isoformat(), "due_date": due}
+         for ep, (reason, rid) in sorted(chosen.items(),
+                                         key=lambda kv: (order.index(kv[1][0]), kv[0]))),
+        batch_size=2000)
+
+
+# -- requests from lead professionals ----------------------------------------------------
+def request(db: sqlite_utils.Database, episode: int | str, reason: str, *,
+            requested_by: int | str | None = None, month: str | None = None,
+            on: dt.date | None = None) -> dict:
+    """A lead professional asks for a case to be audited (guidance: progress not being made).
+
+    The request joins ``month``'s list (default: this month). When the month is already
+    drawn, the case is added to the stored list at once, with an auditor and a due date.
+    """
+    if not reason or not reason.strip():
+        raise SamplingError("say why the audit is asked for (--reason \"...\")")
+    on = on or dt.date.today()
+    month = month or month_of(on)
+    month_bounds(month)
+    ep = cases.find_episode(db, episode)
+    info = cases.episode_info(db, ep)
+    by = _practitioner(db, requested_by) if requested_by is not None else \
+        info["lead_professional_id"]
+    who = store.current_actor()
+    with store.acting_as(user=who.user, actor=who.actor or "ehkit sample request",
+                         reason=reason.strip()), \
+            store.transaction(db):
+        if db.conn.execute("SELECT 1 FROM audit_requests WHERE episode_id = ? AND month = ?",
+                           (ep, month)).fetchone():
+            raise SamplingError(f"{info['ehm_number']} has already been requested for {month}")
+        rid = db["audit_requests"].insert({
+            "episode_id": ep, "month": month, "reason": reason.strip(),
+            "requested_by_id": by, "requested_on": on.isoformat(),
+            "recorded_by": store.current_actor().user}).last_pk
+        current = current_draw(db, month)
+        added = already = None
+        if current:
+            row = db.conn.execute("SELECT id, reason FROM selections WHERE draw_id = ? AND "
+                                  "episode_id = ?", (current["id"], ep)).fetchone()
+            if row:
+                already = row[1]
+                db["selections"].update(row[0], {"request_id": rid})
+            else:
+                load = dict(db.conn.execute(
+                    "SELECT auditor_id, count(*) FROM selections WHERE draw_id = ? AND "
+                    "auditor_id IS NOT NULL GROUP BY auditor_id", (current["id"],)).fetchall())
+                _store_selections(db, current["id"], {ep: ("request", rid)}, on,
+                                  current["due_days"], random.Random(f"{current['seed']}:{rid}"),
+                                  load)
+                added = True
+    return {"request_id": rid, "episode_id": ep, "ehm_number": info["ehm_number"],
+            "month": month, "added_to_list": bool(added), "already_listed_as": already}
+
+
+def _practitioner(db, who: int | str) -> int:
+    if isinstance(who, int) or str(who).isdigit():
+        row = db.conn.execute("SELECT id FROM practitioners WHERE id = ?", (int(who),)).fetchone()
+    else:
+        rows = db.conn.execute("SELECT id FROM practitioners WHERE lower(name) = lower(?)",
+                               (str(who).strip(),)).fetchall()
+        if len(rows) > 1:
+            raise SamplingError(f"more than one practitioner is called {who!r}: give the id")
+        row = rows[0] if rows else None
+    if row is None:
+        raise SamplingError(f"no practitioner {who!r}")
+    return row[0]
+
+
+# -- the list, for the form, the CLI and the monthly report ---------------------------------
+def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = None) -> list[dict]:
+    """The month's current list: reason, case, auditor, due date and how the audit stands.
+
+    ``state`` is one of: completed, completed late, in progress, not started, overdue
+    (not completed and past its due date on ``as_of``, default today). ``late`` is True for
+    "completed late" and "overdue". An audit counts when dated in the month or after.
+    """
+    first, _ = month_bounds(month)
+    as_of = as_of or dt.date.today()
+    rows = list(db.query(
+        """SELECT s.id AS selection_id, s.reason, s.selected_on, s.due_date,
+                  s.auditor_id, au.name AS auditor, e.id AS episode_id, e.ehm_number,
+                  e.start_date, e.end_date, e.status AS episode_status,
+                  a.name AS lead_agency, a.kind AS lead_agency_kind,
+                  e.lead_professional_id, lp.name AS lead_professional,
+                  tm.name AS team_manager, r.reason AS request_reason,
+                  (SELECT x.id FROM audits x WHERE x.episode_id = e.id
+                      AND x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
+                    AS audit_id,
+                  (SELECT min(substr(x.submitted_at, 1, 10)) FROM audits x
+                    WHERE x.episode_id = e.id AND x.audit_date >= :first
+                      AND x.status IN ('submitted', 'moderated')) AS completed_on
+           FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+           JOIN episodes e ON e.id = s.episode_id
+           JOIN agencies a ON a.id = e.lead_agency_id
+           LEFT JOIN practitioners au ON au.id = s.auditor_id
+           LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
+           LEFT JOIN practitioners tm ON tm.id = e.team_manager_id
+           LEFT JOIN audit_requests r ON r.id = s.request_id
+           WHERE d.month = :month AND d.current = 1
+           ORDER BY s.id""", {"month": month, "first": first.isoformat()}))
+    today = as_of.isoformat()
+    for r in rows:
+        r["reason_label"] = REASONS[r["reason"]]
+        if r["completed_on"]:
+            late = r["completed_on"] > r["due_date"]
+            r["state"] = "completed late" if late else "completed"
+        else:
+            late = today > r["due_date"]
+            r["state"] = "overdue" if late else ("in progress" if r["audit_id"] else "not started")
+        r["completed"] = bool(r["completed_on"])
+        r["late"] = late
+    return rows
+
+
+def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = None) -> dict:
+    """Counts for the monthly report: selected, completed, late, overdue, and by reason."""
+    rows = selection(db, month, as_of=as_of)
+    by_reason = {k: sum(1 for r in rows if r["reason"] == k) for k in REASONS}
+    return {"selected": len(rows), "completed": sum(r["completed"] for r in rows),
+            "completed_late": sum(r["state"] == "completed late" for r in rows),
+            "overdue": sum(r["state"] == "overdue" for r in rows),
+            "late": sum(r["late"] for r in rows), "by_reason": by_reason}
+
+
+def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
+                as_of: dt.date | None = None) -> list[dict]:
+    """Selected cases not yet completed, across months (optionally one auditor's): where an
+    auditor's drafts start from."""
+    months = [r[0] for r in db.conn.execute(
+        "SELECT month FROM selection_draws WHERE current = 1 ORDER BY month")]
+    out = []
+    for m in months:
+        out += [dict(r, month=m) for r in selection(db, m, as_of=as_of)
+                if not r["completed"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
+    return out
+
+
+EXPORT_COLUMNS = [
+    ("reason_label", "Reason"), ("ehm_number", "EHM number"), ("start_date", "Episode start"),
+    ("end_date", "Episode end"), ("lead_agency", "Lead agency"),
+    ("lead_professional", "Lead professional"), ("team_manager", "Team manager"),
+    ("auditor", "Auditor"), ("selected_on", "Selected on"), ("due_date", "Due date"),
+    ("state", "State"), ("request_reason", "Request reason"),
+]
+
+
+def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
+           as_of: dt.date | None = None) -> Path:
+    """Write the month's list as CSV (UTF-8 with BOM, opens in Excel) or .xlsx."""
+    path = Path(path)
+    rows = selection(db, month, as_of=as_of)
+    if not rows:
+        raise SamplingError(f"{month} has no audit list yet: draw it first (ehkit sample "
+                            f"--month {month})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = [label for _, label in EXPORT_COLUMNS]
+    values = [[r[k] if r[k] is not None else "" for k, _ in EXPORT_COLUMNS] for r in rows]
+    if path.suffix.lower() == ".xlsx":
+        import openpyxl
+        from openpyxl.styles import Font
+
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = f"Audit list {month}"
+        ws.append(header)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for v in values:
+            ws.append(v)
+        for i, (_, label) in enumerate(EXPORT_COLUMNS, start=1):
+            width = max([len(label)] + [len(str(v[i - 1])) for v in values])
+            ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = min(width + 2, 50)
+        ws.freeze_panes = "A2"
+        wb.save(path)
+    elif path.suffix.lower() == ".csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows(values)
+    else:
+        raise SamplingError(f"{path.name}: export to a .csv or .xlsx file")
+    return path
+
+
+# -- plain text for the command line -------------------------------------------------------
+def describe(d: dict) -> str:
+    """One paragraph about a draw: stored or new, seed, quotas, pools."""
+    head = (f"{d['month']}: {'stored list' if d.get('stored') else 'new draw'}, drawn on "
+            f"{d['drawn_on']} by {d['drawn_by']} with seed {d['seed']}")
+    if d.get("redraw_reason"):
+        head += f" (redrawn: {d['redraw_reason']})"
+    return (head + f"\nquotas {d['council_quota']} council / {d['partner_quota']} partner / "
+            f"{d['closed_quota']} closed from pools of {d['council_pool']} / "
+            f"{d['partner_pool']} / {d['closed_pool']}; {d['drifting']} drifting; "
+            f"{d['excluded_audited']} left out as audited or listed in the last "
+            f"{d['exclude_audited_months']} months; due {d['due_days']} days after selection")
+
+
+def describe_request(r: dict) -> str:
+    if r["already_listed_as"]:
+        return (f"request recorded: {r['ehm_number']} is already on the {r['month']} list "
+                f"({REASONS[r['already_listed_as']]})")
+    if r["added_to_list"]:
+        return f"request recorded and {r['ehm_number']} added to the {r['month']} list"
+    return (f"request recorded: {r['ehm_number']} will be on the {r['month']} list when it "
+            "is drawn")
+
+
+def as_text(rows: list[dict]) -> str:
+    """The list as an aligned table for a terminal."""
+    cols = [("reason_label", "reason"), ("ehm_number", "EHM"), ("lead_agency", "lead agency"),
+            ("lead_professional", "lead professional"), ("auditor", "auditor"),
+            ("due_date", "due"), ("state", "state")]
+    table = [[label for _, label in cols]] + [
+        [str(r[k] if r[k] is not None else "(none without a conflict)" if k == "auditor"
+             else "") for k, _ in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                     for row in table)

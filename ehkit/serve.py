@@ -1,0 +1,127 @@
+"""``ehkit serve``: the auditor's app (and the other forms) served by Voila, closed by default.
+
+* binds to 127.0.0.1 only; to reach it from other machines put it behind JupyterHub or a
+  reverse proxy with its own login (see the README);
+* a token is required (a fresh random one each start, printed in the URL) unless
+  ``token=""`` / ``--no-token``;
+* ``show_tracebacks`` off and ``strip_sources`` on, so no code or path reaches a browser;
+* serves one notebook from the ``notebooks/`` folder (Voila's root), nothing else: no tree,
+  no notebook sources, no ``.py`` files;
+* preheated kernels on by default: Voila runs the notebook ahead of the first request so the
+  form opens at once (``preheat=False`` / ``--no-preheat`` turns it off, e.g. on a small
+  machine; ``pool_size`` kernels wait ready per notebook).
+
+The database is handed to the kernels in ``EHKIT_DB`` and the printable records go under
+``EHKIT_REPORTS_DIR`` (default ``reports/`` in the folder ``ehkit serve`` was started from).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import db as store
+from .errors import EhkitError
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8866
+
+
+class ServeError(EhkitError):
+    pass
+
+
+def notebooks_dir() -> Path:
+    """The notebooks folder: beside the package in a checkout, else ./notebooks."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def available_notebooks() -> list[str]:
+    return sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
+
+
+@dataclass
+class ServeConfig:
+    db: Path
+    notebook: str = "audit"
+    port: int = DEFAULT_PORT
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    preheat: bool = True
+    pool_size: int = 1
+    reports_dir: Path = field(default_factory=lambda: Path.cwd() / "reports")
+
+    @property
+    def notebook_path(self) -> Path:
+        return notebooks_dir() / f"{self.notebook}.ipynb"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def argv(self) -> list[str]:
+        """Voila's command line for this configuration."""
+        args = [
+            str(self.notebook_path),
+            f"--port={self.port}",
+            f"--Voila.ip={HOST}",
+            "--no-browser",
+            "--show_tracebacks=False",
+            "--strip_sources=True",
+            f"--Voila.root_dir={notebooks_dir()}",
+            # Nothing but the page itself: no files from the notebooks folder.
+            "--VoilaConfiguration.file_allowlist=^$",
+        ]
+        args.append(f"--token={self.token}" if self.token else "--token=")
+        if self.preheat:
+            args += ["--preheat_kernel=True", f"--pool_size={max(1, self.pool_size)}",
+                     # The pool refills soon after a page takes a kernel.
+                     "--VoilaKernelManager.fill_delay=0"]
+        return args
+
+    def environment(self) -> dict[str, str]:
+        return {"EHKIT_DB": str(self.db.resolve()),
+                "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve())}
+
+
+def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
+              token: str | None = None, no_token: bool = False, preheat: bool = True,
+              pool_size: int = 1, reports_dir: str | os.PathLike | None = None) -> ServeConfig:
+    """Check the request and build the configuration (no server started)."""
+    path = store.db_path(db)
+    if not path.exists():
+        raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
+                         "`ehkit import`, or point --db / EHKIT_DB at an existing file")
+    known = available_notebooks()
+    if notebook not in known:
+        raise ServeError(f"there is no notebook '{notebook}' in {notebooks_dir()} "
+                         f"(available: {', '.join(known) or 'none'})")
+    if not 0 < port < 65536:
+        raise ServeError(f"--port {port} is not a port number (1-65535)")
+    cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
+                      pool_size=pool_size)
+    if no_token:
+        cfg.token = ""
+    elif token:
+        cfg.token = token
+    if reports_dir:
+        cfg.reports_dir = Path(reports_dir)
+    return cfg
+
+
+def run(cfg: ServeConfig) -> int:
+    """Start Voila in this process (blocks until stopped with Ctrl+C)."""
+    os.environ.update(cfg.environment())
+    # Make sure the kernels run this interpreter (the venv's), whatever is on PATH.
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    print(f"ehkit: serving {cfg.notebook} for {cfg.db} at {cfg.url}", flush=True)
+    if not cfg.token:
+        print("ehkit: warning: no token - anyone who can reach this machine's localhost can "
+              "open the form", flush=True)
+    from voila.app import Voila
+
+    Voila.launch_instance(argv=cfg.argv())
+    return 0

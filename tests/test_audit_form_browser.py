@@ -1,0 +1,342 @@
+"""The auditor's app end to end: the real Voila server, the real form, headless Chromium.
+
+One server for the module (on a copy of the demo store); each test opens its own page.
+What the browser did is checked in the SQLite file itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+from voila_harness import (  # noqa: F401 (fixtures)
+    VoilaServer,
+    chromium_fixture,
+    click_choice,
+    copy_db,
+    pages_fixture,
+    select_by_text,
+    wait_for_text,
+)
+
+from ehkit import audits
+from ehkit import db as store
+from ehkit import template as templates
+
+browser = pytest.mark.browser
+FORM = ".ehkit-grade-pre_eha"
+TPL = templates.load()
+
+
+@pytest.fixture(scope="module")
+def work(demo_db_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("auditform")
+    return folder, copy_db(demo_db_path, folder / "ehkit.db")
+
+
+@pytest.fixture(scope="module")
+def server(work):
+    folder, db = work
+    with VoilaServer(db, notebook="audit", cwd=folder) as s:
+        yield s
+
+
+def rows(db, sql, params=()):
+    with sqlite3.connect(str(db)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def free_case(db, offset=0):
+    """An open episode and two auditors with no conflict of interest (worked out here)."""
+    eps = rows(db, "SELECT e.id, e.ehm_number, e.start_date, e.lead_professional_id,"
+                   " e.team_manager_id, lp.line_manager_id, tm.name FROM episodes e"
+                   " JOIN practitioners lp ON lp.id = e.lead_professional_id"
+                   " JOIN practitioners tm ON tm.id = e.team_manager_id AND tm.is_auditor = 1"
+                   " WHERE e.status = 'open'"
+                   " AND e.start_date < '2026-09-01' AND (SELECT count(*) FROM episodes x"
+                   " WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY e.id")
+    ep = eps[offset]
+    blocked = {ep[3], ep[4], ep[5]}
+    people = [r for r in rows(db, "SELECT id, name FROM practitioners WHERE is_auditor = 1"
+                                  " ORDER BY name, id") if r[0] not in blocked]
+    return {"episode_id": ep[0], "ehm": ep[1], "auditor": people[0], "other": people[1],
+            "team_manager": ep[6]}
+
+
+def ready(page):
+    page.wait_for_selector(f"{FORM} button")
+    # The lists are filled once the page is opened (preheated kernel): wait for them.
+    page.wait_for_function(
+        "document.querySelectorAll('.ehkit-auditor1 select option').length > 1")
+
+
+def fill_case(page, case, date="2026-10-20"):
+    page.locator(".ehkit-date-audit_date input").fill(date)
+    select_by_text(page, ".ehkit-auditor1", case["auditor"][1])
+    page.locator(".ehkit-ehm_number input").fill(case["ehm"])
+    wait_for_text(page, ".ehkit-case-lead_professional", " ")  # filled from the store
+
+
+def domain_audit(case, grades, overall, **extra):
+    answers = {k: {"grade": g} for k, g in grades.items()}
+    for s in TPL.graded_sections:
+        answers[s.items[0].key] = {"comment": f"Evidence for {s.title}."}
+    return {"episode_id": case["episode_id"], "auditor1_id": case["auditor"][0],
+            "audit_date": "2026-10-20", "overall_grade": overall, "overall_reasons": "Reasons",
+            "answers": answers, **extra}
+
+
+@browser
+def test_complete_and_submit_an_audit(server, pages, work):
+    _, db = work
+    case = free_case(db, 0)
+    page = pages(server, wait_for=FORM)
+    ready(page)
+    fill_case(page, case)
+    # The team manager may not audit their team's case: said at once, next to the field.
+    select_by_text(page, ".ehkit-auditor1", case["team_manager"])
+    assert "may not audit" in wait_for_text(page, ".ehkit-note-auditor1", "may not audit")
+    select_by_text(page, ".ehkit-auditor1", case["auditor"][1])
+    wait_for_text(page, ".ehkit-note-auditor1", "")
+    page.wait_for_function("!document.querySelector('.ehkit-note-auditor1').innerText.trim()")
+    click_choice(page, ".ehkit-check-consent", "Accurate")
+    page.locator(".ehkit-check-note-consent input").fill("Signed consent on file")
+    page.locator(".ehkit-summary textarea").fill("Family referred for school attendance.")
+    click_choice(page, ".ehkit-response-1-1-1", "Yes")
+    for s in TPL.graded_sections:
+        grade = "Requires Improvement" if s.key == "review" else "Good"
+        click_choice(page, f".ehkit-grade-{s.key}", grade)
+        page.locator(f".ehkit-comment-{s.items[0].key.replace('.', '-')} textarea").fill(
+            f"Evidence for {s.title}: <seen> on the file")
+    page.locator(".ehkit-comment-9-1 textarea").fill("Reviews every three months.")
+    click_choice(page, ".ehkit-grade-overall", "Good")
+    page.locator(".ehkit-overall_reasons textarea").fill("Mostly good practice.")
+    page.locator("button.ehkit-add-action").click()
+    row = page.locator(".ehkit-action-row").first
+    row.locator(".ehkit-action-action textarea").fill("Hold a review TAF meeting")
+    row.locator(".ehkit-action-by_whom input").fill("Wren Applebridge")
+    row.locator(".ehkit-action-due_date input").fill("2026-11-20")
+    page.locator("button.ehkit-submit").click()
+    text = wait_for_text(page, ".ehkit-messages", "Submitted audit no.")
+    audit_id = int(text.split("Submitted audit no. ")[1].split(".")[0])
+
+    (status, episode, auditor, overall, submitted_at), = rows(
+        db, "SELECT status, episode_id, auditor1_id, overall_grade, submitted_at FROM audits"
+            " WHERE id = ?", [audit_id])
+    assert (status, episode, auditor, overall) == ("submitted", case["episode_id"],
+                                                   case["auditor"][0], 2)
+    assert submitted_at
+    grades = dict(rows(db, "SELECT key, grade FROM answers WHERE audit_id = ? AND grade"
+                           " IS NOT NULL", [audit_id]))
+    assert grades == {s.key: (3 if s.key == "review" else 2) for s in TPL.graded_sections}
+    assert rows(db, "SELECT comment FROM answers WHERE audit_id = ? AND key = '4.1'",
+                [audit_id]) == [("Evidence for REVIEW EHA INITIATOR: <seen> on the file",)]
+    assert rows(db, "SELECT response FROM answers WHERE audit_id = ? AND key = '1.1.1'",
+                [audit_id]) == [("yes",)]
+    assert rows(db, "SELECT status, note FROM checklist_answers WHERE audit_id = ?",
+                [audit_id]) == [("accurate", "Signed consent on file")]
+    assert rows(db, "SELECT number, action, by_whom, due_date FROM actions WHERE audit_id = ?",
+                [audit_id]) == [(1, "Hold a review TAF meeting", "Wren Applebridge", "2026-11-20")]
+    assert rows(db, "SELECT learning FROM audits WHERE id = ?", [audit_id]) == [
+        ("Reviews every three months.",)]
+    # The case note for the record is shown for copying.
+    assert case["auditor"][1] in page.locator(".ehkit-case-note textarea").input_value()
+
+
+@browser
+def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server, pages, work):
+    _, db = work
+    case = free_case(db, 1)
+    grades = {s.key: 2 for s in TPL.graded_sections}
+    del grades["planning"]
+    database = store.connect(db)
+    audit_id = audits.save_draft(database, domain_audit(case, grades, 2))
+    database.close()
+
+    page = pages(server, wait_for=FORM)
+    ready(page)
+    # Submitting an empty form is blocked in plain words, with no traceback.
+    page.locator("button.ehkit-submit").click()
+    msg = wait_for_text(page, ".ehkit-messages", "Not done")
+    assert "Traceback" not in msg and "Choose the case" in wait_for_text(
+        page, ".ehkit-note-episode", "Choose the case")
+
+    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
+    page.locator("button.ehkit-open").click()
+    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
+    page.locator("button.ehkit-submit").click()
+    wait_for_text(page, ".ehkit-messages", "but not submitted: 1 thing")
+    assert "choose a grade" in wait_for_text(page, ".ehkit-note-planning", "Section 3")
+    assert rows(db, "SELECT status FROM audits WHERE id = ?", [audit_id]) == [("draft",)]
+
+
+@browser
+def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
+    _, db = work
+    case = free_case(db, 2)
+    page = pages(server, wait_for=FORM)
+    ready(page)
+    fill_case(page, case)
+    click_choice(page, ".ehkit-grade-impact", "Outstanding")
+    page.locator(".ehkit-comment-7-1 textarea").fill("Child says home is calmer & safer")
+    click_choice(page, ".ehkit-response-7-1-2", "Not applicable")
+    page.locator("button.ehkit-save").click()
+    text = wait_for_text(page, ".ehkit-messages", "Saved draft no.")
+    audit_id = int(text.split("Saved draft no. ")[1].split(" ")[0])
+    assert "still to do" in text
+
+    page.reload()
+    ready(page)
+    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
+    page.locator("button.ehkit-open").click()
+    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
+    assert page.locator(".ehkit-comment-7-1 textarea").input_value() == (
+        "Child says home is calmer & safer")
+    active = page.locator(".ehkit-grade-impact button.mod-active")
+    assert active.inner_text().strip() == "Outstanding"
+    assert page.locator(".ehkit-response-7-1-2 button.mod-active").inner_text().strip() == (
+        "Not applicable")
+    assert page.locator(".ehkit-date-audit_date input").input_value() == "2026-10-20"
+    assert case["ehm"] in page.locator(".ehkit-ehm_number input").input_value()
+
+
+@browser
+def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
+    folder, db = work
+    case = free_case(db, 3)
+    grades = {s.key: 2 for s in TPL.graded_sections}
+    database = store.connect(db)
+    audit_id = audits.save_draft(database, domain_audit(case, grades, 2))
+    audits.submit(database, audit_id)
+    database.close()
+
+    page = pages(server, wait_for=FORM)
+    ready(page)
+    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
+    page.locator("button.ehkit-open").click()
+    wait_for_text(page, ".ehkit-state", "Submitted")
+    page.wait_for_selector(".ehkit-moderator select")
+    page.wait_for_function(
+        "document.querySelectorAll('.ehkit-moderator select option').length > 1")
+    select_by_text(page, ".ehkit-moderator", case["other"][1])
+    select_by_text(page, ".ehkit-mod-grade-impact", "Requires Improvement")
+    page.locator("button.ehkit-moderate").click()
+    # A changed grade without a reason is refused next to it.
+    wait_for_text(page, ".ehkit-note-mod-impact", "reason")
+    page.locator(".ehkit-mod-reason-impact input").fill("Little evidence of change for the child")
+    page.locator("button.ehkit-moderate").click()
+    wait_for_text(page, ".ehkit-messages", "Moderation recorded")
+
+    mods = {r[0]: r[1:] for r in rows(
+        db, "SELECT key, moderator_id, original_grade, moderated_grade, reason FROM moderations"
+            " WHERE audit_id = ?", [audit_id])}
+    assert mods["impact"] == (case["other"][0], 2, 3, "Little evidence of change for the child")
+    assert mods["overall"] == (case["other"][0], 2, 2, None)
+    assert len(mods) == len(TPL.graded_sections) + 1
+    assert rows(db, "SELECT status FROM audits WHERE id = ?", [audit_id]) == [("moderated",)]
+
+    page.locator("button.ehkit-print").click()
+    wait_for_text(page, ".ehkit-messages", "Printable record ready")
+    record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20.html"
+    html = record.read_text(encoding="utf-8")
+    assert "Little evidence of change for the child" in html and case["ehm"] in html
+    assert dt.date.today().isoformat() in html
+
+    # Reopening needs a reason, and the reason is kept in the change log.
+    page.locator(".ehkit-reopen-reason input").fill("Moderator asked for more evidence")
+    page.locator("button.ehkit-reopen").click()
+    wait_for_text(page, ".ehkit-messages", "Reopened audit no.")
+    assert rows(db, "SELECT status FROM audits WHERE id = ?", [audit_id]) == [("draft",)]
+    assert rows(db, "SELECT count(*) FROM change_log WHERE audit_id = ? AND field = 'status'"
+                    " AND reason = 'Moderator asked for more evidence'", [audit_id]) == [(1,)]
+    assert not page.locator(".ehkit-summary textarea").is_disabled()
+
+
+@browser
+def test_form_is_refused_without_the_token(server):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("GET", "/")
+    answer = conn.getresponse()
+    assert answer.status == 302 and "/login" in answer.getheader("Location")
+    conn.close()
+
+
+# -- the form's wiring, in-process (no browser): built from the template, values round-trip ----
+SMALL_TEMPLATE = """
+key = "small"
+title = "Small Council Audit"
+[grades]
+scale = [{ value = 1, label = "Fine", definition = "Practice is fine" },
+         { value = 2, label = "Not fine", definition = "Practice is not fine" }]
+acceptable = [1]
+[rules]
+overall_limit = "worst"
+actions_required_from_grade = 2
+[case_information]
+fields = [{ key = "audit_date", label = "When" }, { key = "auditor1", label = "Who" },
+          { key = "ehm_number", label = "Case" }, { key = "lead_professional", label = "Lead" }]
+[checklist]
+choices = [{ value = "accurate", label = "Right" }, { value = "not_accurate", label = "Wrong" }]
+items = [{ key = "consent", label = "Consent" }]
+[[sections]]
+key = "practice"
+number = 1
+title = "PRACTICE"
+graded = true
+  [[sections.items]]
+  key = "p1"
+  prompt = "Is the practice any good?"
+  questions = [{ key = "p1.a", text = "Was the child seen?" }]
+[[sections]]
+key = "wrap_up"
+number = 2
+title = "WRAP UP"
+graded = false
+holds_overall = true
+  [[sections.items]]
+  key = "w1"
+  learning = true
+  prompt = "What was learnt?"
+"""
+
+
+def test_another_template_gives_another_form(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL_TEMPLATE, encoding="utf-8")
+    form = AuditForm(demo_db_path, template=str(path))
+    assert set(form.grades) == {"practice", "overall"}
+    assert set(form.responses) == {"p1.a"} and set(form.comments) == {"p1", "w1"}
+    assert set(form.checklist) == {"consent"}
+    assert [label for label, _ in form.grades["practice"].options] == ["Not fine", "Fine"]
+    assert set(form.readonly) == {"lead_professional"}
+
+
+def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    audit_id = database.execute(
+        "SELECT audit_id FROM actions GROUP BY audit_id ORDER BY audit_id LIMIT 1").fetchone()[0]
+    saved = audits.load(database, audit_id)
+    form = AuditForm(db)
+    form.refresh()
+    form.open(audit_id)
+    back = form.collect()
+    for key in ("episode_id", "auditor1_id", "auditor2_id", "overall_grade", "summary",
+                "overall_reasons", "learning"):
+        assert back[key] == saved[key], key
+    assert back["audit_date"].isoformat() == saved["audit_date"]
+    drop_none = {key: {k: v for k, v in a.items() if v is not None}
+                 for key, a in saved["answers"].items()
+                 if any(v is not None for v in a.values())}  # the demo keeps empty rows
+    assert back["answers"] == drop_none
+    assert [a["action"] for a in back["actions"]] == [a["action"] for a in saved["actions"]]
+    assert [a["due_date"] for a in back["actions"]] == [a["due_date"] for a in saved["actions"]]
+    # Not a draft: the inputs are locked until it is reopened.
+    assert form.summary.disabled == (saved["status"] != "draft")

@@ -1,0 +1,132 @@
+"""`ehkit backup`: a dated, whole copy taken while others save; a restore puts it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import shutil
+import sqlite3
+import time
+
+import pytest
+from trust_helpers import base_rows, complete_audit, save_rows
+
+from ehkit import backup, check, cli
+from ehkit import db as store
+
+
+def _keep_saving(path: str, stop, saved) -> None:
+    database = store.connect(path)
+    while not stop.is_set():
+        save_rows(database, complete_audit())
+        with saved.get_lock():
+            saved.value += 1
+    database.close()
+
+
+def counts(path) -> dict[str, int]:
+    con = sqlite3.connect(str(path))
+    try:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("audits", "answers", "checklist_answers", "actions", "change_log")}
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
+    path = tmp_path / "live" / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    per_audit = complete_audit()
+    ctx = mp.get_context("spawn")
+    stop, saved = ctx.Event(), ctx.Value("i", 0)
+    writer = ctx.Process(target=_keep_saving, args=(str(path), stop, saved))
+    writer.start()
+    try:
+        while saved.value < 5:
+            time.sleep(0.01)
+        made = backup.backup(path, tmp_path / "backups",
+                             now=dt.datetime(2026, 11, 24, 14, 30, 5, tzinfo=dt.UTC))
+        while saved.value < made_audits(made.path) + 5:  # the writer went on saving meanwhile
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(30)
+    assert made.path == tmp_path / "backups" / "ehkit-2026-11-24T143005Z.db"
+    # One self-contained file: no half-written copy, no WAL file beside it.
+    assert [p.name for p in (tmp_path / "backups").iterdir()] == [made.path.name]
+    n = counts(made.path)
+    # Whole audits only: every audit in the copy has all its rows and their log rows.
+    assert n["answers"] == n["audits"] * len(per_audit["answers"])
+    assert n["checklist_answers"] == n["audits"] * len(per_audit["checklist"])
+    assert n["actions"] == n["audits"]
+    copy = store.connect(made.path, migrate=False)
+    try:
+        assert check.check(copy) == []
+    finally:
+        copy.close()
+    live_audits = counts(path)["audits"]
+    assert live_audits > n["audits"]
+
+    # Restore over the live store: the backup's state comes back, and the store as it was is
+    # itself kept first, so the restore can be undone.
+    before = backup.restore(made.path, path, force=True)
+    assert counts(path) == n
+    assert counts(before)["audits"] == live_audits
+    restored = store.connect(path)
+    try:
+        assert check.check(restored) == []
+        audit_id = save_rows(restored, complete_audit())  # and it takes new saves
+        assert audit_id == n["audits"] + 1
+    finally:
+        restored.close()
+
+
+def made_audits(path) -> int:
+    return counts(path)["audits"]
+
+
+def test_two_backups_in_the_same_second_do_not_overwrite(db, tmp_path):
+    base_rows(db)
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    first = backup.backup(tmp_path / "ehkit.db", tmp_path / "b", now=when).path
+    second = backup.backup(tmp_path / "ehkit.db", tmp_path / "b", now=when).path
+    assert first != second and first.exists() and second.exists()
+
+
+def test_restore_refuses_to_replace_without_force(db, tmp_path):
+    base_rows(db)
+    made = backup.backup(tmp_path / "ehkit.db", tmp_path / "b").path
+    with pytest.raises(backup.BackupError, match="--force"):
+        backup.restore(made, tmp_path / "ehkit.db")
+
+
+def test_restore_refuses_a_tampered_backup(db, tmp_path):
+    base_rows(db)
+    save_rows(db, complete_audit())
+    made = backup.backup(tmp_path / "ehkit.db", tmp_path / "b").path
+    con = sqlite3.connect(str(made), isolation_level=None)
+    con.execute("DROP TRIGGER change_log_no_update")
+    con.execute("UPDATE change_log SET user = 'mallory' WHERE id = 3")
+    con.close()
+    target = tmp_path / "new" / "ehkit.db"
+    with pytest.raises(backup.BackupError, match="LOG-ALTERED"):
+        backup.restore(made, target)
+    assert not target.exists()
+
+
+def test_cli_backup_names_the_dated_file(demo_db_path, tmp_path, capsys):
+    path = tmp_path / "demo.db"
+    shutil.copy(demo_db_path, path)
+    assert cli.main(["backup", "--db", str(path), "--to", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    (made,) = (tmp_path / "b").glob("demo-*.db")
+    assert str(made) in out and "chain head" in out
+    assert counts(made) == counts(path)
+
+
+def test_backup_of_a_missing_database_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["backup", "--db", str(tmp_path / "nothing.db")]) == 2
+    assert "no database at" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""Concurrent writers lose nothing: 8 processes x 200 complete audits through ehkit.audits."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+import traceback
+
+import pytest
+from test_change_log import audit_form
+from trust_helpers import base_rows, complete_audit
+
+from ehkit import audits, check
+from ehkit import db as store
+
+PROCESSES = 8
+AUDITS_EACH = 200
+EPISODES = 20
+WHOLE = complete_audit()
+
+
+def _auditor(path: str, worker: int, results) -> None:
+    """Save AUDITS_EACH complete audits, reading before each write as the form does."""
+    rng = random.Random(worker)
+    saved, errors = [], []
+    database = store.connect(path)
+    try:
+        for n in range(AUDITS_EACH):
+            try:
+                episode = rng.randint(1, EPISODES)
+                assert audits.case_information(database, episode)["ehm_number"]
+                form = audit_form(episode, text=f"worker {worker} audit {n}")
+                audit_id = audits.save_draft(database, form)
+                if n % 10 == 0:  # now and then: open it again, change it, save over it
+                    again = audits.load(database, audit_id)
+                    again["summary"] = f"worker {worker} audit {n}, edited"
+                    audits.save_draft(database, again, audit_id=audit_id)
+                saved.append(audit_id)
+            except Exception:  # any error here would have reached an auditor
+                errors.append(traceback.format_exc())
+    finally:
+        database.close()
+        results.put((worker, saved, errors))
+
+
+@pytest.mark.slow
+def test_eight_processes_saving_200_audits_each_lose_nothing(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    with store.transaction(database):
+        database["episodes"].insert_all(
+            {"id": i, "ehm_number": f"EHM{i}", "start_date": "2026-01-05", "status": "open",
+             "lead_agency_id": 1, "lead_professional_id": 2} for i in range(2, EPISODES + 1))
+        database["children"].insert_all(
+            {"episode_id": i, "name": f"Child {i}"} for i in range(2, EPISODES + 1))
+    database.close()
+
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_auditor, args=(str(path), w, results))
+               for w in range(PROCESSES)]
+    for w in workers:
+        w.start()
+    reports = [results.get(timeout=300) for _ in workers]
+    for w in workers:
+        w.join(60)
+    errors = [e for _, _, errs in reports for e in errs]
+    assert errors == [], errors[0]
+    saved = [i for _, ids, _ in reports for i in ids]
+    assert len(saved) == len(set(saved)) == PROCESSES * AUDITS_EACH
+
+    database = store.connect(path)
+    try:
+        q = database.conn.execute
+        assert q("SELECT count(*) FROM audits").fetchone()[0] == PROCESSES * AUDITS_EACH
+        assert {r[0] for r in q("SELECT id FROM audits")} == set(saved)
+        # Every audit has every one of its child rows.
+        per_audit = q(
+            "SELECT (SELECT count(*) FROM answers WHERE audit_id = a.id),"
+            " (SELECT count(*) FROM checklist_answers WHERE audit_id = a.id),"
+            " (SELECT count(*) FROM actions WHERE audit_id = a.id), count(*)"
+            " FROM audits a GROUP BY 1, 2, 3").fetchall()
+        assert per_audit == [(len(WHOLE["answers"]), len(WHOLE["checklist"]), 1,
+                              PROCESSES * AUDITS_EACH)]
+        edited = q("SELECT count(*) FROM audits WHERE summary LIKE '%, edited'").fetchone()[0]
+        assert edited == PROCESSES * (AUDITS_EACH // 10)
+        assert q("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert q("PRAGMA foreign_key_check").fetchall() == []
+        # And every change is in the change log, chained.
+        assert check.chain_checks(database) == []
+        assert check.replay_checks(database) == []
+    finally:
+        database.close()

@@ -1,0 +1,376 @@
+"""Import of case-system exports: messy files made here, exact counts and reasons."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+
+import openpyxl
+import pytest
+
+from ehkit import cases, cli
+from ehkit import db as store
+
+TODAY = dt.date(2026, 11, 20)
+COUNCIL = "Oakvale Council Early Help Team North"
+SCHOOL = "Fernbridge Primary School"
+
+
+@pytest.fixture
+def known(db):
+    """Two agencies and four practitioners, written straight into the store."""
+    with store.transaction(db):
+        db["agencies"].insert_all([
+            {"id": 1, "name": COUNCIL, "kind": "council", "sector": "Local Authority"},
+            {"id": 2, "name": SCHOOL, "kind": "partner", "sector": "Education"},
+        ])
+        db["practitioners"].insert_all([
+            {"id": 10, "name": "Bea Bramblewick", "agency_id": 1, "role": "Team Manager"},
+            {"id": 11, "name": "Ada Applebridge", "agency_id": 1, "line_manager_id": 10},
+            {"id": 12, "name": "Cai Cobbleworth", "agency_id": 2},
+            {"id": 13, "name": "Dara Dimbleford", "agency_id": 2},
+        ])
+    return db
+
+
+def write_csv(path, rows, encoding="utf-8"):
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def read_rejects(path):
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def counts(s):
+    return (s.read, s.inserted, s.updated, s.unchanged, s.rejected)
+
+
+def episodes_in(db):
+    return {r["ehm_number"]: r for r in db.query("SELECT * FROM episodes")}
+
+
+HEADER = [" ehm-Number ", "START DATE", "End date", "Lead agency", "Lead Professional",
+          "Team manager", "Began as", "Ended as", "Child name", "Date of Birth"]
+
+
+def test_messy_csv_counts_every_row_and_rejects_with_reasons(known, tmp_path):
+    rows = [
+        HEADER,
+        # 2-3: one episode, two children (31/01/2026, UK day first)
+        ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "New request",
+         "", "Isla Kettlewade", "02/03/2019"],
+        ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "New request",
+         "", "Finn Kettlewade", "15/07/2021"],
+        [],  # 4: a blank line, not a row
+        ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "New request",
+         "", "Isla Kettlewade", "02/03/2019"],  # 5: the same as row 2
+        ["EHM2", "31/02/2026", "", COUNCIL, "", "", "", "", "Gus Larkspindle", ""],  # 6
+        ["EHM3", "01-Feb-2026", "", "Nowhere Agency", "", "", "", "", "Kit Moss", ""],  # 7
+        ["EHM4", "2026-02-01", "", SCHOOL, "Cai Cobbleworth", "", "Step down", "", "Lumi Oak",
+         "01/01/2027"],  # 8: born after today
+        ["EHM5", "46053", "", SCHOOL, "", "", "", "", "Mae Pebble", "01/02/2026"],  # 9
+        ["EHM6", "01/03/2026", "28/02/2026", COUNCIL, "", "", "", "", "", ""],  # 10
+        ["EHM7", "01/03/2026", "30/09/2026", SCHOOL, "", "", "", "Went fishing", "", ""],  # 11
+        ["", "01/03/2026", "", COUNCIL, "", "", "", "", "", ""],  # 12: no EHM number
+        ["EHM8", "1-Mar-2026", "30/09/2026", SCHOOL, "Dara Dimbleford", "", "step_down",
+         "Outcomes achieved", "Pip Quill", "2020-05-05"],  # 13: fine
+        ["EHM9", "01/03/2026", "", COUNCIL, "Cai Cobbleworth", "", "", "", "", ""],  # 14
+    ]
+    path = write_csv(tmp_path / "export.csv", rows, encoding="utf-8-sig")  # with a BOM
+    s = cases.import_episodes(known, path, rejects_dir=tmp_path / "rejects", today=TODAY)
+
+    # 12 rows read (the blank line is not a row): rows 2, 3 and 13 in, 9 rejected
+    assert counts(s) == (12, 3, 0, 0, 9)
+    eps = episodes_in(known)
+    assert set(eps) == {"EHM1", "EHM8"}
+    assert eps["EHM1"]["start_date"] == "2026-01-31"
+    assert eps["EHM1"]["lead_professional_id"] == 11 and eps["EHM1"]["team_manager_id"] == 10
+    assert eps["EHM1"]["began_as"] == "new_request" and eps["EHM1"]["status"] == "open"
+    assert eps["EHM8"]["start_date"] == "2026-03-01" and eps["EHM8"]["status"] == "closed"
+    assert eps["EHM8"]["began_as"] == "step_down"
+    assert eps["EHM8"]["ended_as"] == "outcomes_achieved"
+    kids = {r["name"]: r["date_of_birth"] for r in known.query("SELECT * FROM children")}
+    assert kids == {"Isla Kettlewade": "2019-03-02", "Finn Kettlewade": "2021-07-15",
+                    "Pip Quill": "2020-05-05"}
+
+    assert s.rejects_file == tmp_path / "rejects" / "export-rejects.csv"
+    rejects = read_rejects(s.rejects_file)
+    assert {(int(r["row"]), r["code"], r["field"]) for r in rejects} == {
+        (5, "DUPLICATE_ROW", ""),
+        (6, "IMPOSSIBLE_DATE", "start_date"),
+        (7, "UNKNOWN_AGENCY", "lead_agency"),
+        (8, "DOB_IN_FUTURE", "child_date_of_birth"),
+        (9, "DOB_AFTER_START", "child_date_of_birth"),  # Excel serial 46053 is 31/01/2026
+        (10, "END_BEFORE_START", "end_date"),
+        (11, "UNKNOWN_VALUE", "ended_as"),
+        (12, "MISSING_VALUE", "ehm_number"),
+        (14, "UNKNOWN_PRACTITIONER", "lead_professional"),  # works for the school, not here
+    }
+    # The rejects file keeps the original values, column by column.
+    row7 = next(r for r in rejects if r["row"] == "7")
+    assert row7["value"] == "Nowhere Agency" and row7["ehm-Number"] == "EHM3"
+    assert row7["START DATE"] == "01-Feb-2026"
+    assert "import agencies first" in row7["reason"]
+    assert "row 2" in next(r for r in rejects if r["row"] == "5")["reason"]
+    assert "day/month/year" in next(r for r in rejects if r["row"] == "6")["reason"]
+
+
+def test_windows_1252_file_is_read_with_its_accents(known, tmp_path):
+    rows = [["EHM number", "Start date", "Lead agency", "Child name", "Child date of birth"],
+            ["EHM10", "01/02/2026", COUNCIL, "Chloë O’Pebbleford", "03/04/2020"]]
+    path = write_csv(tmp_path / "ansi.csv", rows, encoding="cp1252")
+    raw = path.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")  # really not UTF-8
+    s = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (1, 1, 0, 0, 0)
+    assert [r["name"] for r in known.query("SELECT name FROM children")] == ["Chloë O’Pebbleford"]
+
+
+def test_xlsx_with_title_rows_date_cells_and_serials(known, tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Oakvale case list, exported 20/11/2026"])  # a title row above the header
+    ws.append([])
+    ws.append(["EHM Number", "Start Date", "End Date", "Lead Agency", "Child name",
+               "Date of birth", "Last review date"])
+    ws.append(["EHM20", dt.datetime(2026, 1, 31), None, COUNCIL, "Ivo Umber",
+               dt.datetime(2018, 6, 1), 46054])  # a date cell, and a serial (01/02/2026)
+    ws.append([123456, "31-Jan-2026", dt.date(2026, 5, 1), SCHOOL, "Orla Vetch", 43000, None])
+    ws.append(["EHM22", dt.datetime(2026, 1, 31), dt.datetime(2026, 1, 30), SCHOOL, "", None,
+               None])  # ended before it began
+    path = tmp_path / "cases.xlsx"
+    wb.save(path)
+    s = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (3, 2, 0, 0, 1)
+    eps = episodes_in(known)
+    assert eps["EHM20"]["start_date"] == "2026-01-31"
+    assert eps["EHM20"]["last_review_date"] == "2026-02-01"
+    assert eps["123456"]["end_date"] == "2026-05-01"  # a number cell is the EHM number's text
+    kids = {r["name"]: r["date_of_birth"] for r in known.query("SELECT * FROM children")}
+    assert kids == {"Ivo Umber": "2018-06-01", "Orla Vetch": "2017-09-22"}  # 43000
+    assert [(p.row, p.code) for p in s.problems] == [(6, "END_BEFORE_START")]
+
+
+def test_wrong_columns_fail_fast_naming_the_missing_ones(known, tmp_path):
+    path = write_csv(tmp_path / "wrong.csv", [["Case", "Began", "Agency"], ["EHM1", "x", "y"]])
+    with pytest.raises(cases.WrongColumns) as e:
+        cases.import_episodes(known, path, rejects_dir=tmp_path)
+    message = str(e.value)
+    assert "\n" not in message
+    assert "ehm_number" in message and "start_date" in message and "lead_agency" in message
+    assert known["episodes"].count == 0 and known["imports"].count == 0
+    assert not list(tmp_path.glob("*-rejects.csv"))
+
+
+def test_wrong_columns_from_the_command_line_is_one_line(known, tmp_path, capsys):
+    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    path = write_csv(tmp_path / "wrong.csv", [["EHM number", "Start"], ["EHM1", "x"]])
+    assert cli.main(["import", "episodes", str(path), "--db", db_file,
+                     "--rejects-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "missing columns" in err and "start_date" in err and "lead_agency" in err
+
+
+def test_reimport_of_the_same_file_changes_nothing_and_says_so(known, tmp_path):
+    rows = [HEADER,
+            ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "", "",
+             "Isla Kettlewade", "02/03/2019"],
+            ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "", "",
+             "Finn Kettlewade", "15/07/2021"],
+            ["EHM2", "2026-02-01", "", SCHOOL, "", "", "", "", "", ""],
+            ["EHM3", "31/02/2026", "", SCHOOL, "", "", "", "", "", ""]]
+    path = write_csv(tmp_path / "export.csv", rows)
+    first = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    assert counts(first) == (4, 3, 0, 0, 1)
+    logged = known.conn.execute("SELECT count(*) FROM change_log WHERE table_name IN "
+                                "('episodes', 'children')").fetchone()[0]
+    again = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    assert counts(again) == (4, 0, 0, 3, 1)
+    assert "nothing changed" in str(again)
+    assert known.conn.execute("SELECT count(*) FROM change_log WHERE table_name IN "
+                              "('episodes', 'children')").fetchone()[0] == logged
+
+
+def test_reimport_with_corrections_updates_only_what_changed(known, tmp_path):
+    rows = [HEADER,
+            ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "", "", "",
+             "Isla Kettlewade", "02/03/2019"],
+            ["EHM2", "01/02/2026", "", SCHOOL, "", "", "", "", "Kit Moss", "01/01/2020"]]
+    cases.import_episodes(known, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path,
+                          today=TODAY)
+    rows[1][2], rows[1][7] = "30/06/2026", "Outcomes achieved"  # EHM1 closed since
+    rows[2][9] = "02/01/2020"  # Kit's date of birth corrected
+    rows.append(["EHM2", "01/02/2026", "", SCHOOL, "", "", "", "", "Kai Moss", "05/05/2022"])
+    s = cases.import_episodes(known, write_csv(tmp_path / "b.csv", rows), rejects_dir=tmp_path,
+                              today=TODAY)
+    assert counts(s) == (3, 1, 2, 0, 0)
+    e = episodes_in(known)["EHM1"]
+    assert (e["end_date"], e["status"], e["ended_as"]) == ("2026-06-30", "closed",
+                                                           "outcomes_achieved")
+    kids = {r["name"]: r["date_of_birth"] for r in known.query("SELECT * FROM children")}
+    assert kids == {"Isla Kettlewade": "2019-03-02", "Kit Moss": "2020-01-02",
+                    "Kai Moss": "2022-05-05"}
+    assert not (tmp_path / "b-rejects.csv").exists()
+
+
+def test_same_episode_with_different_details_is_rejected(known, tmp_path):
+    rows = [HEADER,
+            ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "", "", "", "Isla K", ""],
+            ["EHM1", "31/01/2026", "", COUNCIL, "", "", "", "", "Finn K", ""]]
+    s = cases.import_episodes(known, write_csv(tmp_path / "x.csv", rows), rejects_dir=tmp_path,
+                              today=TODAY)
+    assert counts(s) == (2, 1, 0, 0, 1)
+    assert [(p.row, p.code, p.field) for p in s.problems] == [
+        (3, "DUPLICATE_DIFFERS", "lead_professional_id")]
+
+
+def test_each_import_is_recorded_with_the_files_hash(known, tmp_path):
+    path = write_csv(tmp_path / "e.csv", [HEADER, ["EHM1", "31/01/2026", "", COUNCIL, "", "",
+                                                   "", "", "", ""]])
+    with store.acting_as(user="data.officer"):
+        s = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    row = known["imports"].get(s.import_id)
+    assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert row["file_name"] == "e.csv" and row["kind"] == "episodes"
+    assert (row["rows_read"], row["inserted"], row["rejected"]) == (1, 1, 0)
+    assert row["imported_by"] == "data.officer"
+
+
+def test_unknown_agency_is_created_when_asked(known, tmp_path):
+    rows = [["EHM number", "Start date", "Lead agency"],
+            ["EHM1", "01/02/2026", "Elderquay Borough Council Family Hub"],
+            ["EHM2", "01/02/2026", "Thistle Young Carers"],
+            ["EHM3", "31/02/2026", "Never Used Agency"]]  # rejected: its agency is not made
+    s = cases.import_episodes(known, write_csv(tmp_path / "n.csv", rows), rejects_dir=tmp_path,
+                              create_agencies=True, today=TODAY)
+    assert counts(s) == (3, 2, 0, 0, 1)
+    made = {r["name"]: r["kind"] for r in known.query("SELECT * FROM agencies WHERE id > 2")}
+    assert made == {"Elderquay Borough Council Family Hub": "council",
+                    "Thistle Young Carers": "partner"}
+    assert sorted(s.created_agencies) == sorted(made)
+
+
+def test_example_case_system_mapping_maps_the_systems_words(known, tmp_path):
+    rows = [["EHM Ref", "Episode Start Date", "Episode End Date", "Lead Professional Organisation",
+             "Lead Professional", "Episode Start Reason", "Episode End Reason", "Forename",
+             "Surname", "DOB", "Out of Area", "Date of Last TAF Review"],
+            ["EH-001", "01/01/2026", "15/06/2026", SCHOOL, "Cai Cobbleworth",
+             "Step down from CSC", "Escalated to CSC", "Tam", "Saltmarrow", "01/01/2015",
+             "Yes - other LA", "01/04/2026"],
+            ["EH-002", "01/01/2026", "", SCHOOL, "", "Walk-in", "", "Uma", "Saltmarrow", "", "",
+             ""]]
+    s = cases.import_episodes(known, write_csv(tmp_path / "ehm.csv", rows),
+                              mapping="example_ehm", rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (2, 1, 0, 0, 1)
+    e = episodes_in(known)["EH-001"]
+    assert (e["began_as"], e["ended_as"], e["cross_authority"]) == ("step_down", "stepped_up", 1)
+    assert e["last_review_date"] == "2026-04-01" and e["lead_professional_id"] == 12
+    assert [r["name"] for r in known.query("SELECT name FROM children")] == ["Tam Saltmarrow"]
+    assert [(p.row, p.code, p.field, p.value) for p in s.problems] == [
+        (3, "UNKNOWN_VALUE", "began_as", "Walk-in")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("31/01/2026", dt.date(2026, 1, 31)),
+    ("1/2/2026", dt.date(2026, 2, 1)),
+    ("31-Jan-2026", dt.date(2026, 1, 31)),
+    ("31 January 2026", dt.date(2026, 1, 31)),
+    ("2026-01-31", dt.date(2026, 1, 31)),
+    ("31/01/2026 00:00", dt.date(2026, 1, 31)),
+    ("2026-01-31T00:00:00", dt.date(2026, 1, 31)),
+    ("46053", dt.date(2026, 1, 31)),
+    (46053, dt.date(2026, 1, 31)),
+    (dt.datetime(2026, 1, 31, 9, 30), dt.date(2026, 1, 31)),
+    ("29/02/2024", dt.date(2024, 2, 29)),
+])
+def test_dates_are_read_in_uk_iso_and_excel_forms(text, expected):
+    assert cases.parse_date(text) == expected
+
+
+@pytest.mark.parametrize("text, code", [
+    ("31/02/2026", "IMPOSSIBLE_DATE"),
+    ("29/02/2026", "IMPOSSIBLE_DATE"),
+    ("01/13/2026", "IMPOSSIBLE_DATE"),  # US month first: read as day/month, month 13
+    ("31/01/26", "BAD_DATE"),
+    ("31-Foo-2026", "BAD_DATE"),
+    ("next Tuesday", "BAD_DATE"),
+])
+def test_impossible_and_unreadable_dates_name_their_rule(text, code):
+    with pytest.raises(cases._Bad) as e:
+        cases.parse_date(text)
+    assert e.value.code == code
+
+
+def test_practitioners_with_line_managers_later_in_the_file(known, tmp_path):
+    rows = [["Name", "Role", "Agency", "Team", "Line manager", "Is auditor"],
+            ["Eli Elderquay", "Family Support Worker", COUNCIL, "North", "Fay Fennimore", "No"],
+            ["Fay Fennimore", "Team Manager", COUNCIL, "North", "Bea Bramblewick", "Yes"],
+            ["Gus Gorse", "Practitioner", SCHOOL, "", "Nobody Known", ""],
+            ["Ada Applebridge", "Senior Practitioner", COUNCIL, "North", "Bea Bramblewick", "no"],
+            ["Hal Holt", "Practitioner", "Unknown Trust", "", "", ""],
+            ["Ivy Ink", "Practitioner", SCHOOL, "", "", "maybe"]]
+    s = cases.import_practitioners(known, write_csv(tmp_path / "p.csv", rows),
+                                   rejects_dir=tmp_path)
+    assert counts(s) == (6, 2, 1, 0, 3)
+    people = {r["name"]: r for r in known.query("SELECT * FROM practitioners")}
+    assert people["Eli Elderquay"]["line_manager_id"] == people["Fay Fennimore"]["id"]
+    assert people["Fay Fennimore"]["line_manager_id"] == 10
+    assert people["Fay Fennimore"]["is_auditor"] == 1
+    assert people["Ada Applebridge"]["id"] == 11  # the same person, updated
+    assert people["Ada Applebridge"]["role"] == "Senior Practitioner"
+    assert sorted((p.row, p.code, p.field) for p in s.problems) == [
+        (4, "UNKNOWN_PRACTITIONER", "line_manager"),
+        (6, "UNKNOWN_AGENCY", "agency"),
+        (7, "UNKNOWN_VALUE", "is_auditor")]
+    again = cases.import_practitioners(known, tmp_path / "p.csv", rejects_dir=tmp_path)
+    assert counts(again) == (6, 0, 0, 3, 3)
+
+
+def test_agencies_import_maps_kinds_and_checks_sectors(db, tmp_path):
+    rows = [["Name", "Kind", "Sector"],
+            ["Oakvale Council Youth Service", "Local authority", "Local Authority"],
+            ["Kettlewade Academy", "Partner", "education"],
+            ["Moss Lane Clinic", "partner", "Dentistry"],
+            ["kettlewade academy", "Partner", "Education"],  # the same name: a duplicate
+            ["Moss Lane Clinic", "partner", "Health"]]
+    s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
+    assert counts(s) == (5, 3, 0, 0, 2)
+    got = {r["name"]: (r["kind"], r["sector"]) for r in db.query("SELECT * FROM agencies")}
+    assert got == {"Oakvale Council Youth Service": ("council", "Local Authority"),
+                   "Kettlewade Academy": ("partner", "Education"),
+                   "Moss Lane Clinic": ("partner", "Health")}
+    assert [(p.row, p.code) for p in s.problems] == [(4, "UNKNOWN_VALUE"),
+                                                     (5, "DUPLICATE_DIFFERS")]
+
+
+def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
+    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    path = write_csv(tmp_path / "c.csv", [HEADER,
+                                          ["EHM1", "31/01/2026", "", COUNCIL] + [""] * 6,
+                                          ["EHM2", "31/02/2026", "", COUNCIL] + [""] * 6])
+    assert cli.main(["import", "episodes", str(path), "--db", db_file,
+                     "--rejects-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "read 2 rows = 1 inserted + 0 updated + 0 unchanged + 1 rejected" in out
+    assert "IMPOSSIBLE_DATE 1" in out and str(tmp_path / "r" / "c-rejects.csv") in out
+
+
+def test_episode_info_gives_the_audit_forms_case_information(known, tmp_path):
+    rows = [HEADER,
+            ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "Bea Bramblewick", "", "",
+             "Isla Kettlewade", "02/03/2019"]]
+    cases.import_episodes(known, write_csv(tmp_path / "i.csv", rows), rejects_dir=tmp_path,
+                          today=TODAY)
+    info = cases.episode_info(known, "EHM1")
+    assert (info["lead_professional"], info["team_manager"], info["lead_agency"]) == (
+        "Ada Applebridge", "Bea Bramblewick", COUNCIL)
+    assert info["children"] == [{"name": "Isla Kettlewade", "date_of_birth": "2019-03-02"}]
+    assert cases.episode_info(known, info["id"])["ehm_number"] == "EHM1"
+    with pytest.raises(cases.CaseNotFound):
+        cases.episode_info(known, "EHM404")

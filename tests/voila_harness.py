@@ -1,0 +1,238 @@
+"""Run the real Voila server (through ``ehkit serve``) and drive it in headless Chromium.
+
+Shared by every browser test: the audit form, feedback, action tracker, sampling forms and
+the security tests. Nothing is mocked: the server is ``python -m ehkit.cli serve`` in its own
+process, the browser is Debian's chromium driven by Playwright.
+
+Importing ``chromium_fixture`` and ``pages_fixture`` makes the ``chromium`` fixture (one
+headless browser per test process) and the ``pages`` fixture (opens pages, closes them after
+the test) available in the module. Typical use (one server per module, reused by its tests)::
+
+    import pytest
+    from voila_harness import VoilaServer, chromium_fixture, copy_db, pages_fixture  # noqa: F401
+
+    pytestmark = pytest.mark.browser
+
+    @pytest.fixture(scope="module")
+    def server(demo_db_path, tmp_path_factory):
+        work = tmp_path_factory.mktemp("voila")
+        db = copy_db(demo_db_path, work / "ehkit.db")        # never write to the shared demo db
+        with VoilaServer(db, notebook="audit", cwd=work) as s:  # started and ready
+            yield s
+
+    def test_something(server, pages):
+        page = pages(server, wait_for=".ehkit-form")         # closed again after the test
+        page.locator("button.ehkit-save").click()            # forms tag widgets ehkit-<name>
+        wait_for_text(page, ".ehkit-messages", "Saved")
+
+``VoilaServer(db, notebook=..., token=True|False, preheat=True|False, port=None, cwd=...,
+env={...})``: ``.url`` (with the token), ``.base`` (without), ``.token``, ``.log()`` (server
+output, for failure messages), ``.stop()``. ``token=False`` runs ``--no-token``.
+``ready_timeout`` bounds the wait for the port and, with preheat, for the kernel pool.
+
+``pages(server, **kw)`` / ``open_page(chromium, server, path="", query="",
+wait_for=".jupyter-widgets", with_token=True)`` opens a
+fresh browser context (no shared cookies) and returns a Playwright page once ``wait_for`` is
+visible. Helpers: :func:`select_by_text` (ipywidgets dropdowns render spaces as no-break
+spaces), :func:`click_choice` (a ToggleButtons choice by its exact label),
+:func:`wait_for_text`, :func:`copy_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+NBSP = "\xa0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_db(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy a store safely (SQLite backup API: consistent even with a WAL beside it)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(str(src)) as a, sqlite3.connect(str(dest)) as b:
+        a.backup(b)
+    return dest
+
+
+class VoilaServer:
+    """``ehkit serve`` in a subprocess, on a free port, against ``db``."""
+
+    def __init__(self, db: str | os.PathLike, *, notebook: str = "audit", token: bool = True,
+                 preheat: bool = True, port: int | None = None,
+                 cwd: str | os.PathLike | None = None, env: dict[str, str] | None = None,
+                 ready_timeout: float = 90):
+        self.db = Path(db)
+        self.notebook = notebook
+        self.port = port or free_port()
+        self.preheat = preheat
+        self.cwd = Path(cwd) if cwd else self.db.parent
+        self.ready_timeout = ready_timeout
+        self.log_path = self.cwd / f"voila-{self.port}.log"
+        self.url = ""
+        self.token = ""
+        cmd = [sys.executable, "-m", "ehkit.cli", "serve", "--db", str(self.db),
+               "--port", str(self.port), "--notebook", notebook]
+        if not token:
+            cmd.append("--no-token")
+        if not preheat:
+            cmd.append("--no-preheat")
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("EHKIT_DB", None)  # the --db argument decides
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=full_env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ehkit serve exited ({self.proc.returncode}):\n{self.log()}")
+            text = self.log()
+            m = re.search(r"at (http://\S+)", text)
+            if m and not self.url:
+                self.url = m.group(1)
+                q = re.search(r"token=([^&\s]+)", self.url)
+                self.token = q.group(1) if q else ""
+            pool_ready = (not self.preheat) or "is filled with" in text
+            if self.url and pool_ready and self._answers():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"Voila not ready after {self.ready_timeout}s:\n{self.log()}")
+
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(self.base + "voila/api/shutdown/x", timeout=2)
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer means the server is up
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # this process only (it leads its own session)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self) -> VoilaServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@pytest.fixture(scope="session", name="chromium")
+def chromium_fixture():
+    """One headless Chromium per test process (xdist worker)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (`make browser` installs Debian's chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(name="pages")
+def pages_fixture(chromium):
+    """``pages(server, **open_page_kwargs)`` opens a page; all are closed after the test."""
+    opened = []
+
+    def make(server: VoilaServer, **kwargs):
+        page = open_page(chromium, server, **kwargs)
+        opened.append(page)
+        return page
+
+    yield make
+    for page in opened:
+        page.context.close()
+
+
+def open_page(browser, server: VoilaServer, *, path: str = "", query: str = "",
+              wait_for: str = ".jupyter-widgets", timeout_ms: float = 60_000,
+              with_token: bool = True):
+    """A fresh context and page on the server, returned once ``wait_for`` is visible."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    params = [f"token={server.token}"] if (with_token and server.token) else []
+    if query:
+        params.append(query)
+    page.goto(server.base + path + ("?" + "&".join(params) if params else ""))
+    if wait_for:
+        page.wait_for_selector(wait_for, state="visible", timeout=timeout_ms)
+    return page
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace(NBSP, " ").split())
+
+
+def select_by_text(page, css: str, contains: str) -> str:
+    """Choose the first option of the <select> inside ``css`` whose label contains the text."""
+    select = page.locator(f"{css} select").first
+    labels = [_norm(t) for t in select.locator("option").all_inner_texts()]
+    for i, label in enumerate(labels):
+        if contains in label:
+            select.select_option(index=i)
+            return label
+    raise AssertionError(f"no option containing {contains!r} in {css}: {labels[:20]}")
+
+
+def click_choice(page, css: str, label: str) -> None:
+    """Click the ToggleButtons choice labelled exactly ``label`` inside ``css``."""
+    page.locator(css).first.get_by_role("button", name=label, exact=True).click()
+
+
+def wait_for_text(page, css: str, text: str, timeout_ms: float = 30_000) -> str:
+    """Wait until the element ``css`` contains ``text``; return its (normalised) text."""
+    loc = page.locator(css).first
+    deadline = time.monotonic() + timeout_ms / 1000
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = _norm(loc.inner_text()) if loc.count() else ""
+        if text in seen:
+            return seen
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{css} never showed {text!r}; it shows {seen!r}")
