@@ -699,10 +699,28 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
         loader=jinja2.FileSystemLoader(templates.TEMPLATES_DIR),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("record.html.j2").render(
-        a=a, tpl=tpl, note=case_note(db, audit_id), status=STATUS_LABELS[a["status"]],
+        a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),
+        status=STATUS_LABELS[a["status"]],
         printed=dt.date.today().isoformat(),
         responses={c.value: c.label for c in tpl.question_choices},
         checklist_labels={c.value: c.label for c in tpl.checklist_choices})
+
+
+def _case_values(db: sqlite_utils.Database, a: Mapping) -> dict[str, str | None]:
+    """What each case-information field of the template shows on the record."""
+    def who(pid):
+        r = db.execute("SELECT name, role FROM practitioners WHERE id = ?", [pid]).fetchone()
+        return None if r is None else (f"{r[0]} ({r[1]})" if r[1] else r[0])
+
+    c = dict(a["case"] or {})
+    if c.get("cross_authority"):
+        c["cross_authority_contact"] = (f"{c.get('cross_authority_name') or ''}: "
+                                        f"{c.get('cross_authority_contact') or 'not recorded'}")
+    else:
+        c["cross_authority_contact"] = "Not a cross-authority assessment"
+    return {**{k: (None if v is None else str(v)) for k, v in c.items()},
+            "audit_date": a["audit_date"], "auditor1": who(a["auditor1_id"]),
+            "auditor2": who(a["auditor2_id"])}
 
 
 def record_path(db: sqlite_utils.Database, audit_id: int,

@@ -517,6 +517,9 @@ class _Lookup:
 
 
 # -- episodes ---------------------------------------------------------------------------------
+# The export's field behind a store column, for messages about a row.
+FILE_FIELD = {"lead_professional_id": "lead_professional", "team_manager_id": "team_manager",
+              "lead_agency_id": "lead_agency", "status": "end_date"}
 EPISODE_COLUMNS = ("end_date", "status", "lead_professional_id", "lead_agency_id",
                    "team_manager_id", "referral_reason", "began_as", "cross_authority",
                    "cross_authority_name", "cross_authority_contact", "ended_as",
@@ -685,6 +688,7 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     # Rows of the same episode (one per child): the first row sets the episode.
     episodes: dict[tuple, tuple[int, dict]] = {}
     seen_rows: dict[tuple, int] = {}
+    first_text: dict[tuple, dict] = {}
     accepted: list[tuple[int, tuple, tuple | None]] = []
     for n, key, ep, child, text in valid:
         whole = tuple(text.values())
@@ -696,13 +700,18 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
             first_n, first = episodes[key]
             differs = [k for k in speaks_sorted if first.get(k) != ep.get(k)]
             if differs:
+                # name the export's column and show its words, not the store's ids
+                fields = list(dict.fromkeys(
+                    next((f for f in (FILE_FIELD.get(k, k), k) if f in text), k)
+                    for k in differs))
+                was = first_text[key].get(fields[0], "")
                 problems.append(Problem(
-                    n, "DUPLICATE_DIFFERS", differs[0], str(ep.get(differs[0]) or ""),
-                    f"row {first_n} has {first.get(differs[0])!r}; differs in "
-                    + ", ".join(differs)))
+                    n, "DUPLICATE_DIFFERS", fields[0], text.get(fields[0], ""),
+                    f"row {first_n} has {was!r}; differs in " + ", ".join(fields)))
                 continue
         else:
             episodes[key] = (n, ep)
+            first_text[key] = text
         accepted.append((n, key, child))
 
     def write() -> None:

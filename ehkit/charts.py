@@ -91,6 +91,6 @@ def change_title(what: str, values: Sequence[float | None], periods: Sequence[st
         return f"{what}: too few quarters to show a trend"
     (p0, v0), (p1, v1) = known[0], known[-1]
     fmt = (lambda v: f"{v:.0f}{unit}") if unit else (lambda v: f"{v:,.0f}")
-    if round(v1, 1) == round(v0, 1):
+    if fmt(v1) == fmt(v0):
         return f"{what} held at {fmt(v1)} from {p0} to {p1}"
     return f"{what} {'rose' if v1 > v0 else 'fell'} from {fmt(v0)} in {p0} to {fmt(v1)} in {p1}"

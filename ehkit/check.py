@@ -20,12 +20,14 @@ import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlite_utils
 
 from . import db as store
 from . import history, netfs
 from . import template as templates
+from .errors import EhkitError
 
 SUBMITTED = ("submitted", "moderated")
 
@@ -55,7 +57,8 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
         try:
             findings += step(db)
         except sqlite3.DatabaseError as e:  # a damaged file: say so, and go on with the rest
-            findings.append(_damaged(e))
+            if _damaged(e) not in findings:
+                findings.append(_damaged(e))
     path = db_file(db)
     if path and (fstype := netfs.network_filesystem(path)):
         findings.append(Finding("FS-NETWORK", path, netfs.warning_text(path, fstype)))
@@ -147,6 +150,40 @@ def _removed(first: int, last: int) -> Finding:
     ids = f"id {first}" if first == last else f"ids {first}-{last}"
     return Finding("LOG-REMOVED", f"change_log {ids}",
                    f"{last - first + 1} change-log row(s) removed outside ehkit")
+
+
+def against_head(db: sqlite_utils.Database, row_id: int, expected: str, source: str
+                 ) -> list[Finding]:
+    """The log must still hold ``expected`` at ``row_id`` (a chain head noted elsewhere).
+
+    Without a secret key anyone who knows the hashing could rewrite the whole log
+    consistently; a head kept outside the database (a backup, an email) catches that.
+    """
+    row = db.conn.execute("SELECT hash FROM change_log WHERE id = ?", [row_id]).fetchone()
+    if row is None:
+        return [Finding("LOG-REWRITTEN", f"change_log id {row_id}",
+                        f"missing, but {source} has it: the log was cut back")]
+    if row[0] != expected:
+        return [Finding("LOG-REWRITTEN", f"change_log id {row_id}",
+                        f"its hash differs from {source}: the log was rewritten since")]
+    return []
+
+
+def against_backup(db: sqlite_utils.Database, backup_file) -> list[Finding]:
+    """The live log must extend the log in an earlier copy of the database."""
+    if not Path(backup_file).is_file():
+        raise EhkitError(f"no backup file at {backup_file} (give a file `ehkit backup` made, "
+                         "or a chain head as ID:HASH)")
+    try:
+        con = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+        try:
+            row = con.execute(
+                "SELECT id, hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        raise EhkitError(f"{backup_file} is not an ehkit database ({e})") from None
+    return against_head(db, row[0], row[1], f"the backup {backup_file}") if row else []
 
 
 def head(db: sqlite_utils.Database) -> tuple[int, str | None]:
@@ -350,18 +387,31 @@ def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
 
 # -- for the command -------------------------------------------------------------------
 def run(path=None, *, replay: bool = True, today: dt.date | None = None,
-        out=print) -> int:
-    """Check the database at ``path``; print findings; return the number found."""
-    database = store.connect(path, must_exist=True, migrate=False)
+        against: list | None = None, out=print) -> int:
+    """Check the database at ``path``; print findings; return the number found.
+
+    ``against``: earlier backups, or noted chain heads ``ID:HASH``, the log must extend.
+    """
+    try:  # bring it up to date first, so its triggers are the current ones
+        database = store.connect(path, must_exist=True)
+    except sqlite3.DatabaseError:  # too damaged to migrate: check it as it is
+        database = store.connect(path, must_exist=True, migrate=False)
     try:
         findings = check(database, today=today, replay=replay)
+        for earlier in against or []:
+            row_id, _, digest = str(earlier).partition(":")
+            if row_id.isdigit() and len(digest) == 64:
+                findings += against_head(database, int(row_id), digest, f"the noted head {earlier}")
+            else:
+                findings += against_backup(database, earlier)
         for f in findings:
             out(str(f))
         try:
             n, h = head(database)
         except sqlite3.DatabaseError:
             n, h = 0, None
-        out(f"change log: {n:,} rows, chain head {h or '-'} (note it to detect a rewritten log)")
+        out(f"change log: {n:,} rows, chain head {n}:{h or '-'} (note it to detect a rewritten "
+            "log: ehkit check --against ID:HASH)")
         out("no problems found" if not findings else f"{len(findings):,} problem(s) found")
         return len(findings)
     finally:

@@ -199,13 +199,17 @@ def _add_check(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="skip rebuilding every row from the change log (faster on big stores)")
     p.add_argument("--today", type=_date, help="the date that decides what is past due")
+    p.add_argument("--against", action="append", metavar="BACKUP_OR_HEAD",
+                   help="an earlier backup file, or a chain head ID:HASH noted before, that "
+                   "the change log must still extend (repeatable)")
     p.set_defaults(run=_run_check)
 
 
 def _run_check(args) -> int:
     from . import check
 
-    return 1 if check.run(args.db, replay=not args.quick, today=args.today) else 0
+    found = check.run(args.db, replay=not args.quick, today=args.today, against=args.against)
+    return 1 if found else 0
 
 
 def _add_backup(sub) -> None:
@@ -357,18 +361,21 @@ def _add_sample(sub) -> None:
     p.add_argument("--month", help="the month, like 2026-11 (default: this month)")
     p.add_argument("--seed", type=int, help="random seed (default: a new one, stored)")
     p.add_argument("--redraw", action="store_true", help="draw the month again (needs --reason)")
-    p.add_argument("--reason", dest="redraw_reason", help="why the month is drawn again")
+    p.add_argument("--reason", dest="redraw_reason", metavar="TEXT",
+                   help="why the month is drawn again")
     p.add_argument("--export", metavar="FILE", help="also write the list to a .csv or .xlsx file")
     p.set_defaults(run=_run_sample)
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=False)
     r = actions.add_parser("request", help="a lead professional asks for a case to be audited")
-    _db_arg(r)
+    # SUPPRESS: `ehkit sample --db X request ...` keeps the X given before the action
+    r.add_argument("--db", default=argparse.SUPPRESS,
+                   help="database file (default: $EHKIT_DB, else data/ehkit.db)")
     r.add_argument("ehm", metavar="EHM", help="the case's EHM number")
-    r.add_argument("--reason", dest="request_reason", required=True,
+    r.add_argument("--reason", dest="request_reason", required=True, metavar="TEXT",
                    help="why (e.g. progress is not being made)")
     r.add_argument("--by", help="who asked: practitioner id or name (default: the lead "
                    "professional)")
-    r.add_argument("--month", dest="request_month",
+    r.add_argument("--month", dest="request_month", metavar="MONTH",
                    help="the month's list it joins (default: this month)")
     r.set_defaults(run=_run_sample_request)
 

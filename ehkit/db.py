@@ -77,10 +77,13 @@ def acting_as(actor: str | None = None, reason: str | None = None, user: str | N
         _acting.reset(token)
 
 
+# json.dumps with these options, built once: the triggers call chain_hash for every row.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+
 def chain_hash(prev, *fields) -> str:
     """The change-log hash: sha256 over the previous row's hash and this row's fields."""
-    payload = json.dumps([prev, *fields], ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_encode([prev, *fields]).encode("utf-8")).hexdigest()
 
 
 def _text(value) -> str | None:

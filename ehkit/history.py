@@ -100,17 +100,22 @@ def _short(value, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _safe(value) -> str:
+    # Free text goes to a terminal: show control and direction characters, never obey them.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 def format_history(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
-        who = r["user"] + (f" as {r['actor']}" if r["actor"] else "")
+        who = _safe(r["user"]) + (f" as {_safe(r['actor'])}" if r["actor"] else "")
         if r["field"] is None:
             what = "added" if r["new"] is not None else "removed"
-            change = f"{r['table_name']} {r['row_key']} {what}"
+            change = f"{r['table_name']} {_safe(r['row_key'])} {what}"
         else:
-            change = (f"{r['table_name']} {r['row_key']} {r['field']}: "
+            change = (f"{r['table_name']} {_safe(r['row_key'])} {r['field']}: "
                       f"{_short(r['old'])!r} -> {_short(r['new'])!r}")
-        reason = f"  (reason: {r['reason']})" if r["reason"] else ""
+        reason = f"  (reason: {_safe(r['reason'])})" if r["reason"] else ""
         out.append(f"{r['at']}  {who}  {change}{reason}")
     return out
 
@@ -122,7 +127,7 @@ def run(path, audit_id: int, *, at: str | None = None, out=print) -> int:
             state = state_at(database, audit_id, at)
             if not state:
                 raise AuditNotFound(f"audit {audit_id} did not exist at {at}")
-            out(json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True))
+            out(json.dumps(state, indent=2, ensure_ascii=True, sort_keys=True))
             return 0
         rows = history(database, audit_id)
         if not rows:

@@ -168,6 +168,8 @@ class Grid:
     total_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
     percents: tuple[PercentColumn, ...] = ()
     percent_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
+    # cells that are the numerator of a headline percentage shown elsewhere (by its key)
+    numerator_of: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def value(self, row: str, col: str) -> int:
         rows = [r for r, _ in self.rows] if row == TOTAL else [row]
@@ -229,6 +231,11 @@ LABELS = {
     "selected": "Cases selected for audit",
     "concerns_raised": "Concerns raised in service-user feedback",
 }
+
+
+# The Total row of episodes closed by how they ended holds these headline shares' numerators.
+HEADLINE_NUMERATORS = {("total", "outcomes_achieved"): "successful_pct",
+                       ("total", "stepped_up"): "stepped_up_pct"}
 
 
 def _same(key: str) -> tuple[str, str]:
@@ -436,7 +443,7 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
     if not audits:
         return []
     by_audit: dict[int, list[dict]] = {}
-    for r in actions.tracker(db, period.end):
+    for r in actions_as_at(db, period.end):
         by_audit.setdefault(r["audit_id"], []).append(r)
     for a in audits:
         a["grade_label"] = templates.load(a["template"]).grade_label(a["grade"])
@@ -444,9 +451,25 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
     return audits
 
 
+def actions_as_at(db: sqlite_utils.Database, day) -> list[dict]:
+    """Every action (ehkit.actions.tracker) with its state as it stood on ``day``: one
+    completed later was not completed then (so a past month's report does not change when
+    it is run again later). The state is ehkit.actions' rule, applied to what was known."""
+    out = []
+    for r in actions.tracker(db, day):
+        done = r["completed_date"] if (r["completed_date"] or "9999") <= str(day) else None
+        out.append({**r, "completed_date": done,
+                    "state": actions.state(r["due_date"], done, day)})
+    return out
+
+
 def overdue_actions(db: sqlite_utils.Database, period: Period) -> list[dict]:
-    """Actions of any month overdue on the period's last day (ehkit.actions' rule)."""
-    return actions.overdue(db, period.end)
+    """Actions of any month overdue on the period's last day (ehkit.actions' rule), as they
+    stood that day; oldest due first, each with ``days_overdue``."""
+    rows = [r for r in actions_as_at(db, period.end) if r["state"] == "overdue"]
+    for r in rows:
+        r["days_overdue"] = (period.end - actions.as_date(r["due_date"])).days
+    return rows
 
 
 def meetings_to_hold(db: sqlite_utils.Database, period: Period) -> list[dict]:
@@ -479,6 +502,7 @@ def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 "reason", tuple(referral_reasons(db)), ended, counts, corner="Referral reason",
                 key_format="referral.{row}.{col}",
                 total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
+                numerator_of=HEADLINE_NUMERATORS,
                 percents=(PercentColumn("successful_pct", "% outcomes achieved",
                                         ("outcomes_achieved",), TOTAL),))
 
@@ -668,7 +692,8 @@ def outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                             (TOTAL, TOTAL): _same("closed_in_period")},
                 percents=(PercentColumn("successful_pct", "% outcomes achieved",
                                         ("outcomes_achieved",), TOTAL),),
-                percent_keys={(TOTAL, "successful_pct"): _same("successful_pct")})
+                percent_keys={(TOTAL, "successful_pct"): _same("successful_pct")},
+                numerator_of=HEADLINE_NUMERATORS)
 
 
 def quality_by_quarter_grid(db: sqlite_utils.Database, period: Period,

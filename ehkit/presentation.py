@@ -44,13 +44,16 @@ def _html(markup: str) -> None:
     display(HTML(f'<div class="ehkit">{markup}</div>'))
 
 
-def show_png(fig) -> None:
-    """Display a chart as an image/png output: nbconvert embeds it, so the HTML is one file."""
+def show_png(fig, alt: str = "") -> None:
+    """Display a chart as an image/png output: nbconvert embeds it, so the HTML is one file.
+    ``alt`` (default: the chart's title) is the image's text for screen readers."""
     from IPython.display import Image, display
 
+    if not alt and fig.axes:
+        alt = fig.axes[0].get_title(loc="left") or fig.axes[0].get_title()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    display(Image(data=buf.getvalue(), format="png"))
+    display(Image(data=buf.getvalue(), format="png", metadata={"alt": alt or "Chart"}))
 
 
 class Report:
@@ -154,8 +157,14 @@ class Report:
             if len(shares) == 2 and shares[0][1] | shares[1][1] == all_cols \
                     and not shares[0][1] & shares[1][1]:
                 lines.append(disclosure.Line((shares[0][0], shares[1][0]), (r, TOTAL)))
+        # A cell that is a headline share's numerator is known when that share was shown.
+        for cell, pct in grid.numerator_of.items():
+            if cell in values and f"{pct}:numerator" in self.published:
+                known.add(cell)
         # Figures suppressed earlier stay suppressed; those published are known to readers.
         forced = {cell for cell, k in keys.items() if k in self.hidden}
+        forced |= {cell for cell, pct in grid.numerator_of.items()
+                   if cell in values and f"{pct}:numerator" in self.hidden}
         fixed = {cell for cell, k in keys.items() if k in self.published} | known
         threshold = self.audience.threshold
         marked = dict(values)
@@ -177,6 +186,9 @@ class Report:
     def grid(self, grid: Grid, title: str | None = None) -> set[str]:
         """Show a grid with its totals and percentages; returns the keys suppressed."""
         hidden = self.grid_hidden(grid)
+        for cell, pct in grid.numerator_of.items():  # a later share on it is hidden too
+            if cell[0] in grid.row_keys and grid.figure(*cell).key in hidden:
+                self.hidden.add(f"{pct}:numerator")
         cols = [grid._label(c, grid.cols) for c in grid.col_keys] + [p.label for p in grid.percents]
         head = "".join(f"<th>{escape(c)}</th>" for c in cols)
         body, suppressed = "", set()
@@ -242,22 +254,37 @@ class Report:
 
     # -- lists of cases, audits, actions -------------------------------------------------------
     def records(self, title: str, columns: Sequence[tuple[str, str, str]], rows: Sequence[dict],
-                empty: str) -> None:
+                empty: str, *, public: bool = False, limit: int = 100,
+                more: str = "") -> None:
         """A list (one row per record). ``columns`` are (key, heading, what) where ``what``
         is "worker" (a worker's name: only where the audience may see names), "case" (an EHM
-        number: internal audiences only) or "" (anything else). Every value is escaped."""
-        allowed = [(k, h) for k, h, what in columns
-                   if (what != "worker" or self.audience.names)
-                   and (what != "case" or self.audience.case_references)]
+        number: internal audiences only) or "" (anything else). Every value is escaped.
+
+        Lists of cases and audits are for internal audiences (who may see names): a board
+        gets only how many there are (suppressed if small), unless the list is ``public``
+        (e.g. themes recorded many times). A long list shows its first ``limit`` rows and
+        says how many more there are (``more`` says where to find them all)."""
         if not rows:
             _html(f"<h3>{escape(title)}</h3><p class='note'>{escape(empty)}</p>")
             return
+        if not (self.audience.names or public):
+            n = self.shown_value(metrics.count(f"list.{metrics.slug(title)}", title, len(rows)))
+            _html(f"<h3>{escape(title)}</h3><p class='note'>{escape(n)} listed in the Head of "
+                  "Service's report only (case-level detail).</p>")
+            return
+        allowed = [(k, h) for k, h, what in columns
+                   if (what != "worker" or self.audience.names)
+                   and (what != "case" or self.audience.case_references)]
         head = "".join(f"<th>{escape(h)}</th>" for _, h in allowed)
         body = "".join(
             "<tr>" + "".join(f"<td>{escape('' if r.get(k) is None else r.get(k))}</td>"
-                             for k, _ in allowed) + "</tr>" for r in rows)
+                             for k, _ in allowed) + "</tr>" for r in rows[:limit])
+        rest = ""
+        if len(rows) > limit:
+            rest = (f"<p class='note'>The first {limit} of {len(rows):,} are shown. "
+                    f"{escape(more)}</p>")
         _html(f"<h3>{escape(title)}</h3><table class='list'><thead><tr>{head}</tr></thead>"
-              f"<tbody>{body}</tbody></table>")
+              f"<tbody>{body}</tbody></table>{rest}")
 
     # -- charts ------------------------------------------------------------------------------
     def chart(self, fig, alt: str, figures: Sequence[Figure] = ()) -> None:

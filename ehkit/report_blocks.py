@@ -87,6 +87,9 @@ def poor_audits(report: Report) -> None:
             report.note("No audit in this period was graded Requires Improvement or "
                         "Inadequate.")
         return
+    if not report.audience.names:  # case-level detail is for the Head of Service
+        report.records("Audits graded Requires Improvement or Inadequate", [], audits, "")
+        return
     for a in audits:
         title = f"Audit {a['id']} ({a['audit_date']}): {a['grade_label']}"
         report.records(title, [
@@ -109,7 +112,8 @@ def overdue_actions(report: Report) -> None:
         ("due_date", "Due", ""), ("days_overdue", "Days overdue", ""),
         ("audit_id", "Audit", ""), ("ehm_number", "EHM number", "case"),
         ("action", "Action", ""), ("owner", "Owner", "worker"), ("team", "Team", "worker"),
-        ("agency", "Agency", "")], rows, "No action was overdue.")
+        ("agency", "Agency", "")], rows, "No action was overdue.",
+        more=f"All of them: ehkit actions overdue --on {report.period.end}.")
 
 
 def meetings(report: Report) -> None:
@@ -120,7 +124,8 @@ def meetings(report: Report) -> None:
         ("meeting", "Meeting", ""), ("id", "Audit", ""), ("audit_date", "Audit date", ""),
         ("days_since_audit", "Days since the audit", ""), ("ehm_number", "EHM number", "case"),
         ("author", "Worker", "worker"), ("manager", "Line manager", "worker"),
-        ("author_agency", "Agency", "")], rows, "No feedback meeting is waiting.")
+        ("author_agency", "Agency", "")], rows, "No feedback meeting is waiting.",
+        more="All of them: the 'After the audit' tab of the action tracker.")
 
 
 def drift(report: Report) -> None:
@@ -277,7 +282,8 @@ def learning(report: Report) -> None:
                                              r["text"], r["count"]))
         report.records(title, [("text", "Recorded", ""), ("count", "Times", "")], rows,
                        "Nothing was recorded often enough to show as a theme"
-                       + (f" (more than {threshold} times)." if threshold else "."))
+                       + (f" (more than {threshold} times)." if threshold else "."),
+                       public=True)
 
 
 def action_completion(report: Report) -> None:

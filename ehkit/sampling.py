@@ -189,18 +189,33 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     conn = db.conn
     window_start = months_before(last, cfg["exclude_audited_months"])
     earliest_month = month_of(months_before(first, cfg["exclude_audited_months"] - 1))
+    p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
+         "window_start": window_start.isoformat(), "earliest": earliest_month,
+         **_drift_params(last)}
+    # The pools stay in SQL (a million episodes): one pass over the episodes open during the
+    # month (a covering index) marks what each draw needs, and only picked ids come back.
+    conn.execute("DROP TABLE IF EXISTS temp.draw_recent")
+    conn.execute("DROP TABLE IF EXISTS temp.draw_pool")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS draw_chosen (id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM draw_chosen")
     # Cases (EHM numbers) audited in the window, or on an earlier month's list in it.
-    excluded_sql = """SELECT e.id FROM episodes e WHERE e.ehm_number IN (
-          SELECT x.ehm_number FROM audits a JOIN episodes x ON x.id = a.episode_id
+    conn.execute("""CREATE TEMP TABLE draw_recent AS
+          SELECT x.ehm_number AS ehm FROM audits a JOIN episodes x ON x.id = a.episode_id
            WHERE a.audit_date > :window_start
           UNION
           SELECT x.ehm_number FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes x ON x.id = s.episode_id
-           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month)"""
-    p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
-         "window_start": window_start.isoformat(), "earliest": earliest_month,
-         **_drift_params(last)}
-    excluded = set(_ids(conn, excluded_sql, p))
+           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month""", p)
+    conn.execute("CREATE UNIQUE INDEX temp.draw_recent_ehm ON draw_recent(ehm)")
+    conn.execute(f"""CREATE TEMP TABLE draw_pool AS SELECT e.id AS id,
+          e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council') AS council,
+          coalesce(e.end_date BETWEEN :first AND :last, 0) AS closed,
+          e.ehm_number IN (SELECT ehm FROM draw_recent) AS recent,
+          (e.end_date IS NULL OR e.end_date > :on)
+            AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut) AS drift
+        FROM episodes e
+        WHERE (e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last
+        ORDER BY e.id""", p)
 
     chosen: dict[int, tuple[str, int | None]] = {}  # episode -> (reason, request id)
     requests = conn.execute("SELECT id, episode_id FROM audit_requests WHERE month = ? "
@@ -209,31 +224,38 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         chosen.setdefault(ep, ("request", rid))
     # Drift: every drifting case, except one already listed for drift in the window (the
     # same spell of drift is not listed again every month).
-    already_drift = set(_ids(conn, """SELECT s.episode_id FROM selection_draws d
-        JOIN selections s ON s.draw_id = d.id WHERE d.current = 1 AND s.reason = 'drift'
-        AND d.month >= :earliest AND d.month < :month""", p))
-    drift = [e for e in _ids(conn, _drift_sql("e.id") + " ORDER BY e.id", p)
-             if e not in already_drift]
+    drift = _ids(conn, """SELECT id FROM draw_pool WHERE drift AND id NOT IN (
+        SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+        WHERE d.current = 1 AND s.reason = 'drift' AND d.month >= :earliest
+          AND d.month < :month) ORDER BY id""", p)
     for ep in drift:
         chosen.setdefault(ep, ("drift", None))
+    conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in chosen])
 
-    def pick(reason: str, ids: Iterable[int], quota: int) -> int:
-        pool = sorted(set(ids) - excluded - set(chosen))
-        rng = random.Random(f"{seed}:{reason}")
-        for ep in rng.sample(pool, min(quota, len(pool))):
-            chosen[ep] = (reason, None)
-        return len(pool)
+    def pick(reason: str, where: str, quota: int) -> int:
+        """``quota`` of the eligible pool at random (positions in id order, from the seed)."""
+        pool = (f"SELECT id FROM draw_pool WHERE {where} AND NOT recent "
+                "AND id NOT IN (SELECT id FROM draw_chosen)")
+        size = conn.execute(f"SELECT count(*) FROM ({pool})").fetchone()[0]
+        positions = random.Random(f"{seed}:{reason}").sample(range(size), min(quota, size))
+        if positions:
+            at = dict(conn.execute(
+                f"SELECT pos, id FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS pos "
+                f"FROM ({pool})) WHERE pos IN ({','.join(map(str, positions))})").fetchall())
+            picked = [at[i] for i in positions]
+            for ep in picked:
+                chosen[ep] = (reason, None)
+            conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in picked])
+        return size
 
-    closed_ids = _ids(conn, "SELECT id FROM episodes WHERE end_date BETWEEN :first AND :last", p)
-    open_sql = """SELECT e.id FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
-        WHERE (e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last
-          AND a.kind = :kind"""
-    council_ids = _ids(conn, open_sql, {**p, "kind": "council"})
-    partner_ids = _ids(conn, open_sql, {**p, "kind": "partner"})
-    closed_pool = pick("closed", closed_ids, cfg["closed_cases"])
-    council_pool = pick("random_council", council_ids, cfg["council_cases"])
-    partner_pool = pick("random_partner", partner_ids, cfg["partner_cases"])
-    in_pools = set(closed_ids) | set(council_ids) | set(partner_ids)
+    closed_pool = pick("closed", "closed", cfg["closed_cases"])
+    council_pool = pick("random_council", "council", cfg["council_cases"])
+    partner_pool = pick("random_partner", "NOT council", cfg["partner_cases"])
+    # Left out of the pools as audited or listed lately (and not on this list otherwise).
+    left_out = conn.execute("SELECT count(*) FROM draw_pool WHERE recent "
+                            "AND id NOT IN (SELECT id FROM draw_chosen)").fetchone()[0]
+    conn.execute("DROP TABLE temp.draw_recent")
+    conn.execute("DROP TABLE temp.draw_pool")
 
     if existing:
         db["selection_draws"].update(existing["id"], {"current": 0})
@@ -246,7 +268,7 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         "exclude_audited_months": cfg["exclude_audited_months"], "due_days": cfg["due_days"],
         "council_pool": council_pool, "partner_pool": partner_pool, "closed_pool": closed_pool,
         "drifting": sum(1 for r, _ in chosen.values() if r == "drift"),
-        "excluded_audited": len((excluded & in_pools) - set(chosen)),
+        "excluded_audited": left_out,
     }).last_pk
     _store_selections(db, draw_id, chosen, on, cfg["due_days"], random.Random(f"{seed}:auditors"))
     return current_draw(db, month)
@@ -269,12 +291,13 @@ def _store_selections(db, draw_id: int, chosen: dict, on: dt.date, due_days: int
     assigned = assign_auditors(_leads(db.conn, chosen), auditors, line_manager_of, rng, load)
     due = (on + dt.timedelta(days=due_days)).isoformat()
     order = list(REASONS)
-    db["selections"].insert_all(
-        ({"draw_id": draw_id, "episode_id": ep, "reason": reason, "request_id": rid,
-          "auditor_id": assigned.get(ep), "selected_on": on.isoformat(), "due_date": due}
+    # executemany: a month with many drifting cases is a bulk insert, without per-value work
+    db.conn.executemany(
+        "INSERT INTO selections (draw_id, episode_id, reason, request_id, auditor_id, "
+        "selected_on, due_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(draw_id, ep, reason, rid, assigned.get(ep), on.isoformat(), due)
          for ep, (reason, rid) in sorted(chosen.items(),
-                                         key=lambda kv: (order.index(kv[1][0]), kv[0]))),
-        batch_size=2000)
+                                         key=lambda kv: (order.index(kv[1][0]), kv[0]))])
 
 
 # -- requests from lead professionals ----------------------------------------------------
@@ -357,11 +380,12 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                   a.name AS lead_agency, a.kind AS lead_agency_kind,
                   e.lead_professional_id, lp.name AS lead_professional,
                   tm.name AS team_manager, r.reason AS request_reason,
+                  -- "+": look audits up by episode (audits_episode), not by date
                   (SELECT x.id FROM audits x WHERE x.episode_id = e.id
-                      AND x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
+                      AND +x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM audits x
-                    WHERE x.episode_id = e.id AND x.audit_date >= :first
+                    WHERE x.episode_id = e.id AND +x.audit_date >= :first
                       AND x.status IN ('submitted', 'moderated')) AS completed_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id

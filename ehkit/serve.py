@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import db as store
+from . import netfs
 from .errors import EhkitError
 
 HOST = "127.0.0.1"
@@ -67,6 +69,9 @@ class ServeConfig:
         args = [
             str(self.notebook_path),
             f"--port={self.port}",
+            # Fail if the port is taken rather than quietly move to another one, so the URL
+            # printed above is the one served.
+            "--Voila.port_retries=0",
             f"--Voila.ip={HOST}",
             "--no-browser",
             "--show_tracebacks=False",
@@ -101,6 +106,12 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
                          f"(available: {', '.join(known) or 'none'})")
     if not 0 < port < 65536:
         raise ServeError(f"--port {port} is not a port number (1-65535)")
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise ServeError(f"port {port} on {HOST} is already in use (another ehkit serve?): "
+                             "choose another with --port") from None
     cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
                       pool_size=pool_size)
     if no_token:
@@ -118,6 +129,9 @@ def run(cfg: ServeConfig) -> int:
     # Make sure the kernels run this interpreter (the venv's), whatever is on PATH.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     print(f"ehkit: serving {cfg.notebook} for {cfg.db} at {cfg.url}", flush=True)
+    fstype = netfs.network_filesystem(cfg.db)
+    if fstype:  # the kernels warn too, but only into Voila's log
+        print(f"ehkit: warning: {netfs.warning_text(cfg.db, fstype)}", flush=True)
     if not cfg.token:
         print("ehkit: warning: no token - anyone who can reach this machine's localhost can "
               "open the form", flush=True)

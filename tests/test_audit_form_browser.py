@@ -24,7 +24,13 @@ from ehkit import audits
 from ehkit import db as store
 from ehkit import template as templates
 
-browser = pytest.mark.browser
+
+def browser(test):
+    """A test on the module's Voila server: marked browser, and kept on one xdist worker
+    (``--dist loadgroup``) so the module starts one server, not one per worker."""
+    return pytest.mark.browser(pytest.mark.xdist_group("audit_form_voila")(test))
+
+
 FORM = ".ehkit-grade-pre_eha"
 TPL = templates.load()
 
@@ -314,6 +320,13 @@ def test_another_template_gives_another_form(demo_db_path, tmp_path):
     assert set(form.checklist) == {"consent"}
     assert [label for label, _ in form.grades["practice"].options] == ["Not fine", "Fine"]
     assert set(form.readonly) == {"lead_professional"}
+    # With no section holding the overall grade, it is chosen in the overall block instead.
+    other = tmp_path / "small2.toml"
+    other.write_text(SMALL_TEMPLATE.replace("holds_overall = true", "holds_overall = false"),
+                     encoding="utf-8")
+    form = AuditForm(demo_db_path, template=str(other))
+    assert set(form.grades) == {"practice", "overall"}
+    assert form.overall_shown not in form.widget.children
 
 
 def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, tmp_path):
@@ -340,3 +353,34 @@ def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, t
     assert [a["due_date"] for a in back["actions"]] == [a["due_date"] for a in saved["actions"]]
     # Not a draft: the inputs are locked until it is reopened.
     assert form.summary.disabled == (saved["status"] != "draft")
+
+
+def test_form_without_a_database_says_so_plainly(tmp_path):
+    from ehkit.forms.audit import Unavailable, audit_app
+
+    app = audit_app(tmp_path / "missing.db")
+    assert isinstance(app, Unavailable)
+    assert "no database at" in app._repr_html_() and "Traceback" not in app._repr_html_()
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_failing_callback_shows_a_calm_message_not_a_traceback():
+    from ehkit.errors import EhkitError
+    from ehkit.forms.common import Messages, friendly
+
+    messages = Messages()
+
+    @friendly(messages)
+    def broken(_button):
+        raise KeyError("/srv/ehkit/secret.py line 3")
+
+    @friendly(messages)
+    def refused(_button):
+        raise EhkitError("the case <b>is</b> closed")
+
+    broken(None)
+    shown = messages.widget.value
+    assert "Something went wrong" in shown
+    assert "secret.py" not in shown and "Traceback" not in shown and "KeyError" not in shown
+    refused(None)
+    assert "the case &lt;b&gt;is&lt;/b&gt; closed" in messages.widget.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import sqlite3
 
 import pytest
@@ -434,16 +435,22 @@ def test_serve_is_closed_by_default(service, tmp_path):
     from ehkit import serve
 
     db_file = service.execute("PRAGMA database_list").fetchone()[2]
-    cfg = serve.configure(db_file, port=9123)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(serve.ServeError, match="already in use"):
+            serve.configure(db_file, port=port)
+    cfg = serve.configure(db_file, port=port)
     argv = cfg.argv()
     assert "--Voila.ip=127.0.0.1" in argv and "--show_tracebacks=False" in argv
     assert "--strip_sources=True" in argv and "--preheat_kernel=True" in argv
     assert len(cfg.token) >= 24 and f"--token={cfg.token}" in argv
-    assert cfg.url == f"http://127.0.0.1:9123/?token={cfg.token}"
+    assert cfg.url == f"http://127.0.0.1:{port}/?token={cfg.token}"
     assert argv[0].endswith("notebooks/audit.ipynb")
-    open_cfg = serve.configure(db_file, no_token=True, preheat=False)
+    open_cfg = serve.configure(db_file, port=port, no_token=True, preheat=False)
     assert "--token=" in open_cfg.argv() and "--preheat_kernel=True" not in open_cfg.argv()
     with pytest.raises(serve.ServeError, match="no database"):
-        serve.configure(tmp_path / "missing.db")
+        serve.configure(tmp_path / "missing.db", port=port)
     with pytest.raises(serve.ServeError, match="no notebook 'nope'"):
-        serve.configure(db_file, notebook="nope")
+        serve.configure(db_file, port=port, notebook="nope")

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_change_log import audit_form
-from trust_helpers import base_rows
+from trust_helpers import audit_form, base_rows
 
 from ehkit import audits, cases, check, history
 from ehkit import db as store

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from trust_helpers import base_rows, complete_audit, raw, save_rows
+from trust_helpers import audit_form, base_rows, complete_audit, raw, save_rows
 
 from ehkit import check
 from ehkit import db as store
@@ -215,19 +215,6 @@ def test_chain_detects_the_last_row_removed(tampered):
 
 
 # -- history: the audit's story, and its state at an earlier time rebuilt from the log ------
-def audit_form(episode_id: int = 1, text: str = "Evidence of good practice.") -> dict:
-    """A complete audit as the form sends it to ehkit.audits."""
-    whole = complete_audit(text=text)
-    a = {k: v for k, v in whole["audit"].items() if k not in ("status", "submitted_at")}
-    a["episode_id"] = episode_id
-    a["answers"] = {r["key"]: {k: r[k] for k in ("grade", "comment", "response")}
-                    for r in whole["answers"]}
-    a["checklist"] = {r["item"]: {"status": r["status"], "note": r["note"]}
-                      for r in whole["checklist"]}
-    a["actions"] = [{k: v for k, v in r.items() if k != "number"} for r in whole["actions"]]
-    return a
-
-
 def saved_copy(db, audit_id: int) -> dict:
     """The audit's rows as stored now, keyed like the change log (made with plain SQL)."""
     out = {"audits": {str(audit_id): dict(db.execute_returning_dicts(
@@ -290,3 +277,72 @@ def test_cli_history_prints_the_story_and_an_earlier_state(db, tmp_path, capsys)
     assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id),
                      "--at", "2000-01-01T00:00"]) == 2
     assert "did not exist" in capsys.readouterr().err
+
+
+def test_every_data_table_has_its_three_change_log_triggers(db):
+    tables = set(store.logged_tables(db))
+    assert {"audits", "answers", "checklist_answers", "actions", "episodes", "children",
+            "moderations"} <= tables
+    triggers = {r[0] for r in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    for table in tables:
+        assert {f"log_{table}_{op}" for op in ("insert", "update", "delete")} <= triggers
+    assert check.trigger_checks(db) == []
+
+
+def test_a_log_rewritten_wholesale_is_caught_against_a_backup_or_noted_head(tmp_path, capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    save_rows(database, complete_audit())
+    database.close()
+    earlier = backup.backup(path, tmp_path / "b")
+    noted = f"{earlier.change_log_rows}:{earlier.chain_head}"
+    # Someone who knows the hashing changes who made row 2 and recomputes every hash after it.
+    con = raw(path)
+    con.execute("DROP TRIGGER change_log_no_update")
+    cols = "at, user, actor, table_name, row_key, audit_id, field, old, new, reason"
+    prev = None
+    for row in con.execute(f"SELECT id, {cols} FROM change_log ORDER BY id").fetchall():
+        fields = list(row[1:])
+        if row[0] == 2:
+            fields[1] = "mallory"
+        prev = store.chain_hash(prev, *fields)
+        con.execute("UPDATE change_log SET user = ?, hash = ? WHERE id = ?",
+                    [fields[1], prev, row[0]])
+    con.close()
+    # The chain alone cannot tell (there is no secret) ...
+    assert cli.main(["check", "--db", str(path)]) == 1  # (only the dropped guard shows)
+    out = capsys.readouterr().out
+    assert "LOG-ALTERED" not in out and "LOG-TRIGGER  trigger change_log_no_update" in out
+    # ... but a backup, or the head noted from it, kept elsewhere can.
+    for against in (str(earlier.path), noted):
+        assert cli.main(["check", "--db", str(path), "--against", against]) == 1
+        out = capsys.readouterr().out
+        assert f"LOG-REWRITTEN  change_log id {earlier.change_log_rows}" in out
+    # And an untouched store passes against its own backup.
+    other = tmp_path / "other.db"
+    database = store.connect(other)
+    base_rows(database)
+    database.close()
+    made = backup.backup(other, tmp_path / "c")
+    database = store.connect(other)
+    save_rows(database, complete_audit())  # the log goes on after the backup
+    database.close()
+    assert cli.main(["check", "--db", str(other), "--against", str(made.path)]) == 0
+
+
+def test_history_shows_control_and_direction_characters_without_obeying_them(db):
+    from ehkit import history
+
+    base_rows(db)
+    audit_id = save_rows(db, complete_audit())
+    sneaky = "typo\x1b[2J\u202eexe.gnp"
+    with store.acting_as(actor="Ava\x07 Auditor", reason=sneaky), store.transaction(db):
+        db["audits"].update(audit_id, {"summary": "new\x1b[31m"})
+    (line,) = [x for x in history.format_history(history.history(db, audit_id))
+               if "summary" in x]
+    assert all(c.isprintable() for c in line)
+    assert "(reason: typo\\x1b[2J\\u202eexe.gnp)" in line and "as Ava\\x07 Auditor" in line

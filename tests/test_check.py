@@ -223,7 +223,7 @@ def test_foreign_key_problem_is_found(tmp_path):
         database.close()
 
 
-def test_damaged_file_is_found_by_integrity_check(tmp_path):
+def test_damaged_file_is_found_by_integrity_check(tmp_path, capsys):
     path = tmp_path / "ehkit.db"
     database = store.connect(path)
     base_rows(database)
@@ -242,6 +242,11 @@ def test_damaged_file_is_found_by_integrity_check(tmp_path):
     finally:
         database.close()
     assert found and {f.code for f in found} == {"DB-INTEGRITY"}
+    # The command says so in one line and exits 1, no traceback.
+    assert cli.main(["check", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "DB-INTEGRITY  database file:" in out and "restore the latest good backup" in out
+    assert "Traceback" not in out
 
 
 # -- network drives ------------------------------------------------------------------------

@@ -7,8 +7,7 @@ import random
 import traceback
 
 import pytest
-from test_change_log import audit_form
-from trust_helpers import base_rows, complete_audit
+from trust_helpers import audit_form, base_rows, complete_audit
 
 from ehkit import audits, check
 from ehkit import db as store

@@ -58,7 +58,7 @@ tables = st.integers(1, 5).flatmap(lambda n: st.lists(
     min_size=1, max_size=5))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(tables)
 def test_no_suppressed_cell_can_be_worked_out_from_row_and_column_totals(cells):
     values = _with_totals(cells)
@@ -73,7 +73,7 @@ def test_no_suppressed_cell_can_be_worked_out_from_row_and_column_totals(cells):
         assert _on_a_cycle(cell, hidden), f"{cell}={values[cell]} can be worked out"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.one_of(st.integers(0, 7), st.integers(0, 60)), min_size=1, max_size=8))
 def test_a_column_with_only_its_total_never_leaves_one_suppressed_cell_alone(column):
     values = {(f"r{i}", "n"): v for i, v in enumerate(column)}
@@ -85,7 +85,7 @@ def test_a_column_with_only_its_total_never_leaves_one_suppressed_cell_alone(col
     assert all(c in hidden for c, v in values.items() if 0 < v <= THRESHOLD)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(tables)
 def test_no_percentage_is_shown_on_a_suppressed_count(cells):
     """Through the report's own grid rendering: a % of a row's total built on a hidden

@@ -227,7 +227,8 @@ def test_same_episode_with_different_details_is_rejected(known, tmp_path):
                               today=TODAY)
     assert counts(s) == (2, 1, 0, 0, 1)
     assert [(p.row, p.code, p.field) for p in s.problems] == [
-        (3, "DUPLICATE_DIFFERS", "lead_professional_id")]
+        (3, "DUPLICATE_DIFFERS", "lead_professional")]
+    assert "row 2 has 'Ada Applebridge'" in s.problems[0].message
 
 
 def test_each_import_is_recorded_with_the_files_hash(known, tmp_path):
@@ -374,3 +375,18 @@ def test_episode_info_gives_the_audit_forms_case_information(known, tmp_path):
     assert cases.episode_info(known, info["id"])["ehm_number"] == "EHM1"
     with pytest.raises(cases.CaseNotFound):
         cases.episode_info(known, "EHM404")
+
+
+def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):
+    # The store refuses one child (as a full disk or a broken constraint would): the
+    # episodes written before it in the same import must not stay.
+    known.conn.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON children "
+                       "WHEN NEW.name = 'Boom Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    rows = [HEADER,
+            ["EHM1", "31/01/2026", "", COUNCIL, "", "", "", "", "Isla K", "02/03/2019"],
+            ["EHM2", "31/01/2026", "", COUNCIL, "", "", "", "", "Boom Refused", "02/03/2019"]]
+    with pytest.raises(cases.ImportFailed, match="nothing was imported"):
+        cases.import_episodes(known, write_csv(tmp_path / "r.csv", rows), rejects_dir=tmp_path,
+                              today=TODAY)
+    assert known["episodes"].count == 0 and known["children"].count == 0
+    assert known["imports"].count == 0

@@ -97,3 +97,124 @@ def test_a_second_template_gets_its_own_grade_distribution(quarter, tmp_path):
                               for g in (1, 2, 3)}
     assert f["grades.plan.3"].value == 1 and f["grades.child.1"].value == 1
     assert f["grades.overall.1"].value == 1  # Darlington audits are not counted here
+
+
+# -- the further figures of issue 5 (worked out by hand on small stores) ------------------------
+@pytest.fixture
+def reasons(db):
+    add_service(db)
+    add_episode(db, 1, "2026-07-01", "2026-09-30", ended_as="outcomes_achieved",
+                referral_reason="Housing", first_review_date="2026-07-21")   # 20 days; 91 long
+    add_episode(db, 2, "2026-01-01", "2026-07-01", ended_as="stepped_up",
+                referral_reason="Housing")                                      # 181 days long
+    add_episode(db, 3, "2026-07-15", "2026-08-15", ended_as="outcomes_achieved",
+                referral_reason="Behaviour", first_review_date="2026-08-14")  # 30 days; 31 long
+    add_episode(db, 4, "2026-06-01", referral_reason="Behaviour",
+                first_review_date="2026-06-20")                                 # review in Q2
+    add_episode(db, 5, "2026-08-01")                                            # no reason
+    return db
+
+
+def test_closed_episodes_by_referral_reason_and_how_they_ended(reasons):
+    g = metrics.referral_outcome_grid(reasons, Q3)
+    assert g.value("housing", "outcomes_achieved") == 1 and g.value("housing", "stepped_up") == 1
+    assert g.value("housing", metrics.TOTAL) == 2 and g.value("behaviour", metrics.TOTAL) == 1
+    f = {x.key: x for x in g.figures()}
+    assert f["referral.housing.successful_pct"].value == 50.0
+    assert f["referral.behaviour.successful_pct"].value == 100.0
+    assert f["closed_in_period"].value == 3  # the grand total is the headline figure
+    v = {x.key: x.value for x in metrics.referral_volume_grid(reasons, Q3).figures()}
+    assert v["referral.housing.began_in_period"] == 1
+    assert v["referral.behaviour.open_at_end"] == 1
+    assert v["referral.not_recorded.began_in_period"] == 1
+    assert v["began_in_period"] == 3 and v["open_at_end"] == 2
+
+
+def test_timescales_are_medians_over_the_cases_in_the_period(reasons):
+    f = _by_key(metrics.timescale_figures(reasons, Q3))
+    assert (f["days_to_first_review"].value, f["days_to_first_review"].denominator) == (25, 2)
+    assert (f["closed_length_days"].value, f["closed_length_days"].denominator) == (91, 3)
+    assert f["audits_on_time_pct"].value is None  # no audit list drawn: n/a, not 0%
+
+
+def test_action_completion_by_quarter_due_as_at_the_year_end(db):
+    add_service(db)
+    add_episode(db, 1, "2025-12-01")
+    add_audit(db, 1, 1, "2026-01-10", 3)
+    with store.transaction(db):
+        db["actions"].insert_all([
+            {"audit_id": 1, "number": 1, "action": "a", "due_date": "2026-02-01",
+             "completed_date": "2026-02-01"},                                # on time (on the day)
+            {"audit_id": 1, "number": 2, "action": "b", "due_date": "2026-03-31",
+             "completed_date": "2026-04-02"},                                # late, next quarter
+            {"audit_id": 1, "number": 3, "action": "c", "due_date": "2026-08-01"},  # not done
+            {"audit_id": 1, "number": 4, "action": "d", "due_date": "2027-01-05"}])  # next year
+    g = metrics.action_completion_grid(db, periods.parse("2026"))
+    assert [g.value("2026Q1", c) for c in ("on_time", "late", "not_completed")] == [1, 1, 0]
+    assert g.value("2026Q3", "not_completed") == 1
+    assert g.value(metrics.TOTAL, metrics.TOTAL) == 3
+    f = {x.key: x.value for x in g.figures()}
+    assert f["action_completion.2026Q1.on_time_pct"] == 50.0
+    assert f["action_completion.total.completed_pct"] == pytest.approx(66.7)
+
+
+def test_the_months_audit_list_by_state_at_the_month_end(db):
+    add_service(db)
+    for i in range(1, 5):
+        add_episode(db, i, "2026-01-01")
+    with store.transaction(db):
+        db["selection_draws"].insert({
+            "id": 1, "month": "2026-11", "seed": 1, "drawn_on": "2026-11-02", "drawn_by": "t",
+            "council_quota": 12, "partner_quota": 3, "closed_quota": 15, "drift_open_months": 6,
+            "drift_review_months": 3, "exclude_audited_months": 12, "due_days": 14,
+            "council_pool": 4, "partner_pool": 0, "closed_pool": 0, "drifting": 1,
+            "excluded_audited": 0})
+        db["selections"].insert_all([
+            {"draw_id": 1, "episode_id": i, "reason": r, "selected_on": "2026-11-02",
+             "due_date": due} for i, r, due in [
+                (1, "random_council", "2026-11-16"), (2, "random_council", "2026-11-16"),
+                (3, "drift", "2026-11-16"), (4, "random_council", "2026-12-07")]])
+    add_audit(db, 1, 1, "2026-11-10", 2)                  # submitted 10th: on time
+    add_audit(db, 2, 2, "2026-11-20", 2)                  # submitted 20th: late
+    g = metrics.selection_grid(db, periods.parse("2026-11"))
+    assert g.value("random_council", "completed") == 1
+    assert g.value("random_council", "completed_late") == 1
+    assert g.value("drift", "overdue") == 1              # due the 16th, nothing by the 30th
+    assert g.value("random_council", "not_yet_due") == 1  # due in December
+    f = _by_key(metrics.selection_figures(db, periods.parse("2026-11")))
+    assert [f[k].value for k in ("selected", "selection_completed", "selection_overdue")] == [4, 2, 1]
+
+
+def test_most_common_learning_ignores_case_and_spacing(db):
+    add_service(db)
+    add_episode(db, 1, "2026-01-01")
+    for i, text in enumerate(["Review  drift early", "review drift early", "Other", None], 1):
+        add_audit(db, i, 1, "2026-02-01", 2)
+        with store.transaction(db):
+            db["audits"].update(i, {"learning": text})
+    rows = metrics.most_common(db, periods.parse("2026"), "learning")
+    assert rows == [{"text": "Review  drift early", "count": 2}, {"text": "Other", "count": 1}]
+
+
+def test_a_past_months_overdue_actions_are_as_they_stood_at_its_end(db):
+    add_service(db)
+    add_episode(db, 1, "2026-01-01")
+    add_audit(db, 1, 1, "2026-08-20", 3)
+    with store.transaction(db):
+        db["actions"].insert_all([
+            {"audit_id": 1, "number": 1, "action": "a", "due_date": "2026-09-10",
+             "completed_date": "2026-10-03"},   # overdue on 30 September, done later
+            {"audit_id": 1, "number": 2, "action": "b", "due_date": "2026-09-10",
+             "completed_date": "2026-09-09"},   # done in time
+            {"audit_id": 1, "number": 3, "action": "c", "due_date": "2026-09-30"}])  # due that day
+    rows = metrics.overdue_actions(db, periods.parse("2026-09"))
+    assert [(r["number"], r["days_overdue"]) for r in rows] == [(1, 20)]
+    assert rows[0]["completed_date"] is None
+
+
+def test_a_reopened_and_resubmitted_audit_counts_its_auditors_grade_again(quarter):
+    with store.transaction(quarter):
+        quarter.execute("UPDATE audits SET status = 'submitted' WHERE id = 3")
+    f = _by_key(metrics.grade_distribution(quarter, Q3))
+    assert [f[f"grades.overall.{g}"].value for g in (1, 2, 3, 4)] == [0, 2, 1, 0]
+    assert [f[f"grades.planning.{g}"].value for g in (1, 2, 3, 4)] == [1, 1, 1, 0]

@@ -12,7 +12,7 @@ from ehkit import db as store
 from ehkit import metrics, periods, reports
 from ehkit.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_quarterly")]
 
 
 @pytest.fixture(scope="module")

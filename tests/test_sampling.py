@@ -128,8 +128,10 @@ def test_cases_on_an_earlier_months_list_are_not_drawn_again(db):
     sampling.draw(db, MONTH, seed=3, on=DRAWN)
     november = chosen(db)
     assert not (november["random_council"] | november["random_partner"]) & october
-    # the same spell of drift is not listed again
-    assert not november.get("drift", set()) & chosen(db, "2026-10").get("drift", set())
+    # On 31/10, 51 and 54 were drifting (begun before 30/04; their 10/11 review was still to
+    # come); on 30/11 53 joins them. The same spell of drift is not listed again.
+    assert chosen(db, "2026-10")["drift"] == {51, 54}
+    assert november["drift"] == {53}
 
 
 def test_the_same_seed_draws_the_same_list(tmp_path):
@@ -405,3 +407,15 @@ def test_coordinator_draws_and_adds_a_request_in_the_browser(demo_db_path, tmp_p
     assert listed in (shown, shown + 1)  # + 1 when the request added a case
     assert asked == [("progress <not> being made",)]
     assert (tmp_path / "reports" / "selections" / f"audit-list-{month}.xlsx").exists()
+
+
+def test_an_auditors_outstanding_cases_are_where_drafts_start(db):
+    build(db)
+    sampling.draw(db, MONTH, seed=1, on=DRAWN)
+    mine = {r["episode_id"] for r in sampling.selection(db, MONTH) if r["auditor_id"] == 5}
+    done = min(mine)
+    with store.transaction(db):
+        db["audits"].insert(audit(done, "2026-11-05"))
+    left = sampling.outstanding(db, 5, as_of=DRAWN)
+    assert {r["episode_id"] for r in left} == mine - {done}
+    assert {r["month"] for r in left} == {MONTH}

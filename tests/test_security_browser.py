@@ -13,12 +13,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from test_audit_form_browser import fill_case, free_case, ready
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
     copy_db,
+    free_port,
     pages_fixture,
+    select_by_text,
     wait_for_text,
 )
 
@@ -71,7 +72,7 @@ def follow(server, path: str, *, token: bool = True, hops: int = 5) -> tuple[int
 def test_server_listens_on_localhost_only_with_a_token(server):
     assert server.url.startswith("http://127.0.0.1:") and len(server.token) >= 24
     from ehkit import serve
-    argv = serve.configure(server.db, port=server.port).argv()
+    argv = serve.configure(server.db, port=free_port()).argv()  # the shipped defaults
     assert "--Voila.ip=127.0.0.1" in argv and "--show_tracebacks=False" in argv
     assert "--strip_sources=True" in argv
     assert "--token=" not in argv and any(a.startswith("--token=") for a in argv)
@@ -138,6 +139,35 @@ def test_without_the_token_the_form_is_refused(server, chromium):
         assert "token" in page.content().lower()
     finally:
         context.close()
+
+
+def free_case(db: Path, offset: int) -> dict:
+    """An open episode of the demo store and an auditor free of any conflict of interest."""
+    with sqlite3.connect(str(db)) as con:
+        eps = con.execute(
+            "SELECT e.id, e.ehm_number, e.lead_professional_id, e.team_manager_id,"
+            " lp.line_manager_id FROM episodes e JOIN practitioners lp"
+            " ON lp.id = e.lead_professional_id WHERE e.status = 'open'"
+            " AND e.start_date < '2026-09-01' AND (SELECT count(*) FROM episodes x"
+            " WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY e.id DESC").fetchall()
+        ep = eps[offset]
+        people = [r for r in con.execute("SELECT id, name FROM practitioners"
+                                         " WHERE is_auditor = 1 ORDER BY name, id")
+                  if r[0] not in set(ep[2:])]
+    return {"episode_id": ep[0], "ehm": ep[1], "auditor": people[0]}
+
+
+def ready(page) -> None:
+    page.wait_for_selector(f"{FORM} button")
+    page.wait_for_function(
+        "document.querySelectorAll('.ehkit-auditor1 select option').length > 1")
+
+
+def fill_case(page, case: dict, date: str = "2026-10-20") -> None:
+    page.locator(".ehkit-date-audit_date input").fill(date)
+    select_by_text(page, ".ehkit-auditor1", case["auditor"][1])
+    page.locator(".ehkit-ehm_number input").fill(case["ehm"])
+    wait_for_text(page, ".ehkit-case-lead_professional", " ")
 
 
 def _boom_trigger(db: Path) -> None:

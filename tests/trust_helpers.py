@@ -50,6 +50,19 @@ def complete_audit(audit_id: int | None = None, *, episode_id: int = 1, grade: i
     return {"audit": audit, "answers": answers, "checklist": checklist, "actions": actions}
 
 
+def audit_form(episode_id: int = 1, text: str = "Evidence of good practice.") -> dict:
+    """A complete audit as the form sends it to ehkit.audits."""
+    whole = complete_audit(text=text)
+    a = {k: v for k, v in whole["audit"].items() if k not in ("status", "submitted_at")}
+    a["episode_id"] = episode_id
+    a["answers"] = {r["key"]: {k: r[k] for k in ("grade", "comment", "response")}
+                    for r in whole["answers"]}
+    a["checklist"] = {r["item"]: {"status": r["status"], "note": r["note"]}
+                      for r in whole["checklist"]}
+    a["actions"] = [{k: v for k, v in r.items() if k != "number"} for r in whole["actions"]]
+    return a
+
+
 def save_rows(db, whole: dict) -> int:
     """Write a complete audit straight into the store in one transaction; its id."""
     with store.acting_as(actor="Ava Auditor"), store.transaction(db):

@@ -40,6 +40,7 @@ spaces), :func:`click_choice` (a ToggleButtons choice by its exact label),
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import socket
@@ -161,17 +162,40 @@ class VoilaServer:
         self.stop()
 
 
+_playwright = None
+_browser = None
+
+
+def _close_browser() -> None:
+    global _playwright, _browser
+    if _browser is not None:
+        try:
+            _browser.close()
+            _playwright.stop()
+        except Exception:  # noqa: BLE001 - the process is ending anyway
+            pass
+    _playwright = _browser = None
+
+
+def shared_browser():
+    """The one headless Chromium of this process (Playwright's sync API allows one driver
+    per thread, so every module importing the fixture must share it)."""
+    global _playwright, _browser
+    if _browser is None:
+        from playwright.sync_api import sync_playwright
+
+        _playwright = sync_playwright().start()
+        _browser = _playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        atexit.register(_close_browser)
+    return _browser
+
+
 @pytest.fixture(scope="session", name="chromium")
 def chromium_fixture():
-    """One headless Chromium per test process (xdist worker)."""
-    from playwright.sync_api import sync_playwright
-
+    """Headless Chromium, one per test process (xdist worker), shared by every module."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (`make browser` installs Debian's chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return shared_browser()
 
 
 @pytest.fixture(name="pages")

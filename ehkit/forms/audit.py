@@ -237,6 +237,8 @@ class AuditForm:
         for wd in (self.audit_date, self.auditor1, self.auditor2, self.episode):
             wd.observe(live, "value")
         self.ehm.observe(self._on(lambda _c: self._ehm_changed()), "value")
+        self.auditor1.observe(self._on(lambda _c: None if self._filling else self._fill_pick()),
+                              "value")
         return rows
 
     def _checklist(self) -> list[w.Widget]:
@@ -283,13 +285,7 @@ class AuditForm:
             self.inputs.append(g)
             out += [w.HTML(f"<b>{esc(s.grading_label)}</b>"), g, w.HTML(defs), self._note(s.key)]
         if s.holds_overall:
-            g = tag(w.ToggleButtons(options=grade_options, value=None, tooltips=tips),
-                    "grade", f"grade-{OVERALL}")
-            self.grades[OVERALL] = g
-            self.inputs.append(g)
-            g.observe(self._on(lambda _c: self._show_overall()), "value")
-            out += [w.HTML(f"<b>{esc(t.overall_grading_label)}</b>"), g, w.HTML(defs),
-                    self._note(OVERALL)]
+            out += self._overall_grade()
         return out
 
     def _overall_reasons(self) -> list[w.Widget]:
@@ -297,9 +293,24 @@ class AuditForm:
         self.overall_reasons = tag(w.Textarea(layout=TEXTAREA), "overall_reasons")
         self.overall_shown = tag(w.HTML(""), "overall-shown")
         self.inputs.append(self.overall_reasons)
-        return [w.HTML(f"<h2>{esc(t.overall_label)}</h2>"), self.overall_shown,
-                w.HTML(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
-                self._note("overall_reasons")]
+        out = [w.HTML(f"<h2>{esc(t.overall_label)}</h2>")]
+        if any(s.holds_overall for s in t.sections):
+            out.append(self.overall_shown)
+        else:  # no section holds the overall grade: choose it here
+            out += self._overall_grade()
+        return out + [w.HTML(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
+                      self._note("overall_reasons")]
+
+    def _overall_grade(self) -> list[w.Widget]:
+        t = self.tpl
+        g = tag(w.ToggleButtons(options=[(x.label, x.value) for x in reversed(t.grades)],
+                                value=None, tooltips=[x.definition for x in reversed(t.grades)]),
+                "grade", f"grade-{OVERALL}")
+        self.grades[OVERALL] = g
+        self.inputs.append(g)
+        g.observe(self._on(lambda _c: self._show_overall()), "value")
+        return [w.HTML(f"<b>{esc(t.overall_grading_label)}</b>"), g, w.HTML(_grade_defs(t)),
+                self._note(OVERALL)]
 
     def _show_overall(self) -> None:
         g = self.grades.get(OVERALL)
@@ -404,12 +415,18 @@ class AuditForm:
 
     def _fill_pick(self) -> None:
         rows = audits.listing(self.db, statuses=("draft", "submitted", "moderated"))
+        me = self.auditor1.value
         order = {"draft": 0, "submitted": 1, "moderated": 2}
-        rows.sort(key=lambda r: order[r["status"]])
+        # The chosen auditor's own drafts first, then everyone's drafts, then the rest.
+        rows.sort(key=lambda r: (order[r["status"]], r["auditor1_id"] != me))
         opts = [("Choose a saved audit", None)] + [
-            (f"{audits.STATUS_LABELS[r['status']]} - {r['ehm_number']} - audited "
-             f"{r['audit_date']} by {r['auditor1']} (no. {r['id']})", r["id"]) for r in rows]
+            (("Your draft" if r["status"] == "draft" and me is not None
+              and r["auditor1_id"] == me else audits.STATUS_LABELS[r["status"]])
+             + f" - {r['ehm_number']} - audited {r['audit_date']} by {r['auditor1']}"
+             f" (no. {r['id']})", r["id"]) for r in rows]
+        keep = self.pick.value
         self.pick.options = opts
+        _choose(self.pick, keep if keep in {v for _, v in opts} else None)
 
     # -- reading and writing the widgets ---------------------------------------------------
     def collect(self) -> dict:

@@ -1,0 +1,48 @@
+"""One measurement in a fresh process: ``python -m bench._one report --db ... --notebooks ...``.
+
+A fresh process per measurement keeps runs independent, and lets the kernel's peak memory be
+read exactly: the kernel is this process's only child, so after the run
+``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is the kernel process's peak resident set size.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+
+
+def report(args) -> dict:
+    from ehkit import reports
+
+    with tempfile.TemporaryDirectory(prefix="ehkit-bench-") as out:
+        t = time.perf_counter()
+        result = reports.run(args.kind, db=args.db, period=args.period, audience=args.audience,
+                             out_dir=out, notebooks=args.notebooks)
+        seconds = time.perf_counter() - t
+        size = result.html.stat().st_size
+    kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    cpu = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime
+    return {"seconds": seconds, "cpu_seconds": cpu, "kernel_peak_mb": kids.ru_maxrss / 1024,
+            "html_bytes": size}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(required=True)
+    r = sub.add_parser("report")
+    r.add_argument("--db", required=True)
+    r.add_argument("--kind", default="quarterly")
+    r.add_argument("--period", required=True)
+    r.add_argument("--audience", default="board")
+    r.add_argument("--notebooks")
+    r.set_defaults(fn=report)
+    args = p.parse_args()
+    print(json.dumps(args.fn(args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Benchmark 2: ``ehkit report all`` for a quarter vs its reports run one by one.
+
+Both as a person would type them: ``ehkit report all --period 2026Q3`` against each report of
+``ehkit.reports.due("2026Q3")`` as its own ``ehkit report KIND --period P --audience A``, one
+after the other (the floor is their summed time). Target: ``all`` at least 1.6 times faster.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .common import QUARTER, ROOT, Figure, Run, say
+
+MIN_SPEEDUP = 1.6
+EHKIT = [sys.executable, "-m", "ehkit.cli"]
+
+
+def _ehkit(args: list[str]) -> float:
+    t = time.perf_counter()
+    done = subprocess.run(EHKIT + args, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"ehkit {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def run(run: Run, db: Path) -> None:
+    say(f"\n2. `ehkit report all --period {QUARTER}` vs its reports one by one "
+        f"({os.cpu_count()} cores)")
+    name = f"report all {QUARTER} vs one by one"
+    try:
+        from ehkit import reports
+
+        jobs = reports.due(QUARTER)
+        run_all = reports.run_all  # noqa: F841  the command exists
+    except (ImportError, AttributeError) as e:
+        run.add(Figure(name, None, "s", f">= {MIN_SPEEDUP}x faster", None,
+                       note=f"not measurable yet: {e}"))
+        return
+    with tempfile.TemporaryDirectory(prefix="ehkit-batch-") as out:
+        one_by_one = sum(
+            _ehkit(["report", j.kind, "--db", str(db), "--period", j.period,
+                    "--audience", j.audience, "--out", out]) for j in jobs)
+        together = _ehkit(["report", "all", "--db", str(db), "--period", QUARTER, "--out", out])
+    speedup = one_by_one / together
+    run.add(Figure(f"{name} ({len(jobs)} reports)", together, "s",
+                   f">= {MIN_SPEEDUP}x faster", speedup >= MIN_SPEEDUP, floor=one_by_one,
+                   ratio=together / one_by_one, note=f"{speedup:.2f}x faster"))

@@ -1,0 +1,193 @@
+"""What every benchmark shares: figures with targets, the printed table, cached demo stores.
+
+A figure is ehkit's measurement next to its floor (the same work without ehkit's own cost,
+measured in the same run), the ratio, the target and PASS/FAIL. Absolute times drift on a
+shared machine; the ratio drifts much less.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CACHE = Path(os.environ.get("EHKIT_BENCH_CACHE", BENCH / ".cache"))
+# The demo data ends here, so 2026Q3 is the last full quarter (as in the tests).
+UNTIL = dt.date(2026, 10, 31)
+QUARTER = "2026Q3"
+AUDITS_PER_EPISODE = 0.125  # about one audit per 8 episodes
+SEED = 1
+
+
+@dataclass
+class Figure:
+    """One benchmark line. ``passed`` None: not measurable (``note`` says why)."""
+
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    passed: bool | None
+    floor: float | None = None
+    ratio: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Run:
+    """Everything one ``python -m bench`` prints, kept for RESULTS.md."""
+
+    figures: list[Figure] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def add(self, fig: Figure) -> Figure:
+        self.figures.append(fig)
+        print_figure(fig)
+        return fig
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "s":
+        return f"{v:.2f} s" if v >= 0.1 else f"{v * 1000:.1f} ms"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    if unit == "MB":
+        return f"{v:.0f} MB"
+    if unit == "x":
+        return f"{v:.2f}x"
+    return f"{v:g} {unit}"
+
+
+def mark(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
+
+
+COLUMNS = (("benchmark", 62), ("ehkit", 11), ("floor", 11), ("ratio", 7), ("target", 22),
+           ("", 4))
+
+
+def header() -> str:
+    return "  ".join(name.ljust(w) for name, w in COLUMNS)
+
+
+def row(fig: Figure) -> str:
+    cells = (fig.name, _fmt(fig.value, fig.unit), _fmt(fig.floor, fig.unit),
+             _fmt(fig.ratio, "x"), fig.target, mark(fig.passed))
+    line = "  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, COLUMNS, strict=True))
+    return line + (f"  ({fig.note})" if fig.note else "")
+
+
+def print_figure(fig: Figure) -> None:
+    print("  " + row(fig), flush=True)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def machine() -> str:
+    try:
+        import psutil
+
+        mem = f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    except ImportError:  # pragma: no cover
+        mem = "?"
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()
+    return (f"{os.cpu_count()} cores ({cpu}), {mem} memory, Python {platform.python_version()}, "
+            f"SQLite {__import__('sqlite3').sqlite_version}, load average at start "
+            f"{load[0]:.1f}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+# -- cached demo stores ------------------------------------------------------------------
+def _code_key() -> str:
+    """Cached stores are rebuilt when the generator changes. (New migrations are applied to
+    a cached store when it is opened, before anything is timed.)"""
+    return hashlib.sha256((ROOT / "ehkit" / "demo.py").read_bytes()).hexdigest()[:10]
+
+
+def demo_path(episodes: int, seed: int = SEED, audits_per_episode: float = AUDITS_PER_EPISODE
+              ) -> Path:
+    return CACHE / f"demo-{episodes}-s{seed}-a{audits_per_episode}-{_code_key()}.db"
+
+
+def demo_db(episodes: int, *, seed: int = SEED, audits_per_episode: float = AUDITS_PER_EPISODE,
+            fresh: bool = False) -> tuple[Path, dict]:
+    """A demo store of this size from the cache, built (and timed) when missing.
+
+    Returns the path and what is known about its build: seconds, date, counts, and whether
+    it was built in this run.
+    """
+    from tqdm import tqdm
+
+    from ehkit import db as store
+    from ehkit import demo
+
+    path = demo_path(episodes, seed, audits_per_episode)
+    meta_path = path.with_suffix(".json")
+    if path.exists() and meta_path.exists() and not fresh:
+        t = time.perf_counter()
+        store.connect(path).close()  # apply any newer migration now, not inside a timing
+        return path, {**json.loads(meta_path.read_text()), "built_now": False,
+                      "migrated_seconds": time.perf_counter() - t}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"demo-{episodes}-s{seed}-a{audits_per_episode}-*"):
+        old.unlink()  # an older build of the same size (code changed since)
+    tmp = path.with_name(path.name + ".building")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    database = store.connect(tmp)
+    with tqdm(total=episodes, unit="episode", desc=f"demo {episodes:,}", file=sys.stdout,
+              mininterval=2, leave=False) as bar:
+        t, cpu = time.perf_counter(), time.process_time()
+        counts = demo.generate(database, episodes=episodes, seed=seed, until=UNTIL,
+                               audits_per_episode=audits_per_episode, progress=bar.update)
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    log_rows = database.execute("SELECT max(id) FROM change_log").fetchone()[0]
+    database.close()
+    os.replace(tmp, path)
+    meta = {"episodes": episodes, "seed": seed, "audits_per_episode": audits_per_episode,
+            "seconds": seconds, "cpu_seconds": cpu,
+            "built_on": dt.datetime.now().isoformat(timespec="seconds"),
+            "counts": counts, "change_log_rows": log_rows,
+            "bytes": path.stat().st_size}
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return path, {**meta, "built_now": True}
+
+
+def work_copy(src: Path, name: str) -> Path:
+    """A scratch copy of a cached store for benchmarks that write (the cache stays as built)."""
+    dest = CACHE / "work" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(dest) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(src, dest)
+    return dest

@@ -1,0 +1,155 @@
+"""Benchmark 3: the audit form in headless Chromium vs a one-button Voila notebook.
+
+Both notebooks are served by Voila with the options ``ehkit serve`` uses (``ehkit.serve``
+builds the command line; only the notebook differs), once with plain kernels and once with
+preheated ones. The time is from asking Chromium for the page to the first grade choice
+(for the floor: the button) being clickable - Playwright's actionability check (visible,
+stable, enabled, receiving events) via ``click(trial=True)``. Each load uses a fresh browser
+context; the figure is the median.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .common import BENCH, Figure, Run, median, say
+
+MAX_RATIO = 1.5
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+FORM_TARGET = ".ehkit-grade-pre_eha button"
+FLOOR_TARGET = ".floor-button"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """Voila serving one notebook, configured exactly as ``ehkit serve`` configures it."""
+
+    def __init__(self, db: Path, notebook: Path, *, preheat: bool, workdir: Path):
+        from ehkit import serve
+
+        cfg = serve.configure(db, notebook="audit", port=_free_port(), preheat=preheat,
+                              reports_dir=workdir / "reports")
+        argv = [str(notebook)] + [
+            f"--Voila.root_dir={notebook.parent}" if a.startswith("--Voila.root_dir=") else a
+            for a in cfg.argv()[1:]]
+        env = {**os.environ, **cfg.environment(), "PYTHONUNBUFFERED": "1",
+               "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+        self.url = cfg.url
+        self.preheat = preheat
+        self.log_path = workdir / f"voila-{cfg.port}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        code = "import sys; from voila.app import Voila; Voila.launch_instance(argv=sys.argv[1:])"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=workdir, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.wait_ready()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Listening, and with preheat the kernel pool full again."""
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"voila exited:\n{self.log()[-3000:]}")
+            fills = len(re.findall(r"is filled with", self.log()))
+            if not self.preheat or fills > getattr(self, "_fills", 0):
+                try:
+                    urllib.request.urlopen(self.url.split("?")[0] + "api", timeout=2)
+                except OSError as e:  # 404/403 still means it answers
+                    if not hasattr(e, "code"):
+                        time.sleep(0.2)
+                        continue
+                self._fills = fills
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"voila not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+
+
+def _load(browser, url: str, target: str) -> float:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        t = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.locator(target).first.click(trial=True, timeout=120_000)
+        return time.perf_counter() - t
+    finally:
+        context.close()
+
+
+def _measure(browser, db: Path, notebook: Path, target: str, preheat: bool, repeats: int,
+             work: Path) -> list[float]:
+    server = Server(db, notebook, preheat=preheat, workdir=work)
+    try:
+        _load(browser, server.url, target)  # warm-up: first-ever import caches, browser
+        server.wait_ready()
+        times = []
+        for _ in range(repeats):
+            times.append(_load(browser, server.url, target))
+            server.wait_ready()  # preheated: wait for the pool to be full again
+            time.sleep(1)
+        return times
+    finally:
+        server.stop()
+
+
+def run(run: Run, db: Path, repeats: int = 5) -> None:
+    say("\n3. Audit form in headless Chromium vs one-button Voila notebook")
+    form = Path(__file__).resolve().parent.parent / "notebooks" / "audit.ipynb"
+    name = "form: open URL -> first grade clickable"
+    try:
+        from playwright.sync_api import sync_playwright
+
+        from ehkit import serve  # noqa: F401
+    except ImportError as e:
+        run.add(Figure(name, None, "s", f"<= {MAX_RATIO}x floor", None,
+                       note=f"not measurable yet: {e}"))
+        return
+    if not form.exists():
+        run.add(Figure(name, None, "s", f"<= {MAX_RATIO}x floor", None,
+                       note="not measurable yet: notebooks/audit.ipynb missing"))
+        return
+    with tempfile.TemporaryDirectory(prefix="ehkit-form-") as d, sync_playwright() as p:
+        work = Path(d)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for preheat in (False, True):
+                kind = "preheated" if preheat else "plain"
+                floor = _measure(browser, db, BENCH / "floor_form.ipynb", FLOOR_TARGET, preheat,
+                                 repeats, work)
+                mine = _measure(browser, db, form, FORM_TARGET, preheat, repeats, work)
+                f, m = median(floor), median(mine)
+                run.add(Figure(f"{name}, {kind} kernels (median of {repeats})", m, "s",
+                               f"<= {MAX_RATIO}x floor", m / f <= MAX_RATIO, floor=f,
+                               ratio=m / f))
+        finally:
+            browser.close()

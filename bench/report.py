@@ -1,0 +1,74 @@
+"""Benchmark 1: the quarterly report next to its floor, at three sizes.
+
+Both go through ``ehkit.reports.run`` (papermill execution, then nbconvert HTML export, in one
+process): the report is ``notebooks/quarterly_report.ipynb``, the floor ``bench/floor.ipynb``
+(the same parameters and imports, one trivial cell). Runs alternate floor / report, each in a
+fresh process (``bench._one``); the figure is the median.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .common import BENCH, QUARTER, ROOT, Figure, Run, median, say
+
+REPORT_RATIO_AT = 100_000
+MAX_RATIO = 1.3
+MAX_GROWTH = 1.5
+MAX_KERNEL_MB = 1024
+
+
+def one(db: Path, notebooks: Path | None) -> dict:
+    cmd = [sys.executable, "-m", "bench._one", "report", "--db", str(db), "--period", QUARTER]
+    if notebooks:
+        cmd += ["--notebooks", str(notebooks)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"report run failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(db: Path, repeats: int) -> tuple[list[dict], list[dict]]:
+    """(floor runs, report runs), alternating so drift hits both alike."""
+    with tempfile.TemporaryDirectory(prefix="ehkit-floor-") as d:
+        floor_dir = Path(d)
+        shutil.copy(BENCH / "floor.ipynb", floor_dir / "quarterly_report.ipynb")
+        floors, reports = [], []
+        for _ in range(repeats):
+            floors.append(one(db, floor_dir))
+            reports.append(one(db, None))
+    return floors, reports
+
+
+def run(run: Run, dbs: dict[int, Path], repeats: int = 3) -> None:
+    say("\n1. Quarterly report (papermill + HTML export) vs floor notebook, same code path")
+    times: dict[int, float] = {}
+    for size, db in sorted(dbs.items()):
+        floors, reports = measure(db, repeats)
+        f, r = median([x["seconds"] for x in floors]), median([x["seconds"] for x in reports])
+        times[size] = r
+        cpu_f = median([x["cpu_seconds"] for x in floors])
+        cpu_r = median([x["cpu_seconds"] for x in reports])
+        peak = max(x["kernel_peak_mb"] for x in reports)
+        floor_peak = max(x["kernel_peak_mb"] for x in floors)
+        target = f"<= {MAX_RATIO}x floor" if size == REPORT_RATIO_AT else "(context)"
+        run.add(Figure(f"report {size:,} episodes (median of {repeats})", r, "s", target,
+                       (r / f <= MAX_RATIO) if size == REPORT_RATIO_AT else None,
+                       floor=f, ratio=r / f,
+                       note=f"CPU {cpu_r:.1f} s vs floor {cpu_f:.1f} s = {cpu_r / cpu_f:.2f}x"))
+        is_max = size == max(dbs)
+        run.add(Figure(f"  kernel peak memory, {size:,} episodes", peak, "MB",
+                       f"< {MAX_KERNEL_MB} MB" if is_max else "(context)",
+                       (peak < MAX_KERNEL_MB) if is_max else None,
+                       floor=floor_peak, ratio=peak / floor_peak))
+    small, big = min(times), max(times)
+    if small != big:
+        growth = times[big] / times[small]
+        run.add(Figure(f"report growth {small:,} -> {big:,} episodes", growth, "x",
+                       f"<= {MAX_GROWTH}x", growth <= MAX_GROWTH,
+                       note=f"{times[small]:.2f} s -> {times[big]:.2f} s"))
