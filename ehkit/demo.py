@@ -172,7 +172,9 @@ def generate(
         with store.acting_as(actor="ehkit demo"), store.transaction(db):
             counts = _Service(db, tpl, seed, until, years, progress).fill(
                 episodes, audits_per_episode)
+        counts.update(generate_selections(db, seed=seed, until=until))
         counts.update(generate_followups(db, seed=seed, until=until))
+    counts["audits"], counts["actions"] = db["audits"].count, db["actions"].count
     return counts
 
 
@@ -555,3 +557,71 @@ def generate_followups(db: sqlite_utils.Database, *, seed: int, until: dt.date) 
                 _insert(db, table, {k: [r[k] for r in rows] for k in rows[0]})
     return {"discussions": len(discussions), "service-user feedback": len(feedback),
             "self-assessments": len(assessments)}
+
+
+def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,
+                        months: int = 6) -> dict:
+    """The framework's monthly audit lists for the last ``months`` months, drawn by
+    ``ehkit.sampling`` as each month closes, and the audits done from them: most within
+    their two weeks, some late, some still outstanding. Each audit copies the grades,
+    comments and checklist of an earlier demo audit (plausible content, made once)."""
+    from . import sampling
+
+    rng = random.Random(seed * 104729 + 3)
+    sources = [r[0] for r in db.execute(
+        "SELECT id FROM audits WHERE status = 'submitted' ORDER BY id").fetchall()]
+    if not sources:
+        return {"audit lists": 0}
+    next_id = db.execute("SELECT max(id) FROM audits").fetchone()[0] + 1
+    month_start = dt.date(until.year, until.month, 1)
+    firsts = []
+    for _ in range(months):
+        firsts.insert(0, month_start)
+        month_start = (month_start - dt.timedelta(days=1)).replace(day=1)
+    drawn = 0
+    for first in firsts:
+        month = f"{first:%Y-%m}"
+        # Drawn when the month closes (or today, for the month under way): the pool is the
+        # episodes open during the month, so none can start after its draw.
+        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        sampling.draw(db, month, seed=seed * 100 + first.month, on=min(last, until),
+                      drawn_by="ehkit demo")
+        drawn += 1
+        clones = []
+        for s in sampling.selection(db, month, as_of=until):
+            due = dt.date.fromisoformat(s["due_date"])
+            luck = rng.random()
+            done = (dt.date.fromisoformat(s["selected_on"]) + dt.timedelta(days=rng.randint(1, 13))
+                    if luck < 0.82 else due + dt.timedelta(days=rng.randint(1, 12))
+                    if luck < 0.92 else None)
+            if done is None or done > until or s["auditor_id"] is None:
+                continue
+            clones.append((next_id, rng.choice(sources), s["episode_id"], s["auditor_id"], done))
+            next_id += 1
+        with store.acting_as(actor="ehkit demo"), store.transaction(db):
+            for new, source, episode, auditor, day in clones:
+                d = day.isoformat()
+                db.execute("""
+                    INSERT INTO audits (id, episode_id, template, auditor1_id, audit_date, status,
+                        summary, overall_grade, overall_reasons, learning, created_at, updated_at,
+                        submitted_at)
+                    SELECT ?, ?, template, ?, ?, 'submitted', summary, overall_grade,
+                           overall_reasons, learning, ? || 'T09:00:00Z', ? || 'T16:00:00Z',
+                           ? || 'T16:00:00Z'
+                    FROM audits WHERE id = ?""", [new, episode, auditor, d, d, d, d, source])
+                db.execute("""INSERT INTO answers (audit_id, key, grade, comment, response)
+                              SELECT ?, key, grade, comment, response FROM answers
+                              WHERE audit_id = ?""", [new, source])
+                db.execute("""INSERT INTO checklist_answers (audit_id, item, status, note)
+                              SELECT ?, item, status, note FROM checklist_answers
+                              WHERE audit_id = ?""", [new, source])
+                db.execute("""
+                    INSERT INTO actions (audit_id, number, action, by_whom, owner_id, due_date,
+                                         discussed_date, agreed_by)
+                    SELECT ?, x.number, x.action, p.name, e.lead_professional_id,
+                           date(?, '+' || (14 + 7 * x.number) || ' days'), date(?, '+3 days'),
+                           'Auditor 2'
+                    FROM actions x JOIN episodes e ON e.id = ?
+                    JOIN practitioners p ON p.id = e.lead_professional_id
+                    WHERE x.audit_id = ?""", [new, d, d, episode, source])
+    return {"audit lists": drawn}
