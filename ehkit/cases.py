@@ -295,7 +295,8 @@ def _find_header(rows, kind: str, mapping: Mapping, name: str):
     want = "; ".join(f"{f} (as " + " or ".join(repr(h) for h in mapping.columns[kind][f][:2])
                      + ")" for f in missing)
     raise WrongColumns(f"{name}: missing columns for {kind} with mapping "
-                       f"'{mapping.name}': {want}")
+                       f"'{mapping.name}': {want}. Add them to the export, or name their "
+                       "headings in a mapping file (--mapping)")
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -413,6 +414,7 @@ class _File:
     headers: list[str]
     found: dict[str, int]
     rows: list[tuple[int, list]]  # data rows, blank ones dropped
+    typed: bool  # cells carry types (Excel: dates, numbers), not only text
 
 
 def _open(path: Path, kind: str, mapping: Mapping) -> _File:
@@ -429,12 +431,14 @@ def _open(path: Path, kind: str, mapping: Mapping) -> _File:
     header_row, headers, found = _find_header(head, kind, mapping, path.name)
     data = [(n, c) for n, c in head if n > header_row and not _blank(c)]
     data.extend((n, c) for n, c in rows if not _blank(c))
-    return _File(path.name, digest, header_row, headers, found, data)
+    typed = path.suffix.lower() in (".xlsx", ".xlsm")
+    return _File(path.name, digest, header_row, headers, found, data, typed)
 
 
 def _cells(f: _File, cells: list) -> dict[str, object]:
     """The row's raw cells by field (missing trailing cells are blank)."""
-    return {k: (cells[i] if i < len(cells) else None) for k, i in f.found.items()}
+    n = len(cells)
+    return {k: (cells[i] if i < n else None) for k, i in f.found.items()}
 
 
 def _write_rejects(f: _File, problems: list[Problem], rejects_dir: Path, by_row: dict):
@@ -469,6 +473,10 @@ def _finish(db, f: _File, summary: ImportSummary, problems: list[Problem], rejec
         progress(summary.read, summary.read)  # every row checked: writing starts
     summary.problems = sorted(problems, key=lambda p: (p.row, p.field))
     summary.rejected = len({p.row for p in problems})
+    # A big import touches many index pages (episodes, children, change log): a larger page
+    # cache for this connection while it writes saves a sixth of the time at 200,000 rows.
+    cache = db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
     try:
         who = store.current_actor()
         with store.acting_as(user=who.user, actor=who.actor or f"ehkit import {summary.kind}",
@@ -482,6 +490,8 @@ def _finish(db, f: _File, summary: ImportSummary, problems: list[Problem], rejec
     except sqlite3.IntegrityError as e:
         raise ImportFailed(f"{f.name}: the store refused the import ({e}); nothing was "
                            "imported. Please report this with the file.") from e
+    finally:
+        db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
     by_row = {n: c for n, c in f.rows}
     summary.rejects_file = _write_rejects(f, summary.problems, rejects_dir, by_row)
     return summary
@@ -558,13 +568,15 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     summary = ImportSummary("episodes", f.name, f.sha256, read=len(f.rows))
     problems: list[Problem] = []
     new_agencies: dict[str, dict] = {}
-    valid: list[tuple[int, tuple, dict, tuple | None, dict]] = []
+    valid: list[tuple[int, tuple, dict, tuple | None, tuple]] = []  # (.., row's text)
 
     for i, (n, cells) in enumerate(f.rows):
         if progress and i % 1000 == 0:
             progress(i, len(f.rows))
         raw = _cells(f, cells)
         text = {k: _text(v) for k, v in raw.items()}
+        if not f.typed:  # a CSV's cells are text: the trimmed text is the raw value too
+            raw = text
         row_problems: list[Problem] = []
 
         def bad(fld: str, e: _Bad, row=n, text=text, out=row_problems):
@@ -683,15 +695,15 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
             "last_review_date": last_review.isoformat() if last_review else None,
         })
         key = (text["ehm_number"], start.isoformat())
-        valid.append((n, key, ep, child, text))
+        valid.append((n, key, ep, child, tuple(text.values())))
 
     # Rows of the same episode (one per child): the first row sets the episode.
     episodes: dict[tuple, tuple[int, dict]] = {}
     seen_rows: dict[tuple, int] = {}
-    first_text: dict[tuple, dict] = {}
+    first_text: dict[tuple, tuple] = {}
     accepted: list[tuple[int, tuple, tuple | None]] = []
-    for n, key, ep, child, text in valid:
-        whole = tuple(text.values())
+    names = list(f.found)  # the order of each row's text values
+    for n, key, ep, child, whole in valid:
         if whole in seen_rows:
             problems.append(Problem(n, "DUPLICATE_ROW", "", "", f"same as row {seen_rows[whole]}"))
             continue
@@ -701,17 +713,18 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
             differs = [k for k in speaks_sorted if first.get(k) != ep.get(k)]
             if differs:
                 # name the export's column and show its words, not the store's ids
+                text = dict(zip(names, whole, strict=True))
                 fields = list(dict.fromkeys(
                     next((f for f in (FILE_FIELD.get(k, k), k) if f in text), k)
                     for k in differs))
-                was = first_text[key].get(fields[0], "")
+                was = dict(zip(names, first_text[key], strict=True)).get(fields[0], "")
                 problems.append(Problem(
                     n, "DUPLICATE_DIFFERS", fields[0], text.get(fields[0], ""),
                     f"row {first_n} has {was!r}; differs in " + ", ".join(fields)))
                 continue
         else:
             episodes[key] = (n, ep)
-            first_text[key] = text
+            first_text[key] = whole
         accepted.append((n, key, child))
 
     def write() -> None:

@@ -194,23 +194,26 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
          **_drift_params(last)}
     # The pools stay in SQL (a million episodes): one pass over the episodes open during the
     # month (a covering index) marks what each draw needs, and only picked ids come back.
-    conn.execute("DROP TABLE IF EXISTS temp.draw_recent")
-    conn.execute("DROP TABLE IF EXISTS temp.draw_pool")
+    for t in ("draw_recent", "draw_listed", "draw_pool"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS draw_chosen (id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM draw_chosen")
-    # Cases (EHM numbers) audited in the window, or on an earlier month's list in it.
+    # Cases audited in the window (by EHM number: any episode of the case), or on an earlier
+    # month's list in it.
     conn.execute("""CREATE TEMP TABLE draw_recent AS
-          SELECT x.ehm_number AS ehm FROM audits a JOIN episodes x ON x.id = a.episode_id
-           WHERE a.audit_date > :window_start
-          UNION
-          SELECT x.ehm_number FROM selection_draws d JOIN selections s ON s.draw_id = d.id
-           JOIN episodes x ON x.id = s.episode_id
-           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month""", p)
+          SELECT DISTINCT x.ehm_number AS ehm FROM audits a JOIN episodes x
+            ON x.id = a.episode_id WHERE a.audit_date > :window_start""", p)
     conn.execute("CREATE UNIQUE INDEX temp.draw_recent_ehm ON draw_recent(ehm)")
+    conn.execute("""CREATE TEMP TABLE draw_listed AS
+          SELECT DISTINCT s.episode_id AS id FROM selection_draws d
+            JOIN selections s ON s.draw_id = d.id
+           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month""", p)
+    conn.execute("CREATE UNIQUE INDEX temp.draw_listed_id ON draw_listed(id)")
     conn.execute(f"""CREATE TEMP TABLE draw_pool AS SELECT e.id AS id,
           e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council') AS council,
           coalesce(e.end_date BETWEEN :first AND :last, 0) AS closed,
-          e.ehm_number IN (SELECT ehm FROM draw_recent) AS recent,
+          (e.ehm_number IN (SELECT ehm FROM draw_recent)
+           OR e.id IN (SELECT id FROM draw_listed)) AS recent,
           (e.end_date IS NULL OR e.end_date > :on)
             AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut) AS drift
         FROM episodes e
@@ -254,8 +257,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Left out of the pools as audited or listed lately (and not on this list otherwise).
     left_out = conn.execute("SELECT count(*) FROM draw_pool WHERE recent "
                             "AND id NOT IN (SELECT id FROM draw_chosen)").fetchone()[0]
-    conn.execute("DROP TABLE temp.draw_recent")
-    conn.execute("DROP TABLE temp.draw_pool")
+    for t in ("draw_recent", "draw_listed", "draw_pool"):
+        conn.execute(f"DROP TABLE temp.{t}")
 
     if existing:
         db["selection_draws"].update(existing["id"], {"current": 0})
