@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from . import batch, common, form, report, saving, selection
 from .common import Figure, Run, say
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                 steps[name]()
             except Exception as e:  # one broken benchmark must not hide the others' figures
                 run.add(Figure(name, None, "", "", False, note=f"error: {type(e).__name__}: {e}"))
+    for path in scratch:  # the scratch copy is as big as the largest store: not kept
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
     return finish(run, command, args.record)
 
 

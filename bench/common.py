@@ -190,4 +190,10 @@ def work_copy(src: Path, name: str) -> Path:
     for suffix in ("", "-wal", "-shm"):
         Path(str(dest) + suffix).unlink(missing_ok=True)
     shutil.copyfile(src, dest)
+    # Flush the copy to disk now, or the benchmark's own fsyncs queue behind gigabytes of it.
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return dest

@@ -128,6 +128,7 @@ def test_moderated_grade_decides_whether_a_one_to_one_is_needed(db):
         db["moderations"].insert({"audit_id": 3, "key": "overall", "moderator_id": 5,
                                   "moderated_on": "2026-04-08", "original_grade": 2,
                                   "moderated_grade": 3, "reason": "Plan not SMART"})
+        db.execute("UPDATE audits SET status = 'moderated' WHERE id = 3")
     assert 3 in [r["id"] for r in feedback.one_to_ones_to_hold(db, "2026-06-30")]
 
 
@@ -155,6 +156,7 @@ def test_repeat_poor_uses_the_moderated_grade(db):
         db["moderations"].insert({"audit_id": 2, "key": "overall", "moderator_id": 5,
                                   "moderated_on": "2026-06-12", "original_grade": 3,
                                   "moderated_grade": 2, "reason": "Evidence of good practice"})
+        db.execute("UPDATE audits SET status = 'moderated' WHERE id = 2")
     assert feedback.repeat_poor_authors(db, "2026-06-30") == []
 
 
