@@ -8,7 +8,6 @@ every item (met or not met), so "most often unmet" counts are over complete chec
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +18,7 @@ import sqlite_utils
 from . import db as store
 from .actions import as_date
 from .errors import EhkitError
-from .template import TEMPLATES_DIR, TemplateError
+from .template import TemplateError, read_toml, template_path
 
 DEFAULT = "self_assessment"
 
@@ -59,20 +58,12 @@ class Checklist:
 
 def load(name_or_path: str | Path = DEFAULT) -> Checklist:
     """Load a checklist template by name (in ehkit/templates) or path; errors name the place."""
-    p = Path(name_or_path)
-    if p.suffix != ".toml":
-        p = TEMPLATES_DIR / f"{name_or_path}.toml"
-    return _load(p.resolve())
+    return _load(template_path(name_or_path))
 
 
 @cache
 def _load(path: Path) -> Checklist:
-    if not path.exists():
-        raise TemplateError(f"no self-assessment template at {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise TemplateError(f"{path}: not valid TOML: {e}") from None
+    data = read_toml(path, "self-assessment template")
     items, seen = [], set()
     for g, group in enumerate(data.get("groups", [])):
         title = group.get("title")

@@ -311,21 +311,28 @@ def parse(data: dict, path: Path) -> Template:
     return t
 
 
+def template_path(name_or_path: str | Path) -> Path:
+    """A template file: a name (a file in ehkit/templates) or a path to a .toml file."""
+    p = Path(name_or_path)
+    return (p if p.suffix == ".toml" else TEMPLATES_DIR / f"{name_or_path}.toml").resolve()
+
+
+def read_toml(path: Path, what: str = "template") -> dict:
+    """Parse a template file; a missing or malformed file is a TemplateError naming it."""
+    if not path.exists():
+        known = ", ".join(sorted(f.stem for f in TEMPLATES_DIR.glob("*.toml")))
+        raise TemplateError(f"no {what} at {path} (templates shipped: {known})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise TemplateError(f"{path}: not valid TOML: {e}") from None
+
+
 def load(name_or_path: str | Path = DEFAULT_TEMPLATE) -> Template:
     """Load a template by name (a file in ehkit/templates) or by path."""
-    p = Path(name_or_path)
-    if p.suffix != ".toml":
-        p = TEMPLATES_DIR / f"{name_or_path}.toml"
-    return _load_path(p.resolve())
+    return _load_path(template_path(name_or_path))
 
 
 @cache
 def _load_path(path: Path) -> Template:
-    if not path.exists():
-        known = ", ".join(sorted(f.stem for f in TEMPLATES_DIR.glob("*.toml")))
-        raise TemplateError(f"no template at {path} (templates shipped: {known})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise TemplateError(f"{path}: not valid TOML: {e}") from None
-    return parse(data, path)
+    return parse(read_toml(path), path)
