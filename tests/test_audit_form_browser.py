@@ -7,7 +7,6 @@ What the browser did is checked in the SQLite file itself.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
@@ -16,6 +15,7 @@ from voila_harness import (  # noqa: F401 (fixtures)
     click_choice,
     copy_db,
     pages_fixture,
+    rows,
     select_by_text,
     wait_for_text,
 )
@@ -46,11 +46,6 @@ def server(work):
     folder, db = work
     with VoilaServer(db, notebook="audit", cwd=folder) as s:
         yield s
-
-
-def rows(db, sql, params=()):
-    with sqlite3.connect(str(db)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def free_case(db, offset=0):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 
 import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
@@ -15,17 +14,13 @@ from voila_harness import (  # noqa: F401 (fixtures)
     click_choice,
     copy_db,
     pages_fixture,
+    rows,
     select_by_text,
     wait_for_text,
 )
 
 pytestmark = pytest.mark.browser
 TODAY = dt.date.today().isoformat()  # the apps' "today" is the real one
-
-
-def rows(db, sql, params=()):
-    with sqlite3.connect(str(db)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture(scope="module")

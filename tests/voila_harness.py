@@ -76,6 +76,15 @@ def copy_db(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
+def rows(db: str | os.PathLike, sql: str, params=()) -> list[tuple]:
+    """Read the store the browser wrote, with plain sqlite3 (closed afterwards)."""
+    conn = sqlite3.connect(str(db))
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
 class VoilaServer:
     """``ehkit serve`` in a subprocess, on a free port, against ``db``."""
 
