@@ -105,32 +105,91 @@ def _choice(rng: np.random.Generator, pairs, n: int) -> np.ndarray:
 
 
 def _insert(db: sqlite_utils.Database, table: str, columns: dict) -> None:
-    """Bulk-insert whole columns: sqlite-utils' per-value conversion costs more than SQLite here."""
-    names = list(columns)
-    sql = (f"INSERT INTO {table} ({', '.join(names)}) "
-           f"VALUES ({', '.join('?' * len(names))})")
+    """Bulk-insert whole columns, logged together (``ehkit.db.bulk_insert``)."""
     lists = [c.tolist() if isinstance(c, np.ndarray) else c for c in columns.values()]
-    db.conn.executemany(sql, zip(*lists, strict=True))
+    store.bulk_insert(db, table, list(columns), zip(*lists, strict=True))
+
+
+def _insert_by_key(db: sqlite_utils.Database, table: str, parent: tuple[str, np.ndarray],
+                   key: tuple[str, list[str]], values: dict[str, np.ndarray]) -> None:
+    """A row for every (parent, key), e.g. every answer of every audit, taking
+    ``values[column][i, j]`` for parent i and key j; logged together.
+
+    Each parent's values go to SQLite as one string of codes (one character per key) and
+    SQLite writes the rows from it: binding every value from Python costs three to four
+    times as much, and these are most of a big store's rows.
+    """
+    import pandas as pd
+
+    (parent_col, ids), (key_col, keys) = parent, key
+    columns = list(values)
+    combined = np.zeros(len(ids) * len(keys), dtype=np.int64)
+    uniques = []
+    for c in columns:  # one number per distinct combination of the columns' values
+        codes, distinct = pd.factorize(values[c].ravel(), use_na_sentinel=False)
+        combined = combined * len(distinct) + codes
+        uniques.append(distinct)
+    if combined.max(initial=0) + 48 >= 0xD800:  # one character per code, below the surrogates
+        raise ValueError(f"{table}: too many distinct values for one character each")
+    present = np.flatnonzero(np.bincount(combined))
+    decoded, rest = [], present
+    for distinct in reversed(uniques):
+        rest, code = np.divmod(rest, len(distinct))
+        decoded.insert(0, [None if pd.isna(v) else v for v in np.asarray(distinct)[code].tolist()])
+    strings = (combined.reshape(len(ids), len(keys)) + 48).astype(np.uint32).view(
+        f"<U{len(keys)}").ravel()
+    conn, temp = db.conn, ("demo_keys", "demo_codes", "demo_rows")
+    conn.execute("CREATE TEMP TABLE demo_keys (pos INTEGER PRIMARY KEY, key)")
+    conn.execute(f"CREATE TEMP TABLE demo_codes (code INTEGER PRIMARY KEY, "
+                 f"{', '.join(f'v{i}' for i in range(len(columns)))})")
+    conn.execute("CREATE TEMP TABLE demo_rows (parent, codes TEXT)")
+    try:
+        conn.executemany("INSERT INTO demo_keys VALUES (?, ?)", enumerate(keys, start=1))
+        conn.executemany(f"INSERT INTO demo_codes VALUES ({', '.join('?' * (len(columns) + 1))})",
+                         zip(present.tolist(), *decoded, strict=True))
+        conn.executemany("INSERT INTO demo_rows VALUES (?, ?)",
+                         zip(ids.tolist(), strings.tolist(), strict=True))
+        with store.logged_together(db, table):
+            conn.execute(
+                f"INSERT INTO {table} ({parent_col}, {key_col}, {', '.join(columns)}) "
+                f"SELECT r.parent, k.key, {', '.join(f'c.v{i}' for i in range(len(columns)))} "
+                "FROM demo_rows r CROSS JOIN demo_keys k JOIN demo_codes c "
+                "ON c.code = unicode(substr(r.codes, k.pos, 1)) - 48")
+    finally:
+        for t in temp:
+            conn.execute(f"DROP TABLE temp.{t}")
 
 
 @contextlib.contextmanager
 def _filling_a_new_file(db: sqlite_utils.Database):
-    """While a brand-new demo file is filled, skip the write-ahead log and per-commit syncs.
+    """While a brand-new demo file is filled, skip the write-ahead log, per-commit syncs and
+    the per-row checks of CHECK constraints and foreign keys.
 
     Only an empty store is filled (``generate`` refuses any other), so an interrupted run
-    leaves nothing worth keeping: run it again. A big page cache keeps the indexes in memory.
-    The file is synced and the connection's usual settings restored at the end.
+    leaves nothing worth keeping: run it again. The generator's values come from fixed
+    banks and its own ids, and tests/test_demo.py proves a generated store keeps every
+    constraint (``PRAGMA integrity_check`` and ``foreign_key_check``); checking each of
+    millions of rows as it goes in costs a third of the time. A big page cache keeps the
+    indexes in memory. The file is synced and the connection's settings restored at the end.
     """
     conn = db.conn
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     sync = conn.execute("PRAGMA synchronous").fetchone()[0]
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     bulk = mode == "wal" and conn.execute("PRAGMA journal_mode = MEMORY").fetchone()[0] == "memory"
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -1000000")  # KiB: about 1 GB at most, used as needed
+    temp = conn.execute("PRAGMA temp_store").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
     try:
         yield
     finally:
+        conn.execute(f"PRAGMA temp_store = {temp}")
+        conn.execute("PRAGMA ignore_check_constraints = OFF")
+        conn.execute(f"PRAGMA foreign_keys = {keys}")
         conn.execute(f"PRAGMA cache_size = {cache}")
         conn.execute(f"PRAGMA synchronous = {sync}")
         if bulk:
@@ -142,6 +201,21 @@ def _filling_a_new_file(db: sqlite_utils.Database):
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+
+
+@contextlib.contextmanager
+def _indexes_set_aside(db: sqlite_utils.Database):
+    """Drop the indexes while millions of rows go in and build each once at the end (a sort,
+    several times faster than growing it a row at a time); inside one transaction, so the
+    store is never seen without them."""
+    conn = db.conn
+    saved = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                         "sql IS NOT NULL").fetchall()  # UNIQUE and key indexes stay
+    for name, _ in saved:
+        conn.execute(f"DROP INDEX {store._q(name)}")
+    yield
+    for _, sql in saved:
+        conn.execute(sql)
 
 
 def generate(
@@ -169,9 +243,10 @@ def generate(
     tpl = templates.load(template)
     until = until or dt.date.today()
     with _filling_a_new_file(db):
-        with store.acting_as(actor="ehkit demo"), store.transaction(db):
+        with store.acting_as(actor="ehkit demo"), store.transaction(db), _indexes_set_aside(db):
             counts = _Service(db, tpl, seed, until, years, progress).fill(
                 episodes, audits_per_episode)
+            counts.update(generate_feedback(db, seed=seed, until=until))
         counts.update(generate_selections(db, seed=seed, until=until))
         counts.update(generate_followups(db, seed=seed, until=until))
     counts["audits"], counts["actions"] = db["audits"].count, db["actions"].count
@@ -398,19 +473,12 @@ class _Service:
                     no = np.array(["no", "no", "not_applicable"], dtype=object)[
                         rng.integers(0, 3, m)]
                     response_col[:, j] = np.where(rng.random(m) < p_yes, "yes", no)
-            _insert(self.db, "answers", {
-                "audit_id": np.repeat(ids, n_keys),
-                "key": [key for key, _, _ in layout] * m,
-                "grade": grade_col.ravel(), "comment": comment_col.ravel(),
-                "response": response_col.ravel(),
-            })
+            _insert_by_key(self.db, "answers", ("audit_id", ids),
+                           ("key", [key for key, _, _ in layout]),
+                           {"grade": grade_col, "comment": comment_col, "response": response_col})
             statuses = np.array(["accurate", "not_accurate", "not_recorded"], dtype=object)
-            _insert(self.db, "checklist_answers", {
-                "audit_id": np.repeat(ids, len(checklist)),
-                "item": checklist * m,
-                "status": statuses[rng.choice(3, size=m * len(checklist), p=[0.88, 0.07, 0.05])],
-                "note": [None] * (m * len(checklist)),
-            })
+            _insert_by_key(self.db, "checklist_answers", ("audit_id", ids), ("item", checklist), {
+                "status": statuses[rng.choice(3, size=(m, len(checklist)), p=[0.88, 0.07, 0.05])]})
 
             # Actions: for audits graded Requires Improvement or worse, and some others.
             worst = np.maximum(overall, grades.max(axis=1))
@@ -483,80 +551,126 @@ FEEDBACK_COMMENTS = [
 ]
 
 
+def _days(texts) -> np.ndarray:
+    """ISO dates (None: NaT) as day numbers, parsed by numpy in one go."""
+    return np.array(texts, dtype="datetime64[D]").astype(np.int64)
+
+
+def _iso(days: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(days.astype("datetime64[D]")).astype(object)
+
+
 def generate_followups(db: sqlite_utils.Database, *, seed: int, until: dt.date) -> dict:
-    """What happens after audits and around episodes: worker told, discussions, 1-1 meetings,
-    service-user feedback and practitioner self-assessments. Deterministic for a seed."""
+    """What happens after audits: worker told, feedback sent, discussions and 1-1 meetings.
+    Deterministic for a seed; drawn with numpy a column at a time, like the episodes."""
+    rng = np.random.default_rng(seed * 7919 + 1)
+    end = _days([until.isoformat()])[0]
+    audits = db.execute("""
+        SELECT a.id, a.audit_date, a.auditor1_id, coalesce(a.overall_grade, 0),
+               e.lead_professional_id, coalesce(p.line_manager_id, 0)
+        FROM audits a JOIN episodes e ON e.id = a.episode_id
+        LEFT JOIN practitioners p ON p.id = e.lead_professional_id
+        WHERE a.status <> 'draft' ORDER BY a.id""").fetchall()
+    audit_id, day, auditor, overall, lead, manager = (
+        np.array(c, dtype=object) for c in zip(*audits, strict=True)) if audits else [
+        np.array([], dtype=object)] * 6
+    day = _days(list(day))
+    n = len(audits)
+    sent = day + rng.integers(2, 11, n)
+    held = day + rng.integers(5, 22, n)
+    none = np.full(n, None, dtype=object)
+    talked = (held <= end) & (rng.random(n) < 0.85)
+    met = (overall.astype(np.int64) >= 3) & (held <= end) & (rng.random(n) < 0.7)
+    d = np.flatnonzero(talked)
+    discussion_ids = np.arange(1, len(d) + 1)
+    # Who came: the worker, their line manager (where they have one) and the auditor.
+    who = np.stack([lead[d], manager[d], auditor[d]], axis=1)
+    came = who.astype(np.int64) > 0
+    tables = {
+        "audit_followups": {
+            "audit_id": audit_id, "worker_notified_date": _iso(day - rng.integers(3, 11, n)),
+            "feedback_sent_date": np.where((sent <= end) & (rng.random(n) < 0.85),
+                                           _iso(sent), none)},
+        "discussions": {
+            "id": discussion_ids, "audit_id": audit_id[d], "held_on": _iso(held[d]),
+            "learning": np.array(DISCUSSION_LEARNING, dtype=object)[
+                rng.integers(0, len(DISCUSSION_LEARNING), len(d))],
+            "notes": none[d]},
+        "discussion_attendees": {
+            "discussion_id": np.repeat(discussion_ids, 3)[came.ravel()],
+            "practitioner_id": who.ravel()[came.ravel()],
+            "role": np.tile(np.array(["worker", "line_manager", "auditor"], dtype=object),
+                            len(d))[came.ravel()]},
+        "one_to_one_meetings": {
+            "audit_id": audit_id[met], "professional_id": lead[met],
+            "held_by_id": auditor[met], "held_on": _iso(held[met]),
+            "notes": ["Talked through the audit and agreed the action plan."] * int(met.sum())},
+    }
+    with store.acting_as(actor="ehkit demo"), store.transaction(db):
+        _insert_all(db, tables)
+    return {"discussions": len(d)}
+
+
+def generate_feedback(db: sqlite_utils.Database, *, seed: int, until: dt.date) -> dict:
+    """Around the episodes: service-user feedback and practitioner self-assessments.
+    Deterministic for a seed. Runs inside the caller's transaction."""
     from . import self_assessment
 
-    rng = random.Random(seed * 7919 + 1)
-    themes = setting("feedback", "concern_themes")
-    questions = [q["key"] for q in setting("feedback", "service_user_questions")]
+    rng = np.random.default_rng(seed * 7919 + 2)
+    end = _days([until.isoformat()])[0]
+    themes = np.array(setting("feedback", "concern_themes"), dtype=object)
+    questions = sorted(q["key"] for q in setting("feedback", "service_user_questions"))
     items = [i.key for i in self_assessment.load().items]
-    line_manager = dict(db.execute("SELECT id, line_manager_id FROM practitioners").fetchall())
-    followups, discussions, attendees, meetings = [], [], [], []
-    audits = db.execute("""
-        SELECT a.id, a.audit_date, a.auditor1_id, a.overall_grade, e.lead_professional_id
-        FROM audits a JOIN episodes e ON e.id = a.episode_id
-        WHERE a.status <> 'draft' ORDER BY a.id""").fetchall()
-    for audit_id, audit_date, auditor, overall, lead in audits:
-        day = dt.date.fromisoformat(audit_date)
-        sent = day + dt.timedelta(days=rng.randint(2, 10))
-        followups.append({
-            "audit_id": audit_id,
-            "worker_notified_date": (day - dt.timedelta(days=rng.randint(3, 10))).isoformat(),
-            "feedback_sent_date": sent.isoformat() if sent <= until and rng.random() < 0.85
-            else None})
-        held = day + dt.timedelta(days=rng.randint(5, 21))
-        if held <= until and rng.random() < 0.85:
-            did = len(discussions) + 1
-            discussions.append({"id": did, "audit_id": audit_id, "held_on": held.isoformat(),
-                                "learning": rng.choice(DISCUSSION_LEARNING), "notes": None})
-            people = {lead: "worker", line_manager.get(lead): "line_manager", auditor: "auditor"}
-            attendees += [{"discussion_id": did, "practitioner_id": p, "role": r}
-                          for p, r in people.items() if p is not None]
-        if overall and overall >= 3 and held <= until and rng.random() < 0.7:
-            meetings.append({"audit_id": audit_id, "professional_id": lead, "held_by_id": auditor,
-                             "held_on": held.isoformat(),
-                             "notes": "Talked through the audit and agreed the action plan."})
-    feedback, assessments, assessment_items = [], [], []
-    episodes = db.execute("""SELECT id, start_date, end_date, lead_professional_id FROM episodes
-                             ORDER BY id""").fetchall()
-    for episode_id, start, end, lead in episodes:
-        start_day = dt.date.fromisoformat(start)
-        last = min(dt.date.fromisoformat(end) if end else until, until)
-        if rng.random() < 0.25 and (last - start_day).days > 30:
-            stage = "closure" if end and rng.random() < 0.5 else rng.choice(
-                ("end_of_assessment", "taf_meeting"))
-            given = last if stage == "closure" else start_day + dt.timedelta(
-                days=rng.randint(21, (last - start_day).days))
-            concern = rng.random() < 0.12
-            feedback.append({
-                "episode_id": episode_id, "given_on": given.isoformat(),
-                "respondent": rng.choice(("child_young_person", "parent_carer", "parent_carer")),
-                "stage": stage,
-                "ratings": json.dumps({q: rng.choice((3, 4, 4, 5, 5, 2)) for q in sorted(questions)}),
-                "comments": rng.choice(FEEDBACK_COMMENTS), "concern_raised": int(concern),
-                "concern_theme": rng.choice(themes) if concern else None,
-                "concern_detail": "Raised with the lead professional." if concern else None})
-        done = start_day + dt.timedelta(days=rng.randint(14, 45))
-        if rng.random() < 0.4 and done <= last:
-            sid = len(assessments) + 1
-            assessments.append({"id": sid, "episode_id": episode_id, "practitioner_id": lead,
-                                "completed_on": done.isoformat(), "template": "self_assessment",
-                                "notes": None})
-            assessment_items += [{"self_assessment_id": sid, "item": k,
-                                  "met": int(rng.random() < 0.8)} for k in items]
-    with store.acting_as(actor="ehkit demo"), store.transaction(db):
-        for table, rows in (("audit_followups", followups), ("discussions", discussions),
-                            ("discussion_attendees", attendees),
-                            ("one_to_one_meetings", meetings),
-                            ("service_user_feedback", feedback),
-                            ("self_assessments", assessments),
-                            ("self_assessment_items", assessment_items)):
-            if rows:
-                _insert(db, table, {k: [r[k] for r in rows] for k in rows[0]})
-    return {"discussions": len(discussions), "service-user feedback": len(feedback),
-            "self-assessments": len(assessments)}
+    episodes = db.execute("SELECT id, start_date, end_date, lead_professional_id FROM episodes"
+                          " ORDER BY id").fetchall()
+    ep_id, ep_start, ep_end, ep_lead = (np.array(c, dtype=object) for c in zip(
+        *episodes, strict=True)) if episodes else [np.array([], dtype=object)] * 4
+    m = len(episodes)
+    start = _days(list(ep_start))
+    ended = ep_end != None  # noqa: E711 (numpy compares each element)
+    last = np.minimum(np.where(ended, _days([e or "NaT" for e in ep_end]), end), end)
+    # Service-user feedback: a quarter of episodes that ran over a month.
+    f = np.flatnonzero((rng.random(m) < 0.25) & (last - start > 30))
+    k = len(f)
+    closure = ended[f] & (rng.random(k) < 0.5)
+    stage = np.where(closure, "closure", np.where(rng.random(k) < 0.5, "end_of_assessment",
+                                                  "taf_meeting")).astype(object)
+    span = np.maximum(last[f] - start[f] - 21, 0) + 1
+    given = np.where(closure, last[f], start[f] + 21 + (rng.random(k) * span).astype(np.int64))
+    ratings = np.array([3, 4, 4, 5, 5, 2])[rng.integers(0, 6, (k, len(questions)))]
+    as_json = "{" + ", ".join(f"{json.dumps(q)}: %d" for q in questions) + "}"  # as json.dumps
+    concern = rng.random(k) < 0.12
+    feedback = {
+        "episode_id": ep_id[f], "given_on": _iso(given),
+        "respondent": np.array(["child_young_person", "parent_carer", "parent_carer"],
+                               dtype=object)[rng.integers(0, 3, k)],
+        "stage": stage,
+        "ratings": [as_json % r for r in map(tuple, ratings.tolist())],
+        "comments": np.array(FEEDBACK_COMMENTS, dtype=object)[
+            rng.integers(0, len(FEEDBACK_COMMENTS), k)],
+        "concern_raised": concern.astype(np.int64),
+        "concern_theme": np.where(concern, themes[rng.integers(0, len(themes), k)], None),
+        "concern_detail": np.where(concern, "Raised with the lead professional.", None)}
+    # Practitioner self-assessments: two in five episodes, two to six weeks in.
+    done = start + rng.integers(14, 46, m)
+    a = np.flatnonzero((rng.random(m) < 0.4) & (done <= last))
+    assessment_ids = np.arange(1, len(a) + 1)
+    assessments = {
+        "id": assessment_ids, "episode_id": ep_id[a], "practitioner_id": ep_lead[a],
+        "completed_on": _iso(done[a]), "template": ["self_assessment"] * len(a),
+        "notes": [None] * len(a)}
+    _insert_all(db, {"service_user_feedback": feedback, "self_assessments": assessments})
+    if len(a):
+        _insert_by_key(db, "self_assessment_items", ("self_assessment_id", assessment_ids),
+                       ("item", items),
+                       {"met": (rng.random((len(a), len(items))) < 0.8).astype(np.int64)})
+    return {"service-user feedback": k, "self-assessments": len(a)}
+
+
+def _insert_all(db: sqlite_utils.Database, tables: dict[str, dict]) -> None:
+    for table, columns in tables.items():
+        if len(next(iter(columns.values()))):
+            _insert(db, table, columns)
 
 
 def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,

@@ -1,7 +1,8 @@
 """An audit's history from the change log, and its state at an earlier time rebuilt from it.
 
-The log holds a whole row (as JSON) for each insert and delete and one row per changed field
-for each update, so replaying it in order rebuilds any row as it stood at any moment.
+The log holds a whole row (as JSON) for each insert and delete, the rows of a bulk insert
+together (no row key), and one row per changed field for each update, so
+replaying it in order rebuilds any row as it stood at any moment.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def primary_key(db: sqlite_utils.Database, table: str) -> list[str]:
     return [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] or ["rowid"]
 
 
+def bulk_rows(new: str) -> list[dict]:
+    """The rows a bulk insert's change-log row holds (``ehkit.db.logged_together``)."""
+    data = json.loads(new)
+    return [dict(zip(data["columns"], r, strict=True)) for r in data["rows"]]
+
+
 class Replay:
     """Rows rebuilt from change-log rows fed in id order: ``state[table][row_key] = row``."""
 
@@ -42,10 +49,14 @@ class Replay:
         """Apply one change-log row; False when it updates a row the log never inserted."""
         rows = self.state.setdefault(table, {})
         if field is None:  # a whole-row insert (new) or delete (old)
-            if new is not None:
-                rows[key] = json.loads(new)
-            else:
+            if new is None:
                 rows.pop(key, None)
+            elif key is None:  # a bulk insert: the rows, each keyed by its primary key
+                pk = self.pk(table)
+                for row in bulk_rows(new):
+                    rows["/".join(str(row[c]) for c in pk)] = row
+            else:
+                rows[key] = json.loads(new)
             return True
         row = rows.get(key)
         if row is None and field in self.pk(table):
@@ -61,11 +72,34 @@ class Replay:
         return True
 
 
+COLUMNS = "id, at, user, actor, table_name, row_key, field, old, new, reason"
+
+
+def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> list[dict]:
+    """The change-log rows about an audit, in order, up to ``at``: its own rows, and each
+    bulk insert holding rows of it, cut down to those rows (picked out by SQLite's JSON
+    functions, so a load of a million rows is not rebuilt in Python to find them)."""
+    when = " AND at <= :at" if at else ""
+    args: dict = {"audit": audit_id, "at": at}
+    parts = [f"SELECT {COLUMNS} FROM change_log WHERE audit_id = :audit{when}"]
+    for i, table in enumerate(db.table_names()):
+        names, _pk, audit_col = store._columns(db, table)
+        if not audit_col or table in store.UNLOGGED:
+            continue
+        args[f"t{i}"] = table
+        parts.append(
+            "SELECT id, at, user, actor, table_name, row_key, field, old, json_object("
+            "'columns', json_extract(new, '$.columns'), 'rows', json(mine)) AS new, reason"
+            " FROM (SELECT *, (SELECT json_group_array(json(r.value)) FROM json_each(new, "
+            f"'$.rows') r WHERE json_extract(r.value, '$[{names.index(audit_col)}]') = :audit)"
+            f" AS mine FROM change_log WHERE table_name = :t{i} AND row_key IS NULL"
+            f" AND field IS NULL AND new IS NOT NULL{when}) WHERE mine <> '[]'")
+    return [dict(r) for r in db.query(" UNION ALL ".join(parts) + " ORDER BY id", args)]
+
+
 def history(db: sqlite_utils.Database, audit_id: int) -> list[dict]:
     """Every change-log row about this audit (its own row and the rows hanging off it)."""
-    return [dict(r) for r in db.query(
-        "SELECT id, at, user, actor, table_name, row_key, field, old, new, reason"
-        " FROM change_log WHERE audit_id = ? ORDER BY id", [audit_id])]
+    return _about(db, audit_id)
 
 
 def state_at(db: sqlite_utils.Database, audit_id: int, at: str | None = None
@@ -76,10 +110,8 @@ def state_at(db: sqlite_utils.Database, audit_id: int, at: str | None = None
     """
     at = log_time(at) if at else None
     replay = Replay(db)
-    sql = ("SELECT table_name, row_key, field, old, new FROM change_log WHERE audit_id = ?"
-           + (" AND at <= ?" if at else "") + " ORDER BY id")
-    for table, key, field, old, new in db.conn.execute(sql, [audit_id, *([at] if at else [])]):
-        replay.apply(table, key, field, old, new)
+    for r in _about(db, audit_id, at):
+        replay.apply(r["table_name"], r["row_key"], r["field"], r["old"], r["new"])
     return {t: rows for t, rows in replay.state.items() if rows}
 
 
@@ -109,7 +141,9 @@ def format_history(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
         who = _safe(r["user"]) + (f" as {_safe(r['actor'])}" if r["actor"] else "")
-        if r["field"] is None:
+        if r["field"] is None and r["row_key"] is None:  # a bulk insert
+            change = f"{r['table_name']}: {len(json.loads(r['new'])['rows']):,} row(s) added"
+        elif r["field"] is None:
             what = "added" if r["new"] is not None else "removed"
             change = f"{r['table_name']} {_safe(r['row_key'])} {what}"
         else:

@@ -2,9 +2,10 @@
 
 Each month: ``council_cases`` cases led by council staff and ``partner_cases`` led by partner
 agencies, drawn at random among episodes open during the month; ``closed_cases`` drawn at
-random among episodes closed during the month; every drifting case (open longer than
-``drift_open_months``, or no review within ``drift_review_months``, at the month's end); and
-every case a lead professional asked to have audited. Cases audited (or already selected) in
+random among episodes closed during the month; up to ``drift_cases`` drifting cases (open
+longer than ``drift_open_months``, or no review within ``drift_review_months``, at the
+month's end), the longest without a review first; and every case a lead professional asked
+to have audited. Cases audited (or already selected) in
 the last ``exclude_audited_months`` are not drawn again at random. All of these numbers are
 settings (``[sampling]`` in settings.toml).
 
@@ -225,13 +226,17 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
                             "ORDER BY id", (month,)).fetchall()
     for rid, ep in requests:
         chosen.setdefault(ep, ("request", rid))
-    # Drift: every drifting case, except one already listed for drift in the window (the
-    # same spell of drift is not listed again every month).
-    drift = _ids(conn, """SELECT id FROM draw_pool WHERE drift AND id NOT IN (
-        SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
-        WHERE d.current = 1 AND s.reason = 'drift' AND d.month >= :earliest
-          AND d.month < :month) ORDER BY id""", p)
-    for ep in drift:
+    # Drift: drifting cases not already listed for drift in the window (the same spell of
+    # drift is not listed again every month), the longest without a review first, up to the
+    # quota; the rest stay drifting and come up in a later month.
+    drift_sql = """FROM draw_pool p JOIN episodes e ON e.id = p.id WHERE p.drift
+        AND p.id NOT IN (SELECT s.episode_id FROM selection_draws d
+          JOIN selections s ON s.draw_id = d.id WHERE d.current = 1 AND s.reason = 'drift'
+          AND d.month >= :earliest AND d.month < :month)"""
+    drift_pool = conn.execute(f"SELECT count(*) {drift_sql}", p).fetchone()[0]
+    cap = cfg["drift_cases"] or drift_pool
+    for ep in _ids(conn, f"SELECT p.id {drift_sql} ORDER BY {LATEST_REVIEW}, e.start_date, "
+                   f"e.id LIMIT {int(cap)}", p):
         chosen.setdefault(ep, ("drift", None))
     conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in chosen])
 
@@ -271,6 +276,7 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         "exclude_audited_months": cfg["exclude_audited_months"], "due_days": cfg["due_days"],
         "council_pool": council_pool, "partner_pool": partner_pool, "closed_pool": closed_pool,
         "drifting": sum(1 for r, _ in chosen.values() if r == "drift"),
+        "drift_quota": cfg["drift_cases"], "drift_pool": drift_pool,
         "excluded_audited": left_out,
     }).last_pk
     _store_selections(db, draw_id, chosen, on, cfg["due_days"], random.Random(f"{seed}:auditors"))
@@ -492,9 +498,16 @@ def describe(d: dict) -> str:
         head += f" (redrawn: {d['redraw_reason']})"
     return (head + f"\nquotas {d['council_quota']} council / {d['partner_quota']} partner / "
             f"{d['closed_quota']} closed from pools of {d['council_pool']} / "
-            f"{d['partner_pool']} / {d['closed_pool']}; {d['drifting']} drifting; "
+            f"{d['partner_pool']} / {d['closed_pool']}; {_drift_text(d)}; "
             f"{d['excluded_audited']} left out as audited or listed in the last "
             f"{d['exclude_audited_months']} months; due {d['due_days']} days after selection")
+
+
+def _drift_text(d: dict) -> str:
+    if not d.get("drift_quota") or d["drift_pool"] <= d["drifting"]:
+        return f"{d['drifting']} drifting"
+    return (f"{d['drifting']} of {d['drift_pool']} drifting listed (at most "
+            f"{d['drift_quota']} a month, the longest without a review first)")
 
 
 def describe_request(r: dict) -> str:

@@ -32,6 +32,26 @@ def test_the_same_seed_gives_the_same_database(tmp_path):
     assert _dump(a)["episodes"] != _dump(c)["episodes"]
 
 
+def test_demo_data_keeps_every_constraint(demo_db_path):
+    # The generator sets the per-row checks aside while it fills a new file; the rows must
+    # still satisfy every CHECK, NOT NULL, UNIQUE and foreign key, as if checked one by one.
+    d = store.connect(demo_db_path)
+    assert d.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert d.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert d.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert d.execute("PRAGMA ignore_check_constraints").fetchone() == (0,)
+
+
+def test_integrity_check_would_find_a_broken_check_constraint(tmp_path):
+    # The test above relies on integrity_check reading CHECK constraints: prove it does.
+    d = store.connect(tmp_path / "x.db")
+    d.execute("PRAGMA ignore_check_constraints = ON")
+    with store.transaction(d):
+        d.execute("INSERT INTO agencies (id, name, kind, sector) VALUES (1, 'A', 'nonsense', 'Health')")
+    d.execute("PRAGMA ignore_check_constraints = OFF")
+    assert d.execute("PRAGMA integrity_check").fetchall() == [("CHECK constraint failed in agencies",)]
+
+
 def test_demo_service_is_plausible(demo_db_path):
     d = store.connect(demo_db_path)
     kinds = dict(d.execute("SELECT kind, count(*) FROM agencies GROUP BY kind").fetchall())
