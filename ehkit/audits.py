@@ -174,15 +174,20 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
 def ehm_numbers(db: sqlite_utils.Database, limit: int = 5_000) -> list[str]:
     """EHM numbers to suggest on the form: open episodes, then those closed this past year.
 
-    Any other number can still be typed; both halves read the end-date index only, so this
-    stays quick however many episodes the store holds.
+    Any other number can still be typed. Each half walks the end-date index newest first
+    and stops at the limit, so this stays quick however many episodes the store holds.
     """
     since = (dt.date.today() - dt.timedelta(days=365)).isoformat()
-    rows = db.execute(
-        "SELECT ehm_number FROM (SELECT ehm_number, 0 AS k, start_date AS d FROM episodes"
-        " WHERE end_date IS NULL UNION ALL SELECT ehm_number, 1, end_date FROM episodes"
-        " WHERE end_date >= ?) ORDER BY k, d DESC LIMIT ?", [since, limit * 2])
-    return list(dict.fromkeys(r[0] for r in rows))[:limit]
+    found: dict[str, None] = {}
+    for sql, args in (
+            ("WHERE end_date IS NULL ORDER BY start_date DESC", []),
+            ("WHERE end_date >= ? ORDER BY end_date DESC", [since])):
+        rows = db.execute(f"SELECT ehm_number FROM episodes {sql} LIMIT ?",
+                          [*args, 2 * limit - len(found)])
+        found.update(dict.fromkeys(r[0] for r in rows))
+        if len(found) >= limit:
+            break
+    return list(found)[:limit]
 
 
 def episodes_for(db: sqlite_utils.Database, ehm_number: str) -> list[dict]:

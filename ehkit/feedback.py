@@ -61,7 +61,7 @@ class FeedbackError(EhkitError):
 _AUDIT = """
 SELECT a.id, a.episode_id, a.template, a.status, a.audit_date, a.auditor1_id, a.auditor2_id,
        a.summary, a.overall_reasons, a.learning,
-       (SELECT grade FROM final_grades f WHERE f.audit_id = a.id AND f.key = 'overall') AS grade,
+       (SELECT grade FROM final_overall f WHERE f.audit_id = a.id) AS grade,
        e.ehm_number, e.lead_professional_id AS author_id, w.name AS author, w.role AS author_role,
        w.team AS author_team, ag.name AS author_agency,
        coalesce(w.line_manager_id, e.team_manager_id) AS manager_id, m.name AS manager,

@@ -14,13 +14,14 @@ Definitions (also in the README and shown in the reports):
 - audits in period: submitted or moderated audits whose audit date is in the period;
 - % acceptable quality: those audits with overall grade Outstanding or Good / all of them;
   % unacceptable: Requires Improvement or Inadequate. The grade that counts is the
-  moderator's where the audit was moderated (view ``final_grades``).
+  moderator's where the audit was moderated (views ``final_overall``,
+  ``final_section_grades`` and the two together, ``final_grades``).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -252,12 +253,24 @@ def _params(period: Period) -> dict:
 
 
 # -- episodes ---------------------------------------------------------------------------
+def _open_during(columns: str) -> str:
+    """The episodes open at some time from :start to :end, as two narrow ranges of the
+    end-date index: not ended, and ended since the start ("+": not by the start-date index,
+    which would read every episode begun before the end)."""
+    return (f"(SELECT {columns} FROM episodes WHERE end_date IS NULL AND start_date <= :end"
+            f" UNION ALL SELECT {columns} FROM episodes"
+            f" WHERE end_date >= :start AND +start_date <= :end)")
+
+
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Open, closed, outcomes, step-up and step-down figures for the period."""
     p = _params(period)
+    # Open at the end: not ended, and ended after it; each a narrow range of the end-date
+    # index ("+": not the start-date index, which would read every episode begun before).
     open_at_end, = _one(db, """
-        SELECT count(*) FROM episodes
-        WHERE start_date <= :end AND (end_date IS NULL OR end_date > :end)""", p)
+        SELECT (SELECT count(*) FROM episodes WHERE end_date IS NULL AND start_date <= :end)
+             + (SELECT count(*) FROM episodes WHERE end_date > :end AND +start_date <= :end)""",
+                        p)
     closed, successful, stepped_up = _one(db, """
         SELECT count(*), coalesce(sum(ended_as = 'outcomes_achieved'), 0),
                coalesce(sum(ended_as = 'stepped_up'), 0)
@@ -285,12 +298,12 @@ def sector_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Open at period end and closed in period, by the lead agency's sector (every sector)."""
     p = _params(period)
     counts = {}
-    for sector, open_n, closed_n in db.execute("""
+    for sector, open_n, closed_n in db.execute(f"""
         SELECT a.sector,
                coalesce(sum(e.start_date <= :end AND (e.end_date IS NULL OR e.end_date > :end)), 0),
                coalesce(sum(e.end_date BETWEEN :start AND :end), 0)
-        FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
-        WHERE e.start_date <= :end AND (e.end_date IS NULL OR e.end_date >= :start)
+        FROM {_open_during("start_date, end_date, lead_agency_id")} e
+        JOIN agencies a ON a.id = e.lead_agency_id
         GROUP BY a.sector""", p):
         counts[(slug(sector), "open_at_end")] = open_n
         counts[(slug(sector), "closed_in_period")] = closed_n
@@ -316,7 +329,7 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
     total, good, graded = _one(db, f"""
         SELECT count(*), coalesce(sum(f.grade IN ({acceptable})), 0),
                coalesce(sum(f.grade IS NOT NULL), 0)
-        FROM audits a JOIN final_grades f ON f.audit_id = a.id AND f.key = 'overall'
+        FROM audits a JOIN final_overall f ON f.audit_id = a.id
         WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end""",
         _params(period))
     return [
@@ -327,18 +340,26 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
     ]
 
 
+def has_audits(db: sqlite_utils.Database, period: Period) -> bool:
+    """Were any audits submitted or moderated in the period?"""
+    return bool(_one(db, f"""SELECT EXISTS (SELECT 1 FROM audits WHERE status IN {COMPLETED}
+                             AND audit_date BETWEEN :start AND :end)""", _params(period))[0])
+
+
 def grades_grid(db: sqlite_utils.Database, period: Period,
                 template: str = templates.DEFAULT_TEMPLATE) -> Grid:
     """How many audits in the period got each grade, for each graded section and overall
     (audits made with this template only: another tool's sections are not these), with each
     row's total and the % acceptable (Outstanding or Good) and unacceptable."""
     tpl = templates.load(template)
-    rows = {(k, str(g)): n for k, g, n in db.execute(f"""
-        SELECT f.key, f.grade, count(*)
-        FROM audits a JOIN final_grades f ON f.audit_id = a.id
+    audits = f"""FROM audits a JOIN {{view}} f ON f.audit_id = a.id
         WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
-          AND f.grade IS NOT NULL AND a.template = :template
-        GROUP BY f.key, f.grade""", {**_params(period), "template": tpl.key})}
+          AND f.grade IS NOT NULL AND a.template = :template"""
+    rows = {(k, str(g)): n for k, g, n in db.execute(f"""
+        SELECT key, grade, count(*) FROM (
+          SELECT f.key, f.grade {audits.format(view="final_section_grades")} UNION ALL
+          SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")})
+        GROUP BY 1, 2""", {**_params(period), "template": tpl.key})}
     sections = [(s.key, s.label) for s in tpl.graded_sections]
     good = tuple(str(g) for g in tpl.acceptable)
     poor = tuple(str(g.value) for g in tpl.grades if g.value not in tpl.acceptable)
@@ -368,11 +389,14 @@ def partnership(db: sqlite_utils.Database, period: Period) -> list[Figure]:
 
 def data_span(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
     """The first and the latest date in the data (episode starts and ends, audits)."""
+    # One min() or max() per subquery, so each is one step down its index.
     return db.execute("""
-        SELECT min(lo), max(hi) FROM (
-            SELECT min(start_date) AS lo, max(max(start_date), coalesce(max(end_date), ''))
-                   AS hi FROM episodes
-            UNION ALL SELECT min(audit_date), max(audit_date) FROM audits)""").fetchone()
+        SELECT (SELECT min(d) FROM (SELECT (SELECT min(start_date) FROM episodes) AS d
+                                    UNION ALL SELECT (SELECT min(audit_date) FROM audits))),
+               (SELECT max(d) FROM (SELECT (SELECT max(start_date) FROM episodes) AS d
+                                    UNION ALL SELECT (SELECT max(end_date) FROM episodes)
+                                    UNION ALL SELECT (SELECT max(audit_date) FROM audits)))
+        """).fetchone()
 
 
 def trend(db: sqlite_utils.Database, period: Period, figures, count_: int = 5
@@ -432,7 +456,7 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
         SELECT a.id, a.audit_date, a.template, f.grade, a.overall_reasons, a.learning,
                e.ehm_number, lp.name AS lead_professional, lp.team AS team,
                ag.name AS lead_agency, ag.sector AS sector, au.name AS auditor
-        FROM audits a JOIN final_grades f ON f.audit_id = a.id AND f.key = 'overall'
+        FROM audits a JOIN final_overall f ON f.audit_id = a.id
         JOIN episodes e ON e.id = a.episode_id
         JOIN agencies ag ON ag.id = e.lead_agency_id
         LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
@@ -484,22 +508,23 @@ def meetings_to_hold(db: sqlite_utils.Database, period: Period) -> list[dict]:
 
 
 # -- the quarterly report: the partnership's further figures ---------------------------------
-def referral_reasons(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+def referral_reasons(found: Iterable[str | None] = ()) -> list[tuple[str, str]]:
+    """The council's referral reasons, then any other reason ``found`` in the data."""
     known = list(setting("episodes", "referral_reasons"))
-    stored = [r[0] for r in db.execute(
-        "SELECT DISTINCT referral_reason FROM episodes WHERE referral_reason IS NOT NULL")]
-    reasons = known + sorted(set(stored) - set(known))
+    reasons = known + sorted({r for r in found if r} - set(known))
     return [(slug(r), r) for r in reasons] + [("not_recorded", "Not recorded")]
 
 
 def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Episodes closed in the period by referral reason and how they ended."""
-    counts = {(slug(r) if r else "not_recorded", e): n for r, e, n in db.execute("""
+    rows = db.execute("""
         SELECT referral_reason, coalesce(ended_as, 'other'), count(*) FROM episodes
-        WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2""", _params(period))}
+        WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2""", _params(period)).fetchall()
+    counts = {(slug(r) if r else "not_recorded", e): n for r, e, n in rows}
     ended = tuple(setting("episodes", "ended_as").items())
     return Grid("referral_outcomes", "Closed in the period: how episodes ended, by referral "
-                "reason", tuple(referral_reasons(db)), ended, counts, corner="Referral reason",
+                "reason", tuple(referral_reasons(r for r, _, _ in rows)), ended, counts,
+                corner="Referral reason",
                 key_format="referral.{row}.{col}",
                 total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
                 numerator_of=HEADLINE_NUMERATORS,
@@ -510,15 +535,16 @@ def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
 def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Episodes begun in the period and open at its end, by referral reason."""
     counts = {}
-    for r, began, open_n in db.execute("""
+    rows = db.execute(f"""
         SELECT referral_reason, coalesce(sum(start_date BETWEEN :start AND :end), 0),
                coalesce(sum(start_date <= :end AND (end_date IS NULL OR end_date > :end)), 0)
-        FROM episodes WHERE start_date <= :end AND (end_date IS NULL OR end_date >= :start)
-        GROUP BY 1""", _params(period)):
+        FROM {_open_during("start_date, end_date, referral_reason")}
+        GROUP BY 1""", _params(period)).fetchall()
+    for r, began, open_n in rows:
         counts[(slug(r) if r else "not_recorded", "began_in_period")] = began
         counts[(slug(r) if r else "not_recorded", "open_at_end")] = open_n
     return Grid("referral_volumes", "Begun in the period and open at its end, by referral "
-                "reason", tuple(referral_reasons(db)),
+                "reason", tuple(referral_reasons(r for r, _, _ in rows)),
                 (("began_in_period", "Begun in period"), ("open_at_end", "Open at period end")),
                 counts, row_totals=False, col_totals=True, corner="Referral reason",
                 key_format="referral.{row}.{col}",
@@ -571,7 +597,7 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
     name = tpl.section(section).label
     counts = {(slug(sector), str(g)): n for sector, g, n in db.execute(f"""
         SELECT ag.sector, f.grade, count(*)
-        FROM audits a JOIN final_grades f ON f.audit_id = a.id AND f.key = :section
+        FROM audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
         JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
         WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
           AND a.template = :template AND f.grade IS NOT NULL

@@ -454,3 +454,20 @@ def test_serve_is_closed_by_default(service, tmp_path):
         serve.configure(tmp_path / "missing.db", port=port)
     with pytest.raises(serve.ServeError, match="no notebook 'nope'"):
         serve.configure(db_file, port=port, notebook="nope")
+
+
+def test_ehm_numbers_suggest_open_cases_newest_first_then_those_closed_this_past_year(service):
+    db = service
+    today = dt.date.today()
+    day = lambda n: (today - dt.timedelta(days=n)).isoformat()  # noqa: E731
+    with store.transaction(db):
+        db["episodes"].insert_all([
+            {"id": 3, "ehm_number": "EHM1003", "start_date": day(400), "end_date": day(30),
+             "status": "closed", "lead_agency_id": 1},                   # closed last month
+            {"id": 4, "ehm_number": "EHM1004", "start_date": day(900), "end_date": day(500),
+             "status": "closed", "lead_agency_id": 1},                   # closed long ago
+            {"id": 5, "ehm_number": "EHM1001", "start_date": day(700), "end_date": day(600),
+             "status": "closed", "lead_agency_id": 1}])                  # EHM1001's last spell
+    # Open: EHM1002 began 2026-03-01, EHM1001 2026-01-10 (newest first); then closed since.
+    assert audits.ehm_numbers(db) == ["EHM1002", "EHM1001", "EHM1003"]
+    assert audits.ehm_numbers(db, limit=1) == ["EHM1002"]

@@ -218,3 +218,39 @@ def test_a_reopened_and_resubmitted_audit_counts_its_auditors_grade_again(quarte
     f = _by_key(metrics.grade_distribution(quarter, Q3))
     assert [f[f"grades.overall.{g}"].value for g in (1, 2, 3, 4)] == [0, 2, 1, 0]
     assert [f[f"grades.planning.{g}"].value for g in (1, 2, 3, 4)] == [1, 1, 1, 0]
+
+
+def test_the_latest_moderation_counts_in_every_figure_that_reads_grades(quarter):
+    # A second, later moderation of audit 3: overall back to Good, multi-agency to Inadequate.
+    with store.transaction(quarter):
+        quarter["answers"].insert({"audit_id": 3, "key": "multi_agency", "grade": 2})
+        quarter["moderations"].insert_all([
+            {"audit_id": 3, "key": "overall", "moderator_id": 4, "moderated_on": "2026-08-20",
+             "original_grade": 2, "moderated_grade": 2, "reason": None},
+            {"audit_id": 3, "key": "multi_agency", "moderator_id": 1, "moderated_on": "2026-08-05",
+             "original_grade": 2, "moderated_grade": 3, "reason": "Agencies not invited"},
+            {"audit_id": 3, "key": "multi_agency", "moderator_id": 4, "moderated_on": "2026-08-20",
+             "original_grade": 2, "moderated_grade": 4, "reason": "No joint working"},
+        ])
+    q = _by_key(metrics.quality_figures(quarter, Q3))
+    assert (q["acceptable_pct"].numerator, q["acceptable_pct"].denominator) == (2, 3)  # 1, 3
+    g = _by_key(metrics.grade_distribution(quarter, Q3))
+    assert [g[f"grades.overall.{x}"].value for x in (1, 2, 3, 4)] == [0, 2, 1, 0]
+    assert [g[f"grades.multi_agency.{x}"].value for x in (1, 2, 3, 4)] == [0, 0, 0, 1]
+    ma = metrics.multi_agency_grid(quarter, Q3)
+    assert ma.value("local_authority", "4") == 1 and ma.value(metrics.TOTAL, metrics.TOTAL) == 1
+    # The views agree with one another, audit by audit.
+    views = quarter.execute("""SELECT key, grade FROM final_grades WHERE audit_id = 3
+                               ORDER BY key""").fetchall()
+    assert views == [("multi_agency", 4), ("overall", 2), ("planning", 2)]
+
+
+def test_data_span_runs_from_the_first_start_to_the_latest_date_of_any_kind(db):
+    assert metrics.data_span(db) == (None, None)
+    add_service(db)
+    add_episode(db, 1, "2026-02-01")                       # episodes only, no audits yet
+    assert metrics.data_span(db) == ("2026-02-01", "2026-02-01")
+    add_episode(db, 2, "2026-03-01", "2026-06-30", ended_as="other")  # latest: an end date
+    assert metrics.data_span(db) == ("2026-02-01", "2026-06-30")
+    add_audit(db, 1, 1, "2026-07-15", 2)                   # latest: an audit
+    assert metrics.data_span(db) == ("2026-02-01", "2026-07-15")

@@ -134,6 +134,38 @@ def test_cases_on_an_earlier_months_list_are_not_drawn_again(db):
     assert november["drift"] == {53}
 
 
+@pytest.fixture
+def drift_quota(tmp_path, monkeypatch):
+    """A council that lists at most ``n`` drifting cases a month (settings override)."""
+    def use(n: int) -> None:
+        path = tmp_path / f"settings-{n}.toml"
+        path.write_text(f"[sampling]\ndrift_cases = {n}\n", encoding="utf-8")
+        monkeypatch.setenv("EHKIT_SETTINGS", str(path))
+    return use
+
+
+def test_drift_quota_lists_the_longest_without_a_review_first_and_the_rest_wait(db, drift_quota):
+    build(db)
+    drift_quota(2)
+    d = sampling.draw(db, MONTH, seed=1, on=DRAWN)
+    # Latest reviews on 30/11: 53 on 29/08; 51 and 54 on 10/11, 54 begun earlier.
+    assert chosen(db)["drift"] == {53, 54}
+    assert (d["drift_quota"], d["drift_pool"], d["drifting"]) == (2, 3, 2)
+    assert "2 of 3 drifting listed" in sampling.describe(d)
+    # 51 still drifts in December and comes up then; 53 and 54 are not listed again.
+    sampling.draw(db, "2026-12", seed=1, on=dt.date(2026, 12, 1))
+    assert chosen(db, "2026-12")["drift"] == {51}
+
+
+def test_a_drift_quota_of_zero_lists_every_drifting_case(db, drift_quota):
+    build(db)
+    drift_quota(0)
+    d = sampling.draw(db, MONTH, seed=1, on=DRAWN)
+    assert chosen(db)["drift"] == {51, 53, 54}
+    assert (d["drift_quota"], d["drift_pool"]) == (0, 3)
+    assert "3 drifting;" in sampling.describe(d)
+
+
 def test_the_same_seed_draws_the_same_list(tmp_path):
     lists = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):

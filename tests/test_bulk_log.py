@@ -1,0 +1,123 @@
+"""Bulk inserts (demo data, imports) logged together: as accountable as rows logged one by one."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pytest
+from trust_helpers import base_rows, complete_audit, raw
+
+from ehkit import check, history
+from ehkit import db as store
+
+
+@pytest.fixture
+def bulk(db, monkeypatch):
+    """Three audits with their answers, put in by bulk inserts of 4 rows a change-log row."""
+    monkeypatch.setattr(store, "BULK_CHUNK", 4)
+    base_rows(db)
+    whole = complete_audit()
+    audit_cols = [c for c in whole["audit"]]
+    with store.acting_as(actor="loader"), store.transaction(db):
+        store.bulk_insert(db, "audits", ["id", *audit_cols],
+                          [(i, *whole["audit"].values()) for i in (1, 2, 3)])
+        store.bulk_insert(db, "answers", ["audit_id", "key", "grade", "comment", "response"],
+                          [(i, a["key"], a["grade"], a["comment"], a["response"])
+                           for i in (1, 2, 3) for a in whole["answers"]])
+    return db, len(whole["answers"])
+
+
+def bulk_rows(db, table):
+    return [dict(r) for r in db.query("SELECT * FROM change_log WHERE table_name = ? AND "
+                                      "row_key IS NULL ORDER BY id", [table])]
+
+
+def test_a_bulk_insert_writes_one_log_row_a_chunk_holding_its_rows(bulk):
+    db, n = bulk
+    logged = bulk_rows(db, "answers")
+    assert len(logged) == -(-3 * n // 4)  # 4 rows a change-log row, the last one fewer
+    assert sum(len(json.loads(r["new"])["rows"]) for r in logged) == 3 * n
+    assert {(r["actor"], r["field"], r["old"], r["audit_id"]) for r in logged} == {
+        ("loader", None, None, None)}
+    # every row of the table, exactly as stored, is in the log
+    replayed, problems = check.replay(db, "answers")
+    assert problems == [] and len(replayed) == 3 * n
+    stored = {f"{r['audit_id']}/{r['key']}": dict(r) for r in db.query("SELECT * FROM answers")}
+    assert replayed == stored
+
+
+def test_a_bulk_loaded_store_checks_clean_and_its_triggers_are_back(bulk):
+    db, _ = bulk
+    assert check.check(db) == []
+    live = dict(db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    assert live["log_answers_insert"] == store.change_log_trigger_sql(db)["log_answers_insert"]
+
+
+def test_later_changes_to_bulk_rows_are_logged_one_by_one_as_ever(bulk):
+    db, _ = bulk
+    with store.transaction(db):
+        db["answers"].update([2, "pre_eha"], {"grade": 4})
+    (row,) = db.query("SELECT * FROM change_log WHERE row_key = '2/pre_eha'")
+    assert (row["field"], row["old"], row["new"], row["audit_id"]) == ("grade", 2, 4, 2)
+    assert check.check(db) == []
+
+
+def test_history_of_a_bulk_loaded_audit_shows_only_its_own_rows(bulk):
+    db, n = bulk
+    story = history.history(db, 2)
+    assert {r["table_name"] for r in story} == {"audits", "answers"}
+    held = [row for r in story for row in history.bulk_rows(r["new"])]
+    assert len(held) == 1 + n and {row.get("audit_id", row.get("id")) for row in held} == {2}
+    lines = history.format_history(story)
+    added = [re.search(r"(audits|answers): (\d+) row\(s\) added$", line) for line in lines]
+    assert all(added) and sum(int(m[2]) for m in added if m[1] == "answers") == n
+    assert [m[2] for m in added if m[1] == "audits"] == ["1"]
+    state = history.state_at(db, 2)
+    assert set(state) == {"audits", "answers"} and len(state["answers"]) == n
+    assert state["answers"]["2/pre_eha"]["grade"] == 2
+
+
+def test_a_bulk_row_altered_outside_ehkit_is_found(bulk, tmp_path):
+    db, _ = bulk
+    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    con = raw(path)
+    con.execute("DROP TRIGGER log_answers_update")
+    con.execute("UPDATE answers SET grade = 1 WHERE audit_id = 3 AND key = 'pre_eha'")
+    con.close()
+    found = check.check(store.connect(path))
+    assert [(f.code, f.where) for f in found if f.code == "LOG-UNLOGGED"] == [
+        ("LOG-UNLOGGED", "answers 3/pre_eha")]
+
+
+def test_a_bulk_log_row_altered_breaks_the_chain(bulk):
+    db, _ = bulk
+    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    target = bulk_rows(db, "answers")[1]
+    con = raw(path)
+    con.execute("DROP TRIGGER change_log_no_update")
+    con.execute("UPDATE change_log SET new = replace(new, '\"yes\"', '\"no\"') WHERE id = ?",
+                (target["id"],))
+    con.close()
+    found = [f for f in check.chain_checks(store.connect(path)) if f.code == "LOG-ALTERED"]
+    assert [f.where for f in found] == [f"change_log id {target['id']}"]
+
+
+def test_a_failed_bulk_insert_leaves_nothing_and_puts_the_trigger_back(bulk):
+    db, _ = bulk
+    before = db.conn.execute("SELECT count(*) FROM change_log").fetchone()[0]
+    with pytest.raises(sqlite3.IntegrityError), store.transaction(db):
+        store.bulk_insert(db, "children", ["id", "episode_id", "name"],
+                          [(5, 1, "Ada Bulkchild"), (6, 1, "  ")])  # the second: a blank name
+    assert db["children"].count == 1
+    assert db.conn.execute("SELECT count(*) FROM change_log").fetchone()[0] == before
+    assert check.trigger_checks(db) == []
+
+
+def test_a_bulk_insert_must_add_rows_after_the_last_one(bulk):
+    db, _ = bulk
+    with pytest.raises(RuntimeError, match="after its last rowid"), store.transaction(db):
+        store.bulk_insert(db, "children", ["id", "episode_id", "name"], [(0, 1, "Low Id")])
+    with pytest.raises(RuntimeError, match="inside store.transaction"):
+        store.bulk_insert(db, "children", ["episode_id", "name"], [(1, "No Transaction")])
