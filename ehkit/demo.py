@@ -94,6 +94,14 @@ LEARNING_BANK = [
 ]
 
 
+# An answer row's (grade, comment, response) by code: nothing; a grade; one of the two
+# comments for each grade; Yes, No or Not applicable.
+ANSWER_CODES = {
+    "grade": [None, 1, 2, 3, 4] + [None] * 11,
+    "comment": [None] * 5 + [c for g in (1, 2, 3, 4) for c in COMMENT_BANK[g]] + [None] * 3,
+    "response": [None] * 13 + ["yes", "no", "not_applicable"],
+}
+
 EPISODE_CHUNK = 100_000
 AUDIT_CHUNK = 20_000
 
@@ -111,33 +119,17 @@ def _insert(db: sqlite_utils.Database, table: str, columns: dict) -> None:
 
 
 def _insert_by_key(db: sqlite_utils.Database, table: str, parent: tuple[str, np.ndarray],
-                   key: tuple[str, list[str]], values: dict[str, np.ndarray]) -> None:
-    """A row for every (parent, key), e.g. every answer of every audit, taking
-    ``values[column][i, j]`` for parent i and key j; logged together.
+                   key: tuple[str, list[str]], values: dict[str, list], codes: np.ndarray) -> None:
+    """A row for every (parent, key), e.g. every answer of every audit; logged together.
 
-    Each parent's values go to SQLite as one string of codes (one character per key) and
-    SQLite writes the rows from it: binding every value from Python costs three to four
-    times as much, and these are most of a big store's rows.
+    Row (parent i, key j) takes the values ``values[column][codes[i, j]]``. Each parent's
+    codes go to SQLite as one string (a character per key) and SQLite writes the rows from
+    it: binding every value from Python costs three to four times as much, and these are
+    most of a big store's rows.
     """
-    import pandas as pd
-
     (parent_col, ids), (key_col, keys) = parent, key
     columns = list(values)
-    combined = np.zeros(len(ids) * len(keys), dtype=np.int64)
-    uniques = []
-    for c in columns:  # one number per distinct combination of the columns' values
-        codes, distinct = pd.factorize(values[c].ravel(), use_na_sentinel=False)
-        combined = combined * len(distinct) + codes
-        uniques.append(distinct)
-    if combined.max(initial=0) + 48 >= 0xD800:  # one character per code, below the surrogates
-        raise ValueError(f"{table}: too many distinct values for one character each")
-    present = np.flatnonzero(np.bincount(combined))
-    decoded, rest = [], present
-    for distinct in reversed(uniques):
-        rest, code = np.divmod(rest, len(distinct))
-        decoded.insert(0, [None if pd.isna(v) else v for v in np.asarray(distinct)[code].tolist()])
-    strings = (combined.reshape(len(ids), len(keys)) + 48).astype(np.uint32).view(
-        f"<U{len(keys)}").ravel()
+    strings = (codes + 48).astype(np.uint32).view(f"<U{len(keys)}").ravel()
     conn, temp = db.conn, ("demo_keys", "demo_codes", "demo_rows")
     conn.execute("CREATE TEMP TABLE demo_keys (pos INTEGER PRIMARY KEY, key)")
     conn.execute(f"CREATE TEMP TABLE demo_codes (code INTEGER PRIMARY KEY, "
@@ -146,7 +138,7 @@ def _insert_by_key(db: sqlite_utils.Database, table: str, parent: tuple[str, np.
     try:
         conn.executemany("INSERT INTO demo_keys VALUES (?, ?)", enumerate(keys, start=1))
         conn.executemany(f"INSERT INTO demo_codes VALUES ({', '.join('?' * (len(columns) + 1))})",
-                         zip(present.tolist(), *decoded, strict=True))
+                         ((i, *row) for i, row in enumerate(zip(*values.values(), strict=True))))
         conn.executemany("INSERT INTO demo_rows VALUES (?, ?)",
                          zip(ids.tolist(), strings.tolist(), strict=True))
         with store.logged_together(db, table):
@@ -184,9 +176,11 @@ def _filling_a_new_file(db: sqlite_utils.Database):
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("PRAGMA ignore_check_constraints = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA threads = {os.cpu_count() or 1}")  # sorting for the index builds
     try:
         yield
     finally:
+        conn.execute("PRAGMA threads = 0")
         conn.execute(f"PRAGMA temp_store = {temp}")
         conn.execute("PRAGMA ignore_check_constraints = OFF")
         conn.execute(f"PRAGMA foreign_keys = {keys}")
@@ -232,8 +226,8 @@ def generate(
     """Fill an empty store with a synthetic service. Returns counts of what was made.
 
     ``audits_per_episode`` 0.36 gives about 180 audits a year at the default 1,500
-    episodes over three years. ``progress`` is called with the number of episodes (and,
-    for the audits, episode-equivalents) done since its last call.
+    episodes over three years. ``progress`` is called with how much more is done since its
+    last call, in episodes: the whole build, every step included, counts as ``episodes``.
     """
     if db["episodes"].count:
         raise store.StoreError(
@@ -242,22 +236,40 @@ def generate(
         )
     tpl = templates.load(template)
     until = until or dt.date.today()
+    done = _Done(episodes, progress)
     with _filling_a_new_file(db):
         with store.acting_as(actor="ehkit demo"), store.transaction(db), _indexes_set_aside(db):
-            counts = _Service(db, tpl, seed, until, years, progress).fill(
-                episodes, audits_per_episode)
-            counts.update(generate_feedback(db, seed=seed, until=until))
-        counts.update(generate_selections(db, seed=seed, until=until))
+            service = _Service(db, tpl, seed, until, years, done)
+            counts = service.fill(episodes, audits_per_episode)
+            counts.update(service.feedback(seed))
+            done.to(0.75)
+        done.to(0.85)  # the indexes are built
+        counts.update(generate_selections(db, seed=seed, until=until,
+                                          advance=lambda share: done.to(0.85 + 0.1 * share)))
         counts.update(generate_followups(db, seed=seed, until=until))
+        done.to(1)
     counts["audits"], counts["actions"] = db["audits"].count, db["actions"].count
     return counts
+
+
+class _Done:
+    """How far the build is, as a share of it, told to ``progress`` in episodes."""
+
+    def __init__(self, episodes: int, progress: Callable[[int], None] | None):
+        self.total, self.told, self.progress = episodes, 0, progress or (lambda n: None)
+
+    def to(self, share: float) -> None:
+        now = round(self.total * min(1.0, share))
+        if now > self.told:
+            self.progress(now - self.told)
+            self.told = now
 
 
 class _Service:
     """The invented service being written: its people, then episodes, then audits."""
 
-    def __init__(self, db, tpl, seed, until, years, progress):
-        self.db, self.tpl, self.progress = db, tpl, progress or (lambda n: None)
+    def __init__(self, db, tpl, seed, until, years, done: _Done):
+        self.db, self.tpl, self.done = db, tpl, done
         self.py = random.Random(seed)  # the few people: plain random
         self.rng = np.random.default_rng(seed)  # the many rows: numpy, a column at a time
         begin = until - dt.timedelta(days=365 * years)
@@ -340,11 +352,14 @@ class _Service:
         self.ep_start = np.zeros(total, dtype=np.int64)
         self.ep_latest = np.zeros(total, dtype=np.int64)
         self.ep_lead = np.zeros(total, dtype=np.int64)
+        self.ep_closed = np.zeros(total, dtype=bool)
+        # A case system numbers episodes as they begin: ids follow the start dates.
+        starts = np.sort(self.begin + rng.integers(0, self.until - self.begin, total))
         child_id = 0
         for lo in range(0, total, EPISODE_CHUNK):
             m = min(EPISODE_CHUNK, total - lo)
             ids = np.arange(lo + 1, lo + m + 1)
-            start = self.begin + rng.integers(0, self.until - self.begin, m)
+            start = starts[lo:lo + m]
             end = start + rng.lognormal(5.2, 0.5, m).astype(np.int64)  # median ~6 months
             closed = end <= self.until
             in_council = rng.random(m) < 0.7
@@ -361,7 +376,7 @@ class _Service:
             cross = rng.random(m) < 0.03
             none = np.full(m, None, dtype=object)
             self.ep_start[lo:lo + m], self.ep_latest[lo:lo + m] = start, stop
-            self.ep_lead[lo:lo + m] = lead
+            self.ep_lead[lo:lo + m], self.ep_closed[lo:lo + m] = lead, closed
             _insert(self.db, "episodes", {
                 "id": ids,
                 "ehm_number": [f"EHM{100000 + i}" for i in range(lo + 1, lo + m + 1)],
@@ -394,8 +409,59 @@ class _Service:
                 "date_of_birth": iso[born],
             })
             child_id += k
-            self.progress(m // 2 if total > 1 else m)
+            self.done.to(0.35 * (lo + m) / total)
         self.counts["episodes"], self.counts["children"] = total, child_id
+
+    # -- around the episodes -----------------------------------------------------------------
+    def feedback(self, seed: int) -> dict:
+        """Service-user feedback and practitioner self-assessments, from the episodes kept
+        in memory (no second read of a million rows)."""
+        from . import self_assessment
+
+        rng, iso = np.random.default_rng(seed * 7919 + 2), self.iso
+        themes = np.array(setting("feedback", "concern_themes"), dtype=object)
+        questions = sorted(q["key"] for q in setting("feedback", "service_user_questions"))
+        items = [i.key for i in self_assessment.load().items]
+        m = len(self.ep_start)
+        ep_id = np.arange(1, m + 1)
+        start, last, ended = self.ep_start, self.ep_latest, self.ep_closed
+        # Service-user feedback: a quarter of episodes that ran over a month.
+        f = np.flatnonzero((rng.random(m) < 0.25) & (last - start > 30))
+        k = len(f)
+        closure = ended[f] & (rng.random(k) < 0.5)
+        stage = np.where(closure, "closure", np.where(rng.random(k) < 0.5, "end_of_assessment",
+                                                      "taf_meeting")).astype(object)
+        span = np.maximum(last[f] - start[f] - 21, 0) + 1
+        given = np.where(closure, last[f],
+                         start[f] + 21 + (rng.random(k) * span).astype(np.int64))
+        ratings = np.array([3, 4, 4, 5, 5, 2])[rng.integers(0, 6, (k, len(questions)))]
+        as_json = "{" + ", ".join(f"{json.dumps(q)}: %d" for q in questions) + "}"  # as dumps
+        concern = rng.random(k) < 0.12
+        feedback = {
+            "episode_id": ep_id[f], "given_on": iso[given],
+            "respondent": np.array(["child_young_person", "parent_carer", "parent_carer"],
+                                   dtype=object)[rng.integers(0, 3, k)],
+            "stage": stage,
+            "ratings": [as_json % r for r in map(tuple, ratings.tolist())],
+            "comments": np.array(FEEDBACK_COMMENTS, dtype=object)[
+                rng.integers(0, len(FEEDBACK_COMMENTS), k)],
+            "concern_raised": concern.astype(np.int64),
+            "concern_theme": np.where(concern, themes[rng.integers(0, len(themes), k)], None),
+            "concern_detail": np.where(concern, "Raised with the lead professional.", None)}
+        # Practitioner self-assessments: one episode in four, two to six weeks in.
+        done = start + rng.integers(14, 46, m)
+        a = np.flatnonzero((rng.random(m) < 0.25) & (done <= last))
+        assessment_ids = np.arange(1, len(a) + 1)
+        assessments = {
+            "id": assessment_ids, "episode_id": ep_id[a], "practitioner_id": self.ep_lead[a],
+            "completed_on": iso[done[a]], "template": ["self_assessment"] * len(a),
+            "notes": [None] * len(a)}
+        _insert_all(self.db, {"service_user_feedback": feedback, "self_assessments": assessments})
+        if len(a):
+            _insert_by_key(self.db, "self_assessment_items", ("self_assessment_id", assessment_ids),
+                           ("item", items), {"met": [0, 1]},
+                           (rng.random((len(a), len(items))) < 0.8).astype(np.int64))
+        return {"service-user feedback": k, "self-assessments": len(a)}
 
     # -- audits and what hangs off them ----------------------------------------------------
     def audits(self, total: int) -> None:
@@ -415,13 +481,17 @@ class _Service:
         best_for: dict[tuple, int] = {}
         made = actions_made = moderations_made = 0
         episodes_total = len(self.ep_start)
-        reported = episodes_total // 2 if episodes_total > 1 else episodes_total
+        # Which episode each audit is of, and when; numbered in date order, as made.
+        all_ep = rng.integers(0, episodes_total, total) if episodes_total else np.zeros(0, int)
+        first, last = self.ep_start[all_ep], self.ep_latest[all_ep]
+        all_date = first + (rng.random(total) * (np.maximum(0, last - first) + 1)).astype(np.int64)
+        order = np.argsort(all_date, kind="stable")
+        all_ep, all_date = all_ep[order], all_date[order]
         for lo in range(0, total, AUDIT_CHUNK):
             m = min(AUDIT_CHUNK, total - lo)
             ids = np.arange(lo + 1, lo + m + 1)
-            ep = rng.integers(0, episodes_total, m)
-            start, latest, lead = self.ep_start[ep], self.ep_latest[ep], self.ep_lead[ep]
-            date = start + (rng.random(m) * (np.maximum(0, latest - start) + 1)).astype(np.int64)
+            ep, date = all_ep[lo:lo + m], all_date[lo:lo + m]
+            lead = self.ep_lead[ep]
             size = self.pool_size[lead]
             r1 = (rng.random(m) * size).astype(np.int64)
             a1 = self.pool[lead, r1]
@@ -457,28 +527,23 @@ class _Service:
                 "submitted_at": np.where(draft, none, iso[date] + "T16:00:00Z"),
             })
 
-            # Answers: every key on the form, one row each.
-            n_keys = len(layout)
-            grade_col = np.full((m, n_keys), None, dtype=object)
-            comment_col = np.full((m, n_keys), None, dtype=object)
-            response_col = np.full((m, n_keys), None, dtype=object)
+            # Answers: every key on the form, one row each, as a code per cell (ANSWER_CODES).
+            code = np.zeros((m, len(layout)), dtype=np.int64)
             for j, (_key, kind, gi) in enumerate(layout):
                 g = grades[:, gi] if gi >= 0 else None
                 if kind == "grade":
-                    grade_col[:, j] = g
+                    code[:, j] = g
                 elif kind == "comment" and g is not None:
-                    comment_col[:, j] = comments[g - 1, rng.integers(0, 2, m)]
+                    code[:, j] = 5 + 2 * (g - 1) + rng.integers(0, 2, m)
                 elif kind == "response":
                     p_yes = np.array([0.95, 0.8, 0.5, 0.25])[(g if g is not None else 2) - 1]
-                    no = np.array(["no", "no", "not_applicable"], dtype=object)[
-                        rng.integers(0, 3, m)]
-                    response_col[:, j] = np.where(rng.random(m) < p_yes, "yes", no)
+                    no = np.array([14, 14, 15])[rng.integers(0, 3, m)]
+                    code[:, j] = np.where(rng.random(m) < p_yes, 13, no)
             _insert_by_key(self.db, "answers", ("audit_id", ids),
-                           ("key", [key for key, _, _ in layout]),
-                           {"grade": grade_col, "comment": comment_col, "response": response_col})
-            statuses = np.array(["accurate", "not_accurate", "not_recorded"], dtype=object)
-            _insert_by_key(self.db, "checklist_answers", ("audit_id", ids), ("item", checklist), {
-                "status": statuses[rng.choice(3, size=(m, len(checklist)), p=[0.88, 0.07, 0.05])]})
+                           ("key", [key for key, _, _ in layout]), ANSWER_CODES, code)
+            _insert_by_key(self.db, "checklist_answers", ("audit_id", ids), ("item", checklist),
+                           {"status": ["accurate", "not_accurate", "not_recorded"]},
+                           rng.choice(3, size=(m, len(checklist)), p=[0.88, 0.07, 0.05]))
 
             # Actions: for audits graded Requires Improvement or worse, and some others.
             worst = np.maximum(overall, grades.max(axis=1))
@@ -527,13 +592,8 @@ class _Service:
                 })
                 moderations_made += n_mod
             made += m
-            # The audits are about the other half of the work: report them as episodes.
-            done_share = episodes_total - episodes_total // 2
-            now = episodes_total // 2 + done_share * made // total if total else episodes_total
-            self.progress(now - reported)
-            reported = now
-        if not total:
-            self.progress(episodes_total - reported)
+            self.done.to(0.35 + 0.35 * made / total)
+        self.done.to(0.7)
         self.counts["audits"], self.counts["actions"] = made, actions_made
 
 
@@ -611,62 +671,6 @@ def generate_followups(db: sqlite_utils.Database, *, seed: int, until: dt.date) 
     return {"discussions": len(d)}
 
 
-def generate_feedback(db: sqlite_utils.Database, *, seed: int, until: dt.date) -> dict:
-    """Around the episodes: service-user feedback and practitioner self-assessments.
-    Deterministic for a seed. Runs inside the caller's transaction."""
-    from . import self_assessment
-
-    rng = np.random.default_rng(seed * 7919 + 2)
-    end = _days([until.isoformat()])[0]
-    themes = np.array(setting("feedback", "concern_themes"), dtype=object)
-    questions = sorted(q["key"] for q in setting("feedback", "service_user_questions"))
-    items = [i.key for i in self_assessment.load().items]
-    episodes = db.execute("SELECT id, start_date, end_date, lead_professional_id FROM episodes"
-                          " ORDER BY id").fetchall()
-    ep_id, ep_start, ep_end, ep_lead = (np.array(c, dtype=object) for c in zip(
-        *episodes, strict=True)) if episodes else [np.array([], dtype=object)] * 4
-    m = len(episodes)
-    start = _days(list(ep_start))
-    ended = ep_end != None  # noqa: E711 (numpy compares each element)
-    last = np.minimum(np.where(ended, _days([e or "NaT" for e in ep_end]), end), end)
-    # Service-user feedback: a quarter of episodes that ran over a month.
-    f = np.flatnonzero((rng.random(m) < 0.25) & (last - start > 30))
-    k = len(f)
-    closure = ended[f] & (rng.random(k) < 0.5)
-    stage = np.where(closure, "closure", np.where(rng.random(k) < 0.5, "end_of_assessment",
-                                                  "taf_meeting")).astype(object)
-    span = np.maximum(last[f] - start[f] - 21, 0) + 1
-    given = np.where(closure, last[f], start[f] + 21 + (rng.random(k) * span).astype(np.int64))
-    ratings = np.array([3, 4, 4, 5, 5, 2])[rng.integers(0, 6, (k, len(questions)))]
-    as_json = "{" + ", ".join(f"{json.dumps(q)}: %d" for q in questions) + "}"  # as json.dumps
-    concern = rng.random(k) < 0.12
-    feedback = {
-        "episode_id": ep_id[f], "given_on": _iso(given),
-        "respondent": np.array(["child_young_person", "parent_carer", "parent_carer"],
-                               dtype=object)[rng.integers(0, 3, k)],
-        "stage": stage,
-        "ratings": [as_json % r for r in map(tuple, ratings.tolist())],
-        "comments": np.array(FEEDBACK_COMMENTS, dtype=object)[
-            rng.integers(0, len(FEEDBACK_COMMENTS), k)],
-        "concern_raised": concern.astype(np.int64),
-        "concern_theme": np.where(concern, themes[rng.integers(0, len(themes), k)], None),
-        "concern_detail": np.where(concern, "Raised with the lead professional.", None)}
-    # Practitioner self-assessments: two in five episodes, two to six weeks in.
-    done = start + rng.integers(14, 46, m)
-    a = np.flatnonzero((rng.random(m) < 0.4) & (done <= last))
-    assessment_ids = np.arange(1, len(a) + 1)
-    assessments = {
-        "id": assessment_ids, "episode_id": ep_id[a], "practitioner_id": ep_lead[a],
-        "completed_on": _iso(done[a]), "template": ["self_assessment"] * len(a),
-        "notes": [None] * len(a)}
-    _insert_all(db, {"service_user_feedback": feedback, "self_assessments": assessments})
-    if len(a):
-        _insert_by_key(db, "self_assessment_items", ("self_assessment_id", assessment_ids),
-                       ("item", items),
-                       {"met": (rng.random((len(a), len(items))) < 0.8).astype(np.int64)})
-    return {"service-user feedback": k, "self-assessments": len(a)}
-
-
 def _insert_all(db: sqlite_utils.Database, tables: dict[str, dict]) -> None:
     for table, columns in tables.items():
         if len(next(iter(columns.values()))):
@@ -674,7 +678,8 @@ def _insert_all(db: sqlite_utils.Database, tables: dict[str, dict]) -> None:
 
 
 def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,
-                        months: int = 6) -> dict:
+                        months: int = 6, advance: Callable[[float], None] = lambda share: None
+                        ) -> dict:
     """The framework's monthly audit lists for the last ``months`` months, drawn by
     ``ehkit.sampling`` as each month closes, and the audits done from them: most within
     their two weeks, some late, some still outstanding. Each audit copies the grades,
@@ -701,6 +706,7 @@ def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,
         sampling.draw(db, month, seed=seed * 100 + first.month, on=min(last, until),
                       drawn_by="ehkit demo")
         drawn += 1
+        advance(drawn / months)  # the share of the months drawn so far
         clones = []
         for s in sampling.selection(db, month, as_of=until):
             due = dt.date.fromisoformat(s["due_date"])

@@ -157,7 +157,7 @@ def draws(db: sqlite_utils.Database, month: str) -> list[dict]:
                          [month]))
 
 
-def _ids(conn, sql: str, params) -> list[int]:
+def _ids(conn, sql: str, params=()) -> list[int]:
     return [r[0] for r in conn.execute(sql, params)]
 
 
@@ -216,7 +216,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
           (e.ehm_number IN (SELECT ehm FROM draw_recent)
            OR e.id IN (SELECT id FROM draw_listed)) AS recent,
           (e.end_date IS NULL OR e.end_date > :on)
-            AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut) AS drift
+            AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut) AS drift,
+          {LATEST_REVIEW} AS last_seen, e.start_date
         FROM episodes e
         WHERE (e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last
         ORDER BY e.id""", p)
@@ -229,32 +230,26 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Drift: drifting cases not already listed for drift in the window (the same spell of
     # drift is not listed again every month), the longest without a review first, up to the
     # quota; the rest stay drifting and come up in a later month.
-    drift_sql = """FROM draw_pool p JOIN episodes e ON e.id = p.id WHERE p.drift
-        AND p.id NOT IN (SELECT s.episode_id FROM selection_draws d
-          JOIN selections s ON s.draw_id = d.id WHERE d.current = 1 AND s.reason = 'drift'
-          AND d.month >= :earliest AND d.month < :month)"""
-    drift_pool = conn.execute(f"SELECT count(*) {drift_sql}", p).fetchone()[0]
-    cap = cfg["drift_cases"] or drift_pool
-    for ep in _ids(conn, f"SELECT p.id {drift_sql} ORDER BY {LATEST_REVIEW}, e.start_date, "
-                   f"e.id LIMIT {int(cap)}", p):
+    drifting = _ids(conn, """SELECT id FROM draw_pool WHERE drift AND id NOT IN (
+          SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+           WHERE d.current = 1 AND s.reason = 'drift' AND d.month >= :earliest
+             AND d.month < :month) ORDER BY last_seen, start_date, id""", p)
+    drift_pool = len(drifting)
+    for ep in drifting[:cfg["drift_cases"] or drift_pool]:
         chosen.setdefault(ep, ("drift", None))
     conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in chosen])
 
     def pick(reason: str, where: str, quota: int) -> int:
         """``quota`` of the eligible pool at random (positions in id order, from the seed)."""
-        pool = (f"SELECT id FROM draw_pool WHERE {where} AND NOT recent "
-                "AND id NOT IN (SELECT id FROM draw_chosen)")
-        size = conn.execute(f"SELECT count(*) FROM ({pool})").fetchone()[0]
-        positions = random.Random(f"{seed}:{reason}").sample(range(size), min(quota, size))
-        if positions:
-            at = dict(conn.execute(
-                f"SELECT pos, id FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS pos "
-                f"FROM ({pool})) WHERE pos IN ({','.join(map(str, positions))})").fetchall())
-            picked = [at[i] for i in positions]
-            for ep in picked:
-                chosen[ep] = (reason, None)
-            conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in picked])
-        return size
+        pool = _ids(conn, f"SELECT id FROM draw_pool WHERE {where} AND NOT recent "
+                    "AND id NOT IN (SELECT id FROM draw_chosen)")  # in id order, as made
+        positions = random.Random(f"{seed}:{reason}").sample(range(len(pool)),
+                                                              min(quota, len(pool)))
+        picked = [pool[i] for i in positions]
+        for ep in picked:
+            chosen[ep] = (reason, None)
+        conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in picked])
+        return len(pool)
 
     closed_pool = pick("closed", "closed", cfg["closed_cases"])
     council_pool = pick("random_council", "council", cfg["council_cases"])
