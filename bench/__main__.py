@@ -23,7 +23,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "for the form, saving and selection; default 10000,100000,1000000)")
     p.add_argument("--only", default=",".join(STEPS),
                    help=f"comma-separated subset of {','.join(STEPS)}")
-    p.add_argument("--repeats", type=int, default=3, help="report runs per size (default 3)")
+    p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
     p.add_argument("--quick", action="store_true",
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     run = Run()
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     say(f"ehkit benchmarks, {dt.datetime.now():%Y-%m-%d %H:%M}\n{common.machine()}")
+    if not args.quick:
+        run.cpu_checks.append(common.cpu_check())
+        say(f"CPU check (a fixed Python loop; lower is faster): {run.cpu_checks[-1]:.2f} s")
     say(f"command: {command.strip()}")
 
     say("\nDemo stores (cached in bench/.cache; built when missing):")
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def finish(run: Run, command: str, record: bool) -> int:
+    if run.cpu_checks:  # not in --quick runs
+        run.cpu_checks.append(common.cpu_check())
+        say(f"CPU check at the end: {run.cpu_checks[-1]:.2f} s")
     failed = [f for f in run.figures if f.passed is False]
     passed = [f for f in run.figures if f.passed]
     minutes = (time.time() - run.started) / 60
@@ -103,7 +109,9 @@ def write_results(run: Run, command: str, minutes: float) -> None:
         f"Recorded by `{command.strip()}` (`make bench` runs `python -m bench`).", "",
         f"- Date: {dt.datetime.now():%Y-%m-%d %H:%M} (machine clock)",
         f"- Machine: {common.machine()}",
-        f"- Whole run: {minutes:.1f} minutes", "",
+        f"- Whole run: {minutes:.1f} minutes",
+        "- CPU check (a fixed 10-million-step Python loop, at the start and the end): "
+        + " s, ".join(f"{c:.2f}" for c in run.cpu_checks) + " s", "",
         "```", "  " + common.header(), *("  " + common.row(f) for f in run.figures), "```", "",
     ]
     path = common.BENCH / "RESULTS.md"

@@ -50,6 +50,7 @@ class Run:
 
     figures: list[Figure] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    cpu_checks: list[float] = field(default_factory=list)
 
     def add(self, fig: Figure) -> Figure:
         self.figures.append(fig)
@@ -115,6 +116,16 @@ def machine() -> str:
     return (f"{os.cpu_count()} cores ({cpu}), {mem} memory, Python {platform.python_version()}, "
             f"SQLite {__import__('sqlite3').sqlite_version}, load average at start "
             f"{load[0]:.1f}")
+
+
+def cpu_check() -> float:
+    """Seconds for a fixed 10-million-step Python loop: how fast this machine runs now. On a
+    shared host it varies by half from hour to hour, which moves every absolute figure."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t
 
 
 def median(values: list[float]) -> float:

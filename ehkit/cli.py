@@ -354,7 +354,7 @@ def _run_import(args) -> int:
 def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="draw (or show) a month's audit list; record requests",
                        description="Draw the month's cases as the framework says (random "
-                       "council, partner and closed cases, every drifting case, requests), "
+                       "council, partner and closed cases, drifting cases, requests), "
                        "with an auditor and due date each. A month already drawn is shown as "
                        "stored unless --redraw --reason is given.")
     _db_arg(p)

@@ -97,7 +97,7 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
         with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as sockets:
             nb = papermill.execute_notebook(
                 str(notebook), str(kept), parameters=params, kernel_name="python3",
-                progress_bar=False, cwd=str(notebook.parent),
+                progress_bar=False, cwd=str(notebook.parent), request_save_on_cell_execute=False,
                 kernel_manager_class=_kernel_manager(sockets),
             )
     except PapermillExecutionError as e:

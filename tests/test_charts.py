@@ -3,6 +3,7 @@ see, axes are labelled."""
 
 from __future__ import annotations
 
+import pytest
 from matplotlib.colors import to_hex
 
 from ehkit import charts
@@ -43,3 +44,40 @@ def test_trend_titles_say_which_way_a_figure_moved():
     assert charts.change_title("Acceptable", [55.6, 40, 56.2], q, "%") == \
         "Acceptable held at 56% from 2025Q3 to 2026Q1"
     assert "too few" in charts.change_title("Open cases", [None, None, 3], q)
+
+
+def _outside(fig) -> list[str]:
+    """Texts drawn (even in part) outside the figure: a margin too small for its labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.canvas.get_width_height()
+    out = []
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text():
+            b = t.get_window_extent(renderer)
+            if b.x0 < -0.5 or b.y0 < -0.5 or b.x1 > width + 0.5 or b.y1 > height + 0.5:
+                out.append(t.get_text())
+    return out
+
+
+@pytest.mark.parametrize("make", [
+    lambda: charts.stacked_grades("A long title about every section of the audit tool, graded",
+                                  ["Management oversight and supervision", "Impact"], GRADES,
+                                  {("Impact", 2): 3}),
+    lambda: charts.bars("Open assessments", ["Health and Social Care Partnership", "Police"],
+                        [1_234_567, 3], xlabel="Lead agency sector", ylabel="Open"),
+    lambda: charts.trend("Open early help assessments rose from 186,202 to 187,151",
+                         ["2025Q3", "2025Q4", "2026Q1"], {"Open": [186_202, 186_900, 187_151]},
+                         ylabel="Early help assessments"),
+    lambda: charts.stacked_counts("Overall grades by quarter", ["2026Q1", "2026Q2"], GRADES,
+                                  {("2026Q1", 2): 12_000}, ylabel="Quarter"),
+], ids=["stacked_grades", "bars", "trend", "stacked_counts"])
+def test_every_label_fits_inside_the_chart_and_numbers_show_in_full(make):
+    fig = make()
+    assert _outside(fig) == []
+    for ax in fig.axes:
+        assert ax.xaxis.get_offset_text().get_text() == ""
+        assert ax.yaxis.get_offset_text().get_text() == ""
