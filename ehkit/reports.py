@@ -17,10 +17,10 @@ cores; one failing does not stop the others.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,25 +90,25 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{label}-{audience}"
     params = {"db": str(db_path.resolve()), "period": label, "audience": audience}
-    # papermill saves the executed copy as it goes; it is kept only when a cell fails.
-    kept = out / "failed" / f"{stem}.ipynb"
-    kept.parent.mkdir(exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as sockets:
+    # papermill writes the executed copy once it ends (not after every cell); it is kept,
+    # in reports/failed/, only when a cell fails.
+    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work:
+        executed = Path(work) / f"{stem}.ipynb"
+        try:
             nb = papermill.execute_notebook(
-                str(notebook), str(kept), parameters=params, kernel_name="python3",
+                str(notebook), str(executed), parameters=params, kernel_name="python3",
                 progress_bar=False, cwd=str(notebook.parent), request_save_on_cell_execute=False,
-                kernel_manager_class=_kernel_manager(sockets),
+                kernel_manager_class=_kernel_manager(work),
             )
-    except PapermillExecutionError as e:
-        first = next((ln for ln in (e.source or "").splitlines() if ln.strip()), "")
-        raise ReportError(
-            f"{notebook.name} failed in cell {e.exec_count} [{first.strip()[:60]}] "
-            f"({e.ename}: {e.evalue}); the executed notebook is kept at {kept}"
-        ) from None
-    kept.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        kept.parent.rmdir()  # only when empty
+        except PapermillExecutionError as e:
+            kept = out / "failed" / executed.name
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(executed, kept)
+            first = next((ln for ln in (e.source or "").splitlines() if ln.strip()), "")
+            raise ReportError(
+                f"{notebook.name} failed in cell {e.exec_count} [{first.strip()[:60]}] "
+                f"({e.ename}: {e.evalue}); the executed notebook is kept at {kept}"
+            ) from None
     figures = collect_figures(nb)
     html = export_html(nb, title=f"{TITLES.get(kind, kind)}: {label}")
     html_path, figures_path = out / f"{stem}.html", out / f"{stem}.figures.csv"
