@@ -98,6 +98,9 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
             nb = papermill.execute_notebook(
                 str(notebook), str(executed), parameters=params, kernel_name="python3",
                 progress_bar=False, cwd=str(notebook.parent), request_save_on_cell_execute=False,
+                # the outputs are in: stop the kernel at once (a graceful stop now and then
+                # waited seconds for it to exit)
+                shutdown_kernel="immediate",
                 kernel_manager_class=_kernel_manager(work),
             )
         except PapermillExecutionError as e:
