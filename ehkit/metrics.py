@@ -433,11 +433,12 @@ def selection_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
 
 def drifting_selected(db: sqlite_utils.Database, period: Period) -> list[dict]:
     """Cases on the month's list because they were drifting, with why (ehkit.sampling)."""
-    why = {r["episode_id"]: r for r in sampling.drifting(db, period.end)}
+    listed = [r for r in sampling.selection(db, period.label, as_of=period.end)
+              if r["reason"] == "drift"]
+    why = {r["episode_id"]: r for r in sampling.drifting(
+        db, period.end, episodes=[r["episode_id"] for r in listed])}
     out = []
-    for r in sampling.selection(db, period.label, as_of=period.end):
-        if r["reason"] != "drift":
-            continue
+    for r in listed:
         w = why.get(r["episode_id"], {})
         reasons = [t for t, flag in (("open too long", w.get("open_too_long")),
                                      ("review overdue", w.get("review_overdue"))) if flag]

@@ -91,14 +91,20 @@ def _drift_params(on_date: dt.date) -> dict:
             "review_cut": months_before(on_date, cfg["drift_review_months"]).isoformat()}
 
 
-def drifting(db: sqlite_utils.Database, on_date: dt.date) -> list[dict]:
-    """Every episode drifting on ``on_date``, with why: open too long, review overdue, or both."""
+def drifting(db: sqlite_utils.Database, on_date: dt.date,
+             episodes: Iterable[int] | None = None) -> list[dict]:
+    """Every episode drifting on ``on_date`` (or those of ``episodes`` that are), with why:
+    open too long, review overdue, or both."""
     p = _drift_params(on_date)
+    only = ""
+    if episodes is not None:
+        ids = sorted({int(e) for e in episodes})
+        only = f" AND e.id IN ({','.join(map(str, ids)) or 'NULL'})"
     rows = db.query(_drift_sql(
         "e.id AS episode_id, e.ehm_number, e.start_date, e.first_review_date, "
         "e.last_review_date, e.lead_agency_id, e.lead_professional_id, "
         "e.start_date < :open_cut AS open_too_long, "
-        f"{LATEST_REVIEW} < :review_cut AS review_overdue") + " ORDER BY e.id", p)
+        f"{LATEST_REVIEW} < :review_cut AS review_overdue") + only + " ORDER BY e.id", p)
     return [{**r, "open_too_long": bool(r["open_too_long"]),
              "review_overdue": bool(r["review_overdue"])} for r in rows]
 

@@ -451,3 +451,13 @@ def test_an_auditors_outstanding_cases_are_where_drafts_start(db):
     left = sampling.outstanding(db, 5, as_of=DRAWN)
     assert {r["episode_id"] for r in left} == mine - {done}
     assert {r["month"] for r in left} == {MONTH}
+
+
+def test_drifting_can_be_asked_about_given_cases_only(db):
+    build(db)
+    on = dt.date(2026, 11, 30)
+    every = {r["episode_id"]: r for r in sampling.drifting(db, on)}
+    assert set(every) == {51, 53, 54}
+    asked = sampling.drifting(db, on, episodes=[53, 1, 999])  # 1 is not drifting; 999 no case
+    assert [r["episode_id"] for r in asked] == [53] and asked[0] == every[53]
+    assert sampling.drifting(db, on, episodes=[]) == []
