@@ -20,13 +20,16 @@ Definitions (also in the README and shown in the reports):
 
 from __future__ import annotations
 
+import functools
 import statistics
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from . import actions, agreement, feedback, sampling
+from . import db as store
 from . import template as templates
 from .periods import Period
 from .settings import get as setting
@@ -252,6 +255,26 @@ def _params(period: Period) -> dict:
     return {"start": period.start.isoformat(), "end": period.end.isoformat()}
 
 
+_remembered: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def remembered(fn):
+    """Keep a figure function's result for the same store, arguments and data: a report
+    asks for some twice (the trend's latest quarter, then the quarter's own table), and at a
+    region's size each costs a pass over the open episodes. Any write changes the data's
+    fingerprint (the change log's head), so nothing stale is ever returned."""
+    @functools.wraps(fn)
+    def wrapper(db, *args, **kwargs):
+        cache = _remembered.setdefault(db, {})
+        key = (fn.__qualname__, store.data_fingerprint(db), args, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = fn(db, *args, **kwargs)
+        return list(cache[key])  # a copy: the caller may add to it
+    return wrapper
+
+
 # -- episodes ---------------------------------------------------------------------------
 def _open_during(columns: str) -> str:
     """The episodes open at some time from :start to :end, as two narrow ranges of the
@@ -294,19 +317,27 @@ def sectors() -> list[tuple[str, str]]:
     return [(slug(x), x) for x in setting("agencies", "sectors")]
 
 
+@remembered
+def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
+    """(lead agency, referral reason, began in period, open at its end, closed in it) for the
+    episodes open at some time in the period: one pass for the sector and reason grids."""
+    return db.execute(f"""
+        SELECT lead_agency_id, referral_reason,
+               coalesce(sum(start_date BETWEEN :start AND :end), 0),
+               coalesce(sum(start_date <= :end AND (end_date IS NULL OR end_date > :end)), 0),
+               coalesce(sum(end_date BETWEEN :start AND :end), 0)
+        FROM {_open_during("start_date, end_date, lead_agency_id, referral_reason")}
+        GROUP BY 1, 2""", _params(period)).fetchall()
+
+
 def sector_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Open at period end and closed in period, by the lead agency's sector (every sector)."""
-    p = _params(period)
-    counts = {}
-    for sector, open_n, closed_n in db.execute(f"""
-        SELECT a.sector,
-               coalesce(sum(e.start_date <= :end AND (e.end_date IS NULL OR e.end_date > :end)), 0),
-               coalesce(sum(e.end_date BETWEEN :start AND :end), 0)
-        FROM {_open_during("start_date, end_date, lead_agency_id")} e
-        JOIN agencies a ON a.id = e.lead_agency_id
-        GROUP BY a.sector""", p):
-        counts[(slug(sector), "open_at_end")] = open_n
-        counts[(slug(sector), "closed_in_period")] = closed_n
+    sector_of = dict(db.execute("SELECT id, sector FROM agencies").fetchall())
+    counts: dict[tuple[str, str], int] = {}
+    for agency, _reason, _began, open_n, closed_n in _volumes(db, period):
+        for col, n in (("open_at_end", open_n), ("closed_in_period", closed_n)):
+            key = (slug(sector_of[agency]), col)
+            counts[key] = counts.get(key, 0) + n
     return Grid("by_sector", "Early help assessments by lead agency sector", tuple(sectors()),
                 (("open_at_end", "Open at period end"), ("closed_in_period", "Closed in period")),
                 counts, row_totals=False, col_totals=True, corner="Lead agency sector",
@@ -321,6 +352,7 @@ def by_sector(db: sqlite_utils.Database, period: Period) -> list[Figure]:
 
 
 # -- audit quality ----------------------------------------------------------------------
+@remembered
 def quality_figures(db: sqlite_utils.Database, period: Period,
                     template: str = templates.DEFAULT_TEMPLATE) -> list[Figure]:
     """Audits in the period and the share judged acceptable / unacceptable in quality."""
@@ -535,17 +567,14 @@ def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
 
 def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Episodes begun in the period and open at its end, by referral reason."""
-    counts = {}
-    rows = db.execute(f"""
-        SELECT referral_reason, coalesce(sum(start_date BETWEEN :start AND :end), 0),
-               coalesce(sum(start_date <= :end AND (end_date IS NULL OR end_date > :end)), 0)
-        FROM {_open_during("start_date, end_date, referral_reason")}
-        GROUP BY 1""", _params(period)).fetchall()
-    for r, began, open_n in rows:
-        counts[(slug(r) if r else "not_recorded", "began_in_period")] = began
-        counts[(slug(r) if r else "not_recorded", "open_at_end")] = open_n
+    counts: dict[tuple[str, str], int] = {}
+    rows = _volumes(db, period)
+    for _agency, r, began, open_n, _closed in rows:
+        for col, n in (("began_in_period", began), ("open_at_end", open_n)):
+            key = (slug(r) if r else "not_recorded", col)
+            counts[key] = counts.get(key, 0) + n
     return Grid("referral_volumes", "Begun in the period and open at its end, by referral "
-                "reason", tuple(referral_reasons(r for r, _, _ in rows)),
+                "reason", tuple(referral_reasons(r for _, r, _, _, _ in rows)),
                 (("began_in_period", "Begun in period"), ("open_at_end", "Open at period end")),
                 counts, row_totals=False, col_totals=True, corner="Referral reason",
                 key_format="referral.{row}.{col}",
@@ -553,6 +582,7 @@ def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                             (TOTAL, "open_at_end"): _same("open_at_end")})
 
 
+@remembered
 def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Days to first review, length of closed episodes, audits completed in their two weeks."""
     p = _params(period)

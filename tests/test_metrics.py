@@ -254,3 +254,18 @@ def test_data_span_runs_from_the_first_start_to_the_latest_date_of_any_kind(db):
     assert metrics.data_span(db) == ("2026-02-01", "2026-06-30")
     add_audit(db, 1, 1, "2026-07-15", 2)                   # latest: an audit
     assert metrics.data_span(db) == ("2026-02-01", "2026-07-15")
+
+
+def test_figures_remembered_for_a_report_follow_every_change_to_the_data(quarter):
+    before = _by_key(metrics.quality_figures(quarter, Q3))
+    again = _by_key(metrics.quality_figures(quarter, Q3))
+    assert again == before                              # asked twice: the same figures
+    again["audits_completed"] = None                    # a caller's copy, not the memory
+    add_audit(quarter, 6, 1, "2026-09-01", 1)           # one more Outstanding audit
+    after = _by_key(metrics.quality_figures(quarter, Q3))
+    assert after["audits_completed"].value == before["audits_completed"].value + 1
+    assert after["acceptable_pct"].numerator == before["acceptable_pct"].numerator + 1
+    by_sector = {f.key: f.value for f in metrics.by_sector(quarter, Q3)}
+    add_episode(quarter, 9, "2026-08-01", agency=2, lead=3)   # open at the end, Education
+    assert {f.key: f.value for f in metrics.by_sector(quarter, Q3)}[
+        "open_at_end.education"] == by_sector["open_at_end.education"] + 1
