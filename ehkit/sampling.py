@@ -207,10 +207,9 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     conn.execute("DELETE FROM draw_chosen")
     # Cases audited in the window (by EHM number: any episode of the case), or on an earlier
     # month's list in it.
-    conn.execute("""CREATE TEMP TABLE draw_recent AS
-          SELECT DISTINCT x.ehm_number AS ehm FROM audits a JOIN episodes x
-            ON x.id = a.episode_id WHERE a.audit_date > :window_start""", p)
-    conn.execute("CREATE UNIQUE INDEX temp.draw_recent_ehm ON draw_recent(ehm)")
+    conn.execute("CREATE TEMP TABLE draw_recent (ehm TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT x.ehm_number FROM audits a
+          JOIN episodes x ON x.id = a.episode_id WHERE a.audit_date > :window_start""", p)
     conn.execute("""CREATE TEMP TABLE draw_listed AS
           SELECT DISTINCT s.episode_id AS id FROM selection_draws d
             JOIN selections s ON s.draw_id = d.id
@@ -236,12 +235,13 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Drift: drifting cases not already listed for drift in the window (the same spell of
     # drift is not listed again every month), the longest without a review first, up to the
     # quota; the rest stay drifting and come up in a later month.
-    drifting = _ids(conn, """SELECT id FROM draw_pool WHERE drift AND id NOT IN (
+    drifting = """FROM draw_pool WHERE drift AND id NOT IN (
           SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            WHERE d.current = 1 AND s.reason = 'drift' AND d.month >= :earliest
-             AND d.month < :month) ORDER BY last_seen, start_date, id""", p)
-    drift_pool = len(drifting)
-    for ep in drifting[:cfg["drift_cases"] or drift_pool]:
+             AND d.month < :month)"""
+    drift_pool = conn.execute(f"SELECT count(*) {drifting}", p).fetchone()[0]
+    for ep in _ids(conn, f"SELECT id {drifting} ORDER BY last_seen, start_date, id LIMIT :limit",
+                   {**p, "limit": cfg["drift_cases"] or -1}):
         chosen.setdefault(ep, ("drift", None))
     conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in chosen])
 
