@@ -29,13 +29,16 @@ from ..template import OVERALL, Template
 from .common import (
     FULL,
     STYLE_CSS,
+    TEXT_STYLE,
     TEXTAREA,
+    TOGGLE_STYLE,
     Messages,
     css_name,
     date_picker,
     esc,
     field_note,
     friendly,
+    html_widget,
     show_note,
     tag,
     to_date,
@@ -71,7 +74,7 @@ def _choose(dropdown: w.Dropdown, value) -> None:
 
 
 def _label(text: str) -> w.HTML:
-    return w.HTML(f"<b>{esc(text)}</b>", layout=LABEL)
+    return html_widget(f"<b>{esc(text)}</b>", layout=LABEL)
 
 
 def _grade_defs(tpl: Template) -> str:
@@ -90,9 +93,9 @@ class ActionRow:
         for c in columns:
             k = c.value
             if k == "number":
-                wd = w.HTML("", layout=w.Layout(width="3em"))
+                wd = html_widget("", layout=w.Layout(width="3em"))
             elif k == "action":
-                wd = w.Textarea(placeholder="Specific, measurable action",
+                wd = w.Textarea(style=TEXT_STYLE, placeholder="Specific, measurable action",
                                 layout=w.Layout(width=ACTION_WIDTHS[k], height="4em"))
             elif k == "by_whom":
                 wd = w.Combobox(options=names, ensure_option=False, placeholder="Name",
@@ -101,7 +104,7 @@ class ActionRow:
                 wd = date_picker(key=f"action-{k}")
                 wd.layout = w.Layout(width=_action_width(k))
             else:
-                wd = w.Text(layout=w.Layout(width=_action_width(k)))
+                wd = w.Text(style=TEXT_STYLE, layout=w.Layout(width=_action_width(k)))
             tag(wd, f"action-{k}")
             self.widgets[k] = wd
             parts.append(wd)
@@ -163,8 +166,8 @@ class AuditForm:
         self._on = on
 
         t = self.tpl
-        header = w.HTML(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>")
-        self.state = tag(w.HTML("", layout=FULL), "state")
+        header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>")
+        self.state = tag(html_widget("", layout=FULL), "state")
 
         # -- open an audit ---------------------------------------------------------------
         self.pick = tag(w.Dropdown(options=[("Choose a saved audit", None)],
@@ -183,9 +186,10 @@ class AuditForm:
         parts: list[w.Widget] = [header, toolbar, self.state, self.messages.widget]
         parts += self._case_information()
         parts += self._checklist()
-        self.summary = tag(w.Textarea(layout=w.Layout(width="100%", height="6em")), "summary")
+        self.summary = tag(w.Textarea(style=TEXT_STYLE,
+                                      layout=w.Layout(width="100%", height="6em")), "summary")
         self.inputs.append(self.summary)
-        parts += [w.HTML(f"<h2>{esc(t.summary_label)}</h2>"), self.summary]
+        parts += [html_widget(f"<h2>{esc(t.summary_label)}</h2>"), self.summary]
         # The paper tool's order: overall reasons and actions come before the sections; the
         # overall grade itself is chosen at the end, in the section that holds it.
         parts += self._overall_reasons()
@@ -215,7 +219,7 @@ class AuditForm:
                            "episode")
         self.inputs += [self.audit_date, self.auditor1, self.auditor2, self.ehm, self.episode]
         self.readonly: dict[str, w.HTML] = {}
-        rows = [w.HTML("<h2>Case information</h2>")]
+        rows = [html_widget("<h2>Case information</h2>")]
         for f in self.tpl.case_fields:
             if f.value == "audit_date":
                 field, note = self.audit_date, self._note("audit_date")
@@ -226,7 +230,7 @@ class AuditForm:
             elif f.value == "ehm_number":
                 field, note = w.HBox([self.ehm, self.episode]), self._note("episode")
             else:
-                field = tag(w.HTML('<div class="ehkit-readonly"></div>', layout=INPUT),
+                field = tag(html_widget('<div class="ehkit-readonly"></div>', layout=INPUT),
                             f"case-{f.value}")
                 self.readonly[f.value] = field
                 note = None
@@ -243,73 +247,75 @@ class AuditForm:
 
     def _checklist(self) -> list[w.Widget]:
         t = self.tpl
-        rows = [w.HTML(f"<h2>{esc(t.checklist_title)}</h2>")]
+        rows = [html_widget(f"<h2>{esc(t.checklist_title)}</h2>")]
         choices = [(c.label, c.value) for c in t.checklist_choices]
         for c in t.checklist:
-            status = tag(w.ToggleButtons(options=choices, value=None, layout=Q_TOGGLE),
-                         "check", f"check-{c.value}")
-            note = tag(w.Text(placeholder="Note", layout=CHECK_NOTE), f"check-note-{c.value}")
+            status = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=choices, value=None,
+                                         layout=Q_TOGGLE), "check", f"check-{c.value}")
+            note = tag(w.Text(style=TEXT_STYLE, placeholder="Note", layout=CHECK_NOTE),
+                       f"check-note-{c.value}")
             self.checklist[c.value] = (status, note)
             self.inputs += [status, note]
-            rows.append(w.HBox([w.HTML(esc(c.label), layout=w.Layout(width="22%")), status, note],
+            rows.append(w.HBox([html_widget(esc(c.label), layout=w.Layout(width="22%")), status, note],
                                layout=ROW))
         return rows
 
     def _section(self, s) -> list[w.Widget]:
         t = self.tpl
-        out = [w.HTML(f"<h2>{s.number}. {esc(s.title)}</h2>")]
+        out = [html_widget(f"<h2>{s.number}. {esc(s.title)}</h2>")]
         choices = [(c.label, c.value) for c in t.question_choices]
         for item in s.items:
-            out.append(w.HTML(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
+            out.append(html_widget(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
                               f"{esc(item.prompt)}</div>", layout=FULL))
             if item.questions:
-                out.append(w.HTML(f"<i>{esc(t.question_guidance)}</i>"))
+                out.append(html_widget(f"<i>{esc(t.question_guidance)}</i>"))
             for q in item.questions:
-                toggle = tag(w.ToggleButtons(options=choices, value=None, layout=Q_TOGGLE),
-                             "response", f"response-{q.key}")
+                toggle = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=choices, value=None,
+                                             layout=Q_TOGGLE), "response", f"response-{q.key}")
                 self.responses[q.key] = toggle
                 self.inputs.append(toggle)
-                out.append(w.HBox([w.HTML(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
-            comment = tag(w.Textarea(placeholder="Comments: the evidence for your judgement",
+                out.append(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
+            comment = tag(w.Textarea(style=TEXT_STYLE,
+                                     placeholder="Comments: the evidence for your judgement",
                                      layout=TEXTAREA), "comment", f"comment-{item.key}")
             self.comments[item.key] = comment
             self.inputs.append(comment)
-            out += [w.HTML("<b>Comments:</b>"), comment]
+            out += [html_widget("<b>Comments:</b>"), comment]
         grade_options = [(g.label, g.value) for g in reversed(t.grades)]  # as on the paper
         tips = [g.definition for g in reversed(t.grades)]
         defs = _grade_defs(t)
         if s.graded:
-            g = tag(w.ToggleButtons(options=grade_options, value=None, tooltips=tips),
+            g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=grade_options, value=None, tooltips=tips),
                     "grade", f"grade-{s.key}")
             self.grades[s.key] = g
             self.inputs.append(g)
-            out += [w.HTML(f"<b>{esc(s.grading_label)}</b>"), g, w.HTML(defs), self._note(s.key)]
+            out += [html_widget(f"<b>{esc(s.grading_label)}</b>"), g, html_widget(defs), self._note(s.key)]
         if s.holds_overall:
             out += self._overall_grade()
         return out
 
     def _overall_reasons(self) -> list[w.Widget]:
         t = self.tpl
-        self.overall_reasons = tag(w.Textarea(layout=TEXTAREA), "overall_reasons")
-        self.overall_shown = tag(w.HTML(""), "overall-shown")
+        self.overall_reasons = tag(w.Textarea(style=TEXT_STYLE, layout=TEXTAREA), "overall_reasons")
+        self.overall_shown = tag(html_widget(""), "overall-shown")
         self.inputs.append(self.overall_reasons)
-        out = [w.HTML(f"<h2>{esc(t.overall_label)}</h2>")]
+        out = [html_widget(f"<h2>{esc(t.overall_label)}</h2>")]
         if any(s.holds_overall for s in t.sections):
             out.append(self.overall_shown)
         else:  # no section holds the overall grade: choose it here
             out += self._overall_grade()
-        return out + [w.HTML(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
+        return out + [html_widget(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
                       self._note("overall_reasons")]
 
     def _overall_grade(self) -> list[w.Widget]:
         t = self.tpl
-        g = tag(w.ToggleButtons(options=[(x.label, x.value) for x in reversed(t.grades)],
+        g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=[(x.label, x.value) for x in reversed(t.grades)],
                                 value=None, tooltips=[x.definition for x in reversed(t.grades)]),
                 "grade", f"grade-{OVERALL}")
         self.grades[OVERALL] = g
         self.inputs.append(g)
         g.observe(self._on(lambda _c: self._show_overall()), "value")
-        return [w.HTML(f"<b>{esc(t.overall_grading_label)}</b>"), g, w.HTML(_grade_defs(t)),
+        return [html_widget(f"<b>{esc(t.overall_grading_label)}</b>"), g, html_widget(_grade_defs(t)),
                 self._note(OVERALL)]
 
     def _show_overall(self) -> None:
@@ -322,14 +328,14 @@ class AuditForm:
 
     def _actions(self) -> list[w.Widget]:
         cols = self.tpl.action_columns
-        head = w.HBox([w.HTML(f"<b>{esc(c.label)}</b>",
+        head = w.HBox([html_widget(f"<b>{esc(c.label)}</b>",
                               layout=w.Layout(width=_action_width(c.value))) for c in cols],
                       layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.actions_box = w.VBox([])
         add = tag(w.Button(description="Add action", icon="plus"), "add-action")
         add.on_click(self._on(lambda _b: self.add_action({})))
         self.inputs.append(add)
-        return [w.HTML(f"<h2>{esc(self.tpl.actions_title)}</h2>"), head, self.actions_box, add,
+        return [html_widget(f"<h2>{esc(self.tpl.actions_title)}</h2>"), head, self.actions_box, add,
                 self._note("actions")]
 
     def _buttons(self) -> list[w.Widget]:
@@ -341,7 +347,7 @@ class AuditForm:
         self.save_btn.on_click(self._on(lambda _b: self.save()))
         self.submit_btn.on_click(self._on(lambda _b: self.submit()))
         self.print_btn.on_click(self._on(lambda _b: self.print()))
-        self.reopen_reason = tag(w.Text(placeholder="Why it needs changing",
+        self.reopen_reason = tag(w.Text(style=TEXT_STYLE, placeholder="Why it needs changing",
                                         description="Reason:", layout=w.Layout(width="50%")),
                                  "reopen-reason")
         reopen_btn = tag(w.Button(description="Reopen to change", icon="unlock",
@@ -350,11 +356,11 @@ class AuditForm:
         self.reopen_box = w.HBox([self.reopen_reason, reopen_btn, self._note("reason")],
                                  layout=w.Layout(display=HIDDEN, flex_flow="row wrap"))
         self.moderation_box = w.VBox([], layout=w.Layout(display=HIDDEN, width="100%"))
-        self.record_out = tag(w.HTML(""), "record")
-        self.case_note = tag(w.Textarea(layout=w.Layout(width="100%", height="12em",
+        self.record_out = tag(html_widget(""), "record")
+        self.case_note = tag(w.Textarea(style=TEXT_STYLE, layout=w.Layout(width="100%", height="12em",
                                                         display=HIDDEN)), "case-note")
         bar = w.HBox([self.save_btn, self.submit_btn, self.print_btn])
-        return [w.HTML("<hr>"), bar, self.messages.widget, self.reopen_box, self.moderation_box,
+        return [html_widget("<hr>"), bar, self.messages.widget, self.reopen_box, self.moderation_box,
                 self.record_out, self.case_note]
 
     def _build_moderation(self) -> None:
@@ -363,7 +369,7 @@ class AuditForm:
         self.moderator = tag(w.Dropdown(options=[(NONE_LABEL, None)], layout=INPUT), "moderator")
         self.mod_grades: dict[str, w.Dropdown] = {}
         self.mod_reasons: dict[str, w.Text] = {}
-        rows = [w.HTML("<h2>Moderation</h2><p>Auditor 2 or a moderator records agreement, or a "
+        rows = [html_widget("<h2>Moderation</h2><p>Auditor 2 or a moderator records agreement, or a "
                        "changed grade with the reason. Both grades are kept.</p>"),
                 w.HBox([_label("Moderator:"), self.moderator], layout=ROW),
                 self._note("moderator")]
@@ -372,10 +378,10 @@ class AuditForm:
         for key, label in parts:
             g = tag(w.Dropdown(options=[("Agree", None)], layout=w.Layout(width="16em")),
                     "mod-grade", f"mod-grade-{key}")
-            r = tag(w.Text(placeholder="Reason (needed when the grade changes)",
+            r = tag(w.Text(style=TEXT_STYLE, placeholder="Reason (needed when the grade changes)",
                            layout=w.Layout(flex="1 1 40%")), f"mod-reason-{key}")
             self.mod_grades[key], self.mod_reasons[key] = g, r
-            rows += [w.HBox([w.HTML(esc(label), layout=w.Layout(width="30%")), g, r],
+            rows += [w.HBox([html_widget(esc(label), layout=w.Layout(width="30%")), g, r],
                             layout=ROW), self._note(f"mod-{key}")]
         btn = tag(w.Button(description="Record moderation", icon="balance-scale",
                            button_style="warning", layout=w.Layout(width="auto")), "moderate")

@@ -24,12 +24,17 @@ import re
 from collections.abc import Callable
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_selection import ToggleButtonsStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 
 from ..errors import EhkitError
 
 log = logging.getLogger("ehkit.forms")
 
-# Shared layouts: one model each instead of one per widget keeps the page quick to load.
+# Shared layouts and styles: one model each instead of one per widget. ipywidgets gives every
+# widget a style model of its own, and the audit form has hundreds of widgets: sharing the
+# styles is a third fewer models for the browser to build when the form opens.
+HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
 FULL = w.Layout(width="100%")
 TEXTAREA = w.Layout(width="100%", height="5em")
 NOTE_LAYOUT = w.Layout(width="100%", margin="0 0 4px 0")
@@ -50,6 +55,11 @@ STYLE_CSS = """
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
 </style>
 """
+
+
+def html_widget(value: str = "", **kw) -> w.HTML:
+    """An HTML widget with the shared style."""
+    return w.HTML(value, style=HTML_STYLE, **kw)
 
 
 def esc(text) -> str:
@@ -94,7 +104,7 @@ def date_picker(value=None, description: str = "", key: str | None = None) -> w.
 
 def field_note(key: str) -> w.HTML:
     """An (initially empty) place for the rule message about field ``key``."""
-    return tag(w.HTML("", layout=NOTE_LAYOUT), "note", f"note-{key}")
+    return tag(html_widget("", layout=NOTE_LAYOUT), "note", f"note-{key}")
 
 
 def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
@@ -106,7 +116,7 @@ class Messages:
     """The form's status line: saved, blocked, or an error, always in plain words."""
 
     def __init__(self):
-        self.widget = tag(w.HTML("", layout=FULL), "messages")
+        self.widget = tag(html_widget("", layout=FULL), "messages")
 
     def _show(self, cls: str, text: str, detail: list[str] | None = None) -> None:
         items = "".join(f"<li>{esc(d)}</li>" for d in detail or [])
