@@ -2,8 +2,8 @@
 
 Both go through ``ehkit.reports.run`` (papermill execution, then nbconvert HTML export, in one
 process): the report is ``notebooks/quarterly_report.ipynb``, the floor ``bench/floor.ipynb``
-(the same parameters and imports, one trivial cell). Runs alternate floor / report, each in a
-fresh process (``bench._one``); the figure is the median.
+(the same parameters and imports, one trivial cell). Runs alternate floor / report and, round
+by round, the sizes, each in a fresh process (``bench._one``); the figure is the median.
 """
 
 from __future__ import annotations
@@ -33,23 +33,28 @@ def one(db: Path, notebooks: Path | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(db: Path, repeats: int) -> tuple[list[dict], list[dict]]:
-    """(floor runs, report runs), alternating so drift hits both alike."""
+def measure(dbs: dict[int, Path], repeats: int) -> dict[int, tuple[list[dict], list[dict]]]:
+    """{size: (floor runs, report runs)}. Each round runs floor then report at every size,
+    so a machine that speeds up or slows down meanwhile affects every size and the floor
+    alike: the ratios and the growth compare runs made at the same time."""
+    runs: dict[int, tuple[list[dict], list[dict]]] = {size: ([], []) for size in dbs}
     with tempfile.TemporaryDirectory(prefix="ehkit-floor-") as d:
         floor_dir = Path(d)
         shutil.copy(BENCH / "floor.ipynb", floor_dir / "quarterly_report.ipynb")
-        floors, reports = [], []
-        for _ in range(repeats):
-            floors.append(one(db, floor_dir))
-            reports.append(one(db, None))
-    return floors, reports
+        for k in range(repeats):
+            for size, db in sorted(dbs.items()):
+                runs[size][0].append(one(db, floor_dir))
+                runs[size][1].append(one(db, None))
+            say(f"  round {k + 1} of {repeats} done")
+    return runs
 
 
 def run(run: Run, dbs: dict[int, Path], repeats: int = 3) -> None:
     say("\n1. Quarterly report (papermill + HTML export) vs floor notebook, same code path")
     times: dict[int, float] = {}
-    for size, db in sorted(dbs.items()):
-        floors, reports = measure(db, repeats)
+    runs = measure(dbs, repeats)
+    for size in sorted(dbs):
+        floors, reports = runs[size]
         f, r = median([x["seconds"] for x in floors]), median([x["seconds"] for x in reports])
         times[size] = r
         cpu_f = median([x["cpu_seconds"] for x in floors])
