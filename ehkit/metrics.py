@@ -21,10 +21,11 @@ Definitions (also in the README and shown in the reports):
 from __future__ import annotations
 
 import functools
-import statistics
 import weakref
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import sqlite_utils
 
@@ -126,11 +127,19 @@ def percent(key: str, label: str, numerator: int, denominator: int) -> Figure:
     return Figure(key, label, value, "percent", numerator, denominator)
 
 
-def days(key: str, label: str, values: Sequence[float]) -> Figure:
-    """The median of a list of day counts; ``denominator`` is how many cases it is over."""
-    values = list(values)
-    return Figure(key, label, round(statistics.median(values), 1) if values else None, "days",
-                  None, len(values))
+def days(key: str, label: str, counts: Sequence[tuple[int, int]]) -> Figure:
+    """The median of day counts given as (days, cases) pairs, fewest days first (SQLite groups
+    them: a few hundred pairs, not a row per case); ``denominator`` is how many cases."""
+    if not counts:
+        return Figure(key, label, None, "days", None, 0)
+    values, cases = zip(*counts, strict=True)
+    upto = list(accumulate(cases))  # upto[j]: cases with values[j] days or fewer
+
+    def at(i: int) -> int:  # the i-th case's days, counting from 0 in order
+        return values[bisect_right(upto, i)]
+
+    n = upto[-1]
+    return Figure(key, label, round((at((n - 1) // 2) + at(n // 2)) / 2, 1), "days", None, n)
 
 
 def slug(text: str) -> str:
@@ -276,15 +285,6 @@ def remembered(fn):
 
 
 # -- episodes ---------------------------------------------------------------------------
-def _open_during(columns: str) -> str:
-    """The episodes open at some time from :start to :end, as two narrow ranges of the
-    end-date index: not ended, and ended since the start ("+": not by the start-date index,
-    which would read every episode begun before the end)."""
-    return (f"(SELECT {columns} FROM episodes WHERE end_date IS NULL AND start_date <= :end"
-            f" UNION ALL SELECT {columns} FROM episodes"
-            f" WHERE end_date >= :start AND +start_date <= :end)")
-
-
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Open, closed, outcomes, step-up and step-down figures for the period."""
     p = _params(period)
@@ -318,16 +318,31 @@ def sectors() -> list[tuple[str, str]]:
 
 
 @remembered
+def _closed(db: sqlite_utils.Database, period: Period) -> list[tuple]:
+    """(lead agency, referral reason, how it ended, episodes) closed in the period: one pass
+    for the sector, reason-volume and reason-outcome grids."""
+    return db.execute("""
+        SELECT lead_agency_id, referral_reason, ended_as, count(*) FROM episodes
+        WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2, 3""", _params(period)).fetchall()
+
+
+@remembered
 def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
-    """(lead agency, referral reason, began in period, open at its end, closed in it) for the
-    episodes open at some time in the period: one pass for the sector and reason grids."""
-    return db.execute(f"""
-        SELECT lead_agency_id, referral_reason,
-               coalesce(sum(start_date BETWEEN :start AND :end), 0),
-               coalesce(sum(start_date <= :end AND (end_date IS NULL OR end_date > :end)), 0),
-               coalesce(sum(end_date BETWEEN :start AND :end), 0)
-        FROM {_open_during("start_date, end_date, lead_agency_id, referral_reason")}
-        GROUP BY 1, 2""", _params(period)).fetchall()
+    """(lead agency, referral reason, began in period, open at its end, closed in it), for the
+    sector and reason grids. Grouped counts, each a narrow range of a covering index (one pass
+    with a sum per column evaluates three expressions for every row: a third slower)."""
+    p = _params(period)
+    counts: dict[tuple, list[int]] = {}
+    for col, where in ((0, "start_date BETWEEN :start AND :end"),
+                       (1, "end_date IS NULL AND start_date <= :end"),
+                       (1, "end_date > :end AND +start_date <= :end")):
+        for agency, reason, n in db.execute(
+                f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes WHERE {where}"
+                " GROUP BY 1, 2", p):
+            counts.setdefault((agency, reason), [0, 0, 0])[col] += n
+    for agency, reason, _ended, n in _closed(db, period):
+        counts.setdefault((agency, reason), [0, 0, 0])[2] += n
+    return [(*key, *n) for key, n in counts.items()]
 
 
 def sector_grid(db: sqlite_utils.Database, period: Period) -> Grid:
@@ -550,13 +565,14 @@ def referral_reasons(found: Iterable[str | None] = ()) -> list[tuple[str, str]]:
 
 def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Episodes closed in the period by referral reason and how they ended."""
-    rows = db.execute("""
-        SELECT referral_reason, coalesce(ended_as, 'other'), count(*) FROM episodes
-        WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2""", _params(period)).fetchall()
-    counts = {(slug(r) if r else "not_recorded", e): n for r, e, n in rows}
+    rows = _closed(db, period)
+    counts: dict[tuple[str, str], int] = {}
+    for _agency, r, ended, n in rows:
+        key = (slug(r) if r else "not_recorded", ended or "other")
+        counts[key] = counts.get(key, 0) + n
     ended = tuple(setting("episodes", "ended_as").items())
     return Grid("referral_outcomes", "Closed in the period: how episodes ended, by referral "
-                "reason", tuple(referral_reasons(r for r, _, _ in rows)), ended, counts,
+                "reason", tuple(referral_reasons(r for _, r, _, _ in rows)), ended, counts,
                 corner="Referral reason",
                 key_format="referral.{row}.{col}",
                 total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
@@ -586,12 +602,12 @@ def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
 def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Days to first review, length of closed episodes, audits completed in their two weeks."""
     p = _params(period)
-    to_review = [r[0] for r in db.execute("""
-        SELECT julianday(first_review_date) - julianday(start_date) FROM episodes
-        WHERE first_review_date BETWEEN :start AND :end""", p)]
-    lengths = [r[0] for r in db.execute("""
-        SELECT julianday(end_date) - julianday(start_date) FROM episodes
-        WHERE end_date BETWEEN :start AND :end""", p)]
+    to_review = db.execute("""
+        SELECT days_to_first_review, count(*) FROM episodes
+        WHERE first_review_date BETWEEN :start AND :end GROUP BY 1 ORDER BY 1""", p).fetchall()
+    lengths = db.execute("""
+        SELECT length_days, count(*) FROM episodes
+        WHERE end_date BETWEEN :start AND :end GROUP BY 1 ORDER BY 1""", p).fetchall()
     listed = on_time = 0
     for month in period.months():
         for r in sampling.selection(db, month.label, as_of=period.end):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import statistics
+
 import pytest
 from helpers import add_audit, add_episode, add_service
 
@@ -128,6 +131,26 @@ def test_closed_episodes_by_referral_reason_and_how_they_ended(reasons):
     assert v["referral.behaviour.open_at_end"] == 1
     assert v["referral.not_recorded.began_in_period"] == 1
     assert v["began_in_period"] == 3 and v["open_at_end"] == 2
+
+
+def test_an_episode_closed_without_how_it_ended_counts_as_other_in_every_grid(reasons):
+    add_episode(reasons, 6, "2026-02-01", "2026-08-01", referral_reason="Housing")
+    g = metrics.referral_outcome_grid(reasons, Q3)
+    assert g.value("housing", "other") == 1 and g.value("housing", metrics.TOTAL) == 3
+    sector = metrics.sector_grid(reasons, Q3)
+    assert sector.value(metrics.TOTAL, "closed_in_period") == 4 == g.value(metrics.TOTAL,
+                                                                           metrics.TOTAL)
+
+
+@pytest.mark.parametrize("cases", [[5], [3, 9], [1, 1, 2, 7], [4, 4, 4, 10, 30], [2, 8, 8, 8]])
+def test_a_median_of_day_counts_is_the_median_of_the_cases_they_count(cases):
+    counts = sorted(collections.Counter(cases).items())
+    f = metrics.days("d", "Days", counts)
+    assert (f.value, f.denominator) == (statistics.median(cases), len(cases))
+
+
+def test_no_cases_no_median():
+    assert metrics.days("d", "Days", []).value is None
 
 
 def test_timescales_are_medians_over_the_cases_in_the_period(reasons):
