@@ -15,7 +15,7 @@ import ipywidgets as w
 
 from .. import actions
 from .. import db as store
-from .common import STYLE_CSS, Messages, friendly
+from .common import STYLE_CSS, Messages, button, friendly
 
 ALL = ("All", None)
 SHOWN = 200  # rows drawn in the table; the filters narrow the rest
@@ -88,13 +88,13 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     done_on.add_class("ehkit-completed-on")
     note = w.Textarea(description="What was done", style=style, layout=w.Layout(width="40em"))
     note.add_class("ehkit-completion-note")
-    complete = w.Button(description="Mark completed", button_style="success")
+    complete = button(description="Mark completed", button_style="success")
     complete.add_class("ehkit-complete")
     new_owner = w.Dropdown(description="New owner", style=style)
     new_owner.add_class("ehkit-new-owner")
     reason = w.Text(description="Reason", style=style, layout=w.Layout(width="40em"))
     reason.add_class("ehkit-reason")
-    reassign = w.Button(description="Reassign")
+    reassign = button(description="Reassign")
     reassign.add_class("ehkit-reassign")
     messages = Messages()
 

@@ -28,11 +28,13 @@ from ..errors import EhkitError
 from ..template import OVERALL, Template
 from .common import (
     FULL,
+    PLAIN,
     STYLE_CSS,
     TEXT_STYLE,
     TEXTAREA,
     TOGGLE_STYLE,
     Messages,
+    button,
     css_name,
     date_picker,
     esc,
@@ -108,7 +110,7 @@ class ActionRow:
             tag(wd, f"action-{k}")
             self.widgets[k] = wd
             parts.append(wd)
-        self.remove = tag(w.Button(description="Remove", icon="trash",
+        self.remove = tag(button(description="Remove", icon="trash",
                                    layout=w.Layout(width="7em")), "action-remove")
         self.remove.on_click(friendly(form.messages)(lambda _b: form.remove_action(self)))
         self.note = field_note("action")
@@ -174,9 +176,9 @@ class AuditForm:
                                    description="Saved audits:",
                                    style={"description_width": "initial"},
                                    layout=w.Layout(width="55%")), "open-list")
-        open_btn = tag(w.Button(description="Open", icon="folder-open"), "open")
-        new_btn = tag(w.Button(description="New audit", icon="file"), "new")
-        refresh_btn = tag(w.Button(description="Refresh list", icon="refresh"), "refresh")
+        open_btn = tag(button(description="Open", icon="folder-open"), "open")
+        new_btn = tag(button(description="New audit", icon="file"), "new")
+        refresh_btn = tag(button(description="Refresh list", icon="refresh"), "refresh")
         open_btn.on_click(on(lambda _b: self.open(self.pick.value)))
         new_btn.on_click(on(lambda _b: self.new()))
         refresh_btn.on_click(on(lambda _b: self.refresh()))
@@ -262,34 +264,44 @@ class AuditForm:
 
     def _section(self, s) -> list[w.Widget]:
         t = self.tpl
-        out = [html_widget(f"<h2>{s.number}. {esc(s.title)}</h2>")]
+        out: list[w.Widget] = []
+        static = [f"<h2>{s.number}. {esc(s.title)}</h2>"]  # text up to the next input
+
+        def add(*widgets: w.Widget) -> None:  # the text so far as one widget, then these
+            if static:
+                out.append(html_widget("".join(static), layout=FULL))
+                static.clear()
+            out.extend(widgets)
+
         choices = [(c.label, c.value) for c in t.question_choices]
         for item in s.items:
-            out.append(html_widget(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
-                              f"{esc(item.prompt)}</div>", layout=FULL))
+            static.append(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
+                          f"{esc(item.prompt)}</div>")
             if item.questions:
-                out.append(html_widget(f"<i>{esc(t.question_guidance)}</i>"))
+                static.append(f"<i>{esc(t.question_guidance)}</i>")
             for q in item.questions:
                 toggle = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=choices, value=None,
                                              layout=Q_TOGGLE), "response", f"response-{q.key}")
                 self.responses[q.key] = toggle
                 self.inputs.append(toggle)
-                out.append(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
+                add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
             comment = tag(w.Textarea(style=TEXT_STYLE,
                                      placeholder="Comments: the evidence for your judgement",
                                      layout=TEXTAREA), "comment", f"comment-{item.key}")
             self.comments[item.key] = comment
             self.inputs.append(comment)
-            out += [html_widget("<b>Comments:</b>"), comment]
+            static.append("<b>Comments:</b>")
+            add(comment)
         grade_options = [(g.label, g.value) for g in reversed(t.grades)]  # as on the paper
         tips = [g.definition for g in reversed(t.grades)]
-        defs = _grade_defs(t)
         if s.graded:
-            g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=grade_options, value=None, tooltips=tips),
-                    "grade", f"grade-{s.key}")
+            g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=grade_options, value=None,
+                                    tooltips=tips, layout=PLAIN), "grade", f"grade-{s.key}")
             self.grades[s.key] = g
             self.inputs.append(g)
-            out += [html_widget(f"<b>{esc(s.grading_label)}</b>"), g, html_widget(defs), self._note(s.key)]
+            static.append(f"<b>{esc(s.grading_label)}</b>")
+            add(g, html_widget(_grade_defs(t)), self._note(s.key))
+        add()
         if s.holds_overall:
             out += self._overall_grade()
         return out
@@ -310,7 +322,8 @@ class AuditForm:
     def _overall_grade(self) -> list[w.Widget]:
         t = self.tpl
         g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=[(x.label, x.value) for x in reversed(t.grades)],
-                                value=None, tooltips=[x.definition for x in reversed(t.grades)]),
+                                value=None, tooltips=[x.definition for x in reversed(t.grades)],
+                                layout=PLAIN),
                 "grade", f"grade-{OVERALL}")
         self.grades[OVERALL] = g
         self.inputs.append(g)
@@ -332,25 +345,25 @@ class AuditForm:
                               layout=w.Layout(width=_action_width(c.value))) for c in cols],
                       layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.actions_box = w.VBox([])
-        add = tag(w.Button(description="Add action", icon="plus"), "add-action")
+        add = tag(button(description="Add action", icon="plus"), "add-action")
         add.on_click(self._on(lambda _b: self.add_action({})))
         self.inputs.append(add)
         return [html_widget(f"<h2>{esc(self.tpl.actions_title)}</h2>"), head, self.actions_box, add,
                 self._note("actions")]
 
     def _buttons(self) -> list[w.Widget]:
-        self.save_btn = tag(w.Button(description="Save draft", icon="save",
+        self.save_btn = tag(button(description="Save draft", icon="save",
                                      button_style="primary"), "save")
-        self.submit_btn = tag(w.Button(description="Submit audit", icon="check",
+        self.submit_btn = tag(button(description="Submit audit", icon="check",
                                        button_style="success"), "submit")
-        self.print_btn = tag(w.Button(description="Print record", icon="print"), "print")
+        self.print_btn = tag(button(description="Print record", icon="print"), "print")
         self.save_btn.on_click(self._on(lambda _b: self.save()))
         self.submit_btn.on_click(self._on(lambda _b: self.submit()))
         self.print_btn.on_click(self._on(lambda _b: self.print()))
         self.reopen_reason = tag(w.Text(style=TEXT_STYLE, placeholder="Why it needs changing",
                                         description="Reason:", layout=w.Layout(width="50%")),
                                  "reopen-reason")
-        reopen_btn = tag(w.Button(description="Reopen to change", icon="unlock",
+        reopen_btn = tag(button(description="Reopen to change", icon="unlock",
                                   layout=w.Layout(width="auto")), "reopen")
         reopen_btn.on_click(self._on(lambda _b: self.reopen()))
         self.reopen_box = w.HBox([self.reopen_reason, reopen_btn, self._note("reason")],
@@ -383,7 +396,7 @@ class AuditForm:
             self.mod_grades[key], self.mod_reasons[key] = g, r
             rows += [w.HBox([html_widget(esc(label), layout=w.Layout(width="30%")), g, r],
                             layout=ROW), self._note(f"mod-{key}")]
-        btn = tag(w.Button(description="Record moderation", icon="balance-scale",
+        btn = tag(button(description="Record moderation", icon="balance-scale",
                            button_style="warning", layout=w.Layout(width="auto")), "moderate")
         btn.on_click(self._on(lambda _b: self.moderate()))
         self.moderation_box.children = [*rows, btn]

@@ -35,7 +35,9 @@ log = logging.getLogger("ehkit.forms")
 # widget a style model of its own, and the audit form has hundreds of widgets: sharing the
 # styles is a third fewer models for the browser to build when the form opens.
 HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
+BUTTON_STYLE = w.ButtonStyle()
 FULL = w.Layout(width="100%")
+PLAIN = w.Layout()  # for widgets whose layout is never changed (never hide one by it)
 TEXTAREA = w.Layout(width="100%", height="5em")
 NOTE_LAYOUT = w.Layout(width="100%", margin="0 0 4px 0")
 STYLE_CSS = """
@@ -58,8 +60,15 @@ STYLE_CSS = """
 
 
 def html_widget(value: str = "", **kw) -> w.HTML:
-    """An HTML widget with the shared style."""
+    """An HTML widget with the shared style (and the shared plain layout unless given)."""
+    kw.setdefault("layout", PLAIN)
     return w.HTML(value, style=HTML_STYLE, **kw)
+
+
+def button(**kw) -> w.Button:
+    """A button with the shared style (and the shared plain layout unless given)."""
+    kw.setdefault("layout", PLAIN)
+    return w.Button(style=BUTTON_STYLE, **kw)
 
 
 def esc(text) -> str:

@@ -15,7 +15,7 @@ import ipywidgets as w
 from .. import actions, feedback
 from .. import db as store
 from .. import template as templates
-from .common import STYLE_CSS, Messages, esc, friendly, tag, text_html
+from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
 
 STYLE = {"description_width": "12em"}
 WIDE = w.Layout(width="46em")
@@ -55,7 +55,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
                            description="Theme of the concern", style=STYLE), "theme")
     detail = tag(w.Textarea(description="About the concern", style=STYLE, layout=WIDE),
                  "concern-detail")
-    save = tag(w.Button(description="Save feedback", button_style="primary"), "save")
+    save = tag(button(description="Save feedback", button_style="primary"), "save")
     messages = Messages()
 
     @friendly(messages)
@@ -121,14 +121,14 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     on = today or dt.date.today()
     audit_id = tag(w.BoundedIntText(description="Audit number", min=0, max=10**9,
                                     style=STYLE), "audit-id")
-    load = tag(w.Button(description="Open"), "open")
+    load = tag(button(description="Open"), "open")
     summary = w.HTML()
     notified = tag(w.DatePicker(description="Worker told on", value=on, style=STYLE),
                    "notified-on")
-    save_notified = tag(w.Button(description="Save"), "save-notified")
+    save_notified = tag(button(description="Save"), "save-notified")
     feedback_text = w.HTML()
     sent_on = tag(w.DatePicker(description="Summary sent on", value=on, style=STYLE), "sent-on")
-    save_sent = tag(w.Button(description="Save"), "save-sent")
+    save_sent = tag(button(description="Save"), "save-sent")
     held_on = tag(w.DatePicker(description="Discussion held on", value=on, style=STYLE),
                   "discussion-on")
     attendees = tag(w.SelectMultiple(description="Who attended", style=STYLE, rows=6,
@@ -136,12 +136,12 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     learning = tag(w.Textarea(description="What was learned", style=STYLE, layout=WIDE),
                    "learning")
     notes = tag(w.Textarea(description="Notes", style=STYLE, layout=WIDE), "discussion-notes")
-    save_discussion = tag(w.Button(description="Save discussion", button_style="primary"),
+    save_discussion = tag(button(description="Save discussion", button_style="primary"),
                           "save-discussion")
     one_on = tag(w.DatePicker(description="1-1 meeting on", value=on, style=STYLE), "one-on")
     one_notes = tag(w.Textarea(description="1-1 notes", style=STYLE, layout=WIDE), "one-notes")
-    save_one = tag(w.Button(description="Save 1-1 meeting"), "save-one")
-    letter = tag(w.Button(description="Draft letter to the author's manager"), "letter")
+    save_one = tag(button(description="Save 1-1 meeting"), "save-one")
+    letter = tag(button(description="Draft letter to the author's manager"), "letter")
     to_hold = w.HTML()
     messages = Messages()
     parts = w.VBox([])

@@ -16,7 +16,7 @@ import ipywidgets as w
 
 from .. import db as store
 from .. import sampling
-from .common import STYLE_CSS, Messages, friendly, tag
+from .common import STYLE_CSS, Messages, button, friendly, tag
 
 MIME = {".csv": "text/csv",
         ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -74,16 +74,16 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     table = w.HTML()
     seed = tag(w.Text(description="Seed (optional)", placeholder="blank: a new one, stored",
                       style=style), "seed")
-    draw = tag(w.Button(description="Draw the list", button_style="primary"), "draw")
+    draw = tag(button(description="Draw the list", button_style="primary"), "draw")
     redraw_reason = tag(w.Text(description="Why draw again", style=style,
                                layout=w.Layout(width="40em")), "redraw-reason")
-    redraw = tag(w.Button(description="Draw again"), "redraw")
+    redraw = tag(button(description="Draw again"), "redraw")
     ehm = tag(w.Text(description="EHM number", style=style), "request-ehm")
     why = tag(w.Textarea(description="Why the audit is asked for", style=style,
                          layout=w.Layout(width="40em")), "request-reason")
-    add = tag(w.Button(description="Add request"), "add-request")
-    csv_button = tag(w.Button(description="Export CSV"), "export-csv")
-    xlsx_button = tag(w.Button(description="Export Excel"), "export-xlsx")
+    add = tag(button(description="Add request"), "add-request")
+    csv_button = tag(button(description="Export CSV"), "export-csv")
+    xlsx_button = tag(button(description="Export Excel"), "export-xlsx")
     link = tag(w.HTML(), "export-link")
     messages = Messages()
 

@@ -13,7 +13,7 @@ import ipywidgets as w
 from .. import actions, feedback
 from .. import db as store
 from .. import self_assessment as sa
-from .common import STYLE_CSS, Messages, esc, friendly, tag
+from .common import STYLE_CSS, Messages, button, esc, friendly, tag
 
 STYLE = {"description_width": "12em"}
 
@@ -41,7 +41,7 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
             parts.append(boxes[i.key])
     notes = tag(w.Textarea(description="Notes", style=STYLE, layout=w.Layout(width="46em")),
                 "notes")
-    save = tag(w.Button(description="Save self-assessment", button_style="primary"), "save")
+    save = tag(button(description="Save self-assessment", button_style="primary"), "save")
     messages = Messages()
 
     @friendly(messages)
