@@ -86,6 +86,11 @@ def acting_as(actor: str | None = None, reason: str | None = None, user: str | N
 _encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
 
 
+def is_bulk(row_key, field, new) -> bool:
+    """Is this change-log row a bulk insert's (:func:`logged_together`): rows, no row key?"""
+    return row_key is None and field is None and new is not None
+
+
 def chain_hash(prev, *fields) -> str:
     """The change-log hash: sha256 over the previous row's hash and this row's fields.
 
@@ -94,7 +99,7 @@ def chain_hash(prev, *fields) -> str:
     enter as the sha256 of their JSON, so megabytes of it are not JSON-encoded again; any
     change to them still changes the hash.
     """
-    if fields[4] is None and fields[6] is None and fields[8] is not None:
+    if is_bulk(fields[4], fields[6], fields[8]):
         digest = "sha256:" + hashlib.sha256(fields[8].encode("utf-8")).hexdigest()
         fields = (*fields[:8], digest, *fields[9:])
     return hashlib.sha256(_encode([prev, *fields]).encode("utf-8")).hexdigest()
@@ -262,7 +267,7 @@ def install_change_log_triggers(db: sqlite_utils.Database) -> None:
         db.conn.execute(sql)
 
 
-def _columns(db: sqlite_utils.Database, table: str) -> tuple[list[str], list[str], str | None]:
+def table_columns(db: sqlite_utils.Database, table: str) -> tuple[list[str], list[str], str | None]:
     """(column names, primary key, the column naming the audit a row belongs to, if any)."""
     cols = [(r[1], r[5]) for r in db.conn.execute(f"PRAGMA table_info({_q(table)})")]
     names = [c for c, _ in cols]
@@ -292,7 +297,7 @@ def change_log_trigger_sql(db: sqlite_utils.Database) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for table in logged_tables(db):
-        names, pk, audit_col = _columns(db, table)
+        names, pk, audit_col = table_columns(db, table)
 
         def row_key(alias: str, pk=pk) -> str:
             return "CAST(" + " || '/' || ".join(f"{alias}.{_q(c)}" for c in pk) + " AS TEXT)"
@@ -375,7 +380,7 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     conn = db.conn
     if not conn.in_transaction:
         raise RuntimeError("logged_together runs inside store.transaction()")
-    names, pk, _ = _columns(db, table)
+    names, pk, _ = table_columns(db, table)
     if table in UNLOGGED or pk == ["rowid"]:
         raise RuntimeError(f"a bulk insert logs rows by primary key: {table} has none")
     trigger = f"log_{table}_insert"

@@ -21,8 +21,7 @@ class AuditNotFound(EhkitError):
 
 
 def primary_key(db: sqlite_utils.Database, table: str) -> list[str]:
-    info = db.conn.execute(f"PRAGMA table_info({store._q(table)})").fetchall()
-    return [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] or ["rowid"]
+    return store.table_columns(db, table)[1]
 
 
 def bulk_rows(new: str) -> list[dict]:
@@ -48,13 +47,14 @@ class Replay:
     def apply(self, table: str, key: str, field: str | None, old, new) -> bool:
         """Apply one change-log row; False when it updates a row the log never inserted."""
         rows = self.state.setdefault(table, {})
+        if store.is_bulk(key, field, new):  # the rows, each keyed by its primary key
+            pk = self.pk(table)
+            for row in bulk_rows(new):
+                rows["/".join(str(row[c]) for c in pk)] = row
+            return True
         if field is None:  # a whole-row insert (new) or delete (old)
             if new is None:
                 rows.pop(key, None)
-            elif key is None:  # a bulk insert: the rows, each keyed by its primary key
-                pk = self.pk(table)
-                for row in bulk_rows(new):
-                    rows["/".join(str(row[c]) for c in pk)] = row
             else:
                 rows[key] = json.loads(new)
             return True
@@ -83,7 +83,7 @@ def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> l
     args: dict = {"audit": audit_id, "at": at}
     parts = [f"SELECT {COLUMNS} FROM change_log WHERE audit_id = :audit{when}"]
     for i, table in enumerate(db.table_names()):
-        names, _pk, audit_col = store._columns(db, table)
+        names, _pk, audit_col = store.table_columns(db, table)
         if not audit_col or table in store.UNLOGGED:
             continue
         args[f"t{i}"] = table
@@ -141,7 +141,7 @@ def format_history(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
         who = _safe(r["user"]) + (f" as {_safe(r['actor'])}" if r["actor"] else "")
-        if r["field"] is None and r["row_key"] is None:  # a bulk insert
+        if store.is_bulk(r["row_key"], r["field"], r["new"]):
             change = f"{r['table_name']}: {len(json.loads(r['new'])['rows']):,} row(s) added"
         elif r["field"] is None:
             what = "added" if r["new"] is not None else "removed"

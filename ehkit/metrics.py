@@ -285,15 +285,18 @@ def remembered(fn):
 
 
 # -- episodes ---------------------------------------------------------------------------
+# Open at the period's end: begun by it and not ended, or ended after it. Two narrow ranges
+# of the end-date index, counted apart ("+": not the start-date index, which would read
+# every episode begun before the end).
+OPEN_AT_END = ("end_date IS NULL AND start_date <= :end",
+               "end_date > :end AND +start_date <= :end")
+
+
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Open, closed, outcomes, step-up and step-down figures for the period."""
     p = _params(period)
-    # Open at the end: not ended, and ended after it; each a narrow range of the end-date
-    # index ("+": not the start-date index, which would read every episode begun before).
-    open_at_end, = _one(db, """
-        SELECT (SELECT count(*) FROM episodes WHERE end_date IS NULL AND start_date <= :end)
-             + (SELECT count(*) FROM episodes WHERE end_date > :end AND +start_date <= :end)""",
-                        p)
+    open_at_end, = _one(db, "SELECT " + " + ".join(
+        f"(SELECT count(*) FROM episodes WHERE {w})" for w in OPEN_AT_END), p)
     closed, successful, stepped_up = _one(db, """
         SELECT count(*), coalesce(sum(ended_as = 'outcomes_achieved'), 0),
                coalesce(sum(ended_as = 'stepped_up'), 0)
@@ -334,8 +337,7 @@ def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     p = _params(period)
     counts: dict[tuple, list[int]] = {}
     for col, where in ((0, "start_date BETWEEN :start AND :end"),
-                       (1, "end_date IS NULL AND start_date <= :end"),
-                       (1, "end_date > :end AND +start_date <= :end")):
+                       *((1, w) for w in OPEN_AT_END)):
         for agency, reason, n in db.execute(
                 f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes WHERE {where}"
                 " GROUP BY 1, 2", p):

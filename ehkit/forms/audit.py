@@ -111,7 +111,7 @@ class ActionRow:
             self.widgets[k] = wd
             parts.append(wd)
         self.remove = tag(button(description="Remove", icon="trash",
-                                   layout=w.Layout(width="7em")), "action-remove")
+                                 layout=w.Layout(width="7em")), "action-remove")
         self.remove.on_click(friendly(form.messages)(lambda _b: form.remove_action(self)))
         self.note = field_note("action")
         self.box = tag(w.VBox([w.HBox([*parts, self.remove],
@@ -292,15 +292,9 @@ class AuditForm:
             self.inputs.append(comment)
             static.append("<b>Comments:</b>")
             add(comment)
-        grade_options = [(g.label, g.value) for g in reversed(t.grades)]  # as on the paper
-        tips = [g.definition for g in reversed(t.grades)]
         if s.graded:
-            g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=grade_options, value=None,
-                                    tooltips=tips, layout=PLAIN), "grade", f"grade-{s.key}")
-            self.grades[s.key] = g
-            self.inputs.append(g)
             static.append(f"<b>{esc(s.grading_label)}</b>")
-            add(g, html_widget(_grade_defs(t)), self._note(s.key))
+            add(self._grade_choice(s.key), html_widget(_grade_defs(t)), self._note(s.key))
         add()
         if s.holds_overall:
             out += self._overall_grade()
@@ -319,14 +313,19 @@ class AuditForm:
         return out + [html_widget(f"<b>{esc(t.overall_reasons_label)}</b>"), self.overall_reasons,
                       self._note("overall_reasons")]
 
+    def _grade_choice(self, key: str) -> w.ToggleButtons:
+        """A section's (or the overall) grade: Inadequate first, as on the paper tool."""
+        grades = list(reversed(self.tpl.grades))
+        g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=[(x.label, x.value) for x in grades],
+                                value=None, tooltips=[x.definition for x in grades],
+                                layout=PLAIN), "grade", f"grade-{key}")
+        self.grades[key] = g
+        self.inputs.append(g)
+        return g
+
     def _overall_grade(self) -> list[w.Widget]:
         t = self.tpl
-        g = tag(w.ToggleButtons(style=TOGGLE_STYLE, options=[(x.label, x.value) for x in reversed(t.grades)],
-                                value=None, tooltips=[x.definition for x in reversed(t.grades)],
-                                layout=PLAIN),
-                "grade", f"grade-{OVERALL}")
-        self.grades[OVERALL] = g
-        self.inputs.append(g)
+        g = self._grade_choice(OVERALL)
         g.observe(self._on(lambda _c: self._show_overall()), "value")
         return [html_widget(f"<b>{esc(t.overall_grading_label)}</b>"), g, html_widget(_grade_defs(t)),
                 self._note(OVERALL)]
@@ -353,9 +352,9 @@ class AuditForm:
 
     def _buttons(self) -> list[w.Widget]:
         self.save_btn = tag(button(description="Save draft", icon="save",
-                                     button_style="primary"), "save")
+                                   button_style="primary"), "save")
         self.submit_btn = tag(button(description="Submit audit", icon="check",
-                                       button_style="success"), "submit")
+                                     button_style="success"), "submit")
         self.print_btn = tag(button(description="Print record", icon="print"), "print")
         self.save_btn.on_click(self._on(lambda _b: self.save()))
         self.submit_btn.on_click(self._on(lambda _b: self.submit()))
@@ -364,7 +363,7 @@ class AuditForm:
                                         description="Reason:", layout=w.Layout(width="50%")),
                                  "reopen-reason")
         reopen_btn = tag(button(description="Reopen to change", icon="unlock",
-                                  layout=w.Layout(width="auto")), "reopen")
+                                layout=w.Layout(width="auto")), "reopen")
         reopen_btn.on_click(self._on(lambda _b: self.reopen()))
         self.reopen_box = w.HBox([self.reopen_reason, reopen_btn, self._note("reason")],
                                  layout=w.Layout(display=HIDDEN, flex_flow="row wrap"))
@@ -397,7 +396,7 @@ class AuditForm:
             rows += [w.HBox([html_widget(esc(label), layout=w.Layout(width="30%")), g, r],
                             layout=ROW), self._note(f"mod-{key}")]
         btn = tag(button(description="Record moderation", icon="balance-scale",
-                           button_style="warning", layout=w.Layout(width="auto")), "moderate")
+                         button_style="warning", layout=w.Layout(width="auto")), "moderate")
         btn.on_click(self._on(lambda _b: self.moderate()))
         self.moderation_box.children = [*rows, btn]
         self._moderation_built = True
