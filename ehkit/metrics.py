@@ -29,7 +29,7 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, agreement, feedback, sampling
+from . import actions, agreement, feedback, redact, sampling
 from . import db as store
 from . import template as templates
 from .periods import Period
@@ -819,7 +819,10 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
                 ) -> list[dict]:
     """The learning (``what="learning"``: audits' learning and feedback discussions') or the
     recommended actions (``what="actions"``) recorded most often in the period: the same words
-    ignoring case and spacing. Each row: text (as first written), count."""
+    ignoring case and spacing once names, EHM numbers, dates, phone numbers, postcodes, email
+    addresses and case numbers are taken out (:mod:`ehkit.redact`; a theme is never about
+    one family, however often it was pasted). Each row: text (as first written, redacted),
+    count, and whether anything was taken out of it."""
     p = _params(period)
     if what == "learning":
         texts = [r[0] for r in db.execute(f"""
@@ -833,11 +836,14 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
             WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
     else:
         raise ValueError(what)
-    groups: dict[str, list[str]] = {}
+    redacted = redact.from_store(db)
+    groups: dict[str, list[tuple[str, bool]]] = {}
     for t in texts:
         if _norm(t):
-            groups.setdefault(_norm(t), []).append(t)
-    rows = [{"text": v[0].strip(), "count": len(v)} for v in groups.values()]
+            r = redacted(t)
+            groups.setdefault(_norm(r), []).append((r, r != t))
+    rows = [{"text": v[0][0].strip(), "count": len(v), "redacted": any(x for _, x in v)}
+            for v in groups.values()]
     rows.sort(key=lambda r: (-r["count"], _norm(r["text"])))
     return rows[:top]
 
