@@ -55,8 +55,9 @@ def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
         stop.set()
         writer.join(30)
     assert made.path == tmp_path / "backups" / "ehkit-2026-11-24T143005Z.db"
-    # One self-contained file: no half-written copy, no WAL file beside it.
-    assert [p.name for p in (tmp_path / "backups").iterdir()] == [made.path.name]
+    # One self-contained file: no half-written copy, no WAL file beside it; and its anchor.
+    assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == sorted(
+        [made.path.name, "ehkit-anchors.txt"])
     n = counts(made.path)
     # Whole audits only: every audit in the copy has all its rows and their log rows.
     assert n["answers"] == n["audits"] * len(per_audit["answers"])
