@@ -234,6 +234,8 @@ def _run_backup(args) -> int:
         print(f"restored {args.restore}")
         return 0
     made = backup.backup(args.db, args.to)
+    for leftover in made.leftovers_removed:
+        print(f"removed {leftover}, a copy an interrupted backup left half-written")
     print(f"{made.path} ({made.bytes:,} bytes, change log {made.change_log_rows:,} rows, "
           f"chain head {made.chain_head or '-'})")
     return 0

@@ -183,14 +183,20 @@ class StoreTooNew(StoreError):
 
 def _describe(p: Path, head: bytes) -> str:
     """What a file that is not a SQLite database looks like, for the one-line error."""
-    try:
-        head.decode("utf-8")
-        what = "a text file"
-    except UnicodeDecodeError:
-        what = "not a SQLite database"
+    what = "a text file" if _is_text(head) else "not a SQLite database"
     return (f"{p} is {what} (it begins {head[:16]!r}), not an ehkit store: if it was the "
             f"store, its start was overwritten, so {RESTORE_ADVICE}; otherwise point --db at "
             "the store")
+
+
+def _is_text(head: bytes) -> bool:
+    for cut in range(4):  # the 100 bytes read may end inside a character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return all(c.isprintable() or c in "\r\n\t" for c in text)
+    return False
 
 
 def _check_file(p: Path, *, must_exist: bool) -> bool:
