@@ -183,20 +183,24 @@ class StoreTooNew(StoreError):
 
 def _describe(p: Path, head: bytes) -> str:
     """What a file that is not a SQLite database looks like, for the one-line error."""
-    what = "a text file" if _is_text(head) else "not a SQLite database"
-    return (f"{p} is {what} (it begins {head[:16]!r}), not an ehkit store: if it was the "
+    text = _text_of(head)
+    if text is not None:
+        return (f"{p} is a text file (it begins {text[:30]!r}), not an ehkit store: point "
+                "--db at the store")
+    return (f"{p} is not a SQLite database (it begins {head[:16]!r}): if it was the ehkit "
             f"store, its start was overwritten, so {RESTORE_ADVICE}; otherwise point --db at "
             "the store")
 
 
-def _is_text(head: bytes) -> bool:
+def _text_of(head: bytes) -> str | None:
+    """The start of a text file as text (None if it is not text)."""
     for cut in range(4):  # the 100 bytes read may end inside a character
         try:
             text = head[:len(head) - cut].decode("utf-8")
         except UnicodeDecodeError:
             continue
-        return all(c.isprintable() or c in "\r\n\t" for c in text)
-    return False
+        return text if all(c.isprintable() or c in "\r\n\t" for c in text) else None
+    return None
 
 
 def _check_file(p: Path, *, must_exist: bool) -> bool:
