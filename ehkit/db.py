@@ -151,11 +151,11 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
-def _register_functions(conn: sqlite3.Connection) -> None:
+def _register_functions(conn: sqlite3.Connection, key: bytes | None) -> None:
     conn.create_function("ehkit_user", 0, lambda: _text(current_actor().user))
     conn.create_function("ehkit_actor", 0, lambda: _text(current_actor().actor))
     conn.create_function("ehkit_reason", 0, lambda: _text(current_actor().reason))
-    conn.create_function("ehkit_hash", -1, functools.partial(chain_hash, key=log_key()),
+    conn.create_function("ehkit_hash", -1, functools.partial(chain_hash, key=key),
                          deterministic=True)
 
 
@@ -248,6 +248,7 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
     someone else's SQLite database or a damaged one is refused, saying what it is.
     """
     p = db_path(path)
+    key = log_key()  # a key file others may read is refused before any file is made
     memory = str(p) == ":memory:"
     new = memory or _check_file(p, must_exist=must_exist or read_only)
     if not memory:
@@ -261,7 +262,7 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
             p.parent.mkdir(parents=True, exist_ok=True)
         netfs.warn_if_network(p)
     try:
-        db = _open(p, new=new, read_only=read_only)
+        db = _open(p, new=new, read_only=read_only, key=key)
     except sqlite3.DatabaseError as e:
         raise NotAStore(f"{p} could not be read as an ehkit store ({e}): if it is the store, "
                         f"it is damaged, so {RESTORE_ADVICE}") from None
@@ -275,7 +276,7 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
     return db
 
 
-def _open(p: Path, *, new: bool, read_only: bool) -> sqlite_utils.Database:
+def _open(p: Path, *, new: bool, read_only: bool, key: bytes | None) -> sqlite_utils.Database:
     if read_only:  # immutable: on read-only media there is no -shm for WAL's readers
         uri = p.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if read_only_media(p) else "")
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
@@ -308,7 +309,7 @@ def _open(p: Path, *, new: bool, read_only: bool) -> sqlite_utils.Database:
     except BaseException:
         conn.close()
         raise
-    _register_functions(conn)
+    _register_functions(conn, key)
     return sqlite_utils.Database(conn)
 
 
