@@ -131,3 +131,20 @@ def test_cli_backup_names_the_dated_file(demo_db_path, tmp_path, capsys):
 def test_backup_of_a_missing_database_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["backup", "--db", str(tmp_path / "nothing.db")]) == 2
     assert "no database at" in capsys.readouterr().err
+
+
+def test_the_next_backup_removes_a_copy_an_interrupted_backup_left(db, tmp_path, capsys):
+    import os
+    base_rows(db)
+    folder = tmp_path / "b"
+    folder.mkdir()
+    left = folder / "ehkit-2026-01-01T000000Z.db.partial"
+    left.write_bytes(b"half a copy")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(left, (hours_ago, hours_ago))
+    running = folder / "ehkit-2026-01-02T000000Z.db.partial"  # another backup, still writing
+    running.write_bytes(b"being written")
+    assert cli.main(["backup", "--db", str(tmp_path / "ehkit.db"), "--to", str(folder)]) == 0
+    assert f"removed {left}, a copy an interrupted backup left half-written" in (
+        capsys.readouterr().out)
+    assert not left.exists() and running.exists()
