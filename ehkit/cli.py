@@ -2,16 +2,19 @@
 
 Each command is one ``_add_<name>(sub)`` function that declares its arguments and sets
 ``run``; ``main`` lists them in COMMANDS. Errors meant for a person (EhkitError) print as
-one line and exit 2; anything else is a bug and keeps its traceback.
+one line and exit 2, and so does SQLite's error for a damaged, full, busy or read-only
+store; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sqlite3
 import sys
 
 from . import __version__
+from . import db as store
 from .errors import EhkitError
 
 
@@ -441,8 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except EhkitError as e:
-        print(f"ehkit: error: {e}", file=sys.stderr)
+    except (EhkitError, sqlite3.DatabaseError) as e:
+        error = store.person_error(e) if isinstance(e, sqlite3.DatabaseError) else e
+        if not isinstance(error, EhkitError):
+            raise  # not a person's to fix: a bug, keep its traceback
+        print(f"ehkit: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ehkit: interrupted", file=sys.stderr)

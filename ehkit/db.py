@@ -328,7 +328,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as e:
-        raise _person_error(e) from e
+        raise person_error(e) from e
     try:
         (schema,) = conn.execute("PRAGMA schema_version").fetchone()
         yield db
@@ -338,7 +338,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if isinstance(e, sqlite3.OperationalError):
-            raise _person_error(e) from e
+            raise person_error(e) from e
         raise
 
 
@@ -360,8 +360,15 @@ def schema_sealed(conn: sqlite3.Connection) -> tuple[int, int]:
             conn.execute("PRAGMA schema_version").fetchone()[0])
 
 
-def _person_error(e: sqlite3.OperationalError) -> Exception:
-    msg = str(e)
+DAMAGE = ("malformed", "not a database", "disk i/o error")
+
+
+def person_error(e: sqlite3.DatabaseError) -> Exception:
+    """SQLite's error as one a person can act on, where there is one (else ``e`` itself)."""
+    msg = str(e).lower()
+    if any(d in msg for d in DAMAGE):
+        return StoreError(f"the store could not be read ({e}): it is damaged; run `ehkit "
+                          f"check` to see where, and {RESTORE_ADVICE}")
     if "readonly" in msg or "read-only" in msg:
         return StoreReadOnly("the database is read-only (read-only media, or you may not write "
                              "to it): nothing was saved. Copy it somewhere writable first.")
