@@ -3,10 +3,12 @@
 Each finding has a rule code (so a data officer can look it up), where it is, and what is
 wrong. The groups:
 
-- ``DB-*``  SQLite's own checks (``integrity_check``, ``foreign_key_check``);
-- ``LOG-*`` the change log: its triggers in place, its hash chain unbroken (a row altered or
-  removed outside ehkit), and the data equal to what the log says happened (a change made
-  with the triggers dropped);
+- ``DB-*``  the file readable as an ehkit store, SQLite's own checks (``integrity_check``,
+  ``foreign_key_check``), and every migration's record in place;
+- ``LOG-*`` the change log: its triggers in place and the schema as ehkit left it, its hash
+  chain unbroken (a row altered or removed outside ehkit; with a log key, a row added without
+  it), every anchored head still held, and the data equal to what the log says happened (a
+  change made with the triggers dropped);
 - ``DQ-*``  data-quality rules in the spirit of REDCap's: required fields blank on submitted
   audits, grades off the template's scale, dates out of order, episodes with no children,
   actions past due with no owner;
