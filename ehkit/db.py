@@ -4,8 +4,14 @@ Every connection comes from :func:`connect` (WAL, foreign keys, busy timeout, sy
 FULL). Every write goes through :func:`transaction` (a short ``BEGIN IMMEDIATE``). Every
 insert, update and delete on a data table writes change-log rows from SQLite triggers in the
 same transaction, so no code path can skip them; each change-log row carries a hash chained
-to the row before it. A bulk load (:func:`bulk_insert`) logs its rows together: one
-change-log row holds a chunk of them.
+to the row before it (keyed, an HMAC, when the service keeps a log key: :func:`log_key`).
+A bulk load (:func:`bulk_insert`) logs its rows together: one change-log row holds a chunk
+of them. A write that changes the schema notes the schema's version in the file header
+(:func:`seal_schema`), so ``ehkit check`` can tell a change made with another tool.
+
+``connect(read_only=True)`` opens a store as it is, changing nothing in the file, for the
+commands that only read. Only a missing or empty file becomes a new store; anything else
+that is not an ehkit store, or a store a newer ehkit migrated, is refused in one line.
 
 Migrations are the files ``ehkit/migrations/NNNN_name.sql``, applied in order and recorded
 in ``schema_migrations``. After migrating, the change-log triggers are rebuilt from the live
@@ -214,8 +220,12 @@ def _check_file(p: Path, *, must_exist: bool) -> bool:
         return True
     if p.is_dir():
         raise NotAStore(f"{p} is a folder, not an ehkit store: give the store's file")
-    with open(p, "rb") as f:
-        head = f.read(100)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        raise StoreError(f"{p} cannot be read ({e.strerror}): run ehkit as a user who may "
+                         "read the store") from None
     if not head:
         if must_exist:
             raise NotAStore(f"{p} is an empty file, not an ehkit store: give the store's path, "
@@ -252,18 +262,20 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
     memory = str(p) == ":memory:"
     new = memory or _check_file(p, must_exist=must_exist or read_only)
     if not memory:
-        if read_only or not new and read_only_media(p):
-            if not read_only:
-                raise StoreReadOnly(
-                    f"{p} is read-only (read-only media, or you may not write there): this "
-                    "command changes the store. `ehkit check`, `history` and `backup` work "
-                    "on it as it is; to change it, copy it somewhere writable")
-        elif new:
+        if new:
             p.parent.mkdir(parents=True, exist_ok=True)
+        elif not read_only and read_only_media(p):
+            raise StoreReadOnly(
+                f"{p} is read-only (read-only media, or you may not write there): this "
+                "command changes the store. `ehkit check`, `history` and `backup` work "
+                "on it as it is; to change it, copy it somewhere writable")
         netfs.warn_if_network(p)
     try:
         db = _open(p, new=new, read_only=read_only, key=key)
     except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and not any(
+                d in str(e).lower() for d in DAMAGE):
+            raise person_error(e) from e  # busy, full or read-only, as for any write
         raise NotAStore(f"{p} could not be read as an ehkit store ({e}): if it is the store, "
                         f"it is damaged, so {RESTORE_ADVICE}") from None
     try:
