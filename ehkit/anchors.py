@@ -9,7 +9,9 @@ backup`` and every clean ``ehkit check`` appends the head it verified to
     2026-11-24T14:30:05Z, 3f2a...(store), 1234, 9b1c...(hash)[, restore]
 
 The store is named by its first change-log row's hash, which its backups share. A restore
-starts a new line of heads (``restore``): anchors before it no longer bind that store.
+starts a new line of that store's heads (``restore``): anchors before it no longer bind. A
+new store made where there are anchors (``ehkit demo``, an import into a new store) adds its
+first head (``new``), so a check does not take it for a log rewritten from the start.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import sqlite_utils
 
 FILE_NAME = "ehkit-anchors.txt"
-RESTORE = "restore"
+RESTORE, NEW = "restore", "new"  # notes that start a new line of heads
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,14 @@ def read(file: Path) -> tuple[list[Anchor], list[int]]:
 
 
 def binding(anchors: list[Anchor], store: str | None) -> list[Anchor]:
-    """This store's anchors that still bind it: those since its last restore."""
+    """This store's anchors that still bind it: those since its line last began anew."""
     mine = [a for a in anchors if a.store == store]
-    restores = [i for i, a in enumerate(mine) if a.note == RESTORE]
-    return mine[restores[-1]:] if restores else mine
+    starts = [i for i, a in enumerate(mine) if a.note in (RESTORE, NEW)]
+    return mine[starts[-1]:] if starts else mine
+
+
+def start_anew(db: sqlite_utils.Database, store_path, note: str = NEW) -> None:
+    """A store made or restored where another was: its heads start a new line."""
+    head = head_of(db, note)
+    if head and (note == RESTORE or default_file(store_path).is_file()):
+        append(default_file(store_path), head)

@@ -172,10 +172,8 @@ def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
     finally:
         src.close()
     restored = store.connect(target)  # bring an older backup up to the current schema
-    try:
-        head = anchors.head_of(restored, anchors.RESTORE)
+    try:  # anchors of later heads no longer bind this store: its heads start anew here
+        anchors.start_anew(restored, target, anchors.RESTORE)
     finally:
         restored.close()
-    if head:  # anchors before it no longer bind this store: a new line of heads starts here
-        anchors.append(anchors.default_file(target), head)
     return before

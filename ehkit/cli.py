@@ -48,8 +48,7 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> int:
     from tqdm import tqdm
 
-    from . import db as store
-    from . import demo
+    from . import anchors, demo
 
     path = store.db_path(args.db)
     if path.exists():
@@ -62,6 +61,8 @@ def _run_demo(args) -> int:
         counts = demo.generate(database, episodes=args.episodes, seed=args.seed, until=args.until,
                                years=args.years, audits_per_episode=args.audits_per_episode,
                                progress=bar.update)
+    anchors.start_anew(database, path)
+    database.close()
     print(f"{path}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     return 0
 
@@ -131,7 +132,6 @@ def _add_actions(sub) -> None:
 
 def _run_actions_overdue(args) -> int:
     from . import actions
-    from . import db as store
 
     on = args.on or dt.date.today()
     rows = actions.overdue(store.connect(args.db, must_exist=True), on)
@@ -156,7 +156,6 @@ def _add_letter(sub) -> None:
 
 
 def _run_letter(args) -> int:
-    from . import db as store
     from . import feedback
 
     html, text = feedback.draft_letter(store.connect(args.db, must_exist=True), args.audit_id,
@@ -182,7 +181,6 @@ def _add_feedback(sub) -> None:
 
 
 def _run_feedback_import(args) -> int:
-    from . import db as store
     from . import feedback
 
     result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
@@ -303,7 +301,6 @@ def _add_audit(sub) -> None:
 
 def _run_audit_print(args) -> int:
     from . import audits
-    from . import db as store
 
     database = store.connect(args.db, must_exist=True)
     path = audits.print_record(database, args.audit_id, out_dir=args.out)
@@ -334,10 +331,11 @@ def _add_import(sub) -> None:
 def _run_import(args) -> int:
     from tqdm import tqdm
 
-    from . import cases
-    from . import db as store
+    from . import anchors, cases
 
-    database = store.connect(args.db)
+    path = store.db_path(args.db)
+    new = not path.exists() or path.stat().st_size == 0
+    database = store.connect(path)
     extra = {"create_agencies": args.create_agencies} if args.kind == "episodes" else {}
     if args.create_agencies and args.kind != "episodes":
         raise EhkitError("--create-agencies is for `ehkit import episodes`")
@@ -351,6 +349,8 @@ def _run_import(args) -> int:
         summary = cases.IMPORTERS[args.kind](database, args.file, mapping=args.mapping,
                                              rejects_dir=args.rejects_dir,
                                              progress=progress, **extra)
+    if new:
+        anchors.start_anew(database, path)
     print(summary)
     return 0
 
@@ -386,7 +386,6 @@ def _add_sample(sub) -> None:
 
 
 def _run_sample(args) -> int:
-    from . import db as store
     from . import sampling
 
     if args.redraw != bool(args.redraw_reason):
@@ -402,7 +401,6 @@ def _run_sample(args) -> int:
 
 
 def _run_sample_request(args) -> int:
-    from . import db as store
     from . import sampling
 
     database = store.connect(args.db, must_exist=True)

@@ -480,3 +480,17 @@ def test_a_log_key_others_may_read_is_refused(tmp_path, log_key, capsys):
     assert len(err) == 1 and "may be read by others (mode 640)" in err[0]
     assert f"chmod 600 {log_key}" in err[0]
     assert not (tmp_path / "d.db").exists()
+
+
+def test_a_new_demo_store_where_another_was_anchored_is_not_taken_for_a_rewrite(tmp_path,
+                                                                                capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    demo = ["demo", "--db", str(path), "--episodes", "20", "--years", "1", "--until",
+            "2026-10-31"]
+    assert cli.main(demo) == 0
+    backup.backup(path)  # anchors the first store's head
+    assert cli.main([*demo, "--force"]) == 0  # a new store in its place, as `make demo` does
+    assert cli.main(["check", "--db", str(path), "--today", "2026-10-31"]) == 0, (
+        capsys.readouterr().out)
