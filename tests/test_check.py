@@ -412,7 +412,7 @@ def test_an_applied_migration_whose_record_is_missing_is_reported(tmp_path, caps
     assert 85 not in store.recorded_migrations(raw(path))
 
 
-def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path):
+def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path, capsys):
     path, _ = stored(tmp_path)
     con = raw(path)  # as an older ehkit left it: without the last migration, really
     con.execute("DROP INDEX episodes_length")
@@ -428,3 +428,6 @@ def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path):
         assert check.migration_checks(database) == []
     finally:
         database.close()
+    assert cli.main(["check", "--db", str(path), "--today", "2026-06-01"]) == 0
+    assert "1 migration(s) are not yet applied" in capsys.readouterr().out
+    assert store.recorded_migrations(raw(path)) == {n for n, _, _ in store.migrations()} - {85}
