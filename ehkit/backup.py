@@ -67,8 +67,7 @@ def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backu
             live.conn.backup(copy)  # one step: a consistent snapshot
             live.conn.execute("COMMIT")
             copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-            if sealed[0] and sealed[0] == sealed[1]:  # the copy's own count starts again
-                store.seal_schema(copy)
+            _carry_seal(sealed, copy)
             database = sqlite_utils.Database(copy)
             problems = _problems(copy)
             rows = copy.execute("SELECT count(*) FROM change_log").fetchone()[0]
@@ -116,12 +115,17 @@ def _anchor(head: anchors.Anchor, folder: Path, source: Path) -> None:
             # beside a store on read-only media there is nowhere to write: the copy's folder has it
 
 
+def _carry_seal(sealed: tuple[int, int], copy: sqlite3.Connection) -> None:
+    """SQLite's backup starts the copy's count of schema changes again: seal the copy anew
+    if the source's schema was as ehkit left it (else the copy keeps showing it was not)."""
+    if sealed[0] and sealed[0] == sealed[1]:
+        store.seal_schema(copy)
+
+
 def _problems(con: sqlite3.Connection) -> list[str]:
     out = [r[0] for r in con.execute("PRAGMA integrity_check") if r[0] != "ok"]
     if not out:
-        db = sqlite_utils.Database(con)
-        out = [str(f) for f in check.chain_checks(db) + check.trigger_checks(db)
-               if f.where == "schema" or f.code != "LOG-TRIGGER"]
+        out = [str(f) for f in check.chain_checks(sqlite_utils.Database(con))]
     return out
 
 
@@ -164,9 +168,10 @@ def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
             before = backup(target, target.parent / "backups").path
         live = store.connect(target, migrate=False)
         try:
+            sealed = store.schema_sealed(src)
             src.backup(live.conn)  # takes the write lock: others wait, then see the restore
-            with store.transaction(live):  # the backup checked whole; its count starts again
-                store.seal_schema(live.conn)
+            with store.transaction(live):
+                _carry_seal(sealed, live.conn)
         finally:
             live.close()
     finally:

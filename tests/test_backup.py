@@ -148,3 +148,24 @@ def test_the_next_backup_removes_a_copy_an_interrupted_backup_left(db, tmp_path,
     assert f"removed {left}, a copy an interrupted backup left half-written" in (
         capsys.readouterr().out)
     assert not left.exists() and running.exists()
+
+
+def test_a_backup_and_its_restore_keep_the_schema_as_ehkit_left_it(db, tmp_path, capsys):
+    # SQLite's backup starts the copy's count of schema changes again: ehkit seals it anew.
+    base_rows(db)
+    live = tmp_path / "ehkit.db"
+    made = backup.backup(live, tmp_path / "b").path
+    assert cli.main(["check", "--db", str(made), "--quick"]) == 0
+    backup.restore(made, live, force=True)
+    assert cli.main(["check", "--db", str(live), "--quick"]) == 0, capsys.readouterr().out
+    # ... but a store changed outside ehkit stays found in its backup.
+    con = sqlite3.connect(str(live), isolation_level=None)
+    (sql,) = con.execute("SELECT sql FROM sqlite_master WHERE name = 'log_audits_update'"
+                         ).fetchone()
+    con.execute("DROP TRIGGER log_audits_update")
+    con.execute(sql)
+    con.close()
+    later = backup.backup(live, tmp_path / "b").path
+    capsys.readouterr()
+    assert cli.main(["check", "--db", str(later), "--quick"]) == 1
+    assert "LOG-TRIGGER  schema: changed outside ehkit" in capsys.readouterr().out
