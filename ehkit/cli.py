@@ -14,7 +14,6 @@ import sqlite3
 import sys
 
 from . import __version__
-from . import db as store
 from .errors import EhkitError
 
 
@@ -49,6 +48,7 @@ def _run_demo(args) -> int:
     from tqdm import tqdm
 
     from . import anchors, demo
+    from . import db as store
 
     path = store.db_path(args.db)
     if path.exists():
@@ -61,7 +61,7 @@ def _run_demo(args) -> int:
         counts = demo.generate(database, episodes=args.episodes, seed=args.seed, until=args.until,
                                years=args.years, audits_per_episode=args.audits_per_episode,
                                progress=bar.update)
-    anchors.start_anew(database, path)
+    anchors.start_anew(database, path)  # where another store was anchored: a new line
     database.close()
     print(f"{path}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     return 0
@@ -132,6 +132,7 @@ def _add_actions(sub) -> None:
 
 def _run_actions_overdue(args) -> int:
     from . import actions
+    from . import db as store
 
     on = args.on or dt.date.today()
     rows = actions.overdue(store.connect(args.db, must_exist=True), on)
@@ -156,6 +157,7 @@ def _add_letter(sub) -> None:
 
 
 def _run_letter(args) -> int:
+    from . import db as store
     from . import feedback
 
     html, text = feedback.draft_letter(store.connect(args.db, must_exist=True), args.audit_id,
@@ -181,6 +183,7 @@ def _add_feedback(sub) -> None:
 
 
 def _run_feedback_import(args) -> int:
+    from . import db as store
     from . import feedback
 
     result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
@@ -301,6 +304,7 @@ def _add_audit(sub) -> None:
 
 def _run_audit_print(args) -> int:
     from . import audits
+    from . import db as store
 
     database = store.connect(args.db, must_exist=True)
     path = audits.print_record(database, args.audit_id, out_dir=args.out)
@@ -332,6 +336,7 @@ def _run_import(args) -> int:
     from tqdm import tqdm
 
     from . import anchors, cases
+    from . import db as store
 
     path = store.db_path(args.db)
     new = not path.exists() or path.stat().st_size == 0
@@ -350,7 +355,7 @@ def _run_import(args) -> int:
                                              rejects_dir=args.rejects_dir,
                                              progress=progress, **extra)
     if new:
-        anchors.start_anew(database, path)
+        anchors.start_anew(database, path)  # where another store was anchored: a new line
     print(summary)
     return 0
 
@@ -386,6 +391,7 @@ def _add_sample(sub) -> None:
 
 
 def _run_sample(args) -> int:
+    from . import db as store
     from . import sampling
 
     if args.redraw != bool(args.redraw_reason):
@@ -401,6 +407,7 @@ def _run_sample(args) -> int:
 
 
 def _run_sample_request(args) -> int:
+    from . import db as store
     from . import sampling
 
     database = store.connect(args.db, must_exist=True)
@@ -443,10 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except (EhkitError, sqlite3.DatabaseError) as e:
-        error = store.person_error(e) if isinstance(e, sqlite3.DatabaseError) else e
-        if not isinstance(error, EhkitError):
-            raise  # not a person's to fix: a bug, keep its traceback
-        print(f"ehkit: error: {error}", file=sys.stderr)
+        if isinstance(e, sqlite3.DatabaseError):
+            from .db import person_error
+
+            e = person_error(e)
+            if not isinstance(e, EhkitError):
+                raise  # not a person's to fix: a bug, keeps its traceback
+        print(f"ehkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ehkit: interrupted", file=sys.stderr)
