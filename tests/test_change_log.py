@@ -494,3 +494,20 @@ def test_a_new_demo_store_where_another_was_anchored_is_not_taken_for_a_rewrite(
     assert cli.main([*demo, "--force"]) == 0  # a new store in its place, as `make demo` does
     assert cli.main(["check", "--db", str(path), "--today", "2026-10-31"]) == 0, (
         capsys.readouterr().out)
+
+
+def test_an_edited_line_of_the_anchor_file_is_reported(tmp_path, capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    backup.backup(path)
+    anchor_file = tmp_path / "backups" / "ehkit-anchors.txt"
+    with open(anchor_file, "a", encoding="ascii") as f:
+        f.write("someone was here\n")
+    assert cli.main(["check", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"LOG-ANCHOR  {anchor_file} line 2: not an anchor" in out
+    assert len(anchor_file.read_text().splitlines()) == 2  # nothing anchored after a finding
