@@ -195,10 +195,13 @@ def _run_feedback_import(args) -> int:
 # -- ehkit check / backup / history (data safety) -------------------------------------------
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="check the database, its change log and its data quality",
-                       description="Runs SQLite's integrity and foreign-key checks, verifies "
-                       "the change log's hash chain and that the data matches it, and applies "
-                       "the data-quality rules. Prints each finding with its rule code and "
-                       "where it is; exits 1 if there are any.")
+                       description="Opens the store read-only and changes nothing in it. "
+                       "Runs SQLite's integrity and foreign-key checks, checks the migrations "
+                       "and triggers, verifies the change log's hash chain, the heads anchored "
+                       "in backups/ehkit-anchors.txt, and that the data matches the log, and "
+                       "applies the data-quality rules. Prints each finding with its rule code "
+                       "and where it is; exits 1 if there are any. A sound log's head is "
+                       "added to the anchor file when that folder exists.")
     _db_arg(p)
     p.add_argument("--quick", action="store_true",
                    help="skip rebuilding every row from the change log (faster on big stores)")
