@@ -155,7 +155,7 @@ def format_history(rows: list[dict]) -> list[str]:
 
 
 def run(path, audit_id: int, *, at: str | None = None, out=print) -> int:
-    database = store.connect(path, must_exist=True)
+    database = store.connect(path, read_only=True)  # it only reads: works on read-only media
     try:
         if at:
             state = state_at(database, audit_id, at)
