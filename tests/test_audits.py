@@ -323,9 +323,9 @@ def test_save_over_someone_elses_newer_save_is_refused(service):
     audit_id = audits.save_draft(service, complete())
     mine, theirs = audits.load(service, audit_id), audits.load(service, audit_id)
     audits.save_draft(service, {**theirs, "summary": "Theirs"}, audit_id=audit_id)
-    with pytest.raises(AuditRuleError) as e:
+    with pytest.raises(audits.StaleRecord) as e:
         audits.save_draft(service, {**mine, "summary": "Mine"}, audit_id=audit_id)
-    assert "Someone else" in e.value.problems["audit"]
+    assert "changed by Ivo Kettlewade" in str(e.value) and "reload it" in str(e.value)
     assert audits.load(service, audit_id)["summary"] == "Theirs"
 
 
