@@ -824,6 +824,7 @@ def _case_values(db: sqlite_utils.Database, a: Mapping) -> dict[str, str | None]
 
 def record_path(db: sqlite_utils.Database, audit_id: int,
                 out_dir: str | Path = "reports/audits") -> Path:
+    audit_id = _audit_number(audit_id)
     a = db.execute("SELECT e.ehm_number, a.audit_date FROM audits a JOIN episodes e"
                    " ON e.id = a.episode_id WHERE a.id = ?", [audit_id]).fetchone()
     if a is None:
