@@ -61,6 +61,15 @@ def record_id(value, what: str, error: type[EhkitError] = EhkitError) -> int:
     return number
 
 
+def is_id(value) -> bool:
+    """Is ``value`` a record number (:func:`record_id` takes it)?"""
+    try:
+        record_id(value, "record")
+    except EhkitError:
+        return False
+    return True
+
+
 def _a(what: str) -> str:
     return ("an " if what[:1] in "aeiou" else "a ") + what
 

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from trust_helpers import audit_form, base_rows
 
-from ehkit import actions, audits
+from ehkit import actions, audits, feedback
 from ehkit import db as store
 from ehkit.errors import EhkitError
 
@@ -175,3 +175,54 @@ def test_action_arguments_of_the_wrong_type_are_refused_in_words(held, call, mes
         call(held)
     assert snapshot(held) == before
     assert held["actions"].get(1)["completed_date"] is None
+
+
+def fb(**changes) -> dict:
+    """Service-user feedback for episode 1, as the form gives it, with ``changes``."""
+    return {"episode_id": 1, "given_on": "2026-05-01", "respondent": "parent_carer",
+            "stage": "taf_meeting", "ratings": {"listened_to": 5}, "comments": "Kind staff",
+            "concern_raised": False, **changes}
+
+
+@pytest.mark.parametrize("call, message", [
+    pytest.param(lambda db: feedback.record_worker_notified(db, TOO_BIG, "2026-03-01",
+                                                            today=TODAY),
+                 "no audit number", id="notified: audit too big"),
+    pytest.param(lambda db: feedback.record_feedback_sent(db, "1", "2026-03-03", today=TODAY),
+                 "not an audit number", id="sent: audit text"),
+    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", [TOO_BIG], "Learnt",
+                                                       today=TODAY),
+                 "no attendee number", id="attendee too big"),
+    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", "12", "Learnt",
+                                                       today=TODAY),
+                 "list of practitioner numbers", id="attendees text"),
+    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", [2],
+                                                       {"learnt": 1}, today=TODAY),
+                 "should be text", id="learning a dict"),
+    pytest.param(lambda db: feedback.record_one_to_one(db, 1, "2026-03-03", ["notes"],
+                                                       today=TODAY),
+                 "should be text", id="1-1 notes a list"),
+    pytest.param(lambda db: feedback.record_one_to_one(db, 1, "2026-03-03", "Notes",
+                                                       held_by_id=TOO_BIG, today=TODAY),
+                 "no practitioner number", id="1-1 held by too big"),
+    pytest.param(lambda db: feedback.letter_context(db, 1, signed_by_id=TOO_BIG),
+                 "no practitioner signing number", id="letter signer too big"),
+    pytest.param(lambda db: feedback.record_service_user_feedback(db, ["x"], today=TODAY),
+                 "dict of its fields", id="feedback a list"),
+    pytest.param(lambda db: feedback.record_service_user_feedback(
+        db, fb(comments={"kind": 1}), today=TODAY), "comments: should be text",
+                 id="comments a dict"),
+    pytest.param(lambda db: feedback.record_service_user_feedback(
+        db, fb(episode_id=TOO_BIG), today=TODAY), "not an episode number",
+                 id="episode too big"),
+    pytest.param(lambda db: feedback.record_service_user_feedback(
+        db, fb(respondent=["parent_carer"]), today=TODAY), "respondent",
+                 id="respondent a list"),
+    pytest.param(lambda db: feedback.record_service_user_feedback(
+        db, fb(ratings=[5]), today=TODAY), "ratings", id="ratings a list"),
+])
+def test_feedback_arguments_of_the_wrong_type_are_refused_in_words(held, call, message):
+    before = snapshot(held)
+    with pytest.raises(feedback.FeedbackError, match=message):
+        call(held)
+    assert snapshot(held) == before
