@@ -12,11 +12,18 @@ An audit travels as a plain dict (what :func:`load` returns and :func:`save_draf
      "answers": {"pre_eha": {"grade": 2}, "1.1": {"comment": "..."},
                  "1.1.1": {"response": "yes"}},
      "checklist": {"consent": {"status": "accurate", "note": ""}},
-     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}]}
+     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}],
+     "version": 1042}
 
 Lifecycle: draft (saved incomplete as often as wanted) -> submitted (every rule met) ->
 moderated (auditor 2 or a moderator agrees or changes grades; both grades kept). A submitted
 or moderated audit changes only after :func:`reopen` with a reason, which the change log keeps.
+
+No lost update: :func:`load` gives the audit's ``version`` (:mod:`ehkit.records`), and
+every write that acts on what a person saw (:func:`save_draft` of the loaded dict,
+:func:`submit`, :func:`reopen`, :func:`moderate` with ``expected_version``) checks it and
+writes in one ``BEGIN IMMEDIATE`` transaction: anyone's change since refuses it with
+StaleRecord, naming who and when.
 """
 
 from __future__ import annotations
@@ -518,13 +525,12 @@ def _status(db: sqlite_utils.Database, audit_id: int, expected_version: int | No
             ) -> dict:
     """The audit's status now; inside a write, also refuse unless it is at the version the
     person loaded (StaleRecord)."""
-    r = db.execute("SELECT status, updated_at, auditor1_id, submitted_at FROM audits WHERE id = ?",
-                   [audit_id]).fetchone()
+    r = db.execute("SELECT status, auditor1_id FROM audits WHERE id = ?", [audit_id]).fetchone()
     if r is None:
         raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
                             "start a new audit")
     records.expect(db, "audit", audit_id, expected_version)
-    return {"status": r[0], "updated_at": r[1], "auditor1_id": r[2], "submitted_at": r[3]}
+    return {"status": r[0], "auditor1_id": r[1]}
 
 
 def _locked_message(status: str) -> str:
@@ -700,8 +706,9 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
     with store.transaction(db):  # read, checked and written as one: nothing slips in between
         _status(db, audit_id, expected_version)
         audit = load(db, audit_id)
-        rows = _moderations(db, audit, moderator_id, grades, reasons, on or dt.date.today())
-        with store.acting_as(actor=_name(db, moderator_id)):
+        moderator, rows = _moderations(db, audit, moderator_id, grades, reasons,
+                                       on or dt.date.today())
+        with store.acting_as(actor=moderator):
             for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces one
                 db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
                            " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?,"
@@ -715,8 +722,9 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
 
 
 def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
-                 grades: Mapping, reasons: Mapping, day: dt.date) -> list[dict]:
-    """The moderation rows to store, or AuditRuleError saying what to put right."""
+                 grades: Mapping, reasons: Mapping, day: dt.date) -> tuple[str, list[dict]]:
+    """The moderator's name and the moderation rows to store, or AuditRuleError saying
+    what to put right."""
     tpl = template_of(audit)
     found: dict[str, str] = {}
     if audit["status"] == "draft":
@@ -760,10 +768,10 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
         found.setdefault(OVERALL, why)
     if found:
         raise AuditRuleError(found)
-    return [{"audit_id": audit["id"], "key": k, "moderator_id": moderator_id,
-             "moderated_on": day.isoformat(), "original_grade": original[k],
-             "moderated_grade": moderated[k], "reason": why_changed[k]}
-            for k in keys if moderated[k] is not None]
+    return moderator, [{"audit_id": audit["id"], "key": k, "moderator_id": moderator_id,
+                        "moderated_on": day.isoformat(), "original_grade": original[k],
+                        "moderated_grade": moderated[k], "reason": why_changed[k]}
+                       for k in keys if moderated[k] is not None]
 
 
 # -- outputs for the record -------------------------------------------------------------------
