@@ -91,7 +91,7 @@ def expect(db: sqlite_utils.Database, kind: str, number: int, expected: int | No
     if not db.conn.in_transaction:
         raise RuntimeError("records.expect runs inside store.transaction()")
     row = db.execute(_LAST[kind], [number]).fetchone()
-    if (row[0] if row else 0) == record_version(expected, kind):
+    if (row[0] if row else 0) == _given_version(expected, kind):
         return
     if row is None:  # its change-log rows are gone: `ehkit check` says more
         raise StaleRecord(kind, number, "someone", "an unknown time")
@@ -100,7 +100,7 @@ def expect(db: sqlite_utils.Database, kind: str, number: int, expected: int | No
     raise StaleRecord(kind, number, who, at.replace("T", " ").rstrip("Z")[:19] + " UTC")
 
 
-def record_version(value, kind: str) -> int:
+def _given_version(value, kind: str) -> int:
     """A version as given back by a caller: what ``load``/``get`` returned, a whole number."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise EhkitError(f"{value!r:.40} is not the version of {_a(kind)}: pass back the "
