@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 from trust_helpers import audit_form, base_rows
 
-from ehkit import actions, audits, feedback
+from ehkit import actions, audits, feedback, history
 from ehkit import db as store
+from ehkit import self_assessment as sa
 from ehkit.errors import EhkitError
 
 TOO_BIG = 2**70  # no SQLite INTEGER holds it
@@ -224,5 +225,27 @@ def fb(**changes) -> dict:
 def test_feedback_arguments_of_the_wrong_type_are_refused_in_words(held, call, message):
     before = snapshot(held)
     with pytest.raises(feedback.FeedbackError, match=message):
+        call(held)
+    assert snapshot(held) == before
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda db: history.history(db, TOO_BIG), id="history: audit too big"),
+    pytest.param(lambda db: history.state_at(db, "1"), id="state at: audit text"),
+    pytest.param(lambda db: sa.for_episode(db, TOO_BIG), id="self-assessments: episode too big"),
+    pytest.param(lambda db: sa.record(db, TOO_BIG, 1, "2026-05-01", {}, today=TODAY),
+                 id="self-assessment: episode too big"),
+    pytest.param(lambda db: sa.record(db, 1, [1], "2026-05-01", {}, today=TODAY),
+                 id="self-assessment: practitioner a list"),
+    pytest.param(lambda db: sa.record(db, 1, 1, "2026-05-01", 5, today=TODAY),
+                 id="self-assessment: answers a number"),
+    pytest.param(lambda db: sa.record(db, 1, 1, "2026-05-01",
+                                      {i.key: True for i in sa.load().items}, {"n": 1},
+                                      today=TODAY),
+                 id="self-assessment: notes a dict"),
+])
+def test_history_and_self_assessment_arguments_of_the_wrong_type_give_an_ehkit_error(held, call):
+    before = snapshot(held)
+    with pytest.raises(EhkitError):
         call(held)
     assert snapshot(held) == before
