@@ -288,6 +288,10 @@ def _record_one_to_one(db, a: Mapping, held_on, notes: str | None, professional_
     if professional is None:
         raise FeedbackError(f"audit {audit_id}: the episode has no lead professional; "
                             "name the professional met")
+    for who in {professional, held_by_id} - {None}:
+        if not db.execute("SELECT 1 FROM practitioners WHERE id = ?", [who]).fetchone():
+            raise FeedbackError(f"audit {audit_id}: there is no practitioner {who}: choose "
+                                "who met from the list", {"practitioner": "not in the store"})
     return db["one_to_one_meetings"].insert({
         "audit_id": audit_id, "professional_id": professional, "held_by_id": held_by_id,
         "held_on": day.isoformat(), "notes": notes}).last_pk

@@ -19,12 +19,14 @@ TODAY = dt.date(2026, 11, 24)
 
 @pytest.fixture
 def held(db):
-    """A store with one submitted audit (no. 1, with action 1) and one draft (no. 2)."""
+    """A store with a submitted audit (no. 1, with action 1), a draft (no. 2) and a submitted
+    audit graded Requires Improvement overall (no. 3)."""
     base_rows(db)
     with store.transaction(db):
         db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1})
     audits.submit(db, audits.save_draft(db, audit_form()), today=TODAY)
     audits.save_draft(db, audit_form())
+    audits.submit(db, audits.save_draft(db, with_(overall_grade=3)), today=TODAY)
     return db
 
 
@@ -206,6 +208,9 @@ def fb(**changes) -> dict:
     pytest.param(lambda db: feedback.record_one_to_one(db, 1, "2026-03-03", "Notes",
                                                        held_by_id=TOO_BIG, today=TODAY),
                  "no practitioner number", id="1-1 held by too big"),
+    pytest.param(lambda db: feedback.record_one_to_one(db, 3, "2026-03-03", "Notes",
+                                                       held_by_id=99, today=TODAY),
+                 "no practitioner 99", id="1-1 held by nobody in the store"),
     pytest.param(lambda db: feedback.letter_context(db, 1, signed_by_id=TOO_BIG),
                  "no practitioner signing number", id="letter signer too big"),
     pytest.param(lambda db: feedback.record_service_user_feedback(db, ["x"], today=TODAY),
