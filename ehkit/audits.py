@@ -353,6 +353,8 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
         if row[f] is not None and _name(db, row[f]) is None:
             errors[key] = "That person is not in the store: choose again from the list."
+    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
+        errors["auditor2"] = "Auditor 2 must be a different person from auditor 1."
 
     graded = {s.key for s in tpl.graded_sections}
     known = tpl.answer_keys()
@@ -477,8 +479,6 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
         if row["audit_date"] and row["audit_date"] < case["episode_start"]:
             need("audit_date", f"The audit date is before this episode began "
                                f"({case['episode_start']}): check the date.")
-    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
-        need("auditor2", "Auditor 2 must be a different person from auditor 1.")
     if row["audit_date"] and row["audit_date"] > today.isoformat():
         need("audit_date", "The audit date is in the future: enter the day of the audit.")
 

@@ -263,6 +263,14 @@ def test_save_draft_writes_nothing_when_a_value_cannot_be_stored(service):
     assert service["audits"].count == 0 and service["answers"].count == 0
 
 
+def test_a_draft_with_auditor_2_the_same_as_auditor_1_is_refused_in_words(service):
+    with pytest.raises(AuditRuleError) as e:  # not the store's CHECK constraint error
+        audits.save_draft(service, complete(auditor2_id=5))
+    assert e.value.problems == {"auditor2": "Auditor 2 must be a different person from "
+                                            "auditor 1."}
+    assert service["audits"].count == 0
+
+
 def test_values_the_browser_should_not_send_are_refused(service):
     audit = complete()
     audit["answers"]["9.9"] = {"comment": "x"}
