@@ -410,6 +410,9 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
         for f in ("action", "by_whom", "agreed_by", "completion_note"):
             clean[f] = _text(a.get(f), f"actions.{n}.{f}", errors)
         clean["owner_id"] = _int(a.get("owner_id"), f"actions.{n}.by_whom", errors, "person")
+        if clean["owner_id"] is not None and _name(db, clean["owner_id"]) is None:
+            errors[f"actions.{n}.by_whom"] = ("That person is not in the store: choose again "
+                                              "from the list.")
         for f in ACTION_DATES:
             clean[f] = _iso_date(a.get(f), f"actions.{n}.{f}", errors)
         if all(clean[f] is None for f in ACTION_FIELDS):

@@ -271,6 +271,13 @@ def test_a_draft_with_auditor_2_the_same_as_auditor_1_is_refused_in_words(servic
     assert service["audits"].count == 0
 
 
+def test_an_action_owned_by_nobody_in_the_store_is_refused_in_words(service):
+    with pytest.raises(AuditRuleError) as e:  # not the store's foreign-key error
+        audits.save_draft(service, complete(actions=[{**ACTION, "owner_id": 99}]))
+    assert "not in the store" in e.value.problems["actions.1.by_whom"]
+    assert service["audits"].count == 0
+
+
 def test_values_the_browser_should_not_send_are_refused(service):
     audit = complete()
     audit["answers"]["9.9"] = {"comment": "x"}
