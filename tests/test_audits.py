@@ -636,6 +636,7 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     moderate_button.click()
     shown = form.messages.widget.value
     assert "changed by Ivo Kettlewade" in shown and "reload it" in shown
+    assert "press Open" in shown
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert service["moderations"].count == 0
     # Reloaded, then reopened elsewhere: the form's reopen is refused the same way.
@@ -651,3 +652,4 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     form.save_btn.click()
     assert "changed by Ivo Kettlewade" in form.messages.widget.value
     assert audits.load(service, audit_id)["summary"] == "Theirs"
+    assert form.summary.value == "Mine"  # still there to copy

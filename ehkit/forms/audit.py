@@ -648,6 +648,9 @@ class AuditForm:
                 f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
                 + (", shown in red next to each field." if len(loose) < n else "."),
                 list(e.problems.values()))
+        elif isinstance(e, audits.StaleRecord):
+            self.messages.blocked(f"{e}. To reload it, choose it under Saved audits and press "
+                                  "Open; what you typed stays on the form until then, to copy.")
         else:
             self.messages.blocked(str(e))
 
