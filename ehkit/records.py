@@ -48,6 +48,8 @@ class StaleRecord(EhkitError):
 def record_id(value, what: str, error: type[EhkitError] = EhkitError) -> int:
     """``value`` as the number of a record (a whole number SQLite can hold), or ``error``
     saying what was given; ``what`` names the record, e.g. 'audit'."""
+    if value is None:
+        raise error(f"no {what} was given: choose one (or give its number)")
     try:
         if isinstance(value, bool | str | bytes):
             raise TypeError
