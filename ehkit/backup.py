@@ -8,13 +8,16 @@ flushed to disk and only then renamed, so a file with a backup's name is always 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import check
+import sqlite_utils
+
+from . import anchors, check
 from . import db as store
 from .errors import EhkitError
 
@@ -29,6 +32,7 @@ class Backup:
     bytes: int
     change_log_rows: int
     chain_head: str | None
+    leftovers_removed: list[Path] = field(default_factory=list)
 
 
 def backup_name(source: Path, when: dt.datetime) -> str:
@@ -36,32 +40,43 @@ def backup_name(source: Path, when: dt.datetime) -> str:
 
 
 def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backup:
-    """Copy the database at ``path`` to ``dest_dir`` (default: a ``backups`` folder beside it)."""
+    """Copy the database at ``path`` to ``dest_dir`` (default: a ``backups`` folder beside it).
+
+    Reads the store read-only (a store on read-only media can be backed up), anchors the
+    copy's chain head in the folder's anchor file (and the one a plain ``ehkit check``
+    reads), and removes copies an interrupted backup left half-written.
+    """
     source = store.db_path(path)
-    live = store.connect(source, must_exist=True, migrate=False)
+    live = store.connect(source, read_only=True)
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     folder = Path(dest_dir) if dest_dir else source.parent / "backups"
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / backup_name(source, when)
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / f"{target.stem.rsplit('~', 1)[0]}~{n}.db"
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        leftovers = _remove_leftovers(folder)
+        n = 1
+        while target.exists():
+            n += 1
+            target = folder / f"{target.stem.rsplit('~', 1)[0]}~{n}.db"
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
         copy = sqlite3.connect(str(partial), isolation_level=None)
         try:
+            live.conn.execute("BEGIN")  # one read: the seal and the copy see the same moment
+            sealed = store.schema_sealed(live.conn)
             live.conn.backup(copy)  # one step: a consistent snapshot
+            live.conn.execute("COMMIT")
             copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            _carry_seal(sealed, copy)
+            database = sqlite_utils.Database(copy)
             problems = _problems(copy)
-            rows, head = copy.execute(
-                "SELECT count(*), (SELECT hash FROM change_log ORDER BY id DESC LIMIT 1)"
-                " FROM change_log").fetchone()
+            rows = copy.execute("SELECT count(*) FROM change_log").fetchone()[0]
+            head = anchors.head_of(database)
         finally:
             copy.close()
-    except sqlite3.Error as e:
-        partial.unlink(missing_ok=True)
+    except (sqlite3.Error, OSError) as e:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            partial.unlink(missing_ok=True)
         raise BackupError(f"could not back up {source} to {folder}: {e}. Check there is room "
                           "and you may write there, then try again.") from e
     finally:
@@ -73,13 +88,43 @@ def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backu
     _fsync(partial)
     os.replace(partial, target)
     _fsync_dir(folder)
-    return Backup(target, target.stat().st_size, rows, head)
+    if head:
+        _anchor(head, folder, source)
+    return Backup(target, target.stat().st_size, rows, head.hash if head else None, leftovers)
+
+
+PARTIAL_AGE = dt.timedelta(hours=1)  # untouched so long: no backup is still writing it
+
+
+def _remove_leftovers(folder: Path) -> list[Path]:
+    """Half-written copies an interrupted backup left (``*.partial``): removed."""
+    old = dt.datetime.now().timestamp() - PARTIAL_AGE.total_seconds()
+    gone = [p for p in folder.glob("*.partial") if p.stat().st_mtime < old]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
+def _anchor(head: anchors.Anchor, folder: Path, source: Path) -> None:
+    for file in dict.fromkeys([folder / anchors.FILE_NAME, anchors.default_file(source)]):
+        try:
+            anchors.append(file, head)
+        except OSError:
+            if file.parent == folder:
+                raise
+            # beside a store on read-only media there is nowhere to write: the copy's folder has it
+
+
+def _carry_seal(sealed: tuple[int, int], copy: sqlite3.Connection) -> None:
+    """SQLite's backup starts the copy's count of schema changes again: seal the copy anew
+    if the source's schema was as ehkit left it (else the copy keeps showing it was not)."""
+    if sealed[0] and sealed[0] == sealed[1]:
+        store.seal_schema(copy)
 
 
 def _problems(con: sqlite3.Connection) -> list[str]:
     out = [r[0] for r in con.execute("PRAGMA integrity_check") if r[0] != "ok"]
     if not out:
-        import sqlite_utils
         out = [str(f) for f in check.chain_checks(sqlite_utils.Database(con))]
     return out
 
@@ -123,10 +168,17 @@ def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
             before = backup(target, target.parent / "backups").path
         live = store.connect(target, migrate=False)
         try:
+            sealed = store.schema_sealed(src)
             src.backup(live.conn)  # takes the write lock: others wait, then see the restore
+            with store.transaction(live):
+                _carry_seal(sealed, live.conn)
         finally:
             live.close()
     finally:
         src.close()
-    store.connect(target).close()  # bring an older backup up to the current schema
+    restored = store.connect(target)  # bring an older backup up to the current schema
+    try:  # anchors of later heads no longer bind this store: its heads start anew here
+        anchors.start_anew(restored, target, anchors.RESTORE)
+    finally:
+        restored.close()
     return before

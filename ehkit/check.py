@@ -3,10 +3,12 @@
 Each finding has a rule code (so a data officer can look it up), where it is, and what is
 wrong. The groups:
 
-- ``DB-*``  SQLite's own checks (``integrity_check``, ``foreign_key_check``);
-- ``LOG-*`` the change log: its triggers in place, its hash chain unbroken (a row altered or
-  removed outside ehkit), and the data equal to what the log says happened (a change made
-  with the triggers dropped);
+- ``DB-*``  the file readable as an ehkit store, SQLite's own checks (``integrity_check``,
+  ``foreign_key_check``), and every migration's record in place;
+- ``LOG-*`` the change log: its triggers in place and the schema as ehkit left it, its hash
+  chain unbroken (a row altered or removed outside ehkit; with a log key, a row added without
+  it), every anchored head still held, and the data equal to what the log says happened (a
+  change made with the triggers dropped);
 - ``DQ-*``  data-quality rules in the spirit of REDCap's: required fields blank on submitted
   audits, grades off the template's scale, dates out of order, episodes with no children,
   actions past due with no owner;
@@ -24,8 +26,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import anchors, history, netfs
 from . import db as store
-from . import history, netfs
 from . import template as templates
 from .errors import EhkitError
 
@@ -49,9 +51,10 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
     ``replay`` also rebuilds every row from the change log and compares it with the data
     (thorough; reads the whole log). ``today`` decides what is past due.
     """
-    steps = [database_checks, trigger_checks, chain_checks]
+    steps = [database_checks, migration_checks, trigger_checks, chain_checks]
     steps += [replay_checks] if replay else []
-    steps += [lambda d: data_quality(d, today=today)]
+    # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
+    steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
     findings: list[Finding] = []
     for step in steps:
         try:
@@ -100,20 +103,68 @@ def trigger_checks(db: sqlite_utils.Database) -> list[Finding]:
         if name not in live:
             out.append(Finding("LOG-TRIGGER", f"trigger {name}",
                                "the guard that keeps the change log unchangeable is missing"))
+    # A store not yet migrated has the triggers its own ehkit wrote: only their presence counts.
+    current = not _pending(db)
     for name, sql in store.change_log_trigger_sql(db).items():
         if name not in live:
             out.append(Finding("LOG-TRIGGER", f"trigger {name}",
                                "missing: changes to that table are not being logged"))
-        elif live[name] != sql:
+        elif live[name] != sql and current:
             out.append(Finding("LOG-TRIGGER", f"trigger {name}",
                                "altered outside ehkit: the change log may be incomplete"))
+    sealed, now = store.schema_sealed(db.conn)
+    if not out and sealed and sealed != now:
+        out.append(Finding("LOG-TRIGGER", "schema", (
+            f"changed outside ehkit (schema version {now}, ehkit left it at {sealed}): a "
+            "trigger may have been dropped and recreated, so changes made meanwhile went "
+            "unlogged; a full `ehkit check` (no --quick) finds them")))
     return out
 
 
+# -- migrations ------------------------------------------------------------------------
+def _pending(db: sqlite_utils.Database) -> list[tuple[int, str, Path]]:
+    done = store.recorded_migrations(db.conn)
+    return [m for m in store.migrations() if m[0] not in done]
+
+
+def migration_checks(db: sqlite_utils.Database) -> list[Finding]:
+    """A migration not recorded must still apply: try each on a copy of the schema alone.
+
+    One that fails (``duplicate column name``) is in the store without its record, and
+    ehkit would refuse to open the store to migrate it.
+    """
+    pending = _pending(db)
+    if not pending:
+        return []
+    schema = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for (sql,) in db.conn.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
+                "'sqlite_%' ORDER BY type = 'table' DESC, rowid"):
+            schema.execute(sql)
+        for number, name, f in pending:
+            try:
+                for statement in store._statements(f.read_text(encoding="utf-8")):
+                    schema.execute(statement)
+            except sqlite3.DatabaseError as e:
+                return [Finding("DB-MIGRATION", f"migration {number:04d} ({name})", (
+                    f"not recorded as applied, yet it cannot be applied ({e}): its change is "
+                    "in the store without its record, and ehkit will refuse to open it. "
+                    f"{store.RESTORE_ADVICE.capitalize()}"))]
+    finally:
+        schema.close()
+    return []
+
+
 def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
-    """Recompute the hash chain; find rows altered or removed outside ehkit."""
+    """Recompute the hash chain; find rows altered or removed outside ehkit.
+
+    Once the service keeps a log key, every row after the first keyed one must be keyed:
+    a row added later with a plain hash, however well computed, is found.
+    """
     out: list[Finding] = []
     prev_id, prev_hash, broken_by_gap = 0, None, False
+    key, keyed = store.log_key(), False
     rows = db.conn.execute(
         "SELECT id, at, user, actor, table_name, row_key, audit_id, field, old, new, reason,"
         " hash FROM change_log ORDER BY id")
@@ -122,10 +173,20 @@ def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
         if rid != prev_id + 1:
             out.append(_removed(prev_id + 1, rid - 1))
             broken_by_gap = True
-        if not _hash_ok(prev_hash, fields, stored) and not broken_by_gap:
+        now_keyed = str(stored).startswith(store.KEYED)
+        if now_keyed and key is None:
+            return [*out, Finding("LOG-KEY", f"change_log id {rid}", (
+                "from here the log is sealed with the service's key, which this check cannot "
+                "read: run `ehkit check` as the service account (EHKIT_LOG_KEY)"))]
+        if keyed and not now_keyed and not broken_by_gap:
+            out.append(Finding("LOG-ALTERED", f"change_log id {rid}", (
+                "added outside ehkit: its hash is not sealed with the service's key, as every "
+                "row after the first sealed one is")))
+        elif not _hash_ok(prev_hash, fields, stored, key) and not broken_by_gap:
             out.append(Finding("LOG-ALTERED", f"change_log id {rid}",
                                "this row, or its hash, was changed outside ehkit (its hash does "
                                "not follow from its content and the row before)"))
+        keyed = keyed or now_keyed
         prev_id, prev_hash, broken_by_gap = rid, stored, False
     seq = db.conn.execute(
         "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'").fetchone()
@@ -137,13 +198,14 @@ def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
     return out
 
 
-def _hash_ok(prev: str | None, fields: tuple, stored: str) -> bool:
-    if store.chain_hash(prev, *fields) == stored:
+def _hash_ok(prev: str | None, fields: tuple, stored: str, key: bytes | None) -> bool:
+    key = key if str(stored).startswith(store.KEYED) else None
+    if store.chain_hash(prev, *fields, key=key) == stored:
         return True
     # Stores made before migration 0040 hashed a one-column key as the number it was.
-    key = fields[4]
-    return (isinstance(key, str) and key.isdigit() and key == str(int(key))
-            and store.chain_hash(prev, *fields[:4], int(key), *fields[5:]) == stored)
+    row_key = fields[4]
+    return (isinstance(row_key, str) and row_key.isdigit() and row_key == str(int(row_key))
+            and store.chain_hash(prev, *fields[:4], int(row_key), *fields[5:], key=key) == stored)
 
 
 def _removed(first: int, last: int) -> Finding:
@@ -184,6 +246,30 @@ def against_backup(db: sqlite_utils.Database, backup_file) -> list[Finding]:
     except sqlite3.DatabaseError as e:
         raise EhkitError(f"{backup_file} is not an ehkit database ({e})") from None
     return against_head(db, row[0], row[1], f"the backup {backup_file}") if row else []
+
+
+def anchor_checks(db: sqlite_utils.Database, file: Path) -> list[Finding]:
+    """The log must still hold every head anchored for this store in ``file``."""
+    if not file.is_file():
+        return []
+    found, bad = anchors.read(file)
+    out = [Finding("LOG-ANCHOR", f"{file} line {n}", "not an anchor (when, store, row id, "
+                   "hash): the anchor file was edited; keep it append-only") for n in bad]
+    mine = anchors.identity(db)
+    binding = anchors.binding(found, mine)
+    if found and not binding:
+        return [*out, Finding("LOG-REWRITTEN", "change_log id 1", (
+            f"{file} anchors heads of this store's log, but not of a log that begins with "
+            "this first row: the log was rewritten from the start (or the file belongs to "
+            "another store)"))]
+    failing = [a for a in binding if against_head(db, a.row_id, a.hash, "")]
+    if failing:
+        first = min(failing, key=lambda a: a.row_id)
+        more = f" ({len(failing) - 1} later anchor(s) fail too)" if len(failing) > 1 else ""
+        out += [Finding(f.code, f.where, f.message + more) for f in
+                against_head(db, first.row_id, first.hash,
+                             f"the anchor of {first.when} in {file}")]
+    return out
 
 
 def head(db: sqlite_utils.Database) -> tuple[int, str | None]:
@@ -261,6 +347,7 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
         out.append(Finding("DQ-EPISODE-NO-CHILDREN", f"episodes id {eid} ({ehm})",
                            "an episode with no children: add the child(ren) in the case "
                            "system and import again"))
+    out += _moderations_of_grades_since_changed(db)
     for _id, audit_id, number, due in db.conn.execute(
             "SELECT id, audit_id, number, due_date FROM actions WHERE completed_date IS NULL"
             " AND due_date < ? AND owner_id IS NULL AND trim(coalesce(by_whom, '')) = ''"
@@ -269,6 +356,29 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
                            f"past due ({due}), not completed and nobody owns it: name who "
                            "will do it"))
     return out
+
+
+def _moderations_of_grades_since_changed(db: sqlite_utils.Database) -> list[Finding]:
+    """A moderated audit whose counting moderation agreed with (or changed) a grade the audit
+    no longer holds: the moderation was written over a change it never saw (stores written
+    before every moderation checked the version the moderator loaded)."""
+    sql = """
+    WITH latest AS (
+      SELECT m.audit_id, m.key, m.original_grade,
+             row_number() OVER (PARTITION BY m.audit_id, m.key
+                                ORDER BY m.moderated_on DESC, m.id DESC) AS n
+      FROM moderations m JOIN audits a ON a.id = m.audit_id WHERE a.status = 'moderated')
+    SELECT l.audit_id, l.key, l.original_grade,
+           CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END AS now
+    FROM latest l JOIN audits a ON a.id = l.audit_id
+    LEFT JOIN answers an ON an.audit_id = l.audit_id AND an.key = l.key
+    WHERE l.n = 1 AND l.original_grade IS NOT
+          (CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END)
+    ORDER BY l.audit_id, l.key"""
+    return [Finding("DQ-MODERATION-STALE", f"audit {audit_id}, {key}",
+                    f"moderated as if the auditor's grade were {was}, but the audit holds "
+                    f"{now}: reopen the audit and moderate it again")
+            for audit_id, key, was, now in db.conn.execute(sql)]
 
 
 def _templates(db: sqlite_utils.Database) -> dict[str, templates.Template | None]:
@@ -390,29 +500,55 @@ def run(path=None, *, replay: bool = True, today: dt.date | None = None,
         against: list | None = None, out=print) -> int:
     """Check the database at ``path``; print findings; return the number found.
 
-    ``against``: earlier backups, or noted chain heads ``ID:HASH``, the log must extend.
+    Opens it read-only and changes nothing in it. ``against``: earlier backups, or noted
+    chain heads ``ID:HASH``, the log must extend; the anchors in the backups folder beside
+    it are always verified, and a clean log's head is anchored there (if that folder
+    exists: a backup made it).
     """
-    try:  # bring it up to date first, so its triggers are the current ones
-        database = store.connect(path, must_exist=True)
-    except sqlite3.DatabaseError:  # too damaged to migrate: check it as it is
-        database = store.connect(path, must_exist=True, migrate=False)
+    try:
+        database = store.connect(path, read_only=True)
+    except store.NotAStore as e:
+        out(str(Finding("DB-UNREADABLE", "database file", str(e))))
+        out("1 problem(s) found")
+        return 1
     try:
         findings = check(database, today=today, replay=replay)
+        anchor_file = anchors.default_file(store.db_path(path))
+        sources = [anchor_file]
         for earlier in against or []:
             row_id, _, digest = str(earlier).partition(":")
-            if row_id.isdigit() and len(digest) == 64:
+            if row_id.isdigit() and len(digest.removeprefix(store.KEYED)) == 64:
                 findings += against_head(database, int(row_id), digest, f"the noted head {earlier}")
             else:
                 findings += against_backup(database, earlier)
+                sources.append(Path(earlier).parent / anchors.FILE_NAME)
+        for file in dict.fromkeys(p.resolve() for p in sources):
+            findings += anchor_checks(database, file)
         for f in findings:
             out(str(f))
         try:
             n, h = head(database)
         except sqlite3.DatabaseError:
             n, h = 0, None
+        if pending := _pending(database):
+            out(f"(not checked: the data-quality rules. {len(pending)} migration(s) are not yet "
+                "applied to this store; any other ehkit command applies them)")
         out(f"change log: {n:,} rows, chain head {n}:{h or '-'} (note it to detect a rewritten "
             "log: ehkit check --against ID:HASH)")
+        if not any(f.code.startswith(("DB-", "LOG-")) for f in findings):
+            _anchor(database, anchor_file, out)
         out("no problems found" if not findings else f"{len(findings):,} problem(s) found")
         return len(findings)
     finally:
         database.close()
+
+
+def _anchor(db: sqlite_utils.Database, file: Path, out) -> None:
+    """Note the head just verified in the anchor file, when the backups folder is there."""
+    anchor = anchors.head_of(db)
+    if anchor is None or not file.parent.is_dir():
+        return
+    try:
+        anchors.append(file, anchor)
+    except OSError as e:
+        out(f"(the verified head could not be added to {file}: {e.strerror})")

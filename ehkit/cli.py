@@ -2,13 +2,15 @@
 
 Each command is one ``_add_<name>(sub)`` function that declares its arguments and sets
 ``run``; ``main`` lists them in COMMANDS. Errors meant for a person (EhkitError) print as
-one line and exit 2; anything else is a bug and keeps its traceback.
+one line and exit 2, and so does SQLite's error for a damaged, full, busy or read-only
+store; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sqlite3
 import sys
 
 from . import __version__
@@ -45,8 +47,8 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> int:
     from tqdm import tqdm
 
+    from . import anchors, demo
     from . import db as store
-    from . import demo
 
     path = store.db_path(args.db)
     if path.exists():
@@ -59,6 +61,8 @@ def _run_demo(args) -> int:
         counts = demo.generate(database, episodes=args.episodes, seed=args.seed, until=args.until,
                                years=args.years, audits_per_episode=args.audits_per_episode,
                                progress=bar.update)
+    anchors.start_anew(database, path)  # where another store was anchored: a new line
+    database.close()
     print(f"{path}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     return 0
 
@@ -191,10 +195,13 @@ def _run_feedback_import(args) -> int:
 # -- ehkit check / backup / history (data safety) -------------------------------------------
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="check the database, its change log and its data quality",
-                       description="Runs SQLite's integrity and foreign-key checks, verifies "
-                       "the change log's hash chain and that the data matches it, and applies "
-                       "the data-quality rules. Prints each finding with its rule code and "
-                       "where it is; exits 1 if there are any.")
+                       description="Opens the store read-only and changes nothing in it. "
+                       "Runs SQLite's integrity and foreign-key checks, checks the migrations "
+                       "and triggers, verifies the change log's hash chain, the heads anchored "
+                       "in backups/ehkit-anchors.txt, and that the data matches the log, and "
+                       "applies the data-quality rules. Prints each finding with its rule code "
+                       "and where it is; exits 1 if there are any. A sound log's head is "
+                       "added to the anchor file when that folder exists.")
     _db_arg(p)
     p.add_argument("--quick", action="store_true",
                    help="skip rebuilding every row from the change log (faster on big stores)")
@@ -234,6 +241,8 @@ def _run_backup(args) -> int:
         print(f"restored {args.restore}")
         return 0
     made = backup.backup(args.db, args.to)
+    for leftover in made.leftovers_removed:
+        print(f"removed {leftover}, a copy an interrupted backup left half-written")
     print(f"{made.path} ({made.bytes:,} bytes, change log {made.change_log_rows:,} rows, "
           f"chain head {made.chain_head or '-'})")
     return 0
@@ -329,10 +338,12 @@ def _add_import(sub) -> None:
 def _run_import(args) -> int:
     from tqdm import tqdm
 
-    from . import cases
+    from . import anchors, cases
     from . import db as store
 
-    database = store.connect(args.db)
+    path = store.db_path(args.db)
+    new = not path.exists() or path.stat().st_size == 0
+    database = store.connect(path)
     extra = {"create_agencies": args.create_agencies} if args.kind == "episodes" else {}
     if args.create_agencies and args.kind != "episodes":
         raise EhkitError("--create-agencies is for `ehkit import episodes`")
@@ -346,6 +357,8 @@ def _run_import(args) -> int:
         summary = cases.IMPORTERS[args.kind](database, args.file, mapping=args.mapping,
                                              rejects_dir=args.rejects_dir,
                                              progress=progress, **extra)
+    if new:
+        anchors.start_anew(database, path)  # where another store was anchored: a new line
     print(summary)
     return 0
 
@@ -439,7 +452,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except EhkitError as e:
+    except (EhkitError, sqlite3.DatabaseError) as e:
+        if isinstance(e, sqlite3.DatabaseError):
+            from .db import person_error
+
+            e = person_error(e)
+            if not isinstance(e, EhkitError):
+                raise  # not a person's to fix: a bug, keeps its traceback
         print(f"ehkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,8 +4,14 @@ Every connection comes from :func:`connect` (WAL, foreign keys, busy timeout, sy
 FULL). Every write goes through :func:`transaction` (a short ``BEGIN IMMEDIATE``). Every
 insert, update and delete on a data table writes change-log rows from SQLite triggers in the
 same transaction, so no code path can skip them; each change-log row carries a hash chained
-to the row before it. A bulk load (:func:`bulk_insert`) logs its rows together: one
-change-log row holds a chunk of them.
+to the row before it (keyed, an HMAC, when the service keeps a log key: :func:`log_key`).
+A bulk load (:func:`bulk_insert`) logs its rows together: one change-log row holds a chunk
+of them. A write that changes the schema notes the schema's version in the file header
+(:func:`seal_schema`), so ``ehkit check`` can tell a change made with another tool.
+
+``connect(read_only=True)`` opens a store as it is, changing nothing in the file, for the
+commands that only read. Only a missing or empty file becomes a new store; anything else
+that is not an ehkit store, or a store a newer ehkit migrated, is refused in one line.
 
 Migrations are the files ``ehkit/migrations/NNNN_name.sql``, applied in order and recorded
 in ``schema_migrations``. After migrating, the change-log triggers are rebuilt from the live
@@ -16,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import getpass
 import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -91,8 +99,44 @@ def is_bulk(row_key, field, new) -> bool:
     return row_key is None and field is None and new is not None
 
 
-def chain_hash(prev, *fields) -> str:
+KEYED = "hmac:"  # a keyed hash's prefix: HMAC-SHA256 with the service's log key
+
+
+class LogKeyError(StoreError):
+    pass
+
+
+def log_key() -> bytes | None:
+    """The change-log key, if the service keeps one: the file $EHKIT_LOG_KEY names (else
+    the setting ``store.log_key_file``). Only its owner may read it (mode 0600)."""
+    from . import settings
+
+    name = os.environ.get("EHKIT_LOG_KEY") or settings.settings().get("store", {}).get(
+        "log_key_file")
+    if not name:
+        return None
+    p = Path(name)
+    try:
+        mode = p.stat().st_mode
+        key = p.read_bytes().strip()
+    except OSError as e:
+        raise LogKeyError(f"the change-log key file {p} cannot be read ({e.strerror}): run "
+                          "ehkit as the service account, or fix EHKIT_LOG_KEY") from None
+    if mode & 0o077:
+        raise LogKeyError(f"the change-log key file {p} may be read by others (mode "
+                          f"{mode & 0o777:o}): make it the service account's only (chmod 600 "
+                          f"{p}), then try again")
+    if len(key) < 16:
+        raise LogKeyError(f"the change-log key file {p} holds under 16 bytes: put a long "
+                          "random key in it (e.g. `openssl rand -hex 32`)")
+    return key
+
+
+def chain_hash(prev, *fields, key: bytes | None = None) -> str:
     """The change-log hash: sha256 over the previous row's hash and this row's fields.
+
+    With the service's ``key`` it is an HMAC (``hmac:`` and the hex), which nobody without
+    the key can forge.
 
     ``fields`` are the row's (at, user, actor, table_name, row_key, audit_id, field, old,
     new, reason). A bulk insert's rows (no row key, no field: see :func:`logged_together`)
@@ -102,7 +146,10 @@ def chain_hash(prev, *fields) -> str:
     if is_bulk(fields[4], fields[6], fields[8]):
         digest = "sha256:" + hashlib.sha256(fields[8].encode("utf-8")).hexdigest()
         fields = (*fields[:8], digest, *fields[9:])
-    return hashlib.sha256(_encode([prev, *fields]).encode("utf-8")).hexdigest()
+    data = _encode([prev, *fields]).encode("utf-8")
+    if key:
+        return KEYED + hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _text(value) -> str | None:
@@ -110,11 +157,12 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
-def _register_functions(conn: sqlite3.Connection) -> None:
+def _register_functions(conn: sqlite3.Connection, key: bytes | None) -> None:
     conn.create_function("ehkit_user", 0, lambda: _text(current_actor().user))
     conn.create_function("ehkit_actor", 0, lambda: _text(current_actor().actor))
     conn.create_function("ehkit_reason", 0, lambda: _text(current_actor().reason))
-    conn.create_function("ehkit_hash", -1, chain_hash, deterministic=True)
+    conn.create_function("ehkit_hash", -1, functools.partial(chain_hash, key=key),
+                         deterministic=True)
 
 
 # -- connections -------------------------------------------------------------------------
@@ -123,36 +171,158 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("EHKIT_DB") or DEFAULT_DB)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+RESTORE_ADVICE = "restore the latest good backup (README, Backup)"
+
+
+class NotAStore(StoreError):
+    """The file given is not an ehkit store (empty, text, someone else's database, damaged)."""
+
+
+class StoreReadOnly(StoreError):
+    pass
+
+
+class StoreTooNew(StoreError):
+    pass
+
+
+def _describe(p: Path, head: bytes) -> str:
+    """What a file that is not a SQLite database looks like, for the one-line error."""
+    text = _text_of(head)
+    if text is not None:
+        return (f"{p} is a text file (it begins {text[:30]!r}), not an ehkit store: point "
+                "--db at the store")
+    return (f"{p} is not a SQLite database (it begins {head[:16]!r}): if it was the ehkit "
+            f"store, its start was overwritten, so {RESTORE_ADVICE}; otherwise point --db at "
+            "the store")
+
+
+def _text_of(head: bytes) -> str | None:
+    """The start of a text file as text (None if it is not text)."""
+    for cut in range(4):  # the 100 bytes read may end inside a character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return text if all(c.isprintable() or c in "\r\n\t" for c in text) else None
+    return None
+
+
+def _check_file(p: Path, *, must_exist: bool) -> bool:
+    """Is ``p`` a file to make a new store in? Raise, saying what it is, if it is not a
+    store either way (a missing file with ``must_exist``, an empty file, a text file)."""
+    if not p.exists():
+        if must_exist:
+            raise DatabaseMissing(
+                f"no database at {p}: create one with `ehkit demo` or `ehkit import`, "
+                "or point --db / EHKIT_DB at an existing file")
+        return True
+    if p.is_dir():
+        raise NotAStore(f"{p} is a folder, not an ehkit store: give the store's file")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        raise StoreError(f"{p} cannot be read ({e.strerror}): run ehkit as a user who may "
+                         "read the store") from None
+    if not head:
+        if must_exist:
+            raise NotAStore(f"{p} is an empty file, not an ehkit store: give the store's path, "
+                            "or create a store there with `ehkit demo` or `ehkit import`")
+        return True
+    if not head.startswith(SQLITE_HEADER) or len(head) < 100:
+        raise _not_sqlite(p, head)
+    return False
+
+
+def _not_sqlite(p: Path, head: bytes) -> NotAStore:
+    if head.startswith(SQLITE_HEADER):
+        return NotAStore(f"{p} is cut short ({p.stat().st_size} bytes): the store was "
+                         f"truncated, so {RESTORE_ADVICE}")
+    return NotAStore(_describe(p, head))
+
+
+def read_only_media(p: Path) -> bool:
+    """Can nothing be written beside ``p`` (a read-only mount, or no permission)?"""
+    return not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK))
+
+
 def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
-            migrate: bool = True) -> sqlite_utils.Database:
-    """Open (and migrate) the store. ``must_exist`` refuses to create a new empty file."""
+            migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
+    """Open (and migrate) the store. ``must_exist`` refuses to create a new empty file.
+
+    ``read_only`` opens it as it is, changing nothing in the file (no WAL switch, no
+    migration): for commands that only read, such as ``ehkit check`` of a backup. Only a
+    missing or empty file becomes a new store, and only without ``must_exist``; a text file,
+    someone else's SQLite database or a damaged one is refused, saying what it is.
+    """
     p = db_path(path)
-    new = str(p) == ":memory:" or not p.exists() or p.stat().st_size == 0
-    if str(p) != ":memory:":
-        if not p.exists():
-            if must_exist:
-                raise DatabaseMissing(
-                    f"no database at {p}: create one with `ehkit demo` or `ehkit import`, "
-                    "or point --db / EHKIT_DB at an existing file"
-                )
+    key = log_key()  # a key file others may read is refused before any file is made
+    memory = str(p) == ":memory:"
+    new = memory or _check_file(p, must_exist=must_exist or read_only)
+    if not memory:
+        if new:
             p.parent.mkdir(parents=True, exist_ok=True)
+        elif not read_only and read_only_media(p):
+            raise StoreReadOnly(
+                f"{p} is read-only (read-only media, or you may not write there): this "
+                "command changes the store. `ehkit check`, `history` and `backup` work "
+                "on it as it is; to change it, copy it somewhere writable")
         netfs.warn_if_network(p)
-    conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if new:  # before anything is written; fixed for the file's life
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-    if str(p) != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # INSERT OR REPLACE deletes the old row; only with recursive triggers is that delete logged.
-    conn.execute("PRAGMA recursive_triggers = ON")
-    _register_functions(conn)
-    db = sqlite_utils.Database(conn)
-    if migrate:
-        apply_migrations(db)
+    try:
+        db = _open(p, new=new, read_only=read_only, key=key)
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and not any(
+                d in str(e).lower() for d in DAMAGE):
+            raise person_error(e) from e  # busy, full or read-only, as for any write
+        raise NotAStore(f"{p} could not be read as an ehkit store ({e}): if it is the store, "
+                        f"it is damaged, so {RESTORE_ADVICE}") from None
+    try:
+        refuse_newer(db)
+        if migrate and not read_only:
+            apply_migrations(db)
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def _open(p: Path, *, new: bool, read_only: bool, key: bytes | None) -> sqlite_utils.Database:
+    if read_only:  # immutable: on read-only media there is no -shm for WAL's readers
+        uri = p.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if read_only_media(p) else "")
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = "
+                                             "'table' AND name NOT LIKE 'sqlite_%'")}
+        if tables and "schema_migrations" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise NotAStore(f"{p} is a SQLite database but not an ehkit store (its tables: "
+                            f"{shown}): give the ehkit store's path")
+        if not tables and not new:
+            raise NotAStore(f"{p} is an empty SQLite database, not an ehkit store: give the "
+                            "store's path, or create one with `ehkit demo` or `ehkit import`")
+        if read_only:
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            if new:  # before anything is written; fixed for the file's life
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            if str(p) != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # INSERT OR REPLACE deletes the old row; only with recursive triggers is that delete logged.
+        conn.execute("PRAGMA recursive_triggers = ON")
+    except BaseException:
+        conn.close()
+        raise
+    _register_functions(conn, key)
+    return sqlite_utils.Database(conn)
 
 
 @contextlib.contextmanager
@@ -170,20 +340,50 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as e:
-        raise _person_error(e) from e
+        raise person_error(e) from e
     try:
+        (schema,) = conn.execute("PRAGMA schema_version").fetchone()
         yield db
+        seal_schema(conn, since=schema)
         conn.execute("COMMIT")
     except BaseException as e:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if isinstance(e, sqlite3.OperationalError):
-            raise _person_error(e) from e
+            raise person_error(e) from e
         raise
 
 
-def _person_error(e: sqlite3.OperationalError) -> Exception:
-    msg = str(e)
+def seal_schema(conn: sqlite3.Connection, since: int | None = None) -> None:
+    """Note the schema's version (SQLite's count of schema changes) as ehkit left it.
+
+    The header's ``user_version`` keeps it: a trigger dropped and recreated with another
+    tool moves ``schema_version`` on, and ``ehkit check`` (quick too) sees the two differ.
+    Called inside a write; with ``since``, only when this write changed the schema.
+    """
+    (now,) = conn.execute("PRAGMA schema_version").fetchone()
+    if since is None or now != since:
+        conn.execute(f"PRAGMA user_version = {int(now)}")
+
+
+def schema_sealed(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(the schema version ehkit last left, the schema version now); 0 first: never sealed."""
+    return (conn.execute("PRAGMA user_version").fetchone()[0],
+            conn.execute("PRAGMA schema_version").fetchone()[0])
+
+
+DAMAGE = ("malformed", "not a database", "disk i/o error")
+
+
+def person_error(e: sqlite3.DatabaseError) -> Exception:
+    """SQLite's error as one a person can act on, where there is one (else ``e`` itself)."""
+    msg = str(e).lower()
+    if any(d in msg for d in DAMAGE):
+        return StoreError(f"the store could not be read ({e}): it is damaged; run `ehkit "
+                          f"check` to see where, and {RESTORE_ADVICE}")
+    if "readonly" in msg or "read-only" in msg:
+        return StoreReadOnly("the database is read-only (read-only media, or you may not write "
+                             "to it): nothing was saved. Copy it somewhere writable first.")
     if "full" in msg:
         return StoreFull("the database is full (no space left for it): nothing was saved. "
                          "Free disk space or ask IT to, then save again.")
@@ -205,6 +405,21 @@ def migrations() -> list[tuple[int, str, Path]]:
     return sorted(out)
 
 
+def recorded_migrations(conn: sqlite3.Connection) -> set[int]:
+    try:
+        return {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
+    except sqlite3.OperationalError:  # a new store: no table yet
+        return set()
+
+
+def refuse_newer(db: sqlite_utils.Database) -> None:
+    """A store a newer ehkit migrated may hold what this one does not know how to keep."""
+    unknown = recorded_migrations(db.conn) - {n for n, _, _ in migrations()}
+    if unknown:
+        raise StoreTooNew(f"this store was written by a newer ehkit (migration "
+                          f"{max(unknown):04d}); upgrade ehkit")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[int]:
     """Apply every migration not yet recorded; rebuild change-log triggers if any ran."""
     conn = db.conn
@@ -215,6 +430,9 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
     done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
     pending = [m for m in migrations() if m[0] not in done]
     if not pending:
+        if schema_sealed(conn)[0] == 0:  # a store from before the seal: seal it once
+            with transaction(db):
+                seal_schema(conn)
         return []
     with transaction(db):
         # Re-read inside the write lock: another process may have migrated meanwhile.
@@ -223,8 +441,16 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
         for number, name, f in pending:
             if number in done:
                 continue
-            for statement in _statements(f.read_text(encoding="utf-8")):
-                conn.execute(statement)
+            try:
+                for statement in _statements(f.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+            except sqlite3.OperationalError as e:
+                if "full" in str(e) or "locked" in str(e) or "readonly" in str(e):
+                    raise
+                raise StoreError(
+                    f"migration {number:04d} ({name}) cannot be applied ({e}): its change "
+                    "seems to be in the store already without its record. Nothing was "
+                    "changed; run `ehkit check`, and restore the latest good backup") from None
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
                 (number, name),
@@ -409,7 +635,7 @@ def _log_together(db, table: str, names: list[str], after: int) -> None:
     who = current_actor()
     head = conn.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = head[0] if head else None
-    t = _q(table)
+    t, key = _q(table), log_key()
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
     payload = (f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
@@ -423,7 +649,7 @@ def _log_together(db, table: str, names: list[str], after: int) -> None:
         (new,) = conn.execute(payload, (after, upto)).fetchone()
         fields = (at, _text(who.user), _text(who.actor), table, None, None, None, None, new,
                   _text(who.reason))
-        prev = chain_hash(prev, *fields)
+        prev = chain_hash(prev, *fields, key=key)
         conn.execute(f"INSERT INTO change_log ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                      (*fields, prev))
         after = upto

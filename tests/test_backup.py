@@ -55,8 +55,9 @@ def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
         stop.set()
         writer.join(30)
     assert made.path == tmp_path / "backups" / "ehkit-2026-11-24T143005Z.db"
-    # One self-contained file: no half-written copy, no WAL file beside it.
-    assert [p.name for p in (tmp_path / "backups").iterdir()] == [made.path.name]
+    # One self-contained file: no half-written copy, no WAL file beside it; and its anchor.
+    assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == sorted(
+        [made.path.name, "ehkit-anchors.txt"])
     n = counts(made.path)
     # Whole audits only: every audit in the copy has all its rows and their log rows.
     assert n["answers"] == n["audits"] * len(per_audit["answers"])
@@ -130,3 +131,41 @@ def test_cli_backup_names_the_dated_file(demo_db_path, tmp_path, capsys):
 def test_backup_of_a_missing_database_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["backup", "--db", str(tmp_path / "nothing.db")]) == 2
     assert "no database at" in capsys.readouterr().err
+
+
+def test_the_next_backup_removes_a_copy_an_interrupted_backup_left(db, tmp_path, capsys):
+    import os
+    base_rows(db)
+    folder = tmp_path / "b"
+    folder.mkdir()
+    left = folder / "ehkit-2026-01-01T000000Z.db.partial"
+    left.write_bytes(b"half a copy")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(left, (hours_ago, hours_ago))
+    running = folder / "ehkit-2026-01-02T000000Z.db.partial"  # another backup, still writing
+    running.write_bytes(b"being written")
+    assert cli.main(["backup", "--db", str(tmp_path / "ehkit.db"), "--to", str(folder)]) == 0
+    assert f"removed {left}, a copy an interrupted backup left half-written" in (
+        capsys.readouterr().out)
+    assert not left.exists() and running.exists()
+
+
+def test_a_backup_and_its_restore_keep_the_schema_as_ehkit_left_it(db, tmp_path, capsys):
+    # SQLite's backup starts the copy's count of schema changes again: ehkit seals it anew.
+    base_rows(db)
+    live = tmp_path / "ehkit.db"
+    made = backup.backup(live, tmp_path / "b").path
+    assert cli.main(["check", "--db", str(made), "--quick"]) == 0
+    backup.restore(made, live, force=True)
+    assert cli.main(["check", "--db", str(live), "--quick"]) == 0, capsys.readouterr().out
+    # ... but a store changed outside ehkit stays found in its backup.
+    con = sqlite3.connect(str(live), isolation_level=None)
+    (sql,) = con.execute("SELECT sql FROM sqlite_master WHERE name = 'log_audits_update'"
+                         ).fetchone()
+    con.execute("DROP TRIGGER log_audits_update")
+    con.execute(sql)
+    con.close()
+    later = backup.backup(live, tmp_path / "b").path
+    capsys.readouterr()
+    assert cli.main(["check", "--db", str(later), "--quick"]) == 1
+    assert "LOG-TRIGGER  schema: changed outside ehkit" in capsys.readouterr().out

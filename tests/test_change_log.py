@@ -346,3 +346,168 @@ def test_history_shows_control_and_direction_characters_without_obeying_them(db)
                if "summary" in x]
     assert all(c.isprintable() for c in line)
     assert "(reason: typo\\x1b[2J\\u202eexe.gnp)" in line and "as Ava\\x07 Auditor" in line
+
+
+# -- anchors kept with the backups, and a keyed log -----------------------------------------
+LOG_FIELDS = "at, user, actor, table_name, row_key, audit_id, field, old, new, reason"
+
+
+def rewrite_from(path, first_id: int) -> None:
+    """A careful forger: changes who made row ``first_id``, recomputes every hash after it,
+    puts the guard back and resets ehkit's schema seal, so the store looks untouched."""
+    con = raw(path)
+    (guard,) = con.execute("SELECT sql FROM sqlite_master WHERE name = 'change_log_no_update'"
+                           ).fetchone()
+    con.execute("DROP TRIGGER change_log_no_update")
+    prev = None
+    for row in con.execute(f"SELECT id, {LOG_FIELDS}, hash FROM change_log ORDER BY id"
+                           ).fetchall():
+        if row[0] < first_id:
+            prev = row[-1]
+            continue
+        fields = list(row[1:-1])
+        if row[0] == first_id:
+            fields[1] = "mallory"
+        prev = store.chain_hash(prev, *fields)
+        con.execute("UPDATE change_log SET user = ?, hash = ? WHERE id = ?",
+                    [fields[1], prev, row[0]])
+    con.execute(guard)
+    (version,) = con.execute("PRAGMA schema_version").fetchone()
+    con.execute(f"PRAGMA user_version = {version}")
+    con.close()
+
+
+def test_a_plain_check_finds_a_rewrite_of_what_an_earlier_backup_or_check_anchored(
+        tmp_path, capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    first = backup.backup(path)  # anchors its head in data's backups/ehkit-anchors.txt
+    database = store.connect(path)
+    save_rows(database, complete_audit())
+    database.close()
+    assert cli.main(["check", "--db", str(path)]) == 0  # ... and so does a clean check
+    checked = last_id(store.connect(path, read_only=True))
+    capsys.readouterr()
+    lines = (tmp_path / "backups" / "ehkit-anchors.txt").read_text().splitlines()
+    assert [line.split(", ")[2:] for line in lines] == [
+        [str(first.change_log_rows), first.chain_head], [str(checked), mock_head(path)]]
+
+    rewrite_from(path, first.change_log_rows + 1)  # after the backup's head
+    assert cli.main(["check", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"LOG-REWRITTEN  change_log id {checked}: its hash differs from the anchor" in out
+    assert "LOG-ALTERED" not in out and "LOG-TRIGGER" not in out  # nothing else shows it
+
+    rewrite_from(path, 1)  # from the very start: the store's identity changes too
+    assert cli.main(["check", "--db", str(path)]) == 1
+    assert "LOG-REWRITTEN  change_log id 1: " in capsys.readouterr().out
+
+
+def mock_head(path) -> str:
+    con = raw(path)
+    try:
+        return con.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_restore_starts_a_new_line_of_anchors(tmp_path, capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    older = backup.backup(path, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).path
+    database = store.connect(path)
+    save_rows(database, complete_audit())
+    database.close()
+    backup.backup(path)  # anchors a later head, which the restore takes the log back from
+    backup.restore(older, path, force=True)
+    assert cli.main(["check", "--db", str(path)]) == 0, capsys.readouterr().out
+
+
+@pytest.fixture
+def log_key(tmp_path, monkeypatch):
+    key = tmp_path / "secret" / "ehkit-log.key"
+    key.parent.mkdir()
+    key.write_text("3f9c2a7d1e8b4c6a9d0e2f4b6c8a1d3e5f7a9c0b2d4e6f8a\n")
+    key.chmod(0o600)
+    monkeypatch.setenv("EHKIT_LOG_KEY", str(key))
+    return key
+
+
+def test_with_a_log_key_a_row_added_with_a_recomputed_hash_is_found(tmp_path, log_key,
+                                                                   monkeypatch, capsys):
+    from ehkit import cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    audit_id = save_rows(database, complete_audit())
+    database.close()
+    assert mock_head(path).startswith("hmac:")
+    assert cli.main(["check", "--db", str(path)]) == 0
+    # A tool that logs exactly as ehkit does, but without the key: data and log agree.
+    con = raw(path)
+    con.create_function("ehkit_user", 0, lambda: "tool")
+    con.create_function("ehkit_actor", 0, lambda: None)
+    con.create_function("ehkit_reason", 0, lambda: None)
+    con.create_function("ehkit_hash", -1, store.chain_hash)
+    con.execute(f"UPDATE audits SET overall_grade = 1 WHERE id = {audit_id}")
+    (forged,) = con.execute("SELECT max(id) FROM change_log").fetchone()
+    con.close()
+    assert cli.main(["check", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"LOG-ALTERED  change_log id {forged}: added outside ehkit" in out
+    assert "LOG-UNLOGGED" not in out  # the data matches the forged log: only the key tells
+    # Without the key a check cannot vouch for the log, and says so.
+    monkeypatch.delenv("EHKIT_LOG_KEY")
+    assert cli.main(["check", "--db", str(path)]) == 1
+    assert "LOG-KEY  change_log id 1: " in capsys.readouterr().out
+
+
+def test_a_log_key_others_may_read_is_refused(tmp_path, log_key, capsys):
+    from ehkit import cli
+
+    log_key.chmod(0o640)
+    assert cli.main(["demo", "--db", str(tmp_path / "d.db"), "--episodes", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "may be read by others (mode 640)" in err[0]
+    assert f"chmod 600 {log_key}" in err[0]
+    assert not (tmp_path / "d.db").exists()
+
+
+def test_a_new_demo_store_where_another_was_anchored_is_not_taken_for_a_rewrite(tmp_path,
+                                                                                capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    demo = ["demo", "--db", str(path), "--episodes", "20", "--years", "1", "--until",
+            "2026-10-31"]
+    assert cli.main(demo) == 0
+    backup.backup(path)  # anchors the first store's head
+    assert cli.main([*demo, "--force"]) == 0  # a new store in its place, as `make demo` does
+    assert cli.main(["check", "--db", str(path), "--today", "2026-10-31"]) == 0, (
+        capsys.readouterr().out)
+
+
+def test_an_edited_line_of_the_anchor_file_is_reported(tmp_path, capsys):
+    from ehkit import backup, cli
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    database.close()
+    backup.backup(path)
+    anchor_file = tmp_path / "backups" / "ehkit-anchors.txt"
+    with open(anchor_file, "a", encoding="ascii") as f:
+        f.write("someone was here\n")
+    assert cli.main(["check", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"LOG-ANCHOR  {anchor_file} line 2: not an anchor" in out
+    assert len(anchor_file.read_text().splitlines()) == 2  # nothing anchored after a finding

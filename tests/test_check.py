@@ -152,6 +152,30 @@ def test_action_past_due_with_no_owner(audited):
         ("DQ-ACTION-NO-OWNER", f"audit {audit_id} action 1")]
 
 
+def test_a_moderation_of_grades_the_audit_no_longer_holds_is_found(audited):
+    """A moderation lost before moderations checked the version: the store holds a
+    moderation agreeing with grade 2 while the audit says 3 (written here as the race did)."""
+    db = audited
+    with store.transaction(db):
+        db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
+                                    "is_auditor": 1})
+    audit_id = save_rows(db, complete_audit(grade=2))
+    with store.transaction(db):
+        db["moderations"].insert_all([
+            {"audit_id": audit_id, "key": "overall", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2},
+            {"audit_id": audit_id, "key": "impact", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2}])
+        db["audits"].update(audit_id, {"status": "moderated"})
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == []
+    with store.transaction(db):  # the auditor's regrade, which the moderation never saw
+        db.execute("UPDATE audits SET overall_grade = 3 WHERE id = ?", [audit_id])
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == [("DQ-MODERATION-STALE",
+                                                   f"audit {audit_id}, overall")]
+
+
 def test_unlogged_data_changes_are_found(tmp_path):
     path = tmp_path / "ehkit.db"
     database = store.connect(path)
@@ -308,3 +332,126 @@ def test_chain_written_before_migration_0040_still_verifies(db):
     assert check.chain_checks(db) == []
     con.execute("UPDATE change_log SET user = 'mallory' WHERE id = ?", [row[0]])
     assert codes(check.chain_checks(db)) == [("LOG-ALTERED", f"change_log id {row[0]}")]
+
+
+# -- what a check must not miss or mishandle (issue 13, part 4) ----------------------------
+def sha256(path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stored(tmp_path, audits: int = 1):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    ids = [save_rows(database, complete_audit()) for _ in range(audits)]
+    database.close()
+    return path, ids
+
+
+def test_checking_a_backup_leaves_it_byte_for_byte_unchanged(tmp_path, capsys):
+    from ehkit import backup
+    path, _ = stored(tmp_path)
+    made = backup.backup(path, tmp_path / "b").path
+    before = sha256(made)
+    assert cli.main(["check", "--db", str(made)]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    assert sha256(made) == before
+    assert sorted(p.name for p in made.parent.iterdir()) == sorted(
+        [made.name, "ehkit-anchors.txt"])  # no -wal or -shm left beside it
+
+
+@pytest.mark.parametrize("damage", ["start overwritten", "truncated"])
+def test_an_unreadable_store_is_a_finding_not_a_traceback(tmp_path, capsys, damage):
+    path, _ = stored(tmp_path, audits=20)
+    if damage == "start overwritten":
+        with open(path, "r+b") as f:
+            f.write(b"\x00" * 100)
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size // 3)
+    assert cli.main(["check", "--db", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "DB-UNREADABLE  database file:" in captured.out
+    assert "restore the latest good backup" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_quick_check_finds_a_trigger_dropped_used_and_recreated(tmp_path, capsys):
+    path, (audit_id,) = stored(tmp_path)
+    con = raw(path)
+    (sql,) = con.execute("SELECT sql FROM sqlite_master WHERE name = 'log_audits_update'"
+                         ).fetchone()
+    con.execute("DROP TRIGGER log_audits_update")
+    con.execute(f"UPDATE audits SET overall_grade = 1 WHERE id = {audit_id}")
+    con.execute(sql)  # put back exactly as it was
+    con.close()
+    for quick in (["--quick"], []):
+        assert cli.main(["check", "--db", str(path), *quick]) == 1
+        out = capsys.readouterr().out
+        assert "LOG-TRIGGER  schema: changed outside ehkit" in out
+    assert f"LOG-UNLOGGED  audits {audit_id}: overall_grade changed outside ehkit" in out
+
+
+def test_ehkit_own_schema_changes_keep_the_quick_check_clean(tmp_path):
+    path, _ = stored(tmp_path)  # migrations and bulk loads change the schema too
+    database = store.connect(path)
+    try:
+        with store.transaction(database):
+            store.bulk_insert(database, "children", ["id", "episode_id", "name"],
+                              [(10 + i, 1, f"Bulk Testchild {i}") for i in range(3)])
+        assert check.check(database, replay=False) == []
+    finally:
+        database.close()
+
+
+def test_a_store_written_by_a_newer_ehkit_is_refused(tmp_path, capsys):
+    path, _ = stored(tmp_path)
+    con = raw(path)
+    con.execute("INSERT INTO schema_migrations VALUES (9990, 'from_the_future', "
+                "'2027-01-01T00:00:00Z')")
+    con.close()
+    before = sha256(path)
+    for args in (["check"], ["history", "1"], ["actions", "overdue"], ["backup"]):
+        assert cli.main([*args, "--db", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["ehkit: error: this store was written by a newer ehkit (migration 9990); "
+                       "upgrade ehkit"]
+    assert sha256(path) == before
+
+
+def test_an_applied_migration_whose_record_is_missing_is_reported(tmp_path, capsys):
+    path, _ = stored(tmp_path)
+    con = raw(path)
+    con.execute("DELETE FROM schema_migrations WHERE number = 85")
+    con.close()
+    assert cli.main(["check", "--db", str(path), "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "DB-MIGRATION  migration 0085 (episode_day_counts): not recorded as applied" in out
+    assert "duplicate column name" in out
+    # The app says the same in one line instead of SQLite's error, and changes nothing.
+    assert cli.main(["actions", "overdue", "--db", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "migration 0085 (episode_day_counts) cannot be applied" in err[0]
+    assert 85 not in store.recorded_migrations(raw(path))
+
+
+def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path, capsys):
+    path, _ = stored(tmp_path)
+    con = raw(path)  # as an older ehkit left it: without the last migration, really
+    con.execute("DROP INDEX episodes_length")
+    con.execute("DROP INDEX episodes_first_review")
+    con.execute("ALTER TABLE episodes DROP COLUMN length_days")
+    con.execute("ALTER TABLE episodes DROP COLUMN days_to_first_review")
+    con.execute("CREATE INDEX episodes_first_review ON episodes(first_review_date)")
+    con.execute("DELETE FROM schema_migrations WHERE number = 85")
+    con.execute("PRAGMA user_version = 0")
+    con.close()
+    database = store.connect(path, read_only=True)
+    try:
+        assert check.migration_checks(database) == []
+    finally:
+        database.close()
+    assert cli.main(["check", "--db", str(path), "--today", "2026-06-01"]) == 0
+    assert "1 migration(s) are not yet applied" in capsys.readouterr().out
+    assert store.recorded_migrations(raw(path)) == {n for n, _, _ in store.migrations()} - {85}

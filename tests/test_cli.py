@@ -56,3 +56,28 @@ def test_demo_command_builds_a_database_and_refuses_to_overwrite(tmp_path):
     assert first.returncode == 0 and "50 episodes" in first.stdout
     again = _run("demo", "--db", str(db), "--episodes", "50")
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_a_store_damaged_past_its_first_pages_is_one_line_not_a_traceback(tmp_path, capsys):
+    import sqlite3 as sqlite
+
+    from trust_helpers import base_rows, complete_audit, save_rows
+
+    from ehkit import db as store
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    save_rows(database, complete_audit())
+    database.close()
+    con = sqlite.connect(str(path))
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'audits'").fetchone()
+    con.close()
+    with open(path, "r+b") as f:  # scribble over the audits' page, as a failing disk might
+        f.seek((root - 1) * page)
+        f.write(b"\x07" * page)
+    assert main(["audit", "print", "1", "--db", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the store could not be read" in err[0], err
+    assert "restore the latest good backup" in err[0]

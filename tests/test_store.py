@@ -112,3 +112,54 @@ def test_every_date_check_refuses_text_that_is_not_a_date():
     for _, _, path in store.migrations():
         sql = path.read_text(encoding="utf-8")
         assert not re.search(r"=\s*date\(\s*\w+\s*,\s*'\+0 days'\)", sql), path.name
+
+
+# -- only demo, an import or an explicit create makes a store ------------------------------
+def _foreign(path):
+    con = sqlite3.connect(str(path))
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
+    con.commit()
+    con.close()
+
+
+NOT_STORES = [
+    ("text file", lambda p: p.write_text("ehm_number,start_date\nEHM1,2026-01-05\n"),
+     "is a text file (it begins 'ehm_number,start_date"),
+    ("empty file", lambda p: p.write_bytes(b""), "is an empty file, not an ehkit store"),
+    ("another program's SQLite database", _foreign,
+     "is a SQLite database but not an ehkit store (its tables: orders)"),
+]
+
+
+@pytest.mark.parametrize("make,message", [c[1:] for c in NOT_STORES],
+                         ids=[c[0] for c in NOT_STORES])
+def test_a_file_that_is_not_a_store_is_named_and_left_alone(tmp_path, capsys, make, message):
+    import hashlib
+
+    from ehkit import cli
+
+    path = tmp_path / "given.db"
+    make(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for args in (["actions", "overdue"], ["history", "1"], ["backup"],
+                 ["sample", "--month", "2026-11"]):
+        assert cli.main([*args, "--db", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert cli.main(["check", "--db", str(path)]) == 1  # check reports it as a finding
+    assert f"DB-UNREADABLE  database file: {path} {message.split(' (')[0]}" in (
+        capsys.readouterr().out)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["given.db"]
+
+
+def test_an_import_may_make_a_store_in_an_empty_file_but_not_in_a_foreign_database(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    store.connect(empty).close()  # as `ehkit import` opens it: a new store
+    assert store.recorded_migrations(sqlite3.connect(str(empty))) == {
+        n for n, _, _ in store.migrations()}
+    foreign = tmp_path / "foreign.db"
+    _foreign(foreign)
+    with pytest.raises(store.NotAStore, match="not an ehkit store"):
+        store.connect(foreign)
