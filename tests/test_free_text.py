@@ -59,6 +59,10 @@ def planted(demo_db_path, tmp_path_factory):
             "OR end_date > '2026-09-30') ORDER BY id LIMIT 7")]
         for e in open_in_q3:
             database["episodes"].update(e, {"referral_reason": REASON})
+        database["imports"].insert({  # a file named after the family
+            "kind": "episodes", "file_name": f"{CHILD} {EHM}.csv", "sha256": "ab" * 32,
+            "rows_read": 1, "inserted": 0, "updated": 1, "unchanged": 0, "rejected": 0,
+            "imported_by": "test setup"})
         database["service_user_feedback"].insert_all(
             {"episode_id": e, "given_on": "2026-08-14", "respondent": "parent_carer",
              "stage": "closure", "concern_raised": 1, "concern_theme": THEME}
@@ -90,6 +94,16 @@ def test_board_and_lscb_reports_never_carry_an_identifier_however_often_it_was_r
             text = path.read_text(encoding="utf-8").casefold()
             for secret in SECRETS:
                 assert secret not in text, f"{secret!r} in {path.name}"
+
+
+def test_outside_the_head_of_services_report_an_import_is_known_by_its_hash_alone(
+        rendered, planted, tmp_path):
+    for result in rendered.values():
+        html = result.html.read_text(encoding="utf-8")
+        assert "latest imports: (sha256 abababababab, " in html
+    internal = reports.run("monthly", db=planted, period="2026-09", audience="head_of_service",
+                           out_dir=tmp_path)
+    assert f"{CHILD} {EHM}.csv (sha256 abababababab" in internal.html.read_text(encoding="utf-8")
 
 
 def test_a_redacted_theme_is_still_shown_and_the_report_says_what_was_taken_out(rendered):
