@@ -865,7 +865,7 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
             WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
     else:
         raise ValueError(what)
-    redacted = redactor(db)
+    redacted = functools.cache(redactor(db))  # the same words are redacted once
     groups: dict[str, list[tuple[str, bool]]] = {}
     for t in texts:
         if _norm(t):
