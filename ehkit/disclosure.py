@@ -71,6 +71,19 @@ def audience(key: str) -> Audience:
     return known[key]
 
 
+def primary(f: Figure, threshold: int) -> bool:
+    """The primary rule: a count from 1 to the threshold; a percentage, median or ratio whose
+    numerator or denominator is one; a share whose complement (acceptable / unacceptable) is."""
+    def small(n) -> bool:
+        return n is not None and 0 < n <= threshold
+
+    if f.kind == "count":
+        return small(f.value)
+    rest = (f.denominator - f.numerator if f.key.split("@")[0] in COMPLEMENTARY
+            and f.numerator is not None and f.denominator is not None else None)
+    return small(f.numerator) or small(f.denominator) or small(rest)
+
+
 # -- secondary suppression ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Line:
@@ -284,15 +297,10 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
         hidden |= protect({k: marked[k] for k in cells}, part, threshold,
                           fixed=(known - forced) & cells)
 
-    def small(n) -> bool:
-        return n is not None and 0 < n <= threshold
-
     out = {k: k in hidden for k in values if not k.endswith(":numerator")}
     for f, num, den in shares:
-        rest = (f.denominator - f.numerator if f.key.split("@")[0] in COMPLEMENTARY
-                and f.numerator is not None and f.denominator is not None else None)
-        out[f.key] = (f.key in suppressed or num in hidden or den in hidden or small(f.numerator)
-                      or small(f.denominator) or small(rest))
+        out[f.key] = (f.key in suppressed or num in hidden or den in hidden
+                      or primary(f, threshold))
     for f in others:
-        out[f.key] = f.key in suppressed or small(f.numerator) or small(f.denominator)
+        out[f.key] = f.key in suppressed or primary(f, threshold)
     return out

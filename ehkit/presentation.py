@@ -115,15 +115,7 @@ class Report:
             return False
         if f.key in self.decisions:
             return self.decisions[f.key]
-        if f.key in self.hidden:
-            return True
-        if f.kind == "count":
-            return self.audience.hides(f.value)
-        # A share and its complement (acceptable / unacceptable) give each other away.
-        rest = (f.denominator - f.numerator if f.key.split("@")[0] in metrics.COMPLEMENTARY
-                and f.numerator is not None and f.denominator is not None else None)
-        return (self.audience.hides(f.numerator) or self.audience.hides(f.denominator)
-                or self.audience.hides(rest) or f"{f.key}:numerator" in self.hidden)
+        return f.key in self.hidden or disclosure.primary(f, self.audience.threshold)
 
     def shown_value(self, f: Figure, hidden: bool | None = None) -> str:
         """The figure as this audience sees it (suppression applied), and record it."""
@@ -284,15 +276,17 @@ def decisions(db, kind: str, period: periods.Period, template: str, threshold: i
     Each period's own figures are decided together (``metrics.shown_for``, one
     ``disclosure.decide``), whichever report asks, so a quarter is decided the same in its
     quarterly report, in the next four quarterlies' trend (keys ``key@2025Q3``) and in the
-    annual report's by-quarter rows. The annual report's figures for the year keep those
-    quarters' decisions and protect the year's totals around them. Deterministic: the same
-    data gives the same decisions."""
+    annual report's by-quarter rows. A quarter's headline figures (``metrics.headline``, the
+    trend's rows) are suppressed by the primary rule alone and never chosen to protect
+    another cell, so the trend needs no more than them. The annual report's figures for the
+    year keep its quarters' decisions and protect the year's totals around them.
+    Deterministic: the same data gives the same decisions."""
     if kind == "quarterly":
         out: dict[str, bool] = {}
-        for q in period.trend(5):
-            own = _decided(db, kind, q, template, threshold)
-            out |= own if q == period else {f"{k}@{q.label}": v for k, v in own.items()}
-        return out
+        for q in period.trend(5)[:-1]:
+            out |= {f"{f.key}@{q.label}": disclosure.primary(f, threshold)
+                    for f in metrics.headline(db, q)}
+        return out | _decided(db, kind, period, template, threshold)
     if kind == "annual":
         quarters = {f"{k}@{q.label}": v for q in period.quarters()
                     for k, v in _decided(db, "quarterly", q, template, threshold).items()}
@@ -308,7 +302,11 @@ def decisions(db, kind: str, period: periods.Period, template: str, threshold: i
 def _items_decided(db, kind: str, period: periods.Period, template: str, threshold: int
                    ) -> list[tuple[str, bool]]:
     grids, figures = metrics.shown_for(db, kind, period, template)
-    return list(disclosure.decide(grids, figures, threshold).items())
+    headline = ({f.key: disclosure.primary(f, threshold) for f in metrics.headline(db, period)}
+                if kind == "quarterly" else {})
+    return list(disclosure.decide(
+        grids, figures, threshold, published={k for k, off in headline.items() if not off},
+        suppressed={k for k, off in headline.items() if off}).items())
 
 
 def _decided(db, kind, period, template, threshold) -> dict[str, bool]:
