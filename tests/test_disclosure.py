@@ -158,3 +158,33 @@ def test_a_figure_prints_as_the_audience_sees_it(value, shown):
     assert report.shown_value(count("k", "K", value)) == shown
     pct = report.shown_value(percent("p", "P", value, 40))
     assert (pct == "c") == (shown == "c")
+
+
+def test_figures_equal_by_definition_are_suppressed_together():
+    """A sector's multi-agency total is its audits shown in another table (every audit
+    grades every section): when the audits must be suppressed, so must the total."""
+    def grades(same_as):
+        return Grid("ma", "t", (("health", "Health"), ("police", "Police")),
+                    (("1", "Good"), ("2", "Poor")),
+                    {("health", "1"): 7, ("health", "2"): 9, ("police", "1"): 9,
+                     ("police", "2"): 12}, col_totals=False, same_as=same_as)
+    audits = Grid("audits", "t", (("health", "Health"), ("police", "Police")),
+                  (("n", "Audited"),), {("health", "n"): 16, ("police", "n"): 21},
+                  row_totals=False, key_format="audits.{row}")
+    tied = disclosure.decide([grades({("health", TOTAL): "audits.health"}), audits], [],
+                             THRESHOLD, suppressed={"audits.health"})
+    assert tied["audits.health"] and tied["ma.health.total"]
+    assert [k for k, off in tied.items() if off and k.startswith("ma.health.")] != [
+        "ma.health.total"]  # and the total is not left alone in its row either
+    untied = disclosure.decide([grades({}), audits], [], THRESHOLD, suppressed={"audits.health"})
+    assert not untied["ma.health.total"]  # the tie is what does it
+
+
+def test_a_published_figure_is_never_chosen_to_protect_another_and_a_suppressed_one_stays():
+    row = Grid("g", "t", (("overall", "Overall"),), (("1", "A"), ("2", "B"), ("3", "C")),
+               {("overall", "1"): 3, ("overall", "2"): 9, ("overall", "3"): 14},
+               col_totals=False)
+    decided = disclosure.decide([row], [], THRESHOLD, published={"g.overall.2"},
+                                suppressed={"g.overall.3"})
+    assert decided["g.overall.1"] and decided["g.overall.3"]
+    assert not decided["g.overall.2"] and not decided["g.overall.total"]
