@@ -71,7 +71,6 @@ class Report:
         self.parameters = {"db": str(self.db_path), "period": self.period.label,
                            "audience": self.audience.key, "template": self.template.key}
         self.shown: list[dict] = []
-        self.published: set[str] = set()  # keys shown with their value
         self.hidden: set[str] = set()  # keys shown as "c"
 
     # -- text -----------------------------------------------------------------------------
@@ -120,12 +119,8 @@ class Report:
     def shown_value(self, f: Figure, hidden: bool | None = None) -> str:
         """The figure as this audience sees it (suppression applied), and record it."""
         hidden = self.is_hidden(f) if hidden is None else hidden
-        if hidden:
+        if hidden:  # an undecided figure (a list's count) shown twice stays suppressed
             self.hidden.add(f.key)
-        else:
-            self.published.add(f.key)
-            if f.kind == "percent" and f.value is not None:
-                self.published.add(f"{f.key}:numerator")
         self.shown.append({"key": f.key, "label": f.label,
                            "value": disclosure.SUPPRESSED if hidden else
                            ("" if f.value is None else f.value)})
@@ -239,7 +234,7 @@ class Report:
     # -- charts ------------------------------------------------------------------------------
     def chart(self, fig, alt: str, figures: Sequence[Figure] = ()) -> None:
         """Show a chart, unless any figure it draws is suppressed for this audience."""
-        if any(f.key in self.hidden or self.is_hidden(f) for f in figures):
+        if any(self.is_hidden(f) for f in figures):
             _html(f"<p class='note'>Chart not shown: it would reveal small numbers "
                   f"({escape(alt)}).</p>")
             return

@@ -153,7 +153,7 @@ def test_a_figure_prints_as_the_audience_sees_it(value, shown):
 
     report = Report.__new__(Report)
     report.audience = disclosure.audience("lscb")
-    report.shown, report.published, report.hidden = [], set(), set()
+    report.shown, report.hidden = [], set()
     report.decisions = {}  # in no table decided for the period: the primary rule alone
     assert report.shown_value(count("k", "K", value)) == shown
     pct = report.shown_value(percent("p", "P", value, 40))
