@@ -71,15 +71,16 @@ def audience(key: str) -> Audience:
     return known[key]
 
 
-def primary(f: Figure, threshold: int) -> bool:
+def primary(f: Figure, threshold: int, whole: bool = False) -> bool:
     """The primary rule: a count from 1 to the threshold; a percentage, median or ratio whose
-    numerator or denominator is one; a share whose complement (acceptable / unacceptable) is."""
+    numerator or denominator is one; a share whose complement (acceptable / unacceptable, or
+    the rest of the ``whole`` row a grid's share is of) is."""
     def small(n) -> bool:
         return n is not None and 0 < n <= threshold
 
     if f.kind == "count":
         return small(f.value)
-    rest = (f.denominator - f.numerator if f.key.split("@")[0] in COMPLEMENTARY
+    rest = (f.denominator - f.numerator if (whole or f.key.split("@")[0] in COMPLEMENTARY)
             and f.numerator is not None and f.denominator is not None else None)
     return small(f.numerator) or small(f.denominator) or small(rest)
 
@@ -248,7 +249,8 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
     """
     values: dict[str, int] = {}
     lines: list[Line] = []
-    shares: list[tuple[Figure, str, str | None]] = []  # (percentage, numerator, denominator)
+    # (percentage, its numerator's cell, its denominator's, is it a share of its row's total?)
+    shares: list[tuple[Figure, str, str | None, bool]] = []
     ties: list[tuple[str, str]] = []
     others: list[Figure] = []
     for g in grids:
@@ -266,7 +268,7 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
                 values.setdefault(num, f.numerator)
                 values.setdefault(den, f.denominator)
                 lines.append(Line(tuple(key[(r, c)] for c in pc.numerator), num))
-                shares.append((f, num, den))
+                shares.append((f, num, den, pc.denominator == TOTAL))
                 if pc.denominator == TOTAL and g.row_totals:
                     splits.append((num, set(pc.numerator)))
             # shares that split the whole row (acceptable + unacceptable) add up to its total
@@ -281,15 +283,21 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
             values.setdefault(f.key, f.value)
         elif f.kind == "percent":
             values.setdefault(f"{f.key}:numerator", f.numerator)
-            shares.append((f, f"{f.key}:numerator", None))
+            shares.append((f, f"{f.key}:numerator", None, False))
         else:
             others.append(f)
     lines += [Line((a,), b) for a, b in ties if b in values and values[a] == values[b]]
 
     suppressed, published = set(suppressed), set(published)
+    # A share suppressed whatever the cells (small, or decided elsewhere) tells nothing of its
+    # numerator: leave that unknown out, or its cells would look pinned down.
+    unshown = {n for f, n, _, whole in shares if f.key not in published
+               and (f.key in suppressed or primary(f, threshold, whole))}
+    lines = [ln for ln in lines if ln.total not in unshown and not unshown & set(ln.parts)]
+    values = {k: v for k, v in values.items() if k not in unshown}
     known = {k for k in values if k in published}
-    known |= {n for f, n, _ in shares if f.key in published}
-    known |= {d for f, _, d in shares if d and f.key in published}
+    known |= {n for f, n, _, _ in shares if f.key in published}
+    known |= {d for f, _, d, _ in shares if d and f.key in published}
     forced = {k for k in values if k in suppressed}
     marked = {k: 1 if k in forced else values[k] for k in values}  # as if primary
     hidden: set = set()
@@ -298,9 +306,9 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
                           fixed=(known - forced) & cells)
 
     out = {k: k in hidden for k in values if not k.endswith(":numerator")}
-    for f, num, den in shares:
-        out[f.key] = (f.key in suppressed or num in hidden or den in hidden
-                      or primary(f, threshold))
+    for f, num, den, whole in shares:
+        out[f.key] = f.key not in published and (
+            f.key in suppressed or num in hidden or den in hidden or primary(f, threshold, whole))
     for f in others:
         out[f.key] = f.key in suppressed or primary(f, threshold)
     return out

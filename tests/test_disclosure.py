@@ -188,3 +188,17 @@ def test_a_published_figure_is_never_chosen_to_protect_another_and_a_suppressed_
                                 suppressed={"g.overall.3"})
     assert decided["g.overall.1"] and decided["g.overall.3"]
     assert not decided["g.overall.2"] and not decided["g.overall.total"]
+
+
+def test_a_share_of_a_row_is_suppressed_when_the_rest_of_the_row_is_small():
+    """Health's multi-agency working: 8 of 9 audits acceptable (88.9%) tells the reader that
+    1 was not, though that count is shown nowhere."""
+    grid = Grid("ma", "t", (("health", "Health"), ("police", "Police")),
+                (("1", "Outstanding"), ("2", "Good"), ("3", "Poor")),
+                {("health", "1"): 4, ("health", "2"): 4, ("health", "3"): 1,
+                 ("police", "1"): 10, ("police", "2"): 12, ("police", "3"): 9},
+                col_totals=False,
+                percents=(PercentColumn("acceptable_pct", "% acceptable", ("1", "2"), TOTAL),))
+    decided = disclosure.decide([grid], [], THRESHOLD)
+    assert not decided["ma.health.total"] and decided["ma.health.acceptable_pct"]
+    assert not decided["ma.police.acceptable_pct"]
