@@ -293,8 +293,8 @@ def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
     # numerator: leave that unknown out, or its cells would look pinned down.
     unshown = {n for f, n, _, whole in shares if f.key not in published
                and (f.key in suppressed or primary(f, threshold, whole))}
-    lines = [ln for ln in lines if ln.total not in unshown and not unshown & set(ln.parts)]
     values = {k: v for k, v in values.items() if k not in unshown}
+    lines = [ln for ln in lines if ln.total in values and values.keys() >= set(ln.parts)]
     known = {k for k in values if k in published}
     known |= {n for f, n, _, _ in shares if f.key in published}
     known |= {d for f, _, d, _ in shares if d and f.key in published}

@@ -115,38 +115,32 @@ def family(service, tmp_path_factory):
     return files, out
 
 
-# -- what a figure counts, named from its label ------------------------------------------------
-OVERALL = [f"Overall grading: {g}" for g in GRADES.values()] + ["Overall grading: Total"]
+# -- what a figure counts: its key in the quarterly report of its own period -------------------
+GRADE_KEYS = [str(g) for g in GRADES]
 ENDED = dict(setting("episodes", "ended_as"))
-# a row of the annual report's by-quarter tables ("2025Q1: Good") is the quarter's own figure
-QUARTER_ROW = {**{g: f"Overall grading: {g}" for g in GRADES.values()},
-               "Total": "Overall grading: Total",
-               "% acceptable": "% of plans judged acceptable in quality",
-               "Begun": "Early help assessments begun in period",
-               "Closed": "Early help assessments closed in period",
-               "% outcomes achieved": "% of plans with successful outcomes",
-               **{label: f"Total: {label}" for label in ENDED.values()}}
-SHARES = [  # (percentage, the figures adding up to its numerator, its denominator)
-    ("% of plans judged acceptable in quality", OVERALL[:2], "Overall grading: Total"),
-    ("% of plans judged unacceptable in quality", OVERALL[2:4], "Overall grading: Total"),
-    ("% of plans with successful outcomes", ["Total: Outcomes achieved"],
-     "Early help assessments closed in period"),
-    ("% of plans stepped up to children's social care",
-     ["Total: Stepped up to children's social care"], "Early help assessments closed in period"),
-]
+# A row of the annual report's by-quarter tables ("2025Q1: Good") is the quarter's own figure,
+# named here from its label (the same in every version of the report).
+QUARTER_ROW = {**{label: f"grades.overall.{g}" for g, label in GRADES.items()},
+               "Total": "grades.overall.total", "% acceptable": "acceptable_pct",
+               "Begun": "began_in_period", "Closed": "closed_in_period",
+               "% outcomes achieved": "successful_pct",
+               **{label: f"referral.total.{e}" for e, label in ENDED.items()}}
 
 
 def _meaning(key: str, label: str, period: str) -> tuple[str, str]:
     """(what is counted, the period it counts) for a row of a figures file."""
     if key.startswith("action_completion."):  # due in a quarter, done by the year's end
-        return label, period
-    trend = re.fullmatch(r"(.*) \((\d{4}Q\d)\)", label)
-    if trend:
-        return trend[1], trend[2]
+        return key, period
     row = re.fullmatch(r"(\d{4}Q\d): (.*)", label)
     if row and row[2] in QUARTER_ROW:
         return QUARTER_ROW[row[2]], row[1]
-    return label, period
+    if "@" in key:  # a trend column
+        what, when = key.split("@")
+        return what, when
+    total = re.fullmatch(r"Total: (.*)", label)  # the year's closed by how they ended
+    if total and total[1] in ENDED.values() and re.fullmatch(r"\d{4}", period):
+        return QUARTER_ROW[total[1]], period
+    return key, period
 
 
 def _read(files: dict[str, Path]) -> dict[tuple[str, str], dict[str, str]]:
@@ -155,42 +149,74 @@ def _read(files: dict[str, Path]) -> dict[tuple[str, str], dict[str, str]]:
     for period, path in files.items():
         with path.open(encoding="utf-8") as f:
             for r in csv.DictReader(f):
-                shown.setdefault(_meaning(r["key"], r["label"], period), {})[path.name] = r["value"]
+                seen = shown.setdefault(_meaning(r["key"], r["label"], period), {})
+                assert path.name not in seen, f"two figures of {path.name} read as one: {r}"
+                seen[path.name] = r["value"]
     return shown
 
 
 def _equations(shown: dict) -> list[dict[tuple[str, str], float]]:
-    """The definitions, as equations {figure: coefficient} = 0 (constants as ("1", ""))."""
+    """The definitions, as equations {figure: coefficient} = 0 (a constant is ("1", ""))."""
     quarters = ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
-    eqs = []
+    keys = {k for k, _ in shown}
+    eqs: list[dict] = []
+
+    def adds_up(parts, whole, p):
+        eqs.append({**{(x, p): 1 for x in parts}, (whole, p): -1})
+
+    def share(pct, parts, den, p):
+        """A share shown with its denominator gives its numerator."""
+        values = {v for v in shown.get((pct, p), {}).values() if v not in ("c", "")}
+        total = {v for v in shown.get((den, p), {}).values() if v not in ("c", "")}
+        if values and total:
+            d, value = int(total.pop()), float(values.pop())
+            n = [k for k in range(d + 1) if round(100 * k / d, 1) == value]
+            assert len(n) == 1
+            eqs.append({**{(x, p): 1 for x in parts}, ("1", ""): -n[0]})
+
+    named = {part: sorted({k.split(".")[1] for k in keys if re.fullmatch(pattern, k)})
+             for part, pattern in (("sector", r"participation\.[a-z_]+\.audited"),
+                                   ("reason", r"referral\.[a-z_]+\.began_in_period"),
+                                   ("section", r"grades\.[a-z_]+\.total"),
+                                   ("theme", r"concerns\.[a-z_]+"))}
+    sectors, reasons, sections = named["sector"], named["reason"], named["section"]
     for p in [*quarters, "2025"]:
-        eqs.append({**{(g, p): 1 for g in OVERALL[:4]}, (OVERALL[4], p): -1})
-        eqs.append({(OVERALL[4], p): 1, ("Audits completed in period", p): -1})
-        eqs.append({**{(f"Total: {e}", p): 1 for e in ENDED.values()},
-                    ("Early help assessments closed in period", p): -1})
-        for pct, parts, den in SHARES:
-            values = {v for v in shown.get((pct, p), {}).values() if v not in ("c", "")}
-            total = {v for v in shown.get((den, p), {}).values() if v not in ("c", "")}
-            if values and total:  # a share shown with its denominator gives its numerator
-                d, share = int(total.pop()), float(values.pop())
-                n = [k for k in range(d + 1) if round(100 * k / d, 1) == share]
-                assert len(n) == 1
-                eqs.append({**{(x, p): 1 for x in parts}, ("1", ""): -n[0]})
-        sectors = [s for s in SECTORS if (f"{s}: Total", p) in shown]
-        for s in sectors:  # multi-agency grades by sector; every audit grades every section
-            eqs.append({**{(f"{s}: {g}", p): 1 for g in GRADES.values()}, (f"{s}: Total", p): -1})
-            eqs.append({(f"{s}: Total", p): 1, (f"{s}: Cases audited", p): -1})
-        if sectors:
-            for g in [*GRADES.values(), "Total"]:
-                eqs.append({**{(f"{s}: {g}", p): 1 for s in sectors},
-                            (f"Multi-agency working: {g}", p): -1})
-            eqs.append({**{(f"{s}: Cases audited", p): 1 for s in sectors},
-                        ("Audits completed in period", p): -1})
-    for what in [*OVERALL, "Early help assessments begun in period",
-                 "Early help assessments closed in period",
-                 *(f"Total: {e}" for e in ENDED.values())]:
-        eqs.append({**{(what, q): 1 for q in quarters}, (what, "2025"): -1})
-    return eqs
+        for sec in sections:  # grades by section: every audit grades every section
+            adds_up([f"grades.{sec}.{g}" for g in GRADE_KEYS], f"grades.{sec}.total", p)
+            eqs.append({(f"grades.{sec}.total", p): 1, ("audits_completed", p): -1})
+            share(f"grades.{sec}.acceptable_pct", [f"grades.{sec}.{g}" for g in "12"],
+                  f"grades.{sec}.total", p)
+        share("acceptable_pct", ["grades.overall.1", "grades.overall.2"],
+              "grades.overall.total", p)
+        share("unacceptable_pct", ["grades.overall.3", "grades.overall.4"],
+              "grades.overall.total", p)
+        adds_up([f"referral.total.{e}" for e in ENDED], "closed_in_period", p)
+        share("successful_pct", ["referral.total.outcomes_achieved"], "closed_in_period", p)
+        share("stepped_up_pct", ["referral.total.stepped_up"], "closed_in_period", p)
+        for col in ("open_at_end", "closed_in_period"):  # by lead agency sector
+            adds_up([f"{col}.{s}" for s in sectors], col, p)
+        for col in ("began_in_period", "open_at_end"):  # by referral reason
+            adds_up([f"referral.{r}.{col}" for r in reasons if r != "total"], col, p)
+        for r in reasons:  # closed by referral reason and how they ended
+            adds_up([f"referral.{r}.{e}" for e in ENDED], f"referral.{r}.total", p)
+            share(f"referral.{r}.successful_pct", [f"referral.{r}.outcomes_achieved"],
+                  f"referral.{r}.total", p)
+        for e in [*ENDED, "total"]:
+            adds_up([f"referral.{r}.{e}" for r in reasons],
+                    "closed_in_period" if e == "total" else f"referral.total.{e}", p)
+        for s in sectors:  # multi-agency working by sector: its total is the sector's audits
+            adds_up([f"multi_agency.{s}.{g}" for g in GRADE_KEYS], f"multi_agency.{s}.total", p)
+            eqs.append({(f"multi_agency.{s}.total", p): 1, (f"participation.{s}.audited", p): -1})
+            share(f"multi_agency.{s}.acceptable_pct", [f"multi_agency.{s}.{g}" for g in "12"],
+                  f"multi_agency.{s}.total", p)
+        for g in [*GRADE_KEYS, "total"]:
+            adds_up([f"multi_agency.{s}.{g}" for s in sectors], f"grades.multi_agency.{g}", p)
+        adds_up([f"participation.{s}.audited" for s in sectors], "audits_completed", p)
+        adds_up([f"concerns.{t}" for t in named["theme"]], "concerns_raised", p)
+    for what in [*(f"grades.overall.{g}" for g in [*GRADE_KEYS, "total"]), "began_in_period",
+                 "closed_in_period", *(f"referral.total.{e}" for e in ENDED)]:
+        eqs.append({**{(what, q): 1 for q in quarters}, (what, "2025"): -1})  # a year is its quarters
+    return [eq for eq in eqs if len(eq) > 1]
 
 
 def _worked_out(shown: dict) -> dict[tuple[str, str], float]:
@@ -232,9 +258,9 @@ def test_no_suppressed_cell_can_be_worked_out_from_the_reports_of_the_audience(f
 
 def test_the_attack_works_out_a_figure_left_unprotected():
     """The attack itself can fail: a grade suppressed alone in its row is worked out."""
-    shown = {(g, "2025Q1"): {"r": v} for g, v in zip(OVERALL, ["c", "10", "8", "15", "36"],
-                                                     strict=True)}
-    assert _worked_out(shown) == {("Overall grading: Outstanding", "2025Q1"): 3.0}
+    shown = {(f"grades.overall.{g}", "2025Q1"): {"r": v} for g, v in zip(
+        [*GRADE_KEYS, "total"], ["c", "10", "8", "15", "36"], strict=True)}
+    assert _worked_out(shown) == {("grades.overall.1", "2025Q1"): 3.0}
 
 
 def test_a_quarter_is_decided_once_for_its_quarterly_the_next_trends_and_the_annual(service):
@@ -256,9 +282,11 @@ def test_figures_equal_by_definition_share_one_suppression_decision(family, quar
     """A sector's multi-agency total is its audits (every audit grades every section); a
     section's total is the audits graded: each pair is suppressed together or shown together."""
     shown = _read(family[0])
-    pairs = [((f"{s}: Total", quarter), (f"{s}: Cases audited", quarter)) for s in SECTORS]
-    pairs += [((f"{label}: Total", quarter), ("Overall grading: Total", quarter)) for label in
-              ("Multi-agency working",)]
+    pairs = [((f"multi_agency.{s}.total", quarter), (f"participation.{s}.audited", quarter))
+             for s in ("health", "education", "voluntary", "local_authority", "police",
+                       "housing", "other")]
+    pairs += [((f"grades.{sec}.total", quarter), ("grades.overall.total", quarter))
+              for sec in SECTIONS]
     checked = 0
     for a, b in pairs:
         if a in shown and b in shown:
