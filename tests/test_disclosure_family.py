@@ -5,12 +5,13 @@ for 2025Q4 (with its trend of the four quarters before), the LSCB's annual repor
 (grades, volumes and outcomes by quarter) and the LSCB quarterlies for 2025Q1 to Q3 still on
 file. The test renders them all for real (``ehkit report all`` and ``ehkit report
 quarterly``), reads the figures files, and attacks them as a reader would: it names each
-figure by what it counts and when (from its label), writes down the equations the service's
-definitions give (a row of grades adds up to the audits graded; a year is its four
+figure by what it counts and when (its key in its own quarter's report; a row of the annual
+report's by-quarter tables is read from its label), writes down the equations the service's
+definitions give (every table's rows and columns add up to its totals; a year is its four
 quarters; a percentage shown with its denominator gives its numerator; every audit grades
 every section, so a sector's multi-agency total is its audits), and solves them. No
 suppressed figure may be worked out, and no figure may be suppressed in one report and
-shown in another.
+shown in another. The Board's quarterly for 2025Q4 is attacked the same way.
 
 The store is made up (no real people) so that small counts sit beside large ones in every
 quarter.
@@ -254,6 +255,13 @@ def test_no_suppressed_cell_can_be_worked_out_from_the_reports_of_the_audience(f
     assert sum("c" in seen.values() for seen in shown.values()) > 20  # the attack has work
     recovered = _worked_out(shown)
     assert not recovered, f"suppressed figures worked out: {recovered}"
+
+
+def test_no_suppressed_cell_can_be_worked_out_from_the_board_quarterly(family):
+    _, out = family
+    shown = _read({"2025Q4": out / "quarterly-2025Q4-board.figures.csv"})
+    assert sum("c" in seen.values() for seen in shown.values()) > 20
+    assert not _worked_out(shown)
 
 
 def test_the_attack_works_out_a_figure_left_unprotected():
