@@ -1,9 +1,10 @@
-"""Taking identifiers out of free text before it is shown as a theme.
+"""Taking identifiers out of free text a board or LSCB report shows.
 
 Learning and recommended actions reach a board or LSCB report only as themes (the same words
 recorded many times), but being repeated does not make a sentence anonymous: the same note
 about one child, pasted into sixty audits, is still about that child. So every theme is
-redacted first, whatever its count:
+redacted first, whatever its count (and so is a referral reason or concern theme found in the
+data, ehkit.metrics.as_shown):
 
 - the names held in the store (children's and workers') and its EHM numbers;
 - anything shaped like an identifier: email addresses, dates (so every date of birth), phone
@@ -37,7 +38,7 @@ PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
         ("[date]", r"\b(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2}"
                    rf"|{_DAY}(?:\s+of)?[\s./-]+{_MONTH},?[\s./-]+\d{{2,4}}"
                    rf"|{_MONTH}\s+{_DAY},?\s+\d{{4}})\b"),
-        # UK numbers: 0 or +44 (or any +country code), then 9 to 12 more digits in groups
+        # 0 or +44 (any +country code), then ten or more digits, spaces, dots, dashes, brackets
         ("[phone]", r"(?<![\w+])(?:\+\d{1,3}[\s.-]?(?:\(0\)[\s.-]?)?|\(?0)\d[\d\s().-]{7,}\d(?!\w)"),
         ("[postcode]", r"\b(?:[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2})\b"),
     ))
