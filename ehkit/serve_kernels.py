@@ -75,8 +75,11 @@ def checked_pool(voila_factory):
 
         class CheckedPool(voila_class):
             def get_pool_size(self, notebook_name: str) -> int:
-                # Refill an emptied pool (kernels refused at the cap, or discarded) on demand.
-                if not super().get_pool_size(notebook_name):
+                # Drop kernels that failed to start (Voila's shutdown_kernel would trip on
+                # them) and refill an emptied pool (refused at the cap, or discarded) on demand.
+                pool = self._pools.get(notebook_name, [])
+                pool[:] = [task for task in pool if not _failed(task)]
+                if not pool:
                     self.fill_if_needed(delay=0, notebook_name=notebook_name)
                 return super().get_pool_size(notebook_name)
 
