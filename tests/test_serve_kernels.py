@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import http.client
 import signal
 import socket
 import threading
@@ -29,6 +30,7 @@ from voila_harness import (  # noqa: F401 (fixtures)
 
 from ehkit import serve
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FORM = ".ehkit-grade-pre_eha"
 ALERT = "#ehkit-alert[role=alert]"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # the form, in a page's HTML
@@ -105,6 +107,19 @@ def test_a_port_only_held_by_the_last_runs_closed_connections_is_free_to_serve_o
         serve.configure(db, port=port)
 
 
+def test_ehkit_serve_restarts_at_once_on_the_port_it_just_served(demo_db_path, tmp_path):
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    port = free_port()
+    with VoilaServer(db, cwd=tmp_path, port=port, preheat=False) as first:
+        held = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        held.request("GET", "/voila/api/shutdown/x")  # a connection the server will close
+        held.getresponse().read()
+    with VoilaServer(db, cwd=tmp_path, port=port, preheat=False) as again:
+        assert again.port == port and "already in use" not in again.log()
+    held.close()
+    assert first.port == port
+
+
 # -- kernels: culled, capped ----------------------------------------------------------------
 CAP = 4
 
@@ -142,6 +157,7 @@ class Peak:
         self._thread.join()
 
 
+@pytest.mark.timeout(600)  # 30 real page loads on a busy test machine
 def test_kernels_of_pages_left_behind_are_stopped_and_the_memory_comes_back(bounded):
     # Warmed up: one page served and its kernel stopped, the next preheated one built.
     assert load(bounded)[0] == 200
