@@ -63,7 +63,7 @@ class ServeConfig:
     preheat: bool = True
     pool_size: int = 1
     reports_dir: Path = field(default_factory=lambda: Path.cwd() / "reports")
-    kernels: dict = field(default_factory=lambda: dict(settings.get("serve")))
+    kernels: dict = field(default_factory=lambda: kernel_settings())
 
     @property
     def notebook_path(self) -> Path:
@@ -114,6 +114,21 @@ class ServeConfig:
                 "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve())}
 
 
+KERNEL_SETTINGS = ("idle_seconds", "check_seconds", "max_kernels", "start_seconds")
+
+
+def kernel_settings() -> dict[str, int]:
+    """The ``[serve]`` settings, each checked to be a whole number of at least 1."""
+    given = settings.get("serve")
+    for key in KERNEL_SETTINGS:
+        value = given.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            where = os.environ.get("EHKIT_SETTINGS") or settings.DEFAULTS
+            raise ServeError(f"the setting [serve] {key} = {value!r} (in {where}) must be a "
+                             "whole number of at least 1: correct it and start again")
+    return {key: given[key] for key in KERNEL_SETTINGS}
+
+
 def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
               token: str | None = None, no_token: bool = False, preheat: bool = True,
               pool_size: int = 1, reports_dir: str | os.PathLike | None = None) -> ServeConfig:
@@ -140,7 +155,7 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
             raise ServeError(f"port {port} on {HOST} is already in use (another ehkit serve?): "
                              "choose another with --port") from None
     cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
-                      pool_size=pool_size)
+                      pool_size=pool_size, kernels=kernel_settings())
     if no_token:
         cfg.token = ""
     elif token:

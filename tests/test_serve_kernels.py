@@ -120,6 +120,17 @@ def test_ehkit_serve_restarts_at_once_on_the_port_it_just_served(demo_db_path, t
     assert first.port == port
 
 
+@pytest.mark.parametrize("bad", ["0", '"ten"', "-5", "1.5"])
+def test_a_serve_setting_that_is_not_a_whole_number_is_refused_in_plain_words(
+        demo_db_path, tmp_path, monkeypatch, bad):
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    env = serve_settings(tmp_path, max_kernels=bad)
+    monkeypatch.setenv("EHKIT_SETTINGS", env["EHKIT_SETTINGS"])
+    with pytest.raises(serve.ServeError, match=r"\[serve\] max_kernels = .* must be a whole "
+                       "number of at least 1"):
+        serve.configure(db, port=free_port())
+
+
 # -- kernels: culled, capped ----------------------------------------------------------------
 CAP = 4
 
