@@ -111,7 +111,10 @@ class ServeConfig:
 
     def environment(self) -> dict[str, str]:
         return {"EHKIT_DB": str(self.db.resolve()),
-                "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve())}
+                "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve()),
+                # Where Voila finds the page template (--template=ehkit).
+                "JUPYTER_PATH": os.pathsep.join(
+                    filter(None, [str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")]))}
 
 
 KERNEL_SETTINGS = ("idle_seconds", "check_seconds", "max_kernels", "start_seconds")
@@ -168,8 +171,6 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
 def run(cfg: ServeConfig) -> int:
     """Start Voila in this process (blocks until stopped with Ctrl+C)."""
     os.environ.update(cfg.environment())
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        filter(None, [str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")]))
     # Make sure the kernels run this interpreter (the venv's), whatever is on PATH.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     print(f"ehkit: serving {cfg.notebook} for {cfg.db} at {cfg.url}", flush=True)
