@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import db as store
+from . import rules
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -78,6 +79,7 @@ RULES: dict[str, str] = {
                          "episode details: one episode cannot have two",
     "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
 }
+rules.register_all(RULES, kind="import")
 
 
 @dataclass(frozen=True)
