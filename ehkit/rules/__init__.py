@@ -19,6 +19,7 @@ Where a rule is declared:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EhkitError
-from ..settings import get as setting
 from ..settings import settings
 
 # What a rule applies to, in the order `ehkit rules` lists them.
@@ -60,7 +60,7 @@ class Rule:
     check: Callable | None = None
 
     def __str__(self) -> str:
-        return f"{self.code}\t{self.message}"
+        return f"{self.code}\t{self.kind}\t{self.message}"
 
 
 _REGISTRY: dict[str, Rule] = {}
@@ -118,16 +118,18 @@ def get(code: str) -> Rule:
 
 
 def all_rules() -> list[Rule]:
-    """Every declared rule (ehkit's and the council's), by kind, then code."""
+    """Every rule: ehkit's and the council's (its settings' now), by kind, then code."""
     _load_all()
     order = list(KINDS)
-    return sorted(_REGISTRY.values(), key=lambda r: (order.index(r.kind), r.code))
+    mine = [r for r in _REGISTRY.values() if r.kind != "council"] + council_rules()
+    return sorted(mine, key=lambda r: (order.index(r.kind), r.code))
 
 
 def council_rules() -> list[Rule]:
-    """The council's own audit rules, from the modules its settings name."""
-    _load_council()
-    return [r for r in _REGISTRY.values() if r.kind == "council"]
+    """The council's own audit rules, from the modules its settings name now."""
+    modules = _load_council()
+    return [r for r in _REGISTRY.values() if r.kind == "council"
+            and r.check.__module__ in modules]
 
 
 def markdown() -> str:
@@ -143,8 +145,17 @@ def _load_all() -> None:
     _load_council()
 
 
-def _load_council() -> None:
-    """Import each module named by the settings' ``[rules] modules``, once.
+def _module_key(name: str) -> str:
+    """A module name, or for a file, a name of its own per path (two councils' files on one
+    machine may share a file name)."""
+    if not name.endswith(".py"):
+        return name
+    path = str(Path(name).resolve())
+    return f"ehkit_council_rules.{Path(name).stem}_{hashlib.sha1(path.encode()).hexdigest()[:12]}"
+
+
+def _load_council() -> set[str]:
+    """Import each module named by the settings' ``[rules] modules`` (once); their names.
 
     An entry is a module name on the Python path (``eastshire_rules``) or the path of a
     ``.py`` file (relative to the folder ehkit runs in).
@@ -153,8 +164,10 @@ def _load_council() -> None:
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise RulesNotLoaded("settings [rules] modules should be a list of module names or "
                              "file paths, like modules = [\"eastshire_rules\"]")
+    keys = set()
     for name in names:
-        key = f"ehkit_council_rules.{Path(name).stem}" if name.endswith(".py") else name
+        key = _module_key(name)
+        keys.add(key)
         if key in sys.modules:
             continue
         try:
@@ -178,13 +191,4 @@ def _load_council() -> None:
                 f"the rules module {name!r} named in the settings ([rules] modules) could not "
                 f"be loaded ({type(e).__name__}: {e}): correct it, or remove it from the "
                 "settings") from None
-
-
-def checked(rule_code: str, *args, **kwargs) -> str | None:
-    """Run a declared rule's check (for callers that hold only its code)."""
-    return get(rule_code).check(*args, **kwargs)
-
-
-__all__ = ["DuplicateRule", "KINDS", "Rule", "RulesNotLoaded", "all_rules", "audit_rule",
-           "council_rules", "get", "markdown", "register", "register_all", "rule_definition",
-           "setting"]
+    return keys
