@@ -1,7 +1,7 @@
 """Audits: checking, saving, submitting and moderating audits.
 
 The guidance's rules are defined once, in :mod:`ehkit.rules.audit`; :func:`problems` asks
-every one of them (and the council's own, :func:`ehkit.rules.council_rules`), and the form,
+every one of them (and the council's own, :func:`ehkit.rules.council_problems`), and the form,
 the sampler and the demo generator ask this module. The form only shows what
 :func:`problems` says: the browser can send any widget value, so every save and submit
 checks again here.
@@ -43,7 +43,7 @@ from . import template as templates
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .rules import audit as rule
-from .rules import council_rules
+from .rules import council_problems
 from .rules.audit import best_overall_allowed, conflict_of_interest  # noqa: F401 - asked from here
 from .template import OVERALL, Template
 
@@ -430,9 +430,9 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     for a in actions:
         for f, why in action_problems(a, row["audit_date"], today).items():
             need(f"actions.{a['number']}.{f}", f"Action {a['number']}: {why}.")
-    for r in council_rules():
-        need(r.fields[0], r.check({**row, "answers": answers, "checklist": checklist,
-                                   "actions": actions, "case": case}))
+    for r, why in council_problems({**row, "answers": answers, "checklist": checklist,
+                                    "actions": actions, "case": case}):
+        need(r.fields[0], why)
     return found
 
 

@@ -9,9 +9,11 @@ wrong. The groups:
   chain unbroken (a row altered or removed outside ehkit; with a log key, a row added without
   it), every anchored head still held, and the data equal to what the log says happened (a
   change made with the triggers dropped);
-- ``DQ-*``  data-quality rules in the spirit of REDCap's: required fields blank on submitted
-  audits, grades off the template's scale, dates out of order, episodes with no children,
-  actions past due with no owner;
+- ``DQ-*``  data-quality rules in the spirit of REDCap's: dates out of order, episodes with no
+  children, actions past due with no owner, moderations of grades since changed; and the
+  audit form's own rules (:mod:`ehkit.rules.audit`: required fields blank on submitted
+  audits, grades off the template's scale, audit and action dates), and the council's, each
+  under its own code;
 - ``FS-*``  where the file lives (a network drive).
 """
 
@@ -522,15 +524,13 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     """The council's own audit rules (settings [rules] modules), asked of submitted audits."""
     from . import audits  # only when the council has rules: loading every audit is slow
 
-    mine = rules.council_rules()
-    if not mine:
+    if not rules.council_rules():
         return []
     out = []
     for (audit_id,) in db.conn.execute(
             "SELECT id FROM audits WHERE status IN ('submitted', 'moderated') ORDER BY id"):
-        audit = audits.load(db, audit_id)
-        out += [Finding(r.code, f"audit {audit_id}", why) for r in mine
-                if (why := r.check(audit))]
+        out += [Finding(r.code, f"audit {audit_id}", why)
+                for r, why in rules.council_problems(audits.load(db, audit_id))]
     return out
 
 

@@ -172,3 +172,12 @@ def test_a_council_rules_module_that_cannot_load_is_named_in_words(tmp_path, mon
     err = capsys.readouterr().err
     assert "oakvale_rules.py" in err and "could not be loaded" in err
     assert "Traceback" not in err
+
+
+def test_a_council_rule_that_fails_is_named_in_words_not_a_traceback(db, tmp_path, monkeypatch):
+    base_rows(db)
+    failing = COUNCIL_RULES.replace('len((audit.get("summary") or "").split())',
+                                    'audit["no such field"]')
+    _council(tmp_path, monkeypatch, failing.replace("OAK-SUMMARY", "OAK-FAILING"))
+    with pytest.raises(rules.CouncilRuleFailed, match=r"rule OAK-FAILING \(in .*oakvale_rules"):
+        audits.problems(db, audit_form(), today=TODAY)

@@ -51,6 +51,10 @@ class RulesNotLoaded(EhkitError):
     """A council's rules module named in the settings cannot be loaded."""
 
 
+class CouncilRuleFailed(EhkitError):
+    """A council's own rule raised instead of answering."""
+
+
 @dataclass(frozen=True)
 class Rule:
     code: str
@@ -130,6 +134,26 @@ def council_rules() -> list[Rule]:
     modules = _load_council()
     return [r for r in _REGISTRY.values() if r.kind == "council"
             and r.check.__module__ in modules]
+
+
+def council_problems(audit: Mapping) -> list[tuple[Rule, str]]:
+    """The council's rules this audit breaks, each with what the auditor reads.
+
+    The form and ``ehkit check`` both ask this. A rule that raises is the council's code
+    failing: say which rule, and where it is, in words.
+    """
+    found = []
+    for r in council_rules():
+        try:
+            why = r.check(audit)
+        except Exception as e:
+            raise CouncilRuleFailed(
+                f"the council's rule {r.code} (in {r.check.__code__.co_filename}) failed on "
+                f"this audit ({type(e).__name__}: {e}): correct it, or remove its module from "
+                "the settings ([rules] modules)") from None
+        if why:
+            found.append((r, str(why)))
+    return found
 
 
 def markdown() -> str:
