@@ -428,7 +428,7 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     need("actions", rule.actions_where_needed(
         tpl, [*section_grades.values(), row["overall_grade"]], len(actions)))
     for a in actions:
-        for f, why in action_problems(a, row["audit_date"], today).items():
+        for f, why in _action_problems(a, row["audit_date"], today).items():
             need(f"actions.{a['number']}.{f}", f"Action {a['number']}: {why}.")
     for r, why in council_problems({**row, "answers": answers, "checklist": checklist,
                                     "actions": actions, "case": case}):
@@ -436,9 +436,9 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     return found
 
 
-def action_problems(action: Mapping, audit_date: str | None, today: dt.date) -> dict[str, str]:
-    """The action rules one action breaks, as {column: what to put right}: what the form
-    asks at submit and ``ehkit check`` asks of every stored action."""
+def _action_problems(action: Mapping, audit_date: str | None, today: dt.date) -> dict[str, str]:
+    """The action rules one action breaks, as {column: what to put right} (its dates are
+    the rules the action tracker and ``ehkit check`` ask too)."""
     found = {
         "action": rule.action_described(action.get("action")),
         "by_whom": rule.action_owned(action.get("by_whom"), action.get("owner_id")),
