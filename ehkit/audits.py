@@ -307,8 +307,8 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
         if row[f] is not None and _name(db, row[f]) is None:
             errors[key] = "That person is not in the store: choose again from the list."
-    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
-        errors["auditor2"] = "Auditor 2 must be a different person from auditor 1."
+    if why := rule.second_auditor_differs(row["auditor1_id"], row["auditor2_id"]):
+        errors["auditor2"] = why
 
     graded = {s.key for s in tpl.graded_sections}
     known = tpl.answer_keys()
@@ -665,8 +665,8 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
     moderator = _name(db, moderator_id)
     if moderator is None:
         found["moderator"] = "Choose the moderator from the list."
-    elif moderator_id == audit["auditor1_id"]:
-        found["moderator"] = "Auditor 1 cannot moderate their own audit: choose someone else."
+    elif why := rule.moderator_not_auditor(moderator_id, audit["auditor1_id"]):
+        found["moderator"] = why
     else:
         case = audit["case"]
         why = conflict_of_interest(moderator_id, case["lead_professional_id"],
@@ -691,8 +691,8 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
         if why := rule.grade_on_scale(tpl, g):
             found[k] = why
         moderated[k] = g
-        if g is not None and g != original[k] and why_changed[k] is None:
-            found.setdefault(k, "Give the reason for changing this grade.")
+        if why := rule.changed_grade_has_reason(original[k], g, why_changed[k]):
+            found.setdefault(k, why)
     section_moderated = {k: moderated[k] for k in keys[:-1]}
     why = rule.overall_reflects_sections(tpl, section_moderated, moderated[OVERALL])
     if why:

@@ -61,6 +61,31 @@ def conflict_of_interest(
     return None
 
 
+@rule_definition("AUDIT-AUDITOR2", "auditor 2 is someone other than auditor 1", kind="audit",
+                 fields=("auditor2",))
+def second_auditor_differs(auditor1_id: int | None, auditor2_id: int | None) -> str | None:
+    if auditor2_id is not None and auditor2_id == auditor1_id:
+        return "Auditor 2 must be a different person from auditor 1."
+    return None
+
+
+@rule_definition("MODERATION-NOT-AUDITOR1", "the moderator is not auditor 1", kind="audit",
+                 fields=("moderator",))
+def moderator_not_auditor(moderator_id: int | None, auditor1_id: int | None) -> str | None:
+    if moderator_id is not None and moderator_id == auditor1_id:
+        return "Auditor 1 cannot moderate their own audit: choose someone else."
+    return None
+
+
+@rule_definition("MODERATION-REASON", "a moderator who changes a grade gives the reason",
+                 kind="audit", fields=("section",))
+def changed_grade_has_reason(original: int | None, moderated: int | None, reason: str | None
+                             ) -> str | None:
+    if moderated is not None and moderated != original and _blank(reason):
+        return "Give the reason for changing this grade."
+    return None
+
+
 # -- the audit date -------------------------------------------------------------------------
 @rule_definition("AUDIT-DATE", "an audit has the date it was done", kind="audit",
                  fields=("audit_date",))
