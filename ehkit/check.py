@@ -54,7 +54,7 @@ rules.register_all({
     "LOG-UNLOGGED": "data changed outside ehkit: it differs from the change log",
     "DQ-TEMPLATE": "an audit uses a template ehkit cannot load",
     "DQ-DATE-ORDER": "dates out of order: submitted, discussed or moderated before the audit "
-                     "date; a child born after the episode ended or in the future",
+                     "date; a child born after the episode ended",
     "DQ-EPISODE-NO-CHILDREN": "an episode has no children",
     "DQ-ACTION-NO-OWNER": "an action is past due, not completed and nobody owns it",
     "DQ-MODERATION-STALE": "a moderated audit's counting moderation was of a grade the audit no "
@@ -512,11 +512,12 @@ def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
     for where, message, sql in DATE_ORDER:
         for row in db.conn.execute(sql + " ORDER BY 1"):
             out.append(Finding("DQ-DATE-ORDER", where.format(*row), message.format(*row)))
+    born_later = rules.get("DOB_IN_FUTURE")  # the import's rule, asked of what is stored
     for cid, eid, dob in db.conn.execute(
             "SELECT id, episode_id, date_of_birth FROM children WHERE date_of_birth > ?"
             " ORDER BY id", (today.isoformat(),)):
-        out.append(Finding("DQ-DATE-ORDER", f"child {cid} (episode {eid})",
-                           f"date of birth {dob} is in the future"))
+        out.append(Finding(born_later.code, f"child {cid} (episode {eid})",
+                           f"{born_later.message} ({dob})"))
     return out
 
 

@@ -123,7 +123,7 @@ def test_dates_out_of_order(audited):
         ("AUDIT-DATE-BEFORE-EPISODE", f"audit {audit_id}"),
         ("ACTION-DUE-AFTER-AUDIT", f"audit {audit_id} action 1"),
         ("DQ-DATE-ORDER", "child 2 (episode 2)"),
-        ("DQ-DATE-ORDER", "child 3 (episode 1)"),
+        ("DOB_IN_FUTURE", "child 3 (episode 1)"),
     ]
 
 
