@@ -157,8 +157,9 @@ def council_problems(audit: Mapping) -> list[tuple[Rule, str]]:
 
 
 def markdown() -> str:
-    """The README's table of every rule."""
-    lines = ["| code | applies to | message |", "|---|---|---|"]
+    """The README's list of what each kind of rule applies to, and its table of every rule."""
+    lines = [f"- *{kind}*: {what}" for kind, what in KINDS.items()]
+    lines += ["", "| code | applies to | message |", "|---|---|---|"]
     lines += [f"| `{r.code}` | {r.kind} | {r.message} |" for r in all_rules()]
     return "\n".join(lines)
 
