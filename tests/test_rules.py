@@ -159,9 +159,12 @@ def test_a_council_rule_named_in_settings_is_asked_by_the_form_and_check(db, tmp
 
 
 def test_a_council_rule_under_a_code_ehkit_uses_is_refused(tmp_path, monkeypatch):
-    _council(tmp_path, monkeypatch, COUNCIL_RULES.replace("OAK-SUMMARY", "AUDIT-CASE"))
-    with pytest.raises(rules.DuplicateRule, match="AUDIT-CASE is declared twice"):
-        rules.all_rules()
+    first = COUNCIL_RULES.replace("OAK-SUMMARY", "OAK-FIRST").replace(
+        "summary_of_five_words", "first_rule")
+    _council(tmp_path, monkeypatch, first + COUNCIL_RULES.replace("OAK-SUMMARY", "AUDIT-CASE"))
+    for _ in range(2):  # and again the same refusal: none of the module's rules stayed
+        with pytest.raises(rules.DuplicateRule, match="AUDIT-CASE is declared twice"):
+            rules.all_rules()
 
 
 def test_a_council_rules_module_that_cannot_load_is_named_in_words(tmp_path, monkeypatch,

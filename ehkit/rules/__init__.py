@@ -193,27 +193,30 @@ def _load_council() -> set[str]:
     for name in names:
         key = _module_key(name)
         keys.add(key)
-        if key in sys.modules:
-            continue
-        try:
-            if name.endswith(".py"):
-                spec = importlib.util.spec_from_file_location(key, name)
-                if spec is None or not Path(name).is_file():
-                    raise FileNotFoundError(f"no file {name}")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[key] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[key]
-                    raise
-            else:
-                importlib.import_module(name)
-        except DuplicateRule:
-            raise
-        except Exception as e:  # the council's code: say which module, and why, in words
-            raise RulesNotLoaded(
-                f"the rules module {name!r} named in the settings ([rules] modules) could not "
-                f"be loaded ({type(e).__name__}: {e}): correct it, or remove it from the "
-                "settings") from None
+        if key not in sys.modules:
+            _import_council_module(name, key)
     return keys
+
+
+def _import_council_module(name: str, key: str) -> None:
+    """Import one council module; if it fails, none of its rules stays declared."""
+    try:
+        if name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(key, name)
+            if spec is None or not Path(name).is_file():
+                raise FileNotFoundError(f"no file {name}")
+            sys.modules[key] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[key])
+        else:
+            importlib.import_module(name)
+    except Exception as e:
+        sys.modules.pop(key, None)
+        for code in [c for c, r in _REGISTRY.items() if r.check and r.check.__module__ == key]:
+            del _REGISTRY[code]
+        if isinstance(e, DuplicateRule):
+            raise
+        # the council's code: say which module, and why, in words
+        raise RulesNotLoaded(
+            f"the rules module {name!r} named in the settings ([rules] modules) could not "
+            f"be loaded ({type(e).__name__}: {e}): correct it, or remove it from the "
+            "settings") from None
