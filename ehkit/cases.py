@@ -26,6 +26,7 @@ import sqlite_utils
 
 from . import db as store
 from . import rules, spreadsheet
+from .dates import uk_date
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -49,10 +50,6 @@ class UnreadableFile(ImportFailed):
 
 
 class MappingError(EhkitError):
-    pass
-
-
-class CaseNotFound(EhkitError):
     pass
 
 
@@ -603,16 +600,16 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
         last_review = date_of("last_review_date")
         dob = date_of("child_date_of_birth")
         if start and end and end < start:
-            bad("end_date", _Bad("END_BEFORE_START", f"began {start:%d/%m/%Y}"))
+            bad("end_date", _Bad("END_BEFORE_START", f"began {uk_date(start)}"))
         for fld, d in (("first_review_date", first_review), ("last_review_date", last_review)):
             if start and d and d < start:
-                bad(fld, _Bad("REVIEW_BEFORE_START", f"began {start:%d/%m/%Y}"))
+                bad(fld, _Bad("REVIEW_BEFORE_START", f"began {uk_date(start)}"))
         if first_review and last_review and last_review < first_review:
             bad("last_review_date", _Bad("REVIEW_ORDER"))
         if dob and dob > today:
             bad("child_date_of_birth", _Bad("DOB_IN_FUTURE"))
         elif dob and start and dob > start:
-            bad("child_date_of_birth", _Bad("DOB_AFTER_START", f"began {start:%d/%m/%Y}"))
+            bad("child_date_of_birth", _Bad("DOB_AFTER_START", f"began {uk_date(start)}"))
 
         # agency: known, or to be created
         agency_key = norm(text["lead_agency"])
@@ -1041,36 +1038,3 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
 
 IMPORTERS = {"episodes": import_episodes, "practitioners": import_practitioners,
              "agencies": import_agencies}
-
-
-# -- small queries others need ----------------------------------------------------------------
-def find_episode(db: sqlite_utils.Database, episode: int | str) -> int:
-    """An episode id from an id or an EHM number (its latest episode when it has several)."""
-    if isinstance(episode, int):
-        if db.conn.execute("SELECT 1 FROM episodes WHERE id = ?", (episode,)).fetchone():
-            return episode
-        raise CaseNotFound(f"no episode with id {episode}")
-    ehm = str(episode).strip()
-    row = db.conn.execute("SELECT id FROM episodes WHERE ehm_number = ? "
-                          "ORDER BY start_date DESC LIMIT 1", (ehm,)).fetchone()
-    if row is None:
-        raise CaseNotFound(f"no episode with EHM number {ehm!r}: check the number, or import "
-                           "the case list first (`ehkit import episodes FILE`)")
-    return row[0]
-
-
-def episode_info(db: sqlite_utils.Database, episode: int | str) -> dict:
-    """What the audit form's case-information block shows for an episode (id or EHM number)."""
-    eid = find_episode(db, episode)
-    row = next(db.query(
-        """SELECT e.*, a.name AS lead_agency, a.kind AS lead_agency_kind,
-                  lp.name AS lead_professional, lp.role AS lead_professional_role,
-                  tm.name AS team_manager
-           FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
-           LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
-           LEFT JOIN practitioners tm ON tm.id = e.team_manager_id
-           WHERE e.id = ?""", [eid]))
-    row["children"] = list(db.query(
-        "SELECT name, date_of_birth FROM children WHERE episode_id = ? ORDER BY date_of_birth, id",
-        [eid]))
-    return row

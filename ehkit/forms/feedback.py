@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import actions, feedback
+from .. import actions, after_audit, episodes, service_user_feedback
 from .. import db as store
 from .. import template as templates
 from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
@@ -36,13 +36,13 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
     given_on = tag(w.DatePicker(description="Date given", value=today or dt.date.today(),
                                 style=STYLE), "given-on")
-    respondent = tag(w.ToggleButtons(options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
+    respondent = tag(w.ToggleButtons(options=[(v, k) for k, v in service_user_feedback.RESPONDENTS.items()],
                                      description="From", style=STYLE), "respondent")
-    stage = tag(w.Dropdown(options=[(v, k) for k, v in feedback.STAGES.items()],
+    stage = tag(w.Dropdown(options=[(v, k) for k, v in service_user_feedback.STAGES.items()],
                            description="When", style=STYLE), "stage")
-    labels = feedback.rating_labels()
+    labels = service_user_feedback.rating_labels()
     ratings = {}
-    for q in feedback.questions():
+    for q in service_user_feedback.questions():
         ratings[q["key"]] = tag(w.Dropdown(
             options=[("Not answered", None), *[(f"{n} - {lab}", n)
                                               for n, lab in enumerate(labels, start=1)]],
@@ -51,7 +51,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
                    "comments")
     concern = tag(w.Checkbox(description="A concern was raised", indent=False), "concern")
     theme = tag(w.Dropdown(options=[("Choose a theme", None),
-                                    *[(t, t) for t in feedback.concern_themes()]],
+                                    *[(t, t) for t in service_user_feedback.concern_themes()]],
                            description="Theme of the concern", style=STYLE), "theme")
     detail = tag(w.Textarea(description="About the concern", style=STYLE, layout=WIDE),
                  "concern-detail")
@@ -60,8 +60,8 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
 
     @friendly(messages)
     def on_save(_):
-        episode = feedback.find_episode(db, ehm.value, given_on.value)
-        fid = feedback.record_service_user_feedback(db, {
+        episode = episodes.find_episode(db, ehm.value, given_on.value)
+        fid = service_user_feedback.record_service_user_feedback(db, {
             "episode_id": episode, "given_on": given_on.value, "respondent": respondent.value,
             "stage": stage.value,
             "ratings": {k: d.value for k, d in ratings.items() if d.value is not None},
@@ -74,7 +74,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
         concern.value, theme.value = False, None
 
     save.on_click(on_save)
-    rows = [w.HBox([d, w.Label(q["text"])]) for q, d in zip(feedback.questions(),
+    rows = [w.HBox([d, w.Label(q["text"])]) for q, d in zip(service_user_feedback.questions(),
                                                           ratings.values(), strict=True)]
     box = w.VBox([
         _title("Service-user feedback", "Feedback from the child or young person, or the parent "
@@ -150,7 +150,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
         return int(audit_id.value)
 
     def show_to_hold():
-        rows = feedback.discussions_to_hold(db, on)
+        rows = after_audit.discussions_to_hold(db, on)
         items = "".join(f"<li>Audit {r['id']} of {esc(r['audit_date'])} ({esc(r['ehm_number'])},"
                         f" {esc(r['author'] or '')})</li>" for r in rows[-15:])
         to_hold.value = (f"<p><b>{len(rows)} audit(s) with the discussion still to hold</b> "
@@ -158,7 +158,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_load(_=None):
-        f = feedback.followup(db, current())
+        f = after_audit.followup(db, current())
         f["grade_label"] = templates.load(f["audit"]["template"]).grade_label(f["audit"]["grade"])
         summary.value = _audit_html(f)
         a = f["audit"]
@@ -168,9 +168,9 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
                                 if i in {v for _, v in people})
         try:
             feedback_text.value = ("<b>Feedback summary for the author</b>"
-                                   + text_html(feedback.feedback_summary(db, current()),
+                                   + text_html(after_audit.feedback_summary(db, current()),
                                                "ehkit-readonly"))
-        except feedback.FeedbackError as e:
+        except after_audit.FeedbackError as e:
             feedback_text.value = text_html(str(e))
         save_one.disabled = one_notes.disabled = not f["needs_one_to_one"]
         letter.disabled = not f["needs_letter"]
@@ -184,19 +184,19 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_notified(_):
-        feedback.record_worker_notified(db, current(), notified.value)
+        after_audit.record_worker_notified(db, current(), notified.value)
         on_load()
         messages.ok(f"Saved: the worker was told on {notified.value}.")
 
     @friendly(messages)
     def on_sent(_):
-        feedback.record_feedback_sent(db, current(), sent_on.value, today=on)
+        after_audit.record_feedback_sent(db, current(), sent_on.value, today=on)
         on_load()
         messages.ok(f"Saved: the feedback summary was sent on {sent_on.value}.")
 
     @friendly(messages)
     def on_discussion(_):
-        feedback.record_discussion(db, current(), held_on.value, attendees.value, learning.value,
+        after_audit.record_discussion(db, current(), held_on.value, attendees.value, learning.value,
                                    notes.value, today=on)
         learning.value = notes.value = ""
         on_load()
@@ -205,14 +205,14 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_one(_):
-        feedback.record_one_to_one(db, current(), one_on.value, one_notes.value, today=on)
+        after_audit.record_one_to_one(db, current(), one_on.value, one_notes.value, today=on)
         one_notes.value = ""
         on_load()
         messages.ok(f"Saved the 1-1 meeting of {one_on.value}.")
 
     @friendly(messages)
     def on_letter(_):
-        html_path, text_path = feedback.draft_letter(db, current(), out_dir=letters_dir, on=on)
+        html_path, text_path = after_audit.draft_letter(db, current(), out_dir=letters_dir, on=on)
         on_load()
         messages.ok(f"Letter drafted (not sent): {html_path} and {text_path}.")
 
