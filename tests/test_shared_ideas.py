@@ -12,6 +12,7 @@ from helpers import add_audit, add_episode, add_service
 
 import ehkit
 from ehkit import actions, after_audit, audits, dates, episodes, history
+from ehkit import self_assessment as sa
 from ehkit.errors import AuditNotFound, EhkitError, FeedbackError
 
 SOURCE = Path(ehkit.__file__).parent
@@ -59,6 +60,14 @@ def test_a_wrong_date_given_with_feedback_is_a_feedback_error(db, when):
     with pytest.raises(FeedbackError, match="notified"):
         after_audit.record_worker_notified(db, 1, when, today=dt.date(2026, 11, 24))
     assert db["discussions"].count == 0
+
+
+def test_a_wrong_date_given_with_a_self_assessment_is_its_own_error(db):
+    add_service(db)
+    add_episode(db, 1, "2026-01-05")
+    with pytest.raises(sa.SelfAssessmentError, match="completed date '31/02/2026'"):
+        sa.record(db, 1, 2, "31/02/2026", {})
+    assert db["self_assessments"].count == 0
 
 
 def test_a_date_is_read_with_the_callers_error_and_names_what_was_wrong():

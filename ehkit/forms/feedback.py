@@ -12,8 +12,9 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import actions, after_audit, episodes, service_user_feedback
+from .. import actions, after_audit, episodes
 from .. import db as store
+from .. import service_user_feedback as feedback
 from .. import template as templates
 from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
 
@@ -36,13 +37,13 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
     given_on = tag(w.DatePicker(description="Date given", value=today or dt.date.today(),
                                 style=STYLE), "given-on")
-    respondent = tag(w.ToggleButtons(options=[(v, k) for k, v in service_user_feedback.RESPONDENTS.items()],
+    respondent = tag(w.ToggleButtons(options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
                                      description="From", style=STYLE), "respondent")
-    stage = tag(w.Dropdown(options=[(v, k) for k, v in service_user_feedback.STAGES.items()],
+    stage = tag(w.Dropdown(options=[(v, k) for k, v in feedback.STAGES.items()],
                            description="When", style=STYLE), "stage")
-    labels = service_user_feedback.rating_labels()
+    labels = feedback.rating_labels()
     ratings = {}
-    for q in service_user_feedback.questions():
+    for q in feedback.questions():
         ratings[q["key"]] = tag(w.Dropdown(
             options=[("Not answered", None), *[(f"{n} - {lab}", n)
                                               for n, lab in enumerate(labels, start=1)]],
@@ -51,7 +52,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
                    "comments")
     concern = tag(w.Checkbox(description="A concern was raised", indent=False), "concern")
     theme = tag(w.Dropdown(options=[("Choose a theme", None),
-                                    *[(t, t) for t in service_user_feedback.concern_themes()]],
+                                    *[(t, t) for t in feedback.concern_themes()]],
                            description="Theme of the concern", style=STYLE), "theme")
     detail = tag(w.Textarea(description="About the concern", style=STYLE, layout=WIDE),
                  "concern-detail")
@@ -61,7 +62,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     @friendly(messages)
     def on_save(_):
         episode = episodes.find_episode(db, ehm.value, given_on.value)
-        fid = service_user_feedback.record_service_user_feedback(db, {
+        fid = feedback.record_service_user_feedback(db, {
             "episode_id": episode, "given_on": given_on.value, "respondent": respondent.value,
             "stage": stage.value,
             "ratings": {k: d.value for k, d in ratings.items() if d.value is not None},
@@ -74,7 +75,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
         concern.value, theme.value = False, None
 
     save.on_click(on_save)
-    rows = [w.HBox([d, w.Label(q["text"])]) for q, d in zip(service_user_feedback.questions(),
+    rows = [w.HBox([d, w.Label(q["text"])]) for q, d in zip(feedback.questions(),
                                                           ratings.values(), strict=True)]
     box = w.VBox([
         _title("Service-user feedback", "Feedback from the child or young person, or the parent "
