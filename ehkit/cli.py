@@ -420,7 +420,65 @@ def _run_sample_request(args) -> int:
     return 0
 
 
-COMMANDS = [    _add_demo,
+# -- ehkit init / upgrade (installing and upgrading) -----------------------------------------
+def _add_init(sub) -> None:
+    p = sub.add_parser("init", help="make the service's working folder (settings, templates, "
+                       "notebooks)",
+                       description="Make a working folder with the service's own copy of the "
+                       "settings (ehkit.toml), the audit tool and letter templates, the import "
+                       "mappings and the report and form notebooks, plus data/ and reports/. "
+                       "ehkit run in that folder (or with EHKIT_HOME set to it) uses its files "
+                       "before its own. A file already there is never overwritten.")
+    p.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                   help="the folder (default: this one)")
+    p.add_argument("--check", action="store_true",
+                   help="list the folder's files that differ from this ehkit's (after an "
+                   "upgrade); exit 1 when any does")
+    p.set_defaults(run=_run_init)
+
+
+def _run_init(args) -> int:
+    from . import home
+
+    if args.check:
+        found = home.differences(args.folder)
+        for d in found:
+            print(f"{d.path}: {d.why}")
+        if not found:
+            print(f"{args.folder}: every file is as ehkit {__version__} ships it")
+        return 1 if found else 0
+    added = home.init(args.folder)
+    print(f"{args.folder}: the working folder for ehkit {__version__}; "
+          + (f"added {', '.join(added)}" if added else "nothing to add (your files are kept)"))
+    return 0
+
+
+def _add_upgrade(sub) -> None:
+    p = sub.add_parser("upgrade", help="upgrade the store to this ehkit (after a backup)",
+                       description="Apply the store's pending migrations after backing it up "
+                       "(backups/ beside it), and say what changed. Any command does this the "
+                       "first time it opens the store after ehkit is upgraded; a store written "
+                       "by a newer ehkit is refused.")
+    _db_arg(p)
+    p.set_defaults(run=_run_upgrade)
+
+
+def _run_upgrade(args) -> int:
+    from . import db as store
+
+    path = store.db_path(args.db)
+    database = store.connect(path, must_exist=True, migrate=False)
+    try:
+        print(store.upgrade(database, path))
+    finally:
+        database.close()
+    return 0
+
+
+COMMANDS = [
+    _add_init,
+    _add_upgrade,
+    _add_demo,
     _add_report,
     _add_actions,
     _add_letter,

@@ -30,13 +30,14 @@ import itertools
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
-from . import netfs
+from . import __version__, netfs
 from .errors import EhkitError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -281,7 +282,9 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
     try:
         refuse_newer(db)
         if migrate and not read_only:
-            apply_migrations(db)
+            done = upgrade(db, p)
+            if done.backup:  # the first command after an upgrade of ehkit says so
+                print(f"ehkit: {done}", file=sys.stderr)
     except BaseException:
         db.close()
         raise
@@ -418,6 +421,51 @@ def refuse_newer(db: sqlite_utils.Database) -> None:
     if unknown:
         raise StoreTooNew(f"this store was written by a newer ehkit (migration "
                           f"{max(unknown):04d}); upgrade ehkit")
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade` did to a store made by an earlier ehkit."""
+    path: Path
+    applied: list[tuple[int, str, str]]  # (number, name, what it changes)
+    backup: Path | None  # the store as it was before
+
+    def __str__(self) -> str:
+        if not self.applied:
+            last = max((n for n, _, _ in migrations()), default=0)
+            return f"{self.path} is up to date (ehkit {__version__}, migration {last:04d})"
+        lines = [f"upgraded {self.path} for ehkit {__version__}; the store as it was is kept "
+                 f"in {self.backup}. What changed:"]
+        lines += [f"  {n:04d} {name}: {what}" for n, name, what in self.applied]
+        return "\n".join(lines)
+
+
+def describe(migration: Path) -> str:
+    """What a migration changes: the first line of its leading comment."""
+    for line in migration.read_text(encoding="utf-8").splitlines():
+        if line.startswith("--"):
+            return line.lstrip("- ").strip()
+    return ""
+
+
+def upgrade(db: sqlite_utils.Database, path: Path) -> Upgrade:
+    """Bring a store up to this ehkit's schema. A store an earlier ehkit made is backed up
+    first (``backups/`` beside it); a backup that fails leaves it unchanged."""
+    recorded = recorded_migrations(db.conn)
+    pending = [m for m in migrations() if m[0] not in recorded]
+    kept = None
+    if pending and recorded and str(path) != ":memory:":
+        from . import backup  # backup uses this module
+
+        try:
+            kept = backup.backup(path).path
+        except EhkitError as e:
+            raise StoreError(f"{path} needs upgrading for ehkit {__version__}, which first "
+                             f"backs it up, and the backup failed ({e}). Nothing was "
+                             "changed") from None
+    applied = set(apply_migrations(db))
+    return Upgrade(path, [(n, name, describe(f)) for n, name, f in pending if n in applied],
+                   kept)
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[int]:
