@@ -399,7 +399,7 @@ def person_error(e: sqlite3.DatabaseError) -> Exception:
 # -- migrations --------------------------------------------------------------------------
 def migrations() -> list[tuple[int, str, Path]]:
     out = []
-    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    for f in sorted(MIGRATIONS_DIR.glob("[0-9]*.sql")):
         number, _, name = f.stem.partition("_")
         out.append((int(number), name, f))
     numbers = [n for n, _, _ in out]
@@ -468,15 +468,63 @@ def upgrade(db: sqlite_utils.Database, path: Path) -> Upgrade:
                    kept)
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply every migration not yet recorded; rebuild change-log triggers if any ran."""
+# -- the baseline: a new store's schema in one step --------------------------------------
+BASELINE = MIGRATIONS_DIR / "baseline.sql"
+_BASELINE_HEAD = "-- ehkit baseline: the schema as of migration "
+
+
+def baseline_number() -> int:
+    """The migration the baseline schema stands at (0: no baseline)."""
+    if not BASELINE.exists():
+        return 0
+    head = BASELINE.read_text(encoding="utf-8").partition("\n")[0]
+    return int(head.removeprefix(_BASELINE_HEAD).split()[0]) if head.startswith(
+        _BASELINE_HEAD) else 0
+
+
+def baseline_sql(db: sqlite_utils.Database) -> str:
+    """The schema of a migrated store as one SQL file: what :data:`BASELINE` holds.
+
+    Tables first, then indexes, views and triggers, each in the order they were made; the
+    change-log triggers are left out (they are rebuilt from the live columns).
+    """
+    (number,) = db.conn.execute("SELECT max(number) FROM schema_migrations").fetchone()
+    logged = set(change_log_trigger_sql(db))
+    rows = db.conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
+        "'sqlite_%' AND name != 'schema_migrations' ORDER BY CASE type WHEN 'table' THEN 0 "
+        "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid").fetchall()
+    body = "\n\n".join(sql + ";" for _, name, sql in rows if name not in logged)
+    return (f"{_BASELINE_HEAD}{number:04d} (`make baseline` writes it).\n"
+            "-- A new store is made from this file and records migrations up to that one as\n"
+            "-- applied; a store made earlier is brought here by the numbered files, which\n"
+            "-- stay. A later migration goes in a new numbered file, on top of both.\n\n"
+            f"{body}\n")
+
+
+def write_baseline() -> Path:
+    """Write :data:`BASELINE` from the numbered migrations (``make baseline``)."""
+    database = connect(":memory:", migrate=False)
+    try:
+        apply_migrations(database, baseline=False)
+        BASELINE.write_text(baseline_sql(database), encoding="utf-8")
+    finally:
+        database.close()
+    return BASELINE
+
+
+def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
+                     baseline: bool = True) -> list[int]:
+    """Apply every migration not yet recorded (up to ``upto``); rebuild change-log triggers
+    if any ran. A new store is made from the baseline schema (unless ``baseline`` is False,
+    as an earlier ehkit made it), then any later migrations."""
     conn = db.conn
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
-    pending = [m for m in migrations() if m[0] not in done]
+    pending = [m for m in migrations() if m[0] not in done and (upto is None or m[0] <= upto)]
     if not pending:
         if schema_sealed(conn)[0] == 0:  # a store from before the seal: seal it once
             with transaction(db):
@@ -486,11 +534,17 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
         # Re-read inside the write lock: another process may have migrated meanwhile.
         done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
         applied = []
+        base = baseline_number() if baseline and not done else 0
+        if base and (upto is None or upto >= base):  # a new store: its schema in one step
+            for statement in _statements(BASELINE.read_text(encoding="utf-8")):
+                conn.execute(statement)
+        else:
+            base = 0
         for number, name, f in pending:
             if number in done:
                 continue
             try:
-                for statement in _statements(f.read_text(encoding="utf-8")):
+                for statement in _statements(f.read_text(encoding="utf-8")) if number > base else []:
                     conn.execute(statement)
             except sqlite3.OperationalError as e:
                 if "full" in str(e) or "locked" in str(e) or "readonly" in str(e):

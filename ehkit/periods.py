@@ -16,8 +16,8 @@ class PeriodError(EhkitError):
     pass
 
 
-# Dates as the service writes them. strftime's %-d (no leading zero) is the C library's on
-# Linux and macOS only, and raises on Windows: the day is put in by hand.
+# Dates as the service writes them. strftime has no portable code for a day without its
+# leading zero (glibc's raises on Windows): the day is put in by hand.
 def long_date(d: dt.date) -> str:
     """24 November 2026."""
     return f"{d.day} {d:%B %Y}"

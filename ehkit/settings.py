@@ -39,15 +39,16 @@ def _read(p: Path) -> dict:
 
 
 @cache
-def _load(*overrides: Path) -> dict:
+def _load(*overrides: tuple[Path, int]) -> dict:
     data = _read(DEFAULTS)
-    for p in overrides:
+    for p, _changed in overrides:
         data = _merge(data, _read(p))
     return data
 
 
 def settings() -> dict:
-    """The merged settings: ehkit's, the working folder's, ``EHKIT_SETTINGS`` (cached)."""
+    """The merged settings: ehkit's, the working folder's, ``EHKIT_SETTINGS`` (cached until
+    a file changes)."""
     overrides = [home.settings_file()]
     named = os.environ.get("EHKIT_SETTINGS")
     if named:
@@ -55,7 +56,7 @@ def settings() -> dict:
             raise SettingsError(f"EHKIT_SETTINGS names {named}, which does not exist: "
                                 "correct it or unset it")
         overrides.append(Path(named).resolve())
-    return _load(*(p for p in overrides if p))
+    return _load(*((p, p.stat().st_mtime_ns) for p in overrides if p))
 
 
 def get(section: str, key: str | None = None):
