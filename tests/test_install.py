@@ -212,9 +212,13 @@ def _install(python: Path, wheel: Path) -> None:
 
 
 def _clean_env() -> dict[str, str]:
-    """No PYTHONPATH (the checkout must not be importable) and no ehkit variables."""
-    return {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("EHKIT_")}
+    """No PYTHONPATH (the checkout must not be importable) and no ehkit variables. The
+    dependencies' data files (nbconvert's and Voila's templates) are this environment's,
+    as their code is: JUPYTER_PATH names them."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("EHKIT_")}
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
+    return env
 
 
 def _ehkit(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
