@@ -18,7 +18,8 @@ from .errors import EhkitError
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $EHKIT_DB, else data/ehkit.db)")
+    p.add_argument("--db", help="database file (default: $EHKIT_DB, else data/ehkit.db in the "
+                   "working folder, or in this folder outside one)")
 
 
 def _date(text: str) -> dt.date:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import __version__, netfs
+from . import __version__, home, netfs
 from .errors import EhkitError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -168,8 +168,12 @@ def _register_functions(conn: sqlite3.Connection, key: bytes | None) -> None:
 
 # -- connections -------------------------------------------------------------------------
 def db_path(path: str | os.PathLike | None = None) -> Path:
-    """The database file: the argument, else $EHKIT_DB, else data/ehkit.db."""
-    return Path(path or os.environ.get("EHKIT_DB") or DEFAULT_DB)
+    """The database file: the argument, else $EHKIT_DB, else data/ehkit.db (in the working
+    folder, where there is one: :mod:`ehkit.home`)."""
+    if path or os.environ.get("EHKIT_DB"):
+        return Path(path or os.environ["EHKIT_DB"])
+    folder = home.home()
+    return folder / DEFAULT_DB if folder else DEFAULT_DB
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

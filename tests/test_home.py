@@ -84,6 +84,13 @@ def test_the_working_folders_settings_are_used_there_and_below(folder, monkeypat
     assert settings.get("sampling", "council_cases") == 7
 
 
+def test_the_store_is_the_working_folders_from_anywhere_inside_it(folder, monkeypatch, capsys):
+    monkeypatch.chdir(folder / "notebooks")
+    assert main(["demo", "--episodes", "30", "--until", "2026-10-31"]) == 0
+    assert capsys.readouterr().out.startswith(f"{folder / 'data' / 'ehkit.db'}: ")
+    assert not (folder / "notebooks" / "data").exists()
+
+
 def test_a_key_left_out_of_the_working_folders_settings_takes_ehkits_default(folder):
     (folder / "ehkit.toml").write_text("[sampling]\npartner_cases = 5\n", encoding="utf-8")
     assert settings.get("sampling", "partner_cases") == 5
