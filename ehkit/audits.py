@@ -12,11 +12,18 @@ An audit travels as a plain dict (what :func:`load` returns and :func:`save_draf
      "answers": {"pre_eha": {"grade": 2}, "1.1": {"comment": "..."},
                  "1.1.1": {"response": "yes"}},
      "checklist": {"consent": {"status": "accurate", "note": ""}},
-     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}]}
+     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}],
+     "version": 1042}
 
 Lifecycle: draft (saved incomplete as often as wanted) -> submitted (every rule met) ->
 moderated (auditor 2 or a moderator agrees or changes grades; both grades kept). A submitted
 or moderated audit changes only after :func:`reopen` with a reason, which the change log keeps.
+
+No lost update: :func:`load` gives the audit's ``version`` (:mod:`ehkit.records`), and
+every write that acts on what a person saw (:func:`save_draft` of the loaded dict,
+:func:`submit`, :func:`reopen`, :func:`moderate` with ``expected_version``) checks it and
+writes in one ``BEGIN IMMEDIATE`` transaction: anyone's change since refuses it with
+StaleRecord, naming who and when.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from typing import Any
 import sqlite_utils
 
 from . import db as store
-from . import home
+from . import home, records
 from . import template as templates
 from .errors import EhkitError
+from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .template import OVERALL, Template
 
 AUDIT_FIELDS = ("episode_id", "template", "auditor1_id", "auditor2_id", "audit_date",
@@ -113,11 +121,15 @@ def _blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _text(v: Any) -> str | None:
-    """Free text as typed (kept exactly), or None when blank."""
+def _text(v: Any, field: str, errors: dict[str, str]) -> str | None:
+    """Free text as typed (kept exactly), or None when blank; anything but text is refused
+    (it would be stored as Python's spelling of it)."""
     if _blank(v):
         return None
-    return v if isinstance(v, str) else str(v)
+    if not isinstance(v, str):
+        errors[field] = f"this should be text, not {type(v).__name__}: type it in words."
+        return None
+    return v
 
 
 def _iso_date(v: Any, field: str, errors: dict[str, str]) -> str | None:
@@ -135,15 +147,31 @@ def _iso_date(v: Any, field: str, errors: dict[str, str]) -> str | None:
 
 
 def _int(v: Any, field: str, errors: dict[str, str], what: str) -> int | None:
+    """A number chosen from a list (the browser may send it as text: '3')."""
     if _blank(v):
         return None
     try:
         if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
             raise ValueError
-        return int(v)
-    except (TypeError, ValueError):
-        errors[field] = f"'{v}' is not a {what}: choose one from the list."
+        n = int(v)
+        if abs(n) > records.LARGEST_ID:
+            raise ValueError
+        return n
+    except (TypeError, ValueError, OverflowError):
+        errors[field] = f"{str(v)[:40]!r} is not a {what}: choose one from the list."
         return None
+
+
+def _audit_number(audit_id: Any) -> int:
+    return records.record_id(audit_id, "audit", AuditNotFound)
+
+
+def _mapping(v: Any, field: str, errors: dict[str, str], example: str) -> Mapping:
+    """A part of the audit that maps keys to values (answers, checklist, ...), or {}."""
+    if v is None or isinstance(v, Mapping):
+        return v or {}
+    errors[field] = f"{field} should map each key to its value, like {example}."
+    return {}
 
 
 def _now() -> str:
@@ -151,7 +179,14 @@ def _now() -> str:
 
 
 def template_of(audit: Mapping) -> Template:
-    return templates.load(audit.get("template") or templates.DEFAULT_TEMPLATE)
+    if not isinstance(audit, Mapping):
+        raise AuditRuleError({"audit": "an audit is given as a dict of its fields (what "
+                                       "audits.load returns)."})
+    key = audit.get("template") or templates.DEFAULT_TEMPLATE
+    if not isinstance(key, str):
+        raise AuditRuleError({"template": "the template is named by its key, like "
+                                          f"'{templates.DEFAULT_TEMPLATE}'."})
+    return templates.load(key)
 
 
 def _name(db: sqlite_utils.Database, practitioner_id: int | None) -> str | None:
@@ -202,6 +237,7 @@ def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict 
     """What the form fills in from the store, read-only: children, lead professional, ..."""
     if episode_id is None:
         return None
+    episode_id = records.record_id(episode_id, "episode", AuditNotFound)
     row = db.execute(
         "SELECT e.id, e.ehm_number, e.start_date, e.end_date, e.status, e.lead_professional_id,"
         " lp.name, ag.name, e.team_manager_id, tm.name, e.cross_authority,"
@@ -228,12 +264,18 @@ def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict 
 
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:
-    """An audit with its answers, checklist, actions, moderations and case information."""
+    """An audit with its answers, checklist, actions, moderations and case information,
+    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded."""
+    audit_id = _audit_number(audit_id)
+    # The version first: a write landing while the rest is read then makes the version
+    # older than what is shown, which refuses the next write, never loses one.
+    version = records.version(db, "audit", audit_id)
     rows = list(db.query("SELECT * FROM audits WHERE id = ?", [audit_id]))
     if not rows:
         raise AuditNotFound(f"there is no audit number {audit_id}: check the number "
                             "(the drafts list shows the ones you can open)")
     audit = dict(rows[0])
+    audit["version"] = version
     audit["answers"] = {
         r["key"]: {"grade": r["grade"], "comment": r["comment"], "response": r["response"]}
         for r in db.query("SELECT * FROM answers WHERE audit_id = ?", [audit_id])}
@@ -257,7 +299,13 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
 def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
             auditor_id: int | None = None, limit: int = 500) -> list[dict]:
     """Audits to pick from on the form, most recently changed first."""
-    statuses = list(statuses)
+    statuses = [statuses] if isinstance(statuses, str) else list(statuses)
+    if not set(statuses) <= set(STATUS_LABELS):
+        raise AuditRuleError({"status": f"choose statuses from {', '.join(STATUS_LABELS)}."})
+    if auditor_id is not None:
+        auditor_id = records.record_id(auditor_id, "auditor", AuditNotFound)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise AuditRuleError({"limit": "list from 1 to 100,000 audits at a time."})
     # Several statuses (most audits): walk the updated_at index newest first and stop at the
     # limit ("+" keeps SQLite off the status index). One status, e.g. the few drafts: its index.
     status = "+a.status" if len(statuses) > 1 else "a.status"
@@ -293,7 +341,7 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     row["auditor2_id"] = _int(audit.get("auditor2_id"), "auditor2", errors, "person")
     row["audit_date"] = _iso_date(audit.get("audit_date"), "audit_date", errors)
     for f in ("summary", "overall_reasons", "learning"):
-        row[f] = _text(audit.get(f))
+        row[f] = _text(audit.get(f), f, errors)
     row["overall_grade"] = _int(audit.get("overall_grade"), OVERALL, errors, "grade")
     grades = set(tpl.grade_values)
     if row["overall_grade"] is not None and row["overall_grade"] not in grades:
@@ -305,54 +353,66 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
         if row[f] is not None and _name(db, row[f]) is None:
             errors[key] = "That person is not in the store: choose again from the list."
+    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
+        errors["auditor2"] = "Auditor 2 must be a different person from auditor 1."
 
     graded = {s.key for s in tpl.graded_sections}
     known = tpl.answer_keys()
     responses = {c.value for c in tpl.question_choices}
     answers: dict[str, dict] = {}
-    for key, a in (audit.get("answers") or {}).items():
+    for key, a in _mapping(audit.get("answers"), "answers", errors,
+                           "{'impact': {'grade': 2}}").items():
         if key not in known:
             errors[str(key)] = f"'{key}' is not a question on the {tpl.title}."
             continue
-        a = a or {}
+        a = _mapping(a, str(key), errors, "{'grade': 2, 'comment': '...'}")
         g = _int(a.get("grade"), key, errors, "grade")
         if g is not None and (key not in graded or g not in grades):
             errors[key] = f"{g} is not a grade that can be given here."
             g = None
         resp = a.get("response")
         resp = None if _blank(resp) else resp
-        if resp is not None and resp not in responses:
+        if resp is not None and (not isinstance(resp, str) or resp not in responses):
             errors[key] = f"'{resp}' is not an answer: choose " + " / ".join(
                 c.label for c in tpl.question_choices) + "."
             resp = None
-        clean = {"grade": g, "comment": _text(a.get("comment")), "response": resp}
+        clean = {"grade": g, "comment": _text(a.get("comment"), key, errors), "response": resp}
         if any(v is not None for v in clean.values()):
             answers[key] = clean
 
     items = {c.value for c in tpl.checklist}
     statuses = {c.value for c in tpl.checklist_choices}
     checklist: dict[str, dict] = {}
-    for item, c in (audit.get("checklist") or {}).items():
-        c = c or {}
+    for item, c in _mapping(audit.get("checklist"), "checklist", errors,
+                            "{'consent': {'status': 'accurate'}}").items():
         if item not in items:
             errors[f"checklist.{item}"] = f"'{item}' is not on the basic-information checklist."
             continue
+        c = _mapping(c, f"checklist.{item}", errors, "{'status': 'accurate', 'note': '...'}")
         status = None if _blank(c.get("status")) else c.get("status")
-        if status is not None and status not in statuses:
+        if status is not None and (not isinstance(status, str) or status not in statuses):
             errors[f"checklist.{item}"] = f"'{status}' is not a choice here."
             status = None
-        clean = {"status": status, "note": _text(c.get("note"))}
+        clean = {"status": status, "note": _text(c.get("note"), f"checklist.{item}", errors)}
         if any(v is not None for v in clean.values()):
             checklist[item] = clean
 
     actions: list[dict] = []
-    for a in audit.get("actions") or []:
-        a = dict(a or {})
+    given = audit.get("actions") or []
+    if isinstance(given, str | bytes | Mapping) or not isinstance(given, Iterable):
+        errors["actions"] = "actions should be a list of actions, each a dict of its fields."
+        given = []
+    for a in given:
         n = len(actions) + 1
-        clean: dict[str, Any] = {"id": a.get("id")}
+        a = _mapping(a, f"actions.{n}.action", errors, "{'action': '...', 'due_date': ...}")
+        clean: dict[str, Any] = {"id": _int(a.get("id"), f"actions.{n}.action", errors,
+                                            "saved action")}
         for f in ("action", "by_whom", "agreed_by", "completion_note"):
-            clean[f] = _text(a.get(f))
+            clean[f] = _text(a.get(f), f"actions.{n}.{f}", errors)
         clean["owner_id"] = _int(a.get("owner_id"), f"actions.{n}.by_whom", errors, "person")
+        if clean["owner_id"] is not None and _name(db, clean["owner_id"]) is None:
+            errors[f"actions.{n}.by_whom"] = ("That person is not in the store: choose again "
+                                              "from the list.")
         for f in ACTION_DATES:
             clean[f] = _iso_date(a.get(f), f"actions.{n}.{f}", errors)
         if all(clean[f] is None for f in ACTION_FIELDS):
@@ -422,8 +482,6 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
         if row["audit_date"] and row["audit_date"] < case["episode_start"]:
             need("audit_date", f"The audit date is before this episode began "
                                f"({case['episode_start']}): check the date.")
-    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
-        need("auditor2", "Auditor 2 must be a different person from auditor 1.")
     if row["audit_date"] and row["audit_date"] > today.isoformat():
         need("audit_date", "The audit date is in the future: enter the day of the audit.")
 
@@ -466,13 +524,16 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _status(db: sqlite_utils.Database, audit_id: int) -> dict:
-    r = db.execute("SELECT status, updated_at, auditor1_id, submitted_at FROM audits WHERE id = ?",
-                   [audit_id]).fetchone()
+def _status(db: sqlite_utils.Database, audit_id: int, expected_version: int | None = None
+            ) -> dict:
+    """The audit's status now; inside a write, also refuse unless it is at the version the
+    person loaded (StaleRecord)."""
+    r = db.execute("SELECT status, auditor1_id FROM audits WHERE id = ?", [audit_id]).fetchone()
     if r is None:
         raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
                             "start a new audit")
-    return {"status": r[0], "updated_at": r[1], "auditor1_id": r[2], "submitted_at": r[3]}
+    records.expect(db, "audit", audit_id, expected_version)
+    return {"status": r[0], "auditor1_id": r[1]}
 
 
 def _locked_message(status: str) -> str:
@@ -485,11 +546,12 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
 
     A draft may be incomplete; it needs only the case, auditor 1 and the audit date (the
     store keys an audit on them). Returns the audit's id. Raises AuditRuleError for values
-    the store cannot hold, for a submitted or moderated audit (reopen it first), and when
-    someone else saved the same audit since ``audit['updated_at']`` was read.
+    the store cannot hold and for a submitted or moderated audit (reopen it first), and
+    StaleRecord when anyone changed the audit after ``audit['version']`` was loaded.
     """
     tpl = template_of(audit)
     audit_id = audit_id if audit_id is not None else audit.get("id")
+    audit_id = None if audit_id is None else _audit_number(audit_id)
     row, answers, checklist, actions, errors = _normalise(db, audit, tpl)
     for f, key, msg in (("episode_id", "episode", "Choose the case before saving."),
                         ("auditor1_id", "auditor1", "Choose auditor 1 before saving."),
@@ -503,21 +565,23 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
         if audit_id is None:
             audit_id = db["audits"].insert({**row, "status": "draft", "updated_at": _now()}).last_pk
         else:
-            audit_id = int(audit_id)
-            now = _status(db, audit_id)
+            now = _status(db, audit_id, audit.get("version"))
             if now["status"] != "draft":
                 raise AuditRuleError({"status": _locked_message(now["status"])})
-            seen = audit.get("updated_at")
-            if seen and seen != now["updated_at"]:
-                raise AuditRuleError({"audit": (
-                    "Someone else saved this audit after you opened it, so your save was not "
-                    "stored over theirs. Copy anything you need, then open it again.")})
             old = dict(next(db.query("SELECT * FROM audits WHERE id = ?", [audit_id])))
             changed = {k: v for k, v in row.items() if old.get(k) != v}
             changed["updated_at"] = _now()
             db["audits"].update(audit_id, changed)
         _replace_children(db, audit_id, answers, checklist, actions)
     return audit_id
+
+
+def save_and_load(db: sqlite_utils.Database, audit: Mapping, *,
+                  audit_id: int | None = None) -> dict:
+    """:func:`save_draft`, then the audit as this save left it (read in the same
+    transaction, so its version is this save's and not a later one's)."""
+    with store.transaction(db):
+        return load(db, save_draft(db, audit, audit_id=audit_id))
 
 
 def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict]):
@@ -576,52 +640,100 @@ def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions
               "action": a["action"] or ""} for a in inserts])
 
 
-def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None) -> None:
-    """Submit a draft: every rule must be met, else AuditRuleError lists what to fix."""
-    audit = load(db, audit_id)
-    if audit["status"] != "draft":
-        raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
-    found = problems(db, audit, today=today)
-    if found:
-        raise AuditRuleError(found)
-    with store.acting_as(actor=audit["auditor1"]), store.transaction(db):
-        if _status(db, audit_id)["updated_at"] != audit["updated_at"]:
-            raise AuditRuleError({"audit": "The audit changed while it was being submitted: "
-                                           "open it again and submit."})
+def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None,
+           expected_version: int | None = None) -> None:
+    """Submit a draft: every rule must be met, else AuditRuleError lists what to fix.
+
+    ``expected_version`` is the version the person loaded (StaleRecord if it moved on).
+    """
+    audit_id = _audit_number(audit_id)
+    with store.transaction(db):  # checked and written as one, so nothing slips in between
+        _status(db, audit_id, expected_version)
+        audit = load(db, audit_id)
+        if audit["status"] != "draft":
+            raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
+        found = problems(db, audit, today=today)
+        if found:
+            raise AuditRuleError(found)
         now = _now()
-        db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
-                                       "updated_at": now})
+        with store.acting_as(actor=audit["auditor1"]):
+            db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
+                                           "updated_at": now})
 
 
-def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | None = None) -> None:
-    """Put a submitted or moderated audit back to draft; the reason goes in the change log."""
-    if _blank(reason):
-        raise AuditRuleError({"reason": "Give the reason for reopening this audit; it is kept "
-                                        "in the audit's history."})
-    now = _status(db, audit_id)
-    if now["status"] == "draft":
-        raise AuditRuleError({"status": "This audit is already a draft: no need to reopen it."})
-    actor = by or _name(db, now["auditor1_id"])
-    with store.acting_as(actor=actor, reason=reason), store.transaction(db):
-        db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
-                                       "updated_at": _now()})
+def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | None = None,
+           expected_version: int | None = None) -> None:
+    """Put a submitted or moderated audit back to draft; the reason goes in the change log.
+
+    ``expected_version`` is the version the person loaded (StaleRecord if it moved on).
+    """
+    audit_id = _audit_number(audit_id)
+    errors: dict[str, str] = {}
+    reason = _text(reason, "reason", errors)
+    if reason is None:
+        errors.setdefault("reason", "Give the reason for reopening this audit; it is kept in "
+                                    "the audit's history.")
+    if by is not None and not isinstance(by, str):
+        errors["by"] = "Name who is reopening the audit in words."
+    if errors:
+        raise AuditRuleError(errors)
+    with store.transaction(db):
+        now = _status(db, audit_id, expected_version)
+        if now["status"] == "draft":
+            raise AuditRuleError({"status": "This audit is already a draft: no need to reopen "
+                                            "it."})
+        with store.acting_as(actor=by or _name(db, now["auditor1_id"]), reason=reason):
+            db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
+                                           "updated_at": _now()})
 
 
 def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
              grades: Mapping[str, int | None], reasons: Mapping[str, str | None], *,
-             on: dt.date | None = None) -> None:
+             on: dt.date | None = None, expected_version: int | None = None) -> None:
     """Record moderation: the moderator's grade for each graded section and 'overall'.
 
     A key left out (or None) means the moderator agrees with the auditor's grade. Both
     grades are kept; a changed grade needs a reason; the moderated overall grade must
-    reflect the moderated section grades as the template's rule says.
+    reflect the moderated section grades as the template's rule says. The grades agreed
+    with are the ones stored when the moderation is written, and ``expected_version`` (the
+    version the moderator loaded) makes sure they are the ones the moderator saw.
     """
-    audit = load(db, audit_id)
+    audit_id = _audit_number(audit_id)
+    found: dict[str, str] = {}
+    grades = _mapping(grades, "grades", found, "{'impact': 3}")
+    reasons = _mapping(reasons, "reasons", found, "{'impact': 'why it changed'}")
+    if not isinstance(on, dt.date | None) or isinstance(on, dt.datetime):
+        found["on"] = "The moderation date should be a date, like 2026-11-24."
+    if found:
+        raise AuditRuleError(found)
+    with store.transaction(db):  # read, checked and written as one: nothing slips in between
+        _status(db, audit_id, expected_version)
+        audit = load(db, audit_id)
+        moderator, rows = _moderations(db, audit, moderator_id, grades, reasons,
+                                       on or dt.date.today())
+        with store.acting_as(actor=moderator):
+            for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces one
+                db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
+                           " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?,"
+                           " ?) ON CONFLICT (audit_id, key, moderator_id) DO UPDATE SET"
+                           " moderated_on = excluded.moderated_on,"
+                           " original_grade = excluded.original_grade,"
+                           " moderated_grade = excluded.moderated_grade, reason = excluded.reason",
+                           [r["audit_id"], r["key"], r["moderator_id"], r["moderated_on"],
+                            r["original_grade"], r["moderated_grade"], r["reason"]])
+            db["audits"].update(audit_id, {"status": "moderated", "updated_at": _now()})
+
+
+def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
+                 grades: Mapping, reasons: Mapping, day: dt.date) -> tuple[str, list[dict]]:
+    """The moderator's name and the moderation rows to store, or AuditRuleError saying
+    what to put right."""
     tpl = template_of(audit)
     found: dict[str, str] = {}
     if audit["status"] == "draft":
         raise AuditRuleError({"status": "Only a submitted audit can be moderated: "
                                         "submit it first."})
+    moderator_id = _int(moderator_id, "moderator", found, "person")
     moderator = _name(db, moderator_id)
     if moderator is None:
         found["moderator"] = "Choose the moderator from the list."
@@ -641,6 +753,7 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
     for k in grades:
         if k not in keys:
             found[str(k)] = f"'{k}' is not a graded part of this audit."
+    why_changed = {k: _text(reasons.get(k), k, found) for k in keys}
     for k in keys:
         g = grades.get(k)
         if _blank(g):
@@ -650,30 +763,18 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
         if g is not None and g not in tpl.grade_values:
             found[k] = f"{g} is not a grade on this audit tool."
         moderated[k] = g
-        if g is not None and g != original[k] and _blank(reasons.get(k)):
-            found[k] = "Give the reason for changing this grade."
+        if g is not None and g != original[k] and why_changed[k] is None:
+            found.setdefault(k, "Give the reason for changing this grade.")
     section_moderated = {k: moderated[k] for k in keys[:-1]}
     why = _overall_problem(tpl, section_moderated, moderated[OVERALL])
     if why:
         found.setdefault(OVERALL, why)
     if found:
         raise AuditRuleError(found)
-    day = (on or dt.date.today()).isoformat()
-    rows = [{"audit_id": audit_id, "key": k, "moderator_id": moderator_id, "moderated_on": day,
-             "original_grade": original[k], "moderated_grade": moderated[k],
-             "reason": _text(reasons.get(k))}
-            for k in keys if moderated[k] is not None]
-    with store.acting_as(actor=moderator), store.transaction(db):
-        for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces the first
-            db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
-                       " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                       " ON CONFLICT (audit_id, key, moderator_id) DO UPDATE SET"
-                       " moderated_on = excluded.moderated_on,"
-                       " original_grade = excluded.original_grade,"
-                       " moderated_grade = excluded.moderated_grade, reason = excluded.reason",
-                       [r["audit_id"], r["key"], r["moderator_id"], r["moderated_on"],
-                        r["original_grade"], r["moderated_grade"], r["reason"]])
-        db["audits"].update(audit_id, {"status": "moderated", "updated_at": _now()})
+    return moderator, [{"audit_id": audit["id"], "key": k, "moderator_id": moderator_id,
+                        "moderated_on": day.isoformat(), "original_grade": original[k],
+                        "moderated_grade": moderated[k], "reason": why_changed[k]}
+                       for k in keys if moderated[k] is not None]
 
 
 # -- outputs for the record -------------------------------------------------------------------
@@ -734,6 +835,7 @@ def _case_values(db: sqlite_utils.Database, a: Mapping) -> dict[str, str | None]
 
 def record_path(db: sqlite_utils.Database, audit_id: int,
                 out_dir: str | Path = "reports/audits") -> Path:
+    audit_id = _audit_number(audit_id)
     a = db.execute("SELECT e.ehm_number, a.audit_date FROM audits a JOIN episodes e"
                    " ON e.id = a.episode_id WHERE a.id = ?", [audit_id]).fetchone()
     if a is None:

@@ -347,6 +347,7 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
         out.append(Finding("DQ-EPISODE-NO-CHILDREN", f"episodes id {eid} ({ehm})",
                            "an episode with no children: add the child(ren) in the case "
                            "system and import again"))
+    out += _moderations_of_grades_since_changed(db)
     for _id, audit_id, number, due in db.conn.execute(
             "SELECT id, audit_id, number, due_date FROM actions WHERE completed_date IS NULL"
             " AND due_date < ? AND owner_id IS NULL AND trim(coalesce(by_whom, '')) = ''"
@@ -355,6 +356,29 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
                            f"past due ({due}), not completed and nobody owns it: name who "
                            "will do it"))
     return out
+
+
+def _moderations_of_grades_since_changed(db: sqlite_utils.Database) -> list[Finding]:
+    """A moderated audit whose counting moderation agreed with (or changed) a grade the audit
+    no longer holds: the moderation was written over a change it never saw (stores written
+    before every moderation checked the version the moderator loaded)."""
+    sql = """
+    WITH latest AS (
+      SELECT m.audit_id, m.key, m.original_grade,
+             row_number() OVER (PARTITION BY m.audit_id, m.key
+                                ORDER BY m.moderated_on DESC, m.id DESC) AS n
+      FROM moderations m JOIN audits a ON a.id = m.audit_id WHERE a.status = 'moderated')
+    SELECT l.audit_id, l.key, l.original_grade,
+           CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END AS now
+    FROM latest l JOIN audits a ON a.id = l.audit_id
+    LEFT JOIN answers an ON an.audit_id = l.audit_id AND an.key = l.key
+    WHERE l.n = 1 AND l.original_grade IS NOT
+          (CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END)
+    ORDER BY l.audit_id, l.key"""
+    return [Finding("DQ-MODERATION-STALE", f"audit {audit_id}, {key}",
+                    f"moderated as if the auditor's grade were {was}, but the audit holds "
+                    f"{now}: reopen the audit and moderate it again")
+            for audit_id, key, was, now in db.conn.execute(sql)]
 
 
 def _templates(db: sqlite_utils.Database) -> dict[str, templates.Template | None]:

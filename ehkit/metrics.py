@@ -183,6 +183,9 @@ class Grid:
     percent_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
     # cells that are the numerator of a headline percentage shown elsewhere (by its key)
     numerator_of: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # cells equal by definition to a figure shown elsewhere (by its key) whenever their values
+    # agree: every audit grades every section, so a section's total is the audits counted
+    same_as: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def value(self, row: str, col: str) -> int:
         rows = [r for r, _ in self.rows] if row == TOTAL else [row]
@@ -422,7 +425,9 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
         percent_keys={(templates.OVERALL, "acceptable_pct"): (
                           "acceptable_pct", "% of plans judged acceptable in quality"),
                       (templates.OVERALL, "unacceptable_pct"): (
-                          "unacceptable_pct", "% of plans judged unacceptable in quality")})
+                          "unacceptable_pct", "% of plans judged unacceptable in quality")},
+        same_as={**{(s, TOTAL): f"grades.{templates.OVERALL}.total" for s, _ in sections},
+                 (templates.OVERALL, TOTAL): "audits_completed"})
 
 
 def grade_distribution(db: sqlite_utils.Database, period: Period,
@@ -661,7 +666,8 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
                             (TOTAL, TOTAL): (f"grades.{section}.total", f"{name}: Total")},
                 percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
                 percent_keys={(TOTAL, "acceptable_pct"): (f"grades.{section}.acceptable_pct",
-                                                          f"{name}: % acceptable")})
+                                                          f"{name}: % acceptable")},
+                same_as={(s, TOTAL): f"participation.{s}.audited" for s, _ in sectors()})
 
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
@@ -731,6 +737,31 @@ def headline(db: sqlite_utils.Database, period: Period) -> list[Figure]:
             + [count("concerns_raised", LABELS["concerns_raised"], concerns)])
 
 
+def shown_for(db: sqlite_utils.Database, kind: str, period: Period,
+              template: str = templates.DEFAULT_TEMPLATE) -> tuple[list[Grid], list[Figure]]:
+    """Every grid and figure a report of ``kind`` shows about ``period`` itself (the blocks of
+    ``ehkit.report_blocks``): what its disclosure control decides on together. Figures of
+    other periods (the trend's quarters, the annual's by-quarter rows) are decided with their
+    own period's."""
+    if kind == "quarterly":
+        grids = [sector_grid(db, period), referral_volume_grid(db, period),
+                 referral_outcome_grid(db, period), concerns_grid(db, period),
+                 multi_agency_grid(db, period, template), participation_grid(db, period),
+                 taking_part_grid(db, period), grades_grid(db, period, template)]
+        figures = headline(db, period) + [
+            count(f"{f.key}.cases", "", f.denominator or 0)
+            for f in timescale_figures(db, period)]
+        figures += [f for _, row in moderation_rows(db, period) for f in row]
+        return [g for g in grids if g is not None], figures
+    if kind == "annual":
+        return ([volume_grid(db, period), outcome_grid(db, period),
+                 quality_by_quarter_grid(db, period, template),
+                 poor_sections(db, period, template), action_completion_grid(db, period)],
+                episode_figures(db, period) + quality_figures(db, period, template))
+    return ([selection_grid(db, period), grades_grid(db, period, template)],
+            selection_figures(db, period))
+
+
 # -- the annual report (LSCB) ---------------------------------------------------------------------
 def _quarter_rows(period: Period) -> tuple[tuple[str, str], ...]:
     return tuple((q.label, q.label) for q in period.quarters())
@@ -747,6 +778,7 @@ def volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 _quarter_rows(period), (("began_in_period", "Begun"), ("closed_in_period",
                                                                        "Closed")),
                 counts, row_totals=False, col_totals=True, corner="Quarter",
+                key_format="{col}@{row}",
                 total_keys={(TOTAL, "began_in_period"): _same("began_in_period"),
                             (TOTAL, "closed_in_period"): _same("closed_in_period")})
 
@@ -759,15 +791,23 @@ def outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                                   WHERE end_date BETWEEN :start AND :end GROUP BY 1""",
                                _params(q)):
             counts[(q.label, e)] = n
+    ended = tuple(setting("episodes", "ended_as").items())
+    quarters = [q.label for q in period.quarters()]
     return Grid("outcomes", "How episodes ended, by quarter closed", _quarter_rows(period),
-                tuple(setting("episodes", "ended_as").items()), counts, corner="Quarter",
-                total_keys={**{(q.label, TOTAL): (f"volumes.{q.label}.closed_in_period",
-                                                  f"{q.label}: Closed")
-                               for q in period.quarters()},
+                ended, counts, corner="Quarter",
+                # a quarter's cells are its quarterly report's closed-by-how-they-ended totals
+                key_format="referral.total.{col}@{row}",
+                total_keys={**{(q, TOTAL): (f"closed_in_period@{q}", f"{q}: Closed")
+                               for q in quarters},
+                            **{(TOTAL, c): (f"referral.total.{c}", f"Total: {label}")
+                               for c, label in ended},
                             (TOTAL, TOTAL): _same("closed_in_period")},
                 percents=(PercentColumn("successful_pct", "% outcomes achieved",
                                         ("outcomes_achieved",), TOTAL),),
-                percent_keys={(TOTAL, "successful_pct"): _same("successful_pct")},
+                percent_keys={**{(q, "successful_pct"): (f"successful_pct@{q}",
+                                                         f"{q}: % outcomes achieved")
+                                 for q in quarters},
+                              (TOTAL, "successful_pct"): _same("successful_pct")},
                 numerator_of=HEADLINE_NUMERATORS)
 
 
@@ -782,13 +822,19 @@ def quality_by_quarter_grid(db: sqlite_utils.Database, period: Period,
             counts[(q.label, c)] = g.value(templates.OVERALL, c)
     good = tuple(str(g) for g in tpl.acceptable)
     cols = tuple((str(g.value), g.label) for g in tpl.grades)
+    quarters = [q.label for q in period.quarters()]
     return Grid("quality", "Overall grades of audits, by quarter", _quarter_rows(period), cols,
                 counts, corner="Quarter",
+                # a quarter's cells are its quarterly report's overall grades
+                key_format="grades.overall.{col}@{row}",
                 total_keys={**{(TOTAL, c): (f"grades.overall.{c}", f"Overall grading: {label}")
                                for c, label in cols},
                             (TOTAL, TOTAL): ("grades.overall.total", "Overall grading: Total")},
                 percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
-                percent_keys={(TOTAL, "acceptable_pct"): _same("acceptable_pct")})
+                percent_keys={**{(q, "acceptable_pct"): (f"acceptable_pct@{q}",
+                                                         f"{q}: % acceptable")
+                                 for q in quarters},
+                              (TOTAL, "acceptable_pct"): _same("acceptable_pct")})
 
 
 def poor_sections(db: sqlite_utils.Database, period: Period,

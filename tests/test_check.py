@@ -152,6 +152,30 @@ def test_action_past_due_with_no_owner(audited):
         ("DQ-ACTION-NO-OWNER", f"audit {audit_id} action 1")]
 
 
+def test_a_moderation_of_grades_the_audit_no_longer_holds_is_found(audited):
+    """A moderation lost before moderations checked the version: the store holds a
+    moderation agreeing with grade 2 while the audit says 3 (written here as the race did)."""
+    db = audited
+    with store.transaction(db):
+        db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
+                                    "is_auditor": 1})
+    audit_id = save_rows(db, complete_audit(grade=2))
+    with store.transaction(db):
+        db["moderations"].insert_all([
+            {"audit_id": audit_id, "key": "overall", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2},
+            {"audit_id": audit_id, "key": "impact", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2}])
+        db["audits"].update(audit_id, {"status": "moderated"})
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == []
+    with store.transaction(db):  # the auditor's regrade, which the moderation never saw
+        db.execute("UPDATE audits SET overall_grade = 3 WHERE id = ?", [audit_id])
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == [("DQ-MODERATION-STALE",
+                                                   f"audit {audit_id}, overall")]
+
+
 def test_unlogged_data_changes_are_found(tmp_path):
     path = tmp_path / "ehkit.db"
     database = store.connect(path)

@@ -122,6 +122,37 @@ def test_one_to_one_only_for_requires_improvement_or_inadequate(db):
     assert [r["id"] for r in feedback.one_to_ones_to_hold(db, "2026-06-30")] == [5, 1]
 
 
+def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, monkeypatch):
+    """The race injected between the check and the write: the audit is reopened meanwhile.
+
+    The reopen now waits for the record (here: gives up at once), so a 1-1 is never recorded
+    against an audit that is back to a draft.
+    """
+    from ehkit import audits
+
+    build(db)
+    auditor = store.connect(tmp_path / "ehkit.db")
+    auditor.conn.execute("PRAGMA busy_timeout = 100")
+    waited = []
+    checking = feedback._day_between
+
+    def reopened_meanwhile(*args, **kwargs):
+        if not waited:
+            waited.append("not kept waiting")
+            try:
+                audits.reopen(auditor, 2, "Grade to look at again")
+            except store.StoreError as e:  # the database is busy with the 1-1
+                waited[0] = str(e)
+        return checking(*args, **kwargs)
+
+    monkeypatch.setattr(feedback, "_day_between", reopened_meanwhile)
+    feedback.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", today=TODAY)
+    auditor.close()
+    status = db.execute("SELECT status FROM audits WHERE id = 2").fetchone()[0]
+    assert (status, db["one_to_one_meetings"].count) == ("submitted", 1)
+    assert "busy" in waited[0]
+
+
 def test_moderated_grade_decides_whether_a_one_to_one_is_needed(db):
     build(db)
     with store.transaction(db):

@@ -151,7 +151,7 @@ class AuditForm:
         self.tpl = templates.load(template or templates.DEFAULT_TEMPLATE)
         self.audit_id: int | None = None
         self.status = "draft"
-        self.updated_at: str | None = None
+        self.version: int | None = None  # of the audit as loaded: every write passes it back
         self.case: dict | None = None
         self._filling = False
         self.messages = Messages()
@@ -467,7 +467,7 @@ class AuditForm:
         return {
             "id": self.audit_id,
             "template": self.tpl.key,
-            "updated_at": self.updated_at,
+            "version": self.version,
             "episode_id": self.episode.value,
             "auditor1_id": self.auditor1.value,
             "auditor2_id": self.auditor2.value,
@@ -488,7 +488,7 @@ class AuditForm:
         try:
             self.audit_id = a.get("id")
             self.status = a.get("status") or "draft"
-            self.updated_at = a.get("updated_at")
+            self.version = a.get("version")
             self.audit_date.value = to_date(a.get("audit_date"))
             ids = {v for _, v in self.auditor1.options}
             _choose(self.auditor1, a.get("auditor1_id") if a.get("auditor1_id") in ids else None)
@@ -648,6 +648,9 @@ class AuditForm:
                 f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
                 + (", shown in red next to each field." if len(loose) < n else "."),
                 list(e.problems.values()))
+        elif isinstance(e, audits.StaleRecord):
+            self.messages.blocked(f"{e}. To reload it, choose it under Saved audits and press "
+                                  "Open; what you typed stays on the form until then, to copy.")
         else:
             self.messages.blocked(str(e))
 
@@ -672,9 +675,9 @@ class AuditForm:
                            f", last saved {a['updated_at'][:16].replace('T', ' ')} UTC).")
 
     def _save(self) -> int:
-        audit_id = audits.save_draft(self.db, self.collect(), audit_id=self.audit_id)
-        a = audits.load(self.db, audit_id)
-        self.audit_id, self.updated_at, self.status = audit_id, a["updated_at"], a["status"]
+        a = audits.save_and_load(self.db, self.collect(), audit_id=self.audit_id)
+        audit_id = a["id"]
+        self.audit_id, self.version, self.status = audit_id, a["version"], a["status"]
         # Keep action ids so the next save updates rather than re-inserts.
         for row, saved in zip([r for r in self.action_rows
                                if any(v for k, v in r.value().items() if k != "id")],
@@ -702,7 +705,7 @@ class AuditForm:
         self._set_state()
         self._fill_pick()
         try:
-            audits.submit(self.db, audit_id)
+            audits.submit(self.db, audit_id, expected_version=self.version)
         except audits.AuditRuleError as e:
             self._show_rule_error(e, saved=audit_id)
             return
@@ -717,7 +720,7 @@ class AuditForm:
             return
         who = dict(self._people).get(self.auditor1.value) if hasattr(self, "_people") else None
         audits.reopen(self.db, self.audit_id, self.reopen_reason.value,
-                      by=who.split(" (")[0] if who else None)
+                      by=who.split(" (")[0] if who else None, expected_version=self.version)
         self.reopen_reason.value = ""
         self.fill(audits.load(self.db, self.audit_id))
         self._fill_pick()
@@ -728,7 +731,8 @@ class AuditForm:
         grades = {k: dd.value for k, dd in self.mod_grades.items() if dd.value is not None}
         reasons = {k: t.value for k, t in self.mod_reasons.items()}
         try:
-            audits.moderate(self.db, self.audit_id, self.moderator.value, grades, reasons)
+            audits.moderate(self.db, self.audit_id, self.moderator.value, grades, reasons,
+                            expected_version=self.version)
         except audits.AuditRuleError as e:
             mapped = {(k if k == "moderator" else f"mod-{k}"): m for k, m in e.problems.items()}
             raise audits.AuditRuleError(mapped) from None
