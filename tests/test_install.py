@@ -248,8 +248,10 @@ def test_a_council_installs_the_wheel_outside_the_repo_and_runs_it(tmp_path):
     tool.write_text(tool.read_text(encoding="utf-8").replace('title = "', 'title = "Ours: ', 1),
                     encoding="utf-8")
     ours = council / "ehkit.toml"
-    ours.write_text(re.sub(r"(?m)^council_cases = \d+", "council_cases = 7",
-                           ours.read_text(encoding="utf-8")), encoding="utf-8")
+    text = re.sub(r"(?m)^council_cases = \d+", "council_cases = 7", ours.read_text(
+        encoding="utf-8"))
+    ours.write_text(text.replace('name = "Early Help service"', 'name = "Invented Borough'
+                                 ' Early Help"'), encoding="utf-8")
 
     _ehkit(venv, "demo", "--db", "data/demo.db", "--episodes", "300", "--until", "2026-10-31",
            cwd=council)
@@ -258,6 +260,7 @@ def test_a_council_installs_the_wheel_outside_the_repo_and_runs_it(tmp_path):
     html = (council / "reports" / "quarterly-2026Q3-board.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html  # a chart
     assert "Our board asked for this note." in html
+    assert "Invented Borough Early Help" in html  # the service's name, from its settings
     assert "<script" not in html
 
     # nbconvert --to ehkit_report, from the wheel's entry point
