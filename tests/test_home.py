@@ -4,6 +4,7 @@ nothing in it is ever overwritten."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -155,3 +156,16 @@ def test_no_c_library_only_strftime_codes_in_what_ships():
     found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in shipped
              for m in re.finditer(r"%-[a-zA-Z]|%#[a-zA-Z]", p.read_text(encoding="utf-8"))]
     assert found == []
+
+
+@pytest.mark.slow
+def test_a_report_from_ehkits_own_notebook_uses_the_working_folders_settings(folder, demo_db_path,
+                                                                            monkeypatch):
+    # The kernel runs in the packaged notebook's folder, outside the working folder: it finds
+    # the working folder only through the EHKIT_HOME the report hands it.
+    (folder / "notebooks" / "quarterly_report.ipynb").unlink()
+    (folder / "ehkit.toml").write_text('[service]\nname = "Invented Borough Early Help"\n',
+                                       encoding="utf-8")
+    result = reports.run("quarterly", db=demo_db_path, period="2026Q3", out_dir=folder / "out")
+    assert "Invented Borough Early Help" in result.html.read_text(encoding="utf-8")
+    assert "EHKIT_HOME" not in os.environ  # handed to the kernel, not kept
