@@ -83,7 +83,8 @@ def _add_report(sub) -> None:
     p.add_argument("--out", default="reports", help="output folder (default reports/)")
     p.add_argument("--jobs", type=int, help="with all: reports run at once (default: cores)")
     p.add_argument("--notebooks", metavar="DIR",
-                   help="a folder of the council's own report notebooks (default notebooks/)")
+                   help="a folder of report notebooks (default: the working folder's "
+                   "notebooks/, else ehkit's)")
     p.set_defaults(run=_run_report)
 
 
@@ -274,7 +275,8 @@ def _add_serve(sub) -> None:
     _db_arg(p)
     p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     p.add_argument("--notebook", default="audit",
-                   help="which form: a notebook name in notebooks/ (default audit)")
+                   help="which form: a notebook name in notebooks/ (the working folder's, else "
+                   "ehkit's; default audit)")
     p.add_argument("--no-token", action="store_true",
                    help="no token (only behind a login such as JupyterHub)")
     p.add_argument("--no-preheat", action="store_true",

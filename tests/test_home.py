@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from voila_harness import free_port
 
 from ehkit import home, reports, serve, settings
 from ehkit import template as templates
@@ -114,12 +115,13 @@ def test_the_working_folders_audit_tool_and_mapping_are_used(folder):
 def test_report_and_serve_use_the_working_folders_notebooks(folder, tmp_path):
     assert reports.notebook_for("quarterly") == folder / "notebooks" / "quarterly_report.ipynb"
     (tmp_path / "x.db").touch()
-    cfg = serve.configure(tmp_path / "x.db", port=0 or 18765)
+    port = free_port()
+    cfg = serve.configure(tmp_path / "x.db", port=port)
     assert cfg.notebook_path == folder / "notebooks" / "audit.ipynb"
     assert f"--Voila.root_dir={folder / 'notebooks'}" in cfg.argv()
     assert cfg.environment()["EHKIT_HOME"] == str(folder)  # the kernels use it too
     (folder / "notebooks" / "audit.ipynb").unlink()  # deleted: ehkit's own is served
-    assert serve.configure(tmp_path / "x.db", port=18765).notebook_path == \
+    assert serve.configure(tmp_path / "x.db", port=port).notebook_path == \
         home.packaged("notebooks") / "audit.ipynb"
 
 
