@@ -14,8 +14,10 @@ commands that only read. Only a missing or empty file becomes a new store; anyth
 that is not an ehkit store, or a store a newer ehkit migrated, is refused in one line.
 
 Migrations are the files ``ehkit/migrations/NNNN_name.sql``, applied in order and recorded
-in ``schema_migrations``. After migrating, the change-log triggers are rebuilt from the live
-columns, so a migration that adds a column is logged with no further work.
+in ``schema_migrations``. A new store is made from ``baseline.sql`` instead (the schema as of
+a migration, in one step) and then any later migrations; a store made earlier is backed up
+before it is migrated (:func:`upgrade`). After migrating, the change-log triggers are rebuilt
+from the live columns, so a migration that adds a column is logged with no further work.
 """
 
 from __future__ import annotations
@@ -548,8 +550,9 @@ def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
             if number in done:
                 continue
             try:
-                for statement in _statements(f.read_text(encoding="utf-8")) if number > base else []:
-                    conn.execute(statement)
+                if number > base:  # else the baseline made it: it is only recorded
+                    for statement in _statements(f.read_text(encoding="utf-8")):
+                        conn.execute(statement)
             except sqlite3.OperationalError as e:
                 if "full" in str(e) or "locked" in str(e) or "readonly" in str(e):
                     raise
