@@ -25,7 +25,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import db as store
-from . import home
+from . import home, spreadsheet
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -78,6 +78,10 @@ RULES: dict[str, str] = {
                          "episode details: one episode cannot have two",
     "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
 }
+
+
+# A rejects file: these columns, then the row's own cells as they were read.
+REJECT_COLUMNS = ("row", "code", "field", "value", "reason")
 
 
 @dataclass(frozen=True)
@@ -446,16 +450,15 @@ def _write_rejects(f: _File, problems: list[Problem], rejects_dir: Path, by_row:
     if not problems:
         out.unlink(missing_ok=True)  # an old rejects file would describe another import
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
     width = len(f.headers)
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["row", "code", "field", "value", "reason", *f.headers])
+
+    def rows():
         for p in problems:
             original = [_text(c) for c in by_row[p.row]]
-            w.writerow([p.row, p.code, p.field, p.value, p.message,
-                        *original, *[""] * (width - len(original))])
-    return out
+            yield [p.row, p.code, p.field, p.value, p.message,
+                   *original, *[""] * (width - len(original))]
+
+    return spreadsheet.write_csv(out, [*REJECT_COLUMNS, *f.headers], rows())
 
 
 def _record(db, summary: ImportSummary) -> int:

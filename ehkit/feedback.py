@@ -23,7 +23,6 @@ comes from the child or young person or the parent or carer, with rated question
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +33,7 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
-from . import cases, home, records
+from . import cases, home, records, spreadsheet
 from . import db as store
 from . import template as templates
 from .actions import as_date
@@ -822,15 +821,11 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
             db["service_user_feedback"].upsert_all(changed, pk="id")
     out = Path(rejects_dir or REJECTS_DIR) / f"{path.stem}-feedback-rejects.csv"
     if result.rejects:
-        out.parent.mkdir(parents=True, exist_ok=True)
         columns = [h or f"column {i + 1}" for i, h in enumerate(header)]
-        with out.open("w", newline="", encoding="utf-8-sig") as f:
-            w = csv.writer(f)
-            w.writerow(["row", "code", "field", "value", "reason", *columns])
-            for r in result.rejects:
-                w.writerow([r["row"], r["code"], r["field"], r["value"], r["reason"],
-                            *originals[r["row"]]])
-        result.rejects_file = out
+        result.rejects_file = spreadsheet.write_csv(
+            out, [*cases.REJECT_COLUMNS, *columns],
+            ([r["row"], r["code"], r["field"], r["value"], r["reason"], *originals[r["row"]]]
+             for r in result.rejects))
     else:
         out.unlink(missing_ok=True)  # an old rejects file would describe another import
     return result

@@ -29,7 +29,7 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, agreement, feedback, sampling
+from . import actions, agreement, feedback, redact, sampling
 from . import db as store
 from . import template as templates
 from .periods import Period
@@ -323,28 +323,51 @@ def sectors() -> list[tuple[str, str]]:
     return [(slug(x), x) for x in setting("agencies", "sectors")]
 
 
+def redactor(db: sqlite_utils.Database) -> redact.Redactor:
+    """The store's redactor (its names and EHM numbers, read in one pass), built once for
+    the same store and data."""
+    cache = _remembered.setdefault(db, {})
+    key = ("redactor", store.data_fingerprint(db))
+    if key not in cache:
+        cache[key] = redact.from_store(db)
+    return cache[key]
+
+
+def as_shown(db: sqlite_utils.Database, texts: Iterable[str | None],
+             known: Iterable[str]) -> dict:
+    """Free text that names a grid's rows (a referral reason or concern theme found in the
+    data), as a board may see it: identifiers taken out (ehkit.redact). The council's own
+    words (``known``, from settings) stay as they are, and cost nothing."""
+    known = set(known)
+    return {t: t if not t or t in known else redactor(db)(t) for t in set(texts)}
+
+
 @remembered
 def _closed(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     """(lead agency, referral reason, how it ended, episodes) closed in the period: one pass
-    for the sector, reason-volume and reason-outcome grids."""
-    return db.execute("""
+    for the sector, reason-volume and reason-outcome grids. Reasons as shown (as_shown)."""
+    rows = db.execute("""
         SELECT lead_agency_id, referral_reason, ended_as, count(*) FROM episodes
         WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2, 3""", _params(period)).fetchall()
+    shown = as_shown(db, (r for _, r, _, _ in rows), setting("episodes", "referral_reasons"))
+    return [(agency, shown[r], ended, n) for agency, r, ended, n in rows]
 
 
 @remembered
 def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     """(lead agency, referral reason, began in period, open at its end, closed in it), for the
     sector and reason grids. Grouped counts, each a narrow range of a covering index (one pass
-    with a sum per column evaluates three expressions for every row: a third slower)."""
+    with a sum per column evaluates three expressions for every row: a third slower).
+    Reasons as shown (as_shown)."""
     p = _params(period)
     counts: dict[tuple, list[int]] = {}
     for col, where in ((0, "start_date BETWEEN :start AND :end"),
                        *((1, w) for w in OPEN_AT_END)):
-        for agency, reason, n in db.execute(
-                f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes WHERE {where}"
-                " GROUP BY 1, 2", p):
-            counts.setdefault((agency, reason), [0, 0, 0])[col] += n
+        rows = db.execute(f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes "
+                          f"WHERE {where} GROUP BY 1, 2", p).fetchall()
+        shown = as_shown(db, (r for _, r, _ in rows), setting("episodes", "referral_reasons"))
+        for agency, reason, n in rows:
+            counts.setdefault((agency, shown[reason]), [0, 0, 0])[col] += n
     for agency, reason, _ended, n in _closed(db, period):
         counts.setdefault((agency, reason), [0, 0, 0])[2] += n
     return [(*key, *n) for key, n in counts.items()]
@@ -631,10 +654,16 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
 def concerns_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Concerns raised in service-user feedback in the period, by theme (ehkit.feedback)."""
     rows = feedback.concerns_by_theme(db, period.start, period.end)
+    shown = as_shown(db, (r["theme"] for r in rows), feedback.concern_themes())
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (slug(shown[r["theme"]]), "concerns")
+        counts[key] = counts.get(key, 0) + r["concerns"]
     return Grid("concerns", "Concerns raised in service-user feedback, by theme",
-                tuple((slug(r["theme"]), r["theme"]) for r in rows),
+                tuple(dict.fromkeys((slug(shown[r["theme"]]), shown[r["theme"]])
+                                    for r in rows)),
                 (("concerns", "Concerns raised"),),
-                {(slug(r["theme"]), "concerns"): r["concerns"] for r in rows},
+                counts,
                 row_totals=False, col_totals=True, corner="Theme", key_format="concerns.{row}",
                 label_format="Concerns raised: {row}",
                 total_keys={(TOTAL, "concerns"): _same("concerns_raised")})
@@ -865,7 +894,10 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
                 ) -> list[dict]:
     """The learning (``what="learning"``: audits' learning and feedback discussions') or the
     recommended actions (``what="actions"``) recorded most often in the period: the same words
-    ignoring case and spacing. Each row: text (as first written), count."""
+    ignoring case and spacing once names, EHM numbers, dates, phone numbers, postcodes, email
+    addresses and case numbers are taken out (:mod:`ehkit.redact`; a theme is never about
+    one family, however often it was pasted). Each row: text (as first written, redacted),
+    count, and whether anything was taken out of it."""
     p = _params(period)
     if what == "learning":
         texts = [r[0] for r in db.execute(f"""
@@ -879,11 +911,14 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
             WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
     else:
         raise ValueError(what)
-    groups: dict[str, list[str]] = {}
+    redacted = functools.cache(redactor(db))  # the same words are redacted once
+    groups: dict[str, list[tuple[str, bool]]] = {}
     for t in texts:
         if _norm(t):
-            groups.setdefault(_norm(t), []).append(t)
-    rows = [{"text": v[0].strip(), "count": len(v)} for v in groups.values()]
+            r = redacted(t)
+            groups.setdefault(_norm(r), []).append((r, r != t))
+    rows = [{"text": v[0][0].strip(), "count": len(v), "redacted": any(x for _, x in v)}
+            for v in groups.values()]
     rows.sort(key=lambda r: (-r["count"], _norm(r["text"])))
     return rows[:top]
 

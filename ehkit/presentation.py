@@ -248,7 +248,10 @@ class Report:
 
         imports = list(self.db.query(
             "SELECT file_name, sha256, imported_at FROM imports ORDER BY id DESC LIMIT 3"))
-        source = "; ".join(f"{i['file_name']} (sha256 {i['sha256'][:12]}, {i['imported_at']})"
+        # A file's name can hold a family's name or case number: outside the Head of
+        # Service's report an import is known by its hash alone.
+        source = "; ".join((f"{i['file_name']} " if self.audience.case_references else "")
+                           + f"(sha256 {i['sha256'][:12]}, {i['imported_at']})"
                            for i in imports) or "no imported files (generated or entered data)"
         params = ", ".join(f"{k}={v}" for k, v in self.parameters.items() if k != "db")
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

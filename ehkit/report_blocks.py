@@ -283,6 +283,10 @@ def learning(report: Report) -> None:
                        "Nothing was recorded often enough to show as a theme"
                        + (f" (more than {threshold} times)." if threshold else "."),
                        public=True)
+        if redacted := sum(r["redacted"] for r in rows):
+            report.note(f"{redacted} of these had names, EHM numbers, dates, phone numbers, "
+                        "postcodes, email addresses or case numbers in them: each is shown "
+                        "as what it was, in square brackets, e.g. [name].")
 
 
 def action_completion(report: Report) -> None:

@@ -17,7 +17,6 @@ cores; one failing does not stop the others.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -27,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import db as store
-from . import home, periods
+from . import home, periods, spreadsheet
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
 
 NOTEBOOKS = home.packaged("notebooks")  # ehkit's own; a working folder's come first
 KINDS = ("monthly", "quarterly", "annual")
+FIGURE_COLUMNS = ("key", "label", "value")
 
 
 class ReportError(EhkitError):
@@ -118,10 +118,8 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     html = export_html(nb, title=f"{TITLES.get(kind, kind)}: {label}")
     html_path, figures_path = out / f"{stem}.html", out / f"{stem}.figures.csv"
     html_path.write_text(html, encoding="utf-8")
-    with figures_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["key", "label", "value"])
-        w.writeheader()
-        w.writerows(figures)
+    spreadsheet.write_csv(figures_path, FIGURE_COLUMNS,
+                          ([f[k] for k in FIGURE_COLUMNS] for f in figures), excel=False)
     return Result(kind, label, audience, html_path, figures_path)
 
 

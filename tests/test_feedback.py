@@ -485,3 +485,21 @@ def test_self_assessment_must_answer_every_item(db):
         sa.record(db, 1, 2, "2026-03-01", {i.key: True for i in sa.load().items} | {"sparkle": 1},
                   today=TODAY)
     assert db["self_assessments"].count == 0
+
+
+def test_feedback_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(
+        db, tmp_path):
+    build(db)
+    formula = '=HYPERLINK("http://evil.example/","Open")'
+    rows = [f'EHM1,2026-05-01,parent_carer,closure,-3,,,,"{formula.replace(chr(34), 2 * chr(34))}"'
+            ",no,,,",
+            "EHM1,2026-05-02,+1+cmd|' /C calc'!A0,closure,,,,,-cmd,no,,,"]
+    r = feedback.import_service_user_feedback(db, write_csv(tmp_path / "fb.csv", rows),
+                                              today=TODAY, rejects_dir=tmp_path)
+    assert r.rejected == 2
+    with r.rejects_file.open(encoding="utf-8-sig") as f:
+        by = {x["row"]: x for x in csv.DictReader(f)}
+    assert by["2"]["value"] == by["2"]["listened_to"] == "-3"  # a number stays a number
+    assert by["2"]["comments"] == "'" + formula
+    assert by["3"]["value"] == by["3"]["respondent"] == "'+1+cmd|' /C calc'!A0"
+    assert by["3"]["comments"] == "'-cmd"
