@@ -304,7 +304,7 @@ def _serves_the_form(venv: Path, council: Path) -> None:
         log.flush()
         assert page is not None, (council / "serve.log").read_text(encoding="utf-8")
         assert status == 200
-        assert "<title>audit</title>" in page
+        assert "<title>Early Help case audit</title>" in page  # the form's title
         assert "application/vnd.jupyter.widget-view+json" in page  # the form, built
     finally:
         server.terminate()
