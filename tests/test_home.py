@@ -171,3 +171,12 @@ def test_a_report_from_ehkits_own_notebook_uses_the_working_folders_settings(fol
     result = reports.run("quarterly", db=demo_db_path, period="2026Q3", out_dir=folder / "out")
     assert "Invented Borough Early Help" in result.html.read_text(encoding="utf-8")
     assert "EHKIT_HOME" not in os.environ  # handed to the kernel, not kept
+
+
+def test_ehkit_settings_naming_a_missing_file_is_refused_in_one_line(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EHKIT_SETTINGS", str(tmp_path / "gone.toml"))
+    assert main(["sample", "--db", str(tmp_path / "none.db")]) == 2
+    assert capsys.readouterr().err == (f"ehkit: error: EHKIT_SETTINGS names {tmp_path / 'gone.toml'}"
+                                       ", which does not exist: correct it or unset it\n")
