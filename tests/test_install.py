@@ -277,11 +277,12 @@ def test_a_council_installs_the_wheel_outside_the_repo_and_runs_it(tmp_path):
               and "data" not in p.parts and "reports" not in p.parts}
     _install(python, next((tmp_path / "dist").glob("ehkit-*.whl")))
     assert {p: p.read_bytes() for p in before} == before
-    used = subprocess.run([python, "-c", "from ehkit import settings, template; print(settings."
-                           "get('sampling', 'council_cases'), template.load().title)"],
+    used = subprocess.run([python, "-c", "from ehkit import db, settings, template; print(db."
+                           "baseline_number(), settings.get('sampling', 'council_cases'), "
+                           "template.load().title)"],
                           cwd=council, env=_clean_env(), capture_output=True, text=True,
                           check=True).stdout
-    assert used.startswith("7 Ours: ")
+    assert used.startswith(f"{store.baseline_number()} 7 Ours: ")  # the wheel has the baseline
 
     _serves_the_form(venv, council)
 
