@@ -468,6 +468,7 @@ def _add_upgrade(sub) -> None:
 
 def _run_upgrade(args) -> int:
     from . import db as store
+    from . import home
 
     path = store.db_path(args.db)
     database = store.connect(path, must_exist=True, migrate=False)
@@ -475,6 +476,11 @@ def _run_upgrade(args) -> int:
         print(store.upgrade(database, path))
     finally:
         database.close()
+    folder = home.home()
+    differ = home.differences(folder) if folder else []
+    if differ:
+        print(f"{len(differ)} file(s) in the working folder {folder} differ from ehkit "
+              f"{__version__}'s: `ehkit init --check {folder}` lists them")
     return 0
 
 

@@ -440,8 +440,8 @@ class Upgrade:
         if not self.applied:
             last = max((n for n, _, _ in migrations()), default=0)
             return f"{self.path} is up to date (ehkit {__version__}, migration {last:04d})"
-        lines = [f"upgraded {self.path} for ehkit {__version__}; the store as it was is kept "
-                 f"in {self.backup}. What changed:"]
+        kept = f"; the store as it was is kept in {self.backup}" if self.backup else ""
+        lines = [f"upgraded {self.path} for ehkit {__version__}{kept}. What changed:"]
         lines += [f"  {n:04d} {name}: {what}" for n, name, what in self.applied]
         return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from voila_harness import free_port
 
+import ehkit
 from ehkit import home, reports, serve, settings
 from ehkit import template as templates
 from ehkit.cli import main
@@ -70,6 +71,17 @@ def test_init_check_says_which_files_differ_and_who_changed_them(folder, capsys)
                                    "compare and update",
         "notebooks/sampling.ipynb": "missing here (ehkit's own is used; `ehkit init` copies it)",
     }
+
+
+def test_upgrade_in_a_working_folder_says_which_files_to_look_at(folder, capsys):
+    assert main(["demo", "--episodes", "30", "--until", "2026-10-31"]) == 0
+    (folder / "templates" / "letter.txt.j2").write_text("ours\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["upgrade"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{folder / 'data' / 'ehkit.db'} is up to date")
+    assert out[1] == (f"1 file(s) in the working folder {folder} differ from ehkit "
+                      f"{ehkit.__version__}'s: `ehkit init --check {folder}` lists them")
 
 
 def test_the_working_folders_settings_are_used_there_and_below(folder, monkeypatch):
