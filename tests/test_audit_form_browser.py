@@ -312,16 +312,16 @@ def test_another_template_gives_another_form(demo_db_path, tmp_path):
     form = AuditForm(demo_db_path, template=str(path))
     assert set(form.grades) == {"practice", "overall"}
     assert set(form.responses) == {"p1.a"} and set(form.comments) == {"p1", "w1"}
-    assert set(form.checklist) == {"consent"}
+    assert set(form.checklist_view.checklist) == {"consent"}
     assert [label for label, _ in form.grades["practice"].options] == ["Not fine", "Fine"]
-    assert set(form.readonly) == {"lead_professional"}
+    assert set(form.case_view.readonly) == {"lead_professional"}
     # With no section holding the overall grade, it is chosen in the overall block instead.
     other = tmp_path / "small2.toml"
     other.write_text(SMALL_TEMPLATE.replace("holds_overall = true", "holds_overall = false"),
                      encoding="utf-8")
     form = AuditForm(demo_db_path, template=str(other))
     assert set(form.grades) == {"practice", "overall"}
-    assert form.overall_shown not in form.widget.children
+    assert form.overall.shown not in form.widget.children
 
 
 def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, tmp_path):
@@ -335,7 +335,7 @@ def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, t
     form = AuditForm(db)
     form.refresh()
     form.open(audit_id)
-    back = form.collect()
+    back = form.model.as_audit()
     for key in ("episode_id", "auditor1_id", "auditor2_id", "overall_grade", "summary",
                 "overall_reasons", "learning"):
         assert back[key] == saved[key], key
