@@ -10,6 +10,7 @@ import ipywidgets as w
 import pytest
 from voila_harness import copy_db
 
+from ehkit import audits
 from ehkit import db as store
 from ehkit import template as templates
 from ehkit.forms.audit_model import ActionModel, AuditModel
@@ -122,24 +123,27 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
     sections = [SectionView(model, TPL, s, overall) for s in TPL.sections]
     case, checklist = CaseView(model, TPL), ChecklistView(model, TPL)
     actions, record = ActionsView(model, TPL, guard), RecordView(model, w.HTML())
+
+    def inputs():
+        row = actions.rows[model.actions[0]]
+        found = [case.audit_date, case.auditor1, case.auditor2, case.ehm, case.episode,
+                 overall.reasons, actions.add, record.save, record.submit,
+                 *(x for s in sections for x in [*s.responses.values(), *s.comments.values()]),
+                 *(s.grade for s in sections if s.grade), overall.grade,
+                 *(x for pair in checklist.checklist.values() for x in pair),
+                 *row.widgets.values(), row.remove]
+        return [x for x in found if not isinstance(x, w.HTML)]  # the action number
+
     model.add_action()
-    inputs = [case.audit_date, case.auditor1, case.auditor2, case.ehm, case.episode,
-              overall.reasons, actions.add, record.save, record.submit,
-              *(x for s in sections for x in [*s.responses.values(), *s.comments.values()]),
-              *(s.grade for s in sections if s.grade), overall.grade,
-              *(x for pair in checklist.checklist.values() for x in pair),
-              *actions.rows[model.actions[0]].widgets.values(),
-              actions.rows[model.actions[0]].remove]
-    inputs = [x for x in inputs if not isinstance(x, w.HTML)]  # the action number
-    assert not any(x.disabled for x in inputs)
+    assert not any(x.disabled for x in inputs())
     assert record.reopen_box.layout.display == HIDDEN
     model.update(saved_audit(status="submitted"))
-    assert all(x.disabled for x in inputs)
+    assert all(x.disabled for x in inputs())
     assert record.reopen_box.layout.display is None
     assert record.moderation_box.layout.display is None
     assert not record.reopen_reason.disabled  # the one thing to type: why it is reopened
     model.status = "draft"
-    assert not any(x.disabled for x in inputs)
+    assert not any(x.disabled for x in inputs())
 
 
 def test_print_is_offered_once_the_audit_is_saved(model):
@@ -184,8 +188,12 @@ def test_actions_are_numbered_in_order_and_removed_by_their_button(model):
                                                                                 "<b>2</b>"]
     actions.rows[second].widgets["due_date"].value = dt.date(2026, 12, 1)
     assert second.as_audit()["due_date"] == "2026-12-01"
-    actions.rows[first].remove.click()
+    gone = actions.rows[first]
+    gone.remove.click()
     assert model.actions == [second] and len(actions.box.children) == 1
+    assert gone.remove.comm is None  # closed: the browser drops its models
+    model.status = "submitted"
+    assert not gone.widgets["action"].disabled  # no longer bound to the form
     assert actions.rows[second].widgets["number"].value == "<b>1</b>"
     model.names = ["Ava Auditor"]
     assert actions.rows[second].widgets["by_whom"].options == ("Ava Auditor",)
@@ -332,3 +340,119 @@ def test_someone_who_may_not_audit_the_case_is_told_at_once(demo_db_path, tmp_pa
     form.case_view.ehm.value = "EHM-NOBODY"
     assert "No case has the EHM number 'EHM-NOBODY'" in form.model.notes["episode"][0]
     assert form.state.value == "<b>New audit</b> - not saved yet."
+
+
+# -- the whole form: built from the template, values round-trip ----------------------------
+SMALL_TEMPLATE = """
+key = "small"
+title = "Small Council Audit"
+[grades]
+scale = [{ value = 1, label = "Fine", definition = "Practice is fine" },
+         { value = 2, label = "Not fine", definition = "Practice is not fine" }]
+acceptable = [1]
+[rules]
+overall_limit = "worst"
+actions_required_from_grade = 2
+[case_information]
+fields = [{ key = "audit_date", label = "When" }, { key = "auditor1", label = "Who" },
+          { key = "ehm_number", label = "Case" }, { key = "lead_professional", label = "Lead" }]
+[checklist]
+choices = [{ value = "accurate", label = "Right" }, { value = "not_accurate", label = "Wrong" }]
+items = [{ key = "consent", label = "Consent" }]
+[[sections]]
+key = "practice"
+number = 1
+title = "PRACTICE"
+graded = true
+  [[sections.items]]
+  key = "p1"
+  prompt = "Is the practice any good?"
+  questions = [{ key = "p1.a", text = "Was the child seen?" }]
+[[sections]]
+key = "wrap_up"
+number = 2
+title = "WRAP UP"
+graded = false
+holds_overall = true
+  [[sections.items]]
+  key = "w1"
+  learning = true
+  prompt = "What was learnt?"
+"""
+
+
+def test_another_template_gives_another_form(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL_TEMPLATE, encoding="utf-8")
+    form = AuditForm(demo_db_path, template=str(path))
+    assert set(form.grades) == {"practice", "overall"}
+    assert set(form.responses) == {"p1.a"} and set(form.comments) == {"p1", "w1"}
+    assert set(form.checklist_view.checklist) == {"consent"}
+    assert [label for label, _ in form.grades["practice"].options] == ["Not fine", "Fine"]
+    assert set(form.case_view.readonly) == {"lead_professional"}
+    # With no section holding the overall grade, it is chosen in the overall block instead.
+    other = tmp_path / "small2.toml"
+    other.write_text(SMALL_TEMPLATE.replace("holds_overall = true", "holds_overall = false"),
+                     encoding="utf-8")
+    form = AuditForm(demo_db_path, template=str(other))
+    assert set(form.grades) == {"practice", "overall"}
+    assert form.overall.shown not in form.widget.children
+
+
+def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    audit_id = database.execute(
+        "SELECT audit_id FROM actions GROUP BY audit_id ORDER BY audit_id LIMIT 1").fetchone()[0]
+    saved = audits.load(database, audit_id)
+    form = AuditForm(db)
+    form.refresh()
+    form.open(audit_id)
+    back = form.model.as_audit()
+    for key in ("episode_id", "auditor1_id", "auditor2_id", "overall_grade", "summary",
+                "overall_reasons", "learning"):
+        assert back[key] == saved[key], key
+    assert back["audit_date"].isoformat() == saved["audit_date"]
+    drop_none = {key: {k: v for k, v in a.items() if v is not None}
+                 for key, a in saved["answers"].items()
+                 if any(v is not None for v in a.values())}  # the demo keeps empty rows
+    assert back["answers"] == drop_none
+    assert [a["action"] for a in back["actions"]] == [a["action"] for a in saved["actions"]]
+    assert [a["due_date"] for a in back["actions"]] == [a["due_date"] for a in saved["actions"]]
+    # Not a draft: the inputs are locked until it is reopened.
+    assert form.summary.disabled == (saved["status"] != "draft")
+
+
+def test_form_without_a_database_says_so_plainly(tmp_path):
+    from ehkit.forms.audit import Unavailable, audit_app
+
+    app = audit_app(tmp_path / "missing.db")
+    assert isinstance(app, Unavailable)
+    assert "no database at" in app._repr_html_() and "Traceback" not in app._repr_html_()
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_failing_callback_shows_a_calm_message_not_a_traceback():
+    from ehkit.errors import EhkitError
+    from ehkit.forms.common import Messages, friendly
+
+    messages = Messages()
+
+    @friendly(messages)
+    def broken(_button):
+        raise KeyError("/srv/ehkit/secret.py line 3")
+
+    @friendly(messages)
+    def refused(_button):
+        raise EhkitError("the case <b>is</b> closed")
+
+    broken(None)
+    shown = messages.widget.value
+    assert "Something went wrong" in shown
+    assert "secret.py" not in shown and "Traceback" not in shown and "KeyError" not in shown
+    refused(None)
+    assert "the case &lt;b&gt;is&lt;/b&gt; closed" in messages.widget.value

@@ -5,6 +5,11 @@ Thin by design: every rule is asked of :mod:`ehkit.audits` (``problems``, ``save
 it names. A different template gives a different form: case fields, checklist, sections,
 prompts, questions, grades and action columns all come from it.
 
+Three layers, as mature ipywidgets apps do it: :mod:`.audit_model` holds what the form shows
+(a traitlets model per panel, no widgets), :mod:`.audit_views` builds each panel's widgets and
+binds them to the model with ``link``/``dlink``, and :class:`AuditForm` here answers the
+buttons and the live checks by asking :mod:`ehkit.audits` and putting the answer in the model.
+
 Usage (what ``notebooks/audit.ipynb`` does)::
 
     from ehkit.forms import audit_app

@@ -62,10 +62,9 @@ def shown_when(flag: bool) -> str | None:
     return None if flag else HIDDEN
 
 
-def lock(model: AuditModel, *widgets: w.Widget) -> None:
+def lock(model: AuditModel, *widgets: w.Widget) -> list[dlink]:
     """Inputs are disabled while the audit is not a draft."""
-    for wd in widgets:
-        dlink((model, "status"), (wd, "disabled"), locks)
+    return [dlink((model, "status"), (wd, "disabled"), locks) for wd in widgets]
 
 
 def bind(value: Value, widget: w.Widget) -> w.Widget:
@@ -287,6 +286,7 @@ class ActionRowView:
 
     def __init__(self, model: AuditModel, row: ActionModel, tpl: Template, guard: Guard):
         self.widgets: dict[str, w.Widget] = {}
+        self._links: list[dlink] = []  # held by the form's model: undone when the row goes
         for c in tpl.action_columns:
             k = c.value
             if k == "number":
@@ -297,7 +297,7 @@ class ActionRowView:
             elif k == "by_whom":
                 wd = w.Combobox(ensure_option=False, placeholder="Name",
                                 layout=w.Layout(width=ACTION_WIDTHS[k]))
-                dlink((model, "names"), (wd, "options"), tuple)
+                self._links.append(dlink((model, "names"), (wd, "options"), tuple))
             elif k.endswith("_date"):
                 wd = date_picker(key=f"action-{k}")
                 wd.layout = w.Layout(width=action_width(k))
@@ -305,12 +305,12 @@ class ActionRowView:
                 wd = w.Text(style=TEXT_STYLE, layout=w.Layout(width=action_width(k)))
             if k != "number":
                 bind(row.values[k], wd)
-                lock(model, wd)
+                self._links += lock(model, wd)
             self.widgets[k] = tag(wd, f"action-{k}")
         self.remove = tag(button(description="Remove", icon="trash",
                                  layout=w.Layout(width="7em")), "action-remove")
         self.remove.on_click(guard(lambda _b: model.remove_action(row)))
-        lock(model, self.remove)
+        self._links += lock(model, self.remove)
         self.note = field_note("action")
 
         def show(change) -> None:
@@ -325,6 +325,14 @@ class ActionRowView:
     def show_number(self, n: int) -> None:
         if "number" in self.widgets:
             self.widgets["number"].value = f"<b>{n}</b>"
+
+    def close(self) -> None:
+        """The row is gone (removed, or another audit shown): free its widgets."""
+        for x in self._links:
+            x.unlink()
+        hbox = self.box.children[0]
+        for wd in (*self.widgets.values(), self.remove, self.note, hbox, self.box):
+            wd.close()
 
 
 class ActionsView:
@@ -347,6 +355,8 @@ class ActionsView:
 
     def show(self, _change=None) -> None:
         rows = self.model.actions
+        for gone in set(self.rows) - set(rows):
+            self.rows[gone].close()
         self.rows = {r: self.rows.get(r) or ActionRowView(self.model, r, self.tpl, self.guard)
                      for r in rows}
         for n, r in enumerate(rows, start=1):
