@@ -72,7 +72,7 @@ class AuditForm:
         self.checklist_view = ChecklistView(m, t)
         self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"))
         self.overall = OverallView(m, t)
-        self.actions = ActionsView(m, t, on)
+        self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
         self.record = RecordView(m, self.messages.widget)
         header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>")
@@ -80,7 +80,7 @@ class AuditForm:
         self.widget = tag(w.VBox([
             header, *self.opener.parts, self.state, self.messages.widget, *self.case_view.parts,
             *self.checklist_view.parts, html_widget(f"<h2>{esc(t.summary_label)}</h2>"),
-            self.summary, *self.overall.parts, *self.actions.parts,
+            self.summary, *self.overall.parts, *self.actions_view.parts,
             *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL),
             "form")
 
@@ -106,7 +106,7 @@ class AuditForm:
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
-    # -- the panels' widgets, by template key (tests and the benchmark find them here) ------
+    # -- the panels' widgets, by template key (tests find them here) -------------------------
     @property
     def grades(self) -> dict[str, w.ToggleButtons]:
         return {**{s.key: s.grade for s in self.sections if s.grade is not None},

@@ -135,7 +135,10 @@ class CaseView:
 
     def __init__(self, model: AuditModel, tpl: Template):
         c = model.case
-        people = lambda: [(NONE_LABEL, None), *model.people]  # noqa: E731
+
+        def people() -> list:
+            return [(NONE_LABEL, None), *model.people]
+
         self.audit_date = date_picker(key="audit_date")
         link((c, "audit_date"), (self.audit_date, "value"))
         self.auditor1 = offer(tag(w.Dropdown(layout=INPUT), "auditor1"), (model, "people"),
