@@ -18,8 +18,6 @@ from .. import audits
 from ..template import OVERALL, Template
 from .common import to_date
 
-NONE_LABEL = "(none)"
-
 
 def locks(status: str) -> bool:
     """Not a draft: nothing on the form changes until the audit is reopened."""

@@ -16,7 +16,7 @@ import ipywidgets as w
 from traitlets import HasTraits, dlink, link
 
 from ..template import OVERALL, Section, Template
-from .audit_model import NONE_LABEL, ActionModel, AuditModel, Value, locks
+from .audit_model import ActionModel, AuditModel, Value, locks
 from .common import (
     FULL,
     PLAIN,
@@ -39,6 +39,7 @@ LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
 HIDDEN = "none"
+NONE_LABEL = "(none)"
 ACTION_WIDTHS = {"number": "3em", "action": "22%", "by_whom": "13%"}
 
 Guard = Callable[[Callable], Callable]  # wraps a button's callback (``common.friendly``)
@@ -92,6 +93,11 @@ def offer(widget: w.Dropdown, source: tuple[HasTraits, str], options: Callable[[
     return widget
 
 
+def people_choices(model: AuditModel) -> Callable[[], list]:
+    """The auditors' (and moderator's) choices: nobody yet, or one of ``model.people``."""
+    return lambda: [(NONE_LABEL, None), *model.people]
+
+
 def note(model: AuditModel, key: str) -> w.HTML:
     """The place for the rule message about field ``key``, shown from ``model.notes``."""
     widget = field_note(key)
@@ -135,10 +141,7 @@ class CaseView:
 
     def __init__(self, model: AuditModel, tpl: Template):
         c = model.case
-
-        def people() -> list:
-            return [(NONE_LABEL, None), *model.people]
-
+        people = people_choices(model)
         self.audit_date = date_picker(key="audit_date")
         link((c, "audit_date"), (self.audit_date, "value"))
         self.auditor1 = offer(tag(w.Dropdown(layout=INPUT), "auditor1"), (model, "people"),
@@ -408,7 +411,7 @@ class ModerationView:
     def __init__(self, model: AuditModel):
         m = model.moderation
         self.moderator = offer(tag(w.Dropdown(layout=INPUT), "moderator"), (model, "people"),
-                               lambda: [(NONE_LABEL, None), *model.people], (m, "moderator_id"))
+                               people_choices(model), (m, "moderator_id"))
         self.grades: dict[str, w.Dropdown] = {}
         self.reasons: dict[str, w.Text] = {}
         self.parts: list[w.Widget] = [
