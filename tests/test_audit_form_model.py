@@ -231,7 +231,7 @@ def test_people_offered_again_keep_the_chosen_auditor(model):
         "(none)", "Ava Auditor (Senior practitioner, Early Help)"]
 
 
-def test_case_information_is_shown_from_the_store_s_answer(model):
+def test_case_information_is_shown_read_only_and_escaped(model):
     case = CaseView(model, TPL)
     model.case.information = {"lead_professional": "Wren <Applebridge>",
                               "cross_authority": 1, "cross_authority_name": "Northshire",
