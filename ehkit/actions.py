@@ -26,6 +26,7 @@ from . import db as store
 from . import records
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
+from .rules import audit as rule
 
 STATES = ("open", "due this week", "overdue", "completed")
 DUE_SOON_DAYS = 7
@@ -214,16 +215,15 @@ def complete(db: sqlite_utils.Database, action_id: int, completed_on, note: str,
     ``expected_version`` is the version :func:`get` gave (StaleRecord if it moved on).
     """
     action_id = _number(action_id, "action")
-    day = as_date(completed_on, "completed date")
-    if day > as_date(today or dt.date.today(), "today"):
-        raise ActionError(f"action {action_id}: the completed date {day} is in the future; "
-                          "record it on the day it is done")
+    day = as_date(completed_on, "completed date").isoformat()
+    if why := rule.action_completed_not_in_future(day, as_date(today or dt.date.today(),
+                                                                "today")):
+        raise ActionError(f"action {action_id}: {why}")
     note = _words(note, "completion note (what was done)", action_id)
     with _changing(db, action_id, expected_version, actor=actor) as row:
-        if day < as_date(row["audit_date"]):
-            raise ActionError(f"action {action_id}: the completed date {day} is before the "
-                              f"audit ({row['audit_date']}) that recommended it")
-        db["actions"].update(action_id, {"completed_date": day.isoformat(),
+        if why := rule.action_completed_after_audit(day, as_date(row["audit_date"]).isoformat()):
+            raise ActionError(f"action {action_id}: {why}")
+        db["actions"].update(action_id, {"completed_date": day,
                                          "completion_note": note})
 
 

@@ -1,8 +1,10 @@
-"""Audits: the audit tool's rules, and saving, submitting and moderating audits.
+"""Audits: checking, saving, submitting and moderating audits.
 
-The guidance's rules live here, once; the form, the importer, the sampler and the demo
-generator all ask these functions. The form only shows what :func:`problems` says: the
-browser can send any widget value, so every save and submit checks again here.
+The guidance's rules are defined once, in :mod:`ehkit.rules.audit`; :func:`problems` asks
+every one of them (and the council's own, :func:`ehkit.rules.council_problems`), and the form,
+the sampler and the demo generator ask this module. The form only shows what
+:func:`problems` says: the browser can send any widget value, so every save and submit
+checks again here.
 
 An audit travels as a plain dict (what :func:`load` returns and :func:`save_draft` takes)::
 
@@ -29,7 +31,6 @@ StaleRecord, naming who and when.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ from . import home, records
 from . import template as templates
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
+from .rules import audit as rule
+from .rules import council_problems
+from .rules.audit import best_overall_allowed, conflict_of_interest  # noqa: F401 - asked from here
 from .template import OVERALL, Template
 
 AUDIT_FIELDS = ("episode_id", "template", "auditor1_id", "auditor2_id", "audit_date",
@@ -65,55 +69,6 @@ class AuditRuleError(EhkitError):
 
 class AuditNotFound(EhkitError):
     pass
-
-
-# -- Guidance 1: line managers should not audit their own team member's cases ------------
-def conflict_of_interest(
-    auditor_id: int,
-    lead_professional_id: int | None,
-    team_manager_id: int | None,
-    line_manager_of: Mapping[int, int | None],
-) -> str | None:
-    """Why ``auditor_id`` may not audit this episode, or None when they may.
-
-    The lead professional may not audit their own case; nor may the lead professional's
-    line manager, nor the team manager named on the episode. A manager further up the line
-    (two levels up) does not manage the worker's team directly and may audit.
-    """
-    if auditor_id is None:
-        return None
-    if lead_professional_id is not None and auditor_id == lead_professional_id:
-        return "The lead professional may not audit their own case."
-    if lead_professional_id is not None and line_manager_of.get(lead_professional_id) == auditor_id:
-        return "A line manager may not audit a case of their own team member (guidance 1)."
-    if team_manager_id is not None and auditor_id == team_manager_id:
-        return "The team manager named on the episode may not audit it (guidance 1)."
-    return None
-
-
-# -- Guidance 9.1: the overall grading needs to reflect the dimensions above -------------
-def best_overall_allowed(template: Template, section_grades: Iterable[int | None]) -> int | None:
-    """The best (lowest) overall grade the template's rule allows for these section grades.
-
-    None when no section is graded yet (nothing to reflect).
-    """
-    grades = sorted(g for g in section_grades if g is not None)
-    if not grades:
-        return None
-    rules = template.rules
-    best = min(template.grade_values)
-    if rules.overall_limit == "median":
-        mid = len(grades) / 2
-        # median rounded towards worse (a higher number)
-        median = grades[len(grades) // 2] if len(grades) % 2 else (
-            grades[int(mid) - 1] + grades[int(mid)]) / 2
-        best = math.ceil(median)
-    elif rules.overall_limit == "worst":
-        best = grades[-1]
-    if rules.inadequate_section_grade is not None and rules.overall_cap_grade is not None:
-        if rules.inadequate_section_grade in grades:
-            best = max(best, rules.overall_cap_grade)
-    return best
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -343,9 +298,8 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f in ("summary", "overall_reasons", "learning"):
         row[f] = _text(audit.get(f), f, errors)
     row["overall_grade"] = _int(audit.get("overall_grade"), OVERALL, errors, "grade")
-    grades = set(tpl.grade_values)
-    if row["overall_grade"] is not None and row["overall_grade"] not in grades:
-        errors[OVERALL] = f"{row['overall_grade']} is not a grade on this audit tool."
+    if why := rule.grade_on_scale(tpl, row["overall_grade"]):
+        errors[OVERALL] = why
         row["overall_grade"] = None
     if row["episode_id"] is not None and not db.execute(
             "SELECT 1 FROM episodes WHERE id = ?", [row["episode_id"]]).fetchone():
@@ -353,8 +307,8 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
         if row[f] is not None and _name(db, row[f]) is None:
             errors[key] = "That person is not in the store: choose again from the list."
-    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
-        errors["auditor2"] = "Auditor 2 must be a different person from auditor 1."
+    if why := rule.second_auditor_differs(row["auditor1_id"], row["auditor2_id"]):
+        errors["auditor2"] = why
 
     graded = {s.key for s in tpl.graded_sections}
     known = tpl.answer_keys()
@@ -367,8 +321,11 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
             continue
         a = _mapping(a, str(key), errors, "{'grade': 2, 'comment': '...'}")
         g = _int(a.get("grade"), key, errors, "grade")
-        if g is not None and (key not in graded or g not in grades):
+        if g is not None and key not in graded:
             errors[key] = f"{g} is not a grade that can be given here."
+            g = None
+        elif why := rule.grade_on_scale(tpl, g):
+            errors[key] = why
             g = None
         resp = a.get("response")
         resp = None if _blank(resp) else resp
@@ -426,29 +383,6 @@ def _section_grades(tpl: Template, answers: Mapping[str, Mapping]) -> dict[str, 
     return {s.key: (answers.get(s.key) or {}).get("grade") for s in tpl.graded_sections}
 
 
-def _evidence(section, answers: Mapping[str, Mapping]) -> bool:
-    keys = [section.key, *(i.key for i in section.items)]
-    return any(not _blank((answers.get(k) or {}).get("comment")) for k in keys)
-
-
-def _overall_problem(tpl: Template, section_grades: Mapping[str, int | None],
-                     overall: int | None) -> str | None:
-    best = best_overall_allowed(tpl, section_grades.values())
-    if overall is None or best is None or overall >= best:
-        return None
-    why = []
-    graded = [g for g in section_grades.values() if g is not None]
-    r = tpl.rules
-    if r.overall_limit == "median":
-        why.append("the middle (median) section grade, rounded towards the worse grade")
-    elif r.overall_limit == "worst":
-        why.append("the worst section grade")
-    if r.inadequate_section_grade is not None and r.inadequate_section_grade in graded:
-        why.append(f"a section graded {tpl.grade_label(r.inadequate_section_grade)}")
-    return (f"The overall grade must reflect the section grades: with {' and '.join(why)}, "
-            f"it can be no better than {tpl.grade_label(best)}.")
-
-
 def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None = None
              ) -> dict[str, str]:
     """Every rule the audit breaks, as {field key: plain-words message}. Empty = submittable.
@@ -457,19 +391,17 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     'overall', 'overall_reasons', 'actions', 'actions.N.<column>' (N counts from 1).
     """
     tpl = template_of(audit)
-    row, answers, _checklist, actions, found = _normalise(db, audit, tpl)
+    row, answers, checklist, actions, found = _normalise(db, audit, tpl)
     found = dict(found)
     today = today or dt.date.today()
 
-    def need(key: str, message: str) -> None:
-        found.setdefault(key, message)
+    def need(key: str, message: str | None) -> None:
+        if message:
+            found.setdefault(key, message)
 
-    if row["episode_id"] is None:
-        need("episode", "Choose the case: type or pick its EHM number.")
-    if row["auditor1_id"] is None:
-        need("auditor1", "Choose auditor 1.")
-    if row["audit_date"] is None:
-        need("audit_date", "Enter the date of the audit.")
+    need("episode", rule.case_chosen(row["episode_id"]))
+    need("auditor1", rule.auditor_chosen(row["auditor1_id"]))
+    need("audit_date", rule.audit_date_given(row["audit_date"]))
     case = case_information(db, row["episode_id"]) if "episode" not in found else None
     if case:
         line_manager_of = {case["lead_professional_id"]: case["lead_line_manager_id"]}
@@ -477,50 +409,46 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
             if row[f] is not None and key not in found:
                 why = conflict_of_interest(row[f], case["lead_professional_id"],
                                            case["team_manager_id"], line_manager_of)
-                if why:
-                    need(key, why + " Choose another auditor.")
-        if row["audit_date"] and row["audit_date"] < case["episode_start"]:
-            need("audit_date", f"The audit date is before this episode began "
-                               f"({case['episode_start']}): check the date.")
-    if row["audit_date"] and row["audit_date"] > today.isoformat():
-        need("audit_date", "The audit date is in the future: enter the day of the audit.")
+                need(key, why and why + " Choose another auditor.")
+        need("audit_date", rule.audit_date_not_before_episode(row["audit_date"],
+                                                              case["episode_start"]))
+    need("audit_date", rule.audit_date_not_in_future(row["audit_date"], today))
 
     section_grades = _section_grades(tpl, answers)
+    comments = {k: a["comment"] for k, a in answers.items()}
     for s in tpl.graded_sections:
-        missing = []
-        if section_grades[s.key] is None:
-            missing.append("choose a grade")
-        if tpl.rules.evidence_required and not _evidence(s, answers):
-            missing.append("write the evidence for it in the comments (guidance 12)")
+        missing = [why for why in (rule.section_graded(section_grades[s.key]),
+                                   rule.section_evidenced(tpl, s, comments)) if why]
         if missing:
             need(s.key, f"Section {s.number}: " + " and ".join(missing) + ".")
 
-    if row["overall_grade"] is None:
-        need(OVERALL, "Choose the overall grade.")
-    else:
-        why = _overall_problem(tpl, section_grades, row["overall_grade"])
-        if why:
-            need(OVERALL, why)
-    if row["overall_reasons"] is None:
-        need("overall_reasons", "Write a brief summary of the reasons for the overall grade.")
-
-    threshold = tpl.rules.actions_required_from_grade
-    all_grades = [g for g in [*section_grades.values(), row["overall_grade"]] if g is not None]
-    if threshold is not None and any(g >= threshold for g in all_grades) and not actions:
-        need("actions", f"Where any grade is {tpl.grade_label(threshold)} or worse, add at least "
-                        "one SMART action saying how practice can be lifted to good (guidance 16).")
+    need(OVERALL, rule.overall_graded(row["overall_grade"])
+         or rule.overall_reflects_sections(tpl, section_grades, row["overall_grade"]))
+    need("overall_reasons", rule.overall_reasons_given(row["overall_reasons"]))
+    need("actions", rule.actions_where_needed(
+        tpl, [*section_grades.values(), row["overall_grade"]], len(actions)))
     for a in actions:
-        n = a["number"]
-        if a["action"] is None:
-            need(f"actions.{n}.action", f"Action {n}: describe the action.")
-        if a["by_whom"] is None and a["owner_id"] is None:
-            need(f"actions.{n}.by_whom", f"Action {n}: say who will do it.")
-        if a["due_date"] is None:
-            need(f"actions.{n}.due_date", f"Action {n}: give the date it is due by.")
-        elif row["audit_date"] and a["due_date"] <= row["audit_date"]:
-            need(f"actions.{n}.due_date",
-                 f"Action {n}: the due date must be after the audit date ({row['audit_date']}).")
+        for f, why in _action_problems(a, row["audit_date"], today).items():
+            need(f"actions.{a['number']}.{f}", f"Action {a['number']}: {why}.")
+    for r, why in council_problems({**row, "answers": answers, "checklist": checklist,
+                                    "actions": actions, "case": case}):
+        need(r.fields[0], why)
     return found
+
+
+def _action_problems(action: Mapping, audit_date: str | None, today: dt.date) -> dict[str, str]:
+    """The action rules one action breaks, as {column: what to put right} (its dates are
+    the rules the action tracker and ``ehkit check`` ask too)."""
+    found = {
+        "action": rule.action_described(action.get("action")),
+        "by_whom": rule.action_owned(action.get("by_whom"), action.get("owner_id")),
+        "due_date": (rule.action_due_date_given(action.get("due_date"))
+                     or rule.action_due_after_audit(action.get("due_date"), audit_date)),
+        "completed_date": (
+            rule.action_completed_not_in_future(action.get("completed_date"), today)
+            or rule.action_completed_after_audit(action.get("completed_date"), audit_date)),
+    }
+    return {f: why for f, why in found.items() if why}
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -737,8 +665,8 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
     moderator = _name(db, moderator_id)
     if moderator is None:
         found["moderator"] = "Choose the moderator from the list."
-    elif moderator_id == audit["auditor1_id"]:
-        found["moderator"] = "Auditor 1 cannot moderate their own audit: choose someone else."
+    elif why := rule.moderator_not_auditor(moderator_id, audit["auditor1_id"]):
+        found["moderator"] = why
     else:
         case = audit["case"]
         why = conflict_of_interest(moderator_id, case["lead_professional_id"],
@@ -760,13 +688,13 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
             moderated[k] = original[k]
             continue
         g = _int(g, k, found, "grade")
-        if g is not None and g not in tpl.grade_values:
-            found[k] = f"{g} is not a grade on this audit tool."
+        if why := rule.grade_on_scale(tpl, g):
+            found[k] = why
         moderated[k] = g
-        if g is not None and g != original[k] and why_changed[k] is None:
-            found.setdefault(k, "Give the reason for changing this grade.")
+        if why := rule.changed_grade_has_reason(original[k], g, why_changed[k]):
+            found.setdefault(k, why)
     section_moderated = {k: moderated[k] for k in keys[:-1]}
-    why = _overall_problem(tpl, section_moderated, moderated[OVERALL])
+    why = rule.overall_reflects_sections(tpl, section_moderated, moderated[OVERALL])
     if why:
         found.setdefault(OVERALL, why)
     if found:

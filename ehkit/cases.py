@@ -25,7 +25,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import db as store
-from . import home, spreadsheet
+from . import home, rules, spreadsheet
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -78,6 +78,7 @@ RULES: dict[str, str] = {
                          "episode details: one episode cannot have two",
     "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
 }
+rules.register_all(RULES, kind="import")
 
 
 # A rejects file: these columns, then the row's own cells as they were read.

@@ -484,6 +484,24 @@ def _run_upgrade(args) -> int:
     return 0
 
 
+# -- ehkit rules ---------------------------------------------------------------------------
+def _add_rules(sub) -> None:
+    p = sub.add_parser("rules", help="list every rule: its code and the message a person reads",
+                       description="Every rule ehkit applies (the audit form, the action "
+                       "tracker, the imports, service-user feedback, ehkit check) and the "
+                       "council's own (settings [rules] modules), one a line: "
+                       "code<TAB>applies to<TAB>message.")
+    p.add_argument("--markdown", action="store_true", help="as the README's table")
+    p.set_defaults(run=_run_rules)
+
+
+def _run_rules(args) -> int:
+    from . import rules
+
+    print(rules.markdown() if args.markdown else "\n".join(map(str, rules.all_rules())))
+    return 0
+
+
 COMMANDS = [
     _add_init,
     _add_upgrade,
@@ -499,6 +517,7 @@ COMMANDS = [
     _add_audit,
     _add_import,
     _add_sample,
+    _add_rules,
 ]
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
-from . import cases, home, records, spreadsheet
+from . import cases, home, records, rules, spreadsheet
 from . import db as store
 from . import template as templates
 from .actions import as_date
@@ -45,6 +45,27 @@ COMPLETED = ("submitted", "moderated")  # audit statuses whose follow-up is due
 RESPONDENTS = {"child_young_person": "Child or young person", "parent_carer": "Parent or carer"}
 STAGES = {"end_of_assessment": "End of assessment", "taf_meeting": "Team Around the Family meeting",
           "closure": "Closure"}
+
+
+# Service-user feedback's rules, for the form and the import. An import also uses the case
+# import's codes for what every import checks: MISSING_VALUE, BAD_DATE, IMPOSSIBLE_DATE,
+# DUPLICATE_ROW (ehkit.cases).
+rules.register_all({
+    "NOT_A_RECORD": "the feedback, or its ratings, is not given as a record of its fields",
+    "NOT_TEXT": "the comments, the concern's theme or its detail is not text",
+    "DATE_IN_FUTURE": "the date the feedback was given is in the future",
+    "UNKNOWN_EPISODE": "no episode with this EHM number had begun by the date the feedback was "
+                       "given (or began on the episode_start given)",
+    "BEFORE_EPISODE": "the feedback is dated before the episode began",
+    "UNKNOWN_CHOICE": "not one of the choices: the respondent, the stage, or yes or no for "
+                      "whether a concern was raised",
+    "UNKNOWN_QUESTION": "not a feedback question (setting service_user_questions)",
+    "BAD_RATING": "a rating is not a whole number from 1 to 5",
+    "MISSING_THEME": "a concern was raised but its theme is not given",
+    "UNKNOWN_THEME": "the concern's theme is not one of the setting concern_themes",
+    "THEME_WITHOUT_CONCERN": "a theme is given but no concern is marked as raised",
+    "TOO_MANY_CELLS": "a row of the file has more cells than there are columns",
+}, kind="feedback")
 
 
 class FeedbackError(EhkitError):
@@ -501,7 +522,8 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
     The one rule the form and the CSV import both ask (the codes go in the rejects file).
     """
     if not isinstance(fb, Mapping):
-        return {"feedback": ("NOT_A_RECORD", "the feedback is given as a dict of its fields")}
+        return _declared({"feedback": ("NOT_A_RECORD",
+                                       "the feedback is given as a dict of its fields")})
     problems: dict[str, tuple[str, str]] = {
         f: ("NOT_TEXT", "should be text") for f in ("comments", "concern_theme", "concern_detail")
         if not isinstance(fb.get(f), str | None)}
@@ -530,10 +552,10 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
         elif given.isoformat() < start[0]:
             problems["given_on"] = ("BEFORE_EPISODE", f"before the episode began ({start[0]})")
     if not isinstance(fb.get("respondent"), str) or fb["respondent"] not in RESPONDENTS:
-        problems["respondent"] = ("UNKNOWN_VALUE",
+        problems["respondent"] = ("UNKNOWN_CHOICE",
                                   "should be one of: " + ", ".join(RESPONDENTS.values()))
     if not isinstance(fb.get("stage"), str) or fb["stage"] not in STAGES:
-        problems["stage"] = ("UNKNOWN_VALUE", "should be one of: " + ", ".join(STAGES.values()))
+        problems["stage"] = ("UNKNOWN_CHOICE", "should be one of: " + ", ".join(STAGES.values()))
     keys = {q["key"] for q in questions()}
     ratings = fb.get("ratings") if isinstance(fb.get("ratings"), Mapping) else {}
     for k, v in ratings.items():
@@ -553,6 +575,13 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
     elif theme:
         problems["concern_raised"] = ("THEME_WITHOUT_CONCERN",
                                       "a theme is given but no concern is marked as raised")
+    return _declared(problems)
+
+
+def _declared(problems: dict) -> dict:
+    """The problems, each of a declared rule (ehkit rules lists them): else a bug here."""
+    for code, *_ in problems.values():
+        rules.get(code)
     return problems
 
 
@@ -686,7 +715,7 @@ def _date_cell(value) -> tuple[dt.date | None, tuple[str, str] | None]:
     except Exception as e:  # cases.parse_date raises its internal rule (code, detail)
         code = getattr(e, "code", "BAD_DATE")
         detail = getattr(e, "detail", "")
-        return None, (code, cases.RULES.get(code, "not a date") + (f": {detail}" if detail else ""))
+        return None, (code, rules.get(code).message + (f": {detail}" if detail else ""))
 
 
 def _choice(text: str, options: Mapping[str, str]) -> str | None:
@@ -726,7 +755,7 @@ def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[d
     if flag in YES or flag in NO:
         fb["concern_raised"] = flag in YES
     else:
-        bad["concern_raised"] = ("UNKNOWN_VALUE", text["concern_raised"], "should be yes or no")
+        bad["concern_raised"] = ("UNKNOWN_CHOICE", text["concern_raised"], "should be yes or no")
     for k in ("comments", "concern_theme", "concern_detail"):
         fb[k] = text.get(k) or None
     for f, (code, reason) in feedback_problems(db, fb, today).items():
@@ -787,7 +816,7 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
                                    " (same child, date, respondent and stage)")
             else:
                 good[key] = (n, row)
-        if bad:
+        if _declared(bad):
             result.rejected += 1
             result.rejects.extend({"row": n, "code": c, "field": f, "value": v, "reason": r}
                                   for f, (c, v, r) in bad.items())

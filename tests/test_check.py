@@ -72,10 +72,11 @@ def test_required_fields_blank_on_submitted_audit(audited):
     draft["audit"]["overall_grade"] = None  # a draft may be incomplete
     save_rows(db, draft)
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-REQUIRED", f"audit {audit_id}, overall grade"),
-        ("DQ-REQUIRED", f"audit {audit_id}, overall reasons"),
-        ("DQ-REQUIRED", f"audit {audit_id}, section {section.key} ({section.title})"),
-        ("DQ-REQUIRED", f"audit {audit_id}, section {evidence.key} ({evidence.title})"),
+        ("AUDIT-OVERALL-GRADE", f"audit {audit_id}, overall grade"),
+        ("AUDIT-OVERALL-REASONS", f"audit {audit_id}, overall reasons"),
+        ("AUDIT-SECTION-GRADE", f"audit {audit_id}, section {section.key} ({section.title})"),
+        ("AUDIT-SECTION-EVIDENCE",
+         f"audit {audit_id}, section {evidence.key} ({evidence.title})"),
     ]
 
 
@@ -94,7 +95,7 @@ def test_grade_off_the_templates_scale(audited, tmp_path):
     whole["audit"]["overall_grade"] = 4
     audit_id = save_rows(db, whole)
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-GRADE-RANGE", f"audit {audit_id}, overall grade")]
+        ("AUDIT-GRADE-SCALE", f"audit {audit_id}, overall grade")]
 
 
 def test_unknown_template_is_reported(audited):
@@ -119,10 +120,10 @@ def test_dates_out_of_order(audited):
         db["children"].insert({"id": 3, "episode_id": 1, "name": "Future Born",
                                "date_of_birth": "2026-07-01"})
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-DATE-ORDER", f"audit {audit_id}"),
-        ("DQ-DATE-ORDER", f"audit {audit_id} action 1"),
+        ("AUDIT-DATE-BEFORE-EPISODE", f"audit {audit_id}"),
+        ("ACTION-DUE-AFTER-AUDIT", f"audit {audit_id} action 1"),
         ("DQ-DATE-ORDER", "child 2 (episode 2)"),
-        ("DQ-DATE-ORDER", "child 3 (episode 1)"),
+        ("DOB_IN_FUTURE", "child 3 (episode 1)"),
     ]
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from ehkit import db as store
-from ehkit import feedback
+from ehkit import feedback, rules
 from ehkit import self_assessment as sa
 from ehkit.cli import main as ehkit
 from ehkit.errors import EhkitError
@@ -358,6 +358,8 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     assert by[(7, "listened_to")]["value"] == "7" and "1 to 5" in by[(7, "listened_to")]["reason"]
     assert "row 2" in by[(9, "given_on")]["reason"]
     assert by[(9, "given_on")]["code"] == "DUPLICATE_ROW"
+    assert by[(6, "respondent")]["code"] == "UNKNOWN_CHOICE"
+    assert {x["code"] for x in rejects} <= {r.code for r in rules.all_rules()}  # documented
     assert by[(4, "given_on")]["code"] == "IMPOSSIBLE_DATE"
     assert by[(8, "concern_theme")]["code"] == "UNKNOWN_THEME"
     assert by[(6, "respondent")]["value"] == "grandparent"

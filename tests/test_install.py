@@ -47,6 +47,20 @@ def test_changelog_says_what_this_version_changed_for_a_council():
     assert "ehkit init" in section and "ehkit upgrade" in section
 
 
+def test_the_package_lists_every_folder_and_data_file_of_ehkit():
+    tool = PYPROJECT["tool"]["setuptools"]
+    package = ROOT / "ehkit"
+    folders = [p for p in package.rglob("*") if p.is_dir() and "__pycache__" not in p.parts]
+    assert {".".join(("ehkit", *p.relative_to(package).parts)) for p in folders} <= \
+        set(tool["packages"]), "a folder of ehkit/ is missing from pyproject's packages"
+    globs = tool["package-data"]["ehkit"]
+    data = [p.relative_to(package) for p in package.rglob("*") if p.is_file()
+            and p.suffix not in (".py", ".pyc")]
+    unmatched = [str(p) for p in data if not any(p.match(g) and len(p.parts) ==
+                                                 len(Path(g).parts) for g in globs)]
+    assert unmatched == [], "files of ehkit/ that pyproject's package-data leaves out"
+
+
 # -- nbconvert's exporter ---------------------------------------------------------------------
 def _notebook_with_code_and_a_script():
     nb = nbformat.v4.new_notebook()
