@@ -122,8 +122,8 @@ def kernel_settings() -> dict[str, int]:
     for key in KERNEL_SETTINGS:
         value = given.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            where = os.environ.get("EHKIT_SETTINGS") or settings.DEFAULTS
-            raise ServeError(f"the setting [serve] {key} = {value!r} (in {where}) must be a "
+            raise ServeError(f"the setting [serve] {key} = {value!r} (in "
+                             f"{settings.source('serve', key)}) must be a "
                              "whole number of at least 1: correct it and start again")
     return {key: given[key] for key in KERNEL_SETTINGS}
 

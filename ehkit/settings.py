@@ -46,17 +46,30 @@ def _load(*overrides: tuple[Path, int]) -> dict:
     return data
 
 
-def settings() -> dict:
-    """The merged settings: ehkit's, the working folder's, ``EHKIT_SETTINGS`` (cached until
-    a file changes)."""
-    overrides = [home.settings_file()]
+def _overrides() -> list[Path]:
+    """The files over ehkit's own, in order: the working folder's, ``EHKIT_SETTINGS``."""
+    found = [home.settings_file()]
     named = os.environ.get("EHKIT_SETTINGS")
     if named:
         if not Path(named).is_file():
             raise SettingsError(f"EHKIT_SETTINGS names {named}, which does not exist: "
                                 "correct it or unset it")
-        overrides.append(Path(named).resolve())
-    return _load(*((p, p.stat().st_mtime_ns) for p in overrides if p))
+        found.append(Path(named).resolve())
+    return [p for p in found if p]
+
+
+def settings() -> dict:
+    """The merged settings: ehkit's, the working folder's, ``EHKIT_SETTINGS`` (cached until
+    a file changes)."""
+    return _load(*((p, p.stat().st_mtime_ns) for p in _overrides()))
+
+
+def source(section: str, key: str) -> Path:
+    """The file a setting's value comes from (for a message about a wrong value)."""
+    for p in reversed(_overrides()):
+        if key in _read(p).get(section, {}):
+            return p
+    return DEFAULTS
 
 
 def get(section: str, key: str | None = None):

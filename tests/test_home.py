@@ -105,6 +105,14 @@ def test_the_store_is_the_working_folders_from_anywhere_inside_it(folder, monkey
     assert not (folder / "notebooks" / "data").exists()
 
 
+def test_a_wrong_setting_is_named_in_the_working_folders_file(folder, capsys):
+    (folder / "ehkit.toml").write_text("[serve]\nmax_kernels = 0\n", encoding="utf-8")
+    (folder / "data" / "x.db").touch()
+    assert main(["serve", "--db", "data/x.db"]) == 2
+    assert f"max_kernels = 0 (in {(folder / 'ehkit.toml').resolve()}) must be" in \
+        capsys.readouterr().err
+
+
 def test_a_key_left_out_of_the_working_folders_settings_takes_ehkits_default(folder):
     (folder / "ehkit.toml").write_text("[sampling]\npartner_cases = 5\n", encoding="utf-8")
     assert settings.get("sampling", "partner_cases") == 5
