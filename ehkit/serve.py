@@ -136,6 +136,7 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
     if not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
                          "`ehkit import`, or point --db / EHKIT_DB at an existing file")
+    store.connect(path, must_exist=True).close()  # a file that is no store is named now, not per page
     known = available_notebooks()
     if notebook not in known:
         places = " or ".join(map(str, home.folders("notebooks")))
