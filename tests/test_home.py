@@ -12,6 +12,7 @@ import pytest
 from voila_harness import free_port
 
 import ehkit
+from ehkit import db as store
 from ehkit import home, reports, serve, settings
 from ehkit import template as templates
 from ehkit.cli import main
@@ -107,7 +108,7 @@ def test_the_store_is_the_working_folders_from_anywhere_inside_it(folder, monkey
 
 def test_a_wrong_setting_is_named_in_the_working_folders_file(folder, capsys):
     (folder / "ehkit.toml").write_text("[serve]\nmax_kernels = 0\n", encoding="utf-8")
-    (folder / "data" / "x.db").touch()
+    store.connect(folder / "data" / "x.db").close()
     assert main(["serve", "--db", "data/x.db"]) == 2
     assert f"max_kernels = 0 (in {(folder / 'ehkit.toml').resolve()}) must be" in \
         capsys.readouterr().err
@@ -134,7 +135,7 @@ def test_the_working_folders_audit_tool_and_mapping_are_used(folder):
 
 def test_report_and_serve_use_the_working_folders_notebooks(folder, tmp_path):
     assert reports.notebook_for("quarterly") == folder / "notebooks" / "quarterly_report.ipynb"
-    (tmp_path / "x.db").touch()
+    store.connect(tmp_path / "x.db").close()
     port = free_port()
     cfg = serve.configure(tmp_path / "x.db", port=port)
     assert cfg.notebook_path == folder / "notebooks" / "audit.ipynb"
