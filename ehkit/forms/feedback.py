@@ -1,7 +1,8 @@
 """Feedback forms for Voila: service-user feedback, and what follows an audit (the worker told,
 the reflective discussion, the feedback summary, the 1-1 meeting, the letter).
 
-Thin: reads and writes go through :mod:`ehkit.feedback`; free text is escaped wherever shown.
+Thin: reads and writes go through :mod:`ehkit.after_audit` and
+:mod:`ehkit.service_user_feedback`; free text is escaped wherever shown.
 """
 
 from __future__ import annotations
