@@ -244,15 +244,26 @@ def test_save_draft_stores_every_child_row_and_drops_removed_ones(service):
     assert service.execute("SELECT count(*) FROM answers WHERE audit_id = ?",
                            [audit_id]).fetchone()[0] == n_answers
     assert service.execute("SELECT count(*) FROM checklist_answers").fetchone()[0] == 1
-    first_id = service.execute("SELECT id FROM actions WHERE number = 1").fetchone()[0]
     # Remove the first action and an answer: the second action becomes number 1.
-    audit["actions"] = [{**ACTION, "action": "Second"}]
     del audit["answers"]["1.1.1"]
+    audit["actions"] = [{**ACTION, "action": "Second"}]
     audits.save_draft(service, audit, audit_id=audit_id)
-    rows = service.execute("SELECT id, number, action FROM actions").fetchall()
-    assert [(r[1], r[2]) for r in rows] == [(1, "Second")]
-    assert rows[0][0] != first_id or rows[0][2] == "Second"
     assert service.execute("SELECT count(*) FROM answers").fetchone()[0] == n_answers - 1
+    assert service.execute("SELECT number, action FROM actions").fetchall() == [(1, "Second")]
+
+
+def test_a_renumbered_action_keeps_its_own_id(service):
+    """The form sends each action's id back, so removing action 1 leaves action 2 under the
+    id the action tracker knows it by, renumbered 1; without ids the number is the match."""
+    audit_id = audits.save_draft(service, complete(actions=[ACTION, {**ACTION, "action": "Second"}]))
+    second = audits.load(service, audit_id)["actions"][1]
+    second_id = second["id"]
+    audits.save_draft(service, complete(actions=[second]), audit_id=audit_id)
+    assert service.execute("SELECT id, number, action FROM actions").fetchall() == [
+        (second_id, 1, "Second")]
+    audits.save_draft(service, complete(actions=[{**ACTION, "action": "Third"}]), audit_id=audit_id)
+    assert service.execute("SELECT id, number, action FROM actions").fetchall() == [
+        (second_id, 1, "Third")]
 
 
 def test_save_draft_writes_nothing_when_a_value_cannot_be_stored(service):
