@@ -61,7 +61,7 @@ def test_demo_command_builds_a_database_and_refuses_to_overwrite(tmp_path):
 def test_a_store_damaged_past_its_first_pages_is_one_line_not_a_traceback(tmp_path, capsys):
     import sqlite3 as sqlite
 
-    from trust_helpers import base_rows, complete_audit, save_rows
+    from builders import base_rows, complete_audit, save_rows
 
     from ehkit import db as store
 
