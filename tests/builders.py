@@ -25,7 +25,7 @@ COUNCIL = {"kind": "council", "sector": "Local Authority"}
 SCHOOL = {"kind": "partner", "sector": "Education"}
 
 
-def _insert(database, **tables: list[dict]) -> None:
+def add_rows(database, **tables: list[dict]) -> None:
     """Rows into each named table, in one transaction logged as the test's setup."""
     with store.acting_as(actor="test setup"), store.transaction(database):
         for table, rows in tables.items():
@@ -44,7 +44,7 @@ def episode_row(id, start, end=None, *, ended_as=None, began_as="new_request", a
 # -- one team, one case: what a whole audit needs ------------------------------------------------
 def base_rows(database) -> None:
     """One agency, two practitioners (an auditor and a lead), one open episode with a child."""
-    _insert(database,
+    add_rows(database,
             agencies=[{"id": 1, "name": "Test Team", **COUNCIL}],
             practitioners=[{"id": 1, "name": "Ava Auditor", "agency_id": 1, "is_auditor": 1},
                            {"id": 2, "name": "Leo Lead", "agency_id": 1, "is_auditor": 0}],
@@ -55,7 +55,7 @@ def base_rows(database) -> None:
 
 def add_moderator(database, *, auditor: bool = True) -> int:
     """A third person in the team of :func:`base_rows` who moderates (id 3)."""
-    _insert(database, practitioners=[{"id": 3, "name": "Mo Moderator", "agency_id": 1,
+    add_rows(database, practitioners=[{"id": 3, "name": "Mo Moderator", "agency_id": 1,
                                       "is_auditor": int(auditor)}])
     return 3
 
@@ -110,28 +110,29 @@ def save_rows(database, whole: dict) -> int:
 
 # -- a council team and a school: what figures by sector and team need ---------------------------
 def add_service(database) -> dict:
-    """Two agencies, a manager and two workers, and an auditor; returns their ids."""
-    _insert(database, agencies=[
-        {"id": 1, "name": "Council EH Team", **COUNCIL},
-        {"id": 2, "name": "Pebble School", **SCHOOL}], practitioners=[
-        {"id": 1, "name": "Manager Testperson", "agency_id": 1, "team": "North", "is_auditor": 0},
-        {"id": 2, "name": "Worker Testperson", "agency_id": 1, "team": "North",
-         "line_manager_id": 1, "is_auditor": 0},
-        {"id": 3, "name": "Teacher Testperson", "agency_id": 2, "team": "Pebble", "is_auditor": 0},
-        {"id": 4, "name": "Auditor Testperson", "agency_id": 1, "team": "QA", "is_auditor": 1}])
+    """A council team and a school: a manager (1) and a worker (2) in team North, a teacher
+    (3) at the school, an auditor (4) in QA; returns their ids."""
+    add_rows(database, agencies=[
+        {"id": 1, "name": "Council Team", **COUNCIL},
+        {"id": 2, "name": "Fern School", **SCHOOL}], practitioners=[
+        {"id": 1, "name": "Mo Manager", "agency_id": 1, "team": "North", "is_auditor": 0},
+        {"id": 2, "name": "Wyn Worker", "agency_id": 1, "team": "North", "is_auditor": 0,
+         "line_manager_id": 1},
+        {"id": 3, "name": "Tess Teacher", "agency_id": 2, "team": "Fern", "is_auditor": 0},
+        {"id": 4, "name": "Ana Auditor", "agency_id": 1, "team": "QA", "is_auditor": 1}])
     return {"manager": 1, "worker": 2, "teacher": 3, "auditor": 4}
 
 
 def add_episode(database, id, start, end=None, **given) -> int:
     """One episode (:func:`episode_row`) written in; its id."""
-    _insert(database, episodes=[episode_row(id, start, end, **given)])
+    add_rows(database, episodes=[episode_row(id, start, end, **given)])
     return id
 
 
 def add_audit(database, id, episode, date, overall, grades=None, status="submitted",
               auditor=4, template_key="darlington") -> int:
     """A submitted (or ``status``) audit with only the section grades given; its id."""
-    _insert(database, audits=[{
+    add_rows(database, audits=[{
         "id": id, "episode_id": episode, "template": template_key, "auditor1_id": auditor,
         "audit_date": date, "status": status, "overall_grade": overall,
         "submitted_at": None if status == "draft" else f"{date}T12:00:00Z"}],
