@@ -7,6 +7,7 @@ import socket
 import sqlite3
 
 import pytest
+from builders import COUNCIL, add_rows, episode_row
 
 from ehkit import audits
 from ehkit import db as store
@@ -29,23 +30,17 @@ PEOPLE = [
 
 @pytest.fixture
 def service(db):
-    with store.transaction(db):
-        db["agencies"].insert({"id": 1, "name": "Oakvale Early Help North", "kind": "council",
-                               "sector": "Local Authority"})
-        db["practitioners"].insert_all(
-            {"id": i, "name": n, "role": r, "agency_id": 1, "team": "North",
-             "line_manager_id": m, "is_auditor": a} for i, n, r, m, a in PEOPLE)
-        db["episodes"].insert_all([
-            # Episode 1: worker 4 leads, their line manager 3 is the team manager.
-            {"id": 1, "ehm_number": "EHM1001", "start_date": "2026-01-10", "status": "open",
-             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 3},
-            # Episode 2: the team manager named on the episode (6) is not the line manager.
-            {"id": 2, "ehm_number": "EHM1002", "start_date": "2026-03-01", "status": "open",
-             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 6},
-        ])
-        db["children"].insert_all([
-            {"episode_id": 1, "name": "Pip Dimbleford", "date_of_birth": "2015-04-02"},
-            {"episode_id": 2, "name": "Mae Inkwhistle", "date_of_birth": "2019-07-09"}])
+    add_rows(db, agencies=[{"id": 1, "name": "Oakvale Early Help North", **COUNCIL}],
+             practitioners=[{"id": i, "name": n, "role": r, "agency_id": 1, "team": "North",
+                             "line_manager_id": m, "is_auditor": a} for i, n, r, m, a in PEOPLE],
+             episodes=[
+                 # Episode 1: worker 4 leads, their line manager 3 is the team manager.
+                 episode_row(1, "2026-01-10", lead=4, ehm_number="EHM1001", team_manager_id=3),
+                 # Episode 2: the team manager named on the episode (6) is not the line manager.
+                 episode_row(2, "2026-03-01", lead=4, ehm_number="EHM1002", team_manager_id=6)],
+             children=[
+                 {"episode_id": 1, "name": "Pip Dimbleford", "date_of_birth": "2015-04-02"},
+                 {"episode_id": 2, "name": "Mae Inkwhistle", "date_of_birth": "2019-07-09"}])
     return db
 
 
