@@ -158,17 +158,13 @@ def clean_html(element) -> str:
 
 
 REPORT_TEMPLATES = Path(__file__).with_name("nbconvert")
-# The tag of a report notebook's note for analysts (what it is, how to run it): not for boards.
-ANALYST_NOTE = "analyst-note"
 
 
 def export_html(nb, title: str) -> str:
     """One self-contained HTML file: code hidden, images embedded, HTML sanitised."""
     from nbconvert import HTMLExporter
-    from traitlets.config import Config
 
     exporter = HTMLExporter(
-        config=Config({"TagRemovePreprocessor": {"remove_cell_tags": {ANALYST_NOTE}}}),
         # nbconvert's own clean_html allows no headings or paragraphs; ours allows structure
         # and still nothing that runs.
         filters={"clean_html": clean_html},
