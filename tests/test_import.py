@@ -488,3 +488,26 @@ def test_every_episode_rule_rejects_its_rows_exactly_in_row_and_field_order(know
     assert (e["first_review_date"], e["last_review_date"], e["cross_authority"]) == (
         "2026-02-01", "2026-04-01", 1)
     assert (e["lead_professional_id"], e["team_manager_id"]) == (11, 10)
+
+
+def test_an_import_that_doubles_the_store_keeps_every_index_as_it_was(known, tmp_path):
+    """A big import builds the episodes' and children's indexes once at the end: afterwards
+    the store has the same indexes, whole, and they find the new rows."""
+    def indexes():
+        return sorted(known.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+            "tbl_name IN ('episodes', 'children')").fetchall())
+
+    before = indexes()
+    rows = [HEADER] + [[f"EHM{n}", "01/02/2026", "", COUNCIL, "", "", "", "", f"Kit K{n}",
+                        "01/01/2020"] for n in range(1200)]
+    s = cases.import_episodes(known, write_csv(tmp_path / "big.csv", rows),
+                              rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (1200, 1200, 0, 0, 0)
+    assert indexes() == before
+    assert known.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    plan = " ".join(r[-1] for r in known.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM episodes WHERE start_date >= '2026-01-01'"))
+    assert "episodes_by_start" in plan
+    assert known.conn.execute("SELECT count(*) FROM episodes WHERE start_date >= '2026-01-01'"
+                              ).fetchone()[0] == 1200
