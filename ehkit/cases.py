@@ -253,7 +253,10 @@ def read_rows(path: Path) -> Iterable[tuple[int, list]]:
 
 
 def _blank(cells: list) -> bool:
-    return not any(c.strip() if type(c) is str else c is not None for c in cells)
+    try:  # a CSV row: its cells joined and trimmed at once
+        return not "".join(cells).strip()
+    except TypeError:  # an Excel row: numbers, dates, None
+        return not any(c.strip() if type(c) is str else c is not None for c in cells)
 
 
 def _text(value) -> str:
