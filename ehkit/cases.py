@@ -1023,9 +1023,10 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
 
 @contextlib.contextmanager
 def _indexes_set_aside_if(db, tables: tuple[str, ...], adding: int):
-    """An import that at least doubles a table drops its indexes and builds each once at the
-    end (a sort: twice as fast as growing them row by row); in the import's transaction, so
-    the store is never seen without them. A smaller import keeps them."""
+    """An import that at least doubles the first table (and adds 1,000 rows or more) drops the
+    tables' indexes and builds each once at the end (a sort: twice as fast as growing them row
+    by row); in the import's transaction, so no one sees the store without them, and a refused
+    import rolls them back with everything else. A smaller import keeps them."""
     conn = db.conn
     held = conn.execute(f"SELECT count(*) FROM {tables[0]}").fetchone()[0]
     saved = [] if adding < max(held, 1000) else conn.execute(
