@@ -16,13 +16,17 @@ professional's team and the episode's lead agency.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable
 
 import sqlite_utils
 
 from . import db as store
+from . import records
 from .errors import EhkitError
+from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
+from .rules import audit as rule
 
 STATES = ("open", "due this week", "overdue", "completed")
 DUE_SOON_DAYS = 7
@@ -89,6 +93,10 @@ def tracker(
     """
     on = as_date(on, "day")
     sql, params = _SELECT, {}
+    owner_id = None if owner_id is None else _number(owner_id, "owner")
+    agency_id = None if agency_id is None else _number(agency_id, "agency")
+    if not isinstance(team, str | None) or not isinstance(due_month, str | None):
+        raise ActionError("the team and the due month (YYYY-MM) are given as text")
     if owner_id is not None:
         sql += " AND a.owner_id = :owner"
         params["owner"] = owner_id
@@ -102,7 +110,10 @@ def tracker(
         sql += " AND substr(a.due_date, 1, 7) = :month"
         params["month"] = due_month
     sql += " ORDER BY a.due_date IS NULL, a.due_date, a.audit_id, a.number"
-    wanted = {states} if isinstance(states, str) else set(states or ())
+    try:
+        wanted = {states} if isinstance(states, str) else set(states or ())
+    except TypeError:
+        raise ActionError(f"states should be one or more of {', '.join(STATES)}") from None
     unknown = wanted - set(STATES)
     if unknown:
         raise ActionError(f"unknown action state(s) {sorted(unknown)}: use {', '.join(STATES)}")
@@ -152,7 +163,22 @@ def completion(db: sqlite_utils.Database, start, end) -> dict:
     }
 
 
+def _number(value, what: str) -> int:
+    return records.record_id(value, what, ActionError)
+
+
+def _words(value, what: str, action_id: int) -> str:
+    """Text a person typed, stripped; ActionError when it is blank or not text."""
+    if not isinstance(value, str | None):
+        raise ActionError(f"action {action_id}: the {what} should be text, not "
+                          f"{type(value).__name__}")
+    if not (value or "").strip():
+        raise ActionError(f"action {action_id}: give the {what}")
+    return value.strip()
+
+
 def _get(db: sqlite_utils.Database, action_id: int) -> dict:
+    action_id = _number(action_id, "action")
     rows = list(db.query(_SELECT.replace("WHERE au.status <> 'draft'", "WHERE a.id = :id"),
                          {"id": action_id}))
     if not rows:
@@ -161,41 +187,62 @@ def _get(db: sqlite_utils.Database, action_id: int) -> dict:
 
 
 def get(db: sqlite_utils.Database, action_id: int, on=None) -> dict:
+    """One action with its state on ``on`` and its ``version`` (:mod:`ehkit.records`):
+    pass that back to complete or reassign what was shown."""
+    version = records.version(db, "action", _number(action_id, "action"))  # first: see load
     row = _get(db, action_id)
     row["state"] = state(row["due_date"], row["completed_date"], on or dt.date.today())
+    row["version"] = version
     return row
 
 
+@contextlib.contextmanager
+def _changing(db: sqlite_utils.Database, action_id: int, expected_version: int | None,
+              **acting):
+    """The write's transaction, refused (StaleRecord) if the action moved on from the
+    version the person saw, and the action as it is now."""
+    with store.acting_as(**acting), store.transaction(db):
+        row = _get(db, action_id)
+        records.expect(db, "action", row["id"], expected_version)
+        yield row
+
+
 def complete(db: sqlite_utils.Database, action_id: int, completed_on, note: str,
-             *, actor: str | None = None, today=None) -> None:
-    """Mark an action completed on a date, with a note saying what was done."""
-    row = _get(db, action_id)
-    day = as_date(completed_on, "completed date")
-    if day > as_date(today or dt.date.today(), "today"):
-        raise ActionError(f"action {action_id}: the completed date {day} is in the future; "
-                          "record it on the day it is done")
-    if day < as_date(row["audit_date"]):
-        raise ActionError(f"action {action_id}: the completed date {day} is before the audit "
-                          f"({row['audit_date']}) that recommended it")
-    if not (note or "").strip():
-        raise ActionError(f"action {action_id}: say what was done in the completion note")
-    with store.acting_as(actor=actor), store.transaction(db):
-        db["actions"].update(action_id, {"completed_date": day.isoformat(),
-                                         "completion_note": note.strip()})
+             *, actor: str | None = None, today=None, expected_version: int | None = None
+             ) -> None:
+    """Mark an action completed on a date, with a note saying what was done.
+
+    ``expected_version`` is the version :func:`get` gave (StaleRecord if it moved on).
+    """
+    action_id = _number(action_id, "action")
+    day = as_date(completed_on, "completed date").isoformat()
+    if why := rule.action_completed_not_in_future(day, as_date(today or dt.date.today(),
+                                                                "today")):
+        raise ActionError(f"action {action_id}: {why}")
+    note = _words(note, "completion note (what was done)", action_id)
+    with _changing(db, action_id, expected_version, actor=actor) as row:
+        if why := rule.action_completed_after_audit(day, as_date(row["audit_date"]).isoformat()):
+            raise ActionError(f"action {action_id}: {why}")
+        db["actions"].update(action_id, {"completed_date": day,
+                                         "completion_note": note})
 
 
 def reassign(db: sqlite_utils.Database, action_id: int, owner_id: int, reason: str,
-             *, actor: str | None = None) -> None:
-    """Give an action to another practitioner; the reason is kept in the change log."""
-    row = _get(db, action_id)
-    if not (reason or "").strip():
-        raise ActionError(f"action {action_id}: give a reason for reassigning it")
-    owner = db.execute("SELECT name FROM practitioners WHERE id = ?", [owner_id]).fetchone()
-    if owner is None:
-        raise ActionError(f"action {action_id}: there is no practitioner {owner_id} to own it")
-    if row["owner_id"] == owner_id:
-        raise ActionError(f"action {action_id} is already owned by {owner[0]}")
-    with store.acting_as(actor=actor, reason=reason.strip()), store.transaction(db):
+             *, actor: str | None = None, expected_version: int | None = None) -> None:
+    """Give an action to another practitioner; the reason is kept in the change log.
+
+    ``expected_version`` is the version :func:`get` gave (StaleRecord if it moved on).
+    """
+    action_id = _number(action_id, "action")
+    owner_id = _number(owner_id, "owner")
+    reason = _words(reason, "reason for reassigning it", action_id)
+    with _changing(db, action_id, expected_version, actor=actor, reason=reason) as row:
+        owner = db.execute("SELECT name FROM practitioners WHERE id = ?", [owner_id]).fetchone()
+        if owner is None:
+            raise ActionError(f"action {action_id}: there is no practitioner {owner_id} to "
+                              "own it")
+        if row["owner_id"] == owner_id:
+            raise ActionError(f"action {action_id} is already owned by {owner[0]}")
         db["actions"].update(action_id, {"owner_id": owner_id, "by_whom": owner[0]})
 
 

@@ -1,8 +1,10 @@
-"""Audits: the audit tool's rules, and saving, submitting and moderating audits.
+"""Audits: checking, saving, submitting and moderating audits.
 
-The guidance's rules live here, once; the form, the importer, the sampler and the demo
-generator all ask these functions. The form only shows what :func:`problems` says: the
-browser can send any widget value, so every save and submit checks again here.
+The guidance's rules are defined once, in :mod:`ehkit.rules.audit`; :func:`problems` asks
+every one of them (and the council's own, :func:`ehkit.rules.council_problems`), and the form,
+the sampler and the demo generator ask this module. The form only shows what
+:func:`problems` says: the browser can send any widget value, so every save and submit
+checks again here.
 
 An audit travels as a plain dict (what :func:`load` returns and :func:`save_draft` takes)::
 
@@ -12,17 +14,23 @@ An audit travels as a plain dict (what :func:`load` returns and :func:`save_draf
      "answers": {"pre_eha": {"grade": 2}, "1.1": {"comment": "..."},
                  "1.1.1": {"response": "yes"}},
      "checklist": {"consent": {"status": "accurate", "note": ""}},
-     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}]}
+     "actions": [{"action": "...", "by_whom": "...", "due_date": "2026-12-01", ...}],
+     "version": 1042}
 
 Lifecycle: draft (saved incomplete as often as wanted) -> submitted (every rule met) ->
 moderated (auditor 2 or a moderator agrees or changes grades; both grades kept). A submitted
 or moderated audit changes only after :func:`reopen` with a reason, which the change log keeps.
+
+No lost update: :func:`load` gives the audit's ``version`` (:mod:`ehkit.records`), and
+every write that acts on what a person saw (:func:`save_draft` of the loaded dict,
+:func:`submit`, :func:`reopen`, :func:`moderate` with ``expected_version``) checks it and
+writes in one ``BEGIN IMMEDIATE`` transaction: anyone's change since refuses it with
+StaleRecord, naming who and when.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +38,13 @@ from typing import Any
 import sqlite_utils
 
 from . import db as store
+from . import home, records
 from . import template as templates
 from .errors import EhkitError
+from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
+from .rules import audit as rule
+from .rules import council_problems
+from .rules.audit import best_overall_allowed, conflict_of_interest  # noqa: F401 - asked from here
 from .template import OVERALL, Template
 
 AUDIT_FIELDS = ("episode_id", "template", "auditor1_id", "auditor2_id", "audit_date",
@@ -58,65 +71,20 @@ class AuditNotFound(EhkitError):
     pass
 
 
-# -- Guidance 1: line managers should not audit their own team member's cases ------------
-def conflict_of_interest(
-    auditor_id: int,
-    lead_professional_id: int | None,
-    team_manager_id: int | None,
-    line_manager_of: Mapping[int, int | None],
-) -> str | None:
-    """Why ``auditor_id`` may not audit this episode, or None when they may.
-
-    The lead professional may not audit their own case; nor may the lead professional's
-    line manager, nor the team manager named on the episode. A manager further up the line
-    (two levels up) does not manage the worker's team directly and may audit.
-    """
-    if auditor_id is None:
-        return None
-    if lead_professional_id is not None and auditor_id == lead_professional_id:
-        return "The lead professional may not audit their own case."
-    if lead_professional_id is not None and line_manager_of.get(lead_professional_id) == auditor_id:
-        return "A line manager may not audit a case of their own team member (guidance 1)."
-    if team_manager_id is not None and auditor_id == team_manager_id:
-        return "The team manager named on the episode may not audit it (guidance 1)."
-    return None
-
-
-# -- Guidance 9.1: the overall grading needs to reflect the dimensions above -------------
-def best_overall_allowed(template: Template, section_grades: Iterable[int | None]) -> int | None:
-    """The best (lowest) overall grade the template's rule allows for these section grades.
-
-    None when no section is graded yet (nothing to reflect).
-    """
-    grades = sorted(g for g in section_grades if g is not None)
-    if not grades:
-        return None
-    rules = template.rules
-    best = min(template.grade_values)
-    if rules.overall_limit == "median":
-        mid = len(grades) / 2
-        # median rounded towards worse (a higher number)
-        median = grades[len(grades) // 2] if len(grades) % 2 else (
-            grades[int(mid) - 1] + grades[int(mid)]) / 2
-        best = math.ceil(median)
-    elif rules.overall_limit == "worst":
-        best = grades[-1]
-    if rules.inadequate_section_grade is not None and rules.overall_cap_grade is not None:
-        if rules.inadequate_section_grade in grades:
-            best = max(best, rules.overall_cap_grade)
-    return best
-
-
 # -- small helpers -------------------------------------------------------------------------
 def _blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _text(v: Any) -> str | None:
-    """Free text as typed (kept exactly), or None when blank."""
+def _text(v: Any, field: str, errors: dict[str, str]) -> str | None:
+    """Free text as typed (kept exactly), or None when blank; anything but text is refused
+    (it would be stored as Python's spelling of it)."""
     if _blank(v):
         return None
-    return v if isinstance(v, str) else str(v)
+    if not isinstance(v, str):
+        errors[field] = f"this should be text, not {type(v).__name__}: type it in words."
+        return None
+    return v
 
 
 def _iso_date(v: Any, field: str, errors: dict[str, str]) -> str | None:
@@ -134,15 +102,31 @@ def _iso_date(v: Any, field: str, errors: dict[str, str]) -> str | None:
 
 
 def _int(v: Any, field: str, errors: dict[str, str], what: str) -> int | None:
+    """A number chosen from a list (the browser may send it as text: '3')."""
     if _blank(v):
         return None
     try:
         if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
             raise ValueError
-        return int(v)
-    except (TypeError, ValueError):
-        errors[field] = f"'{v}' is not a {what}: choose one from the list."
+        n = int(v)
+        if abs(n) > records.LARGEST_ID:
+            raise ValueError
+        return n
+    except (TypeError, ValueError, OverflowError):
+        errors[field] = f"{str(v)[:40]!r} is not a {what}: choose one from the list."
         return None
+
+
+def _audit_number(audit_id: Any) -> int:
+    return records.record_id(audit_id, "audit", AuditNotFound)
+
+
+def _mapping(v: Any, field: str, errors: dict[str, str], example: str) -> Mapping:
+    """A part of the audit that maps keys to values (answers, checklist, ...), or {}."""
+    if v is None or isinstance(v, Mapping):
+        return v or {}
+    errors[field] = f"{field} should map each key to its value, like {example}."
+    return {}
 
 
 def _now() -> str:
@@ -150,7 +134,14 @@ def _now() -> str:
 
 
 def template_of(audit: Mapping) -> Template:
-    return templates.load(audit.get("template") or templates.DEFAULT_TEMPLATE)
+    if not isinstance(audit, Mapping):
+        raise AuditRuleError({"audit": "an audit is given as a dict of its fields (what "
+                                       "audits.load returns)."})
+    key = audit.get("template") or templates.DEFAULT_TEMPLATE
+    if not isinstance(key, str):
+        raise AuditRuleError({"template": "the template is named by its key, like "
+                                          f"'{templates.DEFAULT_TEMPLATE}'."})
+    return templates.load(key)
 
 
 def _name(db: sqlite_utils.Database, practitioner_id: int | None) -> str | None:
@@ -201,6 +192,7 @@ def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict 
     """What the form fills in from the store, read-only: children, lead professional, ..."""
     if episode_id is None:
         return None
+    episode_id = records.record_id(episode_id, "episode", AuditNotFound)
     row = db.execute(
         "SELECT e.id, e.ehm_number, e.start_date, e.end_date, e.status, e.lead_professional_id,"
         " lp.name, ag.name, e.team_manager_id, tm.name, e.cross_authority,"
@@ -227,12 +219,18 @@ def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict 
 
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:
-    """An audit with its answers, checklist, actions, moderations and case information."""
+    """An audit with its answers, checklist, actions, moderations and case information,
+    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded."""
+    audit_id = _audit_number(audit_id)
+    # The version first: a write landing while the rest is read then makes the version
+    # older than what is shown, which refuses the next write, never loses one.
+    version = records.version(db, "audit", audit_id)
     rows = list(db.query("SELECT * FROM audits WHERE id = ?", [audit_id]))
     if not rows:
         raise AuditNotFound(f"there is no audit number {audit_id}: check the number "
                             "(the drafts list shows the ones you can open)")
     audit = dict(rows[0])
+    audit["version"] = version
     audit["answers"] = {
         r["key"]: {"grade": r["grade"], "comment": r["comment"], "response": r["response"]}
         for r in db.query("SELECT * FROM answers WHERE audit_id = ?", [audit_id])}
@@ -256,7 +254,13 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
 def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
             auditor_id: int | None = None, limit: int = 500) -> list[dict]:
     """Audits to pick from on the form, most recently changed first."""
-    statuses = list(statuses)
+    statuses = [statuses] if isinstance(statuses, str) else list(statuses)
+    if not set(statuses) <= set(STATUS_LABELS):
+        raise AuditRuleError({"status": f"choose statuses from {', '.join(STATUS_LABELS)}."})
+    if auditor_id is not None:
+        auditor_id = records.record_id(auditor_id, "auditor", AuditNotFound)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise AuditRuleError({"limit": "list from 1 to 100,000 audits at a time."})
     # Several statuses (most audits): walk the updated_at index newest first and stop at the
     # limit ("+" keeps SQLite off the status index). One status, e.g. the few drafts: its index.
     status = "+a.status" if len(statuses) > 1 else "a.status"
@@ -292,11 +296,10 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     row["auditor2_id"] = _int(audit.get("auditor2_id"), "auditor2", errors, "person")
     row["audit_date"] = _iso_date(audit.get("audit_date"), "audit_date", errors)
     for f in ("summary", "overall_reasons", "learning"):
-        row[f] = _text(audit.get(f))
+        row[f] = _text(audit.get(f), f, errors)
     row["overall_grade"] = _int(audit.get("overall_grade"), OVERALL, errors, "grade")
-    grades = set(tpl.grade_values)
-    if row["overall_grade"] is not None and row["overall_grade"] not in grades:
-        errors[OVERALL] = f"{row['overall_grade']} is not a grade on this audit tool."
+    if why := rule.grade_on_scale(tpl, row["overall_grade"]):
+        errors[OVERALL] = why
         row["overall_grade"] = None
     if row["episode_id"] is not None and not db.execute(
             "SELECT 1 FROM episodes WHERE id = ?", [row["episode_id"]]).fetchone():
@@ -304,54 +307,69 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
         if row[f] is not None and _name(db, row[f]) is None:
             errors[key] = "That person is not in the store: choose again from the list."
+    if why := rule.second_auditor_differs(row["auditor1_id"], row["auditor2_id"]):
+        errors["auditor2"] = why
 
     graded = {s.key for s in tpl.graded_sections}
     known = tpl.answer_keys()
     responses = {c.value for c in tpl.question_choices}
     answers: dict[str, dict] = {}
-    for key, a in (audit.get("answers") or {}).items():
+    for key, a in _mapping(audit.get("answers"), "answers", errors,
+                           "{'impact': {'grade': 2}}").items():
         if key not in known:
             errors[str(key)] = f"'{key}' is not a question on the {tpl.title}."
             continue
-        a = a or {}
+        a = _mapping(a, str(key), errors, "{'grade': 2, 'comment': '...'}")
         g = _int(a.get("grade"), key, errors, "grade")
-        if g is not None and (key not in graded or g not in grades):
+        if g is not None and key not in graded:
             errors[key] = f"{g} is not a grade that can be given here."
+            g = None
+        elif why := rule.grade_on_scale(tpl, g):
+            errors[key] = why
             g = None
         resp = a.get("response")
         resp = None if _blank(resp) else resp
-        if resp is not None and resp not in responses:
+        if resp is not None and (not isinstance(resp, str) or resp not in responses):
             errors[key] = f"'{resp}' is not an answer: choose " + " / ".join(
                 c.label for c in tpl.question_choices) + "."
             resp = None
-        clean = {"grade": g, "comment": _text(a.get("comment")), "response": resp}
+        clean = {"grade": g, "comment": _text(a.get("comment"), key, errors), "response": resp}
         if any(v is not None for v in clean.values()):
             answers[key] = clean
 
     items = {c.value for c in tpl.checklist}
     statuses = {c.value for c in tpl.checklist_choices}
     checklist: dict[str, dict] = {}
-    for item, c in (audit.get("checklist") or {}).items():
-        c = c or {}
+    for item, c in _mapping(audit.get("checklist"), "checklist", errors,
+                            "{'consent': {'status': 'accurate'}}").items():
         if item not in items:
             errors[f"checklist.{item}"] = f"'{item}' is not on the basic-information checklist."
             continue
+        c = _mapping(c, f"checklist.{item}", errors, "{'status': 'accurate', 'note': '...'}")
         status = None if _blank(c.get("status")) else c.get("status")
-        if status is not None and status not in statuses:
+        if status is not None and (not isinstance(status, str) or status not in statuses):
             errors[f"checklist.{item}"] = f"'{status}' is not a choice here."
             status = None
-        clean = {"status": status, "note": _text(c.get("note"))}
+        clean = {"status": status, "note": _text(c.get("note"), f"checklist.{item}", errors)}
         if any(v is not None for v in clean.values()):
             checklist[item] = clean
 
     actions: list[dict] = []
-    for a in audit.get("actions") or []:
-        a = dict(a or {})
+    given = audit.get("actions") or []
+    if isinstance(given, str | bytes | Mapping) or not isinstance(given, Iterable):
+        errors["actions"] = "actions should be a list of actions, each a dict of its fields."
+        given = []
+    for a in given:
         n = len(actions) + 1
-        clean: dict[str, Any] = {"id": a.get("id")}
+        a = _mapping(a, f"actions.{n}.action", errors, "{'action': '...', 'due_date': ...}")
+        clean: dict[str, Any] = {"id": _int(a.get("id"), f"actions.{n}.action", errors,
+                                            "saved action")}
         for f in ("action", "by_whom", "agreed_by", "completion_note"):
-            clean[f] = _text(a.get(f))
+            clean[f] = _text(a.get(f), f"actions.{n}.{f}", errors)
         clean["owner_id"] = _int(a.get("owner_id"), f"actions.{n}.by_whom", errors, "person")
+        if clean["owner_id"] is not None and _name(db, clean["owner_id"]) is None:
+            errors[f"actions.{n}.by_whom"] = ("That person is not in the store: choose again "
+                                              "from the list.")
         for f in ACTION_DATES:
             clean[f] = _iso_date(a.get(f), f"actions.{n}.{f}", errors)
         if all(clean[f] is None for f in ACTION_FIELDS):
@@ -365,29 +383,6 @@ def _section_grades(tpl: Template, answers: Mapping[str, Mapping]) -> dict[str, 
     return {s.key: (answers.get(s.key) or {}).get("grade") for s in tpl.graded_sections}
 
 
-def _evidence(section, answers: Mapping[str, Mapping]) -> bool:
-    keys = [section.key, *(i.key for i in section.items)]
-    return any(not _blank((answers.get(k) or {}).get("comment")) for k in keys)
-
-
-def _overall_problem(tpl: Template, section_grades: Mapping[str, int | None],
-                     overall: int | None) -> str | None:
-    best = best_overall_allowed(tpl, section_grades.values())
-    if overall is None or best is None or overall >= best:
-        return None
-    why = []
-    graded = [g for g in section_grades.values() if g is not None]
-    r = tpl.rules
-    if r.overall_limit == "median":
-        why.append("the middle (median) section grade, rounded towards the worse grade")
-    elif r.overall_limit == "worst":
-        why.append("the worst section grade")
-    if r.inadequate_section_grade is not None and r.inadequate_section_grade in graded:
-        why.append(f"a section graded {tpl.grade_label(r.inadequate_section_grade)}")
-    return (f"The overall grade must reflect the section grades: with {' and '.join(why)}, "
-            f"it can be no better than {tpl.grade_label(best)}.")
-
-
 def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None = None
              ) -> dict[str, str]:
     """Every rule the audit breaks, as {field key: plain-words message}. Empty = submittable.
@@ -396,19 +391,17 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     'overall', 'overall_reasons', 'actions', 'actions.N.<column>' (N counts from 1).
     """
     tpl = template_of(audit)
-    row, answers, _checklist, actions, found = _normalise(db, audit, tpl)
+    row, answers, checklist, actions, found = _normalise(db, audit, tpl)
     found = dict(found)
     today = today or dt.date.today()
 
-    def need(key: str, message: str) -> None:
-        found.setdefault(key, message)
+    def need(key: str, message: str | None) -> None:
+        if message:
+            found.setdefault(key, message)
 
-    if row["episode_id"] is None:
-        need("episode", "Choose the case: type or pick its EHM number.")
-    if row["auditor1_id"] is None:
-        need("auditor1", "Choose auditor 1.")
-    if row["audit_date"] is None:
-        need("audit_date", "Enter the date of the audit.")
+    need("episode", rule.case_chosen(row["episode_id"]))
+    need("auditor1", rule.auditor_chosen(row["auditor1_id"]))
+    need("audit_date", rule.audit_date_given(row["audit_date"]))
     case = case_information(db, row["episode_id"]) if "episode" not in found else None
     if case:
         line_manager_of = {case["lead_professional_id"]: case["lead_line_manager_id"]}
@@ -416,62 +409,59 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
             if row[f] is not None and key not in found:
                 why = conflict_of_interest(row[f], case["lead_professional_id"],
                                            case["team_manager_id"], line_manager_of)
-                if why:
-                    need(key, why + " Choose another auditor.")
-        if row["audit_date"] and row["audit_date"] < case["episode_start"]:
-            need("audit_date", f"The audit date is before this episode began "
-                               f"({case['episode_start']}): check the date.")
-    if row["auditor2_id"] is not None and row["auditor2_id"] == row["auditor1_id"]:
-        need("auditor2", "Auditor 2 must be a different person from auditor 1.")
-    if row["audit_date"] and row["audit_date"] > today.isoformat():
-        need("audit_date", "The audit date is in the future: enter the day of the audit.")
+                need(key, why and why + " Choose another auditor.")
+        need("audit_date", rule.audit_date_not_before_episode(row["audit_date"],
+                                                              case["episode_start"]))
+    need("audit_date", rule.audit_date_not_in_future(row["audit_date"], today))
 
     section_grades = _section_grades(tpl, answers)
+    comments = {k: a["comment"] for k, a in answers.items()}
     for s in tpl.graded_sections:
-        missing = []
-        if section_grades[s.key] is None:
-            missing.append("choose a grade")
-        if tpl.rules.evidence_required and not _evidence(s, answers):
-            missing.append("write the evidence for it in the comments (guidance 12)")
+        missing = [why for why in (rule.section_graded(section_grades[s.key]),
+                                   rule.section_evidenced(tpl, s, comments)) if why]
         if missing:
             need(s.key, f"Section {s.number}: " + " and ".join(missing) + ".")
 
-    if row["overall_grade"] is None:
-        need(OVERALL, "Choose the overall grade.")
-    else:
-        why = _overall_problem(tpl, section_grades, row["overall_grade"])
-        if why:
-            need(OVERALL, why)
-    if row["overall_reasons"] is None:
-        need("overall_reasons", "Write a brief summary of the reasons for the overall grade.")
-
-    threshold = tpl.rules.actions_required_from_grade
-    all_grades = [g for g in [*section_grades.values(), row["overall_grade"]] if g is not None]
-    if threshold is not None and any(g >= threshold for g in all_grades) and not actions:
-        need("actions", f"Where any grade is {tpl.grade_label(threshold)} or worse, add at least "
-                        "one SMART action saying how practice can be lifted to good (guidance 16).")
+    need(OVERALL, rule.overall_graded(row["overall_grade"])
+         or rule.overall_reflects_sections(tpl, section_grades, row["overall_grade"]))
+    need("overall_reasons", rule.overall_reasons_given(row["overall_reasons"]))
+    need("actions", rule.actions_where_needed(
+        tpl, [*section_grades.values(), row["overall_grade"]], len(actions)))
     for a in actions:
-        n = a["number"]
-        if a["action"] is None:
-            need(f"actions.{n}.action", f"Action {n}: describe the action.")
-        if a["by_whom"] is None and a["owner_id"] is None:
-            need(f"actions.{n}.by_whom", f"Action {n}: say who will do it.")
-        if a["due_date"] is None:
-            need(f"actions.{n}.due_date", f"Action {n}: give the date it is due by.")
-        elif row["audit_date"] and a["due_date"] <= row["audit_date"]:
-            need(f"actions.{n}.due_date",
-                 f"Action {n}: the due date must be after the audit date ({row['audit_date']}).")
+        for f, why in _action_problems(a, row["audit_date"], today).items():
+            need(f"actions.{a['number']}.{f}", f"Action {a['number']}: {why}.")
+    for r, why in council_problems({**row, "answers": answers, "checklist": checklist,
+                                    "actions": actions, "case": case}):
+        need(r.fields[0], why)
     return found
 
 
+def _action_problems(action: Mapping, audit_date: str | None, today: dt.date) -> dict[str, str]:
+    """The action rules one action breaks, as {column: what to put right} (its dates are
+    the rules the action tracker and ``ehkit check`` ask too)."""
+    found = {
+        "action": rule.action_described(action.get("action")),
+        "by_whom": rule.action_owned(action.get("by_whom"), action.get("owner_id")),
+        "due_date": (rule.action_due_date_given(action.get("due_date"))
+                     or rule.action_due_after_audit(action.get("due_date"), audit_date)),
+        "completed_date": (
+            rule.action_completed_not_in_future(action.get("completed_date"), today)
+            or rule.action_completed_after_audit(action.get("completed_date"), audit_date)),
+    }
+    return {f: why for f, why in found.items() if why}
+
+
 # -- writing ----------------------------------------------------------------------------------
-def _status(db: sqlite_utils.Database, audit_id: int) -> dict:
-    r = db.execute("SELECT status, updated_at, auditor1_id, submitted_at FROM audits WHERE id = ?",
-                   [audit_id]).fetchone()
+def _status(db: sqlite_utils.Database, audit_id: int, expected_version: int | None = None
+            ) -> dict:
+    """The audit's status now; inside a write, also refuse unless it is at the version the
+    person loaded (StaleRecord)."""
+    r = db.execute("SELECT status, auditor1_id FROM audits WHERE id = ?", [audit_id]).fetchone()
     if r is None:
         raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
                             "start a new audit")
-    return {"status": r[0], "updated_at": r[1], "auditor1_id": r[2], "submitted_at": r[3]}
+    records.expect(db, "audit", audit_id, expected_version)
+    return {"status": r[0], "auditor1_id": r[1]}
 
 
 def _locked_message(status: str) -> str:
@@ -484,11 +474,12 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
 
     A draft may be incomplete; it needs only the case, auditor 1 and the audit date (the
     store keys an audit on them). Returns the audit's id. Raises AuditRuleError for values
-    the store cannot hold, for a submitted or moderated audit (reopen it first), and when
-    someone else saved the same audit since ``audit['updated_at']`` was read.
+    the store cannot hold and for a submitted or moderated audit (reopen it first), and
+    StaleRecord when anyone changed the audit after ``audit['version']`` was loaded.
     """
     tpl = template_of(audit)
     audit_id = audit_id if audit_id is not None else audit.get("id")
+    audit_id = None if audit_id is None else _audit_number(audit_id)
     row, answers, checklist, actions, errors = _normalise(db, audit, tpl)
     for f, key, msg in (("episode_id", "episode", "Choose the case before saving."),
                         ("auditor1_id", "auditor1", "Choose auditor 1 before saving."),
@@ -502,21 +493,23 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
         if audit_id is None:
             audit_id = db["audits"].insert({**row, "status": "draft", "updated_at": _now()}).last_pk
         else:
-            audit_id = int(audit_id)
-            now = _status(db, audit_id)
+            now = _status(db, audit_id, audit.get("version"))
             if now["status"] != "draft":
                 raise AuditRuleError({"status": _locked_message(now["status"])})
-            seen = audit.get("updated_at")
-            if seen and seen != now["updated_at"]:
-                raise AuditRuleError({"audit": (
-                    "Someone else saved this audit after you opened it, so your save was not "
-                    "stored over theirs. Copy anything you need, then open it again.")})
             old = dict(next(db.query("SELECT * FROM audits WHERE id = ?", [audit_id])))
             changed = {k: v for k, v in row.items() if old.get(k) != v}
             changed["updated_at"] = _now()
             db["audits"].update(audit_id, changed)
         _replace_children(db, audit_id, answers, checklist, actions)
     return audit_id
+
+
+def save_and_load(db: sqlite_utils.Database, audit: Mapping, *,
+                  audit_id: int | None = None) -> dict:
+    """:func:`save_draft`, then the audit as this save left it (read in the same
+    transaction, so its version is this save's and not a later one's)."""
+    with store.transaction(db):
+        return load(db, save_draft(db, audit, audit_id=audit_id))
 
 
 def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict]):
@@ -575,57 +568,105 @@ def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions
               "action": a["action"] or ""} for a in inserts])
 
 
-def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None) -> None:
-    """Submit a draft: every rule must be met, else AuditRuleError lists what to fix."""
-    audit = load(db, audit_id)
-    if audit["status"] != "draft":
-        raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
-    found = problems(db, audit, today=today)
-    if found:
-        raise AuditRuleError(found)
-    with store.acting_as(actor=audit["auditor1"]), store.transaction(db):
-        if _status(db, audit_id)["updated_at"] != audit["updated_at"]:
-            raise AuditRuleError({"audit": "The audit changed while it was being submitted: "
-                                           "open it again and submit."})
+def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None,
+           expected_version: int | None = None) -> None:
+    """Submit a draft: every rule must be met, else AuditRuleError lists what to fix.
+
+    ``expected_version`` is the version the person loaded (StaleRecord if it moved on).
+    """
+    audit_id = _audit_number(audit_id)
+    with store.transaction(db):  # checked and written as one, so nothing slips in between
+        _status(db, audit_id, expected_version)
+        audit = load(db, audit_id)
+        if audit["status"] != "draft":
+            raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
+        found = problems(db, audit, today=today)
+        if found:
+            raise AuditRuleError(found)
         now = _now()
-        db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
-                                       "updated_at": now})
+        with store.acting_as(actor=audit["auditor1"]):
+            db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
+                                           "updated_at": now})
 
 
-def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | None = None) -> None:
-    """Put a submitted or moderated audit back to draft; the reason goes in the change log."""
-    if _blank(reason):
-        raise AuditRuleError({"reason": "Give the reason for reopening this audit; it is kept "
-                                        "in the audit's history."})
-    now = _status(db, audit_id)
-    if now["status"] == "draft":
-        raise AuditRuleError({"status": "This audit is already a draft: no need to reopen it."})
-    actor = by or _name(db, now["auditor1_id"])
-    with store.acting_as(actor=actor, reason=reason), store.transaction(db):
-        db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
-                                       "updated_at": _now()})
+def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | None = None,
+           expected_version: int | None = None) -> None:
+    """Put a submitted or moderated audit back to draft; the reason goes in the change log.
+
+    ``expected_version`` is the version the person loaded (StaleRecord if it moved on).
+    """
+    audit_id = _audit_number(audit_id)
+    errors: dict[str, str] = {}
+    reason = _text(reason, "reason", errors)
+    if reason is None:
+        errors.setdefault("reason", "Give the reason for reopening this audit; it is kept in "
+                                    "the audit's history.")
+    if by is not None and not isinstance(by, str):
+        errors["by"] = "Name who is reopening the audit in words."
+    if errors:
+        raise AuditRuleError(errors)
+    with store.transaction(db):
+        now = _status(db, audit_id, expected_version)
+        if now["status"] == "draft":
+            raise AuditRuleError({"status": "This audit is already a draft: no need to reopen "
+                                            "it."})
+        with store.acting_as(actor=by or _name(db, now["auditor1_id"]), reason=reason):
+            db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
+                                           "updated_at": _now()})
 
 
 def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
              grades: Mapping[str, int | None], reasons: Mapping[str, str | None], *,
-             on: dt.date | None = None) -> None:
+             on: dt.date | None = None, expected_version: int | None = None) -> None:
     """Record moderation: the moderator's grade for each graded section and 'overall'.
 
     A key left out (or None) means the moderator agrees with the auditor's grade. Both
     grades are kept; a changed grade needs a reason; the moderated overall grade must
-    reflect the moderated section grades as the template's rule says.
+    reflect the moderated section grades as the template's rule says. The grades agreed
+    with are the ones stored when the moderation is written, and ``expected_version`` (the
+    version the moderator loaded) makes sure they are the ones the moderator saw.
     """
-    audit = load(db, audit_id)
+    audit_id = _audit_number(audit_id)
+    found: dict[str, str] = {}
+    grades = _mapping(grades, "grades", found, "{'impact': 3}")
+    reasons = _mapping(reasons, "reasons", found, "{'impact': 'why it changed'}")
+    if not isinstance(on, dt.date | None) or isinstance(on, dt.datetime):
+        found["on"] = "The moderation date should be a date, like 2026-11-24."
+    if found:
+        raise AuditRuleError(found)
+    with store.transaction(db):  # read, checked and written as one: nothing slips in between
+        _status(db, audit_id, expected_version)
+        audit = load(db, audit_id)
+        moderator, rows = _moderations(db, audit, moderator_id, grades, reasons,
+                                       on or dt.date.today())
+        with store.acting_as(actor=moderator):
+            for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces one
+                db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
+                           " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?,"
+                           " ?) ON CONFLICT (audit_id, key, moderator_id) DO UPDATE SET"
+                           " moderated_on = excluded.moderated_on,"
+                           " original_grade = excluded.original_grade,"
+                           " moderated_grade = excluded.moderated_grade, reason = excluded.reason",
+                           [r["audit_id"], r["key"], r["moderator_id"], r["moderated_on"],
+                            r["original_grade"], r["moderated_grade"], r["reason"]])
+            db["audits"].update(audit_id, {"status": "moderated", "updated_at": _now()})
+
+
+def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
+                 grades: Mapping, reasons: Mapping, day: dt.date) -> tuple[str, list[dict]]:
+    """The moderator's name and the moderation rows to store, or AuditRuleError saying
+    what to put right."""
     tpl = template_of(audit)
     found: dict[str, str] = {}
     if audit["status"] == "draft":
         raise AuditRuleError({"status": "Only a submitted audit can be moderated: "
                                         "submit it first."})
+    moderator_id = _int(moderator_id, "moderator", found, "person")
     moderator = _name(db, moderator_id)
     if moderator is None:
         found["moderator"] = "Choose the moderator from the list."
-    elif moderator_id == audit["auditor1_id"]:
-        found["moderator"] = "Auditor 1 cannot moderate their own audit: choose someone else."
+    elif why := rule.moderator_not_auditor(moderator_id, audit["auditor1_id"]):
+        found["moderator"] = why
     else:
         case = audit["case"]
         why = conflict_of_interest(moderator_id, case["lead_professional_id"],
@@ -640,39 +681,28 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
     for k in grades:
         if k not in keys:
             found[str(k)] = f"'{k}' is not a graded part of this audit."
+    why_changed = {k: _text(reasons.get(k), k, found) for k in keys}
     for k in keys:
         g = grades.get(k)
         if _blank(g):
             moderated[k] = original[k]
             continue
         g = _int(g, k, found, "grade")
-        if g is not None and g not in tpl.grade_values:
-            found[k] = f"{g} is not a grade on this audit tool."
+        if why := rule.grade_on_scale(tpl, g):
+            found[k] = why
         moderated[k] = g
-        if g is not None and g != original[k] and _blank(reasons.get(k)):
-            found[k] = "Give the reason for changing this grade."
+        if why := rule.changed_grade_has_reason(original[k], g, why_changed[k]):
+            found.setdefault(k, why)
     section_moderated = {k: moderated[k] for k in keys[:-1]}
-    why = _overall_problem(tpl, section_moderated, moderated[OVERALL])
+    why = rule.overall_reflects_sections(tpl, section_moderated, moderated[OVERALL])
     if why:
         found.setdefault(OVERALL, why)
     if found:
         raise AuditRuleError(found)
-    day = (on or dt.date.today()).isoformat()
-    rows = [{"audit_id": audit_id, "key": k, "moderator_id": moderator_id, "moderated_on": day,
-             "original_grade": original[k], "moderated_grade": moderated[k],
-             "reason": _text(reasons.get(k))}
-            for k in keys if moderated[k] is not None]
-    with store.acting_as(actor=moderator), store.transaction(db):
-        for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces the first
-            db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
-                       " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                       " ON CONFLICT (audit_id, key, moderator_id) DO UPDATE SET"
-                       " moderated_on = excluded.moderated_on,"
-                       " original_grade = excluded.original_grade,"
-                       " moderated_grade = excluded.moderated_grade, reason = excluded.reason",
-                       [r["audit_id"], r["key"], r["moderator_id"], r["moderated_on"],
-                        r["original_grade"], r["moderated_grade"], r["reason"]])
-        db["audits"].update(audit_id, {"status": "moderated", "updated_at": _now()})
+    return moderator, [{"audit_id": audit["id"], "key": k, "moderator_id": moderator_id,
+                        "moderated_on": day.isoformat(), "original_grade": original[k],
+                        "moderated_grade": moderated[k], "reason": why_changed[k]}
+                       for k in keys if moderated[k] is not None]
 
 
 # -- outputs for the record -------------------------------------------------------------------
@@ -704,7 +734,7 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     a = load(db, audit_id)
     tpl = template_of(a)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates.TEMPLATES_DIR),
+        loader=jinja2.FileSystemLoader(home.folders("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("record.html.j2").render(
         a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),
@@ -733,6 +763,7 @@ def _case_values(db: sqlite_utils.Database, a: Mapping) -> dict[str, str | None]
 
 def record_path(db: sqlite_utils.Database, audit_id: int,
                 out_dir: str | Path = "reports/audits") -> Path:
+    audit_id = _audit_number(audit_id)
     a = db.execute("SELECT e.ehm_number, a.audit_date FROM audits a JOIN episodes e"
                    " ON e.id = a.episode_id WHERE a.id = ?", [audit_id]).fetchone()
     if a is None:

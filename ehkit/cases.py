@@ -28,10 +28,10 @@ import numpy as np
 import sqlite_utils
 
 from . import db as store
+from . import home, rules, spreadsheet
 from .errors import EhkitError
 from .settings import get as setting
 
-MAPPINGS_DIR = Path(__file__).with_name("mappings")
 DEFAULT_MAPPING = "default"
 REJECTS_DIR = Path("reports") / "imports"
 KINDS = ("episodes", "practitioners", "agencies")
@@ -81,6 +81,11 @@ RULES: dict[str, str] = {
                          "episode details: one episode cannot have two",
     "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
 }
+rules.register_all(RULES, kind="import")
+
+
+# A rejects file: these columns, then the row's own cells as they were read.
+REJECT_COLUMNS = ("row", "code", "field", "value", "reason")
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,9 @@ def load_mapping(name_or_path: str | Path | None = None) -> Mapping:
     name_or_path = name_or_path or DEFAULT_MAPPING
     path = Path(name_or_path)
     if not path.exists():
-        path = MAPPINGS_DIR / f"{name_or_path}.toml"
+        path = home.find("mappings", f"{name_or_path}.toml")
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml")))
+        known = ", ".join(home.names("mappings", ".toml"))
         raise MappingError(f"no mapping file {name_or_path!r}: give a path to a .toml file "
                            f"or one of: {known}")
     try:
@@ -452,16 +457,15 @@ def _write_rejects(f: _File, problems: list[Problem], rejects_dir: Path, by_row:
     if not problems:
         out.unlink(missing_ok=True)  # an old rejects file would describe another import
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
     width = len(f.headers)
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["row", "code", "field", "value", "reason", *f.headers])
+
+    def rows():
         for p in problems:
             original = [_text(c) for c in by_row[p.row]]
-            w.writerow([p.row, p.code, p.field, p.value, p.message,
-                        *original, *[""] * (width - len(original))])
-    return out
+            yield [p.row, p.code, p.field, p.value, p.message,
+                   *original, *[""] * (width - len(original))]
+
+    return spreadsheet.write_csv(out, [*REJECT_COLUMNS, *f.headers], rows())
 
 
 def _record(db, summary: ImportSummary) -> int:

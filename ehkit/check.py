@@ -9,9 +9,11 @@ wrong. The groups:
   chain unbroken (a row altered or removed outside ehkit; with a log key, a row added without
   it), every anchored head still held, and the data equal to what the log says happened (a
   change made with the triggers dropped);
-- ``DQ-*``  data-quality rules in the spirit of REDCap's: required fields blank on submitted
-  audits, grades off the template's scale, dates out of order, episodes with no children,
-  actions past due with no owner;
+- ``DQ-*``  data-quality rules in the spirit of REDCap's: dates out of order, episodes with no
+  children, actions past due with no owner, moderations of grades since changed; and the
+  audit form's own rules (:mod:`ehkit.rules.audit`: required fields blank on submitted
+  audits, grades off the template's scale, audit and action dates), and the council's, each
+  under its own code;
 - ``FS-*``  where the file lives (a network drive).
 """
 
@@ -26,19 +28,49 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import anchors, history, netfs
+from . import anchors, history, netfs, rules
 from . import db as store
 from . import template as templates
 from .errors import EhkitError
+from .rules import audit as rule
 
 SUBMITTED = ("submitted", "moderated")
+
+# The store's own rules; the audit rules this check also asks are in ehkit.rules.audit.
+rules.register_all({
+    "DB-UNREADABLE": "the file is not readable as an ehkit store (its start overwritten, cut "
+                     "short, a text file, an empty file, another program's database)",
+    "DB-INTEGRITY": "SQLite's integrity check fails: restore the latest good backup",
+    "DB-FOREIGN-KEY": "a row refers to a row of another table that does not exist",
+    "DB-MIGRATION": "a migration's change is in the store but its record is missing, so ehkit "
+                    "would refuse to open it",
+    "LOG-TRIGGER": "a change-log trigger is missing or altered, or the schema was changed "
+                   "outside ehkit",
+    "LOG-ALTERED": "a change-log row, or its hash, was changed or added outside ehkit",
+    "LOG-REMOVED": "change-log rows were removed outside ehkit",
+    "LOG-REWRITTEN": "the change log no longer holds a head anchored or noted before",
+    "LOG-ANCHOR": "a line of the anchor file is not an anchor",
+    "LOG-KEY": "the change log is sealed with the service's key, which this check cannot read",
+    "LOG-UNLOGGED": "data changed outside ehkit: it differs from the change log",
+    "DQ-TEMPLATE": "an audit uses a template ehkit cannot load",
+    "DQ-DATE-ORDER": "dates out of order: submitted, discussed or moderated before the audit "
+                     "date; a child born after the episode ended",
+    "DQ-EPISODE-NO-CHILDREN": "an episode has no children",
+    "DQ-ACTION-NO-OWNER": "an action is past due, not completed and nobody owns it",
+    "DQ-MODERATION-STALE": "a moderated audit's counting moderation was of a grade the audit no "
+                           "longer holds",
+    "FS-NETWORK": "the store is on a network drive, where SQLite's locking is not safe",
+}, kind="check")
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
+    code: str  # a declared rule's (ehkit rules lists them)
     where: str
     message: str
+
+    def __post_init__(self):
+        rules.get(self.code)  # KeyError: a finding of an undeclared rule is a bug
 
     def __str__(self) -> str:
         return f"{self.code}  {self.where}: {self.message}"
@@ -347,6 +379,8 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
         out.append(Finding("DQ-EPISODE-NO-CHILDREN", f"episodes id {eid} ({ehm})",
                            "an episode with no children: add the child(ren) in the case "
                            "system and import again"))
+    out += _moderations_of_grades_since_changed(db)
+    out += _council_rules(db)
     for _id, audit_id, number, due in db.conn.execute(
             "SELECT id, audit_id, number, due_date FROM actions WHERE completed_date IS NULL"
             " AND due_date < ? AND owner_id IS NULL AND trim(coalesce(by_whom, '')) = ''"
@@ -355,6 +389,29 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
                            f"past due ({due}), not completed and nobody owns it: name who "
                            "will do it"))
     return out
+
+
+def _moderations_of_grades_since_changed(db: sqlite_utils.Database) -> list[Finding]:
+    """A moderated audit whose counting moderation agreed with (or changed) a grade the audit
+    no longer holds: the moderation was written over a change it never saw (stores written
+    before every moderation checked the version the moderator loaded)."""
+    sql = """
+    WITH latest AS (
+      SELECT m.audit_id, m.key, m.original_grade,
+             row_number() OVER (PARTITION BY m.audit_id, m.key
+                                ORDER BY m.moderated_on DESC, m.id DESC) AS n
+      FROM moderations m JOIN audits a ON a.id = m.audit_id WHERE a.status = 'moderated')
+    SELECT l.audit_id, l.key, l.original_grade,
+           CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END AS now
+    FROM latest l JOIN audits a ON a.id = l.audit_id
+    LEFT JOIN answers an ON an.audit_id = l.audit_id AND an.key = l.key
+    WHERE l.n = 1 AND l.original_grade IS NOT
+          (CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END)
+    ORDER BY l.audit_id, l.key"""
+    return [Finding("DQ-MODERATION-STALE", f"audit {audit_id}, {key}",
+                    f"moderated as if the auditor's grade were {was}, but the audit holds "
+                    f"{now}: reopen the audit and moderate it again")
+            for audit_id, key, was, now in db.conn.execute(sql)]
 
 
 def _templates(db: sqlite_utils.Database) -> dict[str, templates.Template | None]:
@@ -367,18 +424,17 @@ def _templates(db: sqlite_utils.Database) -> dict[str, templates.Template | None
     return out
 
 
-def _blank(v) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
 def _required_on_submitted(db: sqlite_utils.Database) -> list[Finding]:
+    """The audit rules a submitted audit must keep, asked of every submitted audit."""
     out = []
     tpls = _templates(db)
-    answers: dict[int, dict[str, tuple]] = {}
+    comments: dict[int, dict[str, str | None]] = {}
+    grades: dict[int, dict[str, int | None]] = {}
     for audit_id, key, grade, comment in db.conn.execute(
             "SELECT a.audit_id, a.key, a.grade, a.comment FROM answers a JOIN audits u"
             " ON u.id = a.audit_id WHERE u.status IN ('submitted', 'moderated')"):
-        answers.setdefault(audit_id, {})[key] = (grade, comment)
+        comments.setdefault(audit_id, {})[key] = comment
+        grades.setdefault(audit_id, {})[key] = grade
     for audit_id, tkey, grade, reasons in db.conn.execute(
             "SELECT id, template, overall_grade, overall_reasons FROM audits"
             " WHERE status IN ('submitted', 'moderated') ORDER BY id"):
@@ -388,29 +444,24 @@ def _required_on_submitted(db: sqlite_utils.Database) -> list[Finding]:
             out.append(Finding("DQ-TEMPLATE", where, f"uses template {tkey!r}, which ehkit "
                                "cannot load: put its file in ehkit/templates"))
             continue
-        if grade is None:
-            out.append(Finding("DQ-REQUIRED", f"{where}, overall grade",
-                               "submitted without an overall grade"))
-        if _blank(reasons):
-            out.append(Finding("DQ-REQUIRED", f"{where}, overall reasons",
-                               "submitted without the reasons for the overall grade"))
-        mine = answers.get(audit_id, {})
+        out += _broken(f"{where}, overall grade", rule.overall_graded, grade)
+        out += _broken(f"{where}, overall reasons", rule.overall_reasons_given, reasons)
         for s in tpl.graded_sections:
-            if mine.get(s.key, (None, None))[0] is None:
-                out.append(Finding("DQ-REQUIRED", f"{where}, section {s.key} ({s.title})",
-                                   "submitted without a grade for this section"))
-            elif tpl.rules.evidence_required and all(
-                    _blank(mine.get(k, (None, None))[1])
-                    for k in [s.key, *(i.key for i in s.items)]):
-                out.append(Finding("DQ-REQUIRED", f"{where}, section {s.key} ({s.title})",
-                                   "graded without any evidence comment (guidance: gradings "
-                                   "are supported by evidence)"))
+            section = f"{where}, section {s.key} ({s.title})"
+            out += _broken(section, rule.section_graded, grades.get(audit_id, {}).get(s.key))
+            out += _broken(section, rule.section_evidenced, tpl, s, comments.get(audit_id, {}))
     return out
+
+
+def _broken(where: str, check, *args) -> list[Finding]:
+    """The finding when ``check`` (a rule of :mod:`ehkit.rules.audit`) is broken here."""
+    why = check(*args)
+    return [] if why is None else [Finding(check.rule.code, where, why)]
 
 
 def _grades_on_scale(db: sqlite_utils.Database) -> list[Finding]:
     out = []
-    scale = {k: set(t.grade_values) for k, t in _templates(db).items() if t}
+    tpls = {k: t for k, t in _templates(db).items() if t}
     queries = [
         ("SELECT u.id, u.template, 'overall grade', u.overall_grade FROM audits u"
          " WHERE u.overall_grade IS NOT NULL"),
@@ -421,27 +472,16 @@ def _grades_on_scale(db: sqlite_utils.Database) -> list[Finding]:
     ]
     for sql in queries:
         for audit_id, tkey, what, grade in db.conn.execute(sql + " ORDER BY 1"):
-            if tkey in scale and grade not in scale[tkey]:
-                out.append(Finding("DQ-GRADE-RANGE", f"audit {audit_id}, {what}",
-                                   f"grade {grade!r} is not on the template's scale "
-                                   f"{sorted(scale[tkey])}"))
+            if tkey in tpls:
+                out += _broken(f"audit {audit_id}, {what}", rule.grade_on_scale, tpls[tkey], grade)
     return out
-
-
-# (code detail, where-sql, message, sql returning (where, first date, second date))
-DATE_RULES = [
-    ("audit {0}", "audit date {2} is before the episode began ({1})",
-     "SELECT u.id, e.start_date, u.audit_date FROM audits u JOIN episodes e"
-     " ON e.id = u.episode_id WHERE u.audit_date < e.start_date"),
+# Dates out of order that only this check asks about; the audit's and its actions' dates
+# are rules of ehkit.rules.audit, asked below just as the form and the tracker ask them.
+# (where, message, sql returning the where's values, first date, second date, ...)
+DATE_ORDER = [
     ("audit {0}", "submitted ({2}) before the audit date ({1})",
      "SELECT id, audit_date, substr(submitted_at, 1, 10) FROM audits"
      " WHERE submitted_at IS NOT NULL AND substr(submitted_at, 1, 10) < audit_date"),
-    ("audit {0} action {3}", "due ({2}) before the audit date ({1})",
-     "SELECT u.id, u.audit_date, a.due_date, a.number FROM actions a JOIN audits u"
-     " ON u.id = a.audit_id WHERE a.due_date < u.audit_date"),
-    ("audit {0} action {3}", "completed ({2}) before the audit date ({1})",
-     "SELECT u.id, u.audit_date, a.completed_date, a.number FROM actions a JOIN audits u"
-     " ON u.id = a.audit_id WHERE a.completed_date < u.audit_date"),
     ("audit {0} action {3}", "discussed ({2}) before the audit date ({1})",
      "SELECT u.id, u.audit_date, a.discussed_date, a.number FROM actions a JOIN audits u"
      " ON u.id = a.audit_id WHERE a.discussed_date < u.audit_date"),
@@ -456,18 +496,42 @@ DATE_RULES = [
 
 def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
     out = []
-    for where, message, sql in DATE_RULES:
+    for audit_id, audit_date, start in db.conn.execute(
+            "SELECT u.id, u.audit_date, e.start_date FROM audits u JOIN episodes e"
+            " ON e.id = u.episode_id ORDER BY u.id"):
+        where = f"audit {audit_id}"
+        out += _broken(where, rule.audit_date_not_before_episode, audit_date, start)
+        out += _broken(where, rule.audit_date_not_in_future, audit_date, today)
+    for audit_id, audit_date, number, due, completed in db.conn.execute(
+            "SELECT u.id, u.audit_date, a.number, a.due_date, a.completed_date FROM actions a"
+            " JOIN audits u ON u.id = a.audit_id ORDER BY u.id, a.number"):
+        where = f"audit {audit_id} action {number}"
+        out += _broken(where, rule.action_due_after_audit, due, audit_date)
+        out += _broken(where, rule.action_completed_not_in_future, completed, today)
+        out += _broken(where, rule.action_completed_after_audit, completed, audit_date)
+    for where, message, sql in DATE_ORDER:
         for row in db.conn.execute(sql + " ORDER BY 1"):
             out.append(Finding("DQ-DATE-ORDER", where.format(*row), message.format(*row)))
+    born_later = rules.get("DOB_IN_FUTURE")  # the import's rule, asked of what is stored
     for cid, eid, dob in db.conn.execute(
             "SELECT id, episode_id, date_of_birth FROM children WHERE date_of_birth > ?"
             " ORDER BY id", (today.isoformat(),)):
-        out.append(Finding("DQ-DATE-ORDER", f"child {cid} (episode {eid})",
-                           f"date of birth {dob} is in the future"))
-    for aid, date in db.conn.execute(
-            "SELECT id, audit_date FROM audits WHERE audit_date > ? ORDER BY id",
-            (today.isoformat(),)):
-        out.append(Finding("DQ-DATE-ORDER", f"audit {aid}", f"audit date {date} is in the future"))
+        out.append(Finding(born_later.code, f"child {cid} (episode {eid})",
+                           f"{born_later.message} ({dob})"))
+    return out
+
+
+def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
+    """The council's own audit rules (settings [rules] modules), asked of submitted audits."""
+    from . import audits  # only when the council has rules: loading every audit is slow
+
+    if not rules.council_rules():
+        return []
+    out = []
+    for (audit_id,) in db.conn.execute(
+            "SELECT id FROM audits WHERE status IN ('submitted', 'moderated') ORDER BY id"):
+        out += [Finding(r.code, f"audit {audit_id}", why)
+                for r, why in rules.council_problems(audits.load(db, audit_id))]
     return out
 
 

@@ -12,6 +12,12 @@ Suppression, for an audience that suppresses:
   suppressed too, else the count could be worked back out of it;
 - secondary: in a table with totals, more cells are suppressed until no suppressed cell can
   be worked out from the rows, columns and totals shown (:func:`protect`).
+
+Suppression is decided once for everything an audience is shown about a period
+(:func:`decide`), not table by table: a figure's key names what is counted (``grades.overall.3``,
+``open_at_end``; ``key@2025Q1`` for another period than the report's), so a figure shown in two
+tables or two reports is one cell with one decision, and figures equal by definition (a
+section's total and the audits of the sector) are tied by an equation.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import EhkitError
+from .metrics import COMPLEMENTARY, TOTAL, Figure, Grid
 from .settings import get as setting
 
 SUPPRESSED = "c"
@@ -62,6 +69,20 @@ def audience(key: str) -> Audience:
     if key not in known:
         raise AudienceError(f"unknown audience {key!r}: use one of {', '.join(known)}")
     return known[key]
+
+
+def primary(f: Figure, threshold: int, whole: bool = False) -> bool:
+    """The primary rule: a count from 1 to the threshold; a percentage, median or ratio whose
+    numerator or denominator is one; a share whose complement (acceptable / unacceptable, or
+    the rest of the ``whole`` row a grid's share is of) is."""
+    def small(n) -> bool:
+        return n is not None and 0 < n <= threshold
+
+    if f.kind == "count":
+        return small(f.value)
+    rest = (f.denominator - f.numerator if (whole or f.key.split("@")[0] in COMPLEMENTARY)
+            and f.numerator is not None and f.denominator is not None else None)
+    return small(f.numerator) or small(f.denominator) or small(rest)
 
 
 # -- secondary suppression ---------------------------------------------------------------------
@@ -188,3 +209,106 @@ def percent_hidden(numerator: Hashable, denominator: Hashable,
     """A percentage is suppressed when its numerator or denominator is."""
     check = hidden.__contains__ if isinstance(hidden, set) else hidden
     return check(numerator) or check(denominator)
+
+
+def _apart(values: Mapping[Hashable, int], lines: Sequence[Line]
+           ) -> list[tuple[set, list[Line]]]:
+    """The cells and lines split into groups that share no cell (protect's cost grows faster
+    than the number of cells, and a period's tables are mostly apart)."""
+    group = {k: k for k in values}
+
+    def root(k):
+        while group[k] != k:
+            group[k] = group[group[k]]
+            k = group[k]
+        return k
+
+    for ln in lines:
+        first = root(ln.total)
+        for p in ln.parts:
+            group[root(p)] = first
+    cells: dict = {}
+    for k in values:
+        cells.setdefault(root(k), set()).add(k)
+    parts: dict = {}
+    for ln in lines:
+        parts.setdefault(root(ln.total), []).append(ln)
+    return [(c, parts.get(r, [])) for r, c in sorted(cells.items(), key=lambda x: repr(x[0]))]
+
+
+def decide(grids: Iterable[Grid], figures: Iterable[Figure], threshold: int, *,
+           published: Iterable[str] = (), suppressed: Iterable[str] = ()) -> dict[str, bool]:
+    """One decision, ``{key: suppressed?}``, for every figure of ``grids`` and ``figures``
+    shown together (all the tables of a period, in every report that shows them).
+
+    Each key is one cell, wherever it is shown; the equations are the grids' totals, each
+    percentage's numerator (the sum of its cells), two shares that split a row, a grid cell
+    that is a headline share's numerator, and a cell equal by definition to another figure
+    (``Grid.same_as``) when their values agree. ``published`` keys were decided shown and
+    ``suppressed`` keys suppressed elsewhere (an earlier period's decisions): they are kept.
+    """
+    values: dict[str, int] = {}
+    lines: list[Line] = []
+    # (percentage, its numerator's cell, its denominator's, is it a share of its row's total?)
+    shares: list[tuple[Figure, str, str | None, bool]] = []
+    ties: list[tuple[str, str]] = []
+    others: list[Figure] = []
+    for g in grids:
+        key = {(r, c): g.figure(r, c).key for r in g.row_keys for c in g.col_keys}
+        for (r, c), k in key.items():
+            values.setdefault(k, g.value(r, c))
+        lines += [Line(tuple(key[p] for p in ln.parts), key[ln.total]) for ln in grid_lines(
+            [r for r, _ in g.rows], [c for c, _ in g.cols], row_totals=g.row_totals,
+            col_totals=g.col_totals)]
+        for r in g.row_keys:
+            splits = []
+            for pc in g.percents:
+                f = g.percent_figure(r, pc)
+                num, den = f"{f.key}:numerator", g.figure(r, pc.denominator).key
+                values.setdefault(num, f.numerator)
+                values.setdefault(den, f.denominator)
+                lines.append(Line(tuple(key[(r, c)] for c in pc.numerator), num))
+                shares.append((f, num, den, pc.denominator == TOTAL))
+                if pc.denominator == TOTAL and g.row_totals:
+                    splits.append((num, set(pc.numerator)))
+            # shares that split the whole row (acceptable + unacceptable) add up to its total
+            if len(splits) == 2 and splits[0][1] | splits[1][1] == {c for c, _ in g.cols} \
+                    and not splits[0][1] & splits[1][1]:
+                lines.append(Line((splits[0][0], splits[1][0]), key[(r, TOTAL)]))
+        lines += [Line((key[cell],), f"{pct}:numerator") for cell, pct in g.numerator_of.items()
+                  if cell in key]
+        ties += [(key[cell], other) for cell, other in g.same_as.items() if cell in key]
+    for f in figures:
+        if f.kind == "count":
+            values.setdefault(f.key, f.value)
+        elif f.kind == "percent":
+            values.setdefault(f"{f.key}:numerator", f.numerator)
+            shares.append((f, f"{f.key}:numerator", None, False))
+        else:
+            others.append(f)
+    lines += [Line((a,), b) for a, b in ties if b in values and values[a] == values[b]]
+
+    suppressed, published = set(suppressed), set(published)
+    # A share suppressed whatever the cells (small, or decided elsewhere) tells nothing of its
+    # numerator: leave that unknown out, or its cells would look pinned down.
+    unshown = {n for f, n, _, whole in shares if f.key not in published
+               and (f.key in suppressed or primary(f, threshold, whole))}
+    values = {k: v for k, v in values.items() if k not in unshown}
+    lines = [ln for ln in lines if ln.total in values and values.keys() >= set(ln.parts)]
+    known = {k for k in values if k in published}
+    known |= {n for f, n, _, _ in shares if f.key in published}
+    known |= {d for f, _, d, _ in shares if d and f.key in published}
+    forced = {k for k in values if k in suppressed}
+    marked = {k: 1 if k in forced else values[k] for k in values}  # as if primary
+    hidden: set = set()
+    for cells, part in _apart(marked, lines):  # tables that share no cell are protected apart
+        hidden |= protect({k: marked[k] for k in cells}, part, threshold,
+                          fixed=(known - forced) & cells)
+
+    out = {k: k in hidden for k in values if not k.endswith(":numerator")}
+    for f, num, den, whole in shares:
+        out[f.key] = f.key not in published and (
+            f.key in suppressed or num in hidden or den in hidden or primary(f, threshold, whole))
+    for f in others:
+        out[f.key] = f.key in suppressed or primary(f, threshold)
+    return out

@@ -23,7 +23,6 @@ comes from the child or young person or the parent or carer, with rated question
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -34,19 +33,39 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
-from . import cases
+from . import cases, home, records, rules, spreadsheet
 from . import db as store
 from . import template as templates
 from .actions import as_date
 from .errors import EhkitError
 from .settings import get as setting
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 COMPLETED = ("submitted", "moderated")  # audit statuses whose follow-up is due
 
 RESPONDENTS = {"child_young_person": "Child or young person", "parent_carer": "Parent or carer"}
 STAGES = {"end_of_assessment": "End of assessment", "taf_meeting": "Team Around the Family meeting",
           "closure": "Closure"}
+
+
+# Service-user feedback's rules, for the form and the import. An import also uses the case
+# import's codes for what every import checks: MISSING_VALUE, BAD_DATE, IMPOSSIBLE_DATE,
+# DUPLICATE_ROW (ehkit.cases).
+rules.register_all({
+    "NOT_A_RECORD": "the feedback, or its ratings, is not given as a record of its fields",
+    "NOT_TEXT": "the comments, the concern's theme or its detail is not text",
+    "DATE_IN_FUTURE": "the date the feedback was given is in the future",
+    "UNKNOWN_EPISODE": "no episode with this EHM number had begun by the date the feedback was "
+                       "given (or began on the episode_start given)",
+    "BEFORE_EPISODE": "the feedback is dated before the episode began",
+    "UNKNOWN_CHOICE": "not one of the choices: the respondent, the stage, or yes or no for "
+                      "whether a concern was raised",
+    "UNKNOWN_QUESTION": "not a feedback question (setting service_user_questions)",
+    "BAD_RATING": "a rating is not a whole number from 1 to 5",
+    "MISSING_THEME": "a concern was raised but its theme is not given",
+    "UNKNOWN_THEME": "the concern's theme is not one of the setting concern_themes",
+    "THEME_WITHOUT_CONCERN": "a theme is given but no concern is marked as raised",
+    "TOO_MANY_CELLS": "a row of the file has more cells than there are columns",
+}, kind="feedback")
 
 
 class FeedbackError(EhkitError):
@@ -74,8 +93,21 @@ LEFT JOIN practitioners m ON m.id = coalesce(w.line_manager_id, e.team_manager_i
 """
 
 
+def _number(value, what: str) -> int:
+    return records.record_id(value, what, FeedbackError)
+
+
+def _words(value, field: str, what: str) -> str | None:
+    """Text a person typed, stripped (None when blank); FeedbackError when it is not text."""
+    if not isinstance(value, str | None):
+        raise FeedbackError(f"the {what} should be text, not {type(value).__name__}",
+                            {field: "not text"})
+    return (value or "").strip() or None
+
+
 def audit_people(db: sqlite_utils.Database, audit_id: int) -> dict:
     """The audit with its final overall grade, author (lead professional) and their manager."""
+    audit_id = _number(audit_id, "audit")
     rows = list(db.query(_AUDIT + " WHERE a.id = :id", {"id": audit_id}))
     if not rows:
         raise FeedbackError(f"there is no audit {audit_id}: check the audit number")
@@ -113,12 +145,12 @@ def record_worker_notified(db: sqlite_utils.Database, audit_id: int, on, *,
                            actor: str | None = None, today=None) -> None:
     """The day the worker was told their case is being audited (guidance 11); a draft audit
     may have it, as the worker is told when the case is chosen."""
-    audit_people(db, audit_id)
     day = as_date(on, "date the worker was notified")
     if day > as_date(today or dt.date.today()):
         raise FeedbackError(f"the date the worker was notified ({day}) is in the future",
                             {"worker_notified_date": "in the future"})
     with store.acting_as(actor=actor), store.transaction(db):
+        audit_people(db, audit_id)
         db["audit_followups"].upsert({"audit_id": audit_id,
                                       "worker_notified_date": day.isoformat()}, pk="audit_id")
 
@@ -126,9 +158,10 @@ def record_worker_notified(db: sqlite_utils.Database, audit_id: int, on, *,
 def record_feedback_sent(db: sqlite_utils.Database, audit_id: int, on, *,
                          actor: str | None = None, today=None) -> None:
     """The day the feedback summary was returned to the assessment author."""
-    a = _completed(db, audit_id)
-    day = _day_between(on, a["audit_date"], "date the feedback was sent", today)
+    # Checked and written in one transaction: the audit cannot be reopened in between.
     with store.acting_as(actor=actor), store.transaction(db):
+        a = _completed(db, audit_id)
+        day = _day_between(on, a["audit_date"], "date the feedback was sent", today)
         db["audit_followups"].upsert({"audit_id": audit_id,
                                       "feedback_sent_date": day.isoformat()}, pk="audit_id")
 
@@ -168,9 +201,21 @@ def record_discussion(db: sqlite_utils.Database, audit_id: int, held_on,
                       attendee_ids: Iterable[int], learning: str, notes: str | None = None, *,
                       actor: str | None = None, today=None) -> int:
     """Record the discussion after an audit: when, who attended, what was learned."""
-    a = _completed(db, audit_id)
+    if isinstance(attendee_ids, str | bytes | Mapping) or not isinstance(attendee_ids, Iterable):
+        raise FeedbackError("name who attended as a list of practitioner numbers",
+                            {"attendees": "not a list"})
+    ids = list(dict.fromkeys(_number(i, "attendee") for i in attendee_ids))
+    learning = _words(learning, "learning", "learning")
+    notes = _words(notes, "notes", "notes")
+    with store.acting_as(actor=actor), store.transaction(db):
+        return _record_discussion(db, _completed(db, audit_id), held_on, ids, learning, notes,
+                                  today)
+
+
+def _record_discussion(db, a: Mapping, held_on, ids: list[int], learning: str | None,
+                       notes: str | None, today) -> int:
+    audit_id = a["id"]
     day = _day_between(held_on, a["audit_date"], "discussion date", today)
-    ids = list(dict.fromkeys(int(i) for i in attendee_ids))
     problems = {}
     if not ids:
         problems["attendees"] = "name who attended: the worker and their line manager"
@@ -178,17 +223,15 @@ def record_discussion(db: sqlite_utils.Database, audit_id: int, held_on,
     known = {r[0] for r in db.execute(f"SELECT id FROM practitioners WHERE id IN ({marks})", ids)}
     if set(ids) - known:
         problems["attendees"] = f"no practitioner(s) {sorted(set(ids) - known)}"
-    if not (learning or "").strip():
+    if learning is None:
         problems["learning"] = "say what was learned from the discussion"
     if problems:
         raise FeedbackError(f"audit {audit_id}: the discussion was not saved: "
                             + "; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
-    with store.acting_as(actor=actor), store.transaction(db):
-        did = db["discussions"].insert({"audit_id": audit_id, "held_on": day.isoformat(),
-                                        "learning": learning.strip(),
-                                        "notes": (notes or "").strip() or None}).last_pk
-        db["discussion_attendees"].insert_all(
-            {"discussion_id": did, "practitioner_id": i, "role": attendee_role(a, i)} for i in ids)
+    did = db["discussions"].insert({"audit_id": audit_id, "held_on": day.isoformat(),
+                                    "learning": learning, "notes": notes}).last_pk
+    db["discussion_attendees"].insert_all(
+        {"discussion_id": did, "practitioner_id": i, "role": attendee_role(a, i)} for i in ids)
     return did
 
 
@@ -239,23 +282,38 @@ def record_one_to_one(db: sqlite_utils.Database, audit_id: int, held_on, notes: 
                       professional_id: int | None = None, held_by_id: int | None = None,
                       actor: str | None = None, today=None) -> int:
     """The Early Help Coordinator's 1-1 with the professional, for RI or Inadequate audits."""
-    a = _completed(db, audit_id)
+    notes = _words(notes, "notes", "notes of the 1-1 meeting")
+    professional_id, held_by_id = (None if i is None else _number(i, "practitioner")
+                                   for i in (professional_id, held_by_id))
+    # Checked and written in one transaction: the grade that needs the meeting cannot change
+    # in between.
+    with store.acting_as(actor=actor), store.transaction(db):
+        a = _completed(db, audit_id)
+        return _record_one_to_one(db, a, held_on, notes, professional_id, held_by_id, today)
+
+
+def _record_one_to_one(db, a: Mapping, held_on, notes: str | None, professional_id: int | None,
+                       held_by_id: int | None, today) -> int:
+    audit_id = a["id"]
     if not is_poor(a["grade"], a["template"]):
         label = templates.load(a["template"]).grade_label(a["grade"])
         raise FeedbackError(f"audit {audit_id} is graded {label} overall: a 1-1 meeting is for "
                             "audits graded Requires Improvement or Inadequate")
     day = _day_between(held_on, a["audit_date"], "meeting date", today)
-    if not (notes or "").strip():
+    if notes is None:
         raise FeedbackError(f"audit {audit_id}: write notes of the 1-1 meeting",
                             {"notes": "required"})
     professional = professional_id or a["author_id"]
     if professional is None:
         raise FeedbackError(f"audit {audit_id}: the episode has no lead professional; "
                             "name the professional met")
-    with store.acting_as(actor=actor), store.transaction(db):
-        return db["one_to_one_meetings"].insert({
-            "audit_id": audit_id, "professional_id": professional, "held_by_id": held_by_id,
-            "held_on": day.isoformat(), "notes": notes.strip()}).last_pk
+    for who in {professional, held_by_id} - {None}:
+        if not db.execute("SELECT 1 FROM practitioners WHERE id = ?", [who]).fetchone():
+            raise FeedbackError(f"audit {audit_id}: there is no practitioner {who}: choose "
+                                "who met from the list", {"practitioner": "not in the store"})
+    return db["one_to_one_meetings"].insert({
+        "audit_id": audit_id, "professional_id": professional, "held_by_id": held_by_id,
+        "held_on": day.isoformat(), "notes": notes}).last_pk
 
 
 def one_to_ones_to_hold(db: sqlite_utils.Database, on) -> list[dict]:
@@ -329,7 +387,9 @@ def letter_context(db: sqlite_utils.Database, audit_id: int, *, on=None,
         sections.append({"number": s.number, "title": s.title, "grade": g,
                          "grade_label": tpl.grade_label(g), "acceptable": g in tpl.acceptable,
                          "evidence": evidence})
-    if signed_by_id is None:
+    if signed_by_id is not None:
+        signed_by_id = _number(signed_by_id, "practitioner signing")
+    else:
         row = db.execute("SELECT id FROM practitioners WHERE role = 'Early Help Coordinator' "
                          "ORDER BY id LIMIT 1").fetchone()
         signed_by_id = row[0] if row else None
@@ -384,10 +444,10 @@ def feedback_to_send(db: sqlite_utils.Database, on) -> list[dict]:
 
 
 def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environment:
-    # A council's own folder (if given) is searched first, then the shipped templates.
-    dirs = [str(template_dir)] if template_dir else []
+    # A folder given is searched first, then the working folder's and ehkit's templates.
+    dirs = [Path(template_dir)] if template_dir else []
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*dirs, str(TEMPLATES_DIR)]),
+        loader=jinja2.FileSystemLoader([*dirs, *home.folders("templates")]),
         autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
 
@@ -461,7 +521,14 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
 
     The one rule the form and the CSV import both ask (the codes go in the rejects file).
     """
-    problems: dict[str, tuple[str, str]] = {}
+    if not isinstance(fb, Mapping):
+        return _declared({"feedback": ("NOT_A_RECORD",
+                                       "the feedback is given as a dict of its fields")})
+    problems: dict[str, tuple[str, str]] = {
+        f: ("NOT_TEXT", "should be text") for f in ("comments", "concern_theme", "concern_detail")
+        if not isinstance(fb.get(f), str | None)}
+    if not isinstance(fb.get("ratings"), Mapping | None):
+        problems["ratings"] = ("NOT_A_RECORD", "the ratings map each question to its rating")
     given = fb.get("given_on")
     if given is None or given == "":
         problems["given_on"] = ("MISSING_VALUE", "missing: the date the feedback was given")
@@ -473,7 +540,9 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
         except EhkitError:
             problems["given_on"] = ("BAD_DATE", "not a date like 2026-11-24 or 24/11/2026")
     episode = fb.get("episode_id")
-    if episode is None:
+    if episode is not None and not records.is_id(episode):
+        problems["ehm_number"] = ("UNKNOWN_EPISODE", f"{episode!r:.40} is not an episode number")
+    elif episode is None:
         problems["ehm_number"] = ("UNKNOWN_EPISODE",
                                   "no episode with this EHM number had begun by that date")
     elif "given_on" not in problems:
@@ -482,19 +551,21 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
             problems["ehm_number"] = ("UNKNOWN_EPISODE", f"no episode {episode}")
         elif given.isoformat() < start[0]:
             problems["given_on"] = ("BEFORE_EPISODE", f"before the episode began ({start[0]})")
-    if fb.get("respondent") not in RESPONDENTS:
-        problems["respondent"] = ("UNKNOWN_VALUE",
+    if not isinstance(fb.get("respondent"), str) or fb["respondent"] not in RESPONDENTS:
+        problems["respondent"] = ("UNKNOWN_CHOICE",
                                   "should be one of: " + ", ".join(RESPONDENTS.values()))
-    if fb.get("stage") not in STAGES:
-        problems["stage"] = ("UNKNOWN_VALUE", "should be one of: " + ", ".join(STAGES.values()))
+    if not isinstance(fb.get("stage"), str) or fb["stage"] not in STAGES:
+        problems["stage"] = ("UNKNOWN_CHOICE", "should be one of: " + ", ".join(STAGES.values()))
     keys = {q["key"] for q in questions()}
-    for k, v in (fb.get("ratings") or {}).items():
+    ratings = fb.get("ratings") if isinstance(fb.get("ratings"), Mapping) else {}
+    for k, v in ratings.items():
         if k not in keys:
             problems[k] = ("UNKNOWN_QUESTION",
                            f"not a feedback question (questions: {', '.join(sorted(keys))})")
         elif not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 5:
             problems[k] = ("BAD_RATING", "a rating should be a whole number from 1 to 5")
-    theme = (fb.get("concern_theme") or "").strip()
+    theme = fb.get("concern_theme")
+    theme = theme.strip() if isinstance(theme, str) else ""
     if fb.get("concern_raised"):
         if not theme:
             problems["concern_theme"] = ("MISSING_THEME", "a concern was raised: give its theme")
@@ -504,6 +575,13 @@ def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dic
     elif theme:
         problems["concern_raised"] = ("THEME_WITHOUT_CONCERN",
                                       "a theme is given but no concern is marked as raised")
+    return _declared(problems)
+
+
+def _declared(problems: dict) -> dict:
+    """The problems, each of a declared rule (ehkit rules lists them): else a bug here."""
+    for code, *_ in problems.values():
+        rules.get(code)
     return problems
 
 
@@ -637,7 +715,7 @@ def _date_cell(value) -> tuple[dt.date | None, tuple[str, str] | None]:
     except Exception as e:  # cases.parse_date raises its internal rule (code, detail)
         code = getattr(e, "code", "BAD_DATE")
         detail = getattr(e, "detail", "")
-        return None, (code, cases.RULES.get(code, "not a date") + (f": {detail}" if detail else ""))
+        return None, (code, rules.get(code).message + (f": {detail}" if detail else ""))
 
 
 def _choice(text: str, options: Mapping[str, str]) -> str | None:
@@ -677,7 +755,7 @@ def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[d
     if flag in YES or flag in NO:
         fb["concern_raised"] = flag in YES
     else:
-        bad["concern_raised"] = ("UNKNOWN_VALUE", text["concern_raised"], "should be yes or no")
+        bad["concern_raised"] = ("UNKNOWN_CHOICE", text["concern_raised"], "should be yes or no")
     for k in ("comments", "concern_theme", "concern_detail"):
         fb[k] = text.get(k) or None
     for f, (code, reason) in feedback_problems(db, fb, today).items():
@@ -738,7 +816,7 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
                                    " (same child, date, respondent and stage)")
             else:
                 good[key] = (n, row)
-        if bad:
+        if _declared(bad):
             result.rejected += 1
             result.rejects.extend({"row": n, "code": c, "field": f, "value": v, "reason": r}
                                   for f, (c, v, r) in bad.items())
@@ -772,15 +850,11 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
             db["service_user_feedback"].upsert_all(changed, pk="id")
     out = Path(rejects_dir or REJECTS_DIR) / f"{path.stem}-feedback-rejects.csv"
     if result.rejects:
-        out.parent.mkdir(parents=True, exist_ok=True)
         columns = [h or f"column {i + 1}" for i, h in enumerate(header)]
-        with out.open("w", newline="", encoding="utf-8-sig") as f:
-            w = csv.writer(f)
-            w.writerow(["row", "code", "field", "value", "reason", *columns])
-            for r in result.rejects:
-                w.writerow([r["row"], r["code"], r["field"], r["value"], r["reason"],
-                            *originals[r["row"]]])
-        result.rejects_file = out
+        result.rejects_file = spreadsheet.write_csv(
+            out, [*cases.REJECT_COLUMNS, *columns],
+            ([r["row"], r["code"], r["field"], r["value"], r["reason"], *originals[r["row"]]]
+             for r in result.rejects))
     else:
         out.unlink(missing_ok=True)  # an old rejects file would describe another import
     return result

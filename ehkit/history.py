@@ -13,6 +13,7 @@ import json
 import sqlite_utils
 
 from . import db as store
+from . import records
 from .errors import EhkitError
 
 
@@ -79,6 +80,7 @@ def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> l
     """The change-log rows about an audit, in order, up to ``at``: its own rows, and each
     bulk insert holding rows of it, cut down to those rows (picked out by SQLite's JSON
     functions, so a load of a million rows is not rebuilt in Python to find them)."""
+    audit_id = records.record_id(audit_id, "audit", AuditNotFound)
     when = " AND at <= :at" if at else ""
     args: dict = {"audit": audit_id, "at": at}
     parts = [f"SELECT {COLUMNS} FROM change_log WHERE audit_id = :audit{when}"]

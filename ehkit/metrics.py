@@ -29,7 +29,7 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, agreement, feedback, sampling
+from . import actions, agreement, feedback, redact, sampling
 from . import db as store
 from . import template as templates
 from .periods import Period
@@ -183,6 +183,9 @@ class Grid:
     percent_keys: Mapping[tuple[str, str], str | tuple[str, str]] = field(default_factory=dict)
     # cells that are the numerator of a headline percentage shown elsewhere (by its key)
     numerator_of: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # cells equal by definition to a figure shown elsewhere (by its key) whenever their values
+    # agree: every audit grades every section, so a section's total is the audits counted
+    same_as: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def value(self, row: str, col: str) -> int:
         rows = [r for r, _ in self.rows] if row == TOTAL else [row]
@@ -320,28 +323,51 @@ def sectors() -> list[tuple[str, str]]:
     return [(slug(x), x) for x in setting("agencies", "sectors")]
 
 
+def redactor(db: sqlite_utils.Database) -> redact.Redactor:
+    """The store's redactor (its names and EHM numbers, read in one pass), built once for
+    the same store and data."""
+    cache = _remembered.setdefault(db, {})
+    key = ("redactor", store.data_fingerprint(db))
+    if key not in cache:
+        cache[key] = redact.from_store(db)
+    return cache[key]
+
+
+def as_shown(db: sqlite_utils.Database, texts: Iterable[str | None],
+             known: Iterable[str]) -> dict:
+    """Free text that names a grid's rows (a referral reason or concern theme found in the
+    data), as a board may see it: identifiers taken out (ehkit.redact). The council's own
+    words (``known``, from settings) stay as they are, and cost nothing."""
+    known = set(known)
+    return {t: t if not t or t in known else redactor(db)(t) for t in set(texts)}
+
+
 @remembered
 def _closed(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     """(lead agency, referral reason, how it ended, episodes) closed in the period: one pass
-    for the sector, reason-volume and reason-outcome grids."""
-    return db.execute("""
+    for the sector, reason-volume and reason-outcome grids. Reasons as shown (as_shown)."""
+    rows = db.execute("""
         SELECT lead_agency_id, referral_reason, ended_as, count(*) FROM episodes
         WHERE end_date BETWEEN :start AND :end GROUP BY 1, 2, 3""", _params(period)).fetchall()
+    shown = as_shown(db, (r for _, r, _, _ in rows), setting("episodes", "referral_reasons"))
+    return [(agency, shown[r], ended, n) for agency, r, ended, n in rows]
 
 
 @remembered
 def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     """(lead agency, referral reason, began in period, open at its end, closed in it), for the
     sector and reason grids. Grouped counts, each a narrow range of a covering index (one pass
-    with a sum per column evaluates three expressions for every row: a third slower)."""
+    with a sum per column evaluates three expressions for every row: a third slower).
+    Reasons as shown (as_shown)."""
     p = _params(period)
     counts: dict[tuple, list[int]] = {}
     for col, where in ((0, "start_date BETWEEN :start AND :end"),
                        *((1, w) for w in OPEN_AT_END)):
-        for agency, reason, n in db.execute(
-                f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes WHERE {where}"
-                " GROUP BY 1, 2", p):
-            counts.setdefault((agency, reason), [0, 0, 0])[col] += n
+        rows = db.execute(f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes "
+                          f"WHERE {where} GROUP BY 1, 2", p).fetchall()
+        shown = as_shown(db, (r for _, r, _ in rows), setting("episodes", "referral_reasons"))
+        for agency, reason, n in rows:
+            counts.setdefault((agency, shown[reason]), [0, 0, 0])[col] += n
     for agency, reason, _ended, n in _closed(db, period):
         counts.setdefault((agency, reason), [0, 0, 0])[2] += n
     return [(*key, *n) for key, n in counts.items()]
@@ -422,7 +448,9 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
         percent_keys={(templates.OVERALL, "acceptable_pct"): (
                           "acceptable_pct", "% of plans judged acceptable in quality"),
                       (templates.OVERALL, "unacceptable_pct"): (
-                          "unacceptable_pct", "% of plans judged unacceptable in quality")})
+                          "unacceptable_pct", "% of plans judged unacceptable in quality")},
+        same_as={**{(s, TOTAL): f"grades.{templates.OVERALL}.total" for s, _ in sections},
+                 (templates.OVERALL, TOTAL): "audits_completed"})
 
 
 def grade_distribution(db: sqlite_utils.Database, period: Period,
@@ -626,10 +654,16 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
 def concerns_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Concerns raised in service-user feedback in the period, by theme (ehkit.feedback)."""
     rows = feedback.concerns_by_theme(db, period.start, period.end)
+    shown = as_shown(db, (r["theme"] for r in rows), feedback.concern_themes())
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (slug(shown[r["theme"]]), "concerns")
+        counts[key] = counts.get(key, 0) + r["concerns"]
     return Grid("concerns", "Concerns raised in service-user feedback, by theme",
-                tuple((slug(r["theme"]), r["theme"]) for r in rows),
+                tuple(dict.fromkeys((slug(shown[r["theme"]]), shown[r["theme"]])
+                                    for r in rows)),
                 (("concerns", "Concerns raised"),),
-                {(slug(r["theme"]), "concerns"): r["concerns"] for r in rows},
+                counts,
                 row_totals=False, col_totals=True, corner="Theme", key_format="concerns.{row}",
                 label_format="Concerns raised: {row}",
                 total_keys={(TOTAL, "concerns"): _same("concerns_raised")})
@@ -661,7 +695,8 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
                             (TOTAL, TOTAL): (f"grades.{section}.total", f"{name}: Total")},
                 percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
                 percent_keys={(TOTAL, "acceptable_pct"): (f"grades.{section}.acceptable_pct",
-                                                          f"{name}: % acceptable")})
+                                                          f"{name}: % acceptable")},
+                same_as={(s, TOTAL): f"participation.{s}.audited" for s, _ in sectors()})
 
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
@@ -731,6 +766,31 @@ def headline(db: sqlite_utils.Database, period: Period) -> list[Figure]:
             + [count("concerns_raised", LABELS["concerns_raised"], concerns)])
 
 
+def shown_for(db: sqlite_utils.Database, kind: str, period: Period,
+              template: str = templates.DEFAULT_TEMPLATE) -> tuple[list[Grid], list[Figure]]:
+    """Every grid and figure a report of ``kind`` shows about ``period`` itself (the blocks of
+    ``ehkit.report_blocks``): what its disclosure control decides on together. Figures of
+    other periods (the trend's quarters, the annual's by-quarter rows) are decided with their
+    own period's."""
+    if kind == "quarterly":
+        grids = [sector_grid(db, period), referral_volume_grid(db, period),
+                 referral_outcome_grid(db, period), concerns_grid(db, period),
+                 multi_agency_grid(db, period, template), participation_grid(db, period),
+                 taking_part_grid(db, period), grades_grid(db, period, template)]
+        figures = headline(db, period) + [
+            count(f"{f.key}.cases", "", f.denominator or 0)
+            for f in timescale_figures(db, period)]
+        figures += [f for _, row in moderation_rows(db, period) for f in row]
+        return [g for g in grids if g is not None], figures
+    if kind == "annual":
+        return ([volume_grid(db, period), outcome_grid(db, period),
+                 quality_by_quarter_grid(db, period, template),
+                 poor_sections(db, period, template), action_completion_grid(db, period)],
+                episode_figures(db, period) + quality_figures(db, period, template))
+    return ([selection_grid(db, period), grades_grid(db, period, template)],
+            selection_figures(db, period))
+
+
 # -- the annual report (LSCB) ---------------------------------------------------------------------
 def _quarter_rows(period: Period) -> tuple[tuple[str, str], ...]:
     return tuple((q.label, q.label) for q in period.quarters())
@@ -747,6 +807,7 @@ def volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 _quarter_rows(period), (("began_in_period", "Begun"), ("closed_in_period",
                                                                        "Closed")),
                 counts, row_totals=False, col_totals=True, corner="Quarter",
+                key_format="{col}@{row}",
                 total_keys={(TOTAL, "began_in_period"): _same("began_in_period"),
                             (TOTAL, "closed_in_period"): _same("closed_in_period")})
 
@@ -759,15 +820,23 @@ def outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                                   WHERE end_date BETWEEN :start AND :end GROUP BY 1""",
                                _params(q)):
             counts[(q.label, e)] = n
+    ended = tuple(setting("episodes", "ended_as").items())
+    quarters = [q.label for q in period.quarters()]
     return Grid("outcomes", "How episodes ended, by quarter closed", _quarter_rows(period),
-                tuple(setting("episodes", "ended_as").items()), counts, corner="Quarter",
-                total_keys={**{(q.label, TOTAL): (f"volumes.{q.label}.closed_in_period",
-                                                  f"{q.label}: Closed")
-                               for q in period.quarters()},
+                ended, counts, corner="Quarter",
+                # a quarter's cells are its quarterly report's closed-by-how-they-ended totals
+                key_format="referral.total.{col}@{row}",
+                total_keys={**{(q, TOTAL): (f"closed_in_period@{q}", f"{q}: Closed")
+                               for q in quarters},
+                            **{(TOTAL, c): (f"referral.total.{c}", f"Total: {label}")
+                               for c, label in ended},
                             (TOTAL, TOTAL): _same("closed_in_period")},
                 percents=(PercentColumn("successful_pct", "% outcomes achieved",
                                         ("outcomes_achieved",), TOTAL),),
-                percent_keys={(TOTAL, "successful_pct"): _same("successful_pct")},
+                percent_keys={**{(q, "successful_pct"): (f"successful_pct@{q}",
+                                                         f"{q}: % outcomes achieved")
+                                 for q in quarters},
+                              (TOTAL, "successful_pct"): _same("successful_pct")},
                 numerator_of=HEADLINE_NUMERATORS)
 
 
@@ -782,13 +851,19 @@ def quality_by_quarter_grid(db: sqlite_utils.Database, period: Period,
             counts[(q.label, c)] = g.value(templates.OVERALL, c)
     good = tuple(str(g) for g in tpl.acceptable)
     cols = tuple((str(g.value), g.label) for g in tpl.grades)
+    quarters = [q.label for q in period.quarters()]
     return Grid("quality", "Overall grades of audits, by quarter", _quarter_rows(period), cols,
                 counts, corner="Quarter",
+                # a quarter's cells are its quarterly report's overall grades
+                key_format="grades.overall.{col}@{row}",
                 total_keys={**{(TOTAL, c): (f"grades.overall.{c}", f"Overall grading: {label}")
                                for c, label in cols},
                             (TOTAL, TOTAL): ("grades.overall.total", "Overall grading: Total")},
                 percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),),
-                percent_keys={(TOTAL, "acceptable_pct"): _same("acceptable_pct")})
+                percent_keys={**{(q, "acceptable_pct"): (f"acceptable_pct@{q}",
+                                                         f"{q}: % acceptable")
+                                 for q in quarters},
+                              (TOTAL, "acceptable_pct"): _same("acceptable_pct")})
 
 
 def poor_sections(db: sqlite_utils.Database, period: Period,
@@ -819,7 +894,10 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
                 ) -> list[dict]:
     """The learning (``what="learning"``: audits' learning and feedback discussions') or the
     recommended actions (``what="actions"``) recorded most often in the period: the same words
-    ignoring case and spacing. Each row: text (as first written), count."""
+    ignoring case and spacing once names, EHM numbers, dates, phone numbers, postcodes, email
+    addresses and case numbers are taken out (:mod:`ehkit.redact`; a theme is never about
+    one family, however often it was pasted). Each row: text (as first written, redacted),
+    count, and whether anything was taken out of it."""
     p = _params(period)
     if what == "learning":
         texts = [r[0] for r in db.execute(f"""
@@ -833,11 +911,14 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
             WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
     else:
         raise ValueError(what)
-    groups: dict[str, list[str]] = {}
+    redacted = functools.cache(redactor(db))  # the same words are redacted once
+    groups: dict[str, list[tuple[str, bool]]] = {}
     for t in texts:
         if _norm(t):
-            groups.setdefault(_norm(t), []).append(t)
-    rows = [{"text": v[0].strip(), "count": len(v)} for v in groups.values()]
+            r = redacted(t)
+            groups.setdefault(_norm(r), []).append((r, r != t))
+    rows = [{"text": v[0][0].strip(), "count": len(v), "redacted": any(x for _, x in v)}
+            for v in groups.values()]
     rows.sort(key=lambda r: (-r["count"], _norm(r["text"])))
     return rows[:top]
 

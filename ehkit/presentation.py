@@ -7,16 +7,19 @@ embedded PNG, applies the audience's disclosure control, and records every figur
 so the runner can write a figures file holding exactly what the report shows (emitted as a
 hidden output of type FIGURES_MIME by :meth:`Report.footer`).
 
-Disclosure control lives here once for every report: a count from 1 to the threshold, a
-cell chosen by secondary suppression (``disclosure.protect``) and any figure already
-suppressed in an earlier table print ``c``; a percentage, median or ratio over a suppressed
-count is suppressed too. A figure shown in two tables (a grid's total and a headline figure)
-has one key, so it is suppressed in both or in neither.
+Disclosure control lives here once for every report: what is suppressed is decided once per
+(figure, period, audience) for the whole family of reports an audience receives
+(:func:`decisions`), and every table reads those decisions. A count from 1 to the threshold and
+a cell chosen by secondary suppression print ``c``; a percentage, median or ratio over a
+suppressed count is suppressed too. A figure shown in two tables or two reports (a grid's
+total and a headline figure; a quarter in the trend, in the annual report's by-quarter table
+and in its own quarterly report) has one key, so it is suppressed everywhere or nowhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -27,6 +30,7 @@ from . import __version__, disclosure, metrics, periods
 from . import db as store
 from . import template as templates
 from .metrics import TOTAL, Figure, Grid
+from .settings import get as setting
 
 FIGURES_MIME = "application/vnd.ehkit.figures+json"
 
@@ -68,13 +72,13 @@ class Report:
         self.parameters = {"db": str(self.db_path), "period": self.period.label,
                            "audience": self.audience.key, "template": self.template.key}
         self.shown: list[dict] = []
-        self.published: set[str] = set()  # keys shown with their value
         self.hidden: set[str] = set()  # keys shown as "c"
 
     # -- text -----------------------------------------------------------------------------
     def header(self) -> None:
         _html(f"""<h1>{escape(TITLES.get(self.kind, self.kind.title()))}</h1>
-<p class="sub"><strong>Period:</strong> {escape(self.period.title)}
+<p class="sub"><strong>Service:</strong> {escape(setting("service", "name"))}
+&nbsp;·&nbsp; <strong>Period:</strong> {escape(self.period.title)}
 &nbsp;·&nbsp; <strong>For:</strong> {escape(self.audience.label)}</p>""")
 
     def section(self, title: str, note: str | None = None) -> None:
@@ -99,79 +103,30 @@ class Report:
         _html(f"<h3>How these figures are defined</h3><ul class='note'>{items}{suppression}</ul>")
 
     # -- disclosure ------------------------------------------------------------------------
+    @functools.cached_property
+    def decisions(self) -> dict[str, bool]:
+        """{key: suppressed?} for every figure of a table this report shows (:func:`decisions`)."""
+        return decisions(self.db, self.kind, self.period, self.template.key,
+                         self.audience.threshold)
+
     def is_hidden(self, f: Figure) -> bool:
-        """Is this figure suppressed for this audience (primary, or hidden earlier)?"""
+        """Is this figure suppressed for this audience? As decided for its period, else (a
+        count of a list, a theme's count) by the primary rule."""
         if not self.audience.suppress:
             return False
-        if f.key in self.hidden:
-            return True
-        if f.kind == "count":
-            return self.audience.hides(f.value)
-        # A share and its complement (acceptable / unacceptable) give each other away.
-        rest = (f.denominator - f.numerator if f.key.split("@")[0] in metrics.COMPLEMENTARY
-                and f.numerator is not None and f.denominator is not None else None)
-        return (self.audience.hides(f.numerator) or self.audience.hides(f.denominator)
-                or self.audience.hides(rest) or f"{f.key}:numerator" in self.hidden)
+        if f.key in self.decisions:
+            return self.decisions[f.key]
+        return f.key in self.hidden or disclosure.primary(f, self.audience.threshold)
 
     def shown_value(self, f: Figure, hidden: bool | None = None) -> str:
         """The figure as this audience sees it (suppression applied), and record it."""
         hidden = self.is_hidden(f) if hidden is None else hidden
-        if hidden:
+        if hidden:  # an undecided figure (a list's count) shown twice stays suppressed
             self.hidden.add(f.key)
-        else:
-            self.published.add(f.key)
-            if f.kind == "percent" and f.value is not None:
-                self.published.add(f"{f.key}:numerator")
         self.shown.append({"key": f.key, "label": f.label,
                            "value": disclosure.SUPPRESSED if hidden else
                            ("" if f.value is None else f.value)})
         return disclosure.SUPPRESSED if hidden else f.display
-
-    def grid_hidden(self, grid: Grid) -> set[str]:
-        """The keys of the grid's figures to suppress: primary, secondary (no suppressed cell
-        recoverable from the totals shown, nor from a percentage's numerator), and any
-        figure hidden earlier in the report."""
-        if not self.audience.suppress:
-            return set()
-        values, keys, lines = {}, {}, []
-        for r in grid.row_keys:
-            for c in grid.col_keys:
-                f = grid.figure(r, c)
-                values[(r, c)], keys[(r, c)] = f.value, f.key
-        lines += disclosure.grid_lines([r for r, _ in grid.rows], [c for c, _ in grid.cols],
-                                       row_totals=grid.row_totals, col_totals=grid.col_totals)
-        all_cols = {c for c, _ in grid.cols}
-        known = set()
-        for r in grid.row_keys:
-            shares = []
-            for pc in grid.percents:
-                f = grid.percent_figure(r, pc)
-                cell = (r, f"%{pc.key}")
-                values[cell], keys[cell] = f.numerator, f"{f.key}:numerator"
-                lines.append(disclosure.Line(tuple((r, c) for c in pc.numerator), cell))
-                if pc.denominator == TOTAL and grid.row_totals:
-                    shares.append((cell, set(pc.numerator)))
-                if f.key in self.published:  # its numerator and denominator are known
-                    known |= {cell, (r, pc.denominator)}
-            # shares that split the whole row (acceptable + unacceptable) add up to its total
-            if len(shares) == 2 and shares[0][1] | shares[1][1] == all_cols \
-                    and not shares[0][1] & shares[1][1]:
-                lines.append(disclosure.Line((shares[0][0], shares[1][0]), (r, TOTAL)))
-        # A cell that is a headline share's numerator is known when that share was shown.
-        for cell, pct in grid.numerator_of.items():
-            if cell in values and f"{pct}:numerator" in self.published:
-                known.add(cell)
-        # Figures suppressed earlier stay suppressed; those published are known to readers.
-        forced = {cell for cell, k in keys.items() if k in self.hidden}
-        forced |= {cell for cell, pct in grid.numerator_of.items()
-                   if cell in values and f"{pct}:numerator" in self.hidden}
-        fixed = {cell for cell, k in keys.items() if k in self.published} | known
-        threshold = self.audience.threshold
-        marked = dict(values)
-        for cell in forced:
-            marked[cell] = 1  # treat as a primary suppression
-        hidden = disclosure.protect(marked, lines, threshold, fixed=fixed - forced)
-        return {keys[c] for c in hidden}
 
     # -- figures --------------------------------------------------------------------------
     def table(self, figures: Sequence[Figure], title: str | None = None) -> None:
@@ -185,29 +140,21 @@ class Report:
 
     def grid(self, grid: Grid, title: str | None = None) -> set[str]:
         """Show a grid with its totals and percentages; returns the keys suppressed."""
-        hidden = self.grid_hidden(grid)
-        for cell, pct in grid.numerator_of.items():  # a later share on it is hidden too
-            if cell[0] in grid.row_keys and grid.figure(*cell).key in hidden:
-                self.hidden.add(f"{pct}:numerator")
+        undecided = {f.key for f in grid.figures()} - self.decisions.keys()
+        if self.audience.suppress and undecided:  # a block shows a grid shown_for does not list
+            raise disclosure.DisclosureError(
+                f"the {self.kind} report shows {grid.key!r} but metrics.shown_for does not list "
+                f"it, so its suppression was not decided ({sorted(undecided)[0]})")
         cols = [grid._label(c, grid.cols) for c in grid.col_keys] + [p.label for p in grid.percents]
         head = "".join(f"<th>{escape(c)}</th>" for c in cols)
         body, suppressed = "", set()
         for r in grid.row_keys:
             cells = []
-            for c in grid.col_keys:
-                f = grid.figure(r, c)
-                off = f.key in hidden or self.is_hidden(f)
+            for f in ([grid.figure(r, c) for c in grid.col_keys]
+                      + [grid.percent_figure(r, pc) for pc in grid.percents]):
+                off = self.is_hidden(f)
                 cells.append(self.shown_value(f, off))
                 suppressed |= {f.key} if off else set()
-            for pc in grid.percents:
-                f = grid.percent_figure(r, pc)
-                den = grid.figure(r, pc.denominator).key
-                off = (f"{f.key}:numerator" in hidden or den in hidden or f.key in hidden
-                       or self.is_hidden(f))
-                if off:
-                    self.hidden.add(f"{f.key}:numerator")
-                    suppressed.add(f.key)
-                cells.append(self.shown_value(f, off))
             cls = " class='total'" if r == TOTAL else ""
             body += (f"<tr{cls}><td>{escape(grid._label(r, grid.rows))}</td>"
                      + "".join(f"<td class='num'>{escape(v)}</td>" for v in cells) + "</tr>")
@@ -289,7 +236,7 @@ class Report:
     # -- charts ------------------------------------------------------------------------------
     def chart(self, fig, alt: str, figures: Sequence[Figure] = ()) -> None:
         """Show a chart, unless any figure it draws is suppressed for this audience."""
-        if any(f.key in self.hidden or self.is_hidden(f) for f in figures):
+        if any(self.is_hidden(f) for f in figures):
             _html(f"<p class='note'>Chart not shown: it would reveal small numbers "
                   f"({escape(alt)}).</p>")
             return
@@ -301,7 +248,10 @@ class Report:
 
         imports = list(self.db.query(
             "SELECT file_name, sha256, imported_at FROM imports ORDER BY id DESC LIMIT 3"))
-        source = "; ".join(f"{i['file_name']} (sha256 {i['sha256'][:12]}, {i['imported_at']})"
+        # A file's name can hold a family's name or case number: outside the Head of
+        # Service's report an import is known by its hash alone.
+        source = "; ".join((f"{i['file_name']} " if self.audience.case_references else "")
+                           + f"(sha256 {i['sha256'][:12]}, {i['imported_at']})"
                            for i in imports) or "no imported files (generated or entered data)"
         params = ", ".join(f"{k}={v}" for k, v in self.parameters.items() if k != "db")
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -316,6 +266,51 @@ data fingerprint {escape(store.data_fingerprint(self.db))} · latest imports: {e
                 seen.add(row["key"])
                 shown.append(row)
         display({FIGURES_MIME: json.dumps(shown)}, raw=True)
+
+
+def decisions(db, kind: str, period: periods.Period, template: str, threshold: int
+              ) -> dict[str, bool]:
+    """{key: suppressed?} for every figure in a table of a ``kind`` report for ``period``,
+    decided with every other report of the audience that shows the same figures.
+
+    Each period's own figures are decided together (``metrics.shown_for``, one
+    ``disclosure.decide``), whichever report asks, so a quarter is decided the same in its
+    quarterly report, in the next four quarterlies' trend (keys ``key@2025Q3``) and in the
+    annual report's by-quarter rows. A quarter's headline figures (``metrics.headline``, the
+    trend's rows) are suppressed by the primary rule alone and never chosen to protect
+    another cell, so the trend needs no more than them. The annual report's figures for the
+    year keep its quarters' decisions and protect the year's totals around them.
+    Deterministic: the same data gives the same decisions."""
+    if kind == "quarterly":
+        out: dict[str, bool] = {}
+        for q in period.trend(5)[:-1]:
+            out |= {f"{f.key}@{q.label}": disclosure.primary(f, threshold)
+                    for f in metrics.headline(db, q)}
+        return out | _decided(db, kind, period, template, threshold)
+    if kind == "annual":
+        quarters = {f"{k}@{q.label}": v for q in period.quarters()
+                    for k, v in _decided(db, "quarterly", q, template, threshold).items()}
+        grids, figures = metrics.shown_for(db, kind, period, template)
+        year = disclosure.decide(grids, figures, threshold,
+                                 published={k for k, v in quarters.items() if not v},
+                                 suppressed={k for k, v in quarters.items() if v})
+        return year | quarters
+    return _decided(db, kind, period, template, threshold)
+
+
+@metrics.remembered
+def _items_decided(db, kind: str, period: periods.Period, template: str, threshold: int
+                   ) -> list[tuple[str, bool]]:
+    grids, figures = metrics.shown_for(db, kind, period, template)
+    headline = ({f.key: disclosure.primary(f, threshold) for f in metrics.headline(db, period)}
+                if kind == "quarterly" else {})
+    return list(disclosure.decide(
+        grids, figures, threshold, published={k for k, off in headline.items() if not off},
+        suppressed={k for k, off in headline.items() if off}).items())
+
+
+def _decided(db, kind, period, template, threshold) -> dict[str, bool]:
+    return dict(_items_decided(db, kind, period, template, threshold))
 
 
 def resolve_period(db, kind: str, text: str | None) -> periods.Period:

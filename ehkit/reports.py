@@ -17,7 +17,6 @@ cores; one failing does not stop the others.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -27,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import db as store
-from . import periods
+from . import home, periods, spreadsheet
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = home.packaged("notebooks")  # ehkit's own; a working folder's come first
 KINDS = ("monthly", "quarterly", "annual")
+FIGURE_COLUMNS = ("key", "label", "value")
 
 
 class ReportError(EhkitError):
@@ -49,7 +49,8 @@ class Result:
 
 
 def notebook_for(kind: str, notebooks: str | Path | None = None) -> Path:
-    path = Path(notebooks or NOTEBOOKS) / f"{kind}_report.ipynb"
+    name = f"{kind}_report.ipynb"
+    path = Path(notebooks) / name if notebooks else home.find("notebooks", name)
     if not path.exists():
         raise ReportError(f"no report notebook for {kind!r} (looked for {path})")
     return path
@@ -92,7 +93,8 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     params = {"db": str(db_path.resolve()), "period": label, "audience": audience}
     # papermill writes the executed copy once it ends (not after every cell); it is kept,
     # in reports/failed/, only when a cell fails.
-    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work:
+    # pinned: the kernel (in the notebook's folder, maybe the package's) uses this working folder
+    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work, home.pinned():
         executed = Path(work) / f"{stem}.ipynb"
         try:
             nb = papermill.execute_notebook(
@@ -116,10 +118,8 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     html = export_html(nb, title=f"{TITLES.get(kind, kind)}: {label}")
     html_path, figures_path = out / f"{stem}.html", out / f"{stem}.figures.csv"
     html_path.write_text(html, encoding="utf-8")
-    with figures_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["key", "label", "value"])
-        w.writeheader()
-        w.writerows(figures)
+    spreadsheet.write_csv(figures_path, FIGURE_COLUMNS,
+                          ([f[k] for k in FIGURE_COLUMNS] for f in figures), excel=False)
     return Result(kind, label, audience, html_path, figures_path)
 
 
@@ -164,20 +164,9 @@ REPORT_TEMPLATES = Path(__file__).with_name("nbconvert")
 
 def export_html(nb, title: str) -> str:
     """One self-contained HTML file: code hidden, images embedded, HTML sanitised."""
-    from nbconvert import HTMLExporter
+    from .exporter import ReportExporter
 
-    exporter = HTMLExporter(
-        # nbconvert's own clean_html allows no headings or paragraphs; ours allows structure
-        # and still nothing that runs.
-        filters={"clean_html": clean_html},
-        template_name="ehkit_report",
-        extra_template_basedirs=[str(REPORT_TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        sanitize_html=True,
-        embed_images=True,
-    )
+    exporter = ReportExporter()
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body

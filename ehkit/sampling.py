@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import csv
 import datetime as dt
 import random
 import re
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import cases
+from . import cases, spreadsheet
 from . import db as store
 from .audits import conflict_of_interest
 from .errors import EhkitError
@@ -480,34 +479,13 @@ def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
     if not rows:
         raise SamplingError(f"{month} has no audit list yet: draw it first (ehkit sample "
                             f"--month {month})")
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = [label for _, label in EXPORT_COLUMNS]
     values = [[r[k] if r[k] is not None else "" for k, _ in EXPORT_COLUMNS] for r in rows]
     if path.suffix.lower() == ".xlsx":
-        import openpyxl
-        from openpyxl.styles import Font
-
-        wb = openpyxl.Workbook()
-        ws = wb.active
-        ws.title = f"Audit list {month}"
-        ws.append(header)
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for v in values:
-            ws.append(v)
-        for i, (_, label) in enumerate(EXPORT_COLUMNS, start=1):
-            width = max([len(label)] + [len(str(v[i - 1])) for v in values])
-            ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = min(width + 2, 50)
-        ws.freeze_panes = "A2"
-        wb.save(path)
-    elif path.suffix.lower() == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(header)
-            w.writerows(values)
-    else:
-        raise SamplingError(f"{path.name}: export to a .csv or .xlsx file")
-    return path
+        return spreadsheet.write_xlsx(path, header, values, sheet=f"Audit list {month}")
+    if path.suffix.lower() == ".csv":
+        return spreadsheet.write_csv(path, header, values)
+    raise SamplingError(f"{path.name}: export to a .csv or .xlsx file")
 
 
 # -- plain text for the command line -------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import db as store
+from . import records
 from .actions import as_date
 from .errors import EhkitError
 from .template import TemplateError, read_toml, template_path
@@ -89,6 +90,11 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
            met: Mapping[str, bool], notes: str | None = None, *, checklist: str = DEFAULT,
            actor: str | None = None, today=None) -> int:
     """Save a practitioner's checklist for an episode; every item must be answered."""
+    episode_id = records.record_id(episode_id, "episode", SelfAssessmentError)
+    practitioner_id = records.record_id(practitioner_id, "practitioner", SelfAssessmentError)
+    if not isinstance(met, Mapping) or not isinstance(notes, str | None):
+        raise SelfAssessmentError("the self-assessment was not saved: give each item's answer "
+                                  "as {item: True or False} and the notes as text")
     c = load(checklist)
     day = as_date(completed_on, "completed date")
     problems = []
@@ -126,6 +132,7 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
 
 
 def for_episode(db: sqlite_utils.Database, episode_id: int) -> list[dict]:
+    episode_id = records.record_id(episode_id, "episode", SelfAssessmentError)
     out = list(db.query("SELECT s.*, p.name AS practitioner FROM self_assessments s JOIN "
                         "practitioners p ON p.id = s.practitioner_id WHERE s.episode_id = ? "
                         "ORDER BY s.completed_on, s.id", [episode_id]))

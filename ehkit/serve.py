@@ -5,11 +5,17 @@
 * a token is required (a fresh random one each start, printed in the URL) unless
   ``token=""`` / ``--no-token``;
 * ``show_tracebacks`` off and ``strip_sources`` on, so no code or path reaches a browser;
-* serves one notebook from the ``notebooks/`` folder (Voila's root), nothing else: no tree,
-  no notebook sources, no ``.py`` files;
+* serves one notebook (the working folder's, else ehkit's: :mod:`ehkit.home`) from its
+  folder (Voila's root), nothing else: no tree, no notebook sources, no ``.py`` files;
 * preheated kernels on by default: Voila runs the notebook ahead of the first request so the
   form opens at once (``preheat=False`` / ``--no-preheat`` turns it off, e.g. on a small
   machine; ``pool_size`` kernels wait ready per notebook).
+* kernels are bounded (``[serve]`` settings): one no page is connected to (a closed or
+  crashed tab, a page that never connected) is stopped after ``idle_seconds``; at most
+  ``max_kernels`` run at once, a page beyond that says the server is busy; a broken preheated
+  kernel is discarded for a fresh one (:mod:`ehkit.serve_kernels`);
+* the page (``jupyter/voila/templates/ehkit``) warns at once, in a ``role=alert`` banner,
+  when it loses its server, and when its form has not come up after ``start_seconds``.
 
 The database is handed to the kernels in ``EHKIT_DB`` and the printable records go under
 ``EHKIT_REPORTS_DIR`` (default ``reports/`` in the folder ``ehkit serve`` was started from).
@@ -25,25 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import db as store
-from . import netfs
+from . import home, netfs, settings
 from .errors import EhkitError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
+# Voila finds the page template (the lost-server banner) in this Jupyter data folder.
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
 
 
 class ServeError(EhkitError):
     pass
 
 
-def notebooks_dir() -> Path:
-    """The notebooks folder: beside the package in a checkout, else ./notebooks."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    return here if here.is_dir() else Path.cwd() / "notebooks"
-
-
 def available_notebooks() -> list[str]:
-    return sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
+    """The working folder's notebooks and ehkit's (:mod:`ehkit.home`)."""
+    return home.names("notebooks", ".ipynb")
 
 
 @dataclass
@@ -55,10 +58,11 @@ class ServeConfig:
     preheat: bool = True
     pool_size: int = 1
     reports_dir: Path = field(default_factory=lambda: Path.cwd() / "reports")
+    kernels: dict = field(default_factory=lambda: kernel_settings())
 
     @property
     def notebook_path(self) -> Path:
-        return notebooks_dir() / f"{self.notebook}.ipynb"
+        return home.find("notebooks", f"{self.notebook}.ipynb")
 
     @property
     def url(self) -> str:
@@ -76,9 +80,22 @@ class ServeConfig:
             "--no-browser",
             "--show_tracebacks=False",
             "--strip_sources=True",
-            f"--Voila.root_dir={notebooks_dir()}",
+            f"--Voila.root_dir={self.notebook_path.parent}",
             # Nothing but the page itself: no files from the notebooks folder.
             "--VoilaConfiguration.file_allowlist=^$",
+            "--template=ehkit",
+            f"--VoilaConfiguration.resources=ehkit_start_seconds={self.kernels['start_seconds']}",
+            # Kernels are bounded: see ehkit.serve_kernels.
+            "--VoilaConfiguration.multi_kernel_manager_class="
+            "ehkit.serve_kernels.FormKernelManager",
+            f"--FormKernelManager.max_kernels={self.kernels['max_kernels']}",
+            f"--FormKernelManager.start_timeout={self.kernels['start_seconds']}",
+            f"--FormKernelManager.cull_idle_timeout={self.kernels['idle_seconds']}",
+            f"--FormKernelManager.cull_interval={self.kernels['check_seconds']}",
+            "--FormKernelManager.cull_connected=False",
+            # nbclient's 4 s wait for a cell's output is too short on a busy server: the form's
+            # output was dropped and the page left blank.
+            "--VoilaExecutor.iopub_timeout=60",
         ]
         args.append(f"--token={self.token}" if self.token else "--token=")
         if self.preheat:
@@ -89,7 +106,26 @@ class ServeConfig:
 
     def environment(self) -> dict[str, str]:
         return {"EHKIT_DB": str(self.db.resolve()),
-                "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve())}
+                "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve()),
+                # Where Voila finds the page template (--template=ehkit).
+                "JUPYTER_PATH": os.pathsep.join(
+                    filter(None, [str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")])),
+                **home.environment()}
+
+
+KERNEL_SETTINGS = ("idle_seconds", "check_seconds", "max_kernels", "start_seconds")
+
+
+def kernel_settings() -> dict[str, int]:
+    """The ``[serve]`` settings, each checked to be a whole number of at least 1."""
+    given = settings.get("serve")
+    for key in KERNEL_SETTINGS:
+        value = given.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ServeError(f"the setting [serve] {key} = {value!r} (in "
+                             f"{settings.source('serve', key)}) must be a "
+                             "whole number of at least 1: correct it and start again")
+    return {key: given[key] for key in KERNEL_SETTINGS}
 
 
 def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
@@ -100,20 +136,27 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
     if not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
                          "`ehkit import`, or point --db / EHKIT_DB at an existing file")
+    store.connect(path, must_exist=True).close()  # a file that is no store is named now, not per page
     known = available_notebooks()
     if notebook not in known:
-        raise ServeError(f"there is no notebook '{notebook}' in {notebooks_dir()} "
+        places = " or ".join(map(str, home.folders("notebooks")))
+        raise ServeError(f"there is no notebook '{notebook}' in {places} "
                          f"(available: {', '.join(known) or 'none'})")
     if not 0 < port < 65536:
         raise ServeError(f"--port {port} is not a port number (1-65535)")
     with socket.socket() as probe:
+        # Bind the way the server will (SO_REUSEADDR on POSIX, as tornado does): a port only
+        # held by the last run's closed connections (TIME_WAIT) is free to listen on.
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
+            probe.listen()
         except OSError:
             raise ServeError(f"port {port} on {HOST} is already in use (another ehkit serve?): "
                              "choose another with --port") from None
     cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
-                      pool_size=pool_size)
+                      pool_size=pool_size, kernels=kernel_settings())
     if no_token:
         cfg.token = ""
     elif token:
@@ -135,7 +178,10 @@ def run(cfg: ServeConfig) -> int:
     if not cfg.token:
         print("ehkit: warning: no token - anyone who can reach this machine's localhost can "
               "open the form", flush=True)
-    from voila.app import Voila
+    import voila.app
 
-    Voila.launch_instance(argv=cfg.argv())
+    from .serve_kernels import checked_pool
+
+    voila.app.voila_kernel_manager_factory = checked_pool(voila.app.voila_kernel_manager_factory)
+    voila.app.Voila.launch_instance(argv=cfg.argv())
     return 0

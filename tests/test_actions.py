@@ -225,3 +225,75 @@ def test_tracker_form_escapes_action_text_and_lists_overdue(db):
                    and isinstance(c.value, str))
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; review" in page
     assert "6 action(s)" in page
+
+
+# -- no lost update: a write acts only on the action as the person saw it ------------------
+def test_completing_an_action_completed_since_it_was_shown_is_refused(db):
+    build(db)
+    shown = actions.get(db, 1, D(2026, 2, 2))  # two coordinators look at action 1
+    actions.complete(db, 1, "2026-02-01", "TAF review held", actor="Mo Manager",
+                     today=D(2026, 2, 2))
+    before = db.execute("SELECT count(*) FROM change_log").fetchone()[0]
+    with pytest.raises(actions.StaleRecord) as e:
+        actions.complete(db, 1, "2026-02-02", "Plan updated", actor="Ana Auditor",
+                         today=D(2026, 2, 2), expected_version=shown["version"])
+    assert f"action (no. 1) was changed by Mo Manager (login {store.login_name()}) at" in str(
+        e.value) and "reload it" in str(e.value)
+    assert db.execute("SELECT count(*) FROM change_log").fetchone()[0] == before
+    row = db["actions"].get(1)
+    assert (row["completed_date"], row["completion_note"]) == ("2026-02-01", "TAF review held")
+
+
+def test_reassigning_an_action_reassigned_since_it_was_shown_is_refused(db):
+    build(db)
+    shown = actions.get(db, 2)
+    actions.reassign(db, 2, 1, "Worker on leave", actor="Mo Manager")
+    with pytest.raises(actions.StaleRecord, match="changed by Mo Manager"):
+        actions.reassign(db, 2, 3, "School leads now", expected_version=shown["version"])
+    assert db["actions"].get(2)["owner_id"] == 1
+    # Shown again, it can be reassigned.
+    actions.reassign(db, 2, 3, "School leads now", expected_version=actions.get(db, 2)["version"])
+    assert db["actions"].get(2)["owner_id"] == 3
+
+
+def test_an_action_changed_by_a_reopened_audit_is_not_completed_as_shown(db):
+    from ehkit import audits
+
+    build(db)
+    shown = actions.get(db, 2)
+    audits.reopen(db, 1, "Action 2 was the wrong action", by="Ana Auditor")
+    with store.acting_as(actor="Ana Auditor"), store.transaction(db):  # as their save would
+        db["actions"].update(2, {"action": "Refer to the school nurse"})
+    with pytest.raises(actions.StaleRecord, match="changed by Ana Auditor"):
+        actions.complete(db, 2, "2026-02-02", "Done", today=D(2026, 2, 2),
+                         expected_version=shown["version"])
+    assert db["actions"].get(2)["completed_date"] is None
+
+
+def widget(form, cls):
+    """The widget with CSS class ``ehkit-<cls>`` inside the form."""
+    todo = [form]
+    while todo:
+        w = todo.pop()
+        if f"ehkit-{cls}" in getattr(w, "_dom_classes", ()):
+            return w
+        todo += list(getattr(w, "children", ()))
+    raise LookupError(cls)
+
+
+def test_tracker_form_says_the_action_changed_and_shows_it_again(db):
+    from ehkit.forms.actions import tracker_form
+
+    build(db)
+    form = tracker_form(db, D(2026, 2, 2))
+    widget(form, "pick").value = 1
+    actions.complete(db, 1, "2026-02-01", "TAF review held", actor="Mo Manager",
+                     today=D(2026, 2, 2))
+    widget(form, "completion-note").value = "Plan updated"
+    widget(form, "complete").click()
+    shown = widget(form, "messages").value
+    assert "changed by Mo Manager" in shown and "reload it" in shown
+    assert "Something went wrong" not in shown and "Traceback" not in shown
+    assert db["actions"].get(1)["completion_note"] == "TAF review held"
+    # The tracker shows it anew: completed, so no longer offered to complete.
+    assert 1 not in [v for _, v in widget(form, "pick").options]

@@ -263,6 +263,21 @@ def test_save_draft_writes_nothing_when_a_value_cannot_be_stored(service):
     assert service["audits"].count == 0 and service["answers"].count == 0
 
 
+def test_a_draft_with_auditor_2_the_same_as_auditor_1_is_refused_in_words(service):
+    with pytest.raises(AuditRuleError) as e:  # not the store's CHECK constraint error
+        audits.save_draft(service, complete(auditor2_id=5))
+    assert e.value.problems == {"auditor2": "Auditor 2 must be a different person from "
+                                            "auditor 1."}
+    assert service["audits"].count == 0
+
+
+def test_an_action_owned_by_nobody_in_the_store_is_refused_in_words(service):
+    with pytest.raises(AuditRuleError) as e:  # not the store's foreign-key error
+        audits.save_draft(service, complete(actions=[{**ACTION, "owner_id": 99}]))
+    assert "not in the store" in e.value.problems["actions.1.by_whom"]
+    assert service["audits"].count == 0
+
+
 def test_values_the_browser_should_not_send_are_refused(service):
     audit = complete()
     audit["answers"]["9.9"] = {"comment": "x"}
@@ -323,9 +338,9 @@ def test_save_over_someone_elses_newer_save_is_refused(service):
     audit_id = audits.save_draft(service, complete())
     mine, theirs = audits.load(service, audit_id), audits.load(service, audit_id)
     audits.save_draft(service, {**theirs, "summary": "Theirs"}, audit_id=audit_id)
-    with pytest.raises(AuditRuleError) as e:
+    with pytest.raises(audits.StaleRecord) as e:
         audits.save_draft(service, {**mine, "summary": "Mine"}, audit_id=audit_id)
-    assert "Someone else" in e.value.problems["audit"]
+    assert "changed by Ivo Kettlewade" in str(e.value) and "reload it" in str(e.value)
     assert audits.load(service, audit_id)["summary"] == "Theirs"
 
 
@@ -471,3 +486,170 @@ def test_ehm_numbers_suggest_open_cases_newest_first_then_those_closed_this_past
     # Open: EHM1002 began 2026-03-01, EHM1001 2026-01-10 (newest first); then closed since.
     assert audits.ehm_numbers(db) == ["EHM1002", "EHM1001", "EHM1003"]
     assert audits.ehm_numbers(db, limit=1) == ["EHM1002"]
+
+
+# -- no lost update: a write acts only on the audit as the person saw it (issue 13, part 2) ----
+def final_overall(db, audit_id) -> int:
+    return db.execute("SELECT grade FROM final_overall WHERE audit_id = ?",
+                      [audit_id]).fetchone()[0]
+
+
+def log_size(db) -> int:
+    return db.execute("SELECT count(*) FROM change_log").fetchone()[0]
+
+
+def last_change_at(db, audit_id) -> str:
+    """When the audit last changed, as the refusal says it (from the change log)."""
+    at = db.execute("SELECT max(at) FROM change_log WHERE audit_id = ?", [audit_id]).fetchone()[0]
+    return f"{at[:10]} {at[11:19]} UTC"
+
+
+def auditor_regrades(db, audit_id, *, resubmit=True) -> None:
+    """The auditor reopens the audit, makes the overall grade Requires Improvement, resubmits."""
+    audits.reopen(db, audit_id, "New evidence on the file")
+    if resubmit:
+        audits.save_draft(db, complete(overall=3, actions=[ACTION]), audit_id=audit_id)
+        audits.submit(db, audit_id, today=TODAY)
+
+
+def test_moderation_of_grades_changed_since_the_moderator_opened_the_audit_is_refused(service):
+    audit_id = submitted(service)
+    seen = audits.load(service, audit_id)  # the moderator opens it: overall Good
+    auditor_regrades(service, audit_id)  # meanwhile the auditor makes it Requires Improvement
+    before = log_size(service)
+    with pytest.raises(audits.StaleRecord) as e:
+        audits.moderate(service, audit_id, 6, {}, {}, on=dt.date(2026, 11, 24),
+                        expected_version=seen["version"])
+    assert str(e.value) == (
+        f"this audit (no. {audit_id}) was changed by Ivo Kettlewade (login {store.login_name()})"
+        f" at {last_change_at(service, audit_id)} since you opened it, so nothing you asked was"
+        " saved: reload it to see their change, then make yours again")
+    assert log_size(service) == before and service["moderations"].count == 0
+    assert audits.load(service, audit_id)["status"] == "submitted"
+    assert final_overall(service, audit_id) == 3
+    # Reloaded, the moderator agrees with what the audit now says.
+    audits.moderate(service, audit_id, 6, {}, {}, expected_version=audits.load(
+        service, audit_id)["version"])
+    assert final_overall(service, audit_id) == 3
+
+
+def test_moderating_an_audit_reopened_since_it_was_opened_is_refused_in_words(service):
+    audit_id = submitted(service)
+    seen = audits.load(service, audit_id)
+    auditor_regrades(service, audit_id, resubmit=False)
+    with pytest.raises(audits.StaleRecord, match="changed by Ivo Kettlewade"):
+        audits.moderate(service, audit_id, 6, {}, {}, expected_version=seen["version"])
+    with pytest.raises(AuditRuleError, match="Only a submitted audit can be moderated"):
+        audits.moderate(service, audit_id, 6, {}, {})
+    assert service["moderations"].count == 0
+    assert audits.load(service, audit_id)["status"] == "draft"
+
+
+@pytest.mark.parametrize("resubmit", [True, False], ids=["resubmitted", "reopened only"])
+def test_moderation_is_read_checked_and_written_in_one_transaction(service, monkeypatch,
+                                                                   tmp_path, resubmit):
+    """The race injected where it used to fall: the auditor acts while moderate() is checking.
+
+    Their write now waits for the moderation (here: gives up at once), so the moderation
+    agrees with the grades the audit holds, never with grades it no longer holds.
+    """
+    audit_id = submitted(service)
+    auditor = store.connect(tmp_path / "ehkit.db")
+    auditor.conn.execute("PRAGMA busy_timeout = 100")
+    waited = []
+    checking = audits.conflict_of_interest
+
+    def auditor_acts_meanwhile(*args):
+        if not waited:  # once: the auditor's own submit checks this too
+            waited.append("not kept waiting")
+            try:
+                auditor_regrades(auditor, audit_id, resubmit=resubmit)
+            except store.StoreError as e:  # the database is busy with the moderation
+                waited[0] = str(e)
+        return checking(*args)
+
+    monkeypatch.setattr(audits, "conflict_of_interest", auditor_acts_meanwhile)
+    audits.moderate(service, audit_id, 6, {}, {})
+    auditor.close()
+    held = audits.load(service, audit_id)
+    grades = {k: (held["answers"].get(k) or {}).get("grade") for k in held["answers"]}
+    grades["overall"] = held["overall_grade"]
+    assert {m["key"]: m["original_grade"] for m in held["moderations"]} == {
+        k: g for k, g in grades.items() if g is not None}  # agreed with what it holds
+    assert final_overall(service, audit_id) == held["overall_grade"] == 2
+    assert held["status"] == "moderated"
+    assert "busy" in waited[0]  # the auditor's write waited for the moderation
+
+
+def test_reopening_an_audit_moderated_since_it_was_opened_is_refused(service):
+    audit_id = submitted(service)
+    seen = audits.load(service, audit_id)  # the auditor opens their submitted audit
+    audits.moderate(service, audit_id, 6, {"impact": 3, "overall": 3},
+                    {"impact": "Little change for the child", "overall": "Impact"})
+    with pytest.raises(audits.StaleRecord, match="changed by Orla Fennimore"):
+        audits.reopen(service, audit_id, "Add evidence", expected_version=seen["version"])
+    assert audits.load(service, audit_id)["status"] == "moderated"
+
+
+def test_submitting_a_draft_saved_by_someone_else_since_it_was_opened_is_refused(service):
+    audit_id = audits.save_draft(service, complete())
+    seen = audits.load(service, audit_id)
+    audits.save_draft(service, {**seen, "overall_grade": 4}, audit_id=audit_id)
+    with pytest.raises(audits.StaleRecord):
+        audits.submit(service, audit_id, today=TODAY, expected_version=seen["version"])
+    assert audits.load(service, audit_id)["status"] == "draft"
+
+
+def test_an_action_completed_since_the_audit_was_opened_cannot_be_wiped_by_a_reopen(service):
+    from ehkit import actions
+
+    audit_id = submitted(service, actions=[ACTION])
+    seen = audits.load(service, audit_id)  # the auditor's form holds the action, not done
+    actions.complete(service, seen["actions"][0]["id"], "2026-11-20", "TAF review held",
+                     actor="Sol Pebbleford", today=TODAY)
+    with pytest.raises(audits.StaleRecord, match="changed by Sol Pebbleford"):
+        audits.reopen(service, audit_id, "Add evidence", expected_version=seen["version"])
+    with pytest.raises(audits.StaleRecord):
+        audits.save_draft(service, seen, audit_id=audit_id)
+    assert audits.load(service, audit_id)["actions"][0]["completed_date"] == "2026-11-20"
+
+
+def test_save_and_load_gives_the_version_of_that_save(service):
+    a = audits.save_and_load(service, complete())
+    b = audits.save_and_load(service, {**a, "summary": "Second look"})
+    assert b["version"] > a["version"] and b["summary"] == "Second look"
+    assert b["version"] == audits.load(service, a["id"])["version"]
+    with pytest.raises(audits.StaleRecord):
+        audits.save_and_load(service, {**a, "summary": "From the old page"})
+
+
+def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    audit_id = submitted(service)
+    form = AuditForm(tmp_path / "ehkit.db")
+    form.refresh()
+    form.open(audit_id)  # the moderator opens it on the form
+    auditor_regrades(service, audit_id)
+    form.moderator.value = 6
+    moderate_button = form.moderation_box.children[-1]
+    moderate_button.click()
+    shown = form.messages.widget.value
+    assert "changed by Ivo Kettlewade" in shown and "reload it" in shown
+    assert "press Open" in shown
+    assert "Something went wrong" not in shown and "Traceback" not in shown
+    assert service["moderations"].count == 0
+    # Reloaded, then reopened elsewhere: the form's reopen is refused the same way.
+    form.open(audit_id)
+    audits.reopen(service, audit_id, "The auditor's own second look")
+    form.reopen_reason.value = "Second look"
+    form.reopen_box.children[1].click()
+    assert "changed by Ivo Kettlewade" in form.messages.widget.value
+    # And a draft saved elsewhere after the form opened it: the form's save is refused.
+    form.open(audit_id)
+    audits.save_draft(service, {**audits.load(service, audit_id), "summary": "Theirs"})
+    form.summary.value = "Mine"
+    form.save_btn.click()
+    assert "changed by Ivo Kettlewade" in form.messages.widget.value
+    assert audits.load(service, audit_id)["summary"] == "Theirs"
+    assert form.summary.value == "Mine"  # still there to copy

@@ -72,10 +72,11 @@ def test_required_fields_blank_on_submitted_audit(audited):
     draft["audit"]["overall_grade"] = None  # a draft may be incomplete
     save_rows(db, draft)
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-REQUIRED", f"audit {audit_id}, overall grade"),
-        ("DQ-REQUIRED", f"audit {audit_id}, overall reasons"),
-        ("DQ-REQUIRED", f"audit {audit_id}, section {section.key} ({section.title})"),
-        ("DQ-REQUIRED", f"audit {audit_id}, section {evidence.key} ({evidence.title})"),
+        ("AUDIT-OVERALL-GRADE", f"audit {audit_id}, overall grade"),
+        ("AUDIT-OVERALL-REASONS", f"audit {audit_id}, overall reasons"),
+        ("AUDIT-SECTION-GRADE", f"audit {audit_id}, section {section.key} ({section.title})"),
+        ("AUDIT-SECTION-EVIDENCE",
+         f"audit {audit_id}, section {evidence.key} ({evidence.title})"),
     ]
 
 
@@ -94,7 +95,7 @@ def test_grade_off_the_templates_scale(audited, tmp_path):
     whole["audit"]["overall_grade"] = 4
     audit_id = save_rows(db, whole)
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-GRADE-RANGE", f"audit {audit_id}, overall grade")]
+        ("AUDIT-GRADE-SCALE", f"audit {audit_id}, overall grade")]
 
 
 def test_unknown_template_is_reported(audited):
@@ -119,10 +120,10 @@ def test_dates_out_of_order(audited):
         db["children"].insert({"id": 3, "episode_id": 1, "name": "Future Born",
                                "date_of_birth": "2026-07-01"})
     assert codes(check.data_quality(db, today=TODAY)) == [
-        ("DQ-DATE-ORDER", f"audit {audit_id}"),
-        ("DQ-DATE-ORDER", f"audit {audit_id} action 1"),
+        ("AUDIT-DATE-BEFORE-EPISODE", f"audit {audit_id}"),
+        ("ACTION-DUE-AFTER-AUDIT", f"audit {audit_id} action 1"),
         ("DQ-DATE-ORDER", "child 2 (episode 2)"),
-        ("DQ-DATE-ORDER", "child 3 (episode 1)"),
+        ("DOB_IN_FUTURE", "child 3 (episode 1)"),
     ]
 
 
@@ -150,6 +151,30 @@ def test_action_past_due_with_no_owner(audited):
     # Only action 1: past due (due yesterday), open, no owner named either way.
     assert codes(check.data_quality(db, today=TODAY)) == [
         ("DQ-ACTION-NO-OWNER", f"audit {audit_id} action 1")]
+
+
+def test_a_moderation_of_grades_the_audit_no_longer_holds_is_found(audited):
+    """A moderation lost before moderations checked the version: the store holds a
+    moderation agreeing with grade 2 while the audit says 3 (written here as the race did)."""
+    db = audited
+    with store.transaction(db):
+        db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
+                                    "is_auditor": 1})
+    audit_id = save_rows(db, complete_audit(grade=2))
+    with store.transaction(db):
+        db["moderations"].insert_all([
+            {"audit_id": audit_id, "key": "overall", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2},
+            {"audit_id": audit_id, "key": "impact", "moderator_id": 3,
+             "moderated_on": "2026-03-10", "original_grade": 2, "moderated_grade": 2}])
+        db["audits"].update(audit_id, {"status": "moderated"})
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == []
+    with store.transaction(db):  # the auditor's regrade, which the moderation never saw
+        db.execute("UPDATE audits SET overall_grade = 3 WHERE id = ?", [audit_id])
+    assert [c for c in codes(check.data_quality(db, today=TODAY))
+            if c[0] == "DQ-MODERATION-STALE"] == [("DQ-MODERATION-STALE",
+                                                   f"audit {audit_id}, overall")]
 
 
 def test_unlogged_data_changes_are_found(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing as mp
 import random
 import traceback
@@ -89,5 +90,89 @@ def test_eight_processes_saving_200_audits_each_lose_nothing(tmp_path):
         # And every change is in the change log, chained.
         assert check.chain_checks(database) == []
         assert check.replay_checks(database) == []
+    finally:
+        database.close()
+
+
+# -- no lost update between processes: a moderator and an auditor on the same audits ---------
+ROUNDS = 30
+
+
+def _race(path: str, role: str, ids: list[int], barrier, results) -> None:
+    """Each round both open the same submitted audit, wait for each other, then act on what
+    they loaded: the moderator agrees with every grade; the auditor reopens it and makes the
+    overall grade Requires Improvement."""
+    database = store.connect(path)
+    done, refused, errors = [], [], []
+    try:
+        for audit_id in ids:
+            seen = audits.load(database, audit_id)
+            barrier.wait(60)
+            try:
+                if role == "moderator":
+                    audits.moderate(database, audit_id, 3, {}, {},
+                                    expected_version=seen["version"])
+                else:
+                    audits.reopen(database, audit_id, "New evidence",
+                                  expected_version=seen["version"])
+                    now = audits.load(database, audit_id)
+                    audits.save_draft(database, {**now, "overall_grade": 3})
+                    audits.submit(database, audit_id, today=dt.date(2026, 11, 24),
+                                  expected_version=audits.load(database, audit_id)["version"])
+                done.append(audit_id)
+            except audits.StaleRecord:
+                refused.append(audit_id)
+            except Exception:  # any other error would have reached a person
+                errors.append(traceback.format_exc())
+    finally:
+        database.close()
+        results.put((role, done, refused, errors))
+
+
+@pytest.mark.slow
+def test_a_moderator_and_an_auditor_racing_in_two_processes_never_lose_an_update(tmp_path):
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    with store.transaction(database):
+        database["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
+                                          "is_auditor": 1})
+    ids = []
+    for _ in range(ROUNDS):
+        audit_id = audits.save_draft(database, audit_form())
+        audits.submit(database, audit_id, today=dt.date(2026, 11, 24))
+        ids.append(audit_id)
+    database.close()
+
+    ctx = mp.get_context("fork")
+    results, barrier = ctx.Queue(), ctx.Barrier(2)
+    racers = [ctx.Process(target=_race, args=(str(path), role, ids, barrier, results))
+              for role in ("moderator", "auditor")]
+    for r in racers:
+        r.start()
+    reports = {role: (done, refused, errors)
+               for role, done, refused, errors in (results.get(timeout=300) for _ in racers)}
+    for r in racers:
+        r.join(60)
+    assert reports["moderator"][2] == reports["auditor"][2] == []
+    moderated, regraded = set(reports["moderator"][0]), set(reports["auditor"][0])
+    # Each round exactly one of them acted; the other was refused, nothing half-done.
+    assert moderated | regraded == set(ids) and not moderated & regraded
+    assert set(reports["moderator"][1]) == regraded
+    assert set(reports["auditor"][1]) == moderated
+
+    database = store.connect(path)
+    try:
+        for audit_id in ids:
+            held = audits.load(database, audit_id)
+            final = database.execute("SELECT grade FROM final_overall WHERE audit_id = ?",
+                                     [audit_id]).fetchone()[0]
+            if audit_id in moderated:
+                assert held["status"] == "moderated" and final == held["overall_grade"] == 2
+                assert {m["original_grade"] for m in held["moderations"]} == {2}
+            else:
+                assert held["status"] == "submitted" and final == held["overall_grade"] == 3
+                assert held["moderations"] == []
+        assert check.chain_checks(database) == [] and check.replay_checks(database) == []
     finally:
         database.close()

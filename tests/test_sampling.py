@@ -461,3 +461,19 @@ def test_drifting_can_be_asked_about_given_cases_only(db):
     asked = sampling.drifting(db, on, episodes=[53, 1, 999])  # 1 is not drifting; 999 no case
     assert [r["episode_id"] for r in asked] == [53] and asked[0] == every[53]
     assert sampling.drifting(db, on, episodes=[]) == []
+
+
+def test_audit_list_export_writes_formulas_as_text_in_csv_and_excel(db, tmp_path):
+    build(db)
+    sampling.draw(db, MONTH, seed=1, on=DRAWN)
+    formula = '=HYPERLINK("http://evil.example/","Open")'
+    sampling.request(db, "EHM061", formula, month=MONTH, on=DRAWN)
+    c = sampling.export(db, MONTH, tmp_path / "list.csv", as_of=DRAWN)
+    with open(c, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["Request reason"] for r in rows if r["Request reason"]] == ["'" + formula]
+    ws = openpyxl.load_workbook(sampling.export(db, MONTH, tmp_path / "list.xlsx",
+                                                as_of=DRAWN)).active
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert [c.value for c in cells if c.value and "HYPERLINK" in str(c.value)] == ["'" + formula]
+    assert not any(c.data_type == "f" for c in cells)  # no formula anywhere

@@ -15,6 +15,7 @@ import ipywidgets as w
 
 from .. import actions
 from .. import db as store
+from ..periods import long_date
 from .common import STYLE_CSS, Messages, button, friendly
 
 ALL = ("All", None)
@@ -97,6 +98,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     reassign = button(description="Reassign")
     reassign.add_class("ehkit-reassign")
     messages = Messages()
+    shown: dict = {}  # the action as the detail shows it: its writes pass back its version
 
     def load_choices():
         choices = actions.filter_choices(db)
@@ -118,34 +120,44 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
         show()
 
     def show(*_):
+        shown.clear()
         if pick.value is None:
             detail.value = "<p>No open action chosen.</p>"
             return
         r = actions.get(db, pick.value, on)
+        shown.update(r)
         detail.value = (
             f"<p class='ehkit-action-detail'><b>{escape(r['action'])}</b><br>"
             f"Audit {r['audit_id']} of {escape(r['audit_date'])} for {escape(r['ehm_number'])}; "
             f"due {escape(r['due_date'] or 'no date')} ({escape(r['state'])}); owner "
             f"{escape(r['owner'] or r['by_whom'] or 'none')}.</p>")
 
-    @friendly(messages)
+    def refused(e):
+        """A person's error, said plainly; when the action changed meanwhile, show it anew."""
+        if isinstance(e, actions.StaleRecord):
+            show_rows()
+        messages.blocked(str(e))
+
+    @friendly(messages, refused)
     def on_complete(_):
         done = pick.value
         if done is None:
             messages.blocked("Choose an action first.")
             return
-        actions.complete(db, done, done_on.value, note.value, today=on)
+        actions.complete(db, done, done_on.value, note.value, today=on,
+                         expected_version=shown.get("version"))
         messages.ok(f"Action {done} marked completed on {done_on.value}.")
         note.value = ""
         show_rows()
 
-    @friendly(messages)
+    @friendly(messages, refused)
     def on_reassign(_):
         moved = pick.value
         if moved is None:
             messages.blocked("Choose an action first.")
             return
-        actions.reassign(db, moved, new_owner.value, reason.value)
+        actions.reassign(db, moved, new_owner.value, reason.value,
+                         expected_version=shown.get("version"))
         messages.ok(f"Action {moved} reassigned to {new_owner.label}.")
         reason.value = ""
         show_rows()
@@ -156,7 +168,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     complete.on_click(on_complete)
     reassign.on_click(on_reassign)
     box = w.VBox([
-        w.HTML(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {on:%-d %B %Y}: overdue = "
+        w.HTML(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {long_date(on)}: overdue = "
                "due before that day and not completed; due this week = due within seven "
                "days.</p>"),
         w.HBox([w.VBox([owner, team, agency]), w.VBox([month, state])]),
