@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+from builders import add_audit, add_rows, add_service, episode_row
 
 from ehkit import actions
 from ehkit import db as store
@@ -17,43 +18,25 @@ D = dt.date
 
 def build(db) -> None:
     """Two teams in two agencies; three audits (one still a draft) with actions."""
-    with store.acting_as(actor="test setup"), store.transaction(db):
-        db["agencies"].insert_all([
-            {"id": 1, "name": "Council Team", "kind": "council", "sector": "Local Authority"},
-            {"id": 2, "name": "Fern School", "kind": "partner", "sector": "Education"}])
-        db["practitioners"].insert_all([
-            {"id": 1, "name": "Mo Manager", "agency_id": 1, "team": "North", "is_auditor": 0},
-            {"id": 2, "name": "Wyn Worker", "agency_id": 1, "team": "North", "is_auditor": 0,
-             "line_manager_id": 1},
-            {"id": 3, "name": "Tess Teacher", "agency_id": 2, "team": "Fern", "is_auditor": 0},
-            {"id": 4, "name": "Ana Auditor", "agency_id": 1, "team": "QA", "is_auditor": 1}])
-        db["episodes"].insert_all([
-            {"id": 1, "ehm_number": "EHM1", "start_date": "2026-01-05", "status": "open",
-             "lead_agency_id": 1, "lead_professional_id": 2},
-            {"id": 2, "ehm_number": "EHM2", "start_date": "2026-01-05", "status": "open",
-             "lead_agency_id": 2, "lead_professional_id": 3}])
-        db["audits"].insert_all([
-            {"id": 1, "episode_id": 1, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-01-20", "status": "submitted", "overall_grade": 3,
-             "submitted_at": "2026-01-20T12:00:00Z"},
-            {"id": 2, "episode_id": 2, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-01-22", "status": "moderated", "overall_grade": 4,
-             "submitted_at": "2026-01-22T12:00:00Z"},
-            {"id": 3, "episode_id": 1, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-02-20", "status": "draft", "overall_grade": 3}])
+    add_service(db)
+    add_rows(db, episodes=[episode_row(1, "2026-01-05", ehm_number="EHM1"),
+                           episode_row(2, "2026-01-05", agency=2, lead=3, ehm_number="EHM2")])
+    add_audit(db, 1, 1, "2026-01-20", 3)
+    add_audit(db, 2, 2, "2026-01-22", 4, status="moderated")
+    add_audit(db, 3, 1, "2026-02-20", 3, status="draft")
 
-        def act(id, audit, number, owner, due, completed=None):
-            return {"id": id, "audit_id": audit, "number": number, "action": f"Action {id}",
-                    "owner_id": owner, "due_date": due, "completed_date": completed}
-        db["actions"].insert_all([
-            act(1, 1, 1, 2, "2026-01-31"),                 # due on a Saturday, month end
-            act(2, 1, 2, 2, "2026-02-02"),                 # due on a Monday
-            act(3, 1, 3, 2, "2026-02-28", "2026-02-27"),   # completed early
-            act(4, 2, 1, 3, "2026-02-01"),                 # due on a Sunday
-            act(5, 2, 2, 3, "2026-03-01"),                 # due the first of the month
-            act(6, 2, 3, None, None),                      # no owner, no due date yet
-            act(7, 3, 1, 2, "2026-01-25"),                 # draft audit: not yet listed
-        ])
+    def act(id, audit, number, owner, due, completed=None):
+        return {"id": id, "audit_id": audit, "number": number, "action": f"Action {id}",
+                "owner_id": owner, "due_date": due, "completed_date": completed}
+    add_rows(db, actions=[
+        act(1, 1, 1, 2, "2026-01-31"),                 # due on a Saturday, month end
+        act(2, 1, 2, 2, "2026-02-02"),                 # due on a Monday
+        act(3, 1, 3, 2, "2026-02-28", "2026-02-27"),   # completed early
+        act(4, 2, 1, 3, "2026-02-01"),                 # due on a Sunday
+        act(5, 2, 2, 3, "2026-03-01"),                 # due the first of the month
+        act(6, 2, 3, None, None),                      # no owner, no due date yet
+        act(7, 3, 1, 2, "2026-01-25"),                 # draft audit: not yet listed
+    ])
 
 
 # -- the state rule ----------------------------------------------------------------------

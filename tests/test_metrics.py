@@ -6,7 +6,7 @@ import collections
 import statistics
 
 import pytest
-from helpers import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service
 
 from ehkit import db as store
 from ehkit import metrics, periods

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from trust_helpers import audit_form, base_rows, complete_audit, save_rows
+from builders import audit_form, base_rows, complete_audit, save_rows
 
 from ehkit import actions, audits, check, cli, feedback, rules
 

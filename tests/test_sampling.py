@@ -8,6 +8,7 @@ import random
 
 import openpyxl
 import pytest
+from builders import COUNCIL, SCHOOL, add_rows, episode_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from voila_harness import (  # noqa: F401 (fixtures)
@@ -42,10 +43,9 @@ PEOPLE = [
 
 def episode(i, start, end=None, *, agency=1, review="2026-11-10"):
     council = agency == 1
-    return {"id": i, "ehm_number": f"EHM{i:03d}", "start_date": start, "end_date": end,
-            "status": "closed" if end else "open", "lead_agency_id": agency,
-            "lead_professional_id": 3 if council else 4, "team_manager_id": 2 if council else None,
-            "last_review_date": review if review and review >= start else None}
+    return episode_row(i, start, end, agency=agency, lead=3 if council else 4,
+                       ehm_number=f"EHM{i:03d}", team_manager_id=2 if council else None,
+                       last_review_date=review if review and review >= start else None)
 
 
 def audit(episode_id, on, status="submitted", submitted=None):
@@ -68,19 +68,13 @@ def build(db, extra_council: int = 0):
     eps.append(episode(54, "2026-05-01"))  # drifting and audited in June: still drift
     eps.append(episode(61, "2026-12-01"))  # begins after November: no pool
     eps += [episode(100 + i, "2026-09-01") for i in range(extra_council)]
-    with store.transaction(db):
-        db["agencies"].insert_all([
-            {"id": 1, "name": "Oakvale Council Early Help", "kind": "council",
-             "sector": "Local Authority"},
-            {"id": 2, "name": "Fernbridge Primary School", "kind": "partner",
-             "sector": "Education"}])
-        db["practitioners"].insert_all(PEOPLE)
-        db["episodes"].insert_all(eps)
-        db["audits"].insert_all([
-            audit(13, "2026-06-01"), audit(14, "2026-06-01"), audit(15, "2026-06-01"),
-            audit(22, "2025-11-30"),  # exactly twelve months before 30/11: not excluded
-            audit(24, "2025-12-01"),  # within twelve months: excluded
-            audit(54, "2026-06-01")])
+    add_rows(db, agencies=[{"id": 1, "name": "Oakvale Council Early Help", **COUNCIL},
+                           {"id": 2, "name": "Fernbridge Primary School", **SCHOOL}],
+             practitioners=PEOPLE, episodes=eps, audits=[
+                 audit(13, "2026-06-01"), audit(14, "2026-06-01"), audit(15, "2026-06-01"),
+                 audit(22, "2025-11-30"),  # exactly twelve months before 30/11: not excluded
+                 audit(24, "2025-12-01"),  # within twelve months: excluded
+                 audit(54, "2026-06-01")])
     return db
 
 
