@@ -54,10 +54,12 @@ DEFINITIONS = {
                       "share of all such audits; unacceptable: Requires Improvement or Inadequate.",
     "not_applicable": "n/a: a percentage of nothing (no cases in its denominator).",
     # monthly
-    "selection": "The month's audit list (ehkit sample): completed when an audit of the case "
-                 "dated in the month or after was submitted; late when submitted after its due "
-                 "date (two weeks after selection); overdue when not submitted and past its due "
-                 "date at the end of the month.",
+    "selection": "The month's audit list (ehkit sample), as at the last day of the month: "
+                 "completed when an audit of the case dated in the month or after was submitted "
+                 "by then; late when submitted after its due date (two weeks after selection); "
+                 "overdue when not submitted and past its due date at the end of the month. "
+                 "Audits submitted after the month end are counted apart, so the report reads "
+                 "the same whenever it is run.",
     "poor_audits": "Audits submitted or moderated in the period graded Requires Improvement or "
                    "Inadequate overall, with each recommended action's state at the period end.",
     "actions_overdue": "Recommended actions of any month not completed and due before the "
@@ -505,7 +507,10 @@ def selection_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
             count("selection_completed_late", "Of which completed late", s["completed_late"]),
             count("selection_overdue", "Overdue at the month end", s["overdue"]),
             percent("selection_completed_pct", "% of selected cases audited", s["completed"],
-                    s["selected"])]
+                    s["selected"]),
+            # shown apart: the figures above are as at the month end, whenever it is run
+            count("selection_completed_after", "Audits submitted after the month end (not "
+                  "counted above)", s["completed_after"])]
 
 
 def drifting_selected(db: sqlite_utils.Database, period: Period) -> list[dict]:

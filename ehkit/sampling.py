@@ -395,7 +395,7 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM audits x
                     WHERE x.episode_id = e.id AND +x.audit_date >= :first
-                      AND x.status IN ('submitted', 'moderated')) AS completed_on
+                      AND x.status IN ('submitted', 'moderated')) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id
@@ -408,6 +408,10 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     today = as_of.isoformat()
     for r in rows:
         r["reason_label"] = REASONS[r["reason"]]
+        # As at ``as_of``: an audit submitted after it was not completed then (a report on
+        # a closed month reads the same whenever it is run).
+        r["completed_on"] = r["submitted_on"] if (r["submitted_on"] or "9") <= today else None
+        r["completed_after"] = r["submitted_on"] if not r["completed_on"] else None
         if r["completed_on"]:
             late = r["completed_on"] > r["due_date"]
             r["state"] = "completed late" if late else "completed"
@@ -426,6 +430,7 @@ def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = No
     return {"selected": len(rows), "completed": sum(r["completed"] for r in rows),
             "completed_late": sum(r["state"] == "completed late" for r in rows),
             "overdue": sum(r["state"] == "overdue" for r in rows),
+            "completed_after": sum(bool(r["completed_after"]) for r in rows),
             "late": sum(r["late"] for r in rows), "by_reason": by_reason}
 
 

@@ -1,0 +1,54 @@
+"""The board pack as a reader meets it (issue 16): figures of a closed period as at its end,
+definitions beside their figures, one subject per chart, and every table printed whole on A4.
+
+Real reports: papermill runs the notebooks on a real store, nbconvert writes the HTML, and
+headless Chromium prints it to PDF."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from ehkit import db as store
+from ehkit import reports
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_board_pack")]
+
+
+def _figures(path) -> dict[str, str]:
+    with open(path, encoding="utf-8") as f:
+        return {r["key"]: r["value"] for r in csv.DictReader(f)}
+
+
+def test_a_closed_month_reads_the_same_after_a_late_submission(demo_db_path, tmp_path):
+    """The monthly report is 'as at' the month end: audits submitted after it are not
+    completed in it, so re-running the report later gives the same figures; the late ones
+    are counted apart, labelled."""
+    path = tmp_path / "store.db"
+    shutil.copy(demo_db_path, path)
+    first = reports.run("monthly", db=path, period="2026-09", audience="head_of_service",
+                        out_dir=tmp_path / "first")
+    before = _figures(first.figures)
+    # September's list was drawn on its last days: every audit of it came in October
+    assert before["selection_completed"] == "0"
+    late_before = int(before["selection_completed_after"])
+
+    d = store.connect(path)
+    from ehkit import sampling
+    waiting = next(r for r in sampling.selection(d, "2026-09") if not r["completed_on"])
+    model = dict(next(d.query("SELECT * FROM audits WHERE status = 'submitted' LIMIT 1")))
+    model.update(id=None, episode_id=waiting["episode_id"], audit_date="2026-10-20",
+                 submitted_at="2026-10-20T10:00:00Z", created_at="2026-10-20T09:00:00Z")
+    d["audits"].insert(model)
+    d.close()
+
+    again = reports.run("monthly", db=path, period="2026-09", audience="head_of_service",
+                        out_dir=tmp_path / "again")
+    after = _figures(again.figures)
+    assert int(after["selection_completed_after"]) == late_before + 1
+    assert {k: v for k, v in after.items() if k != "selection_completed_after"} == \
+        {k: v for k, v in before.items() if k != "selection_completed_after"}
+    html = again.html.read_text(encoding="utf-8")
+    assert "Audits submitted after the month end (not counted above)" in html
