@@ -436,14 +436,14 @@ def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = No
 
 def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
                 as_of: dt.date | None = None) -> list[dict]:
-    """Selected cases not yet completed, across months (optionally one auditor's): where an
-    auditor's drafts start from."""
+    """Selected cases with no audit submitted yet (whatever ``as_of``, which dates their
+    states), across months (optionally one auditor's): where an auditor's drafts start from."""
     months = [r[0] for r in db.conn.execute(
         "SELECT month FROM selection_draws WHERE current = 1 ORDER BY month")]
     out = []
     for m in months:
         out += [dict(r, month=m) for r in selection(db, m, as_of=as_of)
-                if not r["completed"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
+                if not r["submitted_on"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
     return out
 
 
