@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
 
 import pytest
+from voila_harness import chromium_fixture  # noqa: F401
 
 from ehkit import db as store
 from ehkit import reports
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_board_pack")]
+
+# A4 less the report's 12 mm page margins, in CSS pixels (96 per inch)
+A4_WIDTH_PX = round((210 - 2 * 12) / 25.4 * 96)
+
+
+@pytest.fixture(scope="module")
+def board(demo_db_path, tmp_path_factory):
+    """The quarterly report for the Early Help Board (suppressed), as the board gets it."""
+    return reports.run("quarterly", db=demo_db_path, period="2026Q3", audience="board",
+                       out_dir=tmp_path_factory.mktemp("board"))
 
 
 def _figures(path) -> dict[str, str]:
@@ -52,3 +64,36 @@ def test_a_closed_month_reads_the_same_after_a_late_submission(demo_db_path, tmp
         {k: v for k, v in before.items() if k != "selection_completed_after"}
     html = again.html.read_text(encoding="utf-8")
     assert "Audits submitted after the month end (not counted above)" in html
+
+
+def test_every_board_table_prints_whole_on_a4_with_no_scrollbar(board, chromium, tmp_path):
+    """Laid out as printed on A4 portrait, no table is wider than the page or its box (a
+    wider one is cut off at the right with a scrollbar); sections follow on, not a page
+    each. The PDF Chromium prints holds the last columns' headings."""
+    context = chromium.new_context(viewport={"width": A4_WIDTH_PX, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(board.html.as_uri())
+        page.emulate_media(media="print")
+        tables = page.evaluate("""() => [...document.querySelectorAll('.ehkit table')].map(t => {
+            const box = t.closest('.jp-OutputArea-output');
+            const heading = t.previousElementSibling;
+            return {title: heading ? heading.textContent : '', right: t.getBoundingClientRect().right,
+                    width: t.scrollWidth, room: box.clientWidth,
+                    overflow: getComputedStyle(box).overflowX};})""")
+        assert len(tables) >= 10
+        for t in tables:
+            assert t["width"] <= t["room"] and t["right"] <= A4_WIDTH_PX, t
+        breaks = page.evaluate("""() => [...document.querySelectorAll('h2')].map(
+            h => getComputedStyle(h).breakBefore)""")
+        assert breaks and "page" not in breaks
+        pdf = tmp_path / "board.pdf"
+        page.pdf(path=str(pdf), format="A4", prefer_css_page_size=True)
+    finally:
+        context.close()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):  # Debian's poppler-utils: the words as printed
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        for heading in ("% outcomes achieved", "% unacceptable", "% acceptable"):
+            assert heading in text.replace("\n", " "), heading
