@@ -29,7 +29,7 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, agreement, feedback, redact, sampling
+from . import actions, agreement, feedback, periods, redact, sampling
 from . import db as store
 from . import template as templates
 from .periods import Period
@@ -244,10 +244,39 @@ LABELS = {
     "began_in_period": "Early help assessments begun in period",
     "successful_pct": "% of plans with successful outcomes",
     "audits_completed": "Audits completed in period",
-    "acceptable_pct": "% of plans judged acceptable in quality",
-    "unacceptable_pct": "% of plans judged unacceptable in quality",
+    # what is counted is audits (one plan may be audited twice, most never)
+    "acceptable_pct": "% of audits judging the plan acceptable in quality",
+    "unacceptable_pct": "% of audits judging the plan unacceptable in quality",
+    "stepped_up_pct": "% of plans stepped up to children's social care",
+    "stepped_down_pct": "% of plans stepped down from children's social care",
+    "days_to_first_review": "Median days from start to first review",
+    "closed_length_days": "Median length of episodes closed in period (days)",
+    "audits_on_time_pct": "% of selected cases audited within their two weeks",
     "selected": "Cases selected for audit",
     "concerns_raised": "Concerns raised in service-user feedback",
+}
+
+
+# What each definition defines, as the report names it: shown beside its definition.
+TERMS = {
+    **{k: LABELS[k] for k in ("open_at_end", "closed_in_period", "successful_pct",
+                              "stepped_up_pct", "stepped_down_pct", "days_to_first_review",
+                              "closed_length_days", "audits_on_time_pct")},
+    "acceptable_pct": "% of audits judging the plan acceptable (or unacceptable) in quality",
+    "not_applicable": "n/a",
+    "selection": "The month's audits (selected, completed, late, overdue)",
+    "poor_audits": "Audits graded Requires Improvement or Inadequate",
+    "actions_overdue": "Actions overdue",
+    "meetings_to_hold": "Feedback meetings still to hold",
+    "drift": "Drifting cases found by the selection",
+    "referral_reason": "Progress against referral reasons",
+    "concerns": "Concerns raised in service-user feedback",
+    "multi_agency": "Multi-agency working: grades by lead agency sector",
+    "participation": "Audits of cases led by each sector; taking part",
+    "moderation": "Moderation: % exact agreement and weighted kappa",
+    "trend": "The quarter beside the four before it",
+    "learning_themes": "Learning themes",
+    "action_completion": "Action completion",
 }
 
 
@@ -314,10 +343,8 @@ def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
         count("closed_in_period", LABELS["closed_in_period"], closed),
         count("began_in_period", LABELS["began_in_period"], began),
         percent("successful_pct", LABELS["successful_pct"], successful, closed),
-        percent("stepped_up_pct", "% of plans stepped up to children's social care",
-                stepped_up, closed),
-        percent("stepped_down_pct", "% of plans stepped down from children's social care",
-                stepped_down, began),
+        percent("stepped_up_pct", LABELS["stepped_up_pct"], stepped_up, closed),
+        percent("stepped_down_pct", LABELS["stepped_down_pct"], stepped_down, began),
     ]
 
 
@@ -447,10 +474,8 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
         percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),
                   PercentColumn("unacceptable_pct", "% unacceptable", poor, TOTAL)),
         # the overall row's percentages are the partnership's headline figures
-        percent_keys={(templates.OVERALL, "acceptable_pct"): (
-                          "acceptable_pct", "% of plans judged acceptable in quality"),
-                      (templates.OVERALL, "unacceptable_pct"): (
-                          "unacceptable_pct", "% of plans judged unacceptable in quality")},
+        percent_keys={(templates.OVERALL, "acceptable_pct"): _same("acceptable_pct"),
+                      (templates.OVERALL, "unacceptable_pct"): _same("unacceptable_pct")},
         same_as={**{(s, TOTAL): f"grades.{templates.OVERALL}.total" for s, _ in sections},
                  (templates.OVERALL, TOTAL): "audits_completed"})
 
@@ -464,6 +489,13 @@ def grade_distribution(db: sqlite_utils.Database, period: Period,
 def partnership(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """The safeguarding partnership's quarterly figures (framework: reports to the LSCB)."""
     return episode_figures(db, period) + quality_figures(db, period)
+
+
+def lists_began(db: sqlite_utils.Database) -> Period | None:
+    """The first month with an audit list (ehkit sample): from then on audits are drawn
+    each month, so their number moves for that reason."""
+    first, = _one(db, "SELECT min(month) FROM selection_draws WHERE current = 1", {})
+    return periods.parse(first) if first else None
 
 
 def data_span(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
@@ -649,10 +681,9 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
             listed += 1
             on_time += r["state"] == "completed"
     return [
-        days("days_to_first_review", "Median days from start to first review", to_review),
-        days("closed_length_days", "Median length of episodes closed in period (days)", lengths),
-        percent("audits_on_time_pct", "% of selected cases audited within their two weeks",
-                on_time, listed),
+        days("days_to_first_review", LABELS["days_to_first_review"], to_review),
+        days("closed_length_days", LABELS["closed_length_days"], lengths),
+        percent("audits_on_time_pct", LABELS["audits_on_time_pct"], on_time, listed),
     ]
 
 

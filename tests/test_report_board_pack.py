@@ -7,6 +7,7 @@ headless Chromium prints it to PDF."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 
@@ -97,3 +98,35 @@ def test_every_board_table_prints_whole_on_a4_with_no_scrollbar(board, chromium,
                               check=True).stdout
         for heading in ("% outcomes achieved", "% unacceptable", "% acceptable"):
             assert heading in text.replace("\n", " "), heading
+
+
+def test_each_definition_names_the_figure_it_defines(board):
+    html = board.html.read_text(encoding="utf-8")
+    defined = re.search(r'<ul class="note definitions">(.*?)</ul>', html, re.S).group(1)
+    terms = re.findall(r"<li><strong>(.*?)</strong>: ", defined)
+    assert len(terms) == len(re.findall(r"<li>", defined)) >= 10
+    for name in ("Open early help assessments at period end", "% of plans with successful outcomes",
+                 "Median days from start to first review"):
+        assert name in terms
+        assert f"<td>{name}</td>" in html  # the same words as the figure's row
+
+
+def test_audit_quality_figures_say_they_count_audits(board):
+    html = board.html.read_text(encoding="utf-8")
+    assert "% of audits judging the plan acceptable in quality" in html
+    assert "plans judged acceptable" not in html
+
+
+def test_each_headline_chart_has_one_subject(board):
+    html = board.html.read_text(encoding="utf-8")
+    alts = re.findall(r'<img [^>]*alt="([^"]*)"', html)
+    outcomes = [a for a in alts if a.startswith("Plans with successful outcomes")]
+    quality = [a for a in alts if a.startswith("Audits judging the plan acceptable")]
+    assert len(outcomes) == len(quality) == 1, alts
+
+
+def test_a_big_move_in_audits_says_why_when_ehkit_knows(board):
+    """The demo's audit lists began in May 2026: audits went from 15 in 2026Q1 to 42."""
+    html = board.html.read_text(encoding="utf-8")
+    assert ("Audits completed in period rose from 15 in 2026Q1 to 42 in 2026Q2: the monthly "
+            "audit lists (ehkit sample) began in May 2026") in html
