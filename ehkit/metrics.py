@@ -20,6 +20,7 @@ Definitions (also in the README and shown in the reports):
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import weakref
 from bisect import bisect_right
@@ -82,7 +83,8 @@ DEFINITIONS = {
                     "the episode's lead agency.",
     "participation": "Audits in the period of cases led by each sector; audits with an auditor "
                      "from the sector; feedback discussions with an attendee from the sector.",
-    "moderation": "Moderations dated in the period: pairs of auditor's and moderator's grades "
+    "moderation": "Moderations dated in the 12 months to the period's end (a quarter has too "
+                  "few to show): pairs of auditor's and moderator's grades "
                   "per section; exact agreement is the share of pairs with the same grade; "
                   "weighted kappa (linear weights) is agreement beyond chance (1 perfect, 0 "
                   "chance).",
@@ -630,16 +632,34 @@ def referral_reasons(found: Iterable[str | None] = ()) -> list[tuple[str, str]]:
     return [(slug(r), r) for r in reasons] + [("not_recorded", "Not recorded")]
 
 
-def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
-    """Episodes closed in the period by referral reason and how they ended."""
+# A referral reason with fewer episodes closed in the period is counted in "Other reasons"
+# (when two or more are): its own row would be small counts, all suppressed, telling nothing.
+OTHER_BELOW = 10
+OTHER_REASONS = ("other_reasons", f"Other reasons (each fewer than {OTHER_BELOW} closed)")
+
+
+def referral_outcome_grid(db: sqlite_utils.Database, period: Period,
+                          group_below: int = OTHER_BELOW) -> Grid:
+    """Episodes closed in the period by referral reason and how they ended; the reasons
+    with fewer than ``group_below`` closed grouped into Other reasons."""
     rows = _closed(db, period)
     counts: dict[tuple[str, str], int] = {}
     for _agency, r, ended, n in rows:
         key = (slug(r) if r else "not_recorded", ended or "other")
         counts[key] = counts.get(key, 0) + n
     ended = tuple(setting("episodes", "ended_as").items())
+    reasons = referral_reasons(r for _, r, _, _ in rows)
+    closed = {r: sum(n for (x, _), n in counts.items() if x == r) for r, _ in reasons}
+    small = {r for r, _ in reasons if closed[r] < group_below}
+    if len(small) > 1:
+        reasons = [x for x in reasons if x[0] not in small] + [OTHER_REASONS]
+        grouped: dict[tuple[str, str], int] = {}
+        for (r, e), n in counts.items():
+            key = (OTHER_REASONS[0] if r in small else r, e)
+            grouped[key] = grouped.get(key, 0) + n
+        counts = grouped
     return Grid("referral_outcomes", "Closed in the period: how episodes ended, by referral "
-                "reason", tuple(referral_reasons(r for _, r, _, _ in rows)), ended, counts,
+                "reason", tuple(reasons), ended, counts,
                 corner="Referral reason",
                 key_format="referral.{row}.{col}",
                 total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
@@ -775,14 +795,23 @@ def taking_part_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 key_format="participation.{row}.{col}")
 
 
+def moderation_window(period: Period) -> tuple[dt.date, dt.date]:
+    """The 12 months to the period's end: a quarter moderates too few grades per section to
+    say anything (every figure would be suppressed), so agreement is a rolling year."""
+    end = period.end
+    start = end + dt.timedelta(days=1)
+    return start.replace(year=start.year - 1), end
+
+
 def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str, list[Figure]]]:
-    """Agreement between auditors and moderators per section in the period (ehkit.agreement):
-    for each section, pairs of grades, % exact agreement and weighted kappa."""
+    """Agreement between auditors and moderators per section over the 12 months to the
+    period's end (ehkit.agreement): for each section, pairs of grades, % exact agreement and
+    weighted kappa."""
     out = []
     short = {s.key: s.label for s in templates.load().graded_sections}
     short[templates.OVERALL] = "Overall grading"
-    for r in agreement.by_section(db, period.start, period.end, per_quarter=False):
-        k = f"moderation.{r['key']}"
+    for r in agreement.by_section(db, *moderation_window(period), per_quarter=False):
+        k = f"moderation_12m.{r['key']}"
         r["section"] = short.get(r["key"], r["section"])
         out.append((r["section"], [
             count(f"{k}.pairs", f"{r['section']}: grades moderated", r["pairs"]),

@@ -211,12 +211,17 @@ def concerns(report: Report) -> None:
 def referral_reasons(report: Report) -> None:
     report.section("Progress against referral reasons",
                    "Volumes and outcomes by the reason the family was referred.")
-    report.grid(metrics.referral_volume_grid(report.db, report.period))
+    volumes = metrics.referral_volume_grid(report.db, report.period)
+    report.grid(volumes)
     grid = metrics.referral_outcome_grid(report.db, report.period)
     if grid.value(TOTAL, TOTAL) == 0:
         report.note("No episode closed in this period.")
         return
     report.grid(grid)
+    if (metrics.OTHER_REASONS[0], metrics.OTHER_REASONS[1]) in grid.rows:
+        apart = dict(grid.rows)
+        report.note(f"{metrics.OTHER_REASONS[1]}: "
+                    + ", ".join(label for r, label in volumes.rows if r not in apart) + ".")
 
 
 def timescales(report: Report) -> None:
@@ -245,11 +250,13 @@ def moderation(report: Report) -> None:
     audit process); not part of the LSCB's report."""
     if report.audience.key == "lscb":
         return
+    start, end = metrics.moderation_window(report.period)
     report.section("Moderation: do auditors and moderators agree?",
-                   "Per section, for moderations dated in the quarter.")
+                   f"Per section, for moderations dated in the 12 months from "
+                   f"{start:%-d %B %Y} to {end:%-d %B %Y}: a quarter has too few to show.")
     rows = metrics.moderation_rows(report.db, report.period)
     if not rows:
-        report.note("No audits were moderated in this period.")
+        report.note("No audits were moderated in these 12 months.")
         return
     report.figure_rows("Agreement between auditors and moderators",
                        ["Grades moderated", "% exact agreement", "Weighted kappa"], rows,

@@ -130,3 +130,38 @@ def test_a_big_move_in_audits_says_why_when_ehkit_knows(board):
     html = board.html.read_text(encoding="utf-8")
     assert ("Audits completed in period rose from 15 in 2026Q1 to 42 in 2026Q2: the monthly "
             "audit lists (ehkit sample) began in May 2026") in html
+
+
+def _table_after(html: str, title: str) -> tuple[list[str], list[str]]:
+    """(row labels, numeric cells) of the table whose heading is ``title``."""
+    table = html[html.index(title):]
+    table = table[:table.index("</table>")]
+    return (re.findall(r"<tr[^>]*><td>([^<]*)</td>", table),
+            re.findall(r'<td class="num">([^<]*)</td>', table))
+
+
+def test_small_referral_reasons_are_grouped_into_other_reasons_and_named(board):
+    """The demo's quarter closes fewer than ten episodes for every reason: one Other
+    reasons row, not thirteen rows of c; a note names the reasons it holds."""
+    html = board.html.read_text(encoding="utf-8")
+    rows, cells = _table_after(html, "Closed in the period: how episodes ended")
+    assert rows == ["Other reasons (each fewer than 10 closed)", "Total"]
+    assert cells.count("c") <= len(cells) // 2
+    assert "Other reasons (each fewer than 10 closed): Parenting support, " in html
+
+
+def test_moderation_agreement_is_over_the_rolling_year_to_the_quarter_end(demo_db_path, board):
+    from ehkit import agreement, metrics, periods
+
+    d = store.connect(demo_db_path)
+    q3 = periods.parse("2026Q3")
+    assert metrics.moderation_window(q3) == (q3.start.replace(year=2025, month=10), q3.end)
+    pairs = {label: figs[0].value for label, figs in metrics.moderation_rows(d, q3)}
+    quarter = {r["key"]: r["pairs"] for r in agreement.by_section(
+        d, q3.start, q3.end, per_quarter=False)}
+    assert pairs["Overall grading"] == d.execute(
+        "SELECT count(*) FROM moderations WHERE key = 'overall' "
+        "AND moderated_on BETWEEN '2025-10-01' AND '2026-09-30'").fetchone()[0]
+    assert pairs["Overall grading"] > quarter["overall"]  # more than the quarter alone
+    html = board.html.read_text(encoding="utf-8")
+    assert "moderations dated in the 12 months from 1 October 2025 to 30 September 2026" in html
