@@ -67,24 +67,46 @@ def test_a_closed_month_reads_the_same_after_a_late_submission(demo_db_path, tmp
     assert "Audits submitted after the month end (not counted above)" in html
 
 
+def _tables_as_printed(chromium, html) -> list[dict]:
+    """Each table's width laid out as printed on A4 portrait, beside the room it has."""
+    context = chromium.new_context(viewport={"width": A4_WIDTH_PX, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(html.as_uri())
+        page.emulate_media(media="print")
+        return page.evaluate("""() => [...document.querySelectorAll('.ehkit table')].map(t => ({
+            right: t.getBoundingClientRect().right, width: t.scrollWidth,
+            room: t.closest('.jp-OutputArea-output').clientWidth,
+            title: t.previousElementSibling ? t.previousElementSibling.textContent : ''}))""")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("kind,period,audience", [("monthly", "2026-09", "head_of_service"),
+                                                  ("annual", "2025", "lscb")])
+def test_every_table_of_the_other_reports_fits_a4(demo_db_path, chromium, tmp_path, kind,
+                                                  period, audience):
+    html = reports.run(kind, db=demo_db_path, period=period, audience=audience,
+                       out_dir=tmp_path).html
+    tables = _tables_as_printed(chromium, html)
+    assert len(tables) >= 5
+    for t in tables:
+        assert t["width"] <= t["room"] and t["right"] <= A4_WIDTH_PX, t
+
+
 def test_every_board_table_prints_whole_on_a4_with_no_scrollbar(board, chromium, tmp_path):
     """Laid out as printed on A4 portrait, no table is wider than the page or its box (a
     wider one is cut off at the right with a scrollbar); sections follow on, not a page
     each. The PDF Chromium prints holds the last columns' headings."""
-    context = chromium.new_context(viewport={"width": A4_WIDTH_PX, "height": 1100})
+    tables = _tables_as_printed(chromium, board.html)
+    assert len(tables) >= 10
+    for t in tables:
+        assert t["width"] <= t["room"] and t["right"] <= A4_WIDTH_PX, t
+    context = chromium.new_context()
     try:
         page = context.new_page()
         page.goto(board.html.as_uri())
         page.emulate_media(media="print")
-        tables = page.evaluate("""() => [...document.querySelectorAll('.ehkit table')].map(t => {
-            const box = t.closest('.jp-OutputArea-output');
-            const heading = t.previousElementSibling;
-            return {title: heading ? heading.textContent : '', right: t.getBoundingClientRect().right,
-                    width: t.scrollWidth, room: box.clientWidth,
-                    overflow: getComputedStyle(box).overflowX};})""")
-        assert len(tables) >= 10
-        for t in tables:
-            assert t["width"] <= t["room"] and t["right"] <= A4_WIDTH_PX, t
         breaks = page.evaluate("""() => [...document.querySelectorAll('h2')].map(
             h => getComputedStyle(h).breakBefore)""")
         assert breaks and "page" not in breaks
