@@ -38,7 +38,7 @@ from typing import Any
 import sqlite_utils
 
 from . import db as store
-from . import records
+from . import home, records
 from . import template as templates
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
@@ -734,7 +734,7 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     a = load(db, audit_id)
     tpl = template_of(a)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates.TEMPLATES_DIR),
+        loader=jinja2.FileSystemLoader(home.folders("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("record.html.j2").render(
         a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),

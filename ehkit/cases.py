@@ -25,11 +25,10 @@ from pathlib import Path
 import sqlite_utils
 
 from . import db as store
-from . import rules, spreadsheet
+from . import home, rules, spreadsheet
 from .errors import EhkitError
 from .settings import get as setting
 
-MAPPINGS_DIR = Path(__file__).with_name("mappings")
 DEFAULT_MAPPING = "default"
 REJECTS_DIR = Path("reports") / "imports"
 KINDS = ("episodes", "practitioners", "agencies")
@@ -187,9 +186,9 @@ def load_mapping(name_or_path: str | Path | None = None) -> Mapping:
     name_or_path = name_or_path or DEFAULT_MAPPING
     path = Path(name_or_path)
     if not path.exists():
-        path = MAPPINGS_DIR / f"{name_or_path}.toml"
+        path = home.find("mappings", f"{name_or_path}.toml")
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml")))
+        known = ", ".join(home.names("mappings", ".toml"))
         raise MappingError(f"no mapping file {name_or_path!r}: give a path to a .toml file "
                            f"or one of: {known}")
     try:

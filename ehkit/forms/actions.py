@@ -15,6 +15,7 @@ import ipywidgets as w
 
 from .. import actions
 from .. import db as store
+from ..periods import long_date
 from .common import STYLE_CSS, Messages, button, friendly
 
 ALL = ("All", None)
@@ -167,7 +168,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     complete.on_click(on_complete)
     reassign.on_click(on_reassign)
     box = w.VBox([
-        w.HTML(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {on:%-d %B %Y}: overdue = "
+        w.HTML(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {long_date(on)}: overdue = "
                "due before that day and not completed; due this week = due within seven "
                "days.</p>"),
         w.HBox([w.VBox([owner, team, agency]), w.VBox([month, state])]),
