@@ -254,7 +254,7 @@ def moderation(report: Report) -> None:
     start, end = metrics.moderation_window(report.period)
     report.section("Moderation: do auditors and moderators agree?",
                    f"Per section, for moderations dated in the 12 months from "
-                   f"{start:%-d %B %Y} to {end:%-d %B %Y}: a quarter has too few to show.")
+                   f"{long_date(start)} to {long_date(end)}: a quarter has too few to show.")
     rows = metrics.moderation_rows(report.db, report.period)
     if not rows:
         report.note("No audits were moderated in these 12 months.")
