@@ -219,7 +219,7 @@ def referral_reasons(report: Report) -> None:
         report.note("No episode closed in this period.")
         return
     report.grid(grid)
-    if (metrics.OTHER_REASONS[0], metrics.OTHER_REASONS[1]) in grid.rows:
+    if metrics.OTHER_REASONS in grid.rows:
         apart = dict(grid.rows)
         report.note(f"{metrics.OTHER_REASONS[1]}: "
                     + ", ".join(label for r, label in volumes.rows if r not in apart) + ".")

@@ -410,8 +410,9 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
         r["reason_label"] = REASONS[r["reason"]]
         # As at ``as_of``: an audit submitted after it was not completed then (a report on
         # a closed month reads the same whenever it is run).
-        r["completed_on"] = r["submitted_on"] if (r["submitted_on"] or "9") <= today else None
-        r["completed_after"] = r["submitted_on"] if not r["completed_on"] else None
+        submitted = r["submitted_on"]
+        r["completed_on"] = submitted if submitted and submitted <= today else None
+        r["completed_after"] = submitted if submitted and submitted > today else None
         if r["completed_on"]:
             late = r["completed_on"] > r["due_date"]
             r["state"] = "completed late" if late else "completed"
