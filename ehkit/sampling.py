@@ -415,7 +415,7 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM audits x
                     WHERE x.episode_id = e.id AND +x.audit_date >= :first
-                      AND x.status IN ('submitted', 'moderated')) AS completed_on
+                      AND x.status IN ('submitted', 'moderated')) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id
@@ -428,6 +428,11 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     today = as_of.isoformat()
     for r in rows:
         r["reason_label"] = REASONS[r["reason"]]
+        # As at ``as_of``: an audit submitted after it was not completed then (a report on
+        # a closed month reads the same whenever it is run).
+        submitted = r["submitted_on"]
+        r["completed_on"] = submitted if submitted and submitted <= today else None
+        r["completed_after"] = submitted if submitted and submitted > today else None
         if r["completed_on"]:
             late = r["completed_on"] > r["due_date"]
             r["state"] = "completed late" if late else "completed"
@@ -446,19 +451,20 @@ def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = No
     return {"selected": len(rows), "completed": sum(r["completed"] for r in rows),
             "completed_late": sum(r["state"] == "completed late" for r in rows),
             "overdue": sum(r["state"] == "overdue" for r in rows),
+            "completed_after": sum(bool(r["completed_after"]) for r in rows),
             "late": sum(r["late"] for r in rows), "by_reason": by_reason}
 
 
 def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
                 as_of: dt.date | None = None) -> list[dict]:
-    """Selected cases not yet completed, across months (optionally one auditor's): where an
-    auditor's drafts start from."""
+    """Selected cases with no audit submitted yet (whatever ``as_of``, which dates their
+    states), across months (optionally one auditor's): where an auditor's drafts start from."""
     months = [r[0] for r in db.conn.execute(
         "SELECT month FROM selection_draws WHERE current = 1 ORDER BY month")]
     out = []
     for m in months:
         out += [dict(r, month=m) for r in selection(db, m, as_of=as_of)
-                if not r["completed"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
+                if not r["submitted_on"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
     return out
 
 

@@ -177,6 +177,8 @@ def _equations(shown: dict) -> list[dict[tuple[str, str], float]]:
     named = {part: sorted({k.split(".")[1] for k in keys if re.fullmatch(pattern, k)})
              for part, pattern in (("sector", r"participation\.[a-z_]+\.audited"),
                                    ("reason", r"referral\.[a-z_]+\.began_in_period"),
+                                   # closed episodes: small reasons grouped (Other reasons)
+                                   ("closed_reason", r"referral\.[a-z_]+\.successful_pct"),
                                    ("section", r"grades\.[a-z_]+\.total"),
                                    ("theme", r"concerns\.[a-z_]+"))}
     sectors, reasons, sections = named["sector"], named["reason"], named["section"]
@@ -197,12 +199,13 @@ def _equations(shown: dict) -> list[dict[tuple[str, str], float]]:
             adds_up([f"{col}.{s}" for s in sectors], col, p)
         for col in ("began_in_period", "open_at_end"):  # by referral reason
             adds_up([f"referral.{r}.{col}" for r in reasons if r != "total"], col, p)
-        for r in reasons:  # closed by referral reason and how they ended
+        closed_reasons = [r for r in named["closed_reason"] if r != "total"]
+        for r in closed_reasons:  # closed by referral reason and how they ended
             adds_up([f"referral.{r}.{e}" for e in ENDED], f"referral.{r}.total", p)
             share(f"referral.{r}.successful_pct", [f"referral.{r}.outcomes_achieved"],
                   f"referral.{r}.total", p)
         for e in [*ENDED, "total"]:
-            adds_up([f"referral.{r}.{e}" for r in reasons],
+            adds_up([f"referral.{r}.{e}" for r in closed_reasons],
                     "closed_in_period" if e == "total" else f"referral.total.{e}", p)
         for s in sectors:  # multi-agency working by sector: its total is the sector's audits
             adds_up([f"multi_agency.{s}.{g}" for g in GRADE_KEYS], f"multi_agency.{s}.total", p)

@@ -280,13 +280,20 @@ def test_selection_shows_completed_late_and_overdue_audits(db):
     rows = {r["episode_id"]: r for r in sampling.selection(db, MONTH,
                                                            as_of=dt.date(2026, 11, 18))}
     assert (rows[1]["state"], rows[1]["late"]) == ("completed", False)
-    assert (rows[2]["state"], rows[2]["late"]) == ("completed late", True)
+    # as at 18/11 audit 2 was not yet submitted (20/11): overdue then, counted apart
+    assert (rows[2]["state"], rows[2]["late"]) == ("overdue", True)
+    assert rows[2]["completed_after"] == "2026-11-20"
     assert (rows[3]["state"], rows[3]["late"]) == ("overdue", True)
     assert rows[4]["state"] == "overdue"
+    later = {r["episode_id"]: r for r in sampling.selection(db, MONTH,
+                                                            as_of=dt.date(2026, 11, 20))}
+    assert (later[2]["state"], later[2]["late"]) == ("completed late", True)
     early = {r["episode_id"]: r for r in sampling.selection(db, MONTH, as_of=DRAWN)}
     assert early[3]["state"] == "in progress" and early[4]["state"] == "not started"
     s = sampling.summary(db, MONTH, as_of=dt.date(2026, 11, 18))
-    assert s["selected"] == 33 and s["completed"] == 2 and s["completed_late"] == 1
+    assert s["selected"] == 33 and s["completed"] == 1 and s["completed_after"] == 1
+    s = sampling.summary(db, MONTH, as_of=dt.date(2026, 11, 20))
+    assert s["completed"] == 2 and s["completed_late"] == 1 and s["completed_after"] == 0
     assert s["overdue"] == 31 and s["late"] == 32
 
 
