@@ -163,8 +163,10 @@ def test_reassign_needs_a_reason_and_a_real_owner(db):
     build(db)
     with pytest.raises(actions.ActionError, match="reason"):
         actions.reassign(db, 2, 1, "")
-    with pytest.raises(actions.ActionError, match="no practitioner 99"):
+    with pytest.raises(actions.ActionError, match="no practitioner number 99"):
         actions.reassign(db, 2, 99, "leave")
+    with pytest.raises(actions.ActionError, match="choose the practitioner"):
+        actions.reassign(db, 2, None, "leave")
     assert db["actions"].get(2)["owner_id"] == 2
 
 
