@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -223,10 +224,26 @@ def test_tracker_form_escapes_action_text_and_lists_overdue(db):
     with store.transaction(db):
         db["actions"].update(1, {"action": "<script>alert(1)</script> review"})
     form = tracker_form(db, D(2026, 2, 2))
-    page = "".join(c.value for c in form.children if hasattr(c, "value")
-                   and isinstance(c.value, str))
+    attention = actions.tracker(db, D(2026, 2, 2), states=actions.NEEDS_ATTENTION)
+    assert f"{len(attention)} action(s)" in widget(form, "action-count").value
+    widget(form, "filter-state").value = ""  # All
+    page = widget(form, "action-count").value + widget(form, "tracker-table").value
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; review" in page
     assert "6 action(s)" in page
+
+
+def test_tracker_opens_on_overdue_then_due_this_week(db):
+    from ehkit.forms.actions import tracker_form
+
+    build(db)
+    on = D(2026, 2, 2)
+    form = tracker_form(db, on)
+    states = [r["state"] for r in actions.tracker(db, on)]
+    assert "completed" in states and "open" in states  # the store holds more than is shown
+    shown = re.findall(r"<tr class='ehkit-tracker-row'><td>[^<]*</td><td>([^<]*)</td>",
+                       widget(form, "tracker-table").value)
+    assert shown and set(shown) <= set(actions.NEEDS_ATTENTION)
+    assert shown == sorted(shown, key=["overdue", "due this week"].index)
 
 
 # -- no lost update: a write acts only on the action as the person saw it ------------------
@@ -294,7 +311,8 @@ def test_tracker_form_says_the_action_changed_and_shows_it_again(db):
     widget(form, "completion-note").value = "Plan updated"
     widget(form, "complete").click()
     shown = widget(form, "messages").value
-    assert "changed by Mo Manager" in shown and "reload it" in shown
+    assert "changed by Mo Manager" in shown and "shown again as it now is" in shown
+    assert "(no. 1)" not in shown  # the store's own number means nothing to a person
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert db["actions"].get(1)["completion_note"] == "TAF review held"
     # The tracker shows it anew: completed, so no longer offered to complete.

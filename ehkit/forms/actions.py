@@ -119,7 +119,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
                          ("month", month), ("state", state), ("sort", sort), ("order", order)):
         widget.add_class(f"ehkit-filter-{name}")
     count = tag(w.HTML(), "action-count")
-    table = w.HTML()
+    table = tag(w.HTML(), "tracker-table")
     previous = tag(button(description="Previous page"), "previous-page")
     following = tag(button(description="Next page"), "next-page")
     page_of = tag(w.HTML(), "page-of")
@@ -205,9 +205,9 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
         """A person's error, said plainly; when the action changed meanwhile, show it anew."""
         if isinstance(e, actions.StaleRecord):
             show_rows()
-            messages.blocked(f"Nothing was saved: {e.who} changed this action at {e.at} "
-                             "since you opened it. It is shown as it now is: make your change "
-                             "again if it is still needed.")
+            messages.blocked(f"Nothing was saved: this action was changed by {e.who} at "
+                             f"{e.at} since you opened it. It is shown again as it now is: make "
+                             "your change again if it is still needed.")
             return
         messages.blocked(f"Not saved: {e}.")
 

@@ -32,6 +32,10 @@ def _months(today: dt.date, back: int = 12) -> list[tuple[str, str]]:
             + [(f"{first:%B %Y} (not ended yet)", sampling.month_of(first))])
 
 
+def _name(month: str) -> str:
+    return dt.date.fromisoformat(f"{month}-01").strftime("%B %Y")
+
+
 def _early(month: str, today: dt.date) -> str:
     """The warning shown when the chosen month has not ended on ``today``."""
     if month != sampling.month_of(today):
@@ -116,14 +120,14 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
             return
         d = sampling.draw(db, month.value, seed=int(text) if text else None, on=on)
         messages.ok(("Stored list shown" if d["stored"] else "Drawn")
-                    + f" for {month.label} (seed {d['seed']}).")
+                    + f" for {_name(month.value)} (seed {d['seed']}).")
         show()
 
     @friendly(messages)
     def on_redraw(_):
         d = sampling.draw(db, month.value, redraw_reason=redraw_reason.value,
                           seed=int(seed.value) if seed.value.strip().isdigit() else None, on=on)
-        messages.ok(f"Drawn again for {month.label} (seed {d['seed']}); the earlier list is "
+        messages.ok(f"Drawn again for {_name(month.value)} (seed {d['seed']}); the earlier list is "
                     "kept with the reason.")
         redraw_reason.value = ""
         show()
