@@ -72,7 +72,7 @@ def _label(r: dict) -> str:
 
 def _named(r: dict) -> str:
     """The action as a message names it: by its audit and number, never the store's id."""
-    return f"action {r['number']} of audit {r['audit_id']} ({r['ehm_number']})"
+    return f"Action {r['number']} of audit {r['audit_id']} ({r['ehm_number']})"
 
 
 def actions_app(db_path=None, today: dt.date | None = None, *, refresh: bool = True) -> w.Tab:
@@ -151,6 +151,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
             widget.options = [ALL, *(_months(choices[key]) if widget is month else choices[key])]
             widget.value = keep if keep in [v for _, v in widget.options] else ""
         new_owner.options = [("Choose the new owner", ""), *actions.practitioner_choices(db)]
+        new_owner.value = ""  # options alone leave nothing selected: the browser shows blank
         show_rows()
 
     def show_rows(*_):
@@ -218,7 +219,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
             return
         actions.complete(db, shown["id"], done_on.value, note.value, today=on,
                          expected_version=shown.get("version"))
-        messages.ok(f"Marked {_named(shown)} completed on {uk(done_on.value)}.")
+        messages.ok(f"{_named(shown)} marked completed on {uk(done_on.value)}.")
         note.value = ""
         show_rows()
 
@@ -229,7 +230,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
             return
         actions.reassign(db, shown["id"], new_owner.value or None, reason.value,
                          expected_version=shown.get("version"))
-        messages.ok(f"Reassigned {_named(shown)} to {new_owner.label}.")
+        messages.ok(f"{_named(shown)} reassigned to {new_owner.label}.")
         reason.value = ""
         show_rows()
 

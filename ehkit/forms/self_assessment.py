@@ -71,6 +71,7 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
     def load_choices():
         practitioner.options = [("Choose the practitioner", ""),
                                 *actions.practitioner_choices(db)]
+        practitioner.value = ""  # options alone leave nothing selected: it would show blank
 
     box.refresh = load_choices
     if refresh:
