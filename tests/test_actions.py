@@ -149,6 +149,13 @@ def test_completion_refused_when_date_or_note_is_wrong(db, day, note, message):
     assert db["actions"].get(1)["completed_date"] is None
 
 
+def test_completion_refusals_give_dates_as_people_read_them(db):
+    build(db)
+    with pytest.raises(actions.ActionError) as e:
+        actions.complete(db, 1, "2026-02-09", "done", today=D(2026, 2, 3))
+    assert "09/02/2026" in str(e.value) and "2026-02-09" not in str(e.value)
+
+
 def test_reassign_keeps_the_reason_in_the_change_log(db):
     build(db)
     actions.reassign(db, 2, 1, "Worker on long-term leave", actor="Ana Auditor")
