@@ -12,6 +12,7 @@ import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
+    click_choice,
     copy_db,
     pages_fixture,
     rows,
@@ -155,6 +156,22 @@ def test_feedback_drop_downs_read_as_words_and_refusals_name_fields_plainly(work
         said = wait_for_text(page, ".ehkit-messages", "not saved")
         assert "EHM number:" in said and "theme of the concern:" in said
         assert "ehm_number" not in said and "concern_theme" not in said
+        # Saved: the form is cleared back to the words, not to blank drop-downs.
+        (ehm,), = rows(db, "SELECT ehm_number FROM episodes e WHERE (SELECT count(*) FROM "
+                           "episodes x WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY "
+                           "start_date DESC LIMIT 1 OFFSET 2")
+        page.locator(".ehkit-ehm input").fill(ehm)
+        page.locator(".ehkit-concern input").uncheck()
+        click_choice(page, ".ehkit-respondent", "Parent or carer")
+        select_by_text(page, ".ehkit-rating-listened_to", "4 -")
+        page.locator("button.ehkit-save").click()
+        wait_for_text(page, ".ehkit-messages", "Saved feedback number")
+        page.wait_for_function("document.querySelector('.ehkit-ehm input').value === ''")
+        for i in range(ratings.count()):
+            assert ratings.nth(i).evaluate(
+                "s => s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text"
+            ).replace("\xa0", " ") == "Not answered"
+        assert shown_choice(page, ".ehkit-theme") == "Choose a theme"
 
 
 def test_self_assessment_asks_for_the_practitioner_in_words(work, pages):
