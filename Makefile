@@ -7,7 +7,7 @@ DEMO_DB := data/demo.db
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench browser clean
+.PHONY: install demo test lint bench browser clean baseline wheel
 
 install: $(STAMP)
 
@@ -35,6 +35,14 @@ test: $(STAMP) browser lint
 
 bench: $(STAMP) browser
 	$(BIN)/python -m bench
+
+# After adding a migration: the schema new stores are made from, in one file.
+baseline: $(STAMP)
+	$(BIN)/python -c "from ehkit import db; print(db.write_baseline())"
+
+# The package a council installs (dist/ehkit-VERSION-py3-none-any.whl).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.csv data/*.db data/*.db-*

@@ -1,4 +1,4 @@
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 
 def _sqlite_utils_without_pandas() -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import sqlite_utils
 
 from . import db as store
-from . import records
+from . import home, records
 from . import template as templates
 from .dates import uk
 from .errors import EhkitError
@@ -735,7 +735,7 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     a = load(db, audit_id)
     tpl = template_of(a)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates.TEMPLATES_DIR),
+        loader=jinja2.FileSystemLoader(home.folders("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["uk_date"] = uk  # stored ISO, printed 16/09/2015
     return env.get_template("record.html.j2").render(

@@ -18,7 +18,8 @@ from .errors import EhkitError
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $EHKIT_DB, else data/ehkit.db)")
+    p.add_argument("--db", help="database file (default: $EHKIT_DB, else data/ehkit.db in the "
+                   "working folder, or in this folder outside one)")
 
 
 def _date(text: str) -> dt.date:
@@ -82,7 +83,8 @@ def _add_report(sub) -> None:
     p.add_argument("--out", default="reports", help="output folder (default reports/)")
     p.add_argument("--jobs", type=int, help="with all: reports run at once (default: cores)")
     p.add_argument("--notebooks", metavar="DIR",
-                   help="a folder of the council's own report notebooks (default notebooks/)")
+                   help="a folder of report notebooks (default: the working folder's "
+                   "notebooks/, else ehkit's)")
     p.set_defaults(run=_run_report)
 
 
@@ -273,7 +275,8 @@ def _add_serve(sub) -> None:
     _db_arg(p)
     p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     p.add_argument("--notebook", default="audit",
-                   help="which form: a notebook name in notebooks/ (default audit)")
+                   help="which form: a notebook name in notebooks/ (the working folder's, else "
+                   "ehkit's; default audit)")
     p.add_argument("--no-token", action="store_true",
                    help="no token (only behind a login such as JupyterHub)")
     p.add_argument("--no-preheat", action="store_true",
@@ -420,6 +423,67 @@ def _run_sample_request(args) -> int:
     return 0
 
 
+# -- ehkit init / upgrade (installing and upgrading) -----------------------------------------
+def _add_init(sub) -> None:
+    p = sub.add_parser("init", help="make the service's working folder (settings, templates, "
+                       "notebooks)",
+                       description="Make a working folder with the service's own copy of the "
+                       "settings (ehkit.toml), the audit tool and letter templates, the import "
+                       "mappings and the report and form notebooks, plus data/ and reports/. "
+                       "ehkit run in that folder (or with EHKIT_HOME set to it) uses its files "
+                       "before its own. A file already there is never overwritten.")
+    p.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                   help="the folder (default: this one)")
+    p.add_argument("--check", action="store_true",
+                   help="list the folder's files that differ from this ehkit's (after an "
+                   "upgrade); exit 1 when any does")
+    p.set_defaults(run=_run_init)
+
+
+def _run_init(args) -> int:
+    from . import home
+
+    if args.check:
+        found = home.differences(args.folder)
+        for d in found:
+            print(f"{d.path}: {d.why}")
+        if not found:
+            print(f"{args.folder}: every file is as ehkit {__version__} ships it")
+        return 1 if found else 0
+    added = home.init(args.folder)
+    print(f"{args.folder}: the working folder for ehkit {__version__}; "
+          + (f"added {', '.join(added)}" if added else "nothing to add (your files are kept)"))
+    return 0
+
+
+def _add_upgrade(sub) -> None:
+    p = sub.add_parser("upgrade", help="upgrade the store to this ehkit (after a backup)",
+                       description="Apply the store's pending migrations after backing it up "
+                       "(backups/ beside it), and say what changed. Any command does this the "
+                       "first time it opens the store after ehkit is upgraded; a store written "
+                       "by a newer ehkit is refused.")
+    _db_arg(p)
+    p.set_defaults(run=_run_upgrade)
+
+
+def _run_upgrade(args) -> int:
+    from . import db as store
+    from . import home
+
+    path = store.db_path(args.db)
+    database = store.connect(path, must_exist=True, migrate=False)
+    try:
+        print(store.upgrade(database, path))
+    finally:
+        database.close()
+    folder = home.home()
+    differ = home.differences(folder) if folder else []
+    if differ:
+        print(f"{len(differ)} file(s) in the working folder {folder} differ from ehkit "
+              f"{__version__}'s: `ehkit init --check {folder}` lists them")
+    return 0
+
+
 # -- ehkit rules ---------------------------------------------------------------------------
 def _add_rules(sub) -> None:
     p = sub.add_parser("rules", help="list every rule: its code and the message a person reads",
@@ -438,7 +502,10 @@ def _run_rules(args) -> int:
     return 0
 
 
-COMMANDS = [    _add_demo,
+COMMANDS = [
+    _add_init,
+    _add_upgrade,
+    _add_demo,
     _add_report,
     _add_actions,
     _add_letter,

@@ -14,8 +14,10 @@ commands that only read. Only a missing or empty file becomes a new store; anyth
 that is not an ehkit store, or a store a newer ehkit migrated, is refused in one line.
 
 Migrations are the files ``ehkit/migrations/NNNN_name.sql``, applied in order and recorded
-in ``schema_migrations``. After migrating, the change-log triggers are rebuilt from the live
-columns, so a migration that adds a column is logged with no further work.
+in ``schema_migrations``. A new store is made from ``baseline.sql`` instead (the schema as of
+a migration, in one step) and then any later migrations; a store made earlier is backed up
+before it is migrated (:func:`upgrade`). After migrating, the change-log triggers are rebuilt
+from the live columns, so a migration that adds a column is logged with no further work.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import itertools
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
-from . import netfs
+from . import __version__, home, netfs
 from .errors import EhkitError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -167,8 +170,12 @@ def _register_functions(conn: sqlite3.Connection, key: bytes | None) -> None:
 
 # -- connections -------------------------------------------------------------------------
 def db_path(path: str | os.PathLike | None = None) -> Path:
-    """The database file: the argument, else $EHKIT_DB, else data/ehkit.db."""
-    return Path(path or os.environ.get("EHKIT_DB") or DEFAULT_DB)
+    """The database file: the argument, else $EHKIT_DB, else data/ehkit.db (in the working
+    folder, where there is one: :mod:`ehkit.home`)."""
+    if path or os.environ.get("EHKIT_DB"):
+        return Path(path or os.environ["EHKIT_DB"])
+    folder = home.home()
+    return folder / DEFAULT_DB if folder else DEFAULT_DB
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -281,7 +288,9 @@ def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
     try:
         refuse_newer(db)
         if migrate and not read_only:
-            apply_migrations(db)
+            done = upgrade(db, p)
+            if done.backup:  # the first command after an upgrade of ehkit says so
+                print(f"ehkit: {done}", file=sys.stderr)
     except BaseException:
         db.close()
         raise
@@ -396,7 +405,7 @@ def person_error(e: sqlite3.DatabaseError) -> Exception:
 # -- migrations --------------------------------------------------------------------------
 def migrations() -> list[tuple[int, str, Path]]:
     out = []
-    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    for f in sorted(MIGRATIONS_DIR.glob("[0-9]*.sql")):
         number, _, name = f.stem.partition("_")
         out.append((int(number), name, f))
     numbers = [n for n, _, _ in out]
@@ -420,15 +429,108 @@ def refuse_newer(db: sqlite_utils.Database) -> None:
                           f"{max(unknown):04d}); upgrade ehkit")
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply every migration not yet recorded; rebuild change-log triggers if any ran."""
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade` did to a store made by an earlier ehkit."""
+    path: Path
+    applied: list[tuple[int, str, str]]  # (number, name, what it changes)
+    backup: Path | None  # the store as it was before
+
+    def __str__(self) -> str:
+        if not self.applied:
+            last = max((n for n, _, _ in migrations()), default=0)
+            return f"{self.path} is up to date (ehkit {__version__}, migration {last:04d})"
+        kept = f"; the store as it was is kept in {self.backup}" if self.backup else ""
+        lines = [f"upgraded {self.path} for ehkit {__version__}{kept}. What changed:"]
+        lines += [f"  {n:04d} {name}: {what}" for n, name, what in self.applied]
+        return "\n".join(lines)
+
+
+def describe(migration: Path) -> str:
+    """What a migration changes: the first line of its leading comment."""
+    for line in migration.read_text(encoding="utf-8").splitlines():
+        if line.startswith("--"):
+            return line.lstrip("- ").strip()
+    return ""
+
+
+def upgrade(db: sqlite_utils.Database, path: Path) -> Upgrade:
+    """Bring a store up to this ehkit's schema. A store an earlier ehkit made is backed up
+    first (``backups/`` beside it); a backup that fails leaves it unchanged."""
+    recorded = recorded_migrations(db.conn)
+    pending = [m for m in migrations() if m[0] not in recorded]
+    kept = None
+    if pending and recorded and str(path) != ":memory:":
+        from . import backup  # backup uses this module
+
+        try:
+            kept = backup.backup(path).path
+        except EhkitError as e:
+            raise StoreError(f"{path} needs upgrading for ehkit {__version__}, which first "
+                             f"backs it up, and the backup failed ({e}). Nothing was "
+                             "changed") from None
+    applied = set(apply_migrations(db))
+    return Upgrade(path, [(n, name, describe(f)) for n, name, f in pending if n in applied],
+                   kept)
+
+
+# -- the baseline: a new store's schema in one step --------------------------------------
+BASELINE = MIGRATIONS_DIR / "baseline.sql"
+_BASELINE_HEAD = "-- ehkit baseline: the schema as of migration "
+
+
+def baseline_number() -> int:
+    """The migration the baseline schema stands at (0: no baseline)."""
+    if not BASELINE.exists():
+        return 0
+    head = BASELINE.read_text(encoding="utf-8").partition("\n")[0]
+    return int(head.removeprefix(_BASELINE_HEAD).split()[0]) if head.startswith(
+        _BASELINE_HEAD) else 0
+
+
+def baseline_sql(db: sqlite_utils.Database) -> str:
+    """The schema of a migrated store as one SQL file: what :data:`BASELINE` holds.
+
+    Tables first, then indexes, views and triggers, each in the order they were made; the
+    change-log triggers are left out (they are rebuilt from the live columns).
+    """
+    (number,) = db.conn.execute("SELECT max(number) FROM schema_migrations").fetchone()
+    logged = set(change_log_trigger_sql(db))
+    rows = db.conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
+        "'sqlite_%' AND name != 'schema_migrations' ORDER BY CASE type WHEN 'table' THEN 0 "
+        "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid").fetchall()
+    body = "\n\n".join(sql + ";" for _, name, sql in rows if name not in logged)
+    return (f"{_BASELINE_HEAD}{number:04d} (`make baseline` writes it).\n"
+            "-- A new store is made from this file and records migrations up to that one as\n"
+            "-- applied; a store made earlier is brought here by the numbered files, which\n"
+            "-- stay. A later migration goes in a new numbered file, on top of both.\n\n"
+            f"{body}\n")
+
+
+def write_baseline() -> Path:
+    """Write :data:`BASELINE` from the numbered migrations (``make baseline``)."""
+    database = connect(":memory:", migrate=False)
+    try:
+        apply_migrations(database, baseline=False)
+        BASELINE.write_text(baseline_sql(database), encoding="utf-8")
+    finally:
+        database.close()
+    return BASELINE
+
+
+def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
+                     baseline: bool = True) -> list[int]:
+    """Apply every migration not yet recorded (up to ``upto``); rebuild change-log triggers
+    if any ran. A new store is made from the baseline schema (unless ``baseline`` is False,
+    as an earlier ehkit made it), then any later migrations."""
     conn = db.conn
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
-    pending = [m for m in migrations() if m[0] not in done]
+    pending = [m for m in migrations() if m[0] not in done and (upto is None or m[0] <= upto)]
     if not pending:
         if schema_sealed(conn)[0] == 0:  # a store from before the seal: seal it once
             with transaction(db):
@@ -438,12 +540,19 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
         # Re-read inside the write lock: another process may have migrated meanwhile.
         done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
         applied = []
+        base = baseline_number() if baseline and not done else 0
+        if base and (upto is None or upto >= base):  # a new store: its schema in one step
+            for statement in _statements(BASELINE.read_text(encoding="utf-8")):
+                conn.execute(statement)
+        else:
+            base = 0
         for number, name, f in pending:
             if number in done:
                 continue
             try:
-                for statement in _statements(f.read_text(encoding="utf-8")):
-                    conn.execute(statement)
+                if number > base:  # else the baseline made it: it is only recorded
+                    for statement in _statements(f.read_text(encoding="utf-8")):
+                        conn.execute(statement)
             except sqlite3.OperationalError as e:
                 if "full" in str(e) or "locked" in str(e) or "readonly" in str(e):
                     raise

@@ -33,7 +33,7 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
-from . import cases, records, rules, spreadsheet
+from . import cases, home, records, rules, spreadsheet
 from . import db as store
 from . import template as templates
 from .actions import as_date
@@ -41,7 +41,6 @@ from .dates import uk
 from .errors import EhkitError
 from .settings import get as setting
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 COMPLETED = ("submitted", "moderated")  # audit statuses whose follow-up is due
 
 RESPONDENTS = {"child_young_person": "Child or young person", "parent_carer": "Parent or carer"}
@@ -446,10 +445,10 @@ def feedback_to_send(db: sqlite_utils.Database, on) -> list[dict]:
 
 
 def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environment:
-    # A council's own folder (if given) is searched first, then the shipped templates.
-    dirs = [str(template_dir)] if template_dir else []
+    # A folder given is searched first, then the working folder's and ehkit's templates.
+    dirs = [Path(template_dir)] if template_dir else []
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*dirs, str(TEMPLATES_DIR)]),
+        loader=jinja2.FileSystemLoader([*dirs, *home.folders("templates")]),
         autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     env.filters["uk_date"] = uk  # {{ audit.audit_date | uk_date }}: 16/09/2015

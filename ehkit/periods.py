@@ -16,6 +16,18 @@ class PeriodError(EhkitError):
     pass
 
 
+# Dates as the service writes them. strftime has no portable code for a day without its
+# leading zero (glibc's raises on Windows): the day is put in by hand.
+def long_date(d: dt.date) -> str:
+    """24 November 2026."""
+    return f"{d.day} {d:%B %Y}"
+
+
+def short_date(d: dt.date) -> str:
+    """24 Nov 2026."""
+    return f"{d.day} {d:%b %Y}"
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     start: dt.date
@@ -32,9 +44,10 @@ class Period:
             return self.start.strftime("%B %Y")
         if self.kind == "quarter":
             return f"Q{(self.start.month - 1) // 3 + 1} {self.start.year} " \
-                   f"({self.start:%-d %b %Y} to {self.end:%-d %b %Y})"
+                   f"({short_date(self.start)} to {short_date(self.end)})"
         if self.kind == "financial_year":
-            return f"Financial year {self.label} ({self.start:%-d %b %Y} to {self.end:%-d %b %Y})"
+            return (f"Financial year {self.label} ({short_date(self.start)} to "
+                    f"{short_date(self.end)})")
         return f"Year {self.label}"
 
     def previous(self, n: int = 1) -> Period:

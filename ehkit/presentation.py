@@ -30,6 +30,7 @@ from . import __version__, disclosure, metrics, periods
 from . import db as store
 from . import template as templates
 from .metrics import TOTAL, Figure, Grid
+from .settings import get as setting
 
 FIGURES_MIME = "application/vnd.ehkit.figures+json"
 
@@ -76,7 +77,8 @@ class Report:
     # -- text -----------------------------------------------------------------------------
     def header(self) -> None:
         _html(f"""<h1>{escape(TITLES.get(self.kind, self.kind.title()))}</h1>
-<p class="sub"><strong>Period:</strong> {escape(self.period.title)}
+<p class="sub"><strong>Service:</strong> {escape(setting("service", "name"))}
+&nbsp;·&nbsp; <strong>Period:</strong> {escape(self.period.title)}
 &nbsp;·&nbsp; <strong>For:</strong> {escape(self.audience.label)}</p>""")
 
     def section(self, title: str, note: str | None = None) -> None:

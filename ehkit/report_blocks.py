@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import charts, metrics
 from . import template as templates
 from .metrics import TOTAL
+from .periods import long_date
 from .presentation import NO_AUDITS, Report
 
 
@@ -57,7 +58,7 @@ MONTHLY_DEFINITIONS = ["selection", "acceptable_pct", "poor_audits", "actions_ov
 
 def selection(report: Report) -> None:
     report.section("The month's audits", "Audits selected for the month against those "
-                   f"completed and overdue, as at {report.period.end:%-d %B %Y}.")
+                   f"completed and overdue, as at {long_date(report.period.end)}.")
     figs = metrics.selection_figures(report.db, report.period)
     if not figs[0].value:
         report.note("No audit list was drawn for this month (ehkit sample).")
@@ -78,7 +79,7 @@ def selection(report: Report) -> None:
 def poor_audits(report: Report) -> None:
     report.section("Audits graded Requires Improvement or Inadequate",
                    "Every such audit in the month, with its recommended actions and their "
-                   f"state on {report.period.end:%-d %B %Y}.")
+                   f"state on {long_date(report.period.end)}.")
     audits = metrics.poor_audits(report.db, report.period, report.template.key)
     if not audits:
         if not _no_audits(report):
@@ -105,7 +106,7 @@ def poor_audits(report: Report) -> None:
 def overdue_actions(report: Report) -> None:
     rows = metrics.overdue_actions(report.db, report.period)
     report.section("Actions overdue", f"{len(rows)} recommended action(s) from audits of any "
-                   f"month were overdue on {report.period.end:%-d %B %Y}.")
+                   f"month were overdue on {long_date(report.period.end)}.")
     report.records("Overdue actions", [
         ("due_date", "Due", ""), ("days_overdue", "Days overdue", ""),
         ("audit_id", "Audit", ""), ("ehm_number", "EHM number", "case"),
@@ -117,7 +118,7 @@ def overdue_actions(report: Report) -> None:
 def meetings(report: Report) -> None:
     rows = metrics.meetings_to_hold(report.db, report.period)
     report.section("Feedback meetings still to hold",
-                   f"{len(rows)} meeting(s) still to hold on {report.period.end:%-d %B %Y}.")
+                   f"{len(rows)} meeting(s) still to hold on {long_date(report.period.end)}.")
     report.records("Meetings to hold", [
         ("meeting", "Meeting", ""), ("id", "Audit", ""), ("audit_date", "Audit date", ""),
         ("days_since_audit", "Days since the audit", ""), ("ehm_number", "EHM number", "case"),
@@ -290,7 +291,7 @@ def learning(report: Report) -> None:
 
 def action_completion(report: Report) -> None:
     report.section("Action completion", "Recommended actions due in each quarter, and "
-                   f"whether they had been done by {report.period.end:%-d %B %Y}.")
+                   f"whether they had been done by {long_date(report.period.end)}.")
     grid = metrics.action_completion_grid(report.db, report.period)
     if grid.empty:
         report.note("No recommended action fell due in this period.")

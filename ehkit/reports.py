@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import db as store
-from . import periods, spreadsheet
+from . import home, periods, spreadsheet
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = home.packaged("notebooks")  # ehkit's own; a working folder's come first
 KINDS = ("monthly", "quarterly", "annual")
 FIGURE_COLUMNS = ("key", "label", "value")
 
@@ -49,7 +49,8 @@ class Result:
 
 
 def notebook_for(kind: str, notebooks: str | Path | None = None) -> Path:
-    path = Path(notebooks or NOTEBOOKS) / f"{kind}_report.ipynb"
+    name = f"{kind}_report.ipynb"
+    path = Path(notebooks) / name if notebooks else home.find("notebooks", name)
     if not path.exists():
         raise ReportError(f"no report notebook for {kind!r} (looked for {path})")
     return path
@@ -92,7 +93,8 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     params = {"db": str(db_path.resolve()), "period": label, "audience": audience}
     # papermill writes the executed copy once it ends (not after every cell); it is kept,
     # in reports/failed/, only when a cell fails.
-    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work:
+    # pinned: the kernel (in the notebook's folder, maybe the package's) uses this working folder
+    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work, home.pinned():
         executed = Path(work) / f"{stem}.ipynb"
         try:
             nb = papermill.execute_notebook(
@@ -162,20 +164,9 @@ REPORT_TEMPLATES = Path(__file__).with_name("nbconvert")
 
 def export_html(nb, title: str) -> str:
     """One self-contained HTML file: code hidden, images embedded, HTML sanitised."""
-    from nbconvert import HTMLExporter
+    from .exporter import ReportExporter
 
-    exporter = HTMLExporter(
-        # nbconvert's own clean_html allows no headings or paragraphs; ours allows structure
-        # and still nothing that runs.
-        filters={"clean_html": clean_html},
-        template_name="ehkit_report",
-        extra_template_basedirs=[str(REPORT_TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        sanitize_html=True,
-        embed_images=True,
-    )
+    exporter = ReportExporter()
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body

@@ -19,6 +19,7 @@ after it was selected.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import random
 import re
@@ -186,13 +187,30 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     who = store.current_actor()
     with store.acting_as(user=who.user, actor=drawn_by or who.actor or "ehkit sample",
                          reason=redraw_reason or f"audit selection for {month}"), \
-            store.transaction(db):
+            _scratch_in_memory(db), store.transaction(db):
         existing = current_draw(db, month)
         if existing and redraw_reason is None:
             return {**existing, "stored": True}
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
         made = _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing)
     return {**made, "stored": False}
+
+
+@contextlib.contextmanager
+def _scratch_in_memory(db):
+    """The draw's scratch tables (a pool of 200,000 episodes in a region's store) kept in
+    memory, not in a temporary file. Changing where they live drops the connection's
+    temporary tables, so only between transactions."""
+    conn = db.conn
+    was = conn.execute("PRAGMA temp_store").fetchone()[0]
+    if conn.in_transaction or was == 2:
+        yield
+        return
+    conn.execute("PRAGMA temp_store = MEMORY")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA temp_store = {int(was)}")
 
 
 def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
@@ -211,8 +229,10 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Cases audited in the window (by EHM number: any episode of the case), or on an earlier
     # month's list in it.
     conn.execute("CREATE TEMP TABLE draw_recent (ehm TEXT PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT x.ehm_number FROM audits a
-          JOIN episodes x ON x.id = a.episode_id WHERE a.audit_date > :window_start""", p)
+    # (the audited episodes' ids first, then their EHM numbers read in id order: the
+    # episodes' pages in file order, twice as fast as one join in audit order)
+    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT ehm_number FROM episodes
+          WHERE id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""", p)
     conn.execute("""CREATE TEMP TABLE draw_listed AS
           SELECT DISTINCT s.episode_id AS id FROM selection_draws d
             JOIN selections s ON s.draw_id = d.id

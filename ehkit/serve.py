@@ -5,8 +5,8 @@
 * a token is required (a fresh random one each start, printed in the URL) unless
   ``token=""`` / ``--no-token``;
 * ``show_tracebacks`` off and ``strip_sources`` on, so no code or path reaches a browser;
-* serves one notebook from the ``notebooks/`` folder (Voila's root), nothing else: no tree,
-  no notebook sources, no ``.py`` files;
+* serves one notebook (the working folder's, else ehkit's: :mod:`ehkit.home`) from its
+  folder (Voila's root), nothing else: no tree, no notebook sources, no ``.py`` files;
 * preheated kernels on by default: Voila runs the notebook ahead of the first request so the
   form opens at once (``preheat=False`` / ``--no-preheat`` turns it off, e.g. on a small
   machine; ``pool_size`` kernels wait ready per notebook).
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import db as store
-from . import netfs, settings
+from . import home, netfs, settings
 from .errors import EhkitError
 
 HOST = "127.0.0.1"
@@ -44,14 +44,9 @@ class ServeError(EhkitError):
     pass
 
 
-def notebooks_dir() -> Path:
-    """The notebooks folder: beside the package in a checkout, else ./notebooks."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    return here if here.is_dir() else Path.cwd() / "notebooks"
-
-
 def available_notebooks() -> list[str]:
-    return sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
+    """The working folder's notebooks and ehkit's (:mod:`ehkit.home`)."""
+    return home.names("notebooks", ".ipynb")
 
 
 @dataclass
@@ -67,7 +62,7 @@ class ServeConfig:
 
     @property
     def notebook_path(self) -> Path:
-        return notebooks_dir() / f"{self.notebook}.ipynb"
+        return home.find("notebooks", f"{self.notebook}.ipynb")
 
     @property
     def url(self) -> str:
@@ -85,7 +80,7 @@ class ServeConfig:
             "--no-browser",
             "--show_tracebacks=False",
             "--strip_sources=True",
-            f"--Voila.root_dir={notebooks_dir()}",
+            f"--Voila.root_dir={self.notebook_path.parent}",
             # Nothing but the page itself: no files from the notebooks folder.
             "--VoilaConfiguration.file_allowlist=^$",
             "--template=ehkit",
@@ -114,7 +109,8 @@ class ServeConfig:
                 "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve()),
                 # Where Voila finds the page template (--template=ehkit).
                 "JUPYTER_PATH": os.pathsep.join(
-                    filter(None, [str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")]))}
+                    filter(None, [str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")])),
+                **home.environment()}
 
 
 KERNEL_SETTINGS = ("idle_seconds", "check_seconds", "max_kernels", "start_seconds")
@@ -126,8 +122,8 @@ def kernel_settings() -> dict[str, int]:
     for key in KERNEL_SETTINGS:
         value = given.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            where = os.environ.get("EHKIT_SETTINGS") or settings.DEFAULTS
-            raise ServeError(f"the setting [serve] {key} = {value!r} (in {where}) must be a "
+            raise ServeError(f"the setting [serve] {key} = {value!r} (in "
+                             f"{settings.source('serve', key)}) must be a "
                              "whole number of at least 1: correct it and start again")
     return {key: given[key] for key in KERNEL_SETTINGS}
 
@@ -140,9 +136,11 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
     if not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
                          "`ehkit import`, or point --db / EHKIT_DB at an existing file")
+    store.connect(path, must_exist=True).close()  # a file that is no store is named now, not per page
     known = available_notebooks()
     if notebook not in known:
-        raise ServeError(f"there is no notebook '{notebook}' in {notebooks_dir()} "
+        places = " or ".join(map(str, home.folders("notebooks")))
+        raise ServeError(f"there is no notebook '{notebook}' in {places} "
                          f"(available: {', '.join(known) or 'none'})")
     if not 0 < port < 65536:
         raise ServeError(f"--port {port} is not a port number (1-65535)")

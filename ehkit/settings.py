@@ -1,7 +1,9 @@
 """Service settings: quotas, thresholds, categories and audiences, as data.
 
-Defaults ship in ``settings.toml``; a council overrides keys in its own TOML file named by
-``EHKIT_SETTINGS``. Everything that is "a setting" in the issues and the framework lives here.
+Defaults ship in ``settings.toml``; a council overrides keys in its working folder's
+``ehkit.toml`` (``ehkit init``, :mod:`ehkit.home`), and any of those again in a TOML file named
+by ``EHKIT_SETTINGS``. Everything that is "a setting" in the issues and the framework lives
+here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import os
 import tomllib
 from functools import cache
 from pathlib import Path
+
+from . import home
+from .errors import EhkitError
 
 DEFAULTS = Path(__file__).with_name("settings.toml")
 
@@ -21,20 +26,50 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+class SettingsError(EhkitError):
+    pass
+
+
+def _read(p: Path) -> dict:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{p}: not a readable settings file ({e}): correct it (ehkit's "
+                            f"own is {DEFAULTS})") from None
+
+
 @cache
-def _load(override: str | None) -> dict:
-    data = tomllib.loads(DEFAULTS.read_text(encoding="utf-8"))
-    if override:
-        p = Path(override)
-        if not p.exists():
-            raise FileNotFoundError(f"EHKIT_SETTINGS names {p}, which does not exist")
-        data = _merge(data, tomllib.loads(p.read_text(encoding="utf-8")))
+def _load(*overrides: tuple[Path, int]) -> dict:
+    data = _read(DEFAULTS)
+    for p, _changed in overrides:
+        data = _merge(data, _read(p))
     return data
 
 
+def _overrides() -> list[Path]:
+    """The files over ehkit's own, in order: the working folder's, ``EHKIT_SETTINGS``."""
+    found = [home.settings_file()]
+    named = os.environ.get("EHKIT_SETTINGS")
+    if named:
+        if not Path(named).is_file():
+            raise SettingsError(f"EHKIT_SETTINGS names {named}, which does not exist: "
+                                "correct it or unset it")
+        found.append(Path(named).resolve())
+    return [p for p in found if p]
+
+
 def settings() -> dict:
-    """The merged settings (cached per override file)."""
-    return _load(os.environ.get("EHKIT_SETTINGS") or None)
+    """The merged settings: ehkit's, the working folder's, ``EHKIT_SETTINGS`` (cached until
+    a file changes)."""
+    return _load(*((p, p.stat().st_mtime_ns) for p in _overrides()))
+
+
+def source(section: str, key: str) -> Path:
+    """The file a setting's value comes from (for a message about a wrong value)."""
+    for p in reversed(_overrides()):
+        if key in _read(p).get(section, {}):
+            return p
+    return DEFAULTS
 
 
 def get(section: str, key: str | None = None):

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from . import home
 from .errors import EhkitError
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE = "darlington"
 OVERALL = "overall"  # the key under which the overall grade appears beside section keys
 
@@ -312,16 +312,17 @@ def parse(data: dict, path: Path) -> Template:
 
 
 def template_path(name_or_path: str | Path) -> Path:
-    """A template file: a name (a file in ehkit/templates) or a path to a .toml file."""
+    """A template file: a name (the working folder's templates/, else ehkit's) or a path to
+    a .toml file."""
     p = Path(name_or_path)
-    return (p if p.suffix == ".toml" else TEMPLATES_DIR / f"{name_or_path}.toml").resolve()
+    return (p if p.suffix == ".toml" else home.find("templates", f"{name_or_path}.toml")).resolve()
 
 
 def read_toml(path: Path, what: str = "template") -> dict:
     """Parse a template file; a missing or malformed file is a TemplateError naming it."""
     if not path.exists():
-        known = ", ".join(sorted(f.stem for f in TEMPLATES_DIR.glob("*.toml")))
-        raise TemplateError(f"no {what} at {path} (templates shipped: {known})")
+        known = ", ".join(home.names("templates", ".toml"))
+        raise TemplateError(f"no {what} at {path} (templates there are: {known})")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -329,7 +330,7 @@ def read_toml(path: Path, what: str = "template") -> dict:
 
 
 def load(name_or_path: str | Path = DEFAULT_TEMPLATE) -> Template:
-    """Load a template by name (a file in ehkit/templates) or by path."""
+    """Load a template by name (a file in templates/: :func:`template_path`) or by path."""
     return _load_path(template_path(name_or_path))
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import ehkit
 from ehkit import db as store
 from ehkit import metrics, periods, reports
 from ehkit.cli import main
@@ -42,7 +43,7 @@ def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterl
     assert not re.search(r'(src|href)="https?://', html)
     assert "def " not in html and "import " not in html  # code is hidden
     footer = html[html.index("<footer>"):]
-    assert "ehkit 0.1.0" in footer and "template darlington" in footer
+    assert f"ehkit {ehkit.__version__}" in footer and "template darlington" in footer
     assert "data fingerprint" in footer and "period=2026Q3" in footer
 
 

@@ -142,7 +142,7 @@ def test_a_file_that_is_not_a_store_is_named_and_left_alone(tmp_path, capsys, ma
     make(path)
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     for args in (["actions", "overdue"], ["history", "1"], ["backup"],
-                 ["sample", "--month", "2026-11"]):
+                 ["sample", "--month", "2026-11"], ["serve"]):
         assert cli.main([*args, "--db", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
