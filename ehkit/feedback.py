@@ -37,6 +37,7 @@ from . import cases, home, records, rules, spreadsheet
 from . import db as store
 from . import template as templates
 from .actions import as_date
+from .dates import uk
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -416,7 +417,7 @@ def feedback_summary(db: sqlite_utils.Database, audit_id: int, *, on=None) -> st
     c = letter_context(db, audit_id, on=on)
     a = c["audit"]
     lines = [f"Feedback on your Early Help Assessment for {a['ehm_number']}",
-             f"Audited on {a['audit_date']} with the {c['tool']}.",
+             f"Audited on {uk(a['audit_date'])} with the {c['tool']}.",
              f"Overall grade: {c['grade_label']}."]
     if a["overall_reasons"]:
         lines.append(f"Why: {a['overall_reasons']}")
@@ -430,7 +431,7 @@ def feedback_summary(db: sqlite_utils.Database, audit_id: int, *, on=None) -> st
         lines.append(f"Learning: {a['learning']}")
     for act in c["actions"]:
         lines.append(f"Action {act['number']}: {act['action']}"
-                     + (f" (by {act['due_date']})" if act["due_date"] else ""))
+                     + (f" (by {uk(act['due_date'])})" if act["due_date"] else ""))
     return "\n".join(lines)
 
 
@@ -446,10 +447,12 @@ def feedback_to_send(db: sqlite_utils.Database, on) -> list[dict]:
 def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environment:
     # A folder given is searched first, then the working folder's and ehkit's templates.
     dirs = [Path(template_dir)] if template_dir else []
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*dirs, *home.folders("templates")]),
         autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+    env.filters["uk_date"] = uk  # {{ audit.audit_date | uk_date }}: 16/09/2015
+    return env
 
 
 def render_letter(context: Mapping, template_dir: str | Path | None = None) -> tuple[str, str]:
@@ -605,13 +608,23 @@ def _feedback_row(fb: Mapping) -> dict:
     }
 
 
+FIELD_NAMES = {"ehm_number": "EHM number", "given_on": "date given",
+               "concern_theme": "theme of the concern", "concern_detail": "about the concern"}
+
+
+def field_name(key: str) -> str:
+    """A feedback field (or rated question) as the form names it, for messages."""
+    texts = {q["key"]: q["text"] for q in questions()}
+    return FIELD_NAMES.get(key) or texts.get(key) or key.replace("_", " ")
+
+
 def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
                                  actor: str | None = None, today=None) -> int:
     """Save one piece of feedback (keys as in :func:`check_service_user_feedback`)."""
     problems = check_service_user_feedback(db, fb, today)
     if problems:
         raise FeedbackError("the feedback was not saved: " + "; ".join(
-            f"{k}: {v}" for k, v in problems.items()), problems)
+            f"{field_name(k)}: {v}" for k, v in problems.items()), problems)
     row = _feedback_row(fb)
     clash = db.execute("SELECT id FROM service_user_feedback WHERE episode_id = ? AND given_on = ?"
                        " AND respondent = ? AND stage = ?",

@@ -32,6 +32,7 @@ import sqlite_utils
 from . import cases, spreadsheet
 from . import db as store
 from .audits import conflict_of_interest
+from .dates import uk
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -177,8 +178,11 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     """
     first, last = month_bounds(month)
     if redraw_reason is not None and not redraw_reason.strip():
-        raise SamplingError("a redraw needs a reason (--reason \"...\"): it is kept with the draw")
+        raise SamplingError("say why the month is drawn again: the reason is kept with the draw")
     on = on or dt.date.today()
+    if first > on:
+        raise SamplingError(f"{first:%B %Y} has not begun yet, so it has no cases to draw: "
+                            "choose a month that has ended")
     cfg = dict(setting("sampling"))
     who = store.current_actor()
     with store.acting_as(user=who.user, actor=drawn_by or who.actor or "ehkit sample",
@@ -339,7 +343,7 @@ def request(db: sqlite_utils.Database, episode: int | str, reason: str, *,
     drawn, the case is added to the stored list at once, with an auditor and a due date.
     """
     if not reason or not reason.strip():
-        raise SamplingError("say why the audit is asked for (--reason \"...\")")
+        raise SamplingError("say why the audit is asked for")
     on = on or dt.date.today()
     month = month or month_of(on)
     month_bounds(month)
@@ -498,7 +502,7 @@ def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
 def describe(d: dict) -> str:
     """One paragraph about a draw: stored or new, seed, quotas, pools."""
     head = (f"{d['month']}: {'stored list' if d.get('stored') else 'new draw'}, drawn on "
-            f"{d['drawn_on']} by {d['drawn_by']} with seed {d['seed']}")
+            f"{uk(d['drawn_on'])} by {d['drawn_by']} with seed {d['seed']}")
     if d.get("redraw_reason"):
         head += f" (redrawn: {d['redraw_reason']})"
     return (head + f"\nquotas {d['council_quota']} council / {d['partner_quota']} partner / "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from builders import add_audit, add_rows, add_service, episode_row
@@ -131,6 +132,13 @@ def test_completion_refused_when_date_or_note_is_wrong(db, day, note, message):
     assert db["actions"].get(1)["completed_date"] is None
 
 
+def test_completion_refusals_give_dates_as_people_read_them(db):
+    build(db)
+    with pytest.raises(actions.ActionError) as e:
+        actions.complete(db, 1, "2026-02-09", "done", today=D(2026, 2, 3))
+    assert "09/02/2026" in str(e.value) and "2026-02-09" not in str(e.value)
+
+
 def test_reassign_keeps_the_reason_in_the_change_log(db):
     build(db)
     actions.reassign(db, 2, 1, "Worker on long-term leave", actor="Ana Auditor")
@@ -146,8 +154,10 @@ def test_reassign_needs_a_reason_and_a_real_owner(db):
     build(db)
     with pytest.raises(actions.ActionError, match="reason"):
         actions.reassign(db, 2, 1, "")
-    with pytest.raises(actions.ActionError, match="no practitioner 99"):
+    with pytest.raises(actions.ActionError, match="no practitioner number 99"):
         actions.reassign(db, 2, 99, "leave")
+    with pytest.raises(actions.ActionError, match="choose the practitioner"):
+        actions.reassign(db, 2, None, "leave")
     assert db["actions"].get(2)["owner_id"] == 2
 
 
@@ -204,10 +214,26 @@ def test_tracker_form_escapes_action_text_and_lists_overdue(db):
     with store.transaction(db):
         db["actions"].update(1, {"action": "<script>alert(1)</script> review"})
     form = tracker_form(db, D(2026, 2, 2))
-    page = "".join(c.value for c in form.children if hasattr(c, "value")
-                   and isinstance(c.value, str))
+    attention = actions.tracker(db, D(2026, 2, 2), states=actions.NEEDS_ATTENTION)
+    assert f"{len(attention)} action(s)" in widget(form, "action-count").value
+    widget(form, "filter-state").value = ""  # All
+    page = widget(form, "action-count").value + widget(form, "tracker-table").value
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; review" in page
     assert "6 action(s)" in page
+
+
+def test_tracker_opens_on_overdue_then_due_this_week(db):
+    from ehkit.forms.actions import tracker_form
+
+    build(db)
+    on = D(2026, 2, 2)
+    form = tracker_form(db, on)
+    states = [r["state"] for r in actions.tracker(db, on)]
+    assert "completed" in states and "open" in states  # the store holds more than is shown
+    shown = re.findall(r"<tr class='ehkit-tracker-row'><td>[^<]*</td><td>([^<]*)</td>",
+                       widget(form, "tracker-table").value)
+    assert shown and set(shown) <= set(actions.NEEDS_ATTENTION)
+    assert shown == sorted(shown, key=["overdue", "due this week"].index)
 
 
 # -- no lost update: a write acts only on the action as the person saw it ------------------
@@ -275,7 +301,8 @@ def test_tracker_form_says_the_action_changed_and_shows_it_again(db):
     widget(form, "completion-note").value = "Plan updated"
     widget(form, "complete").click()
     shown = widget(form, "messages").value
-    assert "changed by Mo Manager" in shown and "reload it" in shown
+    assert "changed by Mo Manager" in shown and "shown again as it now is" in shown
+    assert "(no. 1)" not in shown  # the store's own number means nothing to a person
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert db["actions"].get(1)["completion_note"] == "TAF review held"
     # The tracker shows it anew: completed, so no longer offered to complete.

@@ -439,6 +439,15 @@ def test_printable_record_shows_script_as_text(service, tmp_path):
         assert text in html
 
 
+def test_printable_record_shows_dates_as_people_read_them(service, tmp_path):
+    audit_id = audits.save_draft(service, complete(overall=3, actions=[ACTION]))
+    html = audits.print_record(service, audit_id, out_dir=tmp_path / "audits").read_text(
+        encoding="utf-8").split("<h2>Case note")[0]  # the case note is audits.case_note's
+    assert "02/11/2026" in html and "2026-11-02" not in html
+    due = dt.date.fromisoformat(ACTION["due_date"])
+    assert f"{due:%d/%m/%Y}" in html and ACTION["due_date"] not in html
+
+
 # -- the command line and the server configuration ------------------------------------------------
 def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     from ehkit import cli

@@ -377,7 +377,9 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
         db["agencies"].update(2, {"name": "<b>Fernbridge</b> & Co"})
     form = sampling_form(db, today=DRAWN, out_dir=tmp_path)
     ui = form.widgets
-    assert ui["month"].value == MONTH and "Not drawn yet" in ui["about"].value
+    assert ui["month"].value == "2026-10" and "Not drawn yet" in ui["about"].value
+    ui["month"].value = MONTH  # not ended on DRAWN: drawn early, with a warning
+    assert "November 2026 has not ended" in ui["about"].value
     ui["seed"].value = "21"
     ui["draw"].click()
     assert "Drawn for November 2026 (seed 21)" in ui["messages"].value
@@ -396,7 +398,7 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
     assert "EHM999" in ui["messages"].value and "ehkit-msg-blocked" in ui["messages"].value
 
     ui["redraw"].click()  # no reason given: refused, in plain words
-    assert "needs a reason" in ui["messages"].value
+    assert "say why the month is drawn again" in ui["messages"].value
     ui["redraw_reason"].value = "agencies corrected"
     ui["redraw"].click()
     assert "Drawn again" in ui["messages"].value
@@ -415,7 +417,7 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
 @pytest.mark.browser
 def test_coordinator_draws_and_adds_a_request_in_the_browser(demo_db_path, tmp_path, pages):
     db_file = copy_db(demo_db_path, tmp_path / "ehkit.db")
-    month = sampling.month_of(dt.date.today())  # the form opens on this month
+    month = sampling.month_of(sampling.months_before(dt.date.today(), 1))  # just ended
     with store.connect(db_file) as database:
         ehm = database.conn.execute("SELECT ehm_number FROM episodes ORDER BY id "
                                     "LIMIT 1").fetchone()[0]
