@@ -7,7 +7,7 @@ DEMO_DB := data/demo.db
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench browser clean baseline wheel
+.PHONY: install demo test test-fast lint bench browser clean baseline wheel
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+# The quick loop while working: no browser, no notebooks or many processes (`make test` runs all).
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -n auto -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) browser
 	$(BIN)/python -m bench

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": lambda: batch.run(run, dbs[min(sizes)]),
         "form": lambda: form.run(run, dbs[big], repeats=2 if args.quick else 5),
         "save": lambda: saving.run(run, work(), saves=5 if args.quick else 60),
-        "select": lambda: selection.run(run, work(), metas[big], dbs[big]),
+        "select": lambda: selection.run(run, work(), metas[big], dbs[big], quick=args.quick),
     }
     say("\n  " + common.header())
     for name in STEPS:

@@ -76,7 +76,7 @@ def mark(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
 
 
-COLUMNS = (("benchmark", 62), ("ehkit", 11), ("floor", 11), ("ratio", 7), ("target", 22),
+COLUMNS = (("benchmark", 62), ("ehkit", 11), ("floor", 11), ("ratio", 7), ("target", 38),
            ("", 4))
 
 
@@ -138,6 +138,38 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def in_turns(floor: Callable[[], float], subject: Callable[[], float], rounds: int
+             ) -> tuple[list[float], list[float]]:
+    """(floor times, subject times) of ``rounds`` rounds, each running both one after the
+    other, the floor first in odd rounds and the subject first in even ones: a machine that
+    speeds up or slows down meanwhile moves both alike, and neither always runs warm."""
+    floors: list[float] = []
+    subjects: list[float] = []
+    for k in range(rounds):
+        turns = [(floors, floor), (subjects, subject)]
+        for out, fn in turns if k % 2 == 0 else turns[::-1]:
+            out.append(fn())
+    return floors, subjects
+
+
+def ratio_figure(name: str, subject: list[float], floor: list[float], unit: str,
+                 max_ratio: float, *, ceiling: float | None = None, note: str = "") -> Figure:
+    """ehkit against its floor: the median of each round's own ratio (the two runs of a round
+    are moments apart), PASS when it is at most ``max_ratio``. The medians of the times are
+    printed as context. ``ceiling``: an absolute time a person would wait, marked as such.
+    A figure without its floor fails: nothing else would say how fast ehkit is."""
+    target = f"<= {max_ratio:g}x floor" + (
+        f", < {_fmt(ceiling, unit)} (a person waits)" if ceiling is not None else "")
+    value = median(subject) if subject else None
+    if not subject or len(floor) != len(subject) or not all(f > 0 for f in floor):
+        return Figure(name, value, unit, target, False,
+                      note="no floor measured in this run" + (f"; {note}" if note else ""))
+    ratio = median([s / f for s, f in zip(subject, floor, strict=True)])
+    passed = ratio <= max_ratio and (ceiling is None or value < ceiling)
+    return Figure(name, value, unit, target, passed, floor=median(floor), ratio=ratio,
+                  note=note)
+
+
 # -- cached demo stores ------------------------------------------------------------------
 def _code_key() -> str:
     """Cached stores are rebuilt when the generator changes. (New migrations are applied to
@@ -184,14 +216,44 @@ def demo_db(episodes: int, *, seed: int = SEED, audits_per_episode: float = AUDI
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     log_rows = database.execute("SELECT max(id) FROM change_log").fetchone()[0]
     database.close()
+    floor = plain_insert_seconds(tmp)  # right after the build: the machine as it was
     os.replace(tmp, path)
     meta = {"episodes": episodes, "seed": seed, "audits_per_episode": audits_per_episode,
-            "seconds": seconds, "cpu_seconds": cpu,
+            "seconds": seconds, "cpu_seconds": cpu, "floor_seconds": floor,
             "built_on": dt.datetime.now().isoformat(timespec="seconds"),
             "counts": counts, "change_log_rows": log_rows,
             "bytes": path.stat().st_size}
     meta_path.write_text(json.dumps(meta, indent=1))
     return path, {**meta, "built_now": True}
+
+
+def plain_insert_seconds(src: Path) -> float:
+    """The demo generator's floor: the rows it made, inserted plainly into a new file with
+    the standard library (``executemany`` into tables without types, constraints, indexes or
+    triggers, in one transaction), read from the store it built as they go in."""
+    import sqlite3
+
+    dest = src.with_name(src.name + ".floor")
+    for suffix in ("", "-journal"):
+        Path(str(dest) + suffix).unlink(missing_ok=True)
+    source = sqlite3.connect(src)
+    tables = [t for (t,) in source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    t = time.perf_counter()
+    con = sqlite3.connect(dest, isolation_level=None)
+    con.execute("BEGIN")
+    for table in tables:
+        names = [r[1] for r in source.execute(f'PRAGMA table_info("{table}")')]
+        quoted = ", ".join(f'"{c}"' for c in names)
+        con.execute(f'CREATE TABLE "{table}" ({quoted})')
+        con.executemany(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(names))})',
+                        source.execute(f'SELECT {quoted} FROM "{table}"'))
+    con.execute("COMMIT")
+    con.close()
+    seconds = time.perf_counter() - t
+    source.close()
+    dest.unlink()
+    return seconds
 
 
 def work_copy(src: Path, name: str) -> Path:

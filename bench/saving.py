@@ -4,7 +4,9 @@ ehkit: ``ehkit.audits.save_draft`` of a new, complete audit (the audit, every an
 checklist, an action; the change log written by the triggers), one transaction, committed
 with the store's usual settings (WAL, synchronous FULL). Floor: the same rows written by plain
 ``executemany`` in one ``ehkit.db.transaction`` on the same connection (SQLite and the change
-log, none of ehkit's Python). Targets: median at most 10 ms; the 95th percentile is printed.
+log, none of ehkit's Python). Target: at most 1.5 times the floor (the median of each save's
+own ratio; save and floor take turns), and, as a person waits for it, under 100 ms; the
+95th percentile is printed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from .common import Figure, Run, say, timed
+from .common import Figure, Run, in_turns, ratio_figure, say, timed
 
-MAX_MEDIAN_MS = 10
+MAX_RATIO = 1.5
+CEILING_MS = 100  # a person waits for the save: a sanity ceiling, not the target
 MIN_AUDITS = 100_000
 
 
@@ -86,26 +89,30 @@ def run(run: Run, db_path: Path, saves: int = 60) -> None:
     try:
         held = db["audits"].count
         if held < MIN_AUDITS:
-            run.add(Figure(name, None, "ms", f"median <= {MAX_MEDIAN_MS} ms", None,
+            run.add(Figure(name, None, "ms", f"<= {MAX_RATIO:g}x floor", None,
                            note=f"store holds only {held:,} audits"))
             return
         audit = complete_audit(db, templates.load())
-        mine, floor, submits = [], [], []
-        for i in range(saves + 3):  # the first 3 warm the caches, and are not counted
+        submits: list[float] = []
+
+        def save() -> float:
             t, audit_id = timed(lambda: audits.save_draft(db, audit))
+            s, _ = timed(lambda: audits.submit(db, audit_id, today=dt.date(2026, 10, 31)))
+            submits.append(s * 1000)
+            return t * 1000
+
+        def plain() -> float:
             next_id = db.execute("SELECT max(id) FROM audits").fetchone()[0] + 1
-            f, _ = timed(lambda n=next_id: _floor_save(db, audit, n))
-            s, _ = timed(lambda a=audit_id: audits.submit(db, a, today=dt.date(2026, 10, 31)))
-            if i >= 3:
-                mine.append(t * 1000)
-                floor.append(f * 1000)
-                submits.append(s * 1000)
-        med, p95 = _percentile(mine, 0.5), _percentile(mine, 0.95)
-        fmed = _percentile(floor, 0.5)
+            return timed(lambda: _floor_save(db, audit, next_id))[0] * 1000
+
+        floor, mine = in_turns(plain, save, saves + 3)
+        # the first 3 rounds warm the caches, and are not counted
+        floor, mine, submits = floor[3:], mine[3:], submits[3:]
+        p95 = _percentile(mine, 0.95)
         rows = len(audit["answers"]) + len(audit["checklist"]) + len(audit["actions"]) + 1
-        run.add(Figure(f"save_draft median ({saves} saves, {held:,} audits held)", med, "ms",
-                       f"median <= {MAX_MEDIAN_MS} ms", med <= MAX_MEDIAN_MS, floor=fmed,
-                       ratio=med / fmed, note=f"{rows} rows + {rows} change-log rows each"))
+        run.add(ratio_figure(f"save_draft median ({saves} saves, {held:,} audits held)", mine,
+                             floor, "ms", MAX_RATIO, ceiling=CEILING_MS,
+                             note=f"{rows} rows + {rows} change-log rows each"))
         run.add(Figure("  save_draft 95th percentile", p95, "ms", "(printed)", None,
                        floor=_percentile(floor, 0.95), ratio=p95 / _percentile(floor, 0.95)))
         run.add(Figure("  submit median (context)", _percentile(submits, 0.5), "ms", "(printed)",

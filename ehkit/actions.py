@@ -34,6 +34,7 @@ from .records import StaleRecord  # noqa: F401 - raised here; callers catch it f
 from .rules import audit as rule
 
 STATES = ("open", "due this week", "overdue", "completed")
+NEEDS_ATTENTION = ("overdue", "due this week")  # what the tracker opens on
 DUE_SOON_DAYS = 7
 
 
@@ -169,10 +170,9 @@ def _number(value, what: str) -> int:
 def _words(value, what: str, action_id: int) -> str:
     """Text a person typed, stripped; ActionError when it is blank or not text."""
     if not isinstance(value, str | None):
-        raise ActionError(f"action {action_id}: the {what} should be text, not "
-                          f"{type(value).__name__}")
+        raise ActionError(f"the {what} should be text, not {type(value).__name__}")
     if not (value or "").strip():
-        raise ActionError(f"action {action_id}: give the {what}")
+        raise ActionError(f"give the {what}")
     return value.strip()
 
 
@@ -217,11 +217,11 @@ def complete(db: sqlite_utils.Database, action_id: int, completed_on, note: str,
     day = _as_date(completed_on, "completed date").isoformat()
     if why := rule.action_completed_not_in_future(day, _as_date(today or dt.date.today(),
                                                                 "today")):
-        raise ActionError(f"action {action_id}: {why}")
+        raise ActionError(why)
     note = _words(note, "completion note (what was done)", action_id)
     with _changing(db, action_id, expected_version, actor=actor) as row:
         if why := rule.action_completed_after_audit(day, _as_date(row["audit_date"]).isoformat()):
-            raise ActionError(f"action {action_id}: {why}")
+            raise ActionError(why)
         db["actions"].update(action_id, {"completed_date": day,
                                          "completion_note": note})
 
@@ -233,15 +233,17 @@ def reassign(db: sqlite_utils.Database, action_id: int, owner_id: int, reason: s
     ``expected_version`` is the version :func:`get` gave (StaleRecord if it moved on).
     """
     action_id = _number(action_id, "action")
+    if owner_id is None:
+        raise ActionError("choose the practitioner who will own the action")
     owner_id = _number(owner_id, "owner")
     reason = _words(reason, "reason for reassigning it", action_id)
     with _changing(db, action_id, expected_version, actor=actor, reason=reason) as row:
         owner = db.execute("SELECT name FROM practitioners WHERE id = ?", [owner_id]).fetchone()
         if owner is None:
-            raise ActionError(f"action {action_id}: there is no practitioner {owner_id} to "
-                              "own it")
+            raise ActionError(f"there is no practitioner number {owner_id} to own the "
+                              "action: choose one from the list")
         if row["owner_id"] == owner_id:
-            raise ActionError(f"action {action_id} is already owned by {owner[0]}")
+            raise ActionError(f"the action is already owned by {owner[0]}")
         db["actions"].update(action_id, {"owner_id": owner_id, "by_whom": owner[0]})
 
 

@@ -33,6 +33,7 @@ import sqlite_utils
 from . import dates, home, records
 from . import db as store
 from . import template as templates
+from .dates import uk
 from .errors import FeedbackError
 from .settings import get as setting
 
@@ -43,6 +44,7 @@ _as_date = functools.partial(dates.as_date, error=FeedbackError)
 # -- the audit and the people around it -------------------------------------------------
 _AUDIT = """
 SELECT a.id, a.episode_id, a.template, a.status, a.audit_date, a.auditor1_id, a.auditor2_id,
+       a.id IN (SELECT id FROM counted_audits) AS counted,
        a.summary, a.overall_reasons, a.learning,
        (SELECT grade FROM final_overall f WHERE f.audit_id = a.id) AS grade,
        e.ehm_number, e.lead_professional_id AS author_id, w.name AS author, w.role AS author_role,
@@ -81,7 +83,7 @@ def audit_people(db: sqlite_utils.Database, audit_id: int) -> dict:
 
 def _completed(db, audit_id: int) -> dict:
     a = audit_people(db, audit_id)
-    if not db.execute("SELECT 1 FROM counted_audits WHERE id = ?", [a["id"]]).fetchone():
+    if not a["counted"]:
         raise FeedbackError(f"audit {audit_id} is still a draft: submit it before recording "
                             "what followed it")
     return a
@@ -372,7 +374,7 @@ def feedback_summary(db: sqlite_utils.Database, audit_id: int, *, on=None) -> st
     c = letter_context(db, audit_id, on=on)
     a = c["audit"]
     lines = [f"Feedback on your Early Help Assessment for {a['ehm_number']}",
-             f"Audited on {a['audit_date']} with the {c['tool']}.",
+             f"Audited on {uk(a['audit_date'])} with the {c['tool']}.",
              f"Overall grade: {c['grade_label']}."]
     if a["overall_reasons"]:
         lines.append(f"Why: {a['overall_reasons']}")
@@ -386,7 +388,7 @@ def feedback_summary(db: sqlite_utils.Database, audit_id: int, *, on=None) -> st
         lines.append(f"Learning: {a['learning']}")
     for act in c["actions"]:
         lines.append(f"Action {act['number']}: {act['action']}"
-                     + (f" (by {act['due_date']})" if act["due_date"] else ""))
+                     + (f" (by {uk(act['due_date'])})" if act["due_date"] else ""))
     return "\n".join(lines)
 
 
@@ -402,10 +404,12 @@ def feedback_to_send(db: sqlite_utils.Database, on) -> list[dict]:
 def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environment:
     # A folder given is searched first, then the working folder's and ehkit's templates.
     dirs = [Path(template_dir)] if template_dir else []
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*dirs, *home.folders("templates")]),
         autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+    env.filters["uk_date"] = uk  # {{ audit.audit_date | uk_date }}: 16/09/2015
+    return env
 
 
 def render_letter(context: Mapping, template_dir: str | Path | None = None) -> tuple[str, str]:

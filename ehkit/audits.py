@@ -40,6 +40,7 @@ import sqlite_utils
 from . import db as store
 from . import home, records
 from . import template as templates
+from .dates import uk
 from .episodes import case_information
 from .errors import AuditNotFound, EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
@@ -677,6 +678,7 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(home.folders("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["uk_date"] = uk  # stored ISO, printed 16/09/2015
     return env.get_template("record.html.j2").render(
         a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),
         status=STATUS_LABELS[a["status"]],

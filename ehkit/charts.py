@@ -118,6 +118,10 @@ def trend(title: str, periods: Sequence[str], series: dict[str, Sequence[float |
     for name, values in series.items():
         ax.plot(periods, [float("nan") if v is None else v for v in values], marker="o",
                 label=name)
+    # counts, days and percentages start at zero: a small change must look small
+    top = max([v for vs in series.values() for v in vs if v is not None], default=1) * 1.08 or 1
+    ax.set_ylim(0, top)
+    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= top])  # none past the top
     _title(ax, title)
     ax.set_xlabel("Period")
     ax.set_ylabel(ylabel)

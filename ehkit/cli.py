@@ -13,7 +13,7 @@ import datetime as dt
 import sqlite3
 import sys
 
-from . import __version__
+from . import __version__, home
 from .errors import EhkitError
 
 
@@ -80,7 +80,7 @@ def _add_report(sub) -> None:
                    "(annual); default: the last full period in the data")
     p.add_argument("--audience", default="board",
                    help="head_of_service, board or lscb (default board)")
-    p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    p.add_argument("--out", help="output folder (default reports/ in the working folder)")
     p.add_argument("--jobs", type=int, help="with all: reports run at once (default: cores)")
     p.add_argument("--notebooks", metavar="DIR",
                    help="a folder of report notebooks (default: the working folder's "
@@ -94,7 +94,7 @@ def _run_report(args) -> int:
     if args.kind == "all":
         return _run_report_all(args)
     result = reports.run(args.kind, db=args.db, period=args.period, audience=args.audience,
-                         out_dir=args.out, notebooks=args.notebooks)
+                         out_dir=args.out or home.reports_dir(), notebooks=args.notebooks)
     print(f"figures: {result.figures}")
     print(f"report:  {result.html}")
     return 0
@@ -110,8 +110,8 @@ def _run_report_all(args) -> int:
     jobs = reports.due(args.period)
     with tqdm(total=len(jobs), unit="report", desc=f"reports for {args.period}",
               disable=None) as bar:
-        outcomes = reports.run_all(args.period, db=args.db, out_dir=args.out, jobs=args.jobs,
-                                   notebooks=args.notebooks, progress=lambda _: bar.update(1))
+        outcomes = reports.run_all(args.period, db=args.db, out_dir=args.out or home.reports_dir(),
+                                   jobs=args.jobs, notebooks=args.notebooks, progress=lambda _: bar.update(1))
     print(reports.summary_table(outcomes))
     failed = [o for o in outcomes if o.error]
     if failed:
@@ -149,7 +149,7 @@ def _add_letter(sub) -> None:
                        "Inadequate overall. Nothing is emailed.")
     p.add_argument("audit_id", type=int, metavar="ID", help="the audit number")
     _db_arg(p)
-    p.add_argument("--out", default="reports/letters", help="folder (default reports/letters)")
+    p.add_argument("--out", help="folder (default reports/letters in the working folder)")
     p.add_argument("--on", type=_date, help="the letter's date (default: today)")
     p.add_argument("--signed-by", type=int, metavar="PRACTITIONER_ID",
                    help="who signs it (default: the Early Help Coordinator)")
@@ -163,8 +163,9 @@ def _run_letter(args) -> int:
     from . import db as store
 
     html, text = after_audit.draft_letter(store.connect(args.db, must_exist=True), args.audit_id,
-                                          out_dir=args.out, on=args.on,
-                                          signed_by_id=args.signed_by, template_dir=args.templates)
+                                          out_dir=args.out or home.reports_dir("letters"), on=args.on,
+                                          signed_by_id=args.signed_by,
+                                          template_dir=args.templates)
     print(f"letter: {html}\n        {text}")
     return 0
 
@@ -180,7 +181,8 @@ def _add_feedback(sub) -> None:
                       "reason). Exits 1 when any row was rejected.")
     i.add_argument("file", metavar="FILE")
     _db_arg(i)
-    i.add_argument("--rejects-dir", help="folder for the rejects file (default reports/imports)")
+    i.add_argument("--rejects-dir",
+                   help="folder for the rejects file (default reports/imports in the working folder)")
     i.set_defaults(run=_run_feedback_import)
 
 
@@ -188,8 +190,9 @@ def _run_feedback_import(args) -> int:
     from . import db as store
     from . import service_user_feedback as feedback
 
+    rejects = args.rejects_dir or home.reports_dir("imports")
     result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
-                                                   args.file, rejects_dir=args.rejects_dir)
+                                                   args.file, rejects_dir=rejects)
     print(result.summary())
     return 1 if result.rejected else 0
 
@@ -304,7 +307,7 @@ def _add_audit(sub) -> None:
                             "the paper tool, and print the case note (guidance 2).")
     _db_arg(pr)
     pr.add_argument("audit_id", type=int, metavar="ID")
-    pr.add_argument("--out", default="reports/audits", help="folder (default reports/audits)")
+    pr.add_argument("--out", help="folder (default reports/audits in the working folder)")
     pr.set_defaults(run=_run_audit_print)
 
 
@@ -313,7 +316,8 @@ def _run_audit_print(args) -> int:
     from . import db as store
 
     database = store.connect(args.db, must_exist=True)
-    path = audits.print_record(database, args.audit_id, out_dir=args.out)
+    path = audits.print_record(database, args.audit_id,
+                               out_dir=args.out or home.reports_dir("audits"))
     print(path)
     print(audits.case_note(database, args.audit_id))
     return 0
@@ -333,8 +337,8 @@ def _add_import(sub) -> None:
                    "example_ehm) or a path to a .toml file (default: default)")
     p.add_argument("--create-agencies", action="store_true",
                    help="episodes: create lead agencies the store does not know")
-    p.add_argument("--rejects-dir", default="reports/imports",
-                   help="where the rejects file goes (default reports/imports)")
+    p.add_argument("--rejects-dir",
+                   help="where the rejects file goes (default reports/imports in the working folder)")
     p.set_defaults(run=_run_import)
 
 
@@ -358,7 +362,7 @@ def _run_import(args) -> int:
                 bar.set_description(f"writing {args.kind}")
 
         summary = cases.IMPORTERS[args.kind](database, args.file, mapping=args.mapping,
-                                             rejects_dir=args.rejects_dir,
+                                             rejects_dir=args.rejects_dir or home.reports_dir("imports"),
                                              progress=progress, **extra)
     if new:
         anchors.start_anew(database, path)  # where another store was anchored: a new line
@@ -441,7 +445,6 @@ def _add_init(sub) -> None:
 
 
 def _run_init(args) -> int:
-    from . import home
 
     if args.check:
         found = home.differences(args.folder)
@@ -468,7 +471,6 @@ def _add_upgrade(sub) -> None:
 
 def _run_upgrade(args) -> int:
     from . import db as store
-    from . import home
 
     path = store.db_path(args.db)
     database = store.connect(path, must_exist=True, migrate=False)

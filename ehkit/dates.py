@@ -1,5 +1,6 @@
 """Days as ehkit reads, steps and shows them: one reader of a date a person or the store
-gives, one step back by whole months, one UK display (16/09/2015).
+gives, one step back by whole months, and dates as people here read them: 16/09/2015 (the
+store keeps ISO dates, 2015-09-16).
 
 A spreadsheet cell's date (Excel serials, 31-Jan-2026 ...) is read by the import
 (:func:`ehkit.cases.parse_date`); this reader takes a date or ISO text only.
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 
 from .errors import EhkitError
+
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def as_date(value, what: str = "date", error: type[EhkitError] = EhkitError) -> dt.date:
@@ -34,6 +38,14 @@ def months_before(day: dt.date, months: int) -> dt.date:
     return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
 
 
-def uk_date(day: dt.date) -> str:
-    """A day as people in an English council write it: 16/09/2015."""
-    return f"{day:%d/%m/%Y}"
+def uk(day, blank: str = "") -> str:
+    """``day`` (a date, or ISO text such as a stored date) as 16/09/2015; ``blank`` when
+    there is none. Anything else (text, a number) is shown as it is, never dropped."""
+    if day in (None, ""):
+        return blank
+    if isinstance(day, str) and ISO_DAY.fullmatch(day.strip()):
+        try:
+            day = dt.date.fromisoformat(day.strip())
+        except ValueError:
+            return day
+    return f"{day:%d/%m/%Y}" if isinstance(day, dt.date) else str(day)

@@ -66,6 +66,13 @@ def home() -> Path | None:
     return next((d for d in (here, *here.parents) if (d / SETTINGS).is_file()), None)
 
 
+def reports_dir(*parts: str) -> Path:
+    """Where ehkit writes what people read (reports, letters, records, rejects files): the
+    working folder's ``reports/``, else ``reports/`` in the folder ehkit runs in."""
+    base = home()
+    return (base / "reports" if base else Path("reports")).joinpath(*parts)
+
+
 def folders(kind: str) -> list[Path]:
     """Where files of ``kind`` are looked for, in order: the working folder's, the package's."""
     h = home()

@@ -20,6 +20,7 @@ Definitions (also in the README and shown in the reports):
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import weakref
 from bisect import bisect_right
@@ -29,7 +30,7 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, after_audit, agreement, dates, redact, sampling, service_user_feedback
+from . import actions, after_audit, agreement, dates, periods, redact, sampling, service_user_feedback
 from . import db as store
 from . import template as templates
 from .periods import Period
@@ -53,10 +54,12 @@ DEFINITIONS = {
                       "share of all such audits; unacceptable: Requires Improvement or Inadequate.",
     "not_applicable": "n/a: a percentage of nothing (no cases in its denominator).",
     # monthly
-    "selection": "The month's audit list (ehkit sample): completed when an audit of the case "
-                 "dated in the month or after was submitted; late when submitted after its due "
-                 "date (two weeks after selection); overdue when not submitted and past its due "
-                 "date at the end of the month.",
+    "selection": "The month's audit list (ehkit sample), as at the last day of the month: "
+                 "completed when an audit of the case dated in the month or after was submitted "
+                 "by then; late when submitted after its due date (two weeks after selection); "
+                 "overdue when not submitted and past its due date at the end of the month. "
+                 "Audits submitted after the month end are counted apart, so the report reads "
+                 "the same whenever it is run.",
     "poor_audits": "Audits submitted or moderated in the period graded Requires Improvement or "
                    "Inadequate overall, with each recommended action's state at the period end.",
     "actions_overdue": "Recommended actions of any month not completed and due before the "
@@ -79,7 +82,8 @@ DEFINITIONS = {
                     "the episode's lead agency.",
     "participation": "Audits in the period of cases led by each sector; audits with an auditor "
                      "from the sector; feedback discussions with an attendee from the sector.",
-    "moderation": "Moderations dated in the period: pairs of auditor's and moderator's grades "
+    "moderation": "Moderations dated in the 12 months to the period's end (a quarter has too "
+                  "few to show): pairs of auditor's and moderator's grades "
                   "per section; exact agreement is the share of pairs with the same grade; "
                   "weighted kappa (linear weights) is agreement beyond chance (1 perfect, 0 "
                   "chance).",
@@ -241,10 +245,39 @@ LABELS = {
     "began_in_period": "Early help assessments begun in period",
     "successful_pct": "% of plans with successful outcomes",
     "audits_completed": "Audits completed in period",
-    "acceptable_pct": "% of plans judged acceptable in quality",
-    "unacceptable_pct": "% of plans judged unacceptable in quality",
+    # what is counted is audits (one plan may be audited twice, most never)
+    "acceptable_pct": "% of audits judging the plan acceptable in quality",
+    "unacceptable_pct": "% of audits judging the plan unacceptable in quality",
+    "stepped_up_pct": "% of plans stepped up to children's social care",
+    "stepped_down_pct": "% of plans stepped down from children's social care",
+    "days_to_first_review": "Median days from start to first review",
+    "closed_length_days": "Median length of episodes closed in period (days)",
+    "audits_on_time_pct": "% of selected cases audited within their two weeks",
     "selected": "Cases selected for audit",
     "concerns_raised": "Concerns raised in service-user feedback",
+}
+
+
+# What each definition defines, as the report names it: shown beside its definition.
+TERMS = {
+    **{k: LABELS[k] for k in ("open_at_end", "closed_in_period", "successful_pct",
+                              "stepped_up_pct", "stepped_down_pct", "days_to_first_review",
+                              "closed_length_days", "audits_on_time_pct")},
+    "acceptable_pct": "% of audits judging the plan acceptable (or unacceptable) in quality",
+    "not_applicable": "n/a",
+    "selection": "The month's audits (selected, completed, late, overdue)",
+    "poor_audits": "Audits graded Requires Improvement or Inadequate",
+    "actions_overdue": "Actions overdue",
+    "meetings_to_hold": "Feedback meetings still to hold",
+    "drift": "Drifting cases found by the selection",
+    "referral_reason": "Progress against referral reasons",
+    "concerns": "Concerns raised in service-user feedback",
+    "multi_agency": "Multi-agency working: grades by lead agency sector",
+    "participation": "Audits of cases led by each sector; taking part",
+    "moderation": "Moderation: % exact agreement and weighted kappa",
+    "trend": "The quarter beside the four before it",
+    "learning_themes": "Learning themes",
+    "action_completion": "Action completion",
 }
 
 
@@ -311,10 +344,8 @@ def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
         count("closed_in_period", LABELS["closed_in_period"], closed),
         count("began_in_period", LABELS["began_in_period"], began),
         percent("successful_pct", LABELS["successful_pct"], successful, closed),
-        percent("stepped_up_pct", "% of plans stepped up to children's social care",
-                stepped_up, closed),
-        percent("stepped_down_pct", "% of plans stepped down from children's social care",
-                stepped_down, began),
+        percent("stepped_up_pct", LABELS["stepped_up_pct"], stepped_up, closed),
+        percent("stepped_down_pct", LABELS["stepped_down_pct"], stepped_down, began),
     ]
 
 
@@ -444,10 +475,8 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
         percents=(PercentColumn("acceptable_pct", "% acceptable", good, TOTAL),
                   PercentColumn("unacceptable_pct", "% unacceptable", poor, TOTAL)),
         # the overall row's percentages are the partnership's headline figures
-        percent_keys={(templates.OVERALL, "acceptable_pct"): (
-                          "acceptable_pct", "% of plans judged acceptable in quality"),
-                      (templates.OVERALL, "unacceptable_pct"): (
-                          "unacceptable_pct", "% of plans judged unacceptable in quality")},
+        percent_keys={(templates.OVERALL, "acceptable_pct"): _same("acceptable_pct"),
+                      (templates.OVERALL, "unacceptable_pct"): _same("unacceptable_pct")},
         same_as={**{(s, TOTAL): f"grades.{templates.OVERALL}.total" for s, _ in sections},
                  (templates.OVERALL, TOTAL): "audits_completed"})
 
@@ -461,6 +490,13 @@ def grade_distribution(db: sqlite_utils.Database, period: Period,
 def partnership(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """The safeguarding partnership's quarterly figures (framework: reports to the LSCB)."""
     return episode_figures(db, period) + quality_figures(db, period)
+
+
+def lists_began(db: sqlite_utils.Database) -> Period | None:
+    """The first month with an audit list (ehkit sample): from then on audits are drawn
+    each month, so their number moves for that reason."""
+    first, = _one(db, "SELECT min(month) FROM selection_draws WHERE current = 1", {})
+    return periods.parse(first) if first else None
 
 
 def data_span(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
@@ -504,7 +540,10 @@ def selection_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
             count("selection_completed_late", "Of which completed late", s["completed_late"]),
             count("selection_overdue", "Overdue at the month end", s["overdue"]),
             percent("selection_completed_pct", "% of selected cases audited", s["completed"],
-                    s["selected"])]
+                    s["selected"]),
+            # shown apart: the figures above are as at the month end, whenever it is run
+            count("selection_completed_after", "Audits submitted after the month end (not "
+                  "counted above)", s["completed_after"])]
 
 
 def drifting_selected(db: sqlite_utils.Database, period: Period) -> list[dict]:
@@ -592,16 +631,34 @@ def referral_reasons(found: Iterable[str | None] = ()) -> list[tuple[str, str]]:
     return [(slug(r), r) for r in reasons] + [("not_recorded", "Not recorded")]
 
 
-def referral_outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
-    """Episodes closed in the period by referral reason and how they ended."""
+# A referral reason with fewer episodes closed in the period is counted in "Other reasons"
+# (when two or more are): its own row would be small counts, all suppressed, telling nothing.
+OTHER_BELOW = 10
+OTHER_REASONS = ("other_reasons", f"Other reasons (each fewer than {OTHER_BELOW} closed)")
+
+
+def referral_outcome_grid(db: sqlite_utils.Database, period: Period,
+                          group_below: int = OTHER_BELOW) -> Grid:
+    """Episodes closed in the period by referral reason and how they ended; the reasons
+    with fewer than ``group_below`` closed grouped into Other reasons."""
     rows = _closed(db, period)
     counts: dict[tuple[str, str], int] = {}
     for _agency, r, ended, n in rows:
         key = (slug(r) if r else "not_recorded", ended or "other")
         counts[key] = counts.get(key, 0) + n
     ended = tuple(setting("episodes", "ended_as").items())
+    reasons = referral_reasons(r for _, r, _, _ in rows)
+    closed = {r: sum(n for (x, _), n in counts.items() if x == r) for r, _ in reasons}
+    small = {r for r, _ in reasons if closed[r] < group_below}
+    if len(small) > 1:
+        reasons = [x for x in reasons if x[0] not in small] + [OTHER_REASONS]
+        grouped: dict[tuple[str, str], int] = {}
+        for (r, e), n in counts.items():
+            key = (OTHER_REASONS[0] if r in small else r, e)
+            grouped[key] = grouped.get(key, 0) + n
+        counts = grouped
     return Grid("referral_outcomes", "Closed in the period: how episodes ended, by referral "
-                "reason", tuple(referral_reasons(r for _, r, _, _ in rows)), ended, counts,
+                "reason", tuple(reasons), ended, counts,
                 corner="Referral reason",
                 key_format="referral.{row}.{col}",
                 total_keys={(TOTAL, TOTAL): _same("closed_in_period")},
@@ -643,10 +700,9 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
             listed += 1
             on_time += r["state"] == "completed"
     return [
-        days("days_to_first_review", "Median days from start to first review", to_review),
-        days("closed_length_days", "Median length of episodes closed in period (days)", lengths),
-        percent("audits_on_time_pct", "% of selected cases audited within their two weeks",
-                on_time, listed),
+        days("days_to_first_review", LABELS["days_to_first_review"], to_review),
+        days("closed_length_days", LABELS["closed_length_days"], lengths),
+        percent("audits_on_time_pct", LABELS["audits_on_time_pct"], on_time, listed),
     ]
 
 
@@ -738,14 +794,23 @@ def taking_part_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 key_format="participation.{row}.{col}")
 
 
+def moderation_window(period: Period) -> tuple[dt.date, dt.date]:
+    """The 12 months to the period's end: a quarter moderates too few grades per section to
+    say anything (every figure would be suppressed), so agreement is a rolling year."""
+    end = period.end
+    start = end + dt.timedelta(days=1)
+    return start.replace(year=start.year - 1), end
+
+
 def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str, list[Figure]]]:
-    """Agreement between auditors and moderators per section in the period (ehkit.agreement):
-    for each section, pairs of grades, % exact agreement and weighted kappa."""
+    """Agreement between auditors and moderators per section over the 12 months to the
+    period's end (ehkit.agreement): for each section, pairs of grades, % exact agreement and
+    weighted kappa."""
     out = []
     short = {s.key: s.label for s in templates.load().graded_sections}
     short[templates.OVERALL] = "Overall grading"
-    for r in agreement.by_section(db, period.start, period.end, per_quarter=False):
-        k = f"moderation.{r['key']}"
+    for r in agreement.by_section(db, *moderation_window(period), per_quarter=False):
+        k = f"moderation_12m.{r['key']}"
         r["section"] = short.get(r["key"], r["section"])
         out.append((r["section"], [
             count(f"{k}.pairs", f"{r['section']}: grades moderated", r["pairs"]),

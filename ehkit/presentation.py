@@ -92,15 +92,16 @@ class Report:
 
     def definitions(self, keys: Iterable[str] | None = None) -> None:
         keys = list(keys or metrics.DEFINITIONS)
-        items = "".join(f"<li>{escape(metrics.DEFINITIONS[k])}</li>" for k in keys)
-        suppression = ""
+        # each definition beside the name of the figure it defines, as the report shows it
+        items = "".join(f"<li><strong>{escape(metrics.TERMS[k])}</strong>: "
+                        f"{escape(metrics.DEFINITIONS[k])}</li>" for k in keys)
         if self.audience.suppress:
-            suppression = (f"<li>Counts from 1 to {self.audience.threshold} are shown as "
-                           f"<strong>{disclosure.SUPPRESSED}</strong> to protect families, and "
-                           "so is any other count that would let one be worked out from a "
-                           "total; a percentage, median or ratio built on such a count is "
-                           "suppressed too. A true zero is shown as 0.</li>")
-        _html(f"<h3>How these figures are defined</h3><ul class='note'>{items}{suppression}</ul>")
+            items += (f"<li><strong>{disclosure.SUPPRESSED}</strong>: counts from 1 to "
+                      f"{self.audience.threshold} are shown as <strong>{disclosure.SUPPRESSED}"
+                      "</strong> to protect families, and so is any other count that would let "
+                      "one be worked out from a total; a percentage, median or ratio built on "
+                      "such a count is suppressed too. A true zero is shown as 0.</li>")
+        _html(f"<h3>How these figures are defined</h3><ul class='note definitions'>{items}</ul>")
 
     # -- disclosure ------------------------------------------------------------------------
     @functools.cached_property

@@ -7,6 +7,8 @@ that shows that figure, so a figure shown in two reports is computed and shown o
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from . import charts, metrics
 from . import template as templates
 from .metrics import TOTAL
@@ -156,14 +158,36 @@ def headline(report: Report) -> None:
     for keys, what, unit, ylabel in (
             (("open_at_end", "closed_in_period"), "Open early help assessments", "",
              "Early help assessments"),
-            (("successful_pct", "acceptable_pct", "stepped_up_pct"), "Plans with successful "
-             "outcomes", "%", "% of plans or audits"),
+            # one subject per chart: how plans ended, then how audits judged them
+            (("successful_pct", "stepped_up_pct"), "Plans with successful outcomes", "%",
+             "% of plans closed"),
+            (("acceptable_pct",), "Audits judging the plan acceptable in quality", "%",
+             "% of audits"),
             (("days_to_first_review",), "Median days to the first review", "", "Days")):
         names = {f.key: f.label for f in trend[-1][1]}
         report.chart(charts.trend(charts.change_title(what, series[keys[0]], labels, unit), labels,
                                   {names[k]: series[k] for k in keys}, ylabel=ylabel),
                      what.lower())
     report.note("A gap in a line is a quarter whose figure is suppressed or not applicable.")
+    why_audits_moved(report, [p for p, _ in trend], series["audits_completed"])
+
+
+BIG_MOVE = 2  # a figure that doubles, or halves, from one quarter to the next is explained
+
+
+def why_audits_moved(report: Report, quarters, shown: list) -> None:
+    """Say why the number of audits moved a lot, where ehkit knows: the monthly audit lists
+    began. ``shown``: each quarter's figure as shown (None where suppressed or n/a)."""
+    began = metrics.lists_began(report.db)
+    if began is None:
+        return
+    for (q0, v0), (q1, v1) in pairwise(zip(quarters, shown, strict=True)):
+        if v0 and v1 and max(v0, v1) >= BIG_MOVE * min(v0, v1) \
+                and q0.start <= began.start <= q1.end:
+            report.note(f"{metrics.LABELS['audits_completed']} {'rose' if v1 > v0 else 'fell'} "
+                        f"from {v0} in {q0.label} to {v1} in {q1.label}: the monthly audit "
+                        f"lists (ehkit sample) began in {began.start:%B %Y}, and from then on "
+                        "cases were drawn for audit every month.")
 
 
 def sectors(report: Report) -> None:
@@ -188,12 +212,17 @@ def concerns(report: Report) -> None:
 def referral_reasons(report: Report) -> None:
     report.section("Progress against referral reasons",
                    "Volumes and outcomes by the reason the family was referred.")
-    report.grid(metrics.referral_volume_grid(report.db, report.period))
+    volumes = metrics.referral_volume_grid(report.db, report.period)
+    report.grid(volumes)
     grid = metrics.referral_outcome_grid(report.db, report.period)
     if grid.value(TOTAL, TOTAL) == 0:
         report.note("No episode closed in this period.")
         return
     report.grid(grid)
+    if metrics.OTHER_REASONS in grid.rows:
+        apart = dict(grid.rows)
+        report.note(f"{metrics.OTHER_REASONS[1]}: "
+                    + ", ".join(label for r, label in volumes.rows if r not in apart) + ".")
 
 
 def timescales(report: Report) -> None:
@@ -222,11 +251,13 @@ def moderation(report: Report) -> None:
     audit process); not part of the LSCB's report."""
     if report.audience.key == "lscb":
         return
+    start, end = metrics.moderation_window(report.period)
     report.section("Moderation: do auditors and moderators agree?",
-                   "Per section, for moderations dated in the quarter.")
+                   f"Per section, for moderations dated in the 12 months from "
+                   f"{long_date(start)} to {long_date(end)}: a quarter has too few to show.")
     rows = metrics.moderation_rows(report.db, report.period)
     if not rows:
-        report.note("No audits were moderated in this period.")
+        report.note("No audits were moderated in these 12 months.")
         return
     report.figure_rows("Agreement between auditors and moderators",
                        ["Grades moderated", "% exact agreement", "Weighted kappa"], rows,

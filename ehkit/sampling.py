@@ -19,6 +19,7 @@ after it was selected.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import random
 import re
@@ -31,7 +32,7 @@ import sqlite_utils
 from . import db as store
 from . import episodes, spreadsheet
 from .audits import conflict_of_interest
-from .dates import months_before
+from .dates import months_before, uk
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -169,19 +170,39 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     """
     first, last = month_bounds(month)
     if redraw_reason is not None and not redraw_reason.strip():
-        raise SamplingError("a redraw needs a reason (--reason \"...\"): it is kept with the draw")
+        raise SamplingError("say why the month is drawn again: the reason is kept with the draw")
     on = on or dt.date.today()
+    if first > on:
+        raise SamplingError(f"{first:%B %Y} has not begun yet, so it has no cases to draw: "
+                            "choose a month that has ended")
     cfg = dict(setting("sampling"))
     who = store.current_actor()
     with store.acting_as(user=who.user, actor=drawn_by or who.actor or "ehkit sample",
                          reason=redraw_reason or f"audit selection for {month}"), \
-            store.transaction(db):
+            _scratch_in_memory(db), store.transaction(db):
         existing = current_draw(db, month)
         if existing and redraw_reason is None:
             return {**existing, "stored": True}
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
         made = _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing)
     return {**made, "stored": False}
+
+
+@contextlib.contextmanager
+def _scratch_in_memory(db):
+    """The draw's scratch tables (a pool of 200,000 episodes in a region's store) kept in
+    memory, not in a temporary file. Changing where they live drops the connection's
+    temporary tables, so only between transactions."""
+    conn = db.conn
+    was = conn.execute("PRAGMA temp_store").fetchone()[0]
+    if conn.in_transaction or was == 2:
+        yield
+        return
+    conn.execute("PRAGMA temp_store = MEMORY")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA temp_store = {int(was)}")
 
 
 def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
@@ -200,8 +221,10 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Cases audited in the window (by EHM number: any episode of the case), or on an earlier
     # month's list in it.
     conn.execute("CREATE TEMP TABLE draw_recent (ehm TEXT PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT x.ehm_number FROM audits a
-          JOIN episodes x ON x.id = a.episode_id WHERE a.audit_date > :window_start""", p)
+    # (the audited episodes' ids first, then their EHM numbers read in id order: the
+    # episodes' pages in file order, twice as fast as one join in audit order)
+    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT ehm_number FROM episodes
+          WHERE id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""", p)
     conn.execute("""CREATE TEMP TABLE draw_listed AS
           SELECT DISTINCT s.episode_id AS id FROM selection_draws d
             JOIN selections s ON s.draw_id = d.id
@@ -312,7 +335,7 @@ def request(db: sqlite_utils.Database, episode: int | str, reason: str, *,
     drawn, the case is added to the stored list at once, with an auditor and a due date.
     """
     if not reason or not reason.strip():
-        raise SamplingError("say why the audit is asked for (--reason \"...\")")
+        raise SamplingError("say why the audit is asked for")
     on = on or dt.date.today()
     month = month or month_of(on)
     month_bounds(month)
@@ -387,7 +410,7 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                       AND +x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
-                    WHERE x.episode_id = e.id AND +x.audit_date >= :first) AS completed_on
+                    WHERE x.episode_id = e.id AND +x.audit_date >= :first) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id
@@ -400,6 +423,11 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     today = as_of.isoformat()
     for r in rows:
         r["reason_label"] = REASONS[r["reason"]]
+        # As at ``as_of``: an audit submitted after it was not completed then (a report on
+        # a closed month reads the same whenever it is run).
+        submitted = r["submitted_on"]
+        r["completed_on"] = submitted if submitted and submitted <= today else None
+        r["completed_after"] = submitted if submitted and submitted > today else None
         if r["completed_on"]:
             late = r["completed_on"] > r["due_date"]
             r["state"] = "completed late" if late else "completed"
@@ -418,19 +446,20 @@ def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = No
     return {"selected": len(rows), "completed": sum(r["completed"] for r in rows),
             "completed_late": sum(r["state"] == "completed late" for r in rows),
             "overdue": sum(r["state"] == "overdue" for r in rows),
+            "completed_after": sum(bool(r["completed_after"]) for r in rows),
             "late": sum(r["late"] for r in rows), "by_reason": by_reason}
 
 
 def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
                 as_of: dt.date | None = None) -> list[dict]:
-    """Selected cases not yet completed, across months (optionally one auditor's): where an
-    auditor's drafts start from."""
+    """Selected cases with no audit submitted yet (whatever ``as_of``, which dates their
+    states), across months (optionally one auditor's): where an auditor's drafts start from."""
     months = [r[0] for r in db.conn.execute(
         "SELECT month FROM selection_draws WHERE current = 1 ORDER BY month")]
     out = []
     for m in months:
         out += [dict(r, month=m) for r in selection(db, m, as_of=as_of)
-                if not r["completed"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
+                if not r["submitted_on"] and (auditor_id is None or r["auditor_id"] == auditor_id)]
     return out
 
 
@@ -464,7 +493,7 @@ def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
 def describe(d: dict) -> str:
     """One paragraph about a draw: stored or new, seed, quotas, pools."""
     head = (f"{d['month']}: {'stored list' if d.get('stored') else 'new draw'}, drawn on "
-            f"{d['drawn_on']} by {d['drawn_by']} with seed {d['seed']}")
+            f"{uk(d['drawn_on'])} by {d['drawn_by']} with seed {d['seed']}")
     if d.get("redraw_reason"):
         head += f" (redrawn: {d['redraw_reason']})"
     return (head + f"\nquotas {d['council_quota']} council / {d['partner_quota']} partner / "

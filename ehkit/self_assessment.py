@@ -18,6 +18,7 @@ import sqlite_utils
 
 from . import dates, records
 from . import db as store
+from .dates import uk
 from .errors import EhkitError
 from .template import TemplateError, read_toml, template_path
 
@@ -106,11 +107,12 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
     if ep is None:
         problems.append(f"there is no episode {episode_id}")
     elif day.isoformat() < ep[0]:
-        problems.append(f"the date {day} is before the episode began ({ep[0]})")
+        problems.append(f"the date {uk(day)} is before the episode began ({uk(ep[0])})")
     if day > _as_date(today or dt.date.today()):
-        problems.append(f"the date {day} is in the future")
+        problems.append(f"the date {uk(day)} is in the future")
     if db.execute("SELECT 1 FROM practitioners WHERE id = ?", [practitioner_id]).fetchone() is None:
-        problems.append(f"there is no practitioner {practitioner_id}")
+        problems.append("choose the practitioner" if practitioner_id is None
+                        else f"there is no practitioner number {practitioner_id}")
     keys = [i.key for i in c.items]
     unknown = sorted(set(met) - set(keys))
     if unknown:
@@ -124,7 +126,7 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
                   " AND completed_on = ?",
                   [episode_id, practitioner_id, day.isoformat()]).fetchone():
         raise SelfAssessmentError(f"this practitioner already saved a self-assessment for this "
-                                  f"episode on {day}")
+                                  f"episode on {uk(day)}")
     with store.acting_as(actor=actor), store.transaction(db):
         sid = db["self_assessments"].insert({
             "episode_id": episode_id, "practitioner_id": practitioner_id,

@@ -57,7 +57,7 @@ class ServeConfig:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     preheat: bool = True
     pool_size: int = 1
-    reports_dir: Path = field(default_factory=lambda: Path.cwd() / "reports")
+    reports_dir: Path = field(default_factory=lambda: home.reports_dir().resolve())
     kernels: dict = field(default_factory=lambda: kernel_settings())
 
     @property

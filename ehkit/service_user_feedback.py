@@ -156,13 +156,23 @@ def _feedback_row(fb: Mapping) -> dict:
     }
 
 
+FIELD_NAMES = {"ehm_number": "EHM number", "given_on": "date given",
+               "concern_theme": "theme of the concern", "concern_detail": "about the concern"}
+
+
+def field_name(key: str) -> str:
+    """A feedback field (or rated question) as the form names it, for messages."""
+    texts = {q["key"]: q["text"] for q in questions()}
+    return FIELD_NAMES.get(key) or texts.get(key) or key.replace("_", " ")
+
+
 def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
                                  actor: str | None = None, today=None) -> int:
     """Save one piece of feedback (keys as in :func:`check_service_user_feedback`)."""
     problems = check_service_user_feedback(db, fb, today)
     if problems:
         raise FeedbackError("the feedback was not saved: " + "; ".join(
-            f"{k}: {v}" for k, v in problems.items()), problems)
+            f"{field_name(k)}: {v}" for k, v in problems.items()), problems)
     row = _feedback_row(fb)
     clash = db.execute("SELECT id FROM service_user_feedback WHERE episode_id = ? AND given_on = ?"
                        " AND respondent = ? AND stage = ?",

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
+from builders import add_audit, add_rows, add_service, episode_row
 
 from ehkit import actions
 from ehkit import db as store
@@ -17,43 +19,25 @@ D = dt.date
 
 def build(db) -> None:
     """Two teams in two agencies; three audits (one still a draft) with actions."""
-    with store.acting_as(actor="test setup"), store.transaction(db):
-        db["agencies"].insert_all([
-            {"id": 1, "name": "Council Team", "kind": "council", "sector": "Local Authority"},
-            {"id": 2, "name": "Fern School", "kind": "partner", "sector": "Education"}])
-        db["practitioners"].insert_all([
-            {"id": 1, "name": "Mo Manager", "agency_id": 1, "team": "North", "is_auditor": 0},
-            {"id": 2, "name": "Wyn Worker", "agency_id": 1, "team": "North", "is_auditor": 0,
-             "line_manager_id": 1},
-            {"id": 3, "name": "Tess Teacher", "agency_id": 2, "team": "Fern", "is_auditor": 0},
-            {"id": 4, "name": "Ana Auditor", "agency_id": 1, "team": "QA", "is_auditor": 1}])
-        db["episodes"].insert_all([
-            {"id": 1, "ehm_number": "EHM1", "start_date": "2026-01-05", "status": "open",
-             "lead_agency_id": 1, "lead_professional_id": 2},
-            {"id": 2, "ehm_number": "EHM2", "start_date": "2026-01-05", "status": "open",
-             "lead_agency_id": 2, "lead_professional_id": 3}])
-        db["audits"].insert_all([
-            {"id": 1, "episode_id": 1, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-01-20", "status": "submitted", "overall_grade": 3,
-             "submitted_at": "2026-01-20T12:00:00Z"},
-            {"id": 2, "episode_id": 2, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-01-22", "status": "moderated", "overall_grade": 4,
-             "submitted_at": "2026-01-22T12:00:00Z"},
-            {"id": 3, "episode_id": 1, "template": "darlington", "auditor1_id": 4,
-             "audit_date": "2026-02-20", "status": "draft", "overall_grade": 3}])
+    add_service(db)
+    add_rows(db, episodes=[episode_row(1, "2026-01-05", ehm_number="EHM1"),
+                           episode_row(2, "2026-01-05", agency=2, lead=3, ehm_number="EHM2")])
+    add_audit(db, 1, 1, "2026-01-20", 3)
+    add_audit(db, 2, 2, "2026-01-22", 4, status="moderated")
+    add_audit(db, 3, 1, "2026-02-20", 3, status="draft")
 
-        def act(id, audit, number, owner, due, completed=None):
-            return {"id": id, "audit_id": audit, "number": number, "action": f"Action {id}",
-                    "owner_id": owner, "due_date": due, "completed_date": completed}
-        db["actions"].insert_all([
-            act(1, 1, 1, 2, "2026-01-31"),                 # due on a Saturday, month end
-            act(2, 1, 2, 2, "2026-02-02"),                 # due on a Monday
-            act(3, 1, 3, 2, "2026-02-28", "2026-02-27"),   # completed early
-            act(4, 2, 1, 3, "2026-02-01"),                 # due on a Sunday
-            act(5, 2, 2, 3, "2026-03-01"),                 # due the first of the month
-            act(6, 2, 3, None, None),                      # no owner, no due date yet
-            act(7, 3, 1, 2, "2026-01-25"),                 # draft audit: not yet listed
-        ])
+    def act(id, audit, number, owner, due, completed=None):
+        return {"id": id, "audit_id": audit, "number": number, "action": f"Action {id}",
+                "owner_id": owner, "due_date": due, "completed_date": completed}
+    add_rows(db, actions=[
+        act(1, 1, 1, 2, "2026-01-31"),                 # due on a Saturday, month end
+        act(2, 1, 2, 2, "2026-02-02"),                 # due on a Monday
+        act(3, 1, 3, 2, "2026-02-28", "2026-02-27"),   # completed early
+        act(4, 2, 1, 3, "2026-02-01"),                 # due on a Sunday
+        act(5, 2, 2, 3, "2026-03-01"),                 # due the first of the month
+        act(6, 2, 3, None, None),                      # no owner, no due date yet
+        act(7, 3, 1, 2, "2026-01-25"),                 # draft audit: not yet listed
+    ])
 
 
 # -- the state rule ----------------------------------------------------------------------
@@ -148,6 +132,13 @@ def test_completion_refused_when_date_or_note_is_wrong(db, day, note, message):
     assert db["actions"].get(1)["completed_date"] is None
 
 
+def test_completion_refusals_give_dates_as_people_read_them(db):
+    build(db)
+    with pytest.raises(actions.ActionError) as e:
+        actions.complete(db, 1, "2026-02-09", "done", today=D(2026, 2, 3))
+    assert "09/02/2026" in str(e.value) and "2026-02-09" not in str(e.value)
+
+
 def test_reassign_keeps_the_reason_in_the_change_log(db):
     build(db)
     actions.reassign(db, 2, 1, "Worker on long-term leave", actor="Ana Auditor")
@@ -163,8 +154,10 @@ def test_reassign_needs_a_reason_and_a_real_owner(db):
     build(db)
     with pytest.raises(actions.ActionError, match="reason"):
         actions.reassign(db, 2, 1, "")
-    with pytest.raises(actions.ActionError, match="no practitioner 99"):
+    with pytest.raises(actions.ActionError, match="no practitioner number 99"):
         actions.reassign(db, 2, 99, "leave")
+    with pytest.raises(actions.ActionError, match="choose the practitioner"):
+        actions.reassign(db, 2, None, "leave")
     assert db["actions"].get(2)["owner_id"] == 2
 
 
@@ -221,10 +214,26 @@ def test_tracker_form_escapes_action_text_and_lists_overdue(db):
     with store.transaction(db):
         db["actions"].update(1, {"action": "<script>alert(1)</script> review"})
     form = tracker_form(db, D(2026, 2, 2))
-    page = "".join(c.value for c in form.children if hasattr(c, "value")
-                   and isinstance(c.value, str))
+    attention = actions.tracker(db, D(2026, 2, 2), states=actions.NEEDS_ATTENTION)
+    assert f"{len(attention)} action(s)" in widget(form, "action-count").value
+    widget(form, "filter-state").value = ""  # All
+    page = widget(form, "action-count").value + widget(form, "tracker-table").value
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; review" in page
     assert "6 action(s)" in page
+
+
+def test_tracker_opens_on_overdue_then_due_this_week(db):
+    from ehkit.forms.actions import tracker_form
+
+    build(db)
+    on = D(2026, 2, 2)
+    form = tracker_form(db, on)
+    states = [r["state"] for r in actions.tracker(db, on)]
+    assert "completed" in states and "open" in states  # the store holds more than is shown
+    shown = re.findall(r"<tr class='ehkit-tracker-row'><td>[^<]*</td><td>([^<]*)</td>",
+                       widget(form, "tracker-table").value)
+    assert shown and set(shown) <= set(actions.NEEDS_ATTENTION)
+    assert shown == sorted(shown, key=["overdue", "due this week"].index)
 
 
 # -- no lost update: a write acts only on the action as the person saw it ------------------
@@ -292,7 +301,8 @@ def test_tracker_form_says_the_action_changed_and_shows_it_again(db):
     widget(form, "completion-note").value = "Plan updated"
     widget(form, "complete").click()
     shown = widget(form, "messages").value
-    assert "changed by Mo Manager" in shown and "reload it" in shown
+    assert "changed by Mo Manager" in shown and "shown again as it now is" in shown
+    assert "(no. 1)" not in shown  # the store's own number means nothing to a person
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert db["actions"].get(1)["completion_note"] == "TAF review held"
     # The tracker shows it anew: completed, so no longer offered to complete.

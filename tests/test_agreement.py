@@ -4,9 +4,9 @@ computed by hand (linear weights are ehkit's default; quadratic is offered too).
 from __future__ import annotations
 
 import pytest
+from builders import add_audit, add_moderator, add_rows, base_rows
 
 from ehkit import agreement
-from ehkit import db as store
 
 GRADES = [1, 2, 3, 4]
 
@@ -63,35 +63,27 @@ def test_unknown_weights_refused():
 def moderated_store(db) -> None:
     """Ten audits moderated in 2026Q1 (the KNOWN table on 'planning', all agreeing on 'impact')
     and two in 2026Q2 disagreeing on 'planning'; one moderation outside both quarters."""
-    with store.transaction(db):
-        db["agencies"].insert({"id": 1, "name": "Team", "kind": "council",
-                               "sector": "Local Authority"})
-        db["practitioners"].insert_all([
-            {"id": 1, "name": "Ana Auditor", "agency_id": 1, "is_auditor": 1},
-            {"id": 2, "name": "Mo Moderator", "agency_id": 1, "is_auditor": 1}])
-        db["episodes"].insert({"id": 1, "ehm_number": "EHM1", "start_date": "2025-06-01",
-                               "status": "open", "lead_agency_id": 1})
-        audits, mods = [], []
+    base_rows(db)
+    moderator = add_moderator(db)
+    audits, mods = [], []
 
-        def moderation(audit, key, day, a, b):
-            return {"audit_id": audit, "key": key, "moderator_id": 2, "moderated_on": day,
-                    "original_grade": a, "moderated_grade": b,
-                    "reason": None if a == b else "evidence"}
-        for n, (a, b) in enumerate(KNOWN, start=1):
-            day = f"2026-0{1 + n % 3}-15"  # January to March
-            audits.append(n)
-            mods.append(moderation(n, "planning", day, a, b))
-            mods.append(moderation(n, "impact", day, b, b))
-        for n, (a, b) in ((11, (2, 4)), (12, (3, 1))):
-            audits.append(n)
-            mods.append(moderation(n, "planning", "2026-04-01", a, b))
-        audits.append(13)
-        mods.append(moderation(13, "planning", "2025-12-31", 1, 4))
-        db["audits"].insert_all({"id": n, "episode_id": 1, "template": "darlington",
-                                 "auditor1_id": 1, "audit_date": "2025-12-01",
-                                 "status": "moderated", "overall_grade": 2,
-                                 "submitted_at": "2025-12-01T12:00:00Z"} for n in audits)
-        db["moderations"].insert_all(mods)
+    def moderation(audit, key, day, a, b):
+        return {"audit_id": audit, "key": key, "moderator_id": moderator, "moderated_on": day,
+                "original_grade": a, "moderated_grade": b,
+                "reason": None if a == b else "evidence"}
+    for n, (a, b) in enumerate(KNOWN, start=1):
+        day = f"2026-0{1 + n % 3}-15"  # January to March
+        audits.append(n)
+        mods.append(moderation(n, "planning", day, a, b))
+        mods.append(moderation(n, "impact", day, b, b))
+    for n, (a, b) in ((11, (2, 4)), (12, (3, 1))):
+        audits.append(n)
+        mods.append(moderation(n, "planning", "2026-04-01", a, b))
+    audits.append(13)
+    mods.append(moderation(13, "planning", "2025-12-31", 1, 4))
+    for n in audits:
+        add_audit(db, n, 1, "2025-12-01", 2, status="moderated", auditor=1)
+    add_rows(db, moderations=mods)
 
 
 def test_agreement_by_section_per_quarter(db):

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 
 import pytest
+from builders import COUNCIL, add_rows, episode_row
 
 from ehkit import audits, episodes
 from ehkit import db as store
@@ -29,23 +30,17 @@ PEOPLE = [
 
 @pytest.fixture
 def service(db):
-    with store.transaction(db):
-        db["agencies"].insert({"id": 1, "name": "Oakvale Early Help North", "kind": "council",
-                               "sector": "Local Authority"})
-        db["practitioners"].insert_all(
-            {"id": i, "name": n, "role": r, "agency_id": 1, "team": "North",
-             "line_manager_id": m, "is_auditor": a} for i, n, r, m, a in PEOPLE)
-        db["episodes"].insert_all([
-            # Episode 1: worker 4 leads, their line manager 3 is the team manager.
-            {"id": 1, "ehm_number": "EHM1001", "start_date": "2026-01-10", "status": "open",
-             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 3},
-            # Episode 2: the team manager named on the episode (6) is not the line manager.
-            {"id": 2, "ehm_number": "EHM1002", "start_date": "2026-03-01", "status": "open",
-             "lead_professional_id": 4, "lead_agency_id": 1, "team_manager_id": 6},
-        ])
-        db["children"].insert_all([
-            {"episode_id": 1, "name": "Pip Dimbleford", "date_of_birth": "2015-04-02"},
-            {"episode_id": 2, "name": "Mae Inkwhistle", "date_of_birth": "2019-07-09"}])
+    add_rows(db, agencies=[{"id": 1, "name": "Oakvale Early Help North", **COUNCIL}],
+             practitioners=[{"id": i, "name": n, "role": r, "agency_id": 1, "team": "North",
+                             "line_manager_id": m, "is_auditor": a} for i, n, r, m, a in PEOPLE],
+             episodes=[
+                 # Episode 1: worker 4 leads, their line manager 3 is the team manager.
+                 episode_row(1, "2026-01-10", lead=4, ehm_number="EHM1001", team_manager_id=3),
+                 # Episode 2: the team manager named on the episode (6) is not the line manager.
+                 episode_row(2, "2026-03-01", lead=4, ehm_number="EHM1002", team_manager_id=6)],
+             children=[
+                 {"episode_id": 1, "name": "Pip Dimbleford", "date_of_birth": "2015-04-02"},
+                 {"episode_id": 2, "name": "Mae Inkwhistle", "date_of_birth": "2019-07-09"}])
     return db
 
 
@@ -244,15 +239,26 @@ def test_save_draft_stores_every_child_row_and_drops_removed_ones(service):
     assert service.execute("SELECT count(*) FROM answers WHERE audit_id = ?",
                            [audit_id]).fetchone()[0] == n_answers
     assert service.execute("SELECT count(*) FROM checklist_answers").fetchone()[0] == 1
-    first_id = service.execute("SELECT id FROM actions WHERE number = 1").fetchone()[0]
     # Remove the first action and an answer: the second action becomes number 1.
-    audit["actions"] = [{**ACTION, "action": "Second"}]
     del audit["answers"]["1.1.1"]
+    audit["actions"] = [{**ACTION, "action": "Second"}]
     audits.save_draft(service, audit, audit_id=audit_id)
-    rows = service.execute("SELECT id, number, action FROM actions").fetchall()
-    assert [(r[1], r[2]) for r in rows] == [(1, "Second")]
-    assert rows[0][0] != first_id or rows[0][2] == "Second"
     assert service.execute("SELECT count(*) FROM answers").fetchone()[0] == n_answers - 1
+    assert service.execute("SELECT number, action FROM actions").fetchall() == [(1, "Second")]
+
+
+def test_a_renumbered_action_keeps_its_own_id(service):
+    """The form sends each action's id back, so removing action 1 leaves action 2 under the
+    id the action tracker knows it by, renumbered 1; without ids the number is the match."""
+    audit_id = audits.save_draft(service, complete(actions=[ACTION, {**ACTION, "action": "Second"}]))
+    second = audits.load(service, audit_id)["actions"][1]
+    second_id = second["id"]
+    audits.save_draft(service, complete(actions=[second]), audit_id=audit_id)
+    assert service.execute("SELECT id, number, action FROM actions").fetchall() == [
+        (second_id, 1, "Second")]
+    audits.save_draft(service, complete(actions=[{**ACTION, "action": "Third"}]), audit_id=audit_id)
+    assert service.execute("SELECT id, number, action FROM actions").fetchall() == [
+        (second_id, 1, "Third")]
 
 
 def test_save_draft_writes_nothing_when_a_value_cannot_be_stored(service):
@@ -431,6 +437,15 @@ def test_printable_record_shows_script_as_text(service, tmp_path):
     for text in ("Pip Dimbleford", "EHM1001", "Wren Applebridge", "Tam Quillthorpe",
                  "Contact to CAP", "Hold a review TAF meeting", "Ivo Kettlewade"):
         assert text in html
+
+
+def test_printable_record_shows_dates_as_people_read_them(service, tmp_path):
+    audit_id = audits.save_draft(service, complete(overall=3, actions=[ACTION]))
+    html = audits.print_record(service, audit_id, out_dir=tmp_path / "audits").read_text(
+        encoding="utf-8").split("<h2>Case note")[0]  # the case note is audits.case_note's
+    assert "02/11/2026" in html and "2026-11-02" not in html
+    due = dt.date.fromisoformat(ACTION["due_date"])
+    assert f"{due:%d/%m/%Y}" in html and ACTION["due_date"] not in html
 
 
 # -- the command line and the server configuration ------------------------------------------------

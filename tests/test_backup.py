@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 import pytest
-from trust_helpers import base_rows, complete_audit, save_rows
+from builders import base_rows, complete_audit, save_rows
 
 from ehkit import backup, check, cli
 from ehkit import db as store

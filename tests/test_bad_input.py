@@ -15,9 +15,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from builders import audit_form, base_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trust_helpers import audit_form, base_rows
 
 from ehkit import audits, cases, check, history
 from ehkit import db as store

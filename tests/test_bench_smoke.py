@@ -8,9 +8,19 @@ and browser benchmarks are imported, so a renamed ehkit function breaks this tes
 from __future__ import annotations
 
 import importlib
+import json
+import re
+
+# A figure's line: name, ehkit's time, the floor's, their ratio, the target as a ratio to the
+# floor (with a person's ceiling where one waits), and the verdict.
+FIGURE_LINE = re.compile(
+    r"^\s+(?P<name>\S.*?)\s{2,}(?P<value>\d+\.\d\d? m?s)\s+(?P<floor>\d+\.\d\d? m?s)\s+"
+    r"(?P<ratio>\d+\.\d\dx)\s+(?P<target><= \d+(\.\d+)?x floor(, < \S+ m?s \(a person waits\))?)"
+    r"\s+(?P<mark>PASS|FAIL)(  \(.*\))?$")
 
 
-def test_bench_quick_run_prints_every_figure_with_a_mark(tmp_path, monkeypatch, capsys):
+def test_every_timed_figure_is_a_ratio_to_a_floor_measured_in_the_same_run(
+        tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EHKIT_BENCH_CACHE", str(tmp_path / "cache"))
     common = importlib.reload(importlib.import_module("bench.common"))
     main = importlib.reload(importlib.import_module("bench.__main__"))
@@ -20,7 +30,53 @@ def test_bench_quick_run_prints_every_figure_with_a_mark(tmp_path, monkeypatch, 
     for name in ("save_draft median", "draw a month's selection", "import a 300-row CSV",
                  "generate the 120-episode demo store"):
         line = next(ln for ln in out.splitlines() if name in ln)
-        assert line.rstrip().endswith(("PASS", "FAIL", "n/a")) or ")" in line
+        m = FIGURE_LINE.match(line)
+        assert m, f"not a figure with its floor, ratio, target and verdict:\n{line}"
+        assert "no floor" not in line
+    figures = json.loads((common.CACHE / "last-run.json").read_text())
+    timed = [f for f in figures if f["unit"] in ("s", "ms") and f["passed"] is not None]
+    assert len(timed) == 4
+    for f in timed:
+        assert f["floor"] > 0 and f["ratio"] > 0, f
+        limit = float(re.match(r"<= (\S+)x floor", f["target"]).group(1))
+        if "a person waits" not in f["target"]:
+            assert f["passed"] is (f["ratio"] <= limit), f
     # The store is cached: a second run does not build it again.
     main.main(["--quick", "--sizes", "120", "--only", "select"])
     assert "(cached; built in" in capsys.readouterr().out
+
+
+def test_a_figure_without_its_floor_fails():
+    from bench.common import ratio_figure
+
+    assert ratio_figure("draw", [0.5, 0.6], [], "s", 3).passed is False
+    assert ratio_figure("draw", [0.5, 0.6], [0.0, 0.2], "s", 3).passed is False
+    assert "no floor" in ratio_figure("draw", [0.5], [], "s", 3).note
+
+
+def test_a_ratio_is_the_median_of_each_rounds_own_ratio():
+    from bench.common import ratio_figure
+
+    # A machine that slows down fourfold after the first round: each round's ratio is 2.
+    fig = ratio_figure("import", [2.0, 8.0, 8.0], [1.0, 4.0, 4.0], "s", 4)
+    assert fig.ratio == 2.0 and fig.passed is True
+    assert ratio_figure("import", [5.0, 5.0, 5.0], [1.0, 1.0, 1.0], "s", 4).passed is False
+
+
+def test_a_person_s_ceiling_is_kept_besides_the_ratio():
+    from bench.common import ratio_figure
+
+    slow = ratio_figure("save", [150.0], [140.0], "ms", 1.5, ceiling=100)
+    assert slow.ratio < 1.5 and slow.passed is False
+    assert "(a person waits)" in slow.target
+    assert ratio_figure("save", [3.0], [2.9], "ms", 1.5, ceiling=100).passed is True
+
+
+def test_floor_and_subject_take_turns_each_round():
+    from bench.common import in_turns
+
+    order: list[str] = []
+    floors, subjects = in_turns(lambda: order.append("floor") or 1.0,
+                                lambda: order.append("ehkit") or 2.0, 4)
+    assert order == ["floor", "ehkit", "ehkit", "floor", "floor", "ehkit", "ehkit", "floor"]
+    assert floors == [1.0] * 4 and subjects == [2.0] * 4

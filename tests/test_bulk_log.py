@@ -7,7 +7,7 @@ import re
 import sqlite3
 
 import pytest
-from trust_helpers import base_rows, complete_audit, raw
+from builders import base_rows, complete_audit, raw
 
 from ehkit import check, history
 from ehkit import db as store

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from trust_helpers import audit_form, base_rows, complete_audit, raw, save_rows
+from builders import audit_form, base_rows, complete_audit, raw, save_rows
 
 from ehkit import check
 from ehkit import db as store

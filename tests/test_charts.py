@@ -81,3 +81,13 @@ def test_every_label_fits_inside_the_chart_and_numbers_show_in_full(make):
     for ax in fig.axes:
         assert ax.xaxis.get_offset_text().get_text() == ""
         assert ax.yaxis.get_offset_text().get_text() == ""
+
+
+def test_trend_axes_start_at_zero_so_a_small_change_looks_small():
+    """Days from 48 to 51 is a small change: the axis runs from 0, not from 48."""
+    fig = charts.trend("Median days", ["2026Q1", "2026Q2", "2026Q3"],
+                       {"Median days": [48, None, 51]}, ylabel="Days")
+    low, high = fig.axes[0].get_ylim()
+    assert low == 0 and 51 <= high < 60
+    empty = charts.trend("Nothing yet", ["2026Q1"], {"x": [None]})
+    assert empty.axes[0].get_ylim()[0] == 0

@@ -6,8 +6,8 @@ import datetime as dt
 import shutil
 
 import pytest
+from builders import add_moderator, base_rows, complete_audit, raw, save_rows
 from conftest import DEMO_UNTIL
-from trust_helpers import base_rows, complete_audit, raw, save_rows
 
 from ehkit import check, cli, netfs
 from ehkit import db as store
@@ -157,9 +157,7 @@ def test_a_moderation_of_grades_the_audit_no_longer_holds_is_found(audited):
     """A moderation lost before moderations checked the version: the store holds a
     moderation agreeing with grade 2 while the audit says 3 (written here as the race did)."""
     db = audited
-    with store.transaction(db):
-        db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
-                                    "is_auditor": 1})
+    add_moderator(db)
     audit_id = save_rows(db, complete_audit(grade=2))
     with store.transaction(db):
         db["moderations"].insert_all([

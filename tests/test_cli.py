@@ -1,4 +1,5 @@
-"""The command line: every command has help; a person's mistakes are one line, not a traceback."""
+"""The command line, run in this process (one smoke test runs it as a program): every command
+has help; a person's mistakes are one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -11,26 +12,32 @@ import pytest
 from ehkit.cli import build_parser, main
 
 
-def _run(*args):
-    return subprocess.run([sys.executable, "-m", "ehkit.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+def ehkit(capsys, *args: str) -> tuple[int, str, str]:
+    """``ehkit ARGS`` in this process: (exit code, what it printed, what it printed as errors)."""
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own refusals and --help
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_help_lists_commands_and_each_command_has_help():
-    top = _run("--help")
+def test_the_installed_command_runs_and_lists_every_command():
+    """The one smoke test in a process of its own: `python -m ehkit.cli` as a person runs it."""
+    top = subprocess.run([sys.executable, "-m", "ehkit.cli", "--help"], capture_output=True,
+                         text=True, timeout=120)
     assert top.returncode == 0
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    names = list(sub.choices)
-    assert {"demo", "report"} <= set(names)
-    for name in names:
+    assert {"demo", "report"} <= set(sub.choices)
+    for name in sub.choices:
         assert name in top.stdout
-        assert main_help(name)
 
 
-def main_help(name: str) -> bool:
-    with pytest.raises(SystemExit) as e:
-        main([name, "--help"])
-    return e.value.code == 0
+def test_each_command_has_help(capsys):
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in sub.choices:
+        code, out, _ = ehkit(capsys, name, "--help")
+        assert code == 0 and f"ehkit {name}" in out, name
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -40,28 +47,28 @@ def main_help(name: str) -> bool:
     (["report", "quarterly", "--period", "2026-05"], "needs a quarter period"),
     (["report", "quarterly", "--audience", "press"], "unknown audience"),
 ])
-def test_a_persons_mistake_is_one_clear_line(args, message, demo_db_path):
+def test_a_persons_mistake_is_one_clear_line(args, message, demo_db_path, capsys):
     if "--db" not in args:
         args = [*args, "--db", str(demo_db_path)]
-    result = _run(*args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, _, err = ehkit(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in err
 
 
-def test_demo_command_builds_a_database_and_refuses_to_overwrite(tmp_path):
-    db = tmp_path / "d.db"
-    first = _run("demo", "--db", str(db), "--episodes", "50", "--until", "2026-10-31")
-    assert first.returncode == 0 and "50 episodes" in first.stdout
-    again = _run("demo", "--db", str(db), "--episodes", "50")
-    assert again.returncode == 2 and "--force" in again.stderr
+def test_demo_command_builds_a_database_and_refuses_to_overwrite(tmp_path, capsys):
+    db = str(tmp_path / "d.db")
+    code, out, _ = ehkit(capsys, "demo", "--db", db, "--episodes", "50", "--until", "2026-10-31")
+    assert code == 0 and "50 episodes" in out
+    code, _, err = ehkit(capsys, "demo", "--db", db, "--episodes", "50")
+    assert code == 2 and "--force" in err
 
 
 def test_a_store_damaged_past_its_first_pages_is_one_line_not_a_traceback(tmp_path, capsys):
     import sqlite3 as sqlite
 
-    from trust_helpers import base_rows, complete_audit, save_rows
+    from builders import base_rows, complete_audit, save_rows
 
     from ehkit import db as store
 

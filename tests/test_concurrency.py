@@ -8,7 +8,7 @@ import random
 import traceback
 
 import pytest
-from trust_helpers import audit_form, base_rows, complete_audit
+from builders import add_moderator, audit_form, base_rows, complete_audit
 
 from ehkit import audits, check, episodes
 from ehkit import db as store
@@ -134,9 +134,7 @@ def test_a_moderator_and_an_auditor_racing_in_two_processes_never_lose_an_update
     path = tmp_path / "ehkit.db"
     database = store.connect(path)
     base_rows(database)
-    with store.transaction(database):
-        database["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
-                                          "is_auditor": 1})
+    add_moderator(database)
     ids = []
     for _ in range(ROUNDS):
         audit_id = audits.save_draft(database, audit_form())

@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from trust_helpers import audit_form, base_rows, complete_audit
+from builders import audit_form, base_rows, complete_audit
 
 from ehkit import audits, check
 from ehkit import db as store

@@ -209,6 +209,18 @@ def test_letter_escapes_free_text_in_html_and_keeps_it_in_text(db, tmp_path):
     assert row["html_path"] == str(html_path)
 
 
+def test_letter_shows_dates_as_people_read_them(db, tmp_path):
+    build(db)
+    html_path, text_path = after_audit.draft_letter(db, 1, out_dir=tmp_path, on="2026-03-20")
+    (audited,), = db.execute("SELECT audit_date FROM audits WHERE id = 1").fetchall()
+    dues = [r[0] for r in db.execute("SELECT due_date FROM actions WHERE audit_id = 1 AND "
+                                     "due_date IS NOT NULL")]
+    assert dues
+    for doc in (html_path.read_text(), text_path.read_text()):
+        for day in (audited, *dues):
+            assert f"{dt.date.fromisoformat(day):%d/%m/%Y}" in doc and day not in doc
+
+
 def test_letter_only_for_inadequate_audits(db, tmp_path):
     build(db)
     with pytest.raises(FeedbackError, match="only for Inadequate"):

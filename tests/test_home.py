@@ -133,6 +133,22 @@ def test_the_working_folders_audit_tool_and_mapping_are_used(folder):
     assert cases.load_mapping("ours")  # found only in the working folder
 
 
+def test_what_ehkit_writes_goes_to_the_working_folders_reports_from_anywhere(
+        folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EHKIT_HOME", str(folder))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["demo", "--episodes", "30", "--until", "2026-10-31"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "print", "1"]) == 0
+    printed = Path(capsys.readouterr().out.splitlines()[0])
+    assert printed.parent == folder / "reports" / "audits" and printed.is_file()
+    assert not (elsewhere / "reports").exists()
+    port = free_port()
+    assert serve.configure(port=port).reports_dir == (folder / "reports").resolve()
+
+
 def test_report_and_serve_use_the_working_folders_notebooks(folder, tmp_path):
     assert reports.notebook_for("quarterly") == folder / "notebooks" / "quarterly_report.ipynb"
     store.connect(tmp_path / "x.db").close()

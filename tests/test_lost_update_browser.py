@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from trust_helpers import audit_form, base_rows
+from builders import add_moderator, audit_form, base_rows
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
@@ -33,9 +33,7 @@ def work(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lostupdate")
     database = store.connect(folder / "ehkit.db")
     base_rows(database)
-    with store.transaction(database):
-        database["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1,
-                                          "is_auditor": 1})
+    add_moderator(database)
     audits.submit(database, audits.save_draft(database, audit_form()), today=TODAY)
     database.close()
     return folder, folder / "ehkit.db"

@@ -6,7 +6,7 @@ import collections
 import statistics
 
 import pytest
-from helpers import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service
 
 from ehkit import db as store
 from ehkit import metrics, periods
@@ -119,7 +119,7 @@ def reasons(db):
 
 
 def test_closed_episodes_by_referral_reason_and_how_they_ended(reasons):
-    g = metrics.referral_outcome_grid(reasons, Q3)
+    g = metrics.referral_outcome_grid(reasons, Q3, group_below=0)  # every reason on its own
     assert g.value("housing", "outcomes_achieved") == 1 and g.value("housing", "stepped_up") == 1
     assert g.value("housing", metrics.TOTAL) == 2 and g.value("behaviour", metrics.TOTAL) == 1
     f = {x.key: x for x in g.figures()}
@@ -135,7 +135,7 @@ def test_closed_episodes_by_referral_reason_and_how_they_ended(reasons):
 
 def test_an_episode_closed_without_how_it_ended_counts_as_other_in_every_grid(reasons):
     add_episode(reasons, 6, "2026-02-01", "2026-08-01", referral_reason="Housing")
-    g = metrics.referral_outcome_grid(reasons, Q3)
+    g = metrics.referral_outcome_grid(reasons, Q3, group_below=0)
     assert g.value("housing", "other") == 1 and g.value("housing", metrics.TOTAL) == 3
     sector = metrics.sector_grid(reasons, Q3)
     assert sector.value(metrics.TOTAL, "closed_in_period") == 4 == g.value(metrics.TOTAL,
@@ -293,3 +293,16 @@ def test_figures_remembered_for_a_report_follow_every_change_to_the_data(quarter
     add_episode(quarter, 9, "2026-08-01", agency=2, lead=3)   # open at the end, Education
     assert {f.key: f.value for f in metrics.by_sector(quarter, Q3)}[
         "open_at_end.education"] == by_sector["open_at_end.education"] + 1
+
+
+def test_referral_reasons_with_few_closed_episodes_are_grouped_into_other_reasons(reasons):
+    """Housing (2 closed), Behaviour (1) and the rest are each under the line: one row,
+    Other reasons, holds them all, and the totals are unchanged."""
+    for n in range(6, 16):  # ten more Housing episodes closed in Q3: Housing keeps its row
+        add_episode(reasons, n, "2026-07-01", "2026-09-01", ended_as="outcomes_achieved",
+                    referral_reason="Housing")
+    g = metrics.referral_outcome_grid(reasons, Q3)
+    assert [r for r, _ in g.rows] == ["housing", metrics.OTHER_REASONS[0]]
+    assert g.value("housing", metrics.TOTAL) == 12
+    assert g.value(metrics.OTHER_REASONS[0], "outcomes_achieved") == 1  # Behaviour's
+    assert g.value(metrics.TOTAL, metrics.TOTAL) == 13

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from trust_helpers import base_rows, complete_audit, save_rows
+from builders import base_rows, complete_audit, save_rows
 
 from ehkit import cli
 from ehkit import db as store

@@ -47,6 +47,16 @@ def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterl
     assert "data fingerprint" in footer and "period=2026Q3" in footer
 
 
+def test_the_analysts_note_is_left_out_of_the_board_html(quarterly):
+    import nbformat
+
+    nb = nbformat.read(reports.NOTEBOOKS / "quarterly_report.ipynb", as_version=4)
+    heading = nb.cells[0].source.splitlines()[0].lstrip("# ")  # the note's first line
+    assert heading.startswith("Quarterly report")
+    html = quarterly.html.read_text(encoding="utf-8")
+    assert heading not in html and "ehkit report quarterly" not in html
+
+
 def test_figures_file_matches_ehkit_metrics_for_the_same_database(quarterly, demo_db_path):
     written = _figures(quarterly.figures)
     d = store.connect(demo_db_path)

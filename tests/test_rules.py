@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from trust_helpers import audit_form, base_rows, complete_audit, save_rows
+from builders import audit_form, base_rows, complete_audit, save_rows
 
 from ehkit import actions, audits, check, cli, rules, service_user_feedback
 
@@ -104,7 +104,7 @@ def test_action_completed_in_the_future_is_refused_by_the_form_the_tracker_and_c
 def test_action_completed_before_the_audit_is_refused_by_the_form_as_by_the_tracker(db):
     base_rows(db)
     said = form_problems(db, completed_date="2026-03-01", completion_note="Plan reviewed")
-    assert "before the audit (2026-03-02)" in said["actions.1.completed_date"]
+    assert "before the audit (02/03/2026)" in said["actions.1.completed_date"]
 
 
 def test_a_rule_the_form_and_check_share_says_the_same_words(db):

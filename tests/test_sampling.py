@@ -8,6 +8,7 @@ import random
 
 import openpyxl
 import pytest
+from builders import COUNCIL, SCHOOL, add_rows, episode_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from voila_harness import (  # noqa: F401 (fixtures)
@@ -42,10 +43,9 @@ PEOPLE = [
 
 def episode(i, start, end=None, *, agency=1, review="2026-11-10"):
     council = agency == 1
-    return {"id": i, "ehm_number": f"EHM{i:03d}", "start_date": start, "end_date": end,
-            "status": "closed" if end else "open", "lead_agency_id": agency,
-            "lead_professional_id": 3 if council else 4, "team_manager_id": 2 if council else None,
-            "last_review_date": review if review and review >= start else None}
+    return episode_row(i, start, end, agency=agency, lead=3 if council else 4,
+                       ehm_number=f"EHM{i:03d}", team_manager_id=2 if council else None,
+                       last_review_date=review if review and review >= start else None)
 
 
 def audit(episode_id, on, status="submitted", submitted=None):
@@ -68,19 +68,13 @@ def build(db, extra_council: int = 0):
     eps.append(episode(54, "2026-05-01"))  # drifting and audited in June: still drift
     eps.append(episode(61, "2026-12-01"))  # begins after November: no pool
     eps += [episode(100 + i, "2026-09-01") for i in range(extra_council)]
-    with store.transaction(db):
-        db["agencies"].insert_all([
-            {"id": 1, "name": "Oakvale Council Early Help", "kind": "council",
-             "sector": "Local Authority"},
-            {"id": 2, "name": "Fernbridge Primary School", "kind": "partner",
-             "sector": "Education"}])
-        db["practitioners"].insert_all(PEOPLE)
-        db["episodes"].insert_all(eps)
-        db["audits"].insert_all([
-            audit(13, "2026-06-01"), audit(14, "2026-06-01"), audit(15, "2026-06-01"),
-            audit(22, "2025-11-30"),  # exactly twelve months before 30/11: not excluded
-            audit(24, "2025-12-01"),  # within twelve months: excluded
-            audit(54, "2026-06-01")])
+    add_rows(db, agencies=[{"id": 1, "name": "Oakvale Council Early Help", **COUNCIL},
+                           {"id": 2, "name": "Fernbridge Primary School", **SCHOOL}],
+             practitioners=PEOPLE, episodes=eps, audits=[
+                 audit(13, "2026-06-01"), audit(14, "2026-06-01"), audit(15, "2026-06-01"),
+                 audit(22, "2025-11-30"),  # exactly twelve months before 30/11: not excluded
+                 audit(24, "2025-12-01"),  # within twelve months: excluded
+                 audit(54, "2026-06-01")])
     return db
 
 
@@ -286,13 +280,20 @@ def test_selection_shows_completed_late_and_overdue_audits(db):
     rows = {r["episode_id"]: r for r in sampling.selection(db, MONTH,
                                                            as_of=dt.date(2026, 11, 18))}
     assert (rows[1]["state"], rows[1]["late"]) == ("completed", False)
-    assert (rows[2]["state"], rows[2]["late"]) == ("completed late", True)
+    # as at 18/11 audit 2 was not yet submitted (20/11): overdue then, counted apart
+    assert (rows[2]["state"], rows[2]["late"]) == ("overdue", True)
+    assert rows[2]["completed_after"] == "2026-11-20"
     assert (rows[3]["state"], rows[3]["late"]) == ("overdue", True)
     assert rows[4]["state"] == "overdue"
+    later = {r["episode_id"]: r for r in sampling.selection(db, MONTH,
+                                                            as_of=dt.date(2026, 11, 20))}
+    assert (later[2]["state"], later[2]["late"]) == ("completed late", True)
     early = {r["episode_id"]: r for r in sampling.selection(db, MONTH, as_of=DRAWN)}
     assert early[3]["state"] == "in progress" and early[4]["state"] == "not started"
     s = sampling.summary(db, MONTH, as_of=dt.date(2026, 11, 18))
-    assert s["selected"] == 33 and s["completed"] == 2 and s["completed_late"] == 1
+    assert s["selected"] == 33 and s["completed"] == 1 and s["completed_after"] == 1
+    s = sampling.summary(db, MONTH, as_of=dt.date(2026, 11, 20))
+    assert s["completed"] == 2 and s["completed_late"] == 1 and s["completed_after"] == 0
     assert s["overdue"] == 31 and s["late"] == 32
 
 
@@ -376,7 +377,9 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
         db["agencies"].update(2, {"name": "<b>Fernbridge</b> & Co"})
     form = sampling_form(db, today=DRAWN, out_dir=tmp_path)
     ui = form.widgets
-    assert ui["month"].value == MONTH and "Not drawn yet" in ui["about"].value
+    assert ui["month"].value == "2026-10" and "Not drawn yet" in ui["about"].value
+    ui["month"].value = MONTH  # not ended on DRAWN: drawn early, with a warning
+    assert "November 2026 has not ended" in ui["about"].value
     ui["seed"].value = "21"
     ui["draw"].click()
     assert "Drawn for November 2026 (seed 21)" in ui["messages"].value
@@ -395,7 +398,7 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
     assert "EHM999" in ui["messages"].value and "ehkit-msg-blocked" in ui["messages"].value
 
     ui["redraw"].click()  # no reason given: refused, in plain words
-    assert "needs a reason" in ui["messages"].value
+    assert "say why the month is drawn again" in ui["messages"].value
     ui["redraw_reason"].value = "agencies corrected"
     ui["redraw"].click()
     assert "Drawn again" in ui["messages"].value
@@ -414,7 +417,7 @@ def test_form_draws_adds_a_request_and_exports(db, tmp_path):
 @pytest.mark.browser
 def test_coordinator_draws_and_adds_a_request_in_the_browser(demo_db_path, tmp_path, pages):
     db_file = copy_db(demo_db_path, tmp_path / "ehkit.db")
-    month = sampling.month_of(dt.date.today())  # the form opens on this month
+    month = sampling.month_of(sampling.months_before(dt.date.today(), 1))  # just ended
     with store.connect(db_file) as database:
         ehm = database.conn.execute("SELECT ehm_number FROM episodes ORDER BY id "
                                     "LIMIT 1").fetchone()[0]

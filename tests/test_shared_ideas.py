@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service
 
 import ehkit
 from ehkit import actions, after_audit, audits, dates, episodes, history
@@ -83,7 +83,7 @@ def test_months_before_clamps_to_the_end_of_a_short_month():
 
 
 def test_a_day_is_shown_the_uk_way():
-    assert dates.uk_date(dt.date(2015, 9, 16)) == "16/09/2015"
+    assert dates.uk(dt.date(2015, 9, 16)) == dates.uk("2015-09-16") == "16/09/2015"
 
 
 def test_an_audit_not_found_is_one_error_whether_asked_now_or_in_the_history(db):

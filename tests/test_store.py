@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from helpers import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service
 
 from ehkit import db as store
 

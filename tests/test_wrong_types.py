@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from trust_helpers import audit_form, base_rows
+from builders import add_moderator, audit_form, base_rows
 
 from ehkit import actions, after_audit, audits, episodes, history, service_user_feedback
-from ehkit import db as store
 from ehkit import self_assessment as sa
 from ehkit.errors import EhkitError, FeedbackError
 
@@ -22,8 +21,7 @@ def held(db):
     """A store with a submitted audit (no. 1, with action 1), a draft (no. 2) and a submitted
     audit graded Requires Improvement overall (no. 3)."""
     base_rows(db)
-    with store.transaction(db):
-        db["practitioners"].insert({"id": 3, "name": "Mo Moderator", "agency_id": 1})
+    add_moderator(db, auditor=False)
     audits.submit(db, audits.save_draft(db, audit_form()), today=TODAY)
     audits.save_draft(db, audit_form())
     audits.submit(db, audits.save_draft(db, with_(overall_grade=3)), today=TODAY)

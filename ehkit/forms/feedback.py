@@ -17,6 +17,7 @@ from .. import actions, after_audit, episodes
 from .. import db as store
 from .. import service_user_feedback as feedback
 from .. import template as templates
+from ..dates import uk
 from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
 
 STYLE = {"description_width": "12em"}
@@ -46,13 +47,13 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     ratings = {}
     for q in feedback.questions():
         ratings[q["key"]] = tag(w.Dropdown(
-            options=[("Not answered", None), *[(f"{n} - {lab}", n)
+            options=[("Not answered", ""), *[(f"{n} - {lab}", n)
                                               for n, lab in enumerate(labels, start=1)]],
             layout=w.Layout(width="16em")), "rating", f"rating-{q['key']}")
     comments = tag(w.Textarea(description="In their words", style=STYLE, layout=WIDE),
                    "comments")
     concern = tag(w.Checkbox(description="A concern was raised", indent=False), "concern")
-    theme = tag(w.Dropdown(options=[("Choose a theme", None),
+    theme = tag(w.Dropdown(options=[("Choose a theme", ""),
                                     *[(t, t) for t in feedback.concern_themes()]],
                            description="Theme of the concern", style=STYLE), "theme")
     detail = tag(w.Textarea(description="About the concern", style=STYLE, layout=WIDE),
@@ -66,14 +67,14 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
         fid = feedback.record_service_user_feedback(db, {
             "episode_id": episode, "given_on": given_on.value, "respondent": respondent.value,
             "stage": stage.value,
-            "ratings": {k: d.value for k, d in ratings.items() if d.value is not None},
+            "ratings": {k: d.value for k, d in ratings.items() if d.value != ""},
             "comments": comments.value, "concern_raised": concern.value,
-            "concern_theme": theme.value, "concern_detail": detail.value}, today=today)
+            "concern_theme": theme.value or None, "concern_detail": detail.value}, today=today)
         messages.ok(f"Saved feedback number {fid} for {ehm.value.strip()}.")
         for d in ratings.values():
-            d.value = None
+            d.value = ""
         ehm.value = comments.value = detail.value = ""
-        concern.value, theme.value = False, None
+        concern.value, theme.value = False, ""
 
     save.on_click(on_save)
     rows = [w.HBox([d, w.Label(q["text"])]) for q, d in zip(feedback.questions(),
@@ -100,21 +101,21 @@ def followup_app(db_path=None, today: dt.date | None = None, letters_dir=None, *
 def _audit_html(f: dict) -> str:
     a = f["audit"]
     lines = [
-        f"<b>Audit {a['id']}</b> of {esc(a['audit_date'])} for {esc(a['ehm_number'])} "
+        f"<b>Audit {a['id']}</b> of {uk(a['audit_date'])} for {esc(a['ehm_number'])} "
         f"({esc(a['status'])}): overall <b>{esc(f['grade_label'])}</b>",
         f"Assessment author: {esc(a['author'] or 'not recorded')}; their manager: "
         f"{esc(a['manager'] or 'not recorded')}",
-        f"Worker told of the audit: {esc(f['worker_notified_date'] or 'not recorded')}; "
-        f"feedback summary sent: {esc(f['feedback_sent_date'] or 'not yet')}",
+        f"Worker told of the audit: {uk(f['worker_notified_date'], 'not recorded')}; "
+        f"feedback summary sent: {uk(f['feedback_sent_date'], 'not yet')}",
     ]
     for d in f["discussions"]:
         who = ", ".join(f"{esc(p['name'])} ({esc(p['role'].replace('_', ' '))})"
                         for p in d["attendees"])
-        lines.append(f"Discussion on {esc(d['held_on'])} with {who}: {esc(d['learning'])}")
+        lines.append(f"Discussion on {uk(d['held_on'])} with {who}: {esc(d['learning'])}")
     for m in f["one_to_ones"]:
-        lines.append(f"1-1 meeting on {esc(m['held_on'])}: {esc(m['notes'])}")
+        lines.append(f"1-1 meeting on {uk(m['held_on'])}: {esc(m['notes'])}")
     for letter in f["letters"]:
-        lines.append(f"Letter drafted on {esc(letter['drafted_on'])}: {esc(letter['html_path'])}")
+        lines.append(f"Letter drafted on {uk(letter['drafted_on'])}: {esc(letter['html_path'])}")
     return "<div class='ehkit-audit-summary'>" + "<br>".join(lines) + "</div>"
 
 
@@ -153,7 +154,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     def show_to_hold():
         rows = after_audit.discussions_to_hold(db, on)
-        items = "".join(f"<li>Audit {r['id']} of {esc(r['audit_date'])} ({esc(r['ehm_number'])},"
+        items = "".join(f"<li>Audit {r['id']} of {uk(r['audit_date'])} ({esc(r['ehm_number'])},"
                         f" {esc(r['author'] or '')})</li>" for r in rows[-15:])
         to_hold.value = (f"<p><b>{len(rows)} audit(s) with the discussion still to hold</b> "
                          f"(the latest 15):</p><ul>{items}</ul>")
@@ -174,6 +175,12 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
                                                "ehkit-readonly"))
         except after_audit.FeedbackError as e:
             feedback_text.value = text_html(str(e))
+        if not a["counted"]:  # nothing follows a draft but telling the worker
+            parts.children = [summary, w.HBox([notified, save_notified]), tag(w.HTML(
+                f"<p>Audit {a['id']} is still a draft: the discussion, the feedback summary, "
+                "the 1-1 meeting and the letter follow it once it is submitted.</p>"), "draft")]
+            messages.clear()
+            return
         save_one.disabled = one_notes.disabled = not f["needs_one_to_one"]
         letter.disabled = not f["needs_letter"]
         parts.children = [summary, w.HBox([notified, save_notified]), feedback_text,
@@ -188,13 +195,13 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     def on_notified(_):
         after_audit.record_worker_notified(db, current(), notified.value)
         on_load()
-        messages.ok(f"Saved: the worker was told on {notified.value}.")
+        messages.ok(f"Saved: the worker was told on {uk(notified.value)}.")
 
     @friendly(messages)
     def on_sent(_):
         after_audit.record_feedback_sent(db, current(), sent_on.value, today=on)
         on_load()
-        messages.ok(f"Saved: the feedback summary was sent on {sent_on.value}.")
+        messages.ok(f"Saved: the feedback summary was sent on {uk(sent_on.value)}.")
 
     @friendly(messages)
     def on_discussion(_):
@@ -203,14 +210,14 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
         learning.value = notes.value = ""
         on_load()
         show_to_hold()
-        messages.ok(f"Saved the discussion of audit {current()} held on {held_on.value}.")
+        messages.ok(f"Saved the discussion of audit {current()} held on {uk(held_on.value)}.")
 
     @friendly(messages)
     def on_one(_):
         after_audit.record_one_to_one(db, current(), one_on.value, one_notes.value, today=on)
         one_notes.value = ""
         on_load()
-        messages.ok(f"Saved the 1-1 meeting of {one_on.value}.")
+        messages.ok(f"Saved the 1-1 meeting of {uk(one_on.value)}.")
 
     @friendly(messages)
     def on_letter(_):

@@ -16,6 +16,7 @@ import ipywidgets as w
 
 from .. import db as store
 from .. import sampling
+from ..dates import uk
 from .common import STYLE_CSS, Messages, button, friendly, tag
 
 MIME = {".csv": "text/csv",
@@ -23,10 +24,26 @@ MIME = {".csv": "text/csv",
 
 
 def _months(today: dt.date, back: int = 12) -> list[tuple[str, str]]:
+    """The months a list can be drawn for: those that have ended, the one just ended first,
+    then this month, marked (it can be drawn early, with a warning)."""
     first = today.replace(day=1)
-    nxt = (first + dt.timedelta(days=32)).replace(day=1)
-    days = [nxt, first] + [sampling.months_before(first, n) for n in range(1, back)]
-    return [(d.strftime("%B %Y"), sampling.month_of(d)) for d in days]
+    ended = [sampling.months_before(first, n) for n in range(1, back + 1)]
+    return ([(d.strftime("%B %Y"), sampling.month_of(d)) for d in ended]
+            + [(f"{first:%B %Y} (not ended yet)", sampling.month_of(first))])
+
+
+def _name(month: str) -> str:
+    return dt.date.fromisoformat(f"{month}-01").strftime("%B %Y")
+
+
+def _early(month: str, today: dt.date) -> str:
+    """The warning shown when the chosen month has not ended on ``today``."""
+    if month != sampling.month_of(today):
+        return ""
+    return ("<p class='ehkit-msg-info ehkit-month-warning' role='alert'>&#9888; "
+            f"<b>{today:%B %Y} has not ended.</b> A list drawn now misses the cases that close "
+            "later this month, and drift is judged on a month end still to come: draw it "
+            "early only if you must.</p>")
 
 
 def _table(rows: list[dict]) -> str:
@@ -37,7 +54,7 @@ def _table(rows: list[dict]) -> str:
         f"<td>{escape(r['ehm_number'])}</td><td>{escape(r['lead_agency'])}</td>"
         f"<td>{escape(r['lead_professional'] or '')}</td>"
         f"<td>{escape(r['auditor'] or 'nobody without a conflict: assign by hand')}</td>"
-        f"<td>{escape(r['due_date'])}</td><td>{escape(r['state'])}</td></tr>"
+        f"<td>{uk(r['due_date'])}</td><td>{escape(r['state'])}</td></tr>"
         for r in rows)
     return (f"<p class='ehkit-selection-count'>{len(rows)} case(s)</p>"
             f"<table class='ehkit-selection'>{head}{body}</table>")
@@ -68,7 +85,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     on = today or dt.date.today()
     out = Path(out_dir or os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "selections"
     style = {"description_width": "9em"}
-    month = tag(w.Dropdown(options=_months(on), value=sampling.month_of(on),
+    month = tag(w.Dropdown(options=_months(on), value=_months(on)[0][1],
                            description="Month", style=style), "month")
     about = w.HTML()
     table = w.HTML()
@@ -89,7 +106,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
 
     def show(*_):
         d = sampling.current_draw(db, month.value)
-        about.value = _about(d)
+        about.value = _early(month.value, on) + _about(d)
         table.value = _table(sampling.selection(db, month.value, as_of=on)) if d else ""
         draw.disabled = d is not None
         redraw.disabled = d is None
@@ -103,14 +120,14 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
             return
         d = sampling.draw(db, month.value, seed=int(text) if text else None, on=on)
         messages.ok(("Stored list shown" if d["stored"] else "Drawn")
-                    + f" for {month.label} (seed {d['seed']}).")
+                    + f" for {_name(month.value)} (seed {d['seed']}).")
         show()
 
     @friendly(messages)
     def on_redraw(_):
         d = sampling.draw(db, month.value, redraw_reason=redraw_reason.value,
                           seed=int(seed.value) if seed.value.strip().isdigit() else None, on=on)
-        messages.ok(f"Drawn again for {month.label} (seed {d['seed']}); the earlier list is "
+        messages.ok(f"Drawn again for {_name(month.value)} (seed {d['seed']}); the earlier list is "
                     "kept with the reason.")
         redraw_reason.value = ""
         show()

@@ -13,6 +13,7 @@ import ipywidgets as w
 from .. import actions, episodes
 from .. import db as store
 from .. import self_assessment as sa
+from ..dates import uk
 from .common import STYLE_CSS, Messages, button, esc, friendly, tag
 
 STYLE = {"description_width": "12em"}
@@ -48,8 +49,11 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
     def on_save(_):
         episode = episodes.find_episode(db, ehm.value, completed_on.value)
         if episode is None:
-            messages.blocked(f"No episode with EHM number {ehm.value.strip()!r} had begun by "
-                             f"{completed_on.value}: check the number.")
+            messages.blocked(f"No episode with EHM number {ehm.value.strip() or '(blank)'} had "
+                             f"begun by {uk(completed_on.value)}: check the number.")
+            return
+        if not practitioner.value:
+            messages.blocked("Not saved: choose the practitioner who completed it.")
             return
         sid = sa.record(db, episode, practitioner.value, completed_on.value,
                         {k: b.value for k, b in boxes.items()}, notes.value, today=today)
@@ -65,7 +69,9 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
                   ehm, practitioner, completed_on, *parts, notes, save, messages.widget])
 
     def load_choices():
-        practitioner.options = actions.practitioner_choices(db)
+        practitioner.options = [("Choose the practitioner", ""),
+                                *actions.practitioner_choices(db)]
+        practitioner.value = ""  # options alone leave nothing selected: it would show blank
 
     box.refresh = load_choices
     if refresh:

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 
+from ..dates import uk
 from ..template import Section, Template
 from . import rule_definition
 
@@ -249,7 +250,7 @@ def action_due_after_audit(due_date: str | None, audit_date: str | None) -> str 
                  "record it on the day it is done", kind="action", fields=("completed_date",))
 def action_completed_not_in_future(completed_date: str | None, today: dt.date) -> str | None:
     if completed_date and completed_date > today.isoformat():
-        return (f"the completed date ({completed_date}) is in the future: record it on the "
+        return (f"the completed date ({uk(completed_date)}) is in the future: record it on the "
                 "day it is done")
     return None
 
@@ -259,6 +260,6 @@ def action_completed_not_in_future(completed_date: str | None, today: dt.date) -
 def action_completed_after_audit(completed_date: str | None, audit_date: str | None
                                  ) -> str | None:
     if completed_date and audit_date and completed_date < audit_date:
-        return (f"the completed date ({completed_date}) is before the audit ({audit_date}) "
+        return (f"the completed date ({uk(completed_date)}) is before the audit ({uk(audit_date)}) "
                 "that recommended it")
     return None
