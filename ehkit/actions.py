@@ -12,18 +12,23 @@ An action's state on a day is one rule, :func:`state`, which the tracker form, t
 Actions of draft audits are not listed: they become recommendations when the audit is
 submitted. Team and agency are the owner's; without an owner, the episode's lead
 professional's team and the episode's lead agency.
+
+Actions are read first and their audit looked up (``CROSS JOIN``, SQLite's way to fix the
+order): given the view ``counted_audits``, SQLite would otherwise start from every counted
+audit by status and read all their actions, not the period's by due date.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterable
 
 import sqlite_utils
 
+from . import dates, records
 from . import db as store
-from . import records
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .rules import audit as rule
@@ -37,16 +42,8 @@ class ActionError(EhkitError):
     """An action cannot be changed as asked; the message says why and what to do."""
 
 
-def as_date(value, what: str = "date") -> dt.date:
-    """A date from a date or ISO text; datetimes are refused (due dates are days)."""
-    if isinstance(value, dt.datetime):
-        raise ActionError(f"{what} should be a date, not a date and time: {value!r}")
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ActionError(f"{what} {value!r} is not a date like 2026-11-24") from None
+# A wrong date given to the tracker is the tracker's error.
+_as_date = functools.partial(dates.as_date, error=ActionError)
 
 
 def state(due_date, completed_date, on) -> str:
@@ -55,7 +52,7 @@ def state(due_date, completed_date, on) -> str:
         return "completed"
     if not due_date:
         return "open"
-    due, today = as_date(due_date, "due date"), as_date(on, "day")
+    due, today = _as_date(due_date, "due date"), _as_date(on, "day")
     if due < today:
         return "overdue"
     if (due - today).days < DUE_SOON_DAYS:
@@ -63,18 +60,20 @@ def state(due_date, completed_date, on) -> str:
     return "open"
 
 
+# {audits}: counted_audits for the tracker (a draft's actions are not listed), audits to get
+# one action by its number whatever its audit's state; filters follow "WHERE 1" with AND.
 _SELECT = """
 SELECT a.id, a.audit_id, a.number, a.action, a.by_whom, a.owner_id, o.name AS owner,
        coalesce(o.team, lp.team) AS team, ag.id AS agency_id, ag.name AS agency,
        a.due_date, a.discussed_date, a.agreed_by, a.completed_date, a.completion_note,
        e.id AS episode_id, e.ehm_number, au.audit_date
 FROM actions a
-JOIN audits au ON au.id = a.audit_id
+CROSS JOIN {audits} au ON au.id = a.audit_id
 JOIN episodes e ON e.id = au.episode_id
 LEFT JOIN practitioners o ON o.id = a.owner_id
 LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
 LEFT JOIN agencies ag ON ag.id = coalesce(o.agency_id, e.lead_agency_id)
-WHERE au.status <> 'draft'
+WHERE 1
 """
 
 
@@ -92,8 +91,8 @@ def tracker(
 
     ``due_month`` is ``YYYY-MM``; ``states`` one or more of :data:`STATES`.
     """
-    on = as_date(on, "day")
-    sql, params = _SELECT, {}
+    on = _as_date(on, "day")
+    sql, params = _SELECT.format(audits="counted_audits"), {}
     owner_id = None if owner_id is None else _number(owner_id, "owner")
     agency_id = None if agency_id is None else _number(agency_id, "agency")
     if not isinstance(team, str | None) or not isinstance(due_month, str | None):
@@ -128,10 +127,10 @@ def tracker(
 
 def overdue(db: sqlite_utils.Database, on) -> list[dict]:
     """Actions overdue on ``on``, each with ``days_overdue``, oldest due first."""
-    on = as_date(on, "day")
+    on = _as_date(on, "day")
     rows = tracker(db, on, states="overdue")
     for r in rows:
-        r["days_overdue"] = (on - as_date(r["due_date"])).days
+        r["days_overdue"] = (on - _as_date(r["due_date"])).days
     return rows
 
 
@@ -142,17 +141,17 @@ def completion(db: sqlite_utils.Database, start, end) -> dict:
     due date; ``completed_late``: completed after it but by ``end``; ``not_completed``: not
     completed by ``end``; ``completed_in_period``: any action completed in the period.
     """
-    start, end = as_date(start, "start"), as_date(end, "end")
+    start, end = _as_date(start, "start"), _as_date(end, "end")
     p = {"start": start.isoformat(), "end": end.isoformat()}
     due, on_time, late = db.execute(
         """SELECT count(*),
                   coalesce(sum(a.completed_date <= a.due_date), 0),
                   coalesce(sum(a.completed_date > a.due_date AND a.completed_date <= :end), 0)
-           FROM actions a JOIN audits au ON au.id = a.audit_id
-           WHERE au.status <> 'draft' AND a.due_date BETWEEN :start AND :end""", p).fetchone()
+           FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id
+           WHERE a.due_date BETWEEN :start AND :end""", p).fetchone()
     done_in_period = db.execute(
-        """SELECT count(*) FROM actions a JOIN audits au ON au.id = a.audit_id
-           WHERE au.status <> 'draft' AND a.completed_date BETWEEN :start AND :end""",
+        """SELECT count(*) FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id
+           WHERE a.completed_date BETWEEN :start AND :end""",
         p).fetchone()[0]
     return {
         "due": due,
@@ -179,7 +178,7 @@ def _words(value, what: str, action_id: int) -> str:
 
 def _get(db: sqlite_utils.Database, action_id: int) -> dict:
     action_id = _number(action_id, "action")
-    rows = list(db.query(_SELECT.replace("WHERE au.status <> 'draft'", "WHERE a.id = :id"),
+    rows = list(db.query(_SELECT.format(audits="audits") + " AND a.id = :id",
                          {"id": action_id}))
     if not rows:
         raise ActionError(f"there is no action {action_id}: check the number in the tracker")
@@ -215,13 +214,13 @@ def complete(db: sqlite_utils.Database, action_id: int, completed_on, note: str,
     ``expected_version`` is the version :func:`get` gave (StaleRecord if it moved on).
     """
     action_id = _number(action_id, "action")
-    day = as_date(completed_on, "completed date").isoformat()
-    if why := rule.action_completed_not_in_future(day, as_date(today or dt.date.today(),
+    day = _as_date(completed_on, "completed date").isoformat()
+    if why := rule.action_completed_not_in_future(day, _as_date(today or dt.date.today(),
                                                                 "today")):
         raise ActionError(why)
     note = _words(note, "completion note (what was done)", action_id)
     with _changing(db, action_id, expected_version, actor=actor) as row:
-        if why := rule.action_completed_after_audit(day, as_date(row["audit_date"]).isoformat()):
+        if why := rule.action_completed_after_audit(day, _as_date(row["audit_date"]).isoformat()):
             raise ActionError(why)
         db["actions"].update(action_id, {"completed_date": day,
                                          "completion_note": note})
@@ -257,7 +256,7 @@ def owners(db: sqlite_utils.Database) -> list[tuple[str, int]]:
 
 def format_overdue(rows: list[dict], on) -> str:
     """The overdue list as plain text, for a terminal or a cron email."""
-    on = as_date(on, "day")
+    on = _as_date(on, "day")
     if not rows:
         return f"No actions overdue on {on}."
     lines = [f"{len(rows)} action(s) overdue on {on}:"]
@@ -271,17 +270,17 @@ def format_overdue(rows: list[dict], on) -> str:
 
 def filter_choices(db: sqlite_utils.Database) -> dict[str, list[tuple[str, object]]]:
     """The choices of the tracker's filters: owners, teams, agencies and due months."""
-    listed = "FROM actions a JOIN audits au ON au.id = a.audit_id WHERE au.status <> 'draft'"
+    listed = "FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id"
     return {
         "owners": owners(db),
         "teams": [(r[0], r[0]) for r in db.execute(
-            "SELECT DISTINCT coalesce(o.team, lp.team) AS t FROM actions a JOIN audits au ON "
-            "au.id = a.audit_id JOIN episodes e ON e.id = au.episode_id LEFT JOIN practitioners"
-            " o ON o.id = a.owner_id LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
-            " WHERE au.status <> 'draft' AND t IS NOT NULL ORDER BY t")],
+            f"SELECT DISTINCT coalesce(o.team, lp.team) AS t {listed} JOIN episodes e"
+            " ON e.id = au.episode_id LEFT JOIN practitioners o ON o.id = a.owner_id"
+            " LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
+            " WHERE t IS NOT NULL ORDER BY t")],
         "agencies": [(r[1], r[0]) for r in db.execute("SELECT id, name FROM agencies ORDER BY name")],
         "months": [(r[0], r[0]) for r in db.execute(
-            f"SELECT DISTINCT substr(a.due_date, 1, 7) AS m {listed} AND m IS NOT NULL "
+            f"SELECT DISTINCT substr(a.due_date, 1, 7) AS m {listed} WHERE m IS NOT NULL "
             "ORDER BY m DESC")],
     }
 

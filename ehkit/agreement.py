@@ -15,13 +15,14 @@ section and quarter (of the moderation date) we give:
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import sqlite_utils
 
+from . import dates
 from . import template as templates
-from .actions import as_date
 from .errors import EhkitError
 from .periods import of_kind
 from .template import OVERALL
@@ -31,6 +32,10 @@ WEIGHTS = ("linear", "quadratic")
 
 class AgreementError(EhkitError):
     pass
+
+
+# A wrong date asked of the agreement figures is their error.
+_as_date = functools.partial(dates.as_date, error=AgreementError)
 
 
 def weighted_kappa(pairs: Iterable[tuple[int, int]], categories: Sequence[int],
@@ -67,7 +72,7 @@ def _pairs(db: sqlite_utils.Database, start, end) -> list[dict]:
            FROM moderations m JOIN audits a ON a.id = m.audit_id
            WHERE m.original_grade IS NOT NULL AND m.moderated_on BETWEEN :start AND :end
            ORDER BY m.moderated_on, m.id""",
-        {"start": as_date(start).isoformat(), "end": as_date(end).isoformat()}))
+        {"start": _as_date(start).isoformat(), "end": _as_date(end).isoformat()}))
 
 
 def _labels(template_keys: Iterable[str]) -> tuple[list[int], dict[str, tuple[int, str]]]:
@@ -106,9 +111,9 @@ def by_section(db: sqlite_utils.Database, start, end, *, weights: str = "linear"
     rows = _pairs(db, start, end)
     categories, labels = _labels({r["template"] for r in rows} or {templates.DEFAULT_TEMPLATE})
     groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    whole = f"{as_date(start)}..{as_date(end)}"
+    whole = f"{_as_date(start)}..{_as_date(end)}"
     for r in rows:
-        q = of_kind("quarter", as_date(r["moderated_on"])).label if per_quarter else whole
+        q = of_kind("quarter", _as_date(r["moderated_on"])).label if per_quarter else whole
         groups[(q, r["key"])].append((r["original_grade"], r["moderated_grade"]))
     out = []
     for (q, key), pairs in groups.items():

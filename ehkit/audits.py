@@ -41,7 +41,8 @@ from . import db as store
 from . import home, records
 from . import template as templates
 from .dates import uk
-from .errors import EhkitError
+from .episodes import case_information
+from .errors import AuditNotFound, EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .rules import audit as rule
 from .rules import council_problems
@@ -66,10 +67,6 @@ class AuditRuleError(EhkitError):
     def __init__(self, problems: Mapping[str, str]):
         self.problems = dict(problems)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.problems.items()))
-
-
-class AuditNotFound(EhkitError):
-    pass
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -161,62 +158,6 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
     if auditors_only and not rows:
         rows = [dict(r) for r in db.query(sql.format(""))]
     return rows
-
-
-def ehm_numbers(db: sqlite_utils.Database, limit: int = 5_000) -> list[str]:
-    """EHM numbers to suggest on the form: open episodes, then those closed this past year.
-
-    Any other number can still be typed. Each half walks the end-date index newest first
-    and stops at the limit, so this stays quick however many episodes the store holds.
-    """
-    since = (dt.date.today() - dt.timedelta(days=365)).isoformat()
-    found: dict[str, None] = {}
-    for sql, args in (
-            ("WHERE end_date IS NULL ORDER BY start_date DESC", []),
-            ("WHERE end_date >= ? ORDER BY end_date DESC", [since])):
-        rows = db.execute(f"SELECT ehm_number FROM episodes {sql} LIMIT ?",
-                          [*args, 2 * limit - len(found)])
-        found.update(dict.fromkeys(r[0] for r in rows))
-        if len(found) >= limit:
-            break
-    return list(found)[:limit]
-
-
-def episodes_for(db: sqlite_utils.Database, ehm_number: str) -> list[dict]:
-    """The episodes recorded under an EHM number, newest first."""
-    return [dict(r) for r in db.query(
-        "SELECT id, ehm_number, start_date, end_date, status FROM episodes"
-        " WHERE ehm_number = ? ORDER BY start_date DESC", [str(ehm_number).strip()])]
-
-
-def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict | None:
-    """What the form fills in from the store, read-only: children, lead professional, ..."""
-    if episode_id is None:
-        return None
-    episode_id = records.record_id(episode_id, "episode", AuditNotFound)
-    row = db.execute(
-        "SELECT e.id, e.ehm_number, e.start_date, e.end_date, e.status, e.lead_professional_id,"
-        " lp.name, ag.name, e.team_manager_id, tm.name, e.cross_authority,"
-        " e.cross_authority_name, e.cross_authority_contact, lp.line_manager_id"
-        " FROM episodes e LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
-        " LEFT JOIN agencies ag ON ag.id = e.lead_agency_id"
-        " LEFT JOIN practitioners tm ON tm.id = e.team_manager_id WHERE e.id = ?",
-        [episode_id]).fetchone()
-    if row is None:
-        return None
-    children = [dict(r) for r in db.query(
-        "SELECT name, date_of_birth FROM children WHERE episode_id = ? ORDER BY date_of_birth, id",
-        [episode_id])]
-    return {
-        "episode_id": row[0], "ehm_number": row[1], "episode_start": row[2], "end_date": row[3],
-        "status": row[4], "lead_professional_id": row[5], "lead_professional": row[6],
-        "lead_agency": row[7], "team_manager_id": row[8], "team_manager": row[9],
-        "cross_authority": bool(row[10]), "cross_authority_name": row[11],
-        "cross_authority_contact": row[12], "lead_line_manager_id": row[13],
-        "children": children,
-        "child_names": ", ".join(c["name"] for c in children),
-        "date_of_birth": ", ".join(c["date_of_birth"] or "not recorded" for c in children),
-    }
 
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:

@@ -29,6 +29,7 @@ import sqlite_utils
 
 from . import db as store
 from . import home, rules, spreadsheet
+from .dates import uk
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -51,10 +52,6 @@ class UnreadableFile(ImportFailed):
 
 
 class MappingError(EhkitError):
-    pass
-
-
-class CaseNotFound(EhkitError):
     pass
 
 
@@ -712,7 +709,7 @@ def _date_rules(found: _Found, d: dict[str, _Dates], today: dt.date) -> None:
     def before_start(fld: str, code: str, mask: np.ndarray) -> None:
         for i in np.flatnonzero(mask):
             began = dt.date.fromordinal(int(start[i]))
-            found.add(int(i), fld, _Bad(code, f"began {began:%d/%m/%Y}"))
+            found.add(int(i), fld, _Bad(code, f"began {uk(began)}"))
 
     before_start("end_date", "END_BEFORE_START", (start > 0) & (end > 0) & (end < start))
     for fld, review in (("first_review_date", first), ("last_review_date", last)):
@@ -1232,36 +1229,3 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
 
 IMPORTERS = {"episodes": import_episodes, "practitioners": import_practitioners,
              "agencies": import_agencies}
-
-
-# -- small queries others need ----------------------------------------------------------------
-def find_episode(db: sqlite_utils.Database, episode: int | str) -> int:
-    """An episode id from an id or an EHM number (its latest episode when it has several)."""
-    if isinstance(episode, int):
-        if db.conn.execute("SELECT 1 FROM episodes WHERE id = ?", (episode,)).fetchone():
-            return episode
-        raise CaseNotFound(f"no episode with id {episode}")
-    ehm = str(episode).strip()
-    row = db.conn.execute("SELECT id FROM episodes WHERE ehm_number = ? "
-                          "ORDER BY start_date DESC LIMIT 1", (ehm,)).fetchone()
-    if row is None:
-        raise CaseNotFound(f"no episode with EHM number {ehm!r}: check the number, or import "
-                           "the case list first (`ehkit import episodes FILE`)")
-    return row[0]
-
-
-def episode_info(db: sqlite_utils.Database, episode: int | str) -> dict:
-    """What the audit form's case-information block shows for an episode (id or EHM number)."""
-    eid = find_episode(db, episode)
-    row = next(db.query(
-        """SELECT e.*, a.name AS lead_agency, a.kind AS lead_agency_kind,
-                  lp.name AS lead_professional, lp.role AS lead_professional_role,
-                  tm.name AS team_manager
-           FROM episodes e JOIN agencies a ON a.id = e.lead_agency_id
-           LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
-           LEFT JOIN practitioners tm ON tm.id = e.team_manager_id
-           WHERE e.id = ?""", [eid]))
-    row["children"] = list(db.query(
-        "SELECT name, date_of_birth FROM children WHERE episode_id = ? ORDER BY date_of_birth, id",
-        [eid]))
-    return row

@@ -34,8 +34,6 @@ from . import template as templates
 from .errors import EhkitError
 from .rules import audit as rule
 
-SUBMITTED = ("submitted", "moderated")
-
 # The store's own rules; the audit rules this check also asks are in ehkit.rules.audit.
 rules.register_all({
     "DB-UNREADABLE": "the file is not readable as an ehkit store (its start overwritten, cut "
@@ -431,13 +429,13 @@ def _required_on_submitted(db: sqlite_utils.Database) -> list[Finding]:
     comments: dict[int, dict[str, str | None]] = {}
     grades: dict[int, dict[str, int | None]] = {}
     for audit_id, key, grade, comment in db.conn.execute(
-            "SELECT a.audit_id, a.key, a.grade, a.comment FROM answers a JOIN audits u"
-            " ON u.id = a.audit_id WHERE u.status IN ('submitted', 'moderated')"):
+            "SELECT a.audit_id, a.key, a.grade, a.comment FROM answers a JOIN counted_audits u"
+            " ON u.id = a.audit_id"):
         comments.setdefault(audit_id, {})[key] = comment
         grades.setdefault(audit_id, {})[key] = grade
     for audit_id, tkey, grade, reasons in db.conn.execute(
-            "SELECT id, template, overall_grade, overall_reasons FROM audits"
-            " WHERE status IN ('submitted', 'moderated') ORDER BY id"):
+            "SELECT id, template, overall_grade, overall_reasons FROM counted_audits"
+            " ORDER BY id"):
         where = f"audit {audit_id}"
         tpl = tpls.get(tkey)
         if tpl is None:
@@ -529,7 +527,7 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
         return []
     out = []
     for (audit_id,) in db.conn.execute(
-            "SELECT id FROM audits WHERE status IN ('submitted', 'moderated') ORDER BY id"):
+            "SELECT id FROM counted_audits ORDER BY id"):
         out += [Finding(r.code, f"audit {audit_id}", why)
                 for r, why in rules.council_problems(audits.load(db, audit_id))]
     return out

@@ -159,13 +159,13 @@ def _add_letter(sub) -> None:
 
 
 def _run_letter(args) -> int:
+    from . import after_audit
     from . import db as store
-    from . import feedback
 
-    html, text = feedback.draft_letter(store.connect(args.db, must_exist=True), args.audit_id,
-                                       out_dir=args.out or home.reports_dir("letters"), on=args.on,
-                                       signed_by_id=args.signed_by,
-                                       template_dir=args.templates)
+    html, text = after_audit.draft_letter(store.connect(args.db, must_exist=True), args.audit_id,
+                                          out_dir=args.out or home.reports_dir("letters"), on=args.on,
+                                          signed_by_id=args.signed_by,
+                                          template_dir=args.templates)
     print(f"letter: {html}\n        {text}")
     return 0
 
@@ -188,7 +188,7 @@ def _add_feedback(sub) -> None:
 
 def _run_feedback_import(args) -> int:
     from . import db as store
-    from . import feedback
+    from . import service_user_feedback as feedback
 
     rejects = args.rejects_dir or home.reports_dir("imports")
     result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),

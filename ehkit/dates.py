@@ -1,11 +1,41 @@
-"""Dates as people here read them: 16/09/2015. The store keeps ISO dates (2015-09-16)."""
+"""Days as ehkit reads, steps and shows them: one reader of a date a person or the store
+gives, one step back by whole months, and dates as people here read them: 16/09/2015 (the
+store keeps ISO dates, 2015-09-16).
+
+A spreadsheet cell's date (Excel serials, 31-Jan-2026 ...) is read by the import
+(:func:`ehkit.cases.parse_date`); this reader takes a date or ISO text only.
+"""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 
+from .errors import EhkitError
+
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def as_date(value, what: str = "date", error: type[EhkitError] = EhkitError) -> dt.date:
+    """``value`` (a date or ISO text) as a date, or ``error`` saying what was given: the
+    caller's own error, so a date refused by the feedback code is a feedback error. A date
+    and time is refused: the days ehkit keeps (audit, due, held on) have no time."""
+    if isinstance(value, dt.datetime):
+        raise error(f"{what} should be a date, not a date and time: {value!r}")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise error(f"{what} {value!r} is not a date like 2026-11-24") from None
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` months earlier (the month's last day where it is shorter)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    m += 1
+    return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
 
 
 def uk(day, blank: str = "") -> str:

@@ -628,9 +628,9 @@ def generate_followups(db: sqlite_utils.Database, *, seed: int, until: dt.date) 
     audits = db.execute("""
         SELECT a.id, a.audit_date, a.auditor1_id, coalesce(a.overall_grade, 0),
                e.lead_professional_id, coalesce(p.line_manager_id, 0)
-        FROM audits a JOIN episodes e ON e.id = a.episode_id
+        FROM counted_audits a JOIN episodes e ON e.id = a.episode_id
         LEFT JOIN practitioners p ON p.id = e.lead_professional_id
-        WHERE a.status <> 'draft' ORDER BY a.id""").fetchall()
+        ORDER BY a.id""").fetchall()
     audit_id, day, auditor, overall, lead, manager = (
         np.array(c, dtype=object) for c in zip(*audits, strict=True)) if audits else [
         np.array([], dtype=object)] * 6

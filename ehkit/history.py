@@ -14,11 +14,7 @@ import sqlite_utils
 
 from . import db as store
 from . import records
-from .errors import EhkitError
-
-
-class AuditNotFound(EhkitError):
-    pass
+from .errors import AuditNotFound, EhkitError
 
 
 def primary_key(db: sqlite_utils.Database, table: str) -> list[str]:

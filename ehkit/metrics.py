@@ -30,13 +30,12 @@ from itertools import accumulate
 
 import sqlite_utils
 
-from . import actions, agreement, feedback, periods, redact, sampling
+from . import actions, after_audit, agreement, dates, periods, redact, sampling, service_user_feedback
 from . import db as store
 from . import template as templates
 from .periods import Period
 from .settings import get as setting
 
-COMPLETED = "('submitted', 'moderated')"  # audit statuses that count in figures
 # Shares that add up to 100%: each gives the other away, so both are suppressed together.
 COMPLEMENTARY = {"acceptable_pct", "unacceptable_pct", "grades.overall.acceptable_pct",
                  "grades.overall.unacceptable_pct"}
@@ -435,8 +434,8 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
     total, good, graded = _one(db, f"""
         SELECT count(*), coalesce(sum(f.grade IN ({acceptable})), 0),
                coalesce(sum(f.grade IS NOT NULL), 0)
-        FROM audits a JOIN final_overall f ON f.audit_id = a.id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end""",
+        FROM counted_audits a JOIN final_overall f ON f.audit_id = a.id
+        WHERE a.audit_date BETWEEN :start AND :end""",
         _params(period))
     return [
         count("audits_completed", LABELS["audits_completed"], total),
@@ -448,8 +447,8 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
 
 def has_audits(db: sqlite_utils.Database, period: Period) -> bool:
     """Were any audits submitted or moderated in the period?"""
-    return bool(_one(db, f"""SELECT EXISTS (SELECT 1 FROM audits WHERE status IN {COMPLETED}
-                             AND audit_date BETWEEN :start AND :end)""", _params(period))[0])
+    return bool(_one(db, """SELECT EXISTS (SELECT 1 FROM counted_audits
+                             WHERE audit_date BETWEEN :start AND :end)""", _params(period))[0])
 
 
 def grades_grid(db: sqlite_utils.Database, period: Period,
@@ -458,8 +457,8 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
     (audits made with this template only: another tool's sections are not these), with each
     row's total and the % acceptable (Outstanding or Good) and unacceptable."""
     tpl = templates.load(template)
-    audits = f"""FROM audits a JOIN {{view}} f ON f.audit_id = a.id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+    audits = """FROM counted_audits a JOIN {view} f ON f.audit_id = a.id
+        WHERE a.audit_date BETWEEN :start AND :end
           AND f.grade IS NOT NULL AND a.template = :template"""
     rows = {(k, str(g)): n for k, g, n in db.execute(f"""
         SELECT key, grade, count(*) FROM (
@@ -573,12 +572,12 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
         SELECT a.id, a.audit_date, a.template, f.grade, a.overall_reasons, a.learning,
                e.ehm_number, lp.name AS lead_professional, lp.team AS team,
                ag.name AS lead_agency, ag.sector AS sector, au.name AS auditor
-        FROM audits a JOIN final_overall f ON f.audit_id = a.id
+        FROM counted_audits a JOIN final_overall f ON f.audit_id = a.id
         JOIN episodes e ON e.id = a.episode_id
         JOIN agencies ag ON ag.id = e.lead_agency_id
         LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
         LEFT JOIN practitioners au ON au.id = a.auditor1_id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end
           AND f.grade IS NOT NULL AND f.grade NOT IN ({acceptable})
         ORDER BY f.grade DESC, a.audit_date, a.id""", _params(period)))
     if not audits:
@@ -609,17 +608,17 @@ def overdue_actions(db: sqlite_utils.Database, period: Period) -> list[dict]:
     stood that day; oldest due first, each with ``days_overdue``."""
     rows = [r for r in actions_as_at(db, period.end) if r["state"] == "overdue"]
     for r in rows:
-        r["days_overdue"] = (period.end - actions.as_date(r["due_date"])).days
+        r["days_overdue"] = (period.end - dates.as_date(r["due_date"])).days
     return rows
 
 
 def meetings_to_hold(db: sqlite_utils.Database, period: Period) -> list[dict]:
-    """Feedback discussions and 1-1 meetings still to hold at the period end (ehkit.feedback)."""
+    """Feedback discussions and 1-1 meetings still to hold at the period end (ehkit.after_audit)."""
     out = [{**r, "meeting": "Feedback discussion with the worker"}
-           for r in feedback.discussions_to_hold(db, period.end)]
+           for r in after_audit.discussions_to_hold(db, period.end)]
     out += [{**r, "meeting": "1-1 with the Early Help Coordinator",
-             "days_since_audit": (period.end - actions.as_date(r["audit_date"])).days}
-            for r in feedback.one_to_ones_to_hold(db, period.end)]
+             "days_since_audit": (period.end - dates.as_date(r["audit_date"])).days}
+            for r in after_audit.one_to_ones_to_hold(db, period.end)]
     out.sort(key=lambda r: (r["audit_date"], r["id"], r["meeting"]))
     return out
 
@@ -708,9 +707,9 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
 
 
 def concerns_grid(db: sqlite_utils.Database, period: Period) -> Grid:
-    """Concerns raised in service-user feedback in the period, by theme (ehkit.feedback)."""
-    rows = feedback.concerns_by_theme(db, period.start, period.end)
-    shown = as_shown(db, (r["theme"] for r in rows), feedback.concern_themes())
+    """Concerns raised in service-user feedback in the period, by theme (ehkit.service_user_feedback)."""
+    rows = service_user_feedback.concerns_by_theme(db, period.start, period.end)
+    shown = as_shown(db, (r["theme"] for r in rows), service_user_feedback.concern_themes())
     counts: dict[tuple[str, str], int] = {}
     for r in rows:
         key = (slug(shown[r["theme"]]), "concerns")
@@ -734,11 +733,11 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
     if section not in {s.key for s in tpl.graded_sections}:
         return None
     name = tpl.section(section).label
-    counts = {(slug(sector), str(g)): n for sector, g, n in db.execute(f"""
+    counts = {(slug(sector), str(g)): n for sector, g, n in db.execute("""
         SELECT ag.sector, f.grade, count(*)
-        FROM audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
+        FROM counted_audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
         JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end
           AND a.template = :template AND f.grade IS NOT NULL
         GROUP BY 1, 2""", {**_params(period), "section": section, "template": tpl.key})}
     grade_cols = tuple((str(g.value), g.label) for g in tpl.grades)
@@ -757,10 +756,10 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Audits in the period of cases led by each sector (adds up to all audits)."""
-    counts = {(slug(sector), "audited"): n for sector, n in db.execute(f"""
-        SELECT ag.sector, count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
+    counts = {(slug(sector), "audited"): n for sector, n in db.execute("""
+        SELECT ag.sector, count(*) FROM counted_audits a JOIN episodes e ON e.id = a.episode_id
         JOIN agencies ag ON ag.id = e.lead_agency_id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end
         GROUP BY 1""", _params(period))}
     return Grid("participation", "Audits of cases led by each sector", tuple(sectors()),
                 (("audited", "Cases audited"),), counts, row_totals=False, col_totals=True,
@@ -774,11 +773,11 @@ def taking_part_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     sectors, so there are no totals."""
     p = _params(period)
     counts = {}
-    for sector, n in db.execute(f"""
-        SELECT ag.sector, count(DISTINCT a.id) FROM audits a
+    for sector, n in db.execute("""
+        SELECT ag.sector, count(DISTINCT a.id) FROM counted_audits a
         JOIN practitioners pr ON pr.id IN (a.auditor1_id, a.auditor2_id)
         JOIN agencies ag ON ag.id = pr.agency_id
-        WHERE a.status IN {COMPLETED} AND a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end
         GROUP BY 1""", p):
         counts[(slug(sector), "auditor")] = n
     for sector, n in db.execute("""
@@ -826,7 +825,8 @@ def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str
 
 def headline(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """The quarter's headline figures, shown beside the four quarters before."""
-    concerns = sum(r["concerns"] for r in feedback.concerns_by_theme(db, period.start, period.end))
+    concerns = sum(r["concerns"] for r in
+                   service_user_feedback.concerns_by_theme(db, period.start, period.end))
     return (partnership(db, period) + timescale_figures(db, period)
             + [count("concerns_raised", LABELS["concerns_raised"], concerns)])
 
@@ -965,15 +965,15 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
     count, and whether anything was taken out of it."""
     p = _params(period)
     if what == "learning":
-        texts = [r[0] for r in db.execute(f"""
-            SELECT learning FROM audits WHERE status IN {COMPLETED}
-              AND audit_date BETWEEN :start AND :end AND trim(coalesce(learning, '')) <> ''
+        texts = [r[0] for r in db.execute("""
+            SELECT learning FROM counted_audits
+              WHERE audit_date BETWEEN :start AND :end AND trim(coalesce(learning, '')) <> ''
             UNION ALL SELECT d.learning FROM discussions d
             WHERE d.held_on BETWEEN :start AND :end""", p)]
     elif what == "actions":
         texts = [r[0] for r in db.execute("""
-            SELECT ac.action FROM actions ac JOIN audits a ON a.id = ac.audit_id
-            WHERE a.status <> 'draft' AND a.audit_date BETWEEN :start AND :end""", p)]
+            SELECT ac.action FROM actions ac JOIN counted_audits a ON a.id = ac.audit_id
+            WHERE a.audit_date BETWEEN :start AND :end""", p)]
     else:
         raise ValueError(what)
     redacted = functools.cache(redactor(db))  # the same words are redacted once

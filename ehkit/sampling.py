@@ -29,10 +29,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import cases, spreadsheet
 from . import db as store
+from . import episodes, spreadsheet
 from .audits import conflict_of_interest
-from .dates import uk
+from .dates import months_before, uk
 from .errors import EhkitError
 from .settings import get as setting
 
@@ -43,7 +43,6 @@ REASONS = {
     "drift": "Drifting",
     "request": "Requested by lead professional",
 }
-COMPLETED = ("submitted", "moderated")
 
 
 class SamplingError(EhkitError):
@@ -62,13 +61,6 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
-
-
-def months_before(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` earlier (the month's last day when that day does not exist)."""
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    m += 1
-    return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
 
 
 # -- drift -------------------------------------------------------------------------------
@@ -347,8 +339,8 @@ def request(db: sqlite_utils.Database, episode: int | str, reason: str, *,
     on = on or dt.date.today()
     month = month or month_of(on)
     month_bounds(month)
-    ep = cases.find_episode(db, episode)
-    info = cases.episode_info(db, ep)
+    info = episodes.episode_info(db, episode)
+    ep = info["id"]
     by = _practitioner(db, requested_by) if requested_by is not None else \
         info["lead_professional_id"]
     who = store.current_actor()
@@ -417,9 +409,8 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                   (SELECT x.id FROM audits x WHERE x.episode_id = e.id
                       AND +x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
-                  (SELECT min(substr(x.submitted_at, 1, 10)) FROM audits x
-                    WHERE x.episode_id = e.id AND +x.audit_date >= :first
-                      AND x.status IN ('submitted', 'moderated')) AS submitted_on
+                  (SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
+                    WHERE x.episode_id = e.id AND +x.audit_date >= :first) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id

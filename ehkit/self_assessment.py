@@ -8,6 +8,7 @@ every item (met or not met), so "most often unmet" counts are over complete chec
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import dates, records
 from . import db as store
-from . import records
-from .actions import as_date
 from .dates import uk
 from .errors import EhkitError
 from .template import TemplateError, read_toml, template_path
@@ -27,6 +27,10 @@ DEFAULT = "self_assessment"
 
 class SelfAssessmentError(EhkitError):
     pass
+
+
+# A wrong date given with a self-assessment is its error.
+_as_date = functools.partial(dates.as_date, error=SelfAssessmentError)
 
 
 @dataclass(frozen=True)
@@ -97,14 +101,14 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
         raise SelfAssessmentError("the self-assessment was not saved: give each item's answer "
                                   "as {item: True or False} and the notes as text")
     c = load(checklist)
-    day = as_date(completed_on, "completed date")
+    day = _as_date(completed_on, "completed date")
     problems = []
     ep = db.execute("SELECT start_date FROM episodes WHERE id = ?", [episode_id]).fetchone()
     if ep is None:
         problems.append(f"there is no episode {episode_id}")
     elif day.isoformat() < ep[0]:
         problems.append(f"the date {uk(day)} is before the episode began ({uk(ep[0])})")
-    if day > as_date(today or dt.date.today()):
+    if day > _as_date(today or dt.date.today()):
         problems.append(f"the date {uk(day)} is in the future")
     if db.execute("SELECT 1 FROM practitioners WHERE id = ?", [practitioner_id]).fetchone() is None:
         problems.append("choose the practitioner" if practitioner_id is None
@@ -156,7 +160,7 @@ def summary(db: sqlite_utils.Database, start, end, *, checklist: str = DEFAULT) 
       answered and how many unmet, most often unmet first.
     """
     c = load(checklist)
-    p = {"start": as_date(start).isoformat(), "end": as_date(end).isoformat()}
+    p = {"start": _as_date(start).isoformat(), "end": _as_date(end).isoformat()}
     completed = db.execute("SELECT count(*) FROM self_assessments WHERE completed_on "
                            "BETWEEN :start AND :end", p).fetchone()[0]
     started, started_with = db.execute(
@@ -167,8 +171,7 @@ def summary(db: sqlite_utils.Database, start, end, *, checklist: str = DEFAULT) 
         """SELECT count(DISTINCT a.episode_id), count(DISTINCT CASE WHEN EXISTS (
                SELECT 1 FROM self_assessments s WHERE s.episode_id = a.episode_id
                AND s.completed_on <= a.audit_date) THEN a.episode_id END)
-           FROM audits a WHERE a.status IN ('submitted', 'moderated')
-             AND a.audit_date BETWEEN :start AND :end""", p).fetchone()
+           FROM counted_audits a WHERE a.audit_date BETWEEN :start AND :end""", p).fetchone()
     counts = {r[0]: (r[1], r[2]) for r in db.execute(
         """SELECT i.item, count(*), sum(i.met = 0) FROM self_assessment_items i
            JOIN self_assessments s ON s.id = i.self_assessment_id

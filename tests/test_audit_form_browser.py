@@ -242,7 +242,7 @@ def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
     record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20.html"
     html = record.read_text(encoding="utf-8")
     assert "Little evidence of change for the child" in html and case["ehm"] in html
-    assert dt.date.today().isoformat() in html
+    assert f"printed {dt.date.today():%d/%m/%Y}" in html  # UK dates, as printed
 
     # Reopening needs a reason, and the reason is kept in the change log.
     page.locator(".ehkit-reopen-reason input").fill("Moderator asked for more evidence")

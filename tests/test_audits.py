@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from builders import COUNCIL, add_rows, episode_row
 
-from ehkit import audits
+from ehkit import audits, episodes
 from ehkit import db as store
 from ehkit import template as templates
 from ehkit.audits import AuditRuleError
@@ -499,8 +499,8 @@ def test_ehm_numbers_suggest_open_cases_newest_first_then_those_closed_this_past
             {"id": 5, "ehm_number": "EHM1001", "start_date": day(700), "end_date": day(600),
              "status": "closed", "lead_agency_id": 1}])                  # EHM1001's last spell
     # Open: EHM1002 began 2026-03-01, EHM1001 2026-01-10 (newest first); then closed since.
-    assert audits.ehm_numbers(db) == ["EHM1002", "EHM1001", "EHM1003"]
-    assert audits.ehm_numbers(db, limit=1) == ["EHM1002"]
+    assert episodes.ehm_numbers(db) == ["EHM1002", "EHM1001", "EHM1003"]
+    assert episodes.ehm_numbers(db, limit=1) == ["EHM1002"]
 
 
 # -- no lost update: a write acts only on the audit as the person saw it (issue 13, part 2) ----

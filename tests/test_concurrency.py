@@ -10,7 +10,7 @@ import traceback
 import pytest
 from builders import add_moderator, audit_form, base_rows, complete_audit
 
-from ehkit import audits, check
+from ehkit import audits, check, episodes
 from ehkit import db as store
 
 PROCESSES = 8
@@ -28,7 +28,7 @@ def _auditor(path: str, worker: int, results) -> None:
         for n in range(AUDITS_EACH):
             try:
                 episode = rng.randint(1, EPISODES)
-                assert audits.case_information(database, episode)["ehm_number"]
+                assert episodes.case_information(database, episode)["ehm_number"]
                 form = audit_form(episode, text=f"worker {worker} audit {n}")
                 audit_id = audits.save_draft(database, form)
                 if n % 10 == 0:  # now and then: open it again, change it, save over it

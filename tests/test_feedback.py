@@ -8,11 +8,11 @@ import datetime as dt
 
 import pytest
 
+from ehkit import after_audit, episodes, rules, service_user_feedback
 from ehkit import db as store
-from ehkit import feedback, rules
 from ehkit import self_assessment as sa
 from ehkit.cli import main as ehkit
-from ehkit.errors import EhkitError
+from ehkit.errors import EhkitError, FeedbackError
 
 TODAY = dt.date(2026, 11, 24)
 SCRIPT = "<script>alert('x')</script>"
@@ -71,10 +71,10 @@ def build(db) -> None:
 # -- worker notified, discussion ---------------------------------------------------------
 def test_discussion_records_who_attended_in_their_roles(db):
     build(db)
-    feedback.record_worker_notified(db, 1, "2026-03-01", actor="Ana Auditor")
-    did = feedback.record_discussion(db, 1, "2026-03-12", [2, 1, 4, 5], "Use the child's words",
+    after_audit.record_worker_notified(db, 1, "2026-03-01", actor="Ana Auditor")
+    did = after_audit.record_discussion(db, 1, "2026-03-12", [2, 1, 4, 5], "Use the child's words",
                                      today=TODAY)
-    f = feedback.followup(db, 1)
+    f = after_audit.followup(db, 1)
     assert f["worker_notified_date"] == "2026-03-01"
     [d] = f["discussions"]
     assert d["id"] == did and d["learning"] == "Use the child's words"
@@ -84,14 +84,14 @@ def test_discussion_records_who_attended_in_their_roles(db):
 
 def test_discussions_still_to_hold(db):
     build(db)
-    feedback.record_discussion(db, 1, "2026-03-12", [2, 1], "Learning", today=TODAY)
+    after_audit.record_discussion(db, 1, "2026-03-12", [2, 1], "Learning", today=TODAY)
     # Drafts (4) have nothing to discuss yet; audit 1 was discussed on 12 March.
-    assert [r["id"] for r in feedback.discussions_to_hold(db, "2026-06-30")] == [5, 3, 2]
+    assert [r["id"] for r in after_audit.discussions_to_hold(db, "2026-06-30")] == [5, 3, 2]
     # The day before the discussion it was still to hold.
-    assert [r["id"] for r in feedback.discussions_to_hold(db, "2026-03-11")] == [5, 1]
-    r = feedback.discussions_to_hold(db, "2026-03-11")[1]
+    assert [r["id"] for r in after_audit.discussions_to_hold(db, "2026-03-11")] == [5, 1]
+    r = after_audit.discussions_to_hold(db, "2026-03-11")[1]
     assert (r["days_since_audit"], r["author"], r["manager"]) == (1, "Wyn Worker", "Mo Manager")
-    s = feedback.discussion_summary(db, "2026-01-01", "2026-06-30")
+    s = after_audit.discussion_summary(db, "2026-01-01", "2026-06-30")
     assert s == {"audits": 3, "discussed": 1, "with_worker": 1, "with_line_manager": 1}
 
 
@@ -105,21 +105,21 @@ def test_discussions_still_to_hold(db):
 ])
 def test_discussion_refused_when_incomplete(db, audit, day, ids, learning, message):
     build(db)
-    with pytest.raises(feedback.FeedbackError, match=message):
-        feedback.record_discussion(db, audit, day, ids, learning, today=TODAY)
+    with pytest.raises(FeedbackError, match=message):
+        after_audit.record_discussion(db, audit, day, ids, learning, today=TODAY)
     assert db["discussions"].count == 0 and db["discussion_attendees"].count == 0
 
 
 # -- 1-1 meetings ----------------------------------------------------------------------
 def test_one_to_one_only_for_requires_improvement_or_inadequate(db):
     build(db)
-    with pytest.raises(feedback.FeedbackError, match="graded Good"):
-        feedback.record_one_to_one(db, 3, "2026-04-05", "Talked", today=TODAY)
-    mid = feedback.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", held_by_id=5,
+    with pytest.raises(FeedbackError, match="graded Good"):
+        after_audit.record_one_to_one(db, 3, "2026-04-05", "Talked", today=TODAY)
+    mid = after_audit.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", held_by_id=5,
                                      today=TODAY)
     row = db["one_to_one_meetings"].get(mid)
     assert (row["professional_id"], row["held_by_id"]) == (2, 5)  # the author by default
-    assert [r["id"] for r in feedback.one_to_ones_to_hold(db, "2026-06-30")] == [5, 1]
+    assert [r["id"] for r in after_audit.one_to_ones_to_hold(db, "2026-06-30")] == [5, 1]
 
 
 def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, monkeypatch):
@@ -134,7 +134,7 @@ def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, m
     auditor = store.connect(tmp_path / "ehkit.db")
     auditor.conn.execute("PRAGMA busy_timeout = 100")
     waited = []
-    checking = feedback._day_between
+    checking = after_audit._day_between
 
     def reopened_meanwhile(*args, **kwargs):
         if not waited:
@@ -145,8 +145,8 @@ def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, m
                 waited[0] = str(e)
         return checking(*args, **kwargs)
 
-    monkeypatch.setattr(feedback, "_day_between", reopened_meanwhile)
-    feedback.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", today=TODAY)
+    monkeypatch.setattr(after_audit, "_day_between", reopened_meanwhile)
+    after_audit.record_one_to_one(db, 2, "2026-06-15", "Went through the plan", today=TODAY)
     auditor.close()
     status = db.execute("SELECT status FROM audits WHERE id = 2").fetchone()[0]
     assert (status, db["one_to_one_meetings"].count) == ("submitted", 1)
@@ -160,7 +160,7 @@ def test_moderated_grade_decides_whether_a_one_to_one_is_needed(db):
                                   "moderated_on": "2026-04-08", "original_grade": 2,
                                   "moderated_grade": 3, "reason": "Plan not SMART"})
         db.execute("UPDATE audits SET status = 'moderated' WHERE id = 3")
-    assert 3 in [r["id"] for r in feedback.one_to_ones_to_hold(db, "2026-06-30")]
+    assert 3 in [r["id"] for r in after_audit.one_to_ones_to_hold(db, "2026-06-30")]
 
 
 # -- repeated poor audits --------------------------------------------------------------
@@ -168,17 +168,17 @@ def test_repeat_poor_author_flagged_with_two_in_twelve_months(db):
     build(db)
     # 10 June 2026: the window is 11 June 2025 to 10 June 2026: audits 1 and 2 (5 is exactly
     # twelve months before, so outside).
-    [flag] = feedback.repeat_poor_authors(db, "2026-06-10")
+    [flag] = after_audit.repeat_poor_authors(db, "2026-06-10")
     assert (flag["author"], flag["manager"], flag["poor_audits"], flag["audit_ids"]) == (
         "Wyn Worker", "Mo Manager", 2, [1, 2])
     assert flag["latest_grade_label"] == "Requires Improvement"
-    assert feedback.repeat_poor_authors(db, "2026-06-10", count=3) == []
+    assert after_audit.repeat_poor_authors(db, "2026-06-10", count=3) == []
     # 9 June 2026: audits 5 and 1 are in the window.
-    assert feedback.repeat_poor_authors(db, "2026-06-09")[0]["audit_ids"] == [5, 1]
+    assert after_audit.repeat_poor_authors(db, "2026-06-09")[0]["audit_ids"] == [5, 1]
     # 9 March 2026: only audit 5; one poor audit is not repeated.
-    assert feedback.repeat_poor_authors(db, "2026-03-09") == []
+    assert after_audit.repeat_poor_authors(db, "2026-03-09") == []
     # Drafts do not count: on 1 July audit 4 (a draft, Inadequate) is not among them.
-    assert feedback.repeat_poor_authors(db, "2026-07-01")[0]["audit_ids"] == [1, 2]
+    assert after_audit.repeat_poor_authors(db, "2026-07-01")[0]["audit_ids"] == [1, 2]
 
 
 def test_repeat_poor_uses_the_moderated_grade(db):
@@ -188,19 +188,13 @@ def test_repeat_poor_uses_the_moderated_grade(db):
                                   "moderated_on": "2026-06-12", "original_grade": 3,
                                   "moderated_grade": 2, "reason": "Evidence of good practice"})
         db.execute("UPDATE audits SET status = 'moderated' WHERE id = 2")
-    assert feedback.repeat_poor_authors(db, "2026-06-30") == []
-
-
-def test_months_before_clamps_to_the_end_of_a_short_month():
-    assert feedback.months_before(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
-    assert feedback.months_before(dt.date(2028, 2, 29), 12) == dt.date(2027, 2, 28)
-    assert feedback.months_before(dt.date(2026, 1, 15), 12) == dt.date(2025, 1, 15)
+    assert after_audit.repeat_poor_authors(db, "2026-06-30") == []
 
 
 # -- letters and the feedback summary --------------------------------------------------
 def test_letter_escapes_free_text_in_html_and_keeps_it_in_text(db, tmp_path):
     build(db)
-    html_path, text_path = feedback.draft_letter(db, 1, out_dir=tmp_path, on="2026-03-20")
+    html_path, text_path = after_audit.draft_letter(db, 1, out_dir=tmp_path, on="2026-03-20")
     html, text = html_path.read_text(), text_path.read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
@@ -217,7 +211,7 @@ def test_letter_escapes_free_text_in_html_and_keeps_it_in_text(db, tmp_path):
 
 def test_letter_shows_dates_as_people_read_them(db, tmp_path):
     build(db)
-    html_path, text_path = feedback.draft_letter(db, 1, out_dir=tmp_path, on="2026-03-20")
+    html_path, text_path = after_audit.draft_letter(db, 1, out_dir=tmp_path, on="2026-03-20")
     (audited,), = db.execute("SELECT audit_date FROM audits WHERE id = 1").fetchall()
     dues = [r[0] for r in db.execute("SELECT due_date FROM actions WHERE audit_id = 1 AND "
                                      "due_date IS NOT NULL")]
@@ -229,8 +223,8 @@ def test_letter_shows_dates_as_people_read_them(db, tmp_path):
 
 def test_letter_only_for_inadequate_audits(db, tmp_path):
     build(db)
-    with pytest.raises(feedback.FeedbackError, match="only for Inadequate"):
-        feedback.draft_letter(db, 2, out_dir=tmp_path / "out")
+    with pytest.raises(FeedbackError, match="only for Inadequate"):
+        after_audit.draft_letter(db, 2, out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists() and db["letters"].count == 0
 
 
@@ -240,7 +234,7 @@ def test_council_can_use_its_own_letter_template(db, tmp_path):
     own.mkdir()
     (own / "letter.html.j2").write_text("<p>Oakvale letter on {{ audit.ehm_number }}: "
                                         "{{ audit.overall_reasons }}</p>")
-    html_path, text_path = feedback.draft_letter(db, 1, out_dir=tmp_path, template_dir=own,
+    html_path, text_path = after_audit.draft_letter(db, 1, out_dir=tmp_path, template_dir=own,
                                                  on="2026-03-20")
     assert html_path.read_text().startswith("<p>Oakvale letter on EHM1: Drift &amp; no plan &lt;")
     assert "Dear Mo Manager" in text_path.read_text()  # the shipped text template
@@ -259,11 +253,11 @@ def test_letter_command_writes_html_and_text(db, tmp_path, capsys):
 
 def test_every_author_gets_a_feedback_summary(db):
     build(db)
-    text = feedback.feedback_summary(db, 3)
+    text = after_audit.feedback_summary(db, 3)
     assert "EHM2" in text and "Overall grade: Good." in text and "PLANNING (Good)" in text
-    assert [r["id"] for r in feedback.feedback_to_send(db, "2026-06-30")] == [5, 1, 3, 2]
-    feedback.record_feedback_sent(db, 3, "2026-04-02", today=TODAY)
-    assert [r["id"] for r in feedback.feedback_to_send(db, "2026-06-30")] == [5, 1, 2]
+    assert [r["id"] for r in after_audit.feedback_to_send(db, "2026-06-30")] == [5, 1, 3, 2]
+    after_audit.record_feedback_sent(db, 3, "2026-04-02", today=TODAY)
+    assert [r["id"] for r in after_audit.feedback_to_send(db, "2026-06-30")] == [5, 1, 2]
 
 
 # -- service-user feedback -------------------------------------------------------------
@@ -278,18 +272,18 @@ def good_feedback(**kw) -> dict:
 
 def test_service_user_feedback_saved_and_counted_by_theme(db):
     build(db)
-    feedback.record_service_user_feedback(db, good_feedback(), today=TODAY)
-    feedback.record_service_user_feedback(db, good_feedback(stage="closure"), today=TODAY)
-    feedback.record_service_user_feedback(db, good_feedback(
+    service_user_feedback.record_service_user_feedback(db, good_feedback(), today=TODAY)
+    service_user_feedback.record_service_user_feedback(db, good_feedback(stage="closure"), today=TODAY)
+    service_user_feedback.record_service_user_feedback(db, good_feedback(
         respondent="child_young_person", concern_raised=False, concern_theme=None,
         ratings={"listened_to": 3}), today=TODAY)
-    feedback.record_service_user_feedback(db, good_feedback(
+    service_user_feedback.record_service_user_feedback(db, good_feedback(
         given_on="2026-07-01", concern_theme="Training need"), today=TODAY)
-    got = {r["theme"]: r["concerns"] for r in feedback.concerns_by_theme(db, "2026-04-01",
+    got = {r["theme"]: r["concerns"] for r in service_user_feedback.concerns_by_theme(db, "2026-04-01",
                                                                         "2026-06-30")}
     assert got == {"Difficulty engaging a service": 0, "Service does not exist": 2,
                    "Training need": 0, "Other": 0}
-    s = feedback.service_user_summary(db, "2026-04-01", "2026-06-30")
+    s = service_user_feedback.service_user_summary(db, "2026-04-01", "2026-06-30")
     assert (s["feedback"], s["concerns_raised"]) == (3, 2)
     assert s["by_respondent"] == {"parent_carer": 2, "child_young_person": 1}
     ratings = {r["key"]: (r["average"], r["answered"]) for r in s["ratings"]}
@@ -310,18 +304,18 @@ def test_service_user_feedback_saved_and_counted_by_theme(db):
 ])
 def test_service_user_feedback_refused_with_the_field_named(db, change, field):
     build(db)
-    with pytest.raises(feedback.FeedbackError) as e:
-        feedback.record_service_user_feedback(db, good_feedback(**change), today=TODAY)
+    with pytest.raises(FeedbackError) as e:
+        service_user_feedback.record_service_user_feedback(db, good_feedback(**change), today=TODAY)
     assert field in e.value.problems
     assert db["service_user_feedback"].count == 0
 
 
 def test_feedback_finds_the_episode_open_on_the_day(db):
     build(db)
-    assert feedback.find_episode(db, "EHM1", "2026-05-01") == 1
-    assert feedback.find_episode(db, "EHM1", "2026-09-10") == 3
-    assert feedback.find_episode(db, "EHM1", "2024-12-31") is None
-    assert feedback.find_episode(db, "EHM1", episode_start="2025-01-05") == 1
+    assert episodes.find_episode(db, "EHM1", "2026-05-01") == 1
+    assert episodes.find_episode(db, "EHM1", "2026-09-10") == 3
+    assert episodes.find_episode(db, "EHM1", "2024-12-31") is None
+    assert episodes.find_episode(db, "EHM1", episode_start="2025-01-05") == 1
 
 
 HEADER = ("ehm_number,given_on,respondent,stage,listened_to,understood_plan,involved,"
@@ -356,7 +350,7 @@ def write_csv(path, rows):
 def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS)
-    r = feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
+    r = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
     assert (r.rows_read, r.inserted, r.updated, r.unchanged, r.rejected) == (13, 2, 0, 0, 11)
     assert r.rows_read == r.inserted + r.updated + r.unchanged + r.rejected
     assert r.ignored_columns == ["colour"]
@@ -396,12 +390,12 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
 def test_feedback_import_again_is_unchanged_then_updated(db, tmp_path):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS[:2])
-    feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
-    again = feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
+    service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
+    again = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
     assert (again.inserted, again.updated, again.unchanged, again.rejected) == (0, 0, 2, 0)
     assert again.rejects_file is None
     write_csv(path, [ROWS[0].replace(",Good,", ",Better,"), ROWS[1]])
-    changed = feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
+    changed = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 1)
     assert db["service_user_feedback"].count == 2
     assert db.execute("SELECT comments FROM service_user_feedback WHERE episode_id = 1"
@@ -412,11 +406,11 @@ def test_feedback_import_refuses_a_file_without_the_columns(db, tmp_path):
     build(db)
     path = tmp_path / "bad.csv"
     path.write_text("ehm,date\nEHM1,2026-05-01\n", encoding="utf-8")
-    with pytest.raises(feedback.FeedbackImportError, match="missing column.*respondent"):
-        feedback.import_service_user_feedback(db, path, rejects_dir=tmp_path)
+    with pytest.raises(service_user_feedback.FeedbackImportError, match="missing column.*respondent"):
+        service_user_feedback.import_service_user_feedback(db, path, rejects_dir=tmp_path)
     path.write_bytes(b"\xff\xfe\x00\xd8")  # a UTF-16 mark, then half a character
     with pytest.raises(EhkitError, match="neither UTF-8"):
-        feedback.import_service_user_feedback(db, path, rejects_dir=tmp_path)
+        service_user_feedback.import_service_user_feedback(db, path, rejects_dir=tmp_path)
     assert db["imports"].count == 0 and db["service_user_feedback"].count == 0
 
 
@@ -433,11 +427,11 @@ def test_feedback_import_reads_excel_with_date_cells(db, tmp_path):
     ws.append([None] * 7)  # a blank row is not a row of feedback
     ws.append(["EHM2", "31-Feb-2026", "Parent or carer", "Closure", 4, "No", None])
     wb.save(tmp_path / "paper.xlsx")
-    r = feedback.import_service_user_feedback(db, tmp_path / "paper.xlsx", today=TODAY,
+    r = service_user_feedback.import_service_user_feedback(db, tmp_path / "paper.xlsx", today=TODAY,
                                               rejects_dir=tmp_path)
     assert (r.rows_read, r.inserted, r.rejected) == (2, 1, 1)
     assert r.rejects[0]["row"] == 4 and r.rejects[0]["code"] == "IMPOSSIBLE_DATE"
-    got = feedback.concerns_by_theme(db, "2026-05-01", "2026-05-01")
+    got = service_user_feedback.concerns_by_theme(db, "2026-05-01", "2026-05-01")
     assert got[0] == {"theme": "Difficulty engaging a service", "concerns": 1}
 
 
@@ -485,10 +479,10 @@ def test_self_assessment_items_follow_the_audit_tools_sections():
 
 def test_worker_notified_date_cannot_be_in_the_future(db):
     build(db)
-    with pytest.raises(feedback.FeedbackError, match="in the future"):
-        feedback.record_worker_notified(db, 4, "2026-11-25", today=TODAY)
-    feedback.record_worker_notified(db, 4, "2026-06-20", today=TODAY)  # a draft: allowed
-    assert feedback.followup(db, 4)["worker_notified_date"] == "2026-06-20"
+    with pytest.raises(FeedbackError, match="in the future"):
+        after_audit.record_worker_notified(db, 4, "2026-11-25", today=TODAY)
+    after_audit.record_worker_notified(db, 4, "2026-06-20", today=TODAY)  # a draft: allowed
+    assert after_audit.followup(db, 4)["worker_notified_date"] == "2026-06-20"
 
 
 def test_self_assessment_must_answer_every_item(db):
@@ -508,7 +502,7 @@ def test_feedback_rejects_file_writes_formulas_as_text_and_negative_numbers_as_n
     rows = [f'EHM1,2026-05-01,parent_carer,closure,-3,,,,"{formula.replace(chr(34), 2 * chr(34))}"'
             ",no,,,",
             "EHM1,2026-05-02,+1+cmd|' /C calc'!A0,closure,,,,,-cmd,no,,,"]
-    r = feedback.import_service_user_feedback(db, write_csv(tmp_path / "fb.csv", rows),
+    r = service_user_feedback.import_service_user_feedback(db, write_csv(tmp_path / "fb.csv", rows),
                                               today=TODAY, rejects_dir=tmp_path)
     assert r.rejected == 2
     with r.rejects_file.open(encoding="utf-8-sig") as f:

@@ -9,7 +9,7 @@ import hashlib
 import openpyxl
 import pytest
 
-from ehkit import cases, cli
+from ehkit import cases, cli, episodes
 from ehkit import db as store
 
 TODAY = dt.date(2026, 11, 20)
@@ -368,13 +368,13 @@ def test_episode_info_gives_the_audit_forms_case_information(known, tmp_path):
              "Isla Kettlewade", "02/03/2019"]]
     cases.import_episodes(known, write_csv(tmp_path / "i.csv", rows), rejects_dir=tmp_path,
                           today=TODAY)
-    info = cases.episode_info(known, "EHM1")
+    info = episodes.episode_info(known, "EHM1")
     assert (info["lead_professional"], info["team_manager"], info["lead_agency"]) == (
         "Ada Applebridge", "Bea Bramblewick", COUNCIL)
     assert info["children"] == [{"name": "Isla Kettlewade", "date_of_birth": "2019-03-02"}]
-    assert cases.episode_info(known, info["id"])["ehm_number"] == "EHM1"
-    with pytest.raises(cases.CaseNotFound):
-        cases.episode_info(known, "EHM404")
+    assert episodes.episode_info(known, info["id"])["ehm_number"] == "EHM1"
+    with pytest.raises(episodes.CaseNotFound):
+        episodes.episode_info(known, "EHM404")
 
 
 def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):

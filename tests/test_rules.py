@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from builders import audit_form, base_rows, complete_audit, save_rows
 
-from ehkit import actions, audits, check, cli, feedback, rules
+from ehkit import actions, audits, check, cli, rules, service_user_feedback
 
 TODAY = dt.date(2026, 6, 1)
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -64,7 +64,7 @@ def test_every_rule_code_is_documented_in_the_readme_with_its_message():
 
 def test_feedback_problems_carry_declared_codes(db):
     base_rows(db)
-    found = feedback.feedback_problems(db, {"episode_id": 1, "given_on": "2026-05-01",
+    found = service_user_feedback.feedback_problems(db, {"episode_id": 1, "given_on": "2026-05-01",
                                             "respondent": "Auntie", "stage": "closure"},
                                        today=TODAY)
     assert found["respondent"][0] == "UNKNOWN_CHOICE"

@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from builders import add_moderator, audit_form, base_rows
 
-from ehkit import actions, audits, feedback, history
+from ehkit import actions, after_audit, audits, episodes, history, service_user_feedback
 from ehkit import self_assessment as sa
-from ehkit.errors import EhkitError
+from ehkit.errors import EhkitError, FeedbackError
 
 TOO_BIG = 2**70  # no SQLite INTEGER holds it
 TODAY = dt.date(2026, 11, 24)
@@ -133,7 +133,7 @@ def test_moderation_reopen_and_listing_arguments_of_the_wrong_type_are_refused(h
 
 @pytest.mark.parametrize("call", [
     pytest.param(lambda db: audits.listing(db, auditor_id=TOO_BIG), id="auditor too big"),
-    pytest.param(lambda db: audits.case_information(db, TOO_BIG), id="episode too big"),
+    pytest.param(lambda db: episodes.case_information(db, TOO_BIG), id="episode too big"),
     pytest.param(lambda db: audits.moderate(db, 1, 3, {}, {}, expected_version="7"),
                  id="version text"),
     pytest.param(lambda db: audits.save_draft(db, {**audits.load(db, 2), "version": [1]}),
@@ -186,48 +186,48 @@ def fb(**changes) -> dict:
 
 
 @pytest.mark.parametrize("call, message", [
-    pytest.param(lambda db: feedback.record_worker_notified(db, TOO_BIG, "2026-03-01",
+    pytest.param(lambda db: after_audit.record_worker_notified(db, TOO_BIG, "2026-03-01",
                                                             today=TODAY),
                  "no audit number", id="notified: audit too big"),
-    pytest.param(lambda db: feedback.record_feedback_sent(db, "1", "2026-03-03", today=TODAY),
+    pytest.param(lambda db: after_audit.record_feedback_sent(db, "1", "2026-03-03", today=TODAY),
                  "not an audit number", id="sent: audit text"),
-    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", [TOO_BIG], "Learnt",
+    pytest.param(lambda db: after_audit.record_discussion(db, 1, "2026-03-03", [TOO_BIG], "Learnt",
                                                        today=TODAY),
                  "no attendee number", id="attendee too big"),
-    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", "12", "Learnt",
+    pytest.param(lambda db: after_audit.record_discussion(db, 1, "2026-03-03", "12", "Learnt",
                                                        today=TODAY),
                  "list of practitioner numbers", id="attendees text"),
-    pytest.param(lambda db: feedback.record_discussion(db, 1, "2026-03-03", [2],
+    pytest.param(lambda db: after_audit.record_discussion(db, 1, "2026-03-03", [2],
                                                        {"learnt": 1}, today=TODAY),
                  "should be text", id="learning a dict"),
-    pytest.param(lambda db: feedback.record_one_to_one(db, 1, "2026-03-03", ["notes"],
+    pytest.param(lambda db: after_audit.record_one_to_one(db, 1, "2026-03-03", ["notes"],
                                                        today=TODAY),
                  "should be text", id="1-1 notes a list"),
-    pytest.param(lambda db: feedback.record_one_to_one(db, 1, "2026-03-03", "Notes",
+    pytest.param(lambda db: after_audit.record_one_to_one(db, 1, "2026-03-03", "Notes",
                                                        held_by_id=TOO_BIG, today=TODAY),
                  "no practitioner number", id="1-1 held by too big"),
-    pytest.param(lambda db: feedback.record_one_to_one(db, 3, "2026-03-03", "Notes",
+    pytest.param(lambda db: after_audit.record_one_to_one(db, 3, "2026-03-03", "Notes",
                                                        held_by_id=99, today=TODAY),
                  "no practitioner 99", id="1-1 held by nobody in the store"),
-    pytest.param(lambda db: feedback.letter_context(db, 1, signed_by_id=TOO_BIG),
+    pytest.param(lambda db: after_audit.letter_context(db, 1, signed_by_id=TOO_BIG),
                  "no practitioner signing number", id="letter signer too big"),
-    pytest.param(lambda db: feedback.record_service_user_feedback(db, ["x"], today=TODAY),
+    pytest.param(lambda db: service_user_feedback.record_service_user_feedback(db, ["x"], today=TODAY),
                  "dict of its fields", id="feedback a list"),
-    pytest.param(lambda db: feedback.record_service_user_feedback(
+    pytest.param(lambda db: service_user_feedback.record_service_user_feedback(
         db, fb(comments={"kind": 1}), today=TODAY), "comments: should be text",
                  id="comments a dict"),
-    pytest.param(lambda db: feedback.record_service_user_feedback(
+    pytest.param(lambda db: service_user_feedback.record_service_user_feedback(
         db, fb(episode_id=TOO_BIG), today=TODAY), "not an episode number",
                  id="episode too big"),
-    pytest.param(lambda db: feedback.record_service_user_feedback(
+    pytest.param(lambda db: service_user_feedback.record_service_user_feedback(
         db, fb(respondent=["parent_carer"]), today=TODAY), "respondent",
                  id="respondent a list"),
-    pytest.param(lambda db: feedback.record_service_user_feedback(
+    pytest.param(lambda db: service_user_feedback.record_service_user_feedback(
         db, fb(ratings=[5]), today=TODAY), "ratings", id="ratings a list"),
 ])
 def test_feedback_arguments_of_the_wrong_type_are_refused_in_words(held, call, message):
     before = snapshot(held)
-    with pytest.raises(feedback.FeedbackError, match=message):
+    with pytest.raises(FeedbackError, match=message):
         call(held)
     assert snapshot(held) == before
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import audits
+from .. import audits, episodes
 from .. import db as store
 from .. import template as templates
 from ..errors import EhkitError
@@ -150,7 +150,7 @@ class AuditForm:
         with self._quiet():
             m.show_people(audits.practitioners(self.db))
             m.names = [p["name"] for p in audits.practitioners(self.db, auditors_only=False)]
-            m.case.ehm_numbers = audits.ehm_numbers(self.db)
+            m.case.ehm_numbers = episodes.ehm_numbers(self.db)
         self._fill_pick()
 
     def _fill_pick(self) -> None:
@@ -175,7 +175,7 @@ class AuditForm:
 
     # -- live checks ------------------------------------------------------------------------
     def _show_episodes(self, ehm: str, chosen: int | None = None) -> None:
-        eps = audits.episodes_for(self.db, ehm) if ehm else []
+        eps = episodes.episodes_for(self.db, ehm) if ehm else []
         self.model.case.show_episodes(eps, chosen)
         if ehm and not eps:
             self.model.note("episode", f"No case has the EHM number '{ehm}': check it.")
@@ -203,7 +203,7 @@ class AuditForm:
 
     def _show_case(self) -> None:
         c = self.model.case
-        c.information = audits.case_information(self.db, c.episode_id) or {}
+        c.information = episodes.case_information(self.db, c.episode_id) or {}
 
     # -- rule messages ----------------------------------------------------------------------
     def _show_rule_error(self, e, saved: int | None = None) -> None:

@@ -44,10 +44,10 @@ class CaseModel(HasTraits):
     ehm_numbers = List()  # every EHM number in the store, offered as the auditor types
     episodes = List()  # (label, id) of the episodes with that EHM number
     episode_id = Any(None)
-    information = Dict()  # the episode as the store has it (``audits.case_information``)
+    information = Dict()  # the episode as the store has it (``episodes.case_information``)
 
     def show_episodes(self, episodes: list[dict], chosen=None) -> None:
-        """Offer ``episodes`` (from ``audits.episodes_for``); keep ``chosen``, else the first."""
+        """Offer ``episodes`` (from ``episodes.episodes_for``); keep ``chosen``, else the first."""
         self.episodes = [(f"episode from {e['start_date']} ({e['status']})", e["id"])
                          for e in episodes]
         ids = [e["id"] for e in episodes]

@@ -128,7 +128,7 @@ class OpenView:
 
 
 def case_value(key: str, info: dict):
-    """What a read-only case field shows (``info`` from ``audits.case_information``)."""
+    """What a read-only case field shows (``info`` from ``episodes.case_information``)."""
     if key == "cross_authority_contact" and info:
         if not info["cross_authority"]:
             return "Not a cross-authority assessment"

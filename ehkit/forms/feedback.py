@@ -1,7 +1,8 @@
 """Feedback forms for Voila: service-user feedback, and what follows an audit (the worker told,
 the reflective discussion, the feedback summary, the 1-1 meeting, the letter).
 
-Thin: reads and writes go through :mod:`ehkit.feedback`; free text is escaped wherever shown.
+Thin: reads and writes go through :mod:`ehkit.after_audit` and
+:mod:`ehkit.service_user_feedback`; free text is escaped wherever shown.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import actions, feedback
+from .. import actions, after_audit, episodes
 from .. import db as store
+from .. import service_user_feedback as feedback
 from .. import template as templates
 from ..dates import uk
 from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
@@ -61,7 +63,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
 
     @friendly(messages)
     def on_save(_):
-        episode = feedback.find_episode(db, ehm.value, given_on.value)
+        episode = episodes.find_episode(db, ehm.value, given_on.value)
         fid = feedback.record_service_user_feedback(db, {
             "episode_id": episode, "given_on": given_on.value, "respondent": respondent.value,
             "stage": stage.value,
@@ -151,7 +153,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
         return int(audit_id.value)
 
     def show_to_hold():
-        rows = feedback.discussions_to_hold(db, on)
+        rows = after_audit.discussions_to_hold(db, on)
         items = "".join(f"<li>Audit {r['id']} of {uk(r['audit_date'])} ({esc(r['ehm_number'])},"
                         f" {esc(r['author'] or '')})</li>" for r in rows[-15:])
         to_hold.value = (f"<p><b>{len(rows)} audit(s) with the discussion still to hold</b> "
@@ -159,7 +161,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_load(_=None):
-        f = feedback.followup(db, current())
+        f = after_audit.followup(db, current())
         f["grade_label"] = templates.load(f["audit"]["template"]).grade_label(f["audit"]["grade"])
         summary.value = _audit_html(f)
         a = f["audit"]
@@ -169,11 +171,11 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
                                 if i in {v for _, v in people})
         try:
             feedback_text.value = ("<b>Feedback summary for the author</b>"
-                                   + text_html(feedback.feedback_summary(db, current()),
+                                   + text_html(after_audit.feedback_summary(db, current()),
                                                "ehkit-readonly"))
-        except feedback.FeedbackError as e:
+        except after_audit.FeedbackError as e:
             feedback_text.value = text_html(str(e))
-        if a["status"] not in feedback.COMPLETED:  # nothing follows a draft but telling the worker
+        if not a["counted"]:  # nothing follows a draft but telling the worker
             parts.children = [summary, w.HBox([notified, save_notified]), tag(w.HTML(
                 f"<p>Audit {a['id']} is still a draft: the discussion, the feedback summary, "
                 "the 1-1 meeting and the letter follow it once it is submitted.</p>"), "draft")]
@@ -191,19 +193,19 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_notified(_):
-        feedback.record_worker_notified(db, current(), notified.value)
+        after_audit.record_worker_notified(db, current(), notified.value)
         on_load()
         messages.ok(f"Saved: the worker was told on {uk(notified.value)}.")
 
     @friendly(messages)
     def on_sent(_):
-        feedback.record_feedback_sent(db, current(), sent_on.value, today=on)
+        after_audit.record_feedback_sent(db, current(), sent_on.value, today=on)
         on_load()
         messages.ok(f"Saved: the feedback summary was sent on {uk(sent_on.value)}.")
 
     @friendly(messages)
     def on_discussion(_):
-        feedback.record_discussion(db, current(), held_on.value, attendees.value, learning.value,
+        after_audit.record_discussion(db, current(), held_on.value, attendees.value, learning.value,
                                    notes.value, today=on)
         learning.value = notes.value = ""
         on_load()
@@ -212,14 +214,14 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
 
     @friendly(messages)
     def on_one(_):
-        feedback.record_one_to_one(db, current(), one_on.value, one_notes.value, today=on)
+        after_audit.record_one_to_one(db, current(), one_on.value, one_notes.value, today=on)
         one_notes.value = ""
         on_load()
         messages.ok(f"Saved the 1-1 meeting of {uk(one_on.value)}.")
 
     @friendly(messages)
     def on_letter(_):
-        html_path, text_path = feedback.draft_letter(db, current(), out_dir=letters_dir, on=on)
+        html_path, text_path = after_audit.draft_letter(db, current(), out_dir=letters_dir, on=on)
         on_load()
         messages.ok(f"Letter drafted (not sent): {html_path} and {text_path}.")
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 import ipywidgets as w
 
-from .. import actions, feedback
+from .. import actions, episodes
 from .. import db as store
 from .. import self_assessment as sa
 from ..dates import uk
@@ -47,7 +47,7 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
 
     @friendly(messages)
     def on_save(_):
-        episode = feedback.find_episode(db, ehm.value, completed_on.value)
+        episode = episodes.find_episode(db, ehm.value, completed_on.value)
         if episode is None:
             messages.blocked(f"No episode with EHM number {ehm.value.strip() or '(blank)'} had "
                              f"begun by {uk(completed_on.value)}: check the number.")

@@ -10,7 +10,7 @@ Where a rule is declared:
 - the audit and action rules, which the form, the tracker and ``ehkit check`` share, in
   :mod:`ehkit.rules.audit`, each a small function;
 - the import codes in :mod:`ehkit.cases`, the service-user feedback codes in
-  :mod:`ehkit.feedback`, the store's own codes (``DB-``, ``LOG-``, ``DQ-``, ``FS-``) in
+  :mod:`ehkit.service_user_feedback`, the store's own codes (``DB-``, ``LOG-``, ``DQ-``, ``FS-``) in
   :mod:`ehkit.check`;
 - a council's own rules in the modules its settings name (``[rules] modules``): each module
   declares audit rules with :func:`audit_rule`; the form refuses to submit an audit that
@@ -40,7 +40,8 @@ KINDS = {
     "council": "the council's own rules (settings [rules] modules)",
 }
 # Modules that declare rules: importing them fills the registry.
-DECLARING = ("ehkit.rules.audit", "ehkit.cases", "ehkit.feedback", "ehkit.check")
+DECLARING = ("ehkit.rules.audit", "ehkit.cases", "ehkit.service_user_feedback",
+             "ehkit.check")
 
 
 class DuplicateRule(EhkitError):

@@ -1,0 +1,421 @@
+"""Service-user feedback: what the child or young person, or the parent or carer, says.
+
+Feedback is recorded on the form (:func:`record_service_user_feedback`) or imported from a
+CSV or Excel file (:func:`import_service_user_feedback`), with rated questions and "concern
+raised" themes, both settings. The form and the import ask the same rules
+(:func:`feedback_problems`), each with a code (``ehkit rules``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from . import cases, dates, episodes, records, rules, spreadsheet
+from . import db as store
+from .errors import EhkitError, FeedbackError
+from .settings import get as setting
+
+RESPONDENTS = {"child_young_person": "Child or young person", "parent_carer": "Parent or carer"}
+STAGES = {"end_of_assessment": "End of assessment", "taf_meeting": "Team Around the Family meeting",
+          "closure": "Closure"}
+
+
+# Service-user feedback's rules, for the form and the import. An import also uses the case
+# import's codes for what every import checks: MISSING_VALUE, BAD_DATE, IMPOSSIBLE_DATE,
+# DUPLICATE_ROW (ehkit.cases).
+rules.register_all({
+    "NOT_A_RECORD": "the feedback, or its ratings, is not given as a record of its fields",
+    "NOT_TEXT": "the comments, the concern's theme or its detail is not text",
+    "DATE_IN_FUTURE": "the date the feedback was given is in the future",
+    "UNKNOWN_EPISODE": "no episode with this EHM number had begun by the date the feedback was "
+                       "given (or began on the episode_start given)",
+    "BEFORE_EPISODE": "the feedback is dated before the episode began",
+    "UNKNOWN_CHOICE": "not one of the choices: the respondent, the stage, or yes or no for "
+                      "whether a concern was raised",
+    "UNKNOWN_QUESTION": "not a feedback question (setting service_user_questions)",
+    "BAD_RATING": "a rating is not a whole number from 1 to 5",
+    "MISSING_THEME": "a concern was raised but its theme is not given",
+    "UNKNOWN_THEME": "the concern's theme is not one of the setting concern_themes",
+    "THEME_WITHOUT_CONCERN": "a theme is given but no concern is marked as raised",
+    "TOO_MANY_CELLS": "a row of the file has more cells than there are columns",
+}, kind="feedback")
+
+
+# A wrong date given with feedback is a feedback error (not the tracker's).
+_as_date = functools.partial(dates.as_date, error=FeedbackError)
+
+
+# -- service-user feedback ----------------------------------------------------------------
+def questions() -> list[dict]:
+    """The rated questions (setting ``feedback.service_user_questions``)."""
+    return list(setting("feedback", "service_user_questions"))
+
+
+def rating_labels() -> list[str]:
+    return list(setting("feedback", "rating_labels"))
+
+
+def concern_themes() -> list[str]:
+    return list(setting("feedback", "concern_themes"))
+
+
+def feedback_problems(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
+    """Problems with one piece of feedback as {field: (rule code, reason)}.
+
+    The one rule the form and the CSV import both ask (the codes go in the rejects file).
+    """
+    if not isinstance(fb, Mapping):
+        return _declared({"feedback": ("NOT_A_RECORD",
+                                       "the feedback is given as a dict of its fields")})
+    problems: dict[str, tuple[str, str]] = {
+        f: ("NOT_TEXT", "should be text") for f in ("comments", "concern_theme", "concern_detail")
+        if not isinstance(fb.get(f), str | None)}
+    if not isinstance(fb.get("ratings"), Mapping | None):
+        problems["ratings"] = ("NOT_A_RECORD", "the ratings map each question to its rating")
+    given = fb.get("given_on")
+    if given is None or given == "":
+        problems["given_on"] = ("MISSING_VALUE", "missing: the date the feedback was given")
+    else:
+        try:
+            given = _as_date(given)
+            if given > _as_date(today or dt.date.today()):
+                problems["given_on"] = ("DATE_IN_FUTURE", "the date is in the future")
+        except EhkitError:
+            problems["given_on"] = ("BAD_DATE", "not a date like 2026-11-24 or 24/11/2026")
+    episode = fb.get("episode_id")
+    if episode is not None and not records.is_id(episode):
+        problems["ehm_number"] = ("UNKNOWN_EPISODE", f"{episode!r:.40} is not an episode number")
+    elif episode is None:
+        problems["ehm_number"] = ("UNKNOWN_EPISODE",
+                                  "no episode with this EHM number had begun by that date")
+    elif "given_on" not in problems:
+        start = db.execute("SELECT start_date FROM episodes WHERE id = ?", [episode]).fetchone()
+        if start is None:
+            problems["ehm_number"] = ("UNKNOWN_EPISODE", f"no episode {episode}")
+        elif given.isoformat() < start[0]:
+            problems["given_on"] = ("BEFORE_EPISODE", f"before the episode began ({start[0]})")
+    if not isinstance(fb.get("respondent"), str) or fb["respondent"] not in RESPONDENTS:
+        problems["respondent"] = ("UNKNOWN_CHOICE",
+                                  "should be one of: " + ", ".join(RESPONDENTS.values()))
+    if not isinstance(fb.get("stage"), str) or fb["stage"] not in STAGES:
+        problems["stage"] = ("UNKNOWN_CHOICE", "should be one of: " + ", ".join(STAGES.values()))
+    keys = {q["key"] for q in questions()}
+    ratings = fb.get("ratings") if isinstance(fb.get("ratings"), Mapping) else {}
+    for k, v in ratings.items():
+        if k not in keys:
+            problems[k] = ("UNKNOWN_QUESTION",
+                           f"not a feedback question (questions: {', '.join(sorted(keys))})")
+        elif not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 5:
+            problems[k] = ("BAD_RATING", "a rating should be a whole number from 1 to 5")
+    theme = fb.get("concern_theme")
+    theme = theme.strip() if isinstance(theme, str) else ""
+    if fb.get("concern_raised"):
+        if not theme:
+            problems["concern_theme"] = ("MISSING_THEME", "a concern was raised: give its theme")
+        elif theme not in concern_themes():
+            problems["concern_theme"] = ("UNKNOWN_THEME",
+                                         "should be one of: " + ", ".join(concern_themes()))
+    elif theme:
+        problems["concern_raised"] = ("THEME_WITHOUT_CONCERN",
+                                      "a theme is given but no concern is marked as raised")
+    return _declared(problems)
+
+
+def _declared(problems: dict) -> dict:
+    """The problems, each of a declared rule (ehkit rules lists them): else a bug here."""
+    for code, *_ in problems.values():
+        rules.get(code)
+    return problems
+
+
+def check_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, today=None) -> dict:
+    """Problems with one piece of feedback as {field: reason}; empty when it can be saved."""
+    return {f: reason for f, (_, reason) in feedback_problems(db, fb, today).items()}
+
+
+def _feedback_row(fb: Mapping) -> dict:
+    theme = (fb.get("concern_theme") or "").strip()
+    return {
+        "episode_id": fb["episode_id"],
+        "given_on": _as_date(fb["given_on"]).isoformat(),
+        "respondent": fb["respondent"],
+        "stage": fb["stage"],
+        "ratings": json.dumps(dict(sorted((fb.get("ratings") or {}).items()))),
+        "comments": (fb.get("comments") or "").strip() or None,
+        "concern_raised": int(bool(fb.get("concern_raised"))),
+        "concern_theme": theme or None,
+        "concern_detail": (fb.get("concern_detail") or "").strip() or None,
+    }
+
+
+FIELD_NAMES = {"ehm_number": "EHM number", "given_on": "date given",
+               "concern_theme": "theme of the concern", "concern_detail": "about the concern"}
+
+
+def field_name(key: str) -> str:
+    """A feedback field (or rated question) as the form names it, for messages."""
+    texts = {q["key"]: q["text"] for q in questions()}
+    return FIELD_NAMES.get(key) or texts.get(key) or key.replace("_", " ")
+
+
+def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
+                                 actor: str | None = None, today=None) -> int:
+    """Save one piece of feedback (keys as in :func:`check_service_user_feedback`)."""
+    problems = check_service_user_feedback(db, fb, today)
+    if problems:
+        raise FeedbackError("the feedback was not saved: " + "; ".join(
+            f"{field_name(k)}: {v}" for k, v in problems.items()), problems)
+    row = _feedback_row(fb)
+    clash = db.execute("SELECT id FROM service_user_feedback WHERE episode_id = ? AND given_on = ?"
+                       " AND respondent = ? AND stage = ?",
+                       [row["episode_id"], row["given_on"], row["respondent"], row["stage"]]
+                       ).fetchone()
+    if clash:
+        raise FeedbackError(f"feedback from this {RESPONDENTS[row['respondent']].lower()} at this "
+                            f"stage on {row['given_on']} is already recorded (number {clash[0]})",
+                            {"given_on": "already recorded"})
+    with store.acting_as(actor=actor), store.transaction(db):
+        return db["service_user_feedback"].insert(row).last_pk
+
+
+def concerns_by_theme(db: sqlite_utils.Database, start, end) -> list[dict]:
+    """Concerns raised in service-user feedback given in the period, per theme.
+
+    Every configured theme is listed (0 where none), then any other stored theme."""
+    p = [_as_date(start).isoformat(), _as_date(end).isoformat()]
+    counts = dict(db.execute("SELECT concern_theme, count(*) FROM service_user_feedback WHERE "
+                             "concern_raised = 1 AND given_on BETWEEN ? AND ? "
+                             "GROUP BY concern_theme", p).fetchall())
+    themes = concern_themes() + sorted(set(counts) - set(concern_themes()))
+    return [{"theme": t, "concerns": counts.get(t, 0)} for t in themes]
+
+
+def service_user_summary(db: sqlite_utils.Database, start, end) -> dict:
+    """Feedback given in the period: how many (by respondent and stage), concerns raised,
+    and the average rating of each question (None where nobody answered it)."""
+    p = [_as_date(start).isoformat(), _as_date(end).isoformat()]
+    where = "FROM service_user_feedback WHERE given_on BETWEEN ? AND ?"
+    total, concerns = db.execute(f"SELECT count(*), coalesce(sum(concern_raised), 0) {where}",
+                                 p).fetchone()
+    averages = {k: (round(avg, 2), n) for k, avg, n in db.execute(
+        "SELECT j.key, avg(j.value), count(*) FROM service_user_feedback f, json_each(f.ratings) j"
+        " WHERE f.given_on BETWEEN ? AND ? GROUP BY j.key", p)}
+    return {
+        "feedback": total,
+        "concerns_raised": concerns,
+        "by_respondent": {k: n for k, n in db.execute(
+            f"SELECT respondent, count(*) {where} GROUP BY respondent", p)},
+        "by_stage": {k: n for k, n in db.execute(f"SELECT stage, count(*) {where} GROUP BY stage",
+                                                p)},
+        "ratings": [{"key": q["key"], "question": q["text"],
+                     "average": averages.get(q["key"], (None, 0))[0],
+                     "answered": averages.get(q["key"], (None, 0))[1]} for q in questions()],
+    }
+
+
+# -- importing service-user feedback from CSV or Excel ---------------------------------------
+# The episode importer's readers are reused (ehkit.cases): CSV in UTF-8 or Windows-1252 with
+# any delimiter, or .xlsx; dates as 31/01/2026, 31-Jan-2026, 2026-01-31 or Excel dates.
+REQUIRED_COLUMNS = ("ehm_number", "given_on", "respondent", "stage")
+OPTIONAL_COLUMNS = ("episode_start", "comments", "concern_raised", "concern_theme",
+                    "concern_detail")
+YES = {"yes", "y", "true", "1", "x"}
+NO = {"no", "n", "false", "0", ""}
+REJECTS_DIR = Path("reports") / "imports"
+
+
+class FeedbackImportError(EhkitError):
+    """The file as a whole cannot be imported; nothing was imported."""
+
+
+@dataclass
+class ImportResult:
+    file: Path
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects: list[dict] = field(default_factory=list)  # row, code, field, value, reason
+    rejects_file: Path | None = None
+    import_id: int | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = (f"{self.file.name}: {self.rows_read} rows read = {self.inserted} new + "
+             f"{self.updated} updated + {self.unchanged} unchanged + {self.rejected} rejected")
+        if self.ignored_columns:
+            s += f"\ncolumns not used (ignored): {', '.join(self.ignored_columns)}"
+        if self.rejects_file:
+            s += f"\nrejected rows and why (row, code, field, value, reason): {self.rejects_file}"
+        return s
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()[:10]
+    return str(value).strip()
+
+
+def _date_cell(value) -> tuple[dt.date | None, tuple[str, str] | None]:
+    """(date, None) or (None, (code, reason)) using the episode importer's date reader."""
+    try:
+        return cases.parse_date(value), None
+    except Exception as e:  # cases.parse_date raises its internal rule (code, detail)
+        code = getattr(e, "code", "BAD_DATE")
+        detail = getattr(e, "detail", "")
+        return None, (code, rules.get(code).message + (f": {detail}" if detail else ""))
+
+
+def _choice(text: str, options: Mapping[str, str]) -> str | None:
+    t = " ".join(text.lower().replace("_", " ").split())
+    for key, label in options.items():
+        if t in (key.replace("_", " "), label.lower()):
+            return key
+    return None
+
+
+def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[dict, dict]:
+    """(feedback, problems as {field: (code, value, reason)}) for one row."""
+    bad: dict[str, tuple[str, str, str]] = {}
+    text = {k: _cell(v) for k, v in raw.items()}
+    fb: dict = {"ratings": {}}
+    fb["given_on"], problem = _date_cell(raw.get("given_on"))
+    if problem:
+        bad["given_on"] = (problem[0], text["given_on"], problem[1])
+    start = None
+    if text.get("episode_start"):
+        start, problem = _date_cell(raw.get("episode_start"))
+        if problem:
+            bad["episode_start"] = (problem[0], text["episode_start"], problem[1])
+    ehm = text.get("ehm_number", "")
+    if not ehm:
+        bad["ehm_number"] = ("MISSING_VALUE", "", "missing: the child's EHM number")
+    elif "episode_start" not in bad:
+        fb["episode_id"] = episodes.find_episode(db, ehm, fb["given_on"] or today, start)
+    fb.setdefault("episode_id", None)
+    for name, options in (("respondent", RESPONDENTS), ("stage", STAGES)):
+        fb[name] = _choice(text.get(name, ""), options)
+    for k in qkeys:
+        v = text.get(k, "")
+        if v:
+            fb["ratings"][k] = int(v) if v.isdigit() else v
+    flag = text.get("concern_raised", "").lower()
+    if flag in YES or flag in NO:
+        fb["concern_raised"] = flag in YES
+    else:
+        bad["concern_raised"] = ("UNKNOWN_CHOICE", text["concern_raised"], "should be yes or no")
+    for k in ("comments", "concern_theme", "concern_detail"):
+        fb[k] = text.get(k) or None
+    for f, (code, reason) in feedback_problems(db, fb, today).items():
+        if f not in bad and not (f == "ehm_number" and "episode_start" in bad):
+            bad[f] = (code, text.get(f, ""), reason)
+    return fb, bad
+
+
+def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
+                                 rejects_dir: str | Path | None = None,
+                                 actor: str | None = None, today=None) -> ImportResult:
+    """Import feedback from a CSV or .xlsx file: one row per piece of feedback, the first
+    row naming the columns (see the README).
+
+    Good rows are saved in one transaction; each problem of a bad row goes to the rejects
+    file ``<rejects_dir>/<file>-feedback-rejects.csv`` (default ``reports/imports``) as row,
+    code, field, value, reason and the row's cells, as the episode importer writes them. Row
+    numbers are the spreadsheet's (the header is row 1); blank rows are not counted. A row
+    already imported (same episode, date, respondent and stage) is updated if it changed,
+    else counted unchanged. The import is recorded with the file's sha256.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FeedbackImportError(f"{path}: no such file")
+    data = path.read_bytes()
+    rows = [(n, cells) for n, cells in cases.read_rows(path)
+            if any(_cell(c) for c in cells) or n == 1]
+    if not rows:
+        raise FeedbackImportError(f"{path.name}: the file is empty; nothing was imported")
+    header = [_cell(h).lower().replace(" ", "_") for h in rows[0][1]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise FeedbackImportError(
+            f"{path.name}: missing column(s) {', '.join(missing)} (found: "
+            f"{', '.join(h for h in header if h) or 'none'}); the first row must name the "
+            f"columns {', '.join(REQUIRED_COLUMNS)}; nothing was imported")
+    qkeys = [q["key"] for q in questions()]
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *qkeys)
+    today = _as_date(today or dt.date.today())
+    result = ImportResult(path, ignored_columns=[h for h in header if h and h not in known])
+    good: dict[tuple, tuple[int, dict]] = {}
+    originals: dict[int, list[str]] = {}
+    for n, cells in rows[1:]:
+        result.rows_read += 1
+        originals[n] = [_cell(c) for c in cells]
+        extra = [_cell(c) for c in cells[len(header):] if _cell(c)]
+        if extra:
+            bad = {"": ("TOO_MANY_CELLS", ",".join(extra), "more cells than there are columns")}
+        else:
+            raw = {h: (cells[i] if i < len(cells) else None) for i, h in enumerate(header) if h}
+            fb, bad = _read_row(db, raw, qkeys, today)
+        if not bad:
+            row = _feedback_row(fb)
+            key = (row["episode_id"], row["given_on"], row["respondent"], row["stage"])
+            if key in good:
+                bad["given_on"] = ("DUPLICATE_ROW", _cell(raw.get("given_on")),
+                                   f"the same feedback as row {good[key][0]}"
+                                   " (same child, date, respondent and stage)")
+            else:
+                good[key] = (n, row)
+        if _declared(bad):
+            result.rejected += 1
+            result.rejects.extend({"row": n, "code": c, "field": f, "value": v, "reason": r}
+                                  for f, (c, v, r) in bad.items())
+    existing = {(r["episode_id"], r["given_on"], r["respondent"], r["stage"]): r
+                for r in db.query("SELECT * FROM service_user_feedback")}
+    new, changed = [], []
+    for key, (_, row) in good.items():
+        old = existing.get(key)
+        if old is None:
+            new.append(row)
+        elif any(old[k] != v for k, v in row.items()):
+            changed.append({**row, "id": old["id"]})
+        else:
+            result.unchanged += 1
+    result.inserted, result.updated = len(new), len(changed)
+    assert result.rows_read == (result.inserted + result.updated + result.unchanged
+                                + result.rejected)
+    with store.acting_as(actor=actor or "ehkit feedback import",
+                         reason=f"import of {path.name}"), store.transaction(db):
+        result.import_id = db["imports"].insert({
+            "kind": "service_user_feedback", "file_name": path.name,
+            "sha256": hashlib.sha256(data).hexdigest(), "rows_read": result.rows_read,
+            "inserted": result.inserted, "updated": result.updated,
+            "unchanged": result.unchanged, "rejected": result.rejected,
+            "imported_by": store.current_actor().user}).last_pk
+        for r in (*new, *changed):
+            r["import_id"] = result.import_id
+        if new:
+            db["service_user_feedback"].insert_all(new)
+        if changed:
+            db["service_user_feedback"].upsert_all(changed, pk="id")
+    out = Path(rejects_dir or REJECTS_DIR) / f"{path.stem}-feedback-rejects.csv"
+    if result.rejects:
+        columns = [h or f"column {i + 1}" for i, h in enumerate(header)]
+        result.rejects_file = spreadsheet.write_csv(
+            out, [*cases.REJECT_COLUMNS, *columns],
+            ([r["row"], r["code"], r["field"], r["value"], r["reason"], *originals[r["row"]]]
+             for r in result.rejects))
+    else:
+        out.unlink(missing_ok=True)  # an old rejects file would describe another import
+    return result
