@@ -176,16 +176,23 @@ def test_kernels_of_pages_left_behind_are_stopped_and_the_memory_comes_back(boun
     time.sleep(5)
     before = memory_mb(bounded)
     with Peak(bounded) as peak:
-        # 30 page loads with the token, never connected to (like a closed tab), 2 at a time.
+        # 30 page loads with the token, never connected to (like a closed tab), 2 at a time,
+        # one a second each: paced so that pages left behind are stopped while others come.
         statuses = []
-        threads = [threading.Thread(target=lambda: statuses.extend(
-            load(bounded)[0] for _ in range(15))) for _ in range(2)]
+
+        def visitor():
+            for _ in range(15):
+                statuses.append(load(bounded)[0])
+                time.sleep(1)
+
+        threads = [threading.Thread(target=visitor) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert len(statuses) == 30 and set(statuses) <= {200, 503}, statuses
-        assert statuses.count(200) >= 10, statuses
+        # More pages got a form than the cap allows at once: left-behind kernels were stopped.
+        assert statuses.count(200) > CAP, statuses
         # Left alone, every page's kernel is stopped; only the preheated one stays.
         wait_until(lambda: len(kernels(bounded)) == 1, 60, "kernels stopped", bounded)
     assert peak.most <= CAP, peak.most
