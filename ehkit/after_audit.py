@@ -33,7 +33,7 @@ import sqlite_utils
 from . import dates, home, records
 from . import db as store
 from . import template as templates
-from .dates import uk
+from .dates import long_date, uk
 from .errors import FeedbackError
 from .settings import get as setting
 
@@ -409,6 +409,7 @@ def _environment(template_dir: str | Path | None, html: bool) -> jinja2.Environm
         autoescape=html, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     env.filters["uk_date"] = uk  # {{ audit.audit_date | uk_date }}: 16/09/2015
+    env.filters["long_date"] = long_date  # the letter's own date: 2 December 2026
     return env
 
 

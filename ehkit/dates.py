@@ -49,3 +49,15 @@ def uk(day, blank: str = "") -> str:
         except ValueError:
             return day
     return f"{day:%d/%m/%Y}" if isinstance(day, dt.date) else str(day)
+
+
+# In running text the day is written out. strftime has no portable code for a day without its
+# leading zero (glibc's raises on Windows): the day is put in by hand.
+def long_date(d: dt.date) -> str:
+    """24 November 2026."""
+    return f"{d.day} {d:%B %Y}"
+
+
+def short_date(d: dt.date) -> str:
+    """24 Nov 2026."""
+    return f"{d.day} {d:%b %Y}"

@@ -68,9 +68,11 @@ def home() -> Path | None:
 
 def reports_dir(*parts: str) -> Path:
     """Where ehkit writes what people read (reports, letters, records, rejects files): the
-    working folder's ``reports/``, else ``reports/`` in the folder ehkit runs in."""
-    base = home()
-    return (base / "reports" if base else Path("reports")).joinpath(*parts)
+    folder ``ehkit serve`` gave its apps (``EHKIT_REPORTS_DIR``), else the working folder's
+    ``reports/``, else ``reports/`` in the folder ehkit runs in."""
+    named, base = os.environ.get("EHKIT_REPORTS_DIR"), home()
+    root = Path(named) if named else base / "reports" if base else Path("reports")
+    return root.joinpath(*parts)
 
 
 def folders(kind: str) -> list[Path]:

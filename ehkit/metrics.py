@@ -315,7 +315,8 @@ def remembered(fn):
             if len(cache) > 64:
                 cache.clear()
             cache[key] = fn(db, *args, **kwargs)
-        return list(cache[key])  # a copy: the caller may add to it
+        found = cache[key]
+        return list(found) if isinstance(found, list) else found  # a list is copied: the caller may add to it
     return wrapper
 
 
@@ -353,14 +354,11 @@ def sectors() -> list[tuple[str, str]]:
     return [(slug(x), x) for x in setting("agencies", "sectors")]
 
 
+@remembered
 def redactor(db: sqlite_utils.Database) -> redact.Redactor:
     """The store's redactor (its names and EHM numbers, read in one pass), built once for
     the same store and data."""
-    cache = _remembered.setdefault(db, {})
-    key = ("redactor", store.data_fingerprint(db))
-    if key not in cache:
-        cache[key] = redact.from_store(db)
-    return cache[key]
+    return redact.from_store(db)
 
 
 def as_shown(db: sqlite_utils.Database, texts: Iterable[str | None],

@@ -9,23 +9,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .dates import short_date
 from .errors import EhkitError
 
 
 class PeriodError(EhkitError):
     pass
-
-
-# Dates as the service writes them. strftime has no portable code for a day without its
-# leading zero (glibc's raises on Windows): the day is put in by hand.
-def long_date(d: dt.date) -> str:
-    """24 November 2026."""
-    return f"{d.day} {d:%B %Y}"
-
-
-def short_date(d: dt.date) -> str:
-    """24 Nov 2026."""
-    return f"{d.day} {d:%b %Y}"
 
 
 @dataclass(frozen=True, order=True)

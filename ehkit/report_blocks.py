@@ -11,8 +11,8 @@ from itertools import pairwise
 
 from . import charts, metrics
 from . import template as templates
+from .dates import long_date
 from .metrics import TOTAL
-from .periods import long_date
 from .presentation import NO_AUDITS, Report
 
 

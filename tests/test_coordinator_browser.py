@@ -207,5 +207,7 @@ def test_after_the_audit_offers_no_discussion_for_a_draft_and_shows_uk_dates(wor
         summary = wait_for_text(page, ".ehkit-audit-summary", f"Audit {done} of")
         assert f"of {dt.date.fromisoformat(done_on):%d/%m/%Y}" in summary
         assert done_on not in summary
+        # the audit's panel is redrawn after its summary: wait for its button, not a moment
+        page.wait_for_selector("button.ehkit-save-discussion", state="visible", timeout=15_000)
         assert page.locator("button.ehkit-save-discussion").is_visible()
     assert rows(db, "SELECT count(*) FROM discussions WHERE audit_id = ?", [draft]) == [(0,)]

@@ -7,13 +7,11 @@ store is escaped before it goes into an HTML widget.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from html import escape
-from pathlib import Path
 
 import ipywidgets as w
 
-from .. import actions
+from .. import actions, home
 from .. import db as store
 from ..dates import uk
 from .common import STYLE_CSS, Messages, button, friendly, tag
@@ -81,7 +79,7 @@ def actions_app(db_path=None, today: dt.date | None = None, *, refresh: bool = T
     from .feedback import followup_form
 
     database = store.connect(db_path, must_exist=True)
-    letters = Path(os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "letters"
+    letters = home.reports_dir("letters")
     tracker = tracker_form(database, today, refresh=refresh)
     after = followup_form(database, today, letters, refresh=refresh)
     tab = w.Tab(children=[tracker, after])

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import ipywidgets as w
 
-from .. import audits, episodes
+from .. import audits, episodes, home
 from .. import db as store
 from .. import template as templates
 from ..errors import EhkitError
@@ -48,7 +47,7 @@ from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, html_wid
 
 
 def _reports_dir() -> Path:
-    return Path(os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "audits"
+    return home.reports_dir("audits")
 
 
 class AuditForm:

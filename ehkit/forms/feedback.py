@@ -8,12 +8,10 @@ Thin: reads and writes go through :mod:`ehkit.after_audit` and
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import ipywidgets as w
 
-from .. import actions, after_audit, episodes
+from .. import actions, after_audit, episodes, home
 from .. import db as store
 from .. import service_user_feedback as feedback
 from .. import template as templates
@@ -94,7 +92,7 @@ def followup_app(db_path=None, today: dt.date | None = None, letters_dir=None, *
                  refresh: bool = True) -> w.VBox:
     """What follows an audit, for the database at ``db_path`` (else $EHKIT_DB). Letters go to
     ``letters_dir`` (else ``letters`` in $EHKIT_REPORTS_DIR, else reports/letters)."""
-    out = letters_dir or Path(os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "letters"
+    out = letters_dir or home.reports_dir("letters")
     return followup_form(store.connect(db_path, must_exist=True), today, out, refresh=refresh)
 
 

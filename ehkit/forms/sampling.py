@@ -15,7 +15,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from .. import db as store
-from .. import sampling
+from .. import home, sampling
 from ..dates import uk
 from .common import STYLE_CSS, Messages, button, friendly, tag
 
@@ -83,7 +83,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
                   out_dir: str | os.PathLike | None = None) -> w.VBox:
     """The widget for an open store. ``today`` is the draw date (default: the real today)."""
     on = today or dt.date.today()
-    out = Path(out_dir or os.environ.get("EHKIT_REPORTS_DIR") or "reports") / "selections"
+    out = Path(out_dir) / "selections" if out_dir else home.reports_dir("selections")
     style = {"description_width": "9em"}
     month = tag(w.Dropdown(options=_months(on), value=_months(on)[0][1],
                            description="Month", style=style), "month")
