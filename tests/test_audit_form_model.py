@@ -8,7 +8,7 @@ import datetime as dt
 
 import ipywidgets as w
 import pytest
-from voila_harness import copy_db
+from voila_harness import copy_db, rows
 
 from ehkit import audits
 from ehkit import db as store
@@ -456,3 +456,25 @@ def test_a_failing_callback_shows_a_calm_message_not_a_traceback():
     assert "secret.py" not in shown and "Traceback" not in shown and "KeyError" not in shown
     refused(None)
     assert "the case &lt;b&gt;is&lt;/b&gt; closed" in messages.widget.value
+
+
+def test_ehm_numbers_are_found_whatever_their_case(demo_db_path, tmp_path, capsys):
+    """``ehm101385`` finds EHM101385 on the form and in the CLI: one lookup for both."""
+    from ehkit.cli import main
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    (eid, ehm), = database.execute(
+        "SELECT id, ehm_number FROM episodes e WHERE (SELECT count(*) FROM episodes x"
+        " WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY id LIMIT 1").fetchall()
+    database.close()
+    assert ehm != ehm.lower()  # the demo's numbers are upper case: EHM100001
+    form = AuditForm(db)
+    form.refresh()
+    form.case_view.ehm.value = f" {ehm.lower()} "
+    assert form.model.case.episode_id == eid and "episode" not in form.model.notes
+    assert main(["sample", "request", ehm.lower(), "--reason", "no progress", "--db",
+                 str(db)]) == 0
+    assert ehm in capsys.readouterr().out
+    assert rows(db, "SELECT episode_id FROM audit_requests") == [(eid,)]
