@@ -5,6 +5,7 @@ Chromium.) Only synthetic people."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import ipywidgets as w
 import pytest
@@ -24,7 +25,7 @@ from ehkit.forms.audit_views import (
     RecordView,
     SectionView,
 )
-from ehkit.forms.common import friendly
+from ehkit.forms.common import esc, friendly
 
 TPL = templates.load()
 GRADED = TPL.graded_sections[0]  # pre_eha
@@ -122,7 +123,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
     overall = OverallView(model, TPL)
     sections = [SectionView(model, TPL, s, overall) for s in TPL.sections]
     case, checklist = CaseView(model, TPL), ChecklistView(model, TPL)
-    actions, record = ActionsView(model, TPL, guard), RecordView(model, w.HTML())
+    actions, record = ActionsView(model, TPL, guard), RecordView(model, w.HTML(), TPL)
 
     def inputs():
         row = actions.rows[model.actions[0]]
@@ -147,7 +148,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
 
 
 def test_print_is_offered_once_the_audit_is_saved(model):
-    record = RecordView(model, w.HTML())
+    record = RecordView(model, w.HTML(), TPL)
     assert record.print.disabled
     model.saved({"id": 3, "version": 9, "status": "draft", "actions": []})
     assert not record.print.disabled and model.state_line() == ("Audit no. 3", " - Draft")
@@ -478,3 +479,89 @@ def test_ehm_numbers_are_found_whatever_their_case(demo_db_path, tmp_path, capsy
                  str(db)]) == 0
     assert ehm in capsys.readouterr().out
     assert rows(db, "SELECT episode_id FROM audit_requests") == [(eid,)]
+
+
+# -- the guidance notes (issue 16) ------------------------------------------------------------
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "early-help-audit-tool.txt"
+
+
+def _html(widgets) -> list[str]:
+    return [x.value for x in widgets if isinstance(x, w.HTML)]
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the council's document is not beside the repo")
+def test_the_sixteen_guidance_notes_are_the_paper_tools_word_for_word():
+    document = _squash(SEED.read_text(encoding="utf-8"))
+    assert [n.number for n in TPL.guidance] == list(range(1, 17))
+    for n in TPL.guidance:
+        assert f"{n.number}. {_squash(n.text)}" in document, n.number
+    assert "Judgement of Quality of Work" in document and TPL.grade_heading == (
+        "Judgement of Quality of Work", "Definition")
+
+
+def test_each_guidance_note_is_shown_beside_what_it_concerns(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    form = AuditForm(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+    text = {n.number: f"<b>Guidance {n.number}:</b> {esc(n.text)}" for n in TPL.guidance}
+    # 1 (who may audit) and 11 (the worker told) head the case information.
+    assert text[1] in form.case_view.parts[0].value and text[11] in form.case_view.parts[0].value
+    for view in form.sections:  # 8 beside each prompt's questions, 12 beside each grade
+        shown = "".join(_html(view.parts))
+        assert shown.count(text[8]) == sum(1 for s in TPL.sections if s.key == view.key
+                                           for i in s.items if i.questions)
+        if view.grade is not None:
+            after = view.parts[view.parts.index(view.grade) + 1].value
+            assert text[12] in after
+    after = form.overall.grade_parts()[1].value
+    assert text[12] in after  # beside the overall grade too
+    assert text[16] in form.actions_view.parts[0].value  # the action plan
+    assert all(text[n] in form.record.parts[0].value for n in (2, 3, 13, 14, 15))
+    shown = "".join(_html(_reachable(form.widget)))
+    for n in TPL.guidance:  # each is shown somewhere beside the fields
+        assert text[n.number] in shown, n.number
+
+
+def test_all_guidance_notes_are_in_a_folded_panel_and_the_grades_defined_once(demo_db_path,
+                                                                               tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    form = AuditForm(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+    header = form.widget.children[0].value
+    panel = header[header.index('<details class="ehkit-guidance-notes">'):]
+    for n in TPL.guidance:
+        assert f'<li value="{n.number}">{esc(n.text)}' in panel
+    assert "<th>Judgement of Quality of Work</th><th>Definition</th>" in panel
+    # Unfolded, the grade definitions are nowhere; folded, once beside each grade.
+    for value in _html(_reachable(form.widget)):
+        for part in value.split('<table class="ehkit-grade-defs">')[:-1]:
+            assert part.count("<details") > part.count("</details>")
+    defs = [v for v in _html(_reachable(form.widget)) if "ehkit-grade-defs" in v]
+    assert len(defs) == len(TPL.graded_sections) + 2  # each grade, the overall, the panel
+
+
+def test_a_template_showing_guidance_where_the_form_has_no_place_is_refused(tmp_path):
+    text = TPL.path.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("grades = [12]", "gradez = [12]"), encoding="utf-8")
+    with pytest.raises(templates.TemplateError, match="'gradez', which is not a place"):
+        templates.load(bad)
+    bad.write_text(text.replace("grades = [12]", "grades = [17]"), encoding="utf-8")
+    with pytest.raises(templates.TemplateError, match=r"names note\(s\) \[17\].* 1 to 16"):
+        templates.load(bad)
+
+
+def test_the_printed_record_ends_with_every_guidance_note(demo_db_path):
+    database = store.connect(demo_db_path)
+    audit_id = database.execute("SELECT min(id) FROM audits").fetchone()[0]
+    html = audits.render_record(database, audit_id)
+    database.close()
+    end = html[html.index("<h2>Guidance Notes</h2>"):]
+    assert html.index("<h2>Case note") < html.index("<h2>Guidance Notes</h2>")
+    for n in TPL.guidance:
+        assert f'<li value="{n.number}">{esc(n.text)}' in end, n.number
+    assert "<th>Judgement of Quality of Work</th>" in end and "Definition</th>" in end

@@ -15,10 +15,11 @@ from collections.abc import Callable
 import ipywidgets as w
 from traitlets import HasTraits, dlink, link
 
-from ..template import OVERALL, Section, Template
+from ..template import OVERALL, Note, Section, Template
 from .audit_model import ActionModel, AuditModel, Value, locks
 from .common import (
     FULL,
+    GRADE_STYLE,
     PLAIN,
     TEXT_STYLE,
     TEXTAREA,
@@ -54,9 +55,43 @@ def label(text: str) -> w.HTML:
 
 
 def grade_definitions(tpl: Template) -> str:
+    """The paper's grading guidance: "Judgement of Quality of Work" and each grade's
+    "Definition"."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in tpl.grade_heading)
     rows = "".join(f"<tr><td><b>{g.value} = {esc(g.label)}</b></td><td>{esc(g.definition)}</td></tr>"
                    for g in tpl.grades)
-    return f'<table class="ehkit-grade-defs">{rows}</table>'
+    return f'<table class="ehkit-grade-defs"><tr>{head}</tr>{rows}</table>'
+
+
+def note_text(n: Note) -> str:
+    return f"<b>Guidance {n.number}:</b> {esc(n.text)}"
+
+
+def guidance(tpl: Template, place: str) -> str:
+    """The guidance notes the template shows beside ``place`` ('' when none)."""
+    return "".join(f'<div class="ehkit-guidance">{note_text(n)}</div>'
+                   for n in tpl.guidance_at(place))
+
+
+def grade_guidance(tpl: Template) -> str:
+    """Beside each grade: its guidance, with the grade definitions folded under it (shown
+    once when opened, not nine times over)."""
+    notes = " ".join(note_text(n) for n in tpl.guidance_at("grades"))
+    return (f'<details class="ehkit-guidance ehkit-grade-help"><summary>{notes} '
+            '<span class="ehkit-more">Grade definitions</span>'
+            f"</summary>{grade_definitions(tpl)}</details>")
+
+
+def guidance_panel(tpl: Template) -> str:
+    """Every guidance note, folded at the top of the form; the grade definitions follow the
+    note about grades (at the end when none is)."""
+    graded = {n.number for n in tpl.guidance_at("grades")}
+    items = "".join(f'<li value="{n.number}">{esc(n.text)}'
+                    + (grade_definitions(tpl) if n.number in graded else "") + "</li>"
+                    for n in tpl.guidance)
+    rest = "" if graded else grade_definitions(tpl)
+    return (f'<details class="ehkit-guidance-notes"><summary>Guidance Notes ({len(tpl.guidance)}'
+            f")</summary><ol>{items}</ol>{rest}</details>")
 
 
 def shown_when(flag: bool) -> str | None:
@@ -162,7 +197,9 @@ class CaseView:
         inputs = {"audit_date": (self.audit_date, "audit_date"),
                   "auditor1": (self.auditor1, "auditor1"), "auditor2": (self.auditor2, "auditor2"),
                   "ehm_number": (w.HBox([self.ehm, self.episode]), "episode")}
-        self.parts: list[w.Widget] = [html_widget("<h2>Case information</h2>")]
+        # The guidance on who audits and on the case heads the fields it concerns.
+        self.parts: list[w.Widget] = [html_widget(
+            "<h2>Case information</h2>" + guidance(tpl, "auditors") + guidance(tpl, "case"))]
         for f in tpl.case_fields:
             if f.value in inputs:
                 field, key = inputs[f.value]
@@ -226,16 +263,16 @@ class OverallView:
 
     def grade_parts(self) -> list[w.Widget]:
         t = self.tpl
-        self.grade = grade_choice(self.model, t, OVERALL)
-        return [html_widget(f"<b>{esc(t.overall_grading_label)}</b>"), self.grade,
-                html_widget(grade_definitions(t)), note(self.model, OVERALL)]
+        self.grade = grade_choice(self.model, t, OVERALL, t.overall_grading_label)
+        return [self.grade, html_widget(grade_guidance(t)), note(self.model, OVERALL)]
 
 
-def grade_choice(model: AuditModel, tpl: Template, key: str) -> w.ToggleButtons:
-    """A section's (or the overall) grade: Inadequate first, as on the paper tool."""
+def grade_choice(model: AuditModel, tpl: Template, key: str, heading: str) -> w.ToggleButtons:
+    """A section's (or the overall) grade, headed as on the paper tool, Inadequate first."""
     grades = list(reversed(tpl.grades))
     g = bind(model.grades[key], tag(w.ToggleButtons(
-        style=TOGGLE_STYLE, options=[(x.label, x.value) for x in grades], value=None,
+        description=heading, style=GRADE_STYLE,
+        options=[(x.label, x.value) for x in grades], value=None,
         tooltips=[x.definition for x in grades], layout=PLAIN), "grade", f"grade-{key}"))
     lock(model, g)
     return g
@@ -250,7 +287,8 @@ class SectionView:
         self.comments: dict[str, w.Textarea] = {}
         self.grade: w.ToggleButtons | None = None
         self.parts: list[w.Widget] = []
-        static = [f"<h2>{s.number}. {esc(s.title)}</h2>"]  # text up to the next input
+        # The text up to the next input: the heading, and guidance about this section.
+        static = [f"<h2>{s.number}. {esc(s.title)}</h2>", guidance(tpl, s.key)]
 
         def add(*widgets: w.Widget) -> None:  # the text so far as one widget, then these
             if static:
@@ -263,7 +301,7 @@ class SectionView:
             static.append(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
                           f"{esc(item.prompt)}</div>")
             if item.questions:
-                static.append(f"<i>{esc(tpl.question_guidance)}</i>")
+                static.append(guidance(tpl, "prompts"))
             for q in item.questions:
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
                     style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
@@ -279,9 +317,8 @@ class SectionView:
             static.append("<b>Comments:</b>")
             add(comment)
         if s.graded:
-            static.append(f"<b>{esc(s.grading_label)}</b>")
-            self.grade = grade_choice(model, tpl, s.key)
-            add(self.grade, html_widget(grade_definitions(tpl)), note(model, s.key))
+            self.grade = grade_choice(model, tpl, s.key, s.grading_label)
+            add(self.grade, html_widget(grade_guidance(tpl)), note(model, s.key))
         add()
         if s.holds_overall:
             self.parts += overall.grade_parts()
@@ -356,7 +393,8 @@ class ActionsView:
         self.add.on_click(guard(lambda _b: model.add_action()))
         lock(model, self.add)
         model.observe(self.show, "actions")
-        self.parts = [html_widget(f"<h2>{esc(tpl.actions_title)}</h2>"), head, self.box,
+        self.parts = [html_widget(f"<h2>{esc(tpl.actions_title)}</h2>{guidance(tpl, 'actions')}"),
+                      head, self.box,
                       self.add, note(model, "actions")]
 
     def show(self, _change=None) -> None:
@@ -373,7 +411,7 @@ class ActionsView:
 class RecordView:
     """Save, submit and print; reopen a submitted audit; moderation; the printed record."""
 
-    def __init__(self, model: AuditModel, messages: w.Widget):
+    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template):
         self.save = tag(button(description="Save draft", icon="save", button_style="primary"),
                         "save")
         self.submit = tag(button(description="Submit audit", icon="check",
@@ -399,7 +437,8 @@ class RecordView:
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
-        self.parts = [html_widget("<hr>"), w.HBox([self.save, self.submit, self.print]),
+        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
+                      w.HBox([self.save, self.submit, self.print]),
                       messages, self.reopen_box, self.moderation_box, self.record,
                       self.case_note]
 

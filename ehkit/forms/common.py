@@ -36,6 +36,7 @@ log = logging.getLogger("ehkit.forms")
 # styles is a third fewer models for the browser to build when the form opens.
 HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
 BUTTON_STYLE = w.ButtonStyle()
+GRADE_STYLE = ToggleButtonsStyle(description_width="initial")  # the grading heading in full
 FULL = w.Layout(width="100%")
 PLAIN = w.Layout()  # for widgets whose layout is never changed (never hide one by it)
 TEXTAREA = w.Layout(width="100%", height="5em")
@@ -43,6 +44,8 @@ NOTE_LAYOUT = w.Layout(width="100%", margin="0 0 4px 0")
 STYLE_CSS = """
 <style>
 .ehkit-form { max-width: 1100px; font-size: 14px; }
+/* Text reads at a text's line height, not an input's (28px): the form is a third shorter. */
+.ehkit-form .widget-html-content { line-height: 1.45; }
 .ehkit-form h2 { background: #dfe7f1; padding: 4px 8px; margin: 18px 0 6px 0; font-size: 16px; }
 .ehkit-form .ehkit-prompt { white-space: pre-wrap; background: #f7f7f7; padding: 6px;
   border-left: 3px solid #7a99c2; }
@@ -51,8 +54,18 @@ STYLE_CSS = """
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
 .ehkit-msg-info { background: #eef3fa; border: 1px solid #7a99c2; padding: 6px 10px; }
-.ehkit-grade-defs { font-size: 12px; color: #333; }
-.ehkit-grade-defs td { padding: 1px 6px; vertical-align: top; }
+.ehkit-grade-defs { font-size: 12px; color: #333; border-collapse: collapse; margin: 4px 0; }
+.ehkit-grade-defs td, .ehkit-grade-defs th { padding: 1px 6px; vertical-align: top;
+  text-align: left; }
+.ehkit-guidance { font-size: 12px; color: #333; margin: 0 0 2px 0; padding-left: 6px;
+  border-left: 3px solid #7a99c2; }
+.ehkit-guidance summary { cursor: pointer; }
+.ehkit-more { text-decoration: underline; }
+.ehkit-form .ehkit-grade { display: flex; flex-flow: row wrap; align-items: center; }
+.ehkit-grade > .widget-label { font-weight: bold; margin-right: 10px; }
+.ehkit-guidance-notes { margin: 6px 0; padding: 4px 8px; border: 1px solid #7a99c2; }
+.ehkit-guidance-notes summary { cursor: pointer; font-weight: bold; }
+.ehkit-guidance-notes li { margin: 3px 0; }
 .ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
 </style>
