@@ -116,7 +116,8 @@ def test_complete_and_submit_an_audit(server, pages, work):
     page.locator("button.ehkit-add-action").click()
     row = page.locator(".ehkit-action-row").first
     row.locator(".ehkit-action-action textarea").fill("Hold a review TAF meeting")
-    row.locator(".ehkit-action-by_whom input").fill("Wren Applebridge")
+    # By Whom: a practitioner picked, so the action has an owner the tracker files it under.
+    select_by_text(page, ".ehkit-action-row .ehkit-action-by_whom", case["other"][1])
     row.locator(".ehkit-action-due_date input").fill("2026-11-20")
     page.locator("button.ehkit-submit").click()
     text = wait_for_text(page, ".ehkit-messages", "Submitted audit no.")
@@ -137,8 +138,9 @@ def test_complete_and_submit_an_audit(server, pages, work):
                 [audit_id]) == [("yes",)]
     assert rows(db, "SELECT status, note FROM checklist_answers WHERE audit_id = ?",
                 [audit_id]) == [("accurate", "Signed consent on file")]
-    assert rows(db, "SELECT number, action, by_whom, due_date FROM actions WHERE audit_id = ?",
-                [audit_id]) == [(1, "Hold a review TAF meeting", "Wren Applebridge", "2026-11-20")]
+    assert rows(db, "SELECT number, action, by_whom, owner_id, due_date FROM actions"
+                    " WHERE audit_id = ?", [audit_id]) == [
+        (1, "Hold a review TAF meeting", case["other"][1], case["other"][0], "2026-11-20")]
     assert rows(db, "SELECT learning FROM audits WHERE id = ?", [audit_id]) == [
         ("Reviews every three months.",)]
     # The case note for the record is shown for copying.

@@ -132,7 +132,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
                  *(x for s in sections for x in [*s.responses.values(), *s.comments.values()]),
                  *(s.grade for s in sections if s.grade), overall.grade,
                  *(x for pair in checklist.checklist.values() for x in pair),
-                 *row.widgets.values(), row.remove]
+                 *row.widgets.values(), row.outsider, row.remove]
         return [x for x in found if not isinstance(x, w.HTML)]  # the action number
 
     model.add_action()
@@ -185,19 +185,24 @@ def test_actions_are_numbered_in_order_and_removed_by_their_button(model):
     actions.add.click()
     actions.add.click()
     first, second = model.actions
-    assert [actions.rows[r].widgets["number"].value for r in model.actions] == ["<b>1</b>",
-                                                                                "<b>2</b>"]
+    assert [actions.rows[r].widgets["number"].value for r in model.actions] == [
+        "<b>Action 1</b>", "<b>Action 2</b>"]
     actions.rows[second].widgets["due_date"].value = dt.date(2026, 12, 1)
-    assert second.as_audit()["due_date"] == "2026-12-01"
+    assert second.as_audit({})["due_date"] == "2026-12-01"
     gone = actions.rows[first]
     gone.remove.click()
     assert model.actions == [second] and len(actions.box.children) == 1
     assert gone.remove.comm is None  # closed: the browser drops its models
     model.status = "submitted"
     assert not gone.widgets["action"].disabled  # no longer bound to the form
-    assert actions.rows[second].widgets["number"].value == "<b>1</b>"
-    model.names = ["Ava Auditor"]
-    assert actions.rows[second].widgets["by_whom"].options == ("Ava Auditor",)
+    assert actions.rows[second].widgets["number"].value == "<b>Action 1</b>"
+    model.show_staff(PEOPLE[:1])
+    assert [label for label, _ in actions.rows[second].widgets["by_whom"].options] == [
+        "Choose who will do it", "Ava Auditor (Senior practitioner, Early Help)",
+        "Someone outside the service (type their name)"]
+    gone_options = gone.widgets["by_whom"].options
+    model.show_staff(PEOPLE)  # the removed row is no longer bound either
+    assert gone.widgets["by_whom"].options == gone_options
 
 
 def test_an_action_row_keeps_its_saved_id_so_the_next_save_updates_it(model):
@@ -565,3 +570,74 @@ def test_the_printed_record_ends_with_every_guidance_note(demo_db_path):
     for n in TPL.guidance:
         assert f'<li value="{n.number}">{esc(n.text)}' in end, n.number
     assert "<th>Judgement of Quality of Work</th>" in end and "Definition</th>" in end
+
+
+# -- "By Whom": a practitioner (the action's owner), or someone outside named ----------------
+def test_by_whom_is_a_practitioner_picked_or_someone_outside_the_service_named(model):
+    from ehkit.forms.audit_model import OUTSIDE
+
+    actions = ActionsView(model, TPL, guard)
+    model.show_staff(PEOPLE)
+    row = model.add_action()
+    view = actions.rows[row]
+    row.values["action"].value = "Hold a TAF review"
+    assert view.outsider.layout.display == HIDDEN  # no free text unless someone outside
+    view.widgets["by_whom"].value = 12
+    assert (row.as_audit(model.staff_names)["owner_id"],
+            row.as_audit(model.staff_names)["by_whom"]) == (12, "Bo Reviewer")
+    view.widgets["by_whom"].value = OUTSIDE
+    assert view.outsider.layout.display is None
+    assert "outside the service" in view.outsider.description
+    view.outsider.value = "Dr Kim, Northgate Surgery"
+    assert (row.as_audit(model.staff_names)["owner_id"],
+            row.as_audit(model.staff_names)["by_whom"]) == (None, "Dr Kim, Northgate Surgery")
+    # Saved actions: owned; named only, by someone in the service (owned when saved again);
+    # named only, by someone outside.
+    model.update(saved_audit(actions=[
+        {"id": 1, "action": "a", "owner_id": 11, "by_whom": "Ava Auditor"},
+        {"id": 2, "action": "b", "owner_id": None, "by_whom": "Bo Reviewer"},
+        {"id": 3, "action": "c", "owner_id": None, "by_whom": "Dr Kim"}]))
+    assert [r.owner for r in model.actions] == [11, 12, OUTSIDE]
+    assert [(a["owner_id"], a["by_whom"]) for a in model.as_audit()["actions"]] == [
+        (11, "Ava Auditor"), (12, "Bo Reviewer"), (None, "Dr Kim")]
+
+
+def test_an_action_by_a_picked_practitioner_is_under_that_owner_in_the_tracker(
+        demo_db_path, tmp_path):
+    from ehkit import actions as tracker
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    (eid, lead, manager, line), = database.execute(
+        "SELECT e.id, e.lead_professional_id, e.team_manager_id, lp.line_manager_id"
+        " FROM episodes e JOIN practitioners lp ON lp.id = e.lead_professional_id"
+        " WHERE e.status = 'open' AND e.start_date < '2026-09-01' ORDER BY e.id LIMIT 1"
+    ).fetchall()
+    auditor, owner = [r[0] for r in database.execute(
+        "SELECT id FROM practitioners WHERE is_auditor = 1 AND id NOT IN (?, ?, ?)"
+        " ORDER BY id LIMIT 2", [lead, manager, line or 0])]
+    owner_name = database.execute("SELECT name FROM practitioners WHERE id = ?",
+                                  [owner]).fetchone()[0]
+    answers = {s.key: {"grade": 3} for s in TPL.graded_sections}
+    answers.update({s.items[0].key: {"comment": "Evidence on file."}
+                    for s in TPL.graded_sections})
+    audit_id = audits.save_draft(database, {
+        "episode_id": eid, "auditor1_id": auditor, "audit_date": "2026-10-20",
+        "overall_grade": 3, "overall_reasons": "Gaps in planning.", "answers": answers})
+    form = AuditForm(db)
+    form.refresh()
+    form.open(audit_id)
+    form.actions_view.add.click()
+    view = form.actions_view.rows[form.model.actions[0]]
+    view.widgets["action"].value = "Review the plan with the family"
+    view.widgets["by_whom"].value = owner
+    view.widgets["due_date"].value = dt.date(2026, 11, 20)
+    form.submit()
+    assert "Submitted audit no." in form.messages.widget.value, form.messages.widget.value
+    found = tracker.tracker(database, "2026-11-01", owner_id=owner)
+    assert [(a["action"], a["owner"], a["by_whom"]) for a in found
+            if a["audit_id"] == audit_id] == [
+        ("Review the plan with the family", owner_name, owner_name)]
+    assert owner in [pid for _, pid in tracker.owners(database)]
+    database.close()

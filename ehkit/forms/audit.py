@@ -152,7 +152,7 @@ class AuditForm:
         m = self.model
         with self._quiet():
             m.show_people(audits.practitioners(self.db))
-            m.names = [p["name"] for p in audits.practitioners(self.db, auditors_only=False)]
+            m.show_staff(audits.practitioners(self.db, auditors_only=False))
             m.case.ehm_numbers = episodes.ehm_numbers(self.db)
         self._fill_pick()
 

@@ -30,6 +30,11 @@ class Value(HasTraits):
     value = Any(None)
 
 
+def _person(p: dict) -> str:
+    """How a practitioner is offered: name (role, agency)."""
+    return f"{p['name']} ({p['role'] or 'no role'}, {p['agency']})"
+
+
 def _ids(options: list) -> set:
     return {v for _, v in options}
 
@@ -54,26 +59,43 @@ class CaseModel(HasTraits):
         self.episode_id = chosen if chosen in ids else (ids[0] if ids else None)
 
 
+OUTSIDE = "outside"  # "By Whom": someone outside the service, named in free text
+
+
 class ActionModel(HasTraits):
-    """One recommended action; its values follow the template's action columns."""
+    """One recommended action; its values follow the template's action columns.
+
+    Who will do it is ``owner``: a practitioner's id (the action's owner, whom the tracker
+    files it under), or OUTSIDE with the name typed in ``values["by_whom"]``."""
 
     note = Any(None)  # (message, todo) shown under the row, or None
+    owner = Any(None)
 
-    def __init__(self, columns, action: dict | None = None):
+    def __init__(self, columns, action: dict | None = None, staff: dict[str, int] | None = None):
+        """``staff``: practitioners' ids by name, to own an action saved with a name only."""
         super().__init__()
         a = action or {}
         self.id = a.get("id")
-        # Date columns hold dates (a date picker), the others text.
+        named = (staff or {}).get(a.get("by_whom"))
+        self.owner = a.get("owner_id") or named or (OUTSIDE if a.get("by_whom") else None)
+        # Date columns hold dates (a date picker), the others text; "by whom" only an
+        # outsider's name (a practitioner's is the store's).
         self.values = {c.value: Value(value=to_date(a.get(c.value)) if c.value.endswith("_date")
                                       else a.get(c.value) or "")
                        for c in columns if c.value != "number"}
+        if "by_whom" in self.values and self.owner != OUTSIDE:
+            self.values["by_whom"].value = ""
 
     def filled(self) -> bool:
-        return any(v.value for v in self.values.values())
+        return self.owner is not None or any(v.value for v in self.values.values())
 
-    def as_audit(self) -> dict:
-        return {"id": self.id, **{k: v.value.isoformat() if isinstance(v.value, dt.date)
-                                  else v.value for k, v in self.values.items()}}
+    def as_audit(self, names: dict[int, str]) -> dict:
+        """The action for ``ehkit.audits``; ``names``: practitioners' names by id."""
+        a = {k: v.value.isoformat() if isinstance(v.value, dt.date) else v.value
+             for k, v in self.values.items()}
+        if self.owner != OUTSIDE:
+            a["by_whom"] = names.get(self.owner)
+        return {"id": self.id, **a, "owner_id": None if self.owner == OUTSIDE else self.owner}
 
 
 class ModerationModel(HasTraits):
@@ -124,7 +146,7 @@ class AuditModel(HasTraits):
     overall_reasons = Unicode("")
     actions = List()  # ActionModel, in the order shown
     people = List()  # (label, id) of those who may audit or moderate
-    names = List()  # every practitioner's name, offered for "by whom"
+    staff = List()  # (label, id) of every practitioner, offered for "By Whom"
     notes = Dict()  # field key -> (message, todo): the rule message shown beside the field
     saved_audits = List()  # (label, id) under "Saved audits"
     picked = Any(None)
@@ -142,6 +164,7 @@ class AuditModel(HasTraits):
         self.responses = {q.key: Value() for q in tpl.questions}
         self.grades = {**{s.key: Value() for s in tpl.graded_sections}, OVERALL: Value()}
         self.note_keys: set[str] = set()  # the fields with a place for a note (views add them)
+        self.staff_names: dict[int, str] = {}
 
     @property
     def locked(self) -> bool:
@@ -173,7 +196,7 @@ class AuditModel(HasTraits):
             "overall_reasons": self.overall_reasons, "learning": learning, "answers": answers,
             "checklist": {k: {"status": s.value, "note": n.value}
                           for k, (s, n) in self.checklist.items()},
-            "actions": [r.as_audit() for r in self.actions],
+            "actions": [r.as_audit(self.staff_names) for r in self.actions],
         }
 
     def update(self, a: dict) -> None:
@@ -201,7 +224,9 @@ class AuditModel(HasTraits):
         for k, (s, n) in self.checklist.items():
             s.value = (checklist.get(k) or {}).get("status")
             n.value = (checklist.get(k) or {}).get("note") or ""
-        self.actions = [ActionModel(self.tpl.action_columns, x) for x in a.get("actions") or []]
+        staff = {name: pid for pid, name in self.staff_names.items()}
+        self.actions = [ActionModel(self.tpl.action_columns, x, staff)
+                        for x in a.get("actions") or []]
         self.place({})
         self.status = a.get("status") or "draft"
 
@@ -225,13 +250,18 @@ class AuditModel(HasTraits):
     # -- lists from the store ------------------------------------------------------------
     def show_people(self, people: list[dict]) -> None:
         """Offer ``people`` (``audits.practitioners``); someone no longer offered is unchosen."""
-        self.people = [(f"{p['name']} ({p['role'] or 'no role'}, {p['agency']})", p["id"])
-                       for p in people]
+        self.people = [(_person(p), p["id"]) for p in people]
         ids = _ids(self.people)
         for model, name in ((self.case, "auditor1_id"), (self.case, "auditor2_id"),
                             (self.moderation, "moderator_id")):
             if getattr(model, name) not in ids:
                 setattr(model, name, None)
+
+    def show_staff(self, people: list[dict]) -> None:
+        """Offer every practitioner (``audits.practitioners(auditors_only=False)``) for
+        "By Whom"."""
+        self.staff_names = {p["id"]: p["name"] for p in people}
+        self.staff = [(_person(p), p["id"]) for p in people]
 
     def auditor_name(self) -> str | None:
         label = dict(self.people).get(self.case.auditor1_id)

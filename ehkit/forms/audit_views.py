@@ -16,10 +16,12 @@ import ipywidgets as w
 from traitlets import HasTraits, dlink, link
 
 from ..template import OVERALL, Note, Section, Template
-from .audit_model import ActionModel, AuditModel, Value, locks
+from .audit_model import OUTSIDE, ActionModel, AuditModel, Value, locks
 from .common import (
     FULL,
     GRADE_STYLE,
+    LABELLED,
+    LABELLED_TEXT,
     PLAIN,
     TEXT_STYLE,
     TEXTAREA,
@@ -41,13 +43,8 @@ INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
 HIDDEN = "none"
 NONE_LABEL = "(none)"
-ACTION_WIDTHS = {"number": "3em", "action": "22%", "by_whom": "13%"}
 
 Guard = Callable[[Callable], Callable]  # wraps a button's callback (``common.friendly``)
-
-
-def action_width(key: str) -> str:
-    return ACTION_WIDTHS.get(key, "9.5em" if key.endswith("_date") else "10%")
 
 
 def label(text: str) -> w.HTML:
@@ -109,10 +106,10 @@ def bind(value: Value, widget: w.Widget) -> w.Widget:
 
 
 def offer(widget: w.Dropdown, source: tuple[HasTraits, str], options: Callable[[], list],
-          chosen: tuple[HasTraits, str]) -> w.Dropdown:
+          chosen: tuple[HasTraits, str], undo: list | None = None) -> w.Dropdown:
     """Bind a dropdown's options (``options()``, again whenever ``source`` changes) and its
     value. New options make ipywidgets select the first, so the model's choice is put back
-    when it is still offered."""
+    when it is still offered. ``undo`` collects what unbinds it, for a widget that goes."""
     model, name = chosen
 
     def show(_change=None) -> None:
@@ -124,7 +121,9 @@ def offer(widget: w.Dropdown, source: tuple[HasTraits, str], options: Callable[[
 
     show()
     source[0].observe(show, source[1])
-    link(chosen, (widget, "value"))
+    bound = link(chosen, (widget, "value"))
+    if undo is not None:
+        undo += [lambda: source[0].unobserve(show, source[1]), bound.unlink]
     return widget
 
 
@@ -325,35 +324,37 @@ class SectionView:
 
 
 class ActionRowView:
-    """One row of the recommended-actions table; widgets follow the template's columns."""
+    """One recommended action, its fields labelled with the template's column names and
+    wrapped to the width they need (the action and "Agreed by" get room for their text)."""
 
     def __init__(self, model: AuditModel, row: ActionModel, tpl: Template, guard: Guard):
         self.widgets: dict[str, w.Widget] = {}
-        self._links: list[dlink] = []  # held by the form's model: undone when the row goes
+        self.outsider: w.Text | None = None  # "By Whom": the name of someone outside
+        self._undo: list[Callable[[], None]] = []  # the bindings to the form's model
         for c in tpl.action_columns:
             k = c.value
+            named, text = ({"description": c.label, "style": style}
+                           for style in (LABELLED, LABELLED_TEXT))
             if k == "number":
-                wd = html_widget("", layout=w.Layout(width=ACTION_WIDTHS[k]))
+                wd = html_widget("", layout=w.Layout(width="5.5em"))
             elif k == "action":
-                wd = w.Textarea(style=TEXT_STYLE, placeholder="Specific, measurable action",
-                                layout=w.Layout(width=ACTION_WIDTHS[k], height="4em"))
+                wd = w.Textarea(**text, placeholder="Specific, measurable action",
+                                layout=w.Layout(flex="1 1 55%", height="4.5em"))
             elif k == "by_whom":
-                wd = w.Combobox(ensure_option=False, placeholder="Name",
-                                layout=w.Layout(width=ACTION_WIDTHS[k]))
-                self._links.append(dlink((model, "names"), (wd, "options"), tuple))
+                wd = self._by_whom(model, row, named)
             elif k.endswith("_date"):
-                wd = date_picker(key=f"action-{k}")
-                wd.layout = w.Layout(width=action_width(k))
+                wd = tag(w.DatePicker(**named, layout=w.Layout(flex="0 1 auto")),
+                         f"date-action-{k}")
             else:
-                wd = w.Text(style=TEXT_STYLE, layout=w.Layout(width=action_width(k)))
-            if k != "number":
+                wd = w.Text(**text, layout=w.Layout(flex="1 1 40%"))
+            if k not in ("number", "by_whom"):
                 bind(row.values[k], wd)
-                self._links += lock(model, wd)
+                self._undo += [x.unlink for x in lock(model, wd)]
             self.widgets[k] = tag(wd, f"action-{k}")
         self.remove = tag(button(description="Remove", icon="trash",
                                  layout=w.Layout(width="7em")), "action-remove")
         self.remove.on_click(guard(lambda _b: model.remove_action(row)))
-        self._links += lock(model, self.remove)
+        self._undo += [x.unlink for x in lock(model, self.remove)]
         self.note = field_note("action")
 
         def show(change) -> None:
@@ -361,20 +362,42 @@ class ActionRowView:
             show_note(self.note, message, todo=todo)
 
         row.observe(show, "note")
-        self.box = tag(w.VBox([w.HBox([*self.widgets.values(), self.remove],
-                                      layout=w.Layout(flex_flow="row wrap", width="100%")),
+        shown = [x for k, wd in self.widgets.items()
+                 for x in ((wd, self.outsider) if k == "by_whom" else (wd,))]
+        self.box = tag(w.VBox([w.HBox([*shown, self.remove],
+                                      layout=w.Layout(flex_flow="row wrap", width="100%",
+                                                      align_items="center")),
                                self.note]), "action-row")
+
+    def _by_whom(self, model: AuditModel, row: ActionModel, named: dict) -> w.Dropdown:
+        """A practitioner picked (the action's owner), or someone outside the service, whose
+        name is typed in the box shown for them (``.outsider``)."""
+        pick = w.Dropdown(**named, layout=w.Layout(flex="1 1 35%"))
+        offer(pick, (model, "staff"), lambda: [
+            ("Choose who will do it", None), *model.staff,
+            ("Someone outside the service (type their name)", OUTSIDE)], (row, "owner"),
+            self._undo)
+        self.outsider = name = tag(w.Text(
+            description="Name (outside the service)", style=LABELLED_TEXT,
+            placeholder="Name and organisation", layout=w.Layout(flex="1 1 40%")),
+            "action-outsider")
+        bind(row.values["by_whom"], name)
+        shown = dlink((row, "owner"), (name.layout, "display"), lambda o: shown_when(o == OUTSIDE))
+        self._undo += [shown.unlink, *(x.unlink for x in lock(model, pick, name))]
+        return pick
 
     def show_number(self, n: int) -> None:
         if "number" in self.widgets:
-            self.widgets["number"].value = f"<b>{n}</b>"
+            self.widgets["number"].value = f"<b>Action {n}</b>"
 
     def close(self) -> None:
         """The row is gone (removed, or another audit shown): free its widgets."""
-        for x in self._links:
-            x.unlink()
+        for undo in self._undo:
+            undo()
         hbox = self.box.children[0]
-        for wd in (*self.widgets.values(), self.remove, self.note, hbox, self.box):
+        for wd in hbox.children:  # the fields, the outsider's name and Remove
+            wd.close()
+        for wd in (self.note, hbox, self.box):
             wd.close()
 
 
@@ -384,18 +407,13 @@ class ActionsView:
     def __init__(self, model: AuditModel, tpl: Template, guard: Guard):
         self.model, self.tpl, self.guard = model, tpl, guard
         self.rows: dict[ActionModel, ActionRowView] = {}
-        head = w.HBox([html_widget(f"<b>{esc(c.label)}</b>",
-                                   layout=w.Layout(width=action_width(c.value)))
-                       for c in tpl.action_columns],
-                      layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.box = w.VBox([])
         self.add = tag(button(description="Add action", icon="plus"), "add-action")
         self.add.on_click(guard(lambda _b: model.add_action()))
         lock(model, self.add)
         model.observe(self.show, "actions")
         self.parts = [html_widget(f"<h2>{esc(tpl.actions_title)}</h2>{guidance(tpl, 'actions')}"),
-                      head, self.box,
-                      self.add, note(model, "actions")]
+                      self.box, self.add, note(model, "actions")]
 
     def show(self, _change=None) -> None:
         rows = self.model.actions

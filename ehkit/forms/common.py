@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_selection import ToggleButtonsStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 
@@ -37,6 +38,9 @@ log = logging.getLogger("ehkit.forms")
 HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
 BUTTON_STYLE = w.ButtonStyle()
 GRADE_STYLE = ToggleButtonsStyle(description_width="initial")  # the grading heading in full
+# A label as wide as its words: for a list or a date, and for a text box.
+LABELLED, LABELLED_TEXT = DescriptionStyle(description_width="initial"), TextStyle(
+    description_width="initial")
 FULL = w.Layout(width="100%")
 PLAIN = w.Layout()  # for widgets whose layout is never changed (never hide one by it)
 TEXTAREA = w.Layout(width="100%", height="5em")
