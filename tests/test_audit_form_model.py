@@ -26,6 +26,7 @@ from ehkit.forms.audit_views import (
     SectionView,
 )
 from ehkit.forms.common import esc, friendly
+from ehkit.template import OVERALL
 
 TPL = templates.load()
 GRADED = TPL.graded_sections[0]  # pre_eha
@@ -641,3 +642,57 @@ def test_an_action_by_a_picked_practitioner_is_under_that_owner_in_the_tracker(
         ("Review the plan with the family", owner_name, owner_name)]
     assert owner in [pid for _, pid in tracker.owners(database)]
     database.close()
+
+
+# -- what an auditor sees as they go ------------------------------------------------------
+def test_the_overall_grade_rule_is_shown_as_soon_as_the_grades_change(model):
+    overall = OverallView(model, TPL)
+    held = next(s for s in TPL.sections if s.holds_overall)
+    SectionView(model, TPL, held, overall)
+    sections = [s.key for s in TPL.graded_sections]
+    for key in sections:
+        model.grades[key].value = 3  # Requires Improvement throughout
+    model.grades[OVERALL].value = 2  # Good: better than the sections allow
+    assert "can be no better than Requires Improvement" in model.notes[OVERALL][0]
+    model.grades[OVERALL].value = 3
+    assert OVERALL not in model.notes
+    for key in sections:  # the sections change: said at once, no save needed
+        model.grades[key].value = 4
+    assert "no better than Inadequate" in model.notes[OVERALL][0]
+    model.grades[OVERALL].value = 4
+    assert OVERALL not in model.notes
+    # A save's "still to do" beside the overall grade stays while the grades change.
+    model.grades[OVERALL].value = None
+    model.place({OVERALL: "Choose the overall grade."}, todo=True)
+    model.grades[sections[0]].value = 3
+    assert model.notes[OVERALL] == ("Choose the overall grade.", True)
+
+
+def test_the_overall_grade_rule_shown_live_is_the_registered_rule(model):
+    from ehkit import rules
+
+    rule = rules.get("AUDIT-OVERALL-REFLECTS")
+    for s in TPL.graded_sections:
+        model.grades[s.key].value = 4
+    model.grades[OVERALL].value = 1
+    sections = {s.key: 4 for s in TPL.graded_sections}
+    assert model.notes[OVERALL] == (rule.check(TPL, sections, 1), False)
+
+
+def test_still_to_do_and_put_right_are_told_apart_in_words_not_only_colour(model):
+    from ehkit.forms.common import show_note
+
+    box = w.HTML()
+    show_note(box, "Choose the overall grade.", todo=True)
+    assert "Still to do:" in box.value and "&#9998;" in box.value and "ehkit-todo" in box.value
+    show_note(box, "Auditor 2 must be a different person.")
+    assert "Put right:" in box.value and "&#9888;" in box.value and "ehkit-note" in box.value
+
+
+def test_the_learning_box_asks_for_learning_not_for_evidence(model):
+    overall = OverallView(model, TPL)
+    held = next(s for s in TPL.sections if s.holds_overall)
+    box = SectionView(model, TPL, held, overall).comments[LEARNING.key]
+    assert "evidence" not in box.placeholder and "Learning for professionals" in box.placeholder
+    other = SectionView(model, TPL, GRADED, overall).comments[ITEM.key]
+    assert "evidence for your judgement" in other.placeholder

@@ -15,6 +15,7 @@ import datetime as dt
 from traitlets import Any, Dict, HasTraits, Instance, List, Unicode
 
 from .. import audits
+from ..rules.audit import overall_reflects_sections
 from ..template import OVERALL, Template
 from .common import to_date
 
@@ -165,6 +166,9 @@ class AuditModel(HasTraits):
         self.grades = {**{s.key: Value() for s in tpl.graded_sections}, OVERALL: Value()}
         self.note_keys: set[str] = set()  # the fields with a place for a note (views add them)
         self.staff_names: dict[int, str] = {}
+        self._overall_said: str | None = None  # what check_overall last said
+        for g in self.grades.values():
+            g.observe(lambda _c: self.check_overall(), "value")
 
     @property
     def locked(self) -> bool:
@@ -228,6 +232,7 @@ class AuditModel(HasTraits):
         self.actions = [ActionModel(self.tpl.action_columns, x, staff)
                         for x in a.get("actions") or []]
         self.place({})
+        self.check_overall()
         self.status = a.get("status") or "draft"
 
     def saved(self, a: dict) -> None:
@@ -308,6 +313,17 @@ class AuditModel(HasTraits):
                 loose += msgs
         self.notes = notes
         return loose
+
+    def check_overall(self) -> None:
+        """As soon as a grade changes, say beside the overall grade whether the section grades
+        allow it (rule AUDIT-OVERALL-REFLECTS, as a save and a submit check it); a note
+        from a save about something else stays."""
+        sections = {k: g.value for k, g in self.grades.items() if k != OVERALL}
+        why = overall_reflects_sections(self.tpl, sections, self.grades[OVERALL].value)
+        shown = (self.notes.get(OVERALL) or (None,))[0]
+        if why or shown == self._overall_said:
+            self.note(OVERALL, why)
+        self._overall_said = why
 
     def state_line(self) -> tuple[str, str]:
         """What the top of the form says about the audit shown: (in bold, then plain)."""

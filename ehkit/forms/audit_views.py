@@ -42,6 +42,8 @@ LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
 HIDDEN = "none"
+LEARNING_PLACEHOLDER = ("Learning for professionals from this case, to share with the worker "
+                        "and their team manager (not graded)")
 NONE_LABEL = "(none)"
 
 Guard = Callable[[Callable], Callable]  # wraps a button's callback (``common.friendly``)
@@ -309,7 +311,8 @@ class SectionView:
                 self.responses[q.key] = toggle
                 add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
             comment = bind(model.comments[item.key], tag(w.Textarea(
-                style=TEXT_STYLE, placeholder="Comments: the evidence for your judgement",
+                style=TEXT_STYLE, placeholder=LEARNING_PLACEHOLDER if item.learning
+                else "Comments: the evidence for your judgement",
                 layout=TEXTAREA), "comment", f"comment-{item.key}"))
             lock(model, comment)
             self.comments[item.key] = comment

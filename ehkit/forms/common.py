@@ -55,6 +55,18 @@ STYLE_CSS = """
   border-left: 3px solid #7a99c2; }
 .ehkit-note { color: #a4000f; font-weight: bold; }
 .ehkit-todo { color: #8a5300; }
+/* A submitted audit reads as clearly as a draft: locked inputs at full strength, not greyed
+   out (text contrast at least 4.5:1), and the chosen answer marked by more than colour: bold,
+   a tick and a border (the tick is not read out as part of the button's name). */
+.ehkit-form { --jp-widgets-disabled-opacity: 1; }
+.ehkit-form :disabled { opacity: 1; }
+.ehkit-form textarea:disabled, .ehkit-form input:disabled, .ehkit-form select:disabled {
+  color: #1a1a1a; -webkit-text-fill-color: #1a1a1a; background: #f4f4f4; }
+.ehkit-form .widget-toggle-button:disabled { color: #1a1a1a; cursor: default; }
+.ehkit-form .widget-toggle-button.mod-active { font-weight: bold; color: #fff;
+  background: #1f4e79; box-shadow: inset 0 0 0 2px #0b2740; }
+.ehkit-form .widget-toggle-button.mod-active::before { content: "\2713\00a0";
+  content: "\2713\00a0" / ""; }
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
 .ehkit-msg-info { background: #eef3fa; border: 1px solid #7a99c2; padding: 6px 10px; }
@@ -134,8 +146,12 @@ def field_note(key: str) -> w.HTML:
 
 
 def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
-    cls = "ehkit-todo" if todo else "ehkit-note"
-    note.value = f'<span class="{cls}">&#9888; {esc(message)}</span>' if message else ""
+    """A rule's message beside its field: what is still to do on a draft (orange), or what
+    must be put right (red); each says which in words and by its icon, not by colour alone."""
+    cls, icon, kind = (("ehkit-todo", "&#9998;", "Still to do:") if todo
+                       else ("ehkit-note", "&#9888;", "Put right:"))
+    note.value = (f'<span class="{cls}">{icon} <b>{kind}</b> {esc(message)}</span>'
+                  if message else "")
 
 
 class Messages:
