@@ -65,8 +65,8 @@ STYLE_CSS = """
 .ehkit-form .widget-toggle-button:disabled { color: #1a1a1a; cursor: default; }
 .ehkit-form .widget-toggle-button.mod-active { font-weight: bold; color: #fff;
   background: #1f4e79; box-shadow: inset 0 0 0 2px #0b2740; }
-.ehkit-form .widget-toggle-button.mod-active::before { content: "\2713\00a0";
-  content: "\2713\00a0" / ""; }
+.ehkit-form .widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
+  content: "\\2713\\00a0" / ""; }
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
 .ehkit-msg-info { background: #eef3fa; border: 1px solid #7a99c2; padding: 6px 10px; }
