@@ -301,8 +301,9 @@ class SectionView:
         for item in s.items:
             static.append(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
                           f"{esc(item.prompt)}</div>")
-            if item.questions:
-                static.append(guidance(tpl, "prompts"))
+            if item.questions:  # a template without placed notes: its own words on them
+                static.append(guidance(tpl, "prompts") or (
+                    f"<i>{esc(tpl.question_guidance)}</i>" if tpl.question_guidance else ""))
             for q in item.questions:
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
                     style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
