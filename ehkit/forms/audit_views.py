@@ -347,7 +347,7 @@ class ActionRowView:
             elif k == "by_whom":
                 wd = self._by_whom(model, row, named)
             elif k.endswith("_date"):
-                wd = tag(w.DatePicker(**named, layout=w.Layout(flex="0 1 auto")),
+                wd = tag(w.DatePicker(**named, layout=w.Layout(width="auto")),
                          f"date-action-{k}")
             else:
                 wd = w.Text(**text, layout=w.Layout(flex="1 1 40%"))

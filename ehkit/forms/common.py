@@ -84,6 +84,7 @@ STYLE_CSS = """
 .ehkit-guidance-notes li { margin: 3px 0; }
 .ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
+.ehkit-form .widget-datepicker input[type="date"] { min-width: 9.5em; }
 </style>
 """
 
