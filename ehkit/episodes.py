@@ -18,25 +18,38 @@ class CaseNotFound(EhkitError):
     """No episode of that id or EHM number (by that date)."""
 
 
+def stored_ehm(db: sqlite_utils.Database, ehm_number) -> str:
+    """The EHM number as the store spells it, matched whatever its case (``ehm101385`` finds
+    EHM101385), else as typed. The exact spelling is tried first, on the index; only a number
+    typed in another case is looked for letter-case-blind."""
+    ehm = str(ehm_number or "").strip()
+    for collate in ("", " COLLATE NOCASE"):
+        row = db.execute(f"SELECT ehm_number FROM episodes WHERE ehm_number = ?{collate} LIMIT 1",
+                         [ehm]).fetchone()
+        if row:
+            return row[0]
+    return ehm
+
+
 def find_episode(db: sqlite_utils.Database, episode: int | str, on=None,
                  episode_start=None) -> int | None:
     """The episode's id, or None when there is none. An id is looked up as it is; an EHM
     number (a child may have had several episodes) gives the one that began on
     ``episode_start`` if given, else the latest that began by ``on`` (any day when not
-    given)."""
+    given). EHM numbers match whatever their case (:func:`stored_ehm`)."""
     if isinstance(episode, int) and not isinstance(episode, bool):
         found = db.execute("SELECT id FROM episodes WHERE id = ?",
                            [records.record_id(episode, "episode", CaseNotFound)]).fetchone()
     elif episode_start:
         found = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date = ?",
-                           [str(episode).strip(),
+                           [stored_ehm(db, episode),
                             dates.as_date(episode_start, "episode start", CaseNotFound)
                             .isoformat()]).fetchone()
     else:
         last = "9999-12-31" if on is None else dates.as_date(on, "day", CaseNotFound).isoformat()
         found = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date <= ? "
                            "ORDER BY start_date DESC LIMIT 1",
-                           [str(episode or "").strip(), last]).fetchone()
+                           [stored_ehm(db, episode), last]).fetchone()
     return found[0] if found else None
 
 
@@ -81,10 +94,10 @@ def ehm_numbers(db: sqlite_utils.Database, limit: int = 5_000) -> list[str]:
 
 
 def episodes_for(db: sqlite_utils.Database, ehm_number: str) -> list[dict]:
-    """The episodes recorded under an EHM number, newest first."""
+    """The episodes recorded under an EHM number (whatever its case), newest first."""
     return [dict(r) for r in db.query(
         "SELECT id, ehm_number, start_date, end_date, status FROM episodes"
-        " WHERE ehm_number = ? ORDER BY start_date DESC", [str(ehm_number).strip()])]
+        " WHERE ehm_number = ? ORDER BY start_date DESC", [stored_ehm(db, ehm_number)])]
 
 
 def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict | None:
