@@ -62,6 +62,8 @@ RULES: dict[str, str] = {
     "IMPOSSIBLE_DATE": "no such day in the calendar",
     "BAD_NUMBER": "not a whole number",
     "UNKNOWN_VALUE": "a word the mapping file does not know",
+    "UNKNOWN_SECTOR": "not one of the sectors in the settings (agencies.sectors): add it "
+                      "there, or map the export's word to one in the mapping file",
     "UNKNOWN_AGENCY": "no agency of this name in the store (import agencies first, "
                       "or use --create-agencies)",
     "UNKNOWN_PRACTITIONER": "no practitioner of this name or id in the store "
@@ -761,8 +763,8 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         if agency[i][1] not in new_agencies:
             try:
                 new_agencies[agency[i][1]] = {
-                    "name": text["lead_agency"][i], "sector": mapping.create_agencies.get(
-                        "sector", "Other"), "kind": _new_agency_kind(
+                    "name": text["lead_agency"][i], "sector": _new_agency_sector(mapping),
+                    "kind": _new_agency_kind(
                         {k: text[k][i] for k in ("lead_agency", "lead_agency_kind")},
                         words, mapping.create_agencies)}
             except _Bad as e:
@@ -901,10 +903,34 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
     return episodes, accepted
 
 
+def _agency_kind(text: str, words: dict[str, str]) -> str:
+    return _choice(text, words, {"council": "Council", "partner": "Partner"})
+
+
+def _sector(text: str, words: dict[str, str]) -> str:
+    """UNKNOWN_SECTOR: the settings are the one list of sectors (the store does not restate
+    them), so a council renames or adds one there alone."""
+    sectors = setting("agencies", "sectors")
+    try:
+        return _choice(text, words, {s: s for s in sectors})
+    except _Bad:
+        raise _Bad("UNKNOWN_SECTOR", "the sectors are: " + ", ".join(sectors)) from None
+
+
+def _new_agency_sector(mapping: Mapping) -> str:
+    """The sector of agencies --create-agencies makes: the mapping's, one of the settings'."""
+    sector = mapping.create_agencies.get("sector", "Other")
+    try:
+        return _sector(sector, {})
+    except _Bad as e:
+        raise MappingError(f"mapping '{mapping.name}': [create_agencies] sector = {sector!r} "
+                           f"is not a sector in the settings ({e.detail}): name one of them "
+                           "there; nothing was imported") from None
+
+
 def _new_agency_kind(text: dict, words: dict, rule: dict) -> str:
     if text.get("lead_agency_kind"):
-        return _choice(text["lead_agency_kind"], words.get("lead_agency_kind", {}),
-                       {"council": "Council", "partner": "Partner"})
+        return _agency_kind(text["lead_agency_kind"], words.get("lead_agency_kind", {}))
     name = text["lead_agency"].casefold()
     if any(w.casefold() in name for w in rule.get("council_if_name_contains", [])):
         return "council"
@@ -1182,7 +1208,6 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(Path(path), "agencies", mapping)
     words = mapping.values["agencies"]
-    sectors = {s: s for s in setting("agencies", "sectors")}
     summary = ImportSummary("agencies", f.name, f.sha256, read=len(f.rows))
     problems: list[Problem] = []
     rows: dict[str, tuple[int, dict]] = {}
@@ -1191,11 +1216,10 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
         out = [Problem(n, "MISSING_VALUE", fld, "") for fld in REQUIRED["agencies"]
                if not text[fld]]
         a = {"name": text["name"]}
-        for fld, allowed in (("kind", {"council": "Council", "partner": "Partner"}),
-                             ("sector", sectors)):
+        for fld, read in (("kind", _agency_kind), ("sector", _sector)):
             if text[fld]:
                 try:
-                    a[fld] = _choice(text[fld], words.get(fld, {}), allowed)
+                    a[fld] = read(text[fld], words.get(fld, {}))
                 except _Bad as e:
                     out.append(Problem(n, e.code, fld, text[fld], e.detail))
         key = norm(text["name"])

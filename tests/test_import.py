@@ -346,8 +346,49 @@ def test_agencies_import_maps_kinds_and_checks_sectors(db, tmp_path):
     assert got == {"Oakvale Council Youth Service": ("council", "Local Authority"),
                    "Kettlewade Academy": ("partner", "Education"),
                    "Moss Lane Clinic": ("partner", "Health")}
-    assert [(p.row, p.code) for p in s.problems] == [(4, "UNKNOWN_VALUE"),
+    assert [(p.row, p.code) for p in s.problems] == [(4, "UNKNOWN_SECTOR"),
                                                      (5, "DUPLICATE_DIFFERS")]
+    assert s.problems[0].message.endswith("the sectors are: Health, Education, Voluntary, "
+                                          "Local Authority, Police, Housing, Other")
+
+
+@pytest.fixture
+def renamed_sectors(tmp_path, monkeypatch):
+    """A council's settings: Health renamed, Youth Justice added, Other renamed."""
+    path = tmp_path / "council.toml"
+    path.write_text('[agencies]\nsectors = ["Health and Wellbeing", "Education", '
+                    '"Youth Justice", "Other agencies"]\n', encoding="utf-8")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(path))
+
+
+def test_a_sector_renamed_or_added_in_the_settings_imports(db, tmp_path, renamed_sectors):
+    rows = [["Name", "Kind", "Sector"],
+            ["Moss Lane Clinic", "Partner", "health and wellbeing"],
+            ["Oakvale Youth Offending Team", "Council", "Youth Justice"],
+            ["Fernbridge Surgery", "Partner", "Health"]]  # the old name: not a sector now
+    s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
+    assert counts(s) == (3, 2, 0, 0, 1)
+    assert dict(db.execute("SELECT name, sector FROM agencies").fetchall()) == {
+        "Moss Lane Clinic": "Health and Wellbeing", "Oakvale Youth Offending Team": "Youth Justice"}
+    assert read_rejects(tmp_path / "a-rejects.csv")[0] == {
+        "row": "4", "code": "UNKNOWN_SECTOR", "field": "sector", "value": "Health",
+        "reason": cases.rules.get("UNKNOWN_SECTOR").message + ": the sectors are: Health and "
+                  "Wellbeing, Education, Youth Justice, Other agencies",
+        "Name": "Fernbridge Surgery", "Kind": "Partner", "Sector": "Health"}
+
+
+def test_created_agencies_sector_must_be_a_sector_of_the_settings(known, tmp_path,
+                                                                  renamed_sectors, capsys):
+    rows = [["EHM number", "Start date", "Lead agency"],
+            ["EHM1", "01/02/2026", "Thistle Young Carers"]]
+    path = write_csv(tmp_path / "n.csv", rows)
+    assert cli.main(["import", "episodes", str(path), "--db", known.conn.execute(
+        "PRAGMA database_list").fetchone()[2], "--create-agencies"]) == 2
+    assert capsys.readouterr().err == (
+        "ehkit: error: mapping 'default': [create_agencies] sector = 'Other' is not a sector "
+        "in the settings (the sectors are: Health and Wellbeing, Education, Youth Justice, "
+        "Other agencies): name one of them there; nothing was imported\n")
+    assert known.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0
 
 
 def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
