@@ -9,7 +9,7 @@ import hashlib
 import openpyxl
 import pytest
 
-from ehkit import cases, cli, episodes
+from ehkit import cases, cli, episodes, importing, rules
 from ehkit import db as store
 
 TODAY = dt.date(2026, 11, 20)
@@ -158,7 +158,7 @@ def test_xlsx_with_title_rows_date_cells_and_serials(known, tmp_path):
 
 def test_wrong_columns_fail_fast_naming_the_missing_ones(known, tmp_path):
     path = write_csv(tmp_path / "wrong.csv", [["Case", "Began", "Agency"], ["EHM1", "x", "y"]])
-    with pytest.raises(cases.WrongColumns) as e:
+    with pytest.raises(importing.WrongColumns) as e:
         cases.import_episodes(known, path, rejects_dir=tmp_path)
     message = str(e.value)
     assert "\n" not in message
@@ -291,7 +291,7 @@ def test_example_case_system_mapping_maps_the_systems_words(known, tmp_path):
     ("29/02/2024", dt.date(2024, 2, 29)),
 ])
 def test_dates_are_read_in_uk_iso_and_excel_forms(text, expected):
-    assert cases.parse_date(text) == expected
+    assert importing.parse_date(text) == expected
 
 
 @pytest.mark.parametrize("text, code", [
@@ -303,8 +303,8 @@ def test_dates_are_read_in_uk_iso_and_excel_forms(text, expected):
     ("next Tuesday", "BAD_DATE"),
 ])
 def test_impossible_and_unreadable_dates_name_their_rule(text, code):
-    with pytest.raises(cases._Bad) as e:
-        cases.parse_date(text)
+    with pytest.raises(importing.Bad) as e:
+        importing.parse_date(text)
     assert e.value.code == code
 
 
@@ -372,7 +372,7 @@ def test_a_sector_renamed_or_added_in_the_settings_imports(db, tmp_path, renamed
         "Moss Lane Clinic": "Health and Wellbeing", "Oakvale Youth Offending Team": "Youth Justice"}
     assert read_rejects(tmp_path / "a-rejects.csv")[0] == {
         "row": "4", "code": "UNKNOWN_SECTOR", "field": "sector", "value": "Health",
-        "reason": cases.rules.get("UNKNOWN_SECTOR").message + ": the sectors are: Health and "
+        "reason": rules.get("UNKNOWN_SECTOR").message + ": the sectors are: Health and "
                   "Wellbeing, Education, Youth Justice, Other agencies",
         "Name": "Fernbridge Surgery", "Kind": "Partner", "Sector": "Health"}
 
@@ -397,7 +397,7 @@ def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
                                           ["EHM1", "31/01/2026", "", COUNCIL] + [""] * 6,
                                           ["EHM2", "31/02/2026", "", COUNCIL] + [""] * 6])
     assert cli.main(["import", "episodes", str(path), "--db", db_file,
-                     "--rejects-dir", str(tmp_path / "r")]) == 0
+                     "--rejects-dir", str(tmp_path / "r")]) == 1  # a row rejected
     out = capsys.readouterr().out
     assert "read 2 rows = 1 inserted + 0 updated + 0 unchanged + 1 rejected" in out
     assert "IMPOSSIBLE_DATE 1" in out and str(tmp_path / "r" / "c-rejects.csv") in out
@@ -426,7 +426,7 @@ def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):
     rows = [HEADER,
             ["EHM1", "31/01/2026", "", COUNCIL, "", "", "", "", "Isla K", "02/03/2019"],
             ["EHM2", "31/01/2026", "", COUNCIL, "", "", "", "", "Boom Refused", "02/03/2019"]]
-    with pytest.raises(cases.ImportFailed, match="nothing was imported"):
+    with pytest.raises(importing.ImportFailed, match="nothing was imported"):
         cases.import_episodes(known, write_csv(tmp_path / "r.csv", rows), rejects_dir=tmp_path,
                               today=TODAY)
     assert known["episodes"].count == 0 and known["children"].count == 0
@@ -480,48 +480,48 @@ def test_every_episode_rule_rejects_its_rows_exactly_in_row_and_field_order(know
     assert [(p.row, p.code, p.field, p.value, p.message) for p in s.problems] == [
         (3, "MISSING_VALUE", "lead_agency", "", "a required value is blank"),
         (3, "MISSING_VALUE", "start_date", "", "a required value is blank"),
-        (4, "BAD_DATE", "end_date", "31/01/26", cases.RULES["BAD_DATE"]
+        (4, "BAD_DATE", "end_date", "31/01/26", rules.get("BAD_DATE").message
          + ": write the year in full (2026, not 26)"),
-        (4, "IMPOSSIBLE_DATE", "start_date", "2026-02-30", cases.RULES["IMPOSSIBLE_DATE"]
+        (4, "IMPOSSIBLE_DATE", "start_date", "2026-02-30", rules.get("IMPOSSIBLE_DATE").message
          + ": dates are read as day/month/year"),
-        (5, "BAD_DATE", "first_review_date", "46000.5x", cases.RULES["BAD_DATE"]),
-        (5, "BAD_DATE", "start_date", "next week", cases.RULES["BAD_DATE"]),
+        (5, "BAD_DATE", "first_review_date", "46000.5x", rules.get("BAD_DATE").message),
+        (5, "BAD_DATE", "start_date", "next week", rules.get("BAD_DATE").message),
         (6, "END_BEFORE_START", "end_date", "01/02/2026",
-         cases.RULES["END_BEFORE_START"] + ": " + began),
+         rules.get("END_BEFORE_START").message + ": " + began),
         (6, "REVIEW_BEFORE_START", "first_review_date", "01/02/2026",
-         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
+         rules.get("REVIEW_BEFORE_START").message + ": " + began),
         (6, "REVIEW_BEFORE_START", "last_review_date", "15/02/2026",
-         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
-        (7, "REVIEW_ORDER", "last_review_date", "01/04/2026", cases.RULES["REVIEW_ORDER"]),
-        (8, "DOB_IN_FUTURE", "child_date_of_birth", "01/01/2027", cases.RULES["DOB_IN_FUTURE"]),
+         rules.get("REVIEW_BEFORE_START").message + ": " + began),
+        (7, "REVIEW_ORDER", "last_review_date", "01/04/2026", rules.get("REVIEW_ORDER").message),
+        (8, "DOB_IN_FUTURE", "child_date_of_birth", "01/01/2027", rules.get("DOB_IN_FUTURE").message),
         (9, "DOB_AFTER_START", "child_date_of_birth", "02/03/2026",
-         cases.RULES["DOB_AFTER_START"] + ": " + began),
-        (10, "BAD_NUMBER", "lead_professional_id", "11.5", cases.RULES["BAD_NUMBER"]),
-        (10, "BAD_NUMBER", "team_manager_id", "x", cases.RULES["BAD_NUMBER"]),
+         rules.get("DOB_AFTER_START").message + ": " + began),
+        (10, "BAD_NUMBER", "lead_professional_id", "11.5", rules.get("BAD_NUMBER").message),
+        (10, "BAD_NUMBER", "team_manager_id", "x", rules.get("BAD_NUMBER").message),
         (11, "UNKNOWN_PRACTITIONER", "lead_professional_id", "99",
-         cases.RULES["UNKNOWN_PRACTITIONER"] + ": no practitioner with id 99"),
+         rules.get("UNKNOWN_PRACTITIONER").message + ": no practitioner with id 99"),
         (11, "UNKNOWN_PRACTITIONER", "team_manager", "Nobody",
-         cases.RULES["UNKNOWN_PRACTITIONER"]),
+         rules.get("UNKNOWN_PRACTITIONER").message),
         (12, "UNKNOWN_PRACTITIONER", "lead_professional", "Cai Cobbleworth",
-         cases.RULES["UNKNOWN_PRACTITIONER"]),
-        (13, "UNKNOWN_VALUE", "began_as", "Sideways", cases.RULES["UNKNOWN_VALUE"]
+         rules.get("UNKNOWN_PRACTITIONER").message),
+        (13, "UNKNOWN_VALUE", "began_as", "Sideways", rules.get("UNKNOWN_VALUE").message
          + ": add it to the mapping file; allowed: " + ", ".join(
              cases.setting("episodes", "began_as"))),
         (13, "UNKNOWN_VALUE", "cross_authority", "perhaps",
-         cases.RULES["UNKNOWN_VALUE"] + ": expected yes or no"),
-        (13, "UNKNOWN_VALUE", "ended_as", "Vanished", cases.RULES["UNKNOWN_VALUE"]
+         rules.get("UNKNOWN_VALUE").message + ": expected yes or no"),
+        (13, "UNKNOWN_VALUE", "ended_as", "Vanished", rules.get("UNKNOWN_VALUE").message
          + ": add it to the mapping file; allowed: " + ", ".join(
              cases.setting("episodes", "ended_as"))),
         (13, "ENDED_WITHOUT_END_DATE", "ended_as", "Vanished",
-         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+         rules.get("ENDED_WITHOUT_END_DATE").message),
         (14, "ENDED_WITHOUT_END_DATE", "ended_as", "Step up",
-         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+         rules.get("ENDED_WITHOUT_END_DATE").message),
         (15, "MISSING_VALUE", "child_name", "",
-         cases.RULES["MISSING_VALUE"] + ": a date of birth without a name"),
-        (16, "UNKNOWN_AGENCY", "lead_agency", "Nowhere Trust", cases.RULES["UNKNOWN_AGENCY"]),
-        (17, "DUPLICATE_ROW", "", "", cases.RULES["DUPLICATE_ROW"] + ": same as row 2"),
+         rules.get("MISSING_VALUE").message + ": a date of birth without a name"),
+        (16, "UNKNOWN_AGENCY", "lead_agency", "Nowhere Trust", rules.get("UNKNOWN_AGENCY").message),
+        (17, "DUPLICATE_ROW", "", "", rules.get("DUPLICATE_ROW").message + ": same as row 2"),
         (18, "DUPLICATE_DIFFERS", "team_manager", "Bea Bramblewick",
-         cases.RULES["DUPLICATE_DIFFERS"] + ": row 2 has ''; differs in team_manager"),
+         rules.get("DUPLICATE_DIFFERS").message + ": row 2 has ''; differs in team_manager"),
     ]
     e = episodes_in(known)["E16"]
     assert (e["start_date"], e["end_date"], e["status"], e["ended_as"], e["began_as"]) == (

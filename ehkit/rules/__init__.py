@@ -9,7 +9,8 @@ Where a rule is declared:
 
 - the audit and action rules, which the form, the tracker and ``ehkit check`` share, in
   :mod:`ehkit.rules.audit`, each a small function;
-- the import codes in :mod:`ehkit.cases`, the service-user feedback codes in
+- the codes every import checks in :mod:`ehkit.importing` (the import frame), those of
+  case-system exports in :mod:`ehkit.cases`, the service-user feedback codes in
   :mod:`ehkit.service_user_feedback`, the store's own codes (``DB-``, ``LOG-``, ``DQ-``, ``FS-``) in
   :mod:`ehkit.check`;
 - a council's own rules in the modules its settings name (``[rules] modules``): each module
@@ -40,8 +41,8 @@ KINDS = {
     "council": "the council's own rules (settings [rules] modules)",
 }
 # Modules that declare rules: importing them fills the registry.
-DECLARING = ("ehkit.rules.audit", "ehkit.cases", "ehkit.service_user_feedback",
-             "ehkit.check")
+DECLARING = ("ehkit.rules.audit", "ehkit.importing", "ehkit.cases",
+             "ehkit.service_user_feedback", "ehkit.check")
 
 
 class DuplicateRule(EhkitError):
