@@ -388,7 +388,9 @@ def open_file(path: str | Path, columns: Columns) -> File:
     header_row, headers, found = _find_header(head, columns, path.name)
     data = [(n, c) for n, c in head if n > header_row and not _blank(c)]
     data.extend((n, c) for n, c in rows if not _blank(c))
-    width, refused, ok = len(headers), [], []
+    # beyond the last heading (an Excel row is as wide as the sheet: blank headings follow)
+    width = max((i + 1 for i, h in enumerate(headers) if h), default=0)
+    refused, ok = [], []
     for n, c in data:
         extra = [cell_text(v) for v in c[width:]] if len(c) > width else ()
         if any(extra):
