@@ -23,6 +23,7 @@ import sqlite_utils
 from . import db as store
 from . import home, rules
 from .dates import uk
+from .episodes import labels as episode_labels
 from .errors import EhkitError
 from .importing import (
     REJECTS_DIR,
@@ -385,6 +386,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
     """Every rule for an episode row, one rule at a time over whole columns."""
     look = _Lookup(db)
     words, defaults = mapping.values["episodes"], mapping.defaults["episodes"]
+    began_labels, ended_labels = episode_labels("began_as"), episode_labels("ended_as")
     text = cols.text
     for fld in REQUIRED["episodes"]:  # MISSING_VALUE
         found.add_all([i for i, t in enumerate(text[fld]) if not t], fld, Bad("MISSING_VALUE"))
@@ -444,8 +446,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         word = word or defaults.get("began_as", "")
         if word:
             try:
-                return _choice(word, words.get("began_as", {}),
-                               setting("episodes", "began_as")), ()
+                return _choice(word, words.get("began_as", {}), began_labels), ()
             except Bad as e:
                 return None, (("began_as", e),)
         if "began_as" in present:
@@ -457,7 +458,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         if not word:
             return None, ()
         try:
-            return _choice(word, words.get("ended_as", {}), setting("episodes", "ended_as")), ()
+            return _choice(word, words.get("ended_as", {}), ended_labels), ()
         except Bad as e:
             return None, (("ended_as", e),)
 

@@ -574,3 +574,23 @@ def test_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(kn
     for r in rejects.values():
         assert not any(v.startswith(("=", "@", "+")) for v in r.values())
     assert list(tmp_path.glob(".*.part")) == []  # written whole, then moved into place
+
+
+def test_a_began_or_ended_code_the_store_does_not_keep_is_a_settings_mistake_said_so(
+        known, tmp_path, monkeypatch, capsys):
+    council = tmp_path / "council.toml"
+    council.write_text('[episodes.ended_as]\nmoved_to_another_la = "Moved to another council"\n',
+                       encoding="utf-8")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(council))
+    path = write_csv(tmp_path / "e.csv", [
+        ["EHM number", "Start date", "End date", "Lead agency", "Ended as"],
+        ["EHM1", "01/02/2026", "01/03/2026", COUNCIL, "Moved to another council"]])
+    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    assert cli.main(["import", "episodes", str(path), "--db", db_file,
+                     "--rejects-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"ehkit: error: settings [episodes] ended_as (in {council}) has "
+        "'moved_to_another_la', which is not one of the codes the store keeps: "
+        "outcomes_achieved, stepped_up, stepped_down_universal, disengaged, moved_away, other. "
+        "The codes are fixed (the figures count them): change only their labels\n")
+    assert known.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0

@@ -6,9 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from builders import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service, episode_row
 
 from ehkit import db as store
+from ehkit import episodes
 from ehkit.settings import get as setting
 
 
@@ -200,3 +201,19 @@ def test_an_agency_may_be_in_any_sector_but_not_a_blank_one(db):
                                "sector": "Youth Justice"})
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.transaction(db):
         db["agencies"].insert({"name": "Nowhere", "kind": "partner", "sector": " "})
+
+
+def test_the_store_keeps_exactly_the_codes_the_settings_label(service):
+    """How an episode began and ended: every code of ehkit.episodes is one the store keeps,
+    and the settings label each of them (a CHECK keeps the codes: the figures count them)."""
+    with store.transaction(service):
+        for n, (began, ended) in enumerate(zip(episodes.BEGAN_AS * 2, episodes.ENDED_AS,
+                                               strict=False)):
+            service["episodes"].insert(episode_row(100 + n, "2026-01-01", "2026-02-01",
+                                                   began_as=began, ended_as=ended))
+    for fld, value in (("began_as", "stepped_sideways"), ("ended_as", "vanished")):
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.transaction(service):
+            service["episodes"].insert(episode_row(200, "2026-01-01", "2026-02-01",
+                                                   **{fld: value}))
+    assert tuple(setting("episodes", "began_as")) == episodes.BEGAN_AS
+    assert tuple(setting("episodes", "ended_as")) == episodes.ENDED_AS
