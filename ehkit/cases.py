@@ -723,11 +723,23 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
     """
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(path, "practitioners", mapping)
-    look = _Lookup(db)
-    words = mapping.values["practitioners"]
-    present = set(f.found)
     summary = ImportSummary("practitioners", f.name, f.sha256, read=f.read)
+    look = _Lookup(db)
     problems: list[Problem] = []
+    rows = _check_practitioner_rows(f, look, mapping.values["practitioners"], problems,
+                                    progress)
+    people = _merge_practitioner_rows(rows, look, problems)
+    final = _line_managers(people, look, set(f.found), problems)
+    return finish(db, f, summary, problems, rejects_dir,
+                  lambda: _write_practitioners(db, summary, final), progress)
+
+
+def _check_practitioner_rows(f: File, look: _Lookup, words: dict, problems: list[Problem],
+                             progress=None) -> list[tuple[int, dict, str, int | None]]:
+    """Each row checked (MISSING_VALUE, UNKNOWN_AGENCY, BAD_NUMBER, UNKNOWN_VALUE,
+    DUPLICATE_ROW): (row, practitioner in the columns the file speaks for, line manager's
+    name, line manager's id) for each valid row; its problems for each other row."""
+    present = set(f.found)
     rows: list[tuple[int, dict, str, int | None]] = []
     seen: dict[tuple, int] = {}
     for i, (n, cells) in enumerate(f.rows):
@@ -763,11 +775,14 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
             problems.extend(out)
             continue
         rows.append((n, p, text.get("line_manager", ""), p.pop("line_manager_id")))
+    return rows
 
-    # Who is who: stored people, and this file's people (who may manage each other).
+
+def _merge_practitioner_rows(rows: list, look: _Lookup, problems: list[Problem]) -> list:
+    """Who is who: each row's practitioner is a stored one (the same id, or the same name at
+    the same agency) or a new one; DUPLICATE_DIFFERS for a second row of one practitioner."""
     next_id = max(look.people, default=0) + 1
     stored_key = {(norm(s["name"]), s["agency_id"]): s["id"] for s in look.people.values()}
-    file_by_name: dict[str, list[dict]] = {}
     first_row: dict[int, int] = {}
     people = []
     for n, p, manager, manager_id in rows:
@@ -782,9 +797,18 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
             next_id += 1
         first_row[pid] = n
         p["id"] = pid
-        file_by_name.setdefault(norm(p["name"]), []).append(p)
         people.append((n, p, manager, manager_id))
-    known_ids = set(look.people) | set(first_row)
+    return people
+
+
+def _line_managers(people: list, look: _Lookup, present: set,
+                   problems: list[Problem]) -> list[tuple[int, dict]]:
+    """Each practitioner's line manager, by id or by name, stored or in this file (who may
+    manage each other): UNKNOWN_PRACTITIONER, AMBIGUOUS_PRACTITIONER, OWN_LINE_MANAGER."""
+    file_by_name: dict[str, list[dict]] = {}
+    for _, p, _, _ in people:
+        file_by_name.setdefault(norm(p["name"]), []).append(p)
+    known_ids = set(look.people) | {p["id"] for _, p, _, _ in people}
     final: list[tuple[int, dict]] = []
     for n, p, manager, manager_id in people:
         if manager_id is None and manager:
@@ -811,39 +835,40 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
         if present & {"line_manager", "line_manager_id"}:
             p["line_manager_id"] = manager_id
         final.append((n, p))
+    return final
 
-    def write() -> None:
-        stored = {r["id"]: r for r in db.query("SELECT * FROM practitioners")}
-        inserts, updates, managers = [], [], []
-        for _, p in final:
-            old = stored.get(p["id"])
-            if old is None:
-                row = {"role": None, "team": None, "is_auditor": 0, **p}
-                # managers are set after everyone exists (they may be later in the file)
-                managers.append((row.pop("line_manager_id", None), p["id"]))
-                inserts.append(row)
-                summary.inserted += 1
-                continue
-            change = {k: v for k, v in p.items() if k != "id" and old[k] != v}
-            if change:
-                updates.append((p["id"], change))
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-        if inserts:
-            db["practitioners"].insert_all(inserts, batch_size=2000)
-        grouped: dict[tuple, list] = {}
-        for pid, change in updates:
-            grouped.setdefault(tuple(change), []).append((*change.values(), pid))
-        for columns, params in grouped.items():
-            db.conn.executemany(f"UPDATE practitioners SET "
-                                f"{', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", params)
-        managers = [m for m in managers if m[0] is not None]
-        if managers:
-            db.conn.executemany("UPDATE practitioners SET line_manager_id = ? WHERE id = ?",
-                                managers)
 
-    return finish(db, f, summary, problems, rejects_dir, write, progress)
+def _write_practitioners(db, summary: ImportSummary, final: list[tuple[int, dict]]) -> None:
+    """New practitioners inserted, stored ones updated in what the file speaks for; line
+    managers set once everyone exists (they may be later in the file)."""
+    stored = {r["id"]: r for r in db.query("SELECT * FROM practitioners")}
+    inserts, updates, managers = [], [], []
+    for _, p in final:
+        old = stored.get(p["id"])
+        if old is None:
+            row = {"role": None, "team": None, "is_auditor": 0, **p}
+            managers.append((row.pop("line_manager_id", None), p["id"]))
+            inserts.append(row)
+            summary.inserted += 1
+            continue
+        change = {k: v for k, v in p.items() if k != "id" and old[k] != v}
+        if change:
+            updates.append((p["id"], change))
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if inserts:
+        db["practitioners"].insert_all(inserts, batch_size=2000)
+    grouped: dict[tuple, list] = {}
+    for pid, change in updates:
+        grouped.setdefault(tuple(change), []).append((*change.values(), pid))
+    for columns, params in grouped.items():
+        db.conn.executemany(f"UPDATE practitioners SET "
+                            f"{', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", params)
+    managers = [m for m in managers if m[0] is not None]
+    if managers:
+        db.conn.executemany("UPDATE practitioners SET line_manager_id = ? WHERE id = ?",
+                            managers)
 
 
 # -- agencies ---------------------------------------------------------------------------------
@@ -853,9 +878,16 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     """Import agencies (name, council or partner, sector); the same name is the same agency."""
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(path, "agencies", mapping)
-    words = mapping.values["agencies"]
     summary = ImportSummary("agencies", f.name, f.sha256, read=f.read)
     problems: list[Problem] = []
+    rows = _check_agency_rows(f, mapping.values["agencies"], problems)
+    return finish(db, f, summary, problems, rejects_dir,
+                  lambda: _write_agencies(db, summary, rows), progress)
+
+
+def _check_agency_rows(f: File, words: dict, problems: list[Problem]) -> dict[str, tuple]:
+    """Each row checked (MISSING_VALUE, UNKNOWN_VALUE, UNKNOWN_SECTOR) and rows of one agency
+    merged (DUPLICATE_ROW, DUPLICATE_DIFFERS): {agency's key: (row, agency)}."""
     rows: dict[str, tuple[int, dict]] = {}
     for n, cells in f.rows:
         text = {k: cell_text(v) for k, v in by_field(f, cells).items()}
@@ -877,24 +909,24 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
             problems.extend(out)
             continue
         rows[key] = (n, a)
+    return rows
 
-    def write() -> None:
-        stored = {norm(r["name"]): r for r in db.query("SELECT * FROM agencies")}
-        inserts = []
-        for key, (_, a) in rows.items():
-            old = stored.get(key)
-            if old is None:
-                inserts.append(a)
-                summary.inserted += 1
-            elif any(old[k] != v for k, v in a.items()):
-                db["agencies"].update(old["id"], a)
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-        if inserts:
-            db["agencies"].insert_all(inserts)
 
-    return finish(db, f, summary, problems, rejects_dir, write, progress)
+def _write_agencies(db, summary: ImportSummary, rows: dict[str, tuple]) -> None:
+    stored = {norm(r["name"]): r for r in db.query("SELECT * FROM agencies")}
+    inserts = []
+    for key, (_, a) in rows.items():
+        old = stored.get(key)
+        if old is None:
+            inserts.append(a)
+            summary.inserted += 1
+        elif any(old[k] != v for k, v in a.items()):
+            db["agencies"].update(old["id"], a)
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if inserts:
+        db["agencies"].insert_all(inserts)
 
 
 IMPORTERS = {"episodes": import_episodes, "practitioners": import_practitioners,
