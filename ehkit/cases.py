@@ -61,15 +61,8 @@ rules.register_all({
     "UNKNOWN_PRACTITIONER": "no practitioner of this name or id in the store "
                             "(import practitioners first, or correct the name)",
     "AMBIGUOUS_PRACTITIONER": "more than one practitioner has this name: use the id column",
-    "DOB_IN_FUTURE": "date of birth is in the future",
-    "DOB_AFTER_START": "date of birth is after the episode began",
-    "END_BEFORE_START": "episode end is before its start",
-    "REVIEW_BEFORE_START": "review date is before the episode began",
-    "REVIEW_ORDER": "last review is before the first review",
-    "ENDED_WITHOUT_END_DATE": "how the episode ended is given but it has no end date",
     "DUPLICATE_DIFFERS": "same EHM number and start date as an earlier row, but different "
                          "episode details: one episode cannot have two",
-    "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
 }, kind="import")
 
 
@@ -348,26 +341,74 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     return _Dates(day, _spread([d.isoformat() if d else None for d in ok], codes), blank)
 
 
+# The rules between an episode row's values, each a function over whole columns that says,
+# for each field it names, which rows break it (dates as day numbers: 0 is blank or
+# unreadable). The import asks each from the registry's definition.
+def _before_start(day: dict[str, np.ndarray], d: np.ndarray) -> np.ndarray:
+    start = day["start_date"]
+    return (start > 0) & (d > 0) & (d < start)
+
+
+@rules.rule_definition("END_BEFORE_START", "episode end is before its start", kind="import",
+                       fields=("end_date", "start_date"))
+def end_before_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {"end_date": _before_start(day, day["end_date"])}
+
+
+@rules.rule_definition("REVIEW_BEFORE_START", "review date is before the episode began",
+                       kind="import", fields=("first_review_date", "last_review_date",
+                                              "start_date"))
+def review_before_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {f: _before_start(day, day[f]) for f in ("first_review_date", "last_review_date")}
+
+
+@rules.rule_definition("REVIEW_ORDER", "last review is before the first review", kind="import",
+                       fields=("last_review_date", "first_review_date"))
+def review_order(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    first, last = day["first_review_date"], day["last_review_date"]
+    return {"last_review_date": (first > 0) & (last > 0) & (last < first)}
+
+
+@rules.rule_definition("DOB_IN_FUTURE", "date of birth is in the future", kind="import",
+                       fields=("child_date_of_birth",))
+def dob_in_future(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {"child_date_of_birth": day["child_date_of_birth"] > today.toordinal()}
+
+
+@rules.rule_definition("DOB_AFTER_START", "date of birth is after the episode began",
+                       kind="import", fields=("child_date_of_birth", "start_date"))
+def dob_after_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    dob, start = day["child_date_of_birth"], day["start_date"]  # one in the future: that rule
+    return {"child_date_of_birth": (start > 0) & (dob > start) & (dob <= today.toordinal())}
+
+
+@rules.rule_definition("ENDED_WITHOUT_END_DATE", "how the episode ended is given but it has "
+                       "no end date", kind="import", fields=("ended_as", "end_date"))
+def ended_without_end_date(ended_as: list[str], end_blank: np.ndarray) -> dict[str, np.ndarray]:
+    return {"ended_as": np.array([bool(t) for t in ended_as], dtype=bool) & end_blank}
+
+
+DATE_RULES = (end_before_start, review_before_start, review_order, dob_in_future,
+              dob_after_start)
+
+
+def _ask(found: _Found, check: Callable, *columns, detail: Callable[[int], str] | None = None):
+    """One registered rule over whole columns: a problem for each row and field it finds."""
+    for fld, breaks in check(*columns).items():
+        for i in np.flatnonzero(breaks):
+            found.add(int(i), fld, Bad(check.rule.code, detail(i) if detail else ""))
+
+
 def _date_rules(found: _Found, d: dict[str, _Dates], today: dt.date) -> None:
-    """END_BEFORE_START, REVIEW_BEFORE_START, REVIEW_ORDER, DOB_IN_FUTURE, DOB_AFTER_START."""
-    start = d["start_date"].day
-    end, dob = d["end_date"].day, d["child_date_of_birth"].day
-    first, last = d["first_review_date"].day, d["last_review_date"].day
+    """The rules between a row's dates; a rule against the start says when it was."""
+    day = {fld: d[fld].day for fld in DATE_FIELDS}
 
-    def before_start(fld: str, code: str, mask: np.ndarray) -> None:
-        for i in np.flatnonzero(mask):
-            began = dt.date.fromordinal(int(start[i]))
-            found.add(int(i), fld, Bad(code, f"began {uk(began)}"))
+    def began(i: int) -> str:
+        return f"began {uk(dt.date.fromordinal(int(day['start_date'][i])))}"
 
-    before_start("end_date", "END_BEFORE_START", (start > 0) & (end > 0) & (end < start))
-    for fld, review in (("first_review_date", first), ("last_review_date", last)):
-        before_start(fld, "REVIEW_BEFORE_START", (start > 0) & (review > 0) & (review < start))
-    found.add_all(np.flatnonzero((first > 0) & (last > 0) & (last < first)),
-                  "last_review_date", Bad("REVIEW_ORDER"))
-    future = (dob > 0) & (dob > today.toordinal())
-    found.add_all(np.flatnonzero(future), "child_date_of_birth", Bad("DOB_IN_FUTURE"))
-    before_start("child_date_of_birth", "DOB_AFTER_START",
-                 ~future & (dob > 0) & (start > 0) & (dob > start))
+    for check in DATE_RULES:
+        _ask(found, check, day, today,
+             detail=began if "start_date" in check.rule.fields else None)
 
 
 @dataclass
@@ -470,9 +511,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
 
     began = _checked(found, *_by_distinct(began_of, text["began_as"]))
     ended = _checked(found, *_by_distinct(ended_of, text["ended_as"]))
-    found.add_all(np.flatnonzero(np.array([bool(t) for t in text["ended_as"]], dtype=bool)
-                                 & d["end_date"].blank), "ended_as",
-                  Bad("ENDED_WITHOUT_END_DATE"))
+    _ask(found, ended_without_end_date, text["ended_as"], d["end_date"].blank)
     cross = _checked(found, *_by_distinct(yes_no_of, text["cross_authority"]))
     children = _children(cols, found, present, d["child_date_of_birth"].iso)
 
@@ -801,6 +840,12 @@ def _merge_practitioner_rows(rows: list, look: _Lookup, problems: list[Problem])
     return people
 
 
+@rules.rule_definition("OWN_LINE_MANAGER", "a practitioner cannot be their own line manager",
+                       kind="import", fields=("line_manager", "line_manager_id"))
+def own_line_manager(practitioner_id: int, manager_id: int | None) -> bool:
+    return manager_id is not None and manager_id == practitioner_id
+
+
 def _line_managers(people: list, look: _Lookup, present: set,
                    problems: list[Problem]) -> list[tuple[int, dict]]:
     """Each practitioner's line manager, by id or by name, stored or in this file (who may
@@ -828,7 +873,7 @@ def _line_managers(people: list, look: _Lookup, present: set,
             problems.append(Problem(n, "UNKNOWN_PRACTITIONER", "line_manager_id",
                                     str(manager_id)))
             continue
-        if manager_id is not None and manager_id == p["id"]:
+        if own_line_manager(p["id"], manager_id):
             problems.append(Problem(n, "OWN_LINE_MANAGER", "line_manager", manager or
                                     str(manager_id)))
             continue

@@ -96,8 +96,10 @@ def register_all(messages: Mapping[str, str], *, kind: str) -> None:
 def rule_definition(code: str, message: str, *, kind: str, fields: Iterable[str] = ()):
     """Decorator: declare the decorated function as the check of rule ``code``.
 
-    The function returns None when the rule is kept, else what a person reads about this
-    case of breaking it (the place is added by whoever shows it).
+    An audit or action rule's function returns None when the rule is kept, else what a person
+    reads about this case of breaking it (the place is added by whoever shows it). An import
+    rule's function answers for whole columns at once (an export has 200,000 rows): for each
+    field it names, which rows break it (:mod:`ehkit.cases`).
     """
     def declare(check: Callable) -> Callable:
         register(code, message, kind=kind, fields=fields, check=check)
