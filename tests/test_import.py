@@ -594,3 +594,23 @@ def test_a_began_or_ended_code_the_store_does_not_keep_is_a_settings_mistake_sai
         "outcomes_achieved, stepped_up, stepped_down_universal, disengaged, moved_away, other. "
         "The codes are fixed (the figures count them): change only their labels\n")
     assert known.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0
+
+
+def test_an_agency_left_in_a_sector_the_settings_renamed_is_found_by_check(
+        db, tmp_path, monkeypatch, renamed_sectors):
+    from ehkit import check
+
+    with store.transaction(db):
+        db["agencies"].insert_all([
+            {"name": "Moss Lane Clinic", "kind": "partner", "sector": "Health"},  # the old name
+            {"name": "Kettlewade Academy", "kind": "partner", "sector": "Education"}])
+    found = [f for f in check.data_quality(db) if f.code == "DQ-SECTOR"]
+    assert [(f.where, f.message) for f in found] == [(
+        "agencies id 1 (Moss Lane Clinic)",
+        "sector 'Health' is not one of the settings' sectors (Health and Wellbeing, Education, "
+        "Youth Justice, Other agencies): import the agencies again with their sector now, or "
+        "add it back to the settings")]
+    rows = [["Name", "Kind", "Sector"], ["Moss Lane Clinic", "Partner", "Health and Wellbeing"]]
+    s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
+    assert counts(s) == (1, 0, 1, 0, 0)
+    assert [f for f in check.data_quality(db) if f.code == "DQ-SECTOR"] == []
