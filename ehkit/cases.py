@@ -624,11 +624,36 @@ def _new_agency_kind(text: dict, words: dict, rule: dict) -> str:
 
 def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dict[tuple, int],
                     accepted: list[int], speaks: set) -> None:
-    conn = db.conn
-    values, keys, children = checked.values, checked.keys, checked.children
-    agency = values["lead_agency_id"]
+    """The write: the agencies to create, the episodes the store holds already, what changes
+    (episodes, then their children, counted row by row), all in bulk."""
+    _create_agencies(db, summary, checked, episodes)
+    stored, stored_children = _stored_of_file(db.conn, episodes)
+    changes = _episode_changes(db.conn, checked, episodes, stored, speaks)
+    child_inserts, child_updates = _child_changes(summary, checked, accepted, stored,
+                                                  stored_children, changes)
+    _write_changes(db, checked, changes, child_inserts, child_updates)
+
+
+STORED_COLUMNS = ("id", "ehm_number", "start_date", *EPISODE_COLUMNS)
+
+
+@dataclass
+class _EpisodeChanges:
+    """New episodes (their first rows) from ``next_id`` on, each episode's id and whether it
+    is inserted, updated or unchanged, and the stored ones' updates."""
+
+    new: list[int]
+    next_id: int
+    ids: dict[tuple, int]
+    status: dict[tuple, str]
+    updates: list[tuple[int, dict]]
+
+
+def _create_agencies(db, summary: ImportSummary, checked: _Checked,
+                     episodes: dict[tuple, int]) -> None:
+    """--create-agencies: only agencies some valid row needs; their rows get the new ids."""
+    agency = checked.values["lead_agency_id"]
     if checked.new_agencies:
-        # only agencies some valid row needs
         needed = sorted({agency[i][1] for i in episodes.values() if type(agency[i]) is tuple})
         rows = [checked.new_agencies[k] for k in needed]
         db["agencies"].insert_all(rows)
@@ -638,13 +663,14 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
             if type(agency[i]) is tuple:
                 agency[i] = ids[agency[i][1]]
 
-    # The stored episodes and children this file speaks of, by one join on a temp table.
+
+def _stored_of_file(conn, episodes: dict[tuple, int]) -> tuple[dict, dict]:
+    """The stored episodes and children this file speaks of, by one join on a temp table."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (ehm TEXT, start TEXT)")
     conn.execute("DELETE FROM import_keys")
     conn.executemany("INSERT INTO import_keys VALUES (?, ?)", list(episodes))
-    names = ("id", "ehm_number", "start_date", *EPISODE_COLUMNS)
-    stored = {(r[1], r[2]): dict(zip(names, r, strict=True)) for r in conn.execute(
-        f"SELECT {', '.join(f'e.{c}' for c in names)} FROM import_keys k JOIN episodes e "
+    stored = {(r[1], r[2]): dict(zip(STORED_COLUMNS, r, strict=True)) for r in conn.execute(
+        f"SELECT {', '.join(f'e.{c}' for c in STORED_COLUMNS)} FROM import_keys k JOIN episodes e "
         "ON e.ehm_number = k.ehm AND e.start_date = k.start")}
     # A child is the same child by name and date of birth (siblings may share a name); a
     # stored child whose date of birth the file no longer gives, under the same name, is
@@ -657,8 +683,13 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         stored_children.setdefault(((ehm, start), norm(name)), []).append(
             {"id": cid, "dob": dob})
     conn.execute("DROP TABLE import_keys")
+    return stored, stored_children
 
-    # New episodes a column at a time; stored ones updated in what the file speaks for.
+
+def _episode_changes(conn, checked: _Checked, episodes: dict[tuple, int], stored: dict,
+                     speaks: set) -> _EpisodeChanges:
+    """New episodes a column at a time; stored ones updated in what the file speaks for."""
+    values, keys = checked.values, checked.keys
     new = [i for key, i in episodes.items() if key not in stored]
     next_id = (conn.execute("SELECT max(id) FROM episodes").fetchone()[0] or 0) + 1
     ids = {keys[i]: next_id + n for n, i in enumerate(new)}
@@ -672,7 +703,16 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         if change:
             updates.append((old["id"], change))
         status[key] = "updated" if change else "unchanged"
+    return _EpisodeChanges(new, next_id, ids, status, updates)
 
+
+def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int],
+                   stored: dict, stored_children: dict,
+                   changes: _EpisodeChanges) -> tuple[list, list]:
+    """The children to insert and the dates of birth to correct; each row counted inserted,
+    updated or unchanged (an episode's change on its first row, a child's on its own)."""
+    keys, children = checked.keys, checked.children
+    ids, status = changes.ids, changes.status
     child_inserts, child_updates = [], []
     counts = dict.fromkeys(("inserted", "updated", "unchanged"), 0)
     in_file: dict[tuple, set] = {}
@@ -707,7 +747,13 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
+    return child_inserts, child_updates
 
+
+def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,
+                   child_updates: list) -> None:
+    conn, values, keys = db.conn, checked.values, checked.keys
+    new, next_id = changes.new, changes.next_id
     with _indexes_set_aside_if(db, ("episodes", "children"), len(new)):
         # New rows go in as bulk inserts, logged together (ehkit.db.bulk_insert): a
         # case-system export of 200,000 rows would otherwise write 200,000 chained
@@ -719,9 +765,9 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
                 column = [values[c][i] for i in new]
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
-            store.bulk_insert(db, "episodes", names, zip(*columns, strict=True))
+            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))
         by_columns: dict[tuple, list] = {}
-        for eid, change in updates:
+        for eid, change in changes.updates:
             by_columns.setdefault(tuple(change), []).append((*change.values(), eid))
         for columns, params in by_columns.items():
             conn.executemany(f"UPDATE episodes SET {', '.join(f'{c} = ?' for c in columns)} "
