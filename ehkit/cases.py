@@ -229,7 +229,7 @@ def _no_cycle_collection():
             gc.enable()
 
 
-# The steps below are the import frame's, a column at a time: the file's rows as columns,
+# The episode import's steps, a column at a time: the file's rows as columns,
 # each rule over whole columns (its problems kept as a row-by-row check lists them), the rows
 # of one episode merged, and the write.
 @dataclass
