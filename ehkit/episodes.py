@@ -12,6 +12,8 @@ import sqlite_utils
 
 from . import dates, records
 from .errors import EhkitError
+from .settings import SettingsError, source
+from .settings import get as setting
 
 
 class CaseNotFound(EhkitError):
@@ -29,6 +31,29 @@ def stored_ehm(db: sqlite_utils.Database, ehm_number) -> str:
         if row:
             return row[0]
     return ehm
+
+
+# How an episode began and ended: codes the store keeps (its CHECKs) and the figures count
+# (step-downs, step-ups, outcomes achieved), so they are fixed; the settings
+# ``episodes.began_as`` and ``episodes.ended_as`` give each its label.
+BEGAN_AS = ("new_request", "step_down", "other")
+ENDED_AS = ("outcomes_achieved", "stepped_up", "stepped_down_universal", "disengaged",
+            "moved_away", "other")
+
+
+def labels(key: str) -> dict[str, str]:
+    """The settings' labels of how an episode began (``began_as``) or ended (``ended_as``); a
+    settings key that is not one of the store's codes is the settings' mistake, said so."""
+    found = setting("episodes", key)
+    codes = {"began_as": BEGAN_AS, "ended_as": ENDED_AS}[key]
+    unknown = [k for k in found if k not in codes]
+    if unknown:
+        raise SettingsError(
+            f"settings [episodes] {key} (in {source('episodes', key)}) has "
+            f"{', '.join(map(repr, unknown))}, which is not one of the codes the store keeps: "
+            f"{', '.join(codes)}. The codes are fixed (the figures count them): change only "
+            "their labels")
+    return found
 
 
 def find_episode(db: sqlite_utils.Database, episode: int | str, on=None,
