@@ -185,12 +185,27 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     audit["moderations"] = [
         dict(r) for r in db.query(
             "SELECT m.*, p.name AS moderator FROM moderations m"
-            " JOIN practitioners p ON p.id = m.moderator_id WHERE m.audit_id = ? ORDER BY m.id",
-            [audit_id])]
+            " JOIN practitioners p ON p.id = m.moderator_id WHERE m.audit_id = ?"
+            " ORDER BY m.moderated_on, m.id", [audit_id])]
+    _mark_standing(audit)
     audit["case"] = case_information(db, audit["episode_id"])
     audit["auditor1"] = _name(db, audit["auditor1_id"])
     audit["auditor2"] = _name(db, audit["auditor2_id"])
     return audit
+
+
+def _mark_standing(audit: dict) -> None:
+    """Mark each moderation ``counts`` or not: while the audit stands moderated, the latest
+    of each part counts (the rule of the final_grades view, migration 0070); once it is
+    reopened, none does until it is moderated again. The rest are history."""
+    latest = {m["key"]: m for m in audit["moderations"]}  # oldest first: the last one wins
+    for m in audit["moderations"]:
+        m["counts"] = audit["status"] == "moderated" and latest[m["key"]] is m
+
+
+def standing_moderation(audit: Mapping) -> dict[str, dict]:
+    """The moderation that counts for each part (key -> row) of a loaded audit."""
+    return {m["key"]: m for m in audit["moderations"] if m["counts"]}
 
 
 def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
@@ -649,22 +664,31 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
 
 # -- outputs for the record -------------------------------------------------------------------
 def case_note(db: sqlite_utils.Database, audit_id: int) -> str:
-    """The case-note text guidance 2 asks for: auditor name, date audited and grading."""
+    """The case-note text guidance 2 asks for: auditor name, date audited and grading. Each
+    grade is the one that counts; where a moderator changed it, the auditor's follows."""
     a = load(db, audit_id)
     tpl = template_of(a)
     who = a["auditor1"] + (f" and {a['auditor2']}" if a["auditor2"] else "")
     lines = [f"Case audit ({tpl.title}) of {a['case']['ehm_number']}.",
              f"Audited by: {who}.",
-             f"Date audited: {a['audit_date']}.",
-             f"Overall grading: {tpl.grade_label(a['overall_grade'])}."]
-    final = {m["key"]: m for m in a["moderations"]}
-    if OVERALL in final and final[OVERALL]["moderated_grade"] != a["overall_grade"]:
-        m = final[OVERALL]
-        lines.append(f"Overall grading after moderation by {m['moderator']} on "
-                     f"{m['moderated_on']}: {tpl.grade_label(m['moderated_grade'])}.")
+             f"Date audited: {uk(a['audit_date'])}."]
+    standing = standing_moderation(a)
+    moderators = dict.fromkeys(f"{m['moderator']} on {uk(m['moderated_on'])}"
+                               for m in standing.values())
+    if moderators:
+        lines.append(f"Moderated by: {', '.join(moderators)}.")
+
+    def grading(key: str, auditors: int | None) -> str:
+        m = standing.get(key)
+        if m is None or m["moderated_grade"] == auditors:
+            return tpl.grade_label(auditors)
+        return (f"{tpl.grade_label(m['moderated_grade'])} (moderated; the auditor's grading: "
+                f"{tpl.grade_label(auditors)})")
+
+    lines.append(f"Overall grading: {grading(OVERALL, a['overall_grade'])}.")
     for s in tpl.graded_sections:
-        g = (a["answers"].get(s.key) or {}).get("grade")
-        lines.append(f"  {s.number}. {s.title}: {tpl.grade_label(g)}")
+        lines.append(f"  {s.number}. {s.title}: "
+                     f"{grading(s.key, (a['answers'].get(s.key) or {}).get('grade'))}")
     lines.append(f"Status: {STATUS_LABELS[a['status']]}.")
     return "\n".join(lines)
 
@@ -681,6 +705,8 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     env.filters["uk_date"] = uk  # stored ISO, printed 16/09/2015
     return env.get_template("record.html.j2").render(
         a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),
+        moderation=[m for m in a["moderations"] if m["counts"]],
+        earlier=[m for m in a["moderations"] if not m["counts"]],
         status=STATUS_LABELS[a["status"]],
         printed=dt.date.today().isoformat(),
         responses={c.value: c.label for c in tpl.question_choices},
@@ -712,12 +738,14 @@ def record_path(db: sqlite_utils.Database, audit_id: int,
     if a is None:
         raise AuditNotFound(f"there is no audit number {audit_id}")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in a[0])
-    return Path(out_dir) / f"{safe}-{a[1]}.html"
+    # The audit's number too: two audits of one case on one day are two records.
+    return Path(out_dir) / f"{safe}-{a[1]}-audit-{audit_id}.html"
 
 
 def print_record(db: sqlite_utils.Database, audit_id: int,
                  out_dir: str | Path = "reports/audits") -> Path:
-    """Write the printable record to ``<out_dir>/<EHM>-<audit date>.html``; return its path."""
+    """Write the printable record to ``<out_dir>/<EHM>-<audit date>-audit-<number>.html``;
+    return its path."""
     html = render_record(db, audit_id)
     path = record_path(db, audit_id, out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -239,7 +239,7 @@ def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
 
     page.locator("button.ehkit-print").click()
     wait_for_text(page, ".ehkit-messages", "Printable record ready")
-    record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20.html"
+    record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20-audit-{audit_id}.html"
     html = record.read_text(encoding="utf-8")
     assert "Little evidence of change for the child" in html and case["ehm"] in html
     assert f"printed {dt.date.today():%d/%m/%Y}" in html  # UK dates, as printed

@@ -29,6 +29,7 @@ import ipywidgets as w
 from .. import audits, episodes, home
 from .. import db as store
 from .. import template as templates
+from ..dates import uk_time
 from ..errors import EhkitError
 from ..template import OVERALL
 from .audit_model import AuditModel
@@ -237,7 +238,7 @@ class AuditForm:
         self.fill(a)
         self.model.record, self.model.case_note = "", None
         self.messages.info(f"Opened audit no. {audit_id} ({audits.STATUS_LABELS[a['status']]}"
-                           f", last saved {a['updated_at'][:16].replace('T', ' ')} UTC).")
+                           f", last saved {uk_time(a['updated_at'])}).")
 
     def _save(self) -> int:
         m = self.model
