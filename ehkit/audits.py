@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -208,34 +209,87 @@ def standing_moderation(audit: Mapping) -> dict[str, dict]:
     return {m["key"]: m for m in audit["moderations"] if m["counts"]}
 
 
-def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
-            auditor_id: int | None = None, limit: int = 500) -> list[dict]:
-    """Audits to pick from on the form, most recently changed first."""
-    statuses = [statuses] if isinstance(statuses, str) else list(statuses)
-    if not set(statuses) <= set(STATUS_LABELS):
-        raise AuditRuleError({"status": f"choose statuses from {', '.join(STATUS_LABELS)}."})
+@dataclass(frozen=True)
+class Found:
+    """One page of the audits :func:`find` found, most recently changed first."""
+
+    rows: list[dict]
+    total: int  # found in all
+    page: int  # this page, from 1
+    pages: int  # pages in all (1 when nothing was found)
+
+
+PAGE_SIZE = 20
+
+
+def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | None = None,
+         auditor_id: int | None = None, status: str | Iterable[str] | None = None,
+         audited_from: Any = None, audited_to: Any = None, page: int = 1,
+         limit: int = PAGE_SIZE) -> Found:
+    """Find saved audits, any as old as the store: by number, EHM number (any case),
+    auditor (1 or 2), status(es) and audit date (from/to, both days included), ``limit`` a
+    page. A page past the last gives the last. AuditRuleError names each search term that
+    cannot be searched for and what to put right."""
+    errors: dict[str, str] = {}
+    where, params = ["1"], []
+    if not _blank(number):
+        text = str(number).strip()
+        if isinstance(number, bool) or not text.isdigit() or not records.is_id(int(text)):
+            errors["number"] = (f"'{text[:40]}' is not an audit number: type the number "
+                                "shown as 'no. 12', digits only.")
+        else:
+            where.append("a.id = ?")
+            params.append(int(text))
+    if not _blank(ehm_number):
+        if isinstance(ehm_number, str):
+            where.append("e.ehm_number = ? COLLATE NOCASE")  # EHM101 or ehm101: one case
+            params.append(ehm_number.strip())
+        else:
+            errors["ehm_number"] = "Type the EHM number as it is written, like EHM101385."
+    auditor_id = _int(auditor_id, "auditor", errors, "person")
     if auditor_id is not None:
-        auditor_id = records.record_id(auditor_id, "auditor", AuditNotFound)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
-        raise AuditRuleError({"limit": "list from 1 to 100,000 audits at a time."})
-    # Several statuses (most audits): walk the updated_at index newest first and stop at the
-    # limit ("+" keeps SQLite off the status index). One status, e.g. the few drafts: its index.
-    status = "+a.status" if len(statuses) > 1 else "a.status"
-    where = f"{status} IN ({', '.join('?' * len(statuses))})"
-    params: list[Any] = [*statuses]
-    if auditor_id is not None:
-        where += " AND (a.auditor1_id = ? OR a.auditor2_id = ?)"
+        where.append("(a.auditor1_id = ? OR a.auditor2_id = ?)")
         params += [auditor_id, auditor_id]
-    return [dict(r) for r in db.query(
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        if not statuses or not set(statuses) <= set(STATUS_LABELS):
+            errors["status"] = f"choose statuses from {', '.join(STATUS_LABELS)}."
+        else:
+            # "+": with several statuses SQLite walks the updated_at index newest first.
+            column = "+a.status" if len(statuses) > 1 else "a.status"
+            where.append(f"{column} IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+    days = {}
+    for key, value, sign in (("audited_from", audited_from, ">="),
+                             ("audited_to", audited_to, "<=")):
+        days[key] = _iso_date(value, key, errors)
+        if days[key] is not None:
+            where.append(f"a.audit_date {sign} ?")
+            params.append(days[key])
+    if None not in days.values() and days["audited_from"] > days["audited_to"]:
+        errors["audited_to"] = (f"The 'to' date ({uk(days['audited_to'])}) is before the "
+                                f"'from' date ({uk(days['audited_from'])}): swap them.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        errors["limit"] = "list from 1 to 100,000 audits at a time."
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        errors["page"] = "pages count from 1."
+    if errors:
+        raise AuditRuleError(errors)
+    joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
+             " JOIN practitioners p ON p.id = a.auditor1_id WHERE " + " AND ".join(where))
+    total = db.execute("SELECT count(*)" + joins, params).fetchone()[0]
+    pages = max(1, -(-total // limit))
+    page = min(page, pages)
+    rows = [dict(r) for r in db.query(
         "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
-        " e.ehm_number FROM audits a JOIN episodes e ON e.id = a.episode_id"
-        f" JOIN practitioners p ON p.id = a.auditor1_id WHERE {where}"
-        " ORDER BY a.updated_at DESC, a.id DESC LIMIT ?", [*params, limit])]
+        " e.ehm_number" + joins + " ORDER BY a.updated_at DESC, a.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, (page - 1) * limit])]
+    return Found(rows, total, page, pages)
 
 
 def drafts(db: sqlite_utils.Database, auditor_id: int | None = None) -> list[dict]:
     """Draft audits (an auditor's own when ``auditor_id`` is given), newest first."""
-    return listing(db, statuses=("draft",), auditor_id=auditor_id)
+    return find(db, status="draft", auditor_id=auditor_id, limit=500).rows
 
 
 # -- checking ---------------------------------------------------------------------------------

@@ -360,6 +360,99 @@ def test_drafts_lists_an_auditors_drafts_only(service):
     assert len(audits.drafts(service)) == 2
 
 
+# -- finding a saved audit, however old (issue 16) ---------------------------------------------
+def many_audits(db, n: int = 45) -> list[int]:
+    """``n`` drafts, audited 1, 2, ... days after 1 March 2026: the even ones of EHM1002 by
+    Ivo with Orla as auditor 2, the odd ones of EHM1001 by Orla alone."""
+    ids = []
+    for i in range(1, n + 1):
+        day = (dt.date(2026, 3, 1) + dt.timedelta(days=i)).isoformat()
+        who = {"auditor1_id": 5, "auditor2_id": 6} if i % 2 == 0 else {"auditor1_id": 6}
+        ids.append(audits.save_draft(db, {**complete(**who), "audit_date": day,
+                                          "episode_id": 2 if i % 2 == 0 else 1}))
+    return ids
+
+
+def test_find_opens_the_oldest_audit_by_its_number(service):
+    ids = many_audits(service)
+    for number in (ids[0], str(ids[0]), f" {ids[0]} "):
+        found = audits.find(service, number=number)
+        assert [r["id"] for r in found.rows] == [ids[0]] and found.total == 1
+
+
+def test_find_by_ehm_number_in_any_case(service):
+    many_audits(service, 6)
+    found = audits.find(service, ehm_number=" ehm1002")
+    assert found.total == 3 and {r["ehm_number"] for r in found.rows} == {"EHM1002"}
+
+
+def test_find_by_auditor_either_auditor_status_and_dates_both_days_included(service):
+    ids = many_audits(service, 10)
+    assert audits.find(service, auditor_id=5).total == 5
+    assert audits.find(service, auditor_id=6).total == 10  # auditor 2 of the even ones too
+    audits.submit(service, ids[0], today=TODAY)
+    assert [r["id"] for r in audits.find(service, status="submitted").rows] == [ids[0]]
+    assert audits.find(service, status=["draft", "submitted"]).total == 10
+    found = audits.find(service, audited_from=dt.date(2026, 3, 3), audited_to="2026-03-05")
+    assert sorted(r["id"] for r in found.rows) == ids[1:4]
+
+
+def test_find_pages_twenty_at_a_time_newest_change_first(service):
+    ids = many_audits(service)
+    pages = [audits.find(service, page=n) for n in (1, 2, 3)]
+    assert [(f.page, f.pages, f.total, len(f.rows)) for f in pages] == [
+        (1, 3, 45, 20), (2, 3, 45, 20), (3, 3, 45, 5)]
+    shown = [r["id"] for f in pages for r in f.rows]
+    assert shown == sorted(ids, reverse=True)  # each once, the last saved first
+    past = audits.find(service, page=9)
+    assert past.page == 3 and [r["id"] for r in past.rows] == shown[40:]
+    nothing = audits.find(service, ehm_number="EHM9999")
+    assert (nothing.total, nothing.page, nothing.pages, nothing.rows) == (0, 1, 1, [])
+
+
+@pytest.mark.parametrize(("terms", "field", "words"), [
+    ({"number": "12a"}, "number", "is not an audit number"),
+    ({"number": 0}, "number", "is not an audit number"),
+    ({"audited_from": "2026-03-05", "audited_to": "2026-03-03"}, "audited_to", "swap them"),
+    ({"audited_from": "last week"}, "audited_from", "is not a date"),
+    ({"status": "lost"}, "status", "choose statuses"),
+    ({"page": 0}, "page", "from 1"),
+])
+def test_find_refuses_what_it_cannot_search_for_in_words(service, terms, field, words):
+    with pytest.raises(AuditRuleError) as e:
+        audits.find(service, **terms)
+    assert words in e.value.problems[field]
+
+
+def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    ids = many_audits(service)
+    form = AuditForm(tmp_path / "ehkit.db")
+    form.refresh()
+    f = form.finder
+    assert "45 audits found" in f.said.value and "page 1 of 3" in f.said.value
+    assert f.previous.disabled and not f.next.disabled
+    f.next.click()
+    f.next.click()
+    shown = [label for label, _ in f.results.options]
+    assert len(shown) == 5 and "page 3 of 3" in f.said.value and f.next.disabled
+    assert shown[-1] == (f"Open no. {ids[0]}: Draft - EHM1001 - audited 02/03/2026 by "
+                         "Orla Fennimore")
+    f.ehm.value, f.auditor.value = "ehm1002", 5
+    f.find.click()
+    assert "22 audits found" in f.said.value and "page 1 of 2" in f.said.value
+    f.show_all()
+    f.number.value = str(ids[0])
+    f.find.click()
+    f.results.value = ids[0]  # pressed
+    assert form.model.audit_id == ids[0] and "Opened audit no." in form.messages.widget.value
+    assert f.results.value is None  # ready to be pressed again
+    f.number.value = "twelve"
+    f.find.click()
+    assert "is not an audit number" in f.said.value and "Traceback" not in f.said.value
+
+
 # -- moderation -----------------------------------------------------------------------------------
 def submitted(service, **kw) -> int:
     audit_id = audits.save_draft(service, complete(**kw))
@@ -735,7 +828,7 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     moderate_button.click()
     shown = form.messages.widget.value
     assert "changed by Ivo Kettlewade" in shown and "reload it" in shown
-    assert "press Open" in shown
+    assert "find it under Saved audits" in shown
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert service["moderations"].count == 0
     # Reloaded, then reopened elsewhere: the form's reopen is refused the same way.
