@@ -244,9 +244,9 @@ def test_case_information_is_shown_read_only_and_escaped(model):
 
 def test_moderation_offers_agreement_with_the_auditors_grade_and_shows_the_latest(model):
     view = ModerationView(model)
-    a = saved_audit(status="submitted", moderations=[
-        {"key": GRADED.key, "moderated_grade": 4, "reason": "Little evidence"},
-        {"key": "overall", "moderated_grade": 2, "reason": None}])
+    a = saved_audit(status="moderated", moderations=[  # as audits.load marks what counts
+        {"key": GRADED.key, "moderated_grade": 4, "reason": "Little evidence", "counts": True},
+        {"key": "overall", "moderated_grade": 2, "reason": None, "counts": True}])
     model.moderation.update(a)
     options = view.grades[GRADED.key].options
     assert options[0] == (f"Agree: {TPL.grade_label(3)}", None)

@@ -585,6 +585,17 @@ def test_printed_record_of_a_moderated_audit_has_no_history(service, tmp_path):
     assert "Earlier moderation" not in part
 
 
+def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    audit_id = moderated_then_resubmitted(service)
+    form = AuditForm(tmp_path / "ehkit.db")
+    form.refresh()
+    form.open(audit_id)
+    mod = form.model.moderation
+    assert mod.changed() == {} and mod.reasons_given()["impact"] == ""
+
+
 def grades_that_count(db, audit_id) -> dict[str, int]:
     return dict(db.execute("SELECT key, grade FROM final_grades WHERE audit_id = ?",
                            [audit_id]).fetchall())

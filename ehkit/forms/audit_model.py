@@ -97,10 +97,11 @@ class ModerationModel(HasTraits):
             (g.label, g.value) for g in reversed(self.tpl.grades) if g.value != mine]
 
     def update(self, a: dict) -> None:
-        """Show the latest moderation of audit ``a`` (from ``audits.load``)."""
+        """Show the moderation of audit ``a`` (from ``audits.load``) that counts; one from
+        before a reopen is history, not offered again."""
         self.mine = {k: a["overall_grade"] if k == OVERALL
                      else (a["answers"].get(k) or {}).get("grade") for k in self.labels}
-        latest = {m["key"]: m for m in a["moderations"]}
+        latest = audits.standing_moderation(a)
         for key in self.labels:
             m = latest.get(key) or {}
             changed = m.get("moderated_grade")
