@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
+    NBSP,
     VoilaServer,
     chromium_fixture,
     pages_fixture,
@@ -49,6 +50,9 @@ def test_the_oldest_of_more_than_500_audits_opens_from_saved_audits(server, page
     said = wait_for_text(page, ".ehkit-found-said", f"{total:,} audits found")
     assert f"page 1 of {pages_in_all}" in said
     assert page.locator(".ehkit-found button").count() == 20
+    for css, shown in ((".ehkit-find-auditor", "Anyone"), (".ehkit-find-status", "Any status")):
+        assert page.locator(f"{css} select").evaluate(
+            "s => s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text").replace(NBSP, " ") == shown
     page.locator("button.ehkit-found-next").click()
     wait_for_text(page, ".ehkit-found-said", f"page 2 of {pages_in_all}")
 

@@ -19,14 +19,16 @@ from ..dates import uk
 from .audit_views import Guard
 from .common import PLAIN, TOGGLE_STYLE, button, esc, html_widget, tag
 
-ANYONE, ANY = "Anyone", "Any status"
+# "Anyone" is "" not None: a drop-down whose value is None shows blank in the browser.
+ANYONE, ANY = ("Anyone", ""), ("Any status", "")
 # Shared, as common.py shares them: fewer models for the browser to build.
 TEXT_WIDE, WIDE = TextStyle(description_width="initial"), DescriptionStyle(
     description_width="initial")
 ROW, FIELD = w.Layout(flex_flow="row wrap"), w.Layout(width="19em")
 # The audits found, one under another, each button as wide as its words.
 FOUND_CSS = """<style>
-.ehkit-form .ehkit-found { flex-direction: column; align-items: flex-start; }
+.ehkit-form .ehkit-found > div { display: flex; flex-direction: column;
+  align-items: flex-start; }
 .ehkit-form .ehkit-found .widget-toggle-button { width: auto; text-align: left; margin: 1px 0; }
 </style>"""
 
@@ -48,10 +50,10 @@ class AuditFinder:
                                  style=TEXT_WIDE, layout=FIELD), "find-number")
         self.ehm = tag(w.Text(description="EHM number", placeholder="e.g. EHM101385",
                               style=TEXT_WIDE, layout=FIELD), "find-ehm")
-        self.auditor = tag(w.Dropdown(description="Auditor", options=[(ANYONE, None)],
+        self.auditor = tag(w.Dropdown(description="Auditor", options=[ANYONE],
                                       style=WIDE, layout=FIELD), "find-auditor")
         self.status = tag(w.Dropdown(description="Status", style=WIDE,
-                                     options=[(ANY, None), *((label, key) for key, label
+                                     options=[ANY, *((label, key) for key, label
                                                              in audits.STATUS_LABELS.items())],
                                      layout=FIELD), "find-status")
         self.audited_from = tag(w.DatePicker(description="Audited from", style=WIDE,
@@ -91,14 +93,14 @@ class AuditFinder:
     def show_people(self, people: list[dict]) -> None:
         """Offer ``people`` (``audits.practitioners``) as auditors; keep the one chosen."""
         keep = self.auditor.value
-        options = [(ANYONE, None), *((p["name"], p["id"]) for p in people)]
+        options = [ANYONE, *((p["name"], p["id"]) for p in people)]
         self.auditor.options = options
-        self.auditor.value = keep if keep in {v for _, v in options} else None
+        self.auditor.value = keep if keep in {v for _, v in options} else ""
 
     def show_all(self) -> None:
         for box in (self.number, self.ehm):
             box.value = ""
-        self.auditor.value = self.status.value = None
+        self.auditor.value = self.status.value = ""
         self.audited_from.value = self.audited_to.value = None
         self.search(1)
 
@@ -106,7 +108,8 @@ class AuditFinder:
         """Show page ``page`` (None: the one shown, e.g. after a save) of what the terms find."""
         try:
             found = audits.find(self.db, number=self.number.value, ehm_number=self.ehm.value,
-                                auditor_id=self.auditor.value, status=self.status.value,
+                                auditor_id=self.auditor.value or None,
+                                status=self.status.value or None,
                                 audited_from=self.audited_from.value,
                                 audited_to=self.audited_to.value, page=page or self.page)
         except audits.AuditRuleError as e:
