@@ -231,6 +231,30 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
     page. A page past the last gives the last. AuditRuleError names each search term that
     cannot be searched for and what to put right."""
     errors: dict[str, str] = {}
+    where, params = _search_terms(errors, number, ehm_number, auditor_id, status,
+                                  audited_from, audited_to)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        errors["limit"] = "list from 1 to 100,000 audits at a time."
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        errors["page"] = "pages count from 1."
+    if errors:
+        raise AuditRuleError(errors)
+    joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
+             " JOIN practitioners p ON p.id = a.auditor1_id WHERE " + " AND ".join(where))
+    total = db.execute("SELECT count(*)" + joins, params).fetchone()[0]
+    pages = max(1, -(-total // limit))
+    page = min(page, pages)
+    rows = [dict(r) for r in db.query(
+        "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
+        " e.ehm_number" + joins + " ORDER BY a.updated_at DESC, a.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, (page - 1) * limit])]
+    return Found(rows, total, page, pages)
+
+
+def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status,
+                  audited_from, audited_to) -> tuple[list[str], list]:
+    """:func:`find`'s terms as SQL conditions on ``audits a`` and ``episodes e`` with their
+    parameters; a term that cannot be searched for goes in ``errors``."""
     where, params = ["1"], []
     if not _blank(number):
         text = str(number).strip()
@@ -269,22 +293,7 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
     if None not in days.values() and days["audited_from"] > days["audited_to"]:
         errors["audited_to"] = (f"The 'to' date ({uk(days['audited_to'])}) is before the "
                                 f"'from' date ({uk(days['audited_from'])}): swap them.")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
-        errors["limit"] = "list from 1 to 100,000 audits at a time."
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        errors["page"] = "pages count from 1."
-    if errors:
-        raise AuditRuleError(errors)
-    joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
-             " JOIN practitioners p ON p.id = a.auditor1_id WHERE " + " AND ".join(where))
-    total = db.execute("SELECT count(*)" + joins, params).fetchone()[0]
-    pages = max(1, -(-total // limit))
-    page = min(page, pages)
-    rows = [dict(r) for r in db.query(
-        "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
-        " e.ehm_number" + joins + " ORDER BY a.updated_at DESC, a.id DESC LIMIT ? OFFSET ?",
-        [*params, limit, (page - 1) * limit])]
-    return Found(rows, total, page, pages)
+    return where, params
 
 
 def drafts(db: sqlite_utils.Database, auditor_id: int | None = None) -> list[dict]:
