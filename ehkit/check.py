@@ -31,6 +31,7 @@ import sqlite_utils
 from . import anchors, history, netfs, rules
 from . import db as store
 from . import template as templates
+from .dates import uk
 from .errors import EhkitError
 from .rules import audit as rule
 from .settings import get as setting
@@ -525,13 +526,14 @@ def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
         out += _broken(where, rule.action_completed_after_audit, completed, audit_date)
     for where, message, sql in DATE_ORDER:
         for row in db.conn.execute(sql + " ORDER BY 1"):
-            out.append(Finding("DQ-DATE-ORDER", where.format(*row), message.format(*row)))
+            out.append(Finding("DQ-DATE-ORDER", where.format(*row),
+                               message.format(*map(uk, row))))
     born_later = rules.get("DOB_IN_FUTURE")  # the import's rule, asked of what is stored
     for cid, eid, dob in db.conn.execute(
             "SELECT id, episode_id, date_of_birth FROM children WHERE date_of_birth > ?"
             " ORDER BY id", (today.isoformat(),)):
         out.append(Finding(born_later.code, f"child {cid} (episode {eid})",
-                           f"{born_later.message} ({dob})"))
+                           f"{born_later.message} ({uk(dob)})"))
     return out
 
 

@@ -304,8 +304,8 @@ def _add_audit(sub) -> None:
     p = sub.add_parser("audit", help="work with saved audits (print the record)")
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
     pr = actions.add_parser("print", help="write the printable record of an audit",
-                            description="Write reports/audits/<EHM>-<date>.html, laid out like "
-                            "the paper tool, and print the case note (guidance 2).")
+                            description="Write reports/audits/<EHM>-<date>-audit-<number>.html,"
+                            " laid out like the paper tool, and print the case note (guidance 2).")
     _db_arg(pr)
     pr.add_argument("audit_id", type=int, metavar="ID")
     pr.add_argument("--out", help="folder (default reports/audits in the working folder)")

@@ -14,6 +14,8 @@
   crashed tab, a page that never connected) is stopped after ``idle_seconds``; at most
   ``max_kernels`` run at once, a page beyond that says the server is busy; a broken preheated
   kernel is discarded for a fresh one (:mod:`ehkit.serve_kernels`);
+* a browser without the link's key gets a page saying how to get the link, and the log's
+  request lines hide keys (:mod:`ehkit.serve_door`);
 * the page (``jupyter/voila/templates/ehkit``) warns at once, in a ``role=alert`` banner,
   when it loses its server, and when its form has not come up after ``start_seconds``.
 
@@ -84,6 +86,8 @@ class ServeConfig:
             # Nothing but the page itself: no files from the notebooks folder.
             "--VoilaConfiguration.file_allowlist=^$",
             "--template=ehkit",
+            # Without the link's key: ehkit's page saying how to get the link (serve_door).
+            "--Voila.identity_provider_class=ehkit.serve_door.FrontDoorIdentity",
             f"--VoilaConfiguration.resources=ehkit_start_seconds={self.kernels['start_seconds']}",
             # Kernels are bounded: see ehkit.serve_kernels.
             "--VoilaConfiguration.multi_kernel_manager_class="
@@ -180,8 +184,9 @@ def run(cfg: ServeConfig) -> int:
               "open the form", flush=True)
     import voila.app
 
+    from .serve_door import LOG_SETTINGS
     from .serve_kernels import checked_pool
 
     voila.app.voila_kernel_manager_factory = checked_pool(voila.app.voila_kernel_manager_factory)
-    voila.app.Voila.launch_instance(argv=cfg.argv())
+    voila.app.Voila.launch_instance(argv=cfg.argv(), tornado_settings=LOG_SETTINGS)
     return 0

@@ -14,6 +14,7 @@ from voila_harness import (  # noqa: F401 (fixtures)
     chromium_fixture,
     click_choice,
     copy_db,
+    open_audit,
     pages_fixture,
     rows,
     select_by_text,
@@ -165,8 +166,7 @@ def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server, pages, wo
     assert "Traceback" not in msg and "Choose the case" in wait_for_text(
         page, ".ehkit-note-episode", "Choose the case")
 
-    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
-    page.locator("button.ehkit-open").click()
+    open_audit(page, audit_id)
     wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
     page.locator("button.ehkit-submit").click()
     wait_for_text(page, ".ehkit-messages", "but not submitted: 1 thing")
@@ -194,8 +194,7 @@ def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
 
     page.reload()
     ready(page)
-    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
-    page.locator("button.ehkit-open").click()
+    open_audit(page, audit_id)
     wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
     assert page.locator(".ehkit-comment-7-1 textarea").input_value() == (
         "Child says home is calmer & safer")
@@ -219,8 +218,7 @@ def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
 
     page = pages(server, wait_for=FORM)
     ready(page)
-    select_by_text(page, ".ehkit-open-list", f"(no. {audit_id})")
-    page.locator("button.ehkit-open").click()
+    open_audit(page, audit_id)
     wait_for_text(page, ".ehkit-state", "Submitted")
     page.wait_for_selector(".ehkit-moderator select")
     page.wait_for_function(
@@ -244,7 +242,7 @@ def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
 
     page.locator("button.ehkit-print").click()
     wait_for_text(page, ".ehkit-messages", "Printable record ready")
-    record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20.html"
+    record = folder / "reports" / "audits" / f"{case['ehm']}-2026-10-20-audit-{audit_id}.html"
     html = record.read_text(encoding="utf-8")
     assert "Little evidence of change for the child" in html and case["ehm"] in html
     assert f"printed {dt.date.today():%d/%m/%Y}" in html  # UK dates, as printed

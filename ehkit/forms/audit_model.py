@@ -120,10 +120,11 @@ class ModerationModel(HasTraits):
             (g.label, g.value) for g in reversed(self.tpl.grades) if g.value != mine]
 
     def update(self, a: dict) -> None:
-        """Show the latest moderation of audit ``a`` (from ``audits.load``)."""
+        """Show the moderation of audit ``a`` (from ``audits.load``) that counts; one from
+        before a reopen is history, not offered again."""
         self.mine = {k: a["overall_grade"] if k == OVERALL
                      else (a["answers"].get(k) or {}).get("grade") for k in self.labels}
-        latest = {m["key"]: m for m in a["moderations"]}
+        latest = audits.standing_moderation(a)
         for key in self.labels:
             m = latest.get(key) or {}
             changed = m.get("moderated_grade")
@@ -149,8 +150,6 @@ class AuditModel(HasTraits):
     people = List()  # (label, id) of those who may audit or moderate
     staff = List()  # (label, id) of every practitioner, offered for "By Whom"
     notes = Dict()  # field key -> (message, todo): the rule message shown beside the field
-    saved_audits = List()  # (label, id) under "Saved audits"
-    picked = Any(None)
     reopen_reason = Unicode("")
     record = Unicode("")  # where the printable record went, with its download link
     case_note = Any(None)  # the case note to copy to the case record; None: not shown
@@ -271,20 +270,6 @@ class AuditModel(HasTraits):
     def auditor_name(self) -> str | None:
         label = dict(self.people).get(self.case.auditor1_id)
         return label.split(" (")[0] if label else None
-
-    def show_saved(self, rows: list[dict]) -> None:
-        """The saved audits (``audits.listing``): the chosen auditor's own drafts first, then
-        everyone's drafts, then the rest; the one picked stays picked if still listed."""
-        me = self.case.auditor1_id
-        order = {"draft": 0, "submitted": 1, "moderated": 2}
-        rows = sorted(rows, key=lambda r: (order[r["status"]], r["auditor1_id"] != me))
-        keep = self.picked
-        self.saved_audits = [
-            (("Your draft" if r["status"] == "draft" and me is not None
-              and r["auditor1_id"] == me else audits.STATUS_LABELS[r["status"]])
-             + f" - {r['ehm_number']} - audited {r['audit_date']} by {r['auditor1']}"
-             f" (no. {r['id']})", r["id"]) for r in rows]
-        self.picked = keep if keep in _ids(self.saved_audits) else None
 
     # -- rule messages -------------------------------------------------------------------
     def note(self, key: str, message: str | None, *, todo: bool = False) -> None:

@@ -147,22 +147,6 @@ def note(model: AuditModel, key: str) -> w.HTML:
     return widget
 
 
-class OpenView:
-    """Open a saved audit, start a new one, or refresh the lists."""
-
-    def __init__(self, model: AuditModel):
-        self.pick = tag(w.Dropdown(description="Saved audits:",
-                                   style={"description_width": "initial"},
-                                   layout=w.Layout(width="55%")), "open-list")
-        offer(self.pick, (model, "saved_audits"),
-              lambda: [("Choose a saved audit", None), *model.saved_audits], (model, "picked"))
-        self.open = tag(button(description="Open", icon="folder-open"), "open")
-        self.new = tag(button(description="New audit", icon="file"), "new")
-        self.refresh = tag(button(description="Refresh list", icon="refresh"), "refresh")
-        self.parts = [w.HBox([self.pick, self.open, self.new, self.refresh],
-                             layout=w.Layout(flex_flow="row wrap"))]
-
-
 def case_value(key: str, info: dict):
     """What a read-only case field shows (``info`` from ``episodes.case_information``)."""
     if key == "cross_authority_contact" and info:
