@@ -555,7 +555,7 @@ def moderated_then_resubmitted(service) -> int:
 
 
 def moderation_part(html: str) -> str:
-    return html.split("<h2>Grading guidance")[0].split("<h2>9.")[-1]
+    return html.split("<h2>Case note")[0].split("<h2>9.")[-1]
 
 
 def test_printed_record_after_a_reopen_shows_the_old_moderation_only_as_history(service,
