@@ -176,6 +176,25 @@ def test_each_login_saves_an_audit_recorded_under_their_hub_login(hub, people):
     assert max(p.open_seconds for p in people.values()) < 60
 
 
+def kernel_environment(kernel_id: str) -> dict[str, str]:
+    """The environment the server started a kernel with (read from /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if f"kernel-{kernel_id}.json".encode() in (proc / "cmdline").read_bytes():
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+        except OSError:
+            continue
+    raise AssertionError(f"no process for kernel {kernel_id}")
+
+
+def test_each_kernel_is_started_with_its_pages_login_and_no_hub_token(people):
+    for person in people.values():
+        env = kernel_environment(person.kernel_id)
+        assert env["EHKIT_LOGIN"] == person.login
+        assert not {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_USER"} & set(env)
+
+
 def test_without_a_login_the_form_is_not_served(hub, chromium):
     context = chromium.new_context()
     try:
