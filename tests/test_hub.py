@@ -95,3 +95,18 @@ def test_ehkit_serve_hub_by_hand_is_one_clear_line(demo_db_path, capsys, monkeyp
     code = cli.main(["serve", "--hub", "--db", str(demo_db_path)])
     err = capsys.readouterr().err
     assert code == 2 and "started by JupyterHub" in err and "Traceback" not in err
+
+
+def test_every_hub_setting_is_in_the_readme_and_the_shipped_env_file_knows_no_other():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [key for key in hub.SETTINGS if f"`{key}`" not in readme] == []
+    shipped = {line.split("=", 1)[0] for line in
+               (ROOT / "deploy" / "ehkit-hub.env").read_text(encoding="utf-8").splitlines()
+               if line.startswith("EHKIT_HUB_")}
+    assert shipped and shipped <= set(hub.SETTINGS), shipped - set(hub.SETTINGS)
+
+
+def test_the_systemd_unit_runs_the_shipped_config_with_the_env_file():
+    unit = (ROOT / "deploy" / "ehkit-hub.service").read_text(encoding="utf-8")
+    assert "EnvironmentFile=/etc/ehkit/ehkit-hub.env" in unit
+    assert "-f /etc/ehkit/jupyterhub_config.py" in unit and "User=ehkit" in unit
