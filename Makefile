@@ -28,6 +28,9 @@ PROXY := build/node/node_modules/.bin/configurable-http-proxy
 hub-proxy: $(PROXY)
 
 $(PROXY):
+	@command -v npm >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	npm install --silent --no-audit --no-fund --prefix build/node configurable-http-proxy@^5
 
 demo: $(STAMP)

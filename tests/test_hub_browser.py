@@ -148,6 +148,9 @@ class Person:
 
 @pytest.fixture(scope="module")
 def people(hub, chromium):
+    """Each login's page, the form open. ROLES (issue 17, the roles branch): the tests of what
+    each login may and may not do through the hub (an auditor refused the coordinator's list,
+    each seeing only their own cases) take their pages from here."""
     opened = {login: Person(chromium, hub, login) for login in LOGINS}
     yield opened
     for person in opened.values():
@@ -193,6 +196,22 @@ def test_each_kernel_is_started_with_its_pages_login_and_no_hub_token(people):
         env = kernel_environment(person.kernel_id)
         assert env["EHKIT_LOGIN"] == person.login
         assert not {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_USER"} & set(env)
+
+
+def test_nothing_the_browser_sends_changes_the_login(hub, people):
+    person, other = people[LOGINS[0]], LOGINS[1]
+    page = person.context.new_page()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.set_extra_http_headers({"EHKIT_LOGIN": other, "X-Forwarded-User": other,
+                                 "X-Remote-User": other, "JupyterHub-User": other})
+    try:
+        page.goto(f"{hub.url}{APP}?EHKIT_LOGIN={other}&user={other}")
+        page.wait_for_selector(FORM, state="visible", timeout=120_000)
+        kernel_id = next(u for u in sockets if "/api/kernels/" in u).split("/api/kernels/")[1]
+        assert kernel_environment(kernel_id.split("/")[0])["EHKIT_LOGIN"] == person.login
+    finally:
+        page.close()
 
 
 def test_without_a_login_the_form_is_not_served(hub, chromium):
