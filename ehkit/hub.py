@@ -53,6 +53,7 @@ SETTINGS = {
                            "trying it out only; 8 characters or more)"),
 }
 
+HOME_PAGE = Path(__file__).resolve().parent / "jupyter" / "hub"
 NO_SERVER = ("There is no Jupyter server here: ehkit's forms are the only apps on this hub. "
              "Open them from the Services menu or the hub's home page.")
 
@@ -146,6 +147,7 @@ def configure(c, env=os.environ) -> None:
         raise HubConfigError("EHKIT_HUB_APPS names no form: set it to e.g. 'audit'")
     c.JupyterHub.services = apps
     c.JupyterHub.default_url = f"/services/{apps[0]['name']}/"
+    c.JupyterHub.template_paths = [str(HOME_PAGE)]  # the forms, not "Start My Server"
     c.JupyterHub.load_roles = [{
         "name": "user", "description": "a logged-in person: the ehkit forms, nothing else",
         "scopes": ["self", *(f"access:services!service={app['name']}" for app in apps)]}]

@@ -61,6 +61,8 @@ def test_users_have_no_server_and_land_on_the_first_form():
     assert c.JupyterHub.spawner_class is hub.NoServerSpawner
     assert c.JupyterHub.redirect_to_server is False
     assert c.JupyterHub.default_url == "/services/audit/"
+    assert c.JupyterHub.template_paths == [str(hub.HOME_PAGE)]
+    assert (hub.HOME_PAGE / "home.html").exists()
     assert [(s["name"], s["url"]) for s in c.JupyterHub.services] == [
         ("audit", "http://127.0.0.1:9000"), ("sampling", "http://127.0.0.1:9001")]
     for service in c.JupyterHub.services:

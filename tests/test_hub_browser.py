@@ -214,6 +214,17 @@ def test_nothing_the_browser_sends_changes_the_login(hub, people):
         page.close()
 
 
+def test_the_hubs_home_page_offers_the_forms_and_no_server(hub, people):
+    page = people[LOGINS[2]].context.new_page()
+    try:
+        page.goto(hub.url + "/hub/home")
+        link = page.locator(".ehkit-forms a")
+        assert link.count() == 1 and link.first.get_attribute("href").endswith(APP)
+        assert "My Server" not in page.inner_text("body")
+    finally:
+        page.close()
+
+
 def test_without_a_login_the_form_is_not_served(hub, chromium):
     context = chromium.new_context()
     try:
