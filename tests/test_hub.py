@@ -18,7 +18,8 @@ from traitlets.config import Config
 from ehkit import cli, hub
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = {"EHKIT_HUB_PROXY": sys.executable, "EHKIT_DB": "/srv/early-help/data/ehkit.db"}
+BASE = {"EHKIT_HUB_PROXY": sys.executable, "EHKIT_DB": "/srv/early-help/data/ehkit.db",
+        "EHKIT_HUB_ALLOW_ALL": "1"}
 
 
 def configured(**env) -> Config:
@@ -44,6 +45,13 @@ def test_an_unknown_login_is_refused_naming_the_choices():
         configured()
 
 
+def test_a_hub_nobody_could_log_in_to_is_refused():
+    with pytest.raises(hub.HubConfigError, match="EHKIT_HUB_USERS, or set EHKIT_HUB_ALLOW_ALL=1"):
+        configured(EHKIT_HUB_AUTH="entra", EHKIT_HUB_ALLOW_ALL="")
+    assert configured(EHKIT_HUB_AUTH="entra", EHKIT_HUB_ALLOW_ALL="",
+                      EHKIT_HUB_USERS="amy").Authenticator.allowed_users == {"amy"}
+
+
 def test_the_shared_password_login_needs_a_password_of_eight_characters():
     with pytest.raises(hub.HubConfigError, match="8 characters"):
         configured(EHKIT_HUB_AUTH="shared-password", EHKIT_HUB_PASSWORD="short")
@@ -57,7 +65,7 @@ def test_a_missing_proxy_says_how_to_install_it():
 def test_users_have_no_server_and_land_on_the_first_form():
     c = configured(EHKIT_HUB_AUTH="pam", EHKIT_HUB_APPS="audit sampling",
                    EHKIT_HUB_APPS_PORT="9000", EHKIT_HUB_USERS="amy, bo ,",
-                   EHKIT_HUB_ADMINS="it.admin")
+                   EHKIT_HUB_ADMINS="it.admin", EHKIT_HUB_ALLOW_ALL="")
     assert c.JupyterHub.spawner_class is hub.NoServerSpawner
     assert c.JupyterHub.redirect_to_server is False
     assert c.JupyterHub.default_url == "/services/audit/"
