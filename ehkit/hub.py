@@ -1,5 +1,5 @@
 """JupyterHub's side of the one-server deployment: ``deploy/jupyterhub_config.py`` is
-``configure(c)``.
+``load(c)``.
 
 The hub logs people in (the council's Entra ID, GitHub or Google through OAuthenticator; the
 server's accounts through PAM; NativeAuthenticator's own sign-up for a small office) and starts
@@ -155,3 +155,12 @@ def configure(c, env=os.environ) -> None:
     c.JupyterHub.load_roles = [{
         "name": "user", "description": "a logged-in person: the ehkit forms, nothing else",
         "scopes": ["self", *(f"access:services!service={app['name']}" for app in apps)]}]
+
+
+def load(c) -> None:
+    """:func:`configure`, or stop the hub with one line saying what to fix (JupyterHub would
+    print a traceback)."""
+    try:
+        configure(c)
+    except HubConfigError as e:
+        sys.exit(f"ehkit: error: {e}")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -90,6 +92,18 @@ def test_the_shipped_config_file_is_configure(monkeypatch):
     runpy.run_path(str(ROOT / "deploy" / "jupyterhub_config.py"), init_globals={"c": c})
     assert c.JupyterHub.authenticator_class == hub.AUTHENTICATORS["github"]
     assert c.JupyterHub.spawner_class is hub.NoServerSpawner
+
+
+@pytest.mark.slow  # starts the real jupyterhub
+def test_a_wrong_setting_stops_the_real_hub_with_one_line_and_no_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EHKIT_HUB_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(ROOT / "deploy" / "jupyterhub_config.py"),
+         "--JupyterHub.bind_url=http://127.0.0.1:1"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, env={**env, "EHKIT_HUB_AUTH": "ldap", "EHKIT_HUB_STATE": str(tmp_path)})
+    assert done.returncode != 0
+    assert "ehkit: error: EHKIT_HUB_AUTH='ldap' is not a login ehkit knows" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_asked_for_a_server_the_hub_says_there_is_none():
