@@ -121,8 +121,7 @@ def configure(c, env=os.environ) -> None:
     c.Authenticator.allowed_users = _names("EHKIT_HUB_USERS", env)
     c.Authenticator.admin_users = _names("EHKIT_HUB_ADMINS", env)
     c.Authenticator.allow_all = setting("EHKIT_HUB_ALLOW_ALL", env) == "1"
-    if not (c.Authenticator.allowed_users or c.Authenticator.allow_all or chosen == "native"):
-        # NativeAuthenticator lets in whom an admin approved; every other login needs a list.
+    if not (c.Authenticator.allowed_users or c.Authenticator.allow_all):
         raise HubConfigError("nobody could log in: list the logins in EHKIT_HUB_USERS, or set "
                              "EHKIT_HUB_ALLOW_ALL=1 to let in everyone the login accepts")
     if chosen == "shared-password":
