@@ -12,6 +12,7 @@ import os
 import runpy
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -106,12 +107,19 @@ def test_a_wrong_setting_stops_the_real_hub_with_one_line_and_no_traceback(tmp_p
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def run(coroutine):
+    """Run a coroutine on a thread of its own (a browser test in this process may hold a
+    running event loop)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 def test_asked_for_a_server_the_hub_says_there_is_none():
     from tornado import web
     with pytest.raises(web.HTTPError) as refused:
-        asyncio.run(hub.NoServerSpawner().start())
+        run(hub.NoServerSpawner().start())
     assert refused.value.status_code == 403 and "forms are the only apps" in refused.value.log_message
-    assert asyncio.run(hub.NoServerSpawner().poll()) == 0  # never running
+    assert run(hub.NoServerSpawner().poll()) == 0  # never running
 
 
 def test_ehkit_serve_hub_by_hand_is_one_clear_line(demo_db_path, capsys, monkeypatch):
