@@ -176,9 +176,10 @@ def _add_feedback(sub) -> None:
                        "parents and carers.")
     fb = p.add_subparsers(title="feedback commands", metavar="ACTION", required=True)
     i = fb.add_parser("import", help="import feedback from a CSV file",
-                      description="Import feedback rows from CSV or .xlsx; bad rows go to "
-                      "reports/imports/<file>-feedback-rejects.csv (row, code, field, value, "
-                      "reason). Exits 1 when any row was rejected.")
+                      description="Import feedback rows from CSV or .xlsx, as every import: "
+                      "bad rows go to reports/imports/<file>-rejects.csv (row, code, field, "
+                      "value, reason, the row's cells). Exits 0 when every row was imported, "
+                      "1 when any was rejected, 2 when the file was refused (nothing imported).")
     i.add_argument("file", metavar="FILE")
     _db_arg(i)
     i.add_argument("--rejects-dir",
@@ -191,10 +192,10 @@ def _run_feedback_import(args) -> int:
     from . import service_user_feedback as feedback
 
     rejects = args.rejects_dir or home.reports_dir("imports")
-    result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
-                                                   args.file, rejects_dir=rejects)
-    print(result.summary())
-    return 1 if result.rejected else 0
+    summary = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
+                                                    args.file, rejects_dir=rejects)
+    print(summary)
+    return summary.exit_code
 
 
 # -- ehkit check / backup / history (data safety) -------------------------------------------
@@ -333,7 +334,9 @@ def _add_import(sub) -> None:
                        "case-system export (CSV or .xlsx)",
                        description="Check every row, write the valid ones in one transaction "
                        "and the rejected ones (row, rule, reason, original values) to "
-                       "reports/imports/<file>-rejects.csv. Re-importing a file changes nothing.")
+                       "reports/imports/<file>-rejects.csv. Re-importing a file changes nothing. "
+                       "Exits 0 when every row was imported, 1 when any was rejected, 2 when "
+                       "the file was refused (nothing imported).")
     p.add_argument("kind", choices=["episodes", "practitioners", "agencies"])
     p.add_argument("file", metavar="FILE", help=".csv (UTF-8 or Windows-1252) or .xlsx")
     _db_arg(p)
@@ -371,7 +374,7 @@ def _run_import(args) -> int:
     if new:
         anchors.start_anew(database, path)  # where another store was anchored: a new line
     print(summary)
-    return 0
+    return summary.exit_code
 
 
 # -- ehkit sample ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ gives, one step back by whole months, and dates as people here read them: 16/09/
 store keeps ISO dates, 2015-09-16).
 
 A spreadsheet cell's date (Excel serials, 31-Jan-2026 ...) is read by the import
-(:func:`ehkit.cases.parse_date`); this reader takes a date or ISO text only.
+(:func:`ehkit.importing.parse_date`); this reader takes a date or ISO text only.
 """
 
 from __future__ import annotations

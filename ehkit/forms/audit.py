@@ -41,6 +41,8 @@ from .audit_views import (
     OverallView,
     RecordView,
     SectionView,
+    guidance,
+    guidance_panel,
     text_box,
 )
 from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, html_widget, tag
@@ -73,12 +75,14 @@ class AuditForm:
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
-        self.record = RecordView(m, self.messages.widget)
-        header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>")
+        self.record = RecordView(m, self.messages.widget, t)
+        header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
+                             + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
         self.widget = tag(w.VBox([
             header, *self.opener.parts, self.state, self.messages.widget, *self.case_view.parts,
-            *self.checklist_view.parts, html_widget(f"<h2>{esc(t.summary_label)}</h2>"),
+            *self.checklist_view.parts,
+            html_widget(f"<h2>{esc(t.summary_label)}</h2>{guidance(t, 'summary')}"),
             self.summary, *self.overall.parts, *self.actions_view.parts,
             *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL),
             "form")
@@ -148,7 +152,7 @@ class AuditForm:
         m = self.model
         with self._quiet():
             m.show_people(audits.practitioners(self.db))
-            m.names = [p["name"] for p in audits.practitioners(self.db, auditors_only=False)]
+            m.show_staff(audits.practitioners(self.db, auditors_only=False))
             m.case.ehm_numbers = episodes.ehm_numbers(self.db)
         self._fill_pick()
 
