@@ -287,6 +287,10 @@ def _add_serve(sub) -> None:
                    help="start each page's kernel on request instead of keeping one ready")
     p.add_argument("--pool-size", type=int, default=1,
                    help="preheated kernels kept ready (default 1)")
+    p.add_argument("--hub", action="store_true",
+                   help="run as the JupyterHub service of deploy/jupyterhub_config.py: the "
+                   "hub's login instead of a token, each form recorded under that login "
+                   "(started by the hub, not by hand)")
     p.set_defaults(run=_run_serve)
 
 
@@ -295,7 +299,7 @@ def _run_serve(args) -> int:
 
     cfg = serve.configure(args.db, notebook=args.notebook, port=args.port,
                           no_token=args.no_token, preheat=not args.no_preheat,
-                          pool_size=args.pool_size)
+                          pool_size=args.pool_size, hub=args.hub)
     return serve.run(cfg)
 
 
