@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from . import access, home, rules, spreadsheet
 from . import db as store
-from . import home, rules, spreadsheet
 from .dates import uk
 from .errors import EhkitError
 from .settings import get as setting
@@ -486,8 +486,8 @@ def _finish(db, f: _File, summary: ImportSummary, problems: list[Problem], rejec
     db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
     try:
         who = store.current_actor()
-        with store.acting_as(user=who.user, actor=who.actor or f"ehkit import {summary.kind}",
-                             reason=f"import of {f.name} ({f.sha256[:12]})"), \
+        with access.acting(db, "import", label=who.actor or f"ehkit import {summary.kind}",
+                           reason=f"import of {f.name} ({f.sha256[:12]})"), \
                 store.transaction(db):
             write()
             # every row read is counted once (the imports table checks it too)
@@ -555,6 +555,7 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     column is read once, and the rules compare whole columns. Every problem still names its
     row, field and value, as a row-by-row check would list them.
     """
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     with _no_cycle_collection():
         f = _open(Path(path), "episodes", mapping)
@@ -1049,6 +1050,7 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
     A practitioner is the same person as a stored one with the same id (when the file has an
     id column) or the same name at the same agency. Line managers may be anywhere in the file.
     """
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(Path(path), "practitioners", mapping)
     look = _Lookup(db)
@@ -1179,6 +1181,7 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
                     rejects_dir: str | Path = REJECTS_DIR,
                     progress: Callable[[int, int], None] | None = None) -> ImportSummary:
     """Import agencies (name, council or partner, sector); the same name is the same agency."""
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(Path(path), "agencies", mapping)
     words = mapping.values["agencies"]

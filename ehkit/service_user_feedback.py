@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import cases, dates, episodes, records, rules, spreadsheet
+from . import access, cases, dates, episodes, records, rules, spreadsheet
 from . import db as store
 from .errors import EhkitError, FeedbackError
 from .settings import get as setting
@@ -182,7 +182,7 @@ def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
         raise FeedbackError(f"feedback from this {RESPONDENTS[row['respondent']].lower()} at this "
                             f"stage on {row['given_on']} is already recorded (number {clash[0]})",
                             {"given_on": "already recorded"})
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "service_user_feedback", label=actor), store.transaction(db):
         return db["service_user_feedback"].insert(row).last_pk
 
 
@@ -395,8 +395,8 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
     result.inserted, result.updated = len(new), len(changed)
     assert result.rows_read == (result.inserted + result.updated + result.unchanged
                                 + result.rejected)
-    with store.acting_as(actor=actor or "ehkit feedback import",
-                         reason=f"import of {path.name}"), store.transaction(db):
+    with access.acting(db, "service_user_feedback", label=actor or "ehkit feedback import",
+                       reason=f"import of {path.name}"), store.transaction(db):
         result.import_id = db["imports"].insert({
             "kind": "service_user_feedback", "file_name": path.name,
             "sha256": hashlib.sha256(data).hexdigest(), "rows_read": result.rows_read,
