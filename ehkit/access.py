@@ -206,7 +206,7 @@ def case_details(db: sqlite_utils.Database, info: dict | None,
                  me: Person | None = None) -> dict | None:
     """Case information as this person may see it: the children's names and dates of birth
     replaced by "(not on your list)" on a case that is not theirs."""
-    if not info or may_see_case(db, info.get("id"), me):
+    if not info or may_see_case(db, info.get("episode_id"), me):
         return info
     children = [{"name": NOT_ON_LIST, "date_of_birth": NOT_ON_LIST} for _ in info["children"]]
     return {**info, "children": children, "child_names": NOT_ON_LIST,
