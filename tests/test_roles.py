@@ -12,16 +12,12 @@ import datetime as dt
 import json
 
 import pytest
-from builders import add_moderator, add_rows, audit_form, base_rows
+from builders import add_logins, add_moderator, audit_form, base_rows
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
 from ehkit.cli import main
 from ehkit.episodes import case_information
-
-USERS = {"ava": (1, ["auditor"]), "bea": (4, ["auditor"]), "mo": (3, ["moderator"]),
-         "cy": (None, ["coordinator"]), "hal": (None, ["head_of_service"]),
-         "ann": (None, ["analyst"])}
 
 
 def as_login(monkeypatch, login: str) -> None:
@@ -32,12 +28,7 @@ def as_login(monkeypatch, login: str) -> None:
 def team(db, monkeypatch):
     base_rows(db)
     add_moderator(db)
-    add_rows(db, practitioners=[{"id": 4, "name": "Bea Auditor", "agency_id": 1,
-                                 "is_auditor": 1}])
-    as_login(monkeypatch, "it.admin")
-    access.add_user(db, "it.admin", roles_=["admin"])
-    for login, (pid, roles) in USERS.items():
-        access.add_user(db, login, roles_=roles, practitioner_id=pid)
+    add_logins(db, monkeypatch)
     return db
 
 
