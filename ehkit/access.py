@@ -37,7 +37,6 @@ PERMISSIONS = {
     "print_own_records": "printing the record of your own audits",
     "moderate": "moderating audits you did not write",
     "draw_lists": "drawing or redrawing a month's audit list",
-    "assign_auditors": "assigning auditors to cases",
     "import": "importing case-system exports",
     "actions": "changing actions in the action tracker",
     "letters": "writing letters and feedback to workers",
