@@ -311,3 +311,35 @@ def test_a_refusal_is_one_plain_line_and_exit_2(team, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ehkit: error: Adding and removing users needs the admin role")
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_person_completing_an_action_is_the_login(team, monkeypatch):
+    submitted_audit(team, monkeypatch)
+    (action_id,) = [r["id"] for r in team["actions"].rows]
+    as_login(monkeypatch, "cy")
+    since = last_log_id(team)
+    actions.complete(team, action_id, dt.date(2026, 3, 20), "Plan reviewed", actor="Leo Lead")
+    rows = log(team, "actions", since)
+    assert rows and {(r["user"], r["actor"]) for r in rows} == {("cy", "cy")}
+
+
+def test_letters_and_feedback_to_workers_are_the_coordinators(team, monkeypatch):
+    from ehkit import after_audit
+
+    audit_id = submitted_audit(team, monkeypatch)
+    with pytest.raises(access.NotAllowed, match="needs the coordinator role"):
+        after_audit.record_worker_notified(team, audit_id, dt.date(2026, 3, 3))
+    as_login(monkeypatch, "cy")
+    after_audit.record_worker_notified(team, audit_id, dt.date(2026, 3, 3))
+    assert {r["user"] for r in log(team, "audit_followups")} == {"cy"}
+
+
+def test_the_list_app_shows_a_refusal_as_a_plain_message(team, monkeypatch):
+    from ehkit.forms.sampling import sampling_form
+
+    as_login(monkeypatch, "ava")
+    form = sampling_form(team, dt.date(2026, 3, 1))
+    form.widgets["draw"].click()
+    shown = form.widgets["messages"].value
+    assert "Drawing or redrawing a month&#x27;s audit list needs the coordinator role" in shown
+    assert "Traceback" not in shown and team["selection_draws"].count == 0
