@@ -201,6 +201,19 @@ def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
         {"e": episode_id, "p": p, "m": moderating}).fetchone()[0])
 
 
+def may_see_audit(me: Person, audit: dict) -> bool:
+    """May this person open the audit (``audits.load``'s dict)? Those who see every case;
+    its auditors and moderators; a moderator, once it is submitted, unless they wrote it."""
+    if me.may("see_all_cases"):
+        return True
+    p = me.practitioner_id
+    authors = {audit["auditor1_id"], audit["auditor2_id"]}
+    return p is not None and (
+        (me.may("audit") and p in authors)
+        or any(m["moderator_id"] == p for m in audit["moderations"])
+        or (me.may("moderate") and audit["status"] != "draft" and p not in authors))
+
+
 def case_details(db: sqlite_utils.Database, info: dict | None,
                  me: Person | None = None) -> dict | None:
     """Case information as this person may see it: the children's names and dates of birth

@@ -162,7 +162,21 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     """An audit with its answers, checklist, actions, moderations and case information,
-    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded."""
+    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded.
+
+    Only for those who may see it (:func:`ehkit.access.may_see_audit`; NotAllowed else)."""
+    audit = whole(db, audit_id)
+    me = access.person(db)
+    if not access.may_see_audit(me, audit):
+        raise access.NotAllowed(
+            f"Audit no. {audit['id']} is for its auditors and moderators, the coordinator and "
+            f"the Head of Service; your login '{me.login}' is none of these for it")
+    return audit
+
+
+def whole(db: sqlite_utils.Database, audit_id: int) -> dict:
+    """The audit as :func:`load` gives it, to whoever asks: for ehkit's own checks, which
+    show a person no more than a finding."""
     audit_id = _audit_number(audit_id)
     # The version first: a write landing while the rest is read then makes the version
     # older than what is shown, which refuses the next write, never loses one.

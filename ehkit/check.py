@@ -533,7 +533,7 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     for (audit_id,) in db.conn.execute(
             "SELECT id FROM counted_audits ORDER BY id"):
         out += [Finding(r.code, f"audit {audit_id}", why)
-                for r, why in rules.council_problems(audits.load(db, audit_id))]
+                for r, why in rules.council_problems(audits.whole(db, audit_id))]
     return out
 
 

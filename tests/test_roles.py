@@ -260,9 +260,12 @@ def test_an_auditor_sees_the_childs_name_and_birth_date_only_on_their_own_cases(
 def test_a_case_on_an_auditors_list_is_theirs_to_see(team, monkeypatch):
     as_login(monkeypatch, "cy")
     sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
-    team.execute("UPDATE selections SET auditor_id = 4")
+    assert [r["episode_id"] for r in team["selections"].rows] == [1]
+    team.execute("UPDATE selections SET auditor_id = 1")  # Ava's to audit
     as_login(monkeypatch, "bea")
-    assert access.may_see_case(team, 1) is bool(team["selections"].count)
+    assert not access.may_see_case(team, 1)
+    team.execute("UPDATE selections SET auditor_id = 4")  # the list's auditor: Bea
+    assert access.may_see_case(team, 1)
 
 
 def test_a_moderator_sees_a_submitted_audits_case_and_an_analyst_sees_none(team, monkeypatch):
@@ -278,10 +281,13 @@ def test_a_moderator_sees_a_submitted_audits_case_and_an_analyst_sees_none(team,
 def test_an_auditor_prints_only_their_own_records(team, monkeypatch, tmp_path):
     audit_id = submitted_audit(team, monkeypatch)
     assert "Kit Testchild" in audits.print_record(team, audit_id, tmp_path).read_text("utf-8")
-    as_login(monkeypatch, "bea")
-    with pytest.raises(access.NotAllowed, match="Printing this audit's record is for"):
+    as_login(monkeypatch, "bea")  # another auditor may not even open it
+    with pytest.raises(access.NotAllowed, match="Audit no. 1 is for its auditors"):
         audits.print_record(team, audit_id, tmp_path / "bea")
-    assert not (tmp_path / "bea").exists()
+    as_login(monkeypatch, "mo")  # may open it to moderate; it is not yet theirs to print
+    with pytest.raises(access.NotAllowed, match="Printing this audit's record is for"):
+        audits.print_record(team, audit_id, tmp_path / "mo")
+    assert not (tmp_path / "bea").exists() and not (tmp_path / "mo").exists()
     as_login(monkeypatch, "hal")  # the Head of Service reads everything
     assert "Kit Testchild" in audits.render_record(team, audit_id)
 
@@ -343,3 +349,20 @@ def test_the_list_app_shows_a_refusal_as_a_plain_message(team, monkeypatch):
     shown = form.widgets["messages"].value
     assert "Drawing or redrawing a month&#x27;s audit list needs the coordinator role" in shown
     assert "Traceback" not in shown and team["selection_draws"].count == 0
+
+
+def test_an_audit_opens_only_for_its_auditors_its_moderators_and_those_who_see_all(
+        team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    for login in ("bea", "mo", "ann"):  # a draft is not yet a moderator's
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match=f"your login '{login}' is none of these"):
+            audits.load(team, draft)
+    for login in ("ava", "cy", "hal"):
+        as_login(monkeypatch, login)
+        assert audits.load(team, draft)["id"] == draft
+    as_login(monkeypatch, "ava")
+    audits.submit(team, draft, today=dt.date(2026, 3, 10))
+    as_login(monkeypatch, "mo")
+    assert audits.load(team, draft)["status"] == "submitted"
