@@ -2,9 +2,9 @@
 spawner starts it (``EHKIT_LOGIN`` in its environment), driven in headless Chromium.
 
 The page shows auditor 1 as the login's practitioner and does not let it be picked; a page
-that forces the choice anyway (the disabled list re-enabled and another name chosen, which
-sends the widget's new state over the websocket) still saves the audit as the login's, and
-the change log names the login. Only invented people.
+that claims another login (query string, headers) and forces the choice anyway (the
+disabled list re-enabled and another name chosen, which sends the widget's new state over
+the websocket) still saves the audit as the login's, and the change log names the login. Only invented people.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from builders import add_logins, add_moderator, base_rows
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
-    pages_fixture,
     rows,
     select_by_text,
     wait_for_text,
@@ -38,9 +37,23 @@ def server(tmp_path_factory):
         yield s
 
 
+@pytest.fixture
+def page_claiming_bea(server, chromium):
+    """A page that says, every way a browser can, that it is Bea: the query string and the
+    headers a proxy's login would use."""
+    context = chromium.new_context(extra_http_headers={
+        "X-Forwarded-User": "bea", "Remote-User": "bea", "X-Ehkit-Login": "bea"})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(f"{server.base}?token={server.token}&EHKIT_LOGIN=bea&JUPYTERHUB_USER=bea")
+    page.wait_for_selector(".ehkit-grade-pre_eha", state="visible")
+    yield page
+    context.close()
+
+
 @pytest.mark.browser
-def test_the_page_acts_as_the_login_whatever_it_sends(server, pages):
-    page = pages(server, wait_for=".ehkit-grade-pre_eha")
+def test_the_page_acts_as_the_login_whatever_it_sends(server, page_claiming_bea):
+    page = page_claiming_bea
     auditor1 = page.locator(".ehkit-auditor1 select").first
     page.wait_for_function("document.querySelector('.ehkit-auditor1 select')"
                            "?.selectedOptions[0]?.text.replace(/\\s/g, ' ')"
