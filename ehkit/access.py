@@ -230,11 +230,12 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _problems(db, login_: str, practitioner_id, role_names: list[str]) -> list[str]:
+def _problems(db, login_name: str, practitioner_id, role_names: list[str]) -> list[str]:
     """What is wrong with one user's login, practitioner and roles (empty: nothing)."""
     found = []
-    if not login_ or login_ != login_.strip() or any(c.isspace() for c in login_):
-        found.append(f"login {login_!r}: give the login as the hub knows it, with no spaces")
+    if not login_name or any(c.isspace() for c in login_name):
+        found.append(f"login {login_name!r}: give the login as the hub knows it, with no "
+                     "spaces")
     known = roles()
     bad = [r for r in role_names if r not in known]
     if bad or not role_names:
@@ -266,16 +267,24 @@ def _write_users(db, rows: list[tuple[str, int | None, list[str]]]) -> None:
             db["users"].upsert_all(
                 [{"login": lg, "practitioner_id": p, "roles": " ".join(dict.fromkeys(r)),
                   "active": 1, "changed_at": _now()} for lg, p, r in rows], pk="login")
+        if not _admins(db):  # undone with the transaction
+            raise UsersError("that would leave no admin: keep the admin role on one login, "
+                             "or give it to another first")
 
 
-def add_user(db: sqlite_utils.Database, login_: str, *, roles_: Iterable[str],
+def _admins(db) -> int:
+    return db.execute("SELECT count(*) FROM users WHERE active = 1 AND ' ' || roles || ' '"
+                      " LIKE '% admin %'").fetchone()[0]
+
+
+def add_user(db: sqlite_utils.Database, login_name: str, *, roles: Iterable[str],
              practitioner_id: int | None = None) -> None:
     """Give a login its practitioner and roles (adding it again changes them)."""
-    role_names = list(roles_)
-    found = _problems(db, login_, practitioner_id, role_names)
+    role_names = list(roles)
+    found = _problems(db, login_name, practitioner_id, role_names)
     if found:
-        raise UsersError(f"{login_} was not added:", found)
-    _write_users(db, [(login_, practitioner_id, role_names)])
+        raise UsersError(f"{login_name} was not added:", found)
+    _write_users(db, [(login_name, practitioner_id, role_names)])
 
 
 def import_users(db: sqlite_utils.Database, path: str | Path) -> int:
@@ -309,22 +318,20 @@ def import_users(db: sqlite_utils.Database, path: str | Path) -> int:
     return len(users)
 
 
-def remove_user(db: sqlite_utils.Database, login_: str) -> None:
+def remove_user(db: sqlite_utils.Database, login_name: str) -> None:
     """Stop a login using ehkit (kept, inactive, so the change log's history names it)."""
     with store.transaction(db):
         me = require(db, "users")
         row = db.execute("SELECT roles FROM users WHERE login = ? AND active = 1",
-                         [login_]).fetchone()
+                         [login_name]).fetchone()
         if row is None:
-            raise UsersError(f"{login_} is not an active ehkit user: `ehkit users list` "
+            raise UsersError(f"{login_name} is not an active ehkit user: `ehkit users list` "
                              "shows who is")
-        admins = db.execute("SELECT count(*) FROM users WHERE active = 1 AND ' ' || roles ||"
-                            " ' ' LIKE '% admin %'").fetchone()[0]
-        if ADMIN in row[0].split() and admins == 1:
-            raise UsersError(f"{login_} is the only admin: add another admin first, or "
+        if ADMIN in row[0].split() and _admins(db) == 1:
+            raise UsersError(f"{login_name} is the only admin: add another admin first, or "
                              "nobody could manage users")
         with store.acting_as(actor=me.actor):
-            db["users"].update(login_, {"active": 0, "changed_at": _now()})
+            db["users"].update(login_name, {"active": 0, "changed_at": _now()})
 
 
 def list_users(db: sqlite_utils.Database) -> list[dict]:

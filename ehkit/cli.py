@@ -503,6 +503,7 @@ def _run_rules(args) -> int:
     print(rules.markdown() if args.markdown else "\n".join(map(str, rules.all_rules())))
     return 0
 
+
 # -- ehkit users -----------------------------------------------------------------------------
 def _add_users(sub) -> None:
     p = sub.add_parser("users", help="logins: who may use ehkit, as which practitioner, in "
@@ -542,7 +543,7 @@ def _users_db(args):
 def _run_users_add(args) -> int:
     from . import access
 
-    access.add_user(_users_db(args), args.login, roles_=args.role,
+    access.add_user(_users_db(args), args.login, roles=args.role,
                     practitioner_id=args.practitioner)
     print(f"{args.login}: {' '.join(args.role)}")
     return 0

@@ -159,6 +159,6 @@ def add_logins(database, monkeypatch) -> None:
     add_rows(database, practitioners=[{"id": 4, "name": "Bea Auditor", "agency_id": 1,
                                        "is_auditor": 1}])
     monkeypatch.setenv("EHKIT_LOGIN", "it.admin")
-    access.add_user(database, "it.admin", roles_=["admin"])
+    access.add_user(database, "it.admin", roles=["admin"])
     for login, (pid, roles) in LOGINS.items():
-        access.add_user(database, login, roles_=roles, practitioner_id=pid)
+        access.add_user(database, login, roles=roles, practitioner_id=pid)

@@ -70,7 +70,7 @@ def test_with_no_users_the_person_on_their_own_machine_is_admin_and_may_do_every
 def test_the_first_user_must_be_an_admin_and_nothing_is_written_otherwise(db):
     base_rows(db)
     with pytest.raises(access.UsersError, match="first user must be an admin"):
-        access.add_user(db, "ava", roles_=["auditor"], practitioner_id=1)
+        access.add_user(db, "ava", roles=["auditor"], practitioner_id=1)
     assert db["users"].count == 0
 
 
@@ -78,7 +78,7 @@ def test_only_an_admin_changes_users(team, monkeypatch):
     as_login(monkeypatch, "cy")
     with pytest.raises(access.NotAllowed, match="needs the admin role; your login 'cy' has "
                                                 "coordinator"):
-        access.add_user(team, "cy", roles_=["admin"])
+        access.add_user(team, "cy", roles=["admin"])
     with pytest.raises(access.NotAllowed, match="admin"):
         access.remove_user(team, "ava")
     assert team["users"].get("cy")["roles"] == "coordinator"
@@ -86,7 +86,7 @@ def test_only_an_admin_changes_users(team, monkeypatch):
 
 def test_every_change_to_users_is_in_the_change_log_with_the_admins_login(team, monkeypatch):
     since = last_log_id(team)
-    access.add_user(team, "bea", roles_=["auditor", "moderator"], practitioner_id=4)
+    access.add_user(team, "bea", roles=["auditor", "moderator"], practitioner_id=4)
     access.remove_user(team, "ann")
     rows = log(team, "users", since)
     assert [(r["row_key"], r["field"], r["new"]) for r in rows if r["field"] != "changed_at"] \
@@ -102,15 +102,18 @@ def test_a_removed_login_is_refused_and_its_history_kept(team, monkeypatch):
         audits.save_draft(team, audit_form())
 
 
-def test_the_only_admin_cannot_be_removed(team):
+def test_the_only_admin_cannot_be_removed_or_lose_the_role(team):
     with pytest.raises(access.UsersError, match="only admin"):
         access.remove_user(team, "it.admin")
+    with pytest.raises(access.UsersError, match="would leave no admin"):
+        access.add_user(team, "it.admin", roles=["analyst"])
     assert team["users"].get("it.admin")["active"] == 1
+    assert team["users"].get("it.admin")["roles"] == "admin"
 
 
 def test_an_auditor_or_moderator_needs_a_practitioner_and_a_known_role(team):
     with pytest.raises(access.UsersError) as e:
-        access.add_user(team, "eve", roles_=["auditor", "wizard"])
+        access.add_user(team, "eve", roles=["auditor", "wizard"])
     assert "role wizard: choose from auditor" in str(e.value)
     assert "give --practitioner ID" in str(e.value)
     assert team["users"].count == 7
@@ -166,7 +169,7 @@ def test_the_moderator_is_the_login_whatever_is_sent(team, monkeypatch):
 
 @pytest.mark.parametrize("auditor", ["auditor 1", "auditor 2"])
 def test_a_moderator_never_moderates_an_audit_they_wrote(team, monkeypatch, auditor):
-    access.add_user(team, "bea", roles_=["auditor", "moderator"], practitioner_id=4)
+    access.add_user(team, "bea", roles=["auditor", "moderator"], practitioner_id=4)
     if auditor == "auditor 2":
         audit_id = submitted_audit(team, monkeypatch, auditor2=4)
     else:
