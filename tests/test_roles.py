@@ -369,3 +369,16 @@ def test_an_audit_opens_only_for_its_auditors_its_moderators_and_those_who_see_a
     audits.submit(team, draft, today=dt.date(2026, 3, 10))
     as_login(monkeypatch, "mo")
     assert audits.load(team, draft)["status"] == "submitted"
+
+
+def test_self_assessments_are_recorded_by_the_coordinator(team, monkeypatch):
+    from ehkit import self_assessment as sa
+
+    met = {i.key: True for i in sa.load().items}
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="Recording self-assessments needs the "
+                                                "coordinator role"):
+        sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
+    as_login(monkeypatch, "cy")
+    sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
+    assert {r["user"] for r in log(team, "self_assessments")} == {"cy"}
