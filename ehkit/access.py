@@ -290,19 +290,22 @@ def add_user(db: sqlite_utils.Database, login_name: str, *, roles: Iterable[str]
 def import_users(db: sqlite_utils.Database, path: str | Path) -> int:
     """Add or update the users in a CSV or .xlsx file (columns login, practitioner, roles:
     roles separated by spaces). Every row is checked first; one bad row and none is written."""
-    from .cases import ImportFailed, _text, read_rows
+    from .importing import Columns, by_field, cell_text, open_file
 
     path = Path(path)
     if not path.is_file():
         raise UsersError(f"{path}: no such file: give the users file's path")
-    rows = [(n, [_text(c) for c in cells]) for n, cells in read_rows(path)
-            if any(_text(c) for c in cells)]
-    if not rows or [c.lower() for c in rows[0][1][:3]] != ["login", "practitioner", "roles"]:
-        raise ImportFailed(f"{path.name}: the first row should be the headings login, "
-                           "practitioner, roles")
-    found, users, seen = [], [], set()
-    for n, cells in rows[1:]:
-        lg, pid, rs = (cells + ["", "", ""])[:3]
+    # The import frame's reading and header matching; unlike the case imports, one bad row
+    # stops the whole file (who may do what is not imported in part).
+    f = open_file(path, Columns("users", {"login": ("login",),
+                                          "practitioner": ("practitioner", "practitioner id"),
+                                          "roles": ("roles", "role")},
+                                ("login", "roles"), "the headings are login, practitioner, roles"))
+    found = [f"{path.name} row {p.row}: {p.value} beyond the {p.detail}" for p in f.refused]
+    users, seen = [], set()
+    for n, cells in f.rows:
+        text = {k: cell_text(v) for k, v in by_field(f, cells).items()}
+        lg, pid, rs = text["login"], text.get("practitioner") or "", text["roles"]
         pid = int(pid) if pid.isdigit() else (pid or None)
         problems = _problems(db, lg, pid, rs.split())
         if lg in seen:
