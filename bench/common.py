@@ -197,9 +197,9 @@ def cpu_figure(name: str, subject: list[Clock], floor: list[Clock], max_ratio: f
     3 %, those of times by up to 40 %; the draw's ratio of times flipped PASS/FAIL)."""
     times = ""
     if subject and len(floor) == len(subject) and all(f.seconds > 0 for f in floor):
+        ratio = median([s.seconds / f.seconds for s, f in zip(subject, floor, strict=True)])
         times = (f"time {median([c.seconds for c in subject]):.2f} s vs floor "
-                 f"{median([c.seconds for c in floor]):.2f} s = "
-                 f"{median([s.seconds / f.seconds for s, f in zip(subject, floor, strict=True)]):.2f}x")
+                 f"{median([c.seconds for c in floor]):.2f} s = {ratio:.2f}x")
     return ratio_figure(name, [c.cpu_seconds for c in subject], [c.cpu_seconds for c in floor],
                         "s", max_ratio, of="CPU", note="; ".join(n for n in (note, times) if n))
 
