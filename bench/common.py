@@ -193,8 +193,8 @@ def cpu_figure(name: str, subject: list[Clock], floor: list[Clock], max_ratio: f
     """A ratio of CPU seconds (each round's own, their median), the ratio of times beside it.
     Both run in this process, so its CPU time is all of the work; neighbours on a shared
     machine stretch the time of each run by as much as it waits for a core, which the CPU time
-    does not count (bench/RESULTS.md: a busier machine moved the ratios of CPU time by 2 to
-    3 %, those of times by up to 40 %; the draw's ratio of times flipped PASS/FAIL)."""
+    does not count (bench/RESULTS.md: from a quiet machine to the busiest, the import's ratio
+    of CPU time moved by 11 %, its ratio of times 2.7-fold)."""
     times = ""
     if subject and len(floor) == len(subject) and all(f.seconds > 0 for f in floor):
         ratio = median([s.seconds / f.seconds for s, f in zip(subject, floor, strict=True)])
