@@ -58,12 +58,12 @@ def refuse_a_stranger(login: str) -> None:
     gets a page saying to ask the ehkit admin instead of a form that would refuse everything."""
     try:
         db = store.connect(read_only=True)  # the store the forms use (EHKIT_DB)
+        try:
+            me = access.person(db, login)
+        finally:
+            db.close()
     except EhkitError:
-        return  # the form itself says what is wrong with the store
-    try:
-        me = access.person(db, login)
-    finally:
-        db.close()
+        return  # the form itself says what is wrong with the store or the settings
     if access.is_stranger(me):
         said = access.not_a_user(login)
         raise web.HTTPError(403, reason=said[0].upper() + said[1:] + ".")

@@ -346,8 +346,9 @@ def test_a_login_that_is_not_an_ehkit_user_is_told_to_ask_the_ehkit_admin(hub, c
     try:
         page = person.page
         page.wait_for_selector("text=ask an ehkit admin to add you", timeout=120_000)
+        assert page.locator("h1").inner_text() == "This form is not open to you"
         text = page.inner_text("body")
-        assert f"'{STRANGER}' is not an ehkit user" in text
+        assert f"Your login '{STRANGER}' is not an ehkit user" in text
         assert "Traceback" not in text and page.locator(FORM).count() == 0
         assert not any("/api/kernels/" in url for url in person.sockets)  # no kernel for it
     finally:
