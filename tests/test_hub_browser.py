@@ -298,12 +298,25 @@ def test_the_coordinator_sees_every_case(hub, people):
     wait_for_text(page, ".ehkit-case-child_names", child_name(hub.db, case["episode_id"]))
 
 
-def test_an_auditor_cannot_open_the_other_auditors_audit(hub, people):
-    page, theirs = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[0]]
-    page.locator(".ehkit-find-number input").fill(str(theirs))
+def open_found(page, audit_id: int) -> None:
+    """Find an audit by its number under "Saved audits" and press it."""
+    page.locator(".ehkit-find-number input").fill(str(audit_id))
     page.locator("button.ehkit-find").click()
     wait_for_text(page, ".ehkit-found-said", "1 audit found")
     page.locator(".ehkit-found button").first.click()
+
+
+def test_an_auditor_opens_and_prints_their_own_audit(hub, people):
+    page, mine = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[1]]
+    open_found(page, mine)
+    message(page, f"Opened audit no. {mine}")
+    page.locator("button.ehkit-print").click()
+    message(page, "Printable record ready")
+
+
+def test_an_auditor_cannot_open_the_other_auditors_audit(hub, people):
+    page, theirs = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[0]]
+    open_found(page, theirs)
     text = message(page, f"Audit no. {theirs} is for its auditors and moderators, the "
                          "coordinator and the Head of Service")
     assert "Traceback" not in text
