@@ -69,7 +69,8 @@ class AuditForm:
         self.state = tag(html_widget("", layout=FULL), "state")
         self.case_view = CaseView(m, t)
         self.checklist_view = ChecklistView(m, t)
-        self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"))
+        self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"),
+                                label=t.summary_label)
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]

@@ -28,6 +28,7 @@ from .common import (
     esc,
     field_note,
     html_widget,
+    labelled,
     show_note,
     tag,
 )
@@ -159,13 +160,16 @@ class CaseView:
         lock(model, self.audit_date, self.auditor1, self.auditor2, self.ehm, self.episode)
 
         self.readonly: dict[str, w.HTML] = {}
-        inputs = {"audit_date": (self.audit_date, "audit_date"),
-                  "auditor1": (self.auditor1, "auditor1"), "auditor2": (self.auditor2, "auditor2"),
-                  "ehm_number": (w.HBox([self.ehm, self.episode]), "episode")}
+        labelled(self.episode, "Episode")
+        inputs = {"audit_date": (self.audit_date, self.audit_date, "audit_date"),
+                  "auditor1": (self.auditor1, self.auditor1, "auditor1"),
+                  "auditor2": (self.auditor2, self.auditor2, "auditor2"),
+                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode]), "episode")}
         self.parts: list[w.Widget] = [html_widget("<h2>Case information</h2>")]
         for f in tpl.case_fields:
             if f.value in inputs:
-                field, key = inputs[f.value]
+                named, field, key = inputs[f.value]
+                labelled(named, f.label)
                 self.parts += [w.HBox([label(f.label), field], layout=ROW), note(model, key)]
             else:
                 box = tag(html_widget('<div class="ehkit-readonly"></div>', layout=INPUT),
@@ -190,15 +194,18 @@ class ChecklistView:
                 "check", f"check-{c.value}"))
             text = bind(note_value, tag(w.Text(style=TEXT_STYLE, placeholder="Note",
                                                layout=CHECK_NOTE), f"check-note-{c.value}"))
+            labelled(status, c.label)
+            labelled(text, f"{c.label}: note")
             lock(model, status, text)
             self.checklist[c.value] = (status, text)
             self.parts.append(w.HBox([html_widget(esc(c.label), layout=w.Layout(width="22%")),
                                       status, text], layout=ROW))
 
 
-def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA) -> w.Textarea:
-    """A free-text box bound to ``model.<name>``."""
-    box = tag(w.Textarea(style=TEXT_STYLE, layout=layout), css)
+def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA, *,
+             label: str) -> w.Textarea:
+    """A free-text box bound to ``model.<name>``, named ``label`` for screen readers."""
+    box = labelled(tag(w.Textarea(style=TEXT_STYLE, layout=layout), css), label)
     link((model, name), (box, "value"))
     lock(model, box)
     return box
@@ -210,7 +217,8 @@ class OverallView:
     def __init__(self, model: AuditModel, tpl: Template):
         self.model, self.tpl = model, tpl
         self.grade: w.ToggleButtons | None = None
-        self.reasons = text_box(model, "overall_reasons", "overall_reasons")
+        self.reasons = text_box(model, "overall_reasons", "overall_reasons",
+                                label=tpl.overall_reasons_label)
         held = next((s for s in tpl.sections if s.holds_overall), None)
         where = f"section {held.number}" if held else "the last section"
         self.shown = tag(html_widget(""), "overall-shown")
@@ -226,18 +234,18 @@ class OverallView:
 
     def grade_parts(self) -> list[w.Widget]:
         t = self.tpl
-        self.grade = grade_choice(self.model, t, OVERALL)
+        self.grade = grade_choice(self.model, t, OVERALL, "Overall grade")
         return [html_widget(f"<b>{esc(t.overall_grading_label)}</b>"), self.grade,
                 html_widget(grade_definitions(t)), note(self.model, OVERALL)]
 
 
-def grade_choice(model: AuditModel, tpl: Template, key: str) -> w.ToggleButtons:
-    """A section's (or the overall) grade: Inadequate first, as on the paper tool."""
+def grade_choice(model: AuditModel, tpl: Template, key: str, name: str) -> w.ToggleButtons:
+    """A section's (or the overall) grade, named ``name``: Inadequate first, as on paper."""
     grades = list(reversed(tpl.grades))
     g = bind(model.grades[key], tag(w.ToggleButtons(
         style=TOGGLE_STYLE, options=[(x.label, x.value) for x in grades], value=None,
         tooltips=[x.definition for x in grades], layout=PLAIN), "grade", f"grade-{key}"))
-    lock(model, g)
+    lock(model, labelled(g, name))
     return g
 
 
@@ -268,19 +276,19 @@ class SectionView:
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
                     style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
                     "response", f"response-{q.key}"))
-                lock(model, toggle)
+                lock(model, labelled(toggle, q.text))
                 self.responses[q.key] = toggle
                 add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
             comment = bind(model.comments[item.key], tag(w.Textarea(
                 style=TEXT_STYLE, placeholder="Comments: the evidence for your judgement",
                 layout=TEXTAREA), "comment", f"comment-{item.key}"))
-            lock(model, comment)
+            lock(model, labelled(comment, f"{item.key} comments"))
             self.comments[item.key] = comment
             static.append("<b>Comments:</b>")
             add(comment)
         if s.graded:
             static.append(f"<b>{esc(s.grading_label)}</b>")
-            self.grade = grade_choice(model, tpl, s.key)
+            self.grade = grade_choice(model, tpl, s.key, f"{s.number}. {s.title}: grade")
             add(self.grade, html_widget(grade_definitions(tpl)), note(model, s.key))
         add()
         if s.holds_overall:
@@ -310,6 +318,7 @@ class ActionRowView:
             else:
                 wd = w.Text(style=TEXT_STYLE, layout=w.Layout(width=action_width(k)))
             if k != "number":
+                labelled(wd, c.label)
                 bind(row.values[k], wd)
                 self._links += lock(model, wd)
             self.widgets[k] = tag(wd, f"action-{k}")
@@ -396,6 +405,7 @@ class RecordView:
         dlink((model, "record"), (self.record, "value"))
         self.case_note = tag(w.Textarea(style=TEXT_STYLE,
                                          layout=w.Layout(width="100%", height="12em")), "case-note")
+        labelled(self.case_note, "Case note")
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
@@ -410,8 +420,8 @@ class ModerationView:
 
     def __init__(self, model: AuditModel):
         m = model.moderation
-        self.moderator = offer(tag(w.Dropdown(layout=INPUT), "moderator"), (model, "people"),
-                               people_choices(model), (m, "moderator_id"))
+        self.moderator = offer(labelled(tag(w.Dropdown(layout=INPUT), "moderator"), "Moderator"),
+                               (model, "people"), people_choices(model), (m, "moderator_id"))
         self.grades: dict[str, w.Dropdown] = {}
         self.reasons: dict[str, w.Text] = {}
         self.parts: list[w.Widget] = [
@@ -425,6 +435,8 @@ class ModerationView:
             r = bind(m.reasons[key], tag(w.Text(
                 style=TEXT_STYLE, placeholder="Reason (needed when the grade changes)",
                 layout=w.Layout(flex="1 1 40%")), f"mod-reason-{key}"))
+            labelled(g, f"{text}: moderated grade")
+            labelled(r, f"{text}: reason for a changed grade")
             self.grades[key], self.reasons[key] = g, r
             self.parts += [w.HBox([html_widget(esc(text), layout=w.Layout(width="30%")), g, r],
                                   layout=ROW), note(model, f"mod-{key}")]

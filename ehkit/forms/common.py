@@ -1,6 +1,8 @@
 """Small widget helpers every ehkit form shares.
 
 * :func:`esc` / :func:`text_html` - free text is escaped before it goes into an HTML widget.
+* :func:`labelled` - the name a screen reader reads for an input whose visible label the form
+  lays out beside it.
 * :func:`css_name` and :func:`tag` - stable CSS classes, so browser tests and the benchmark
   can find a widget (``.ehkit-save``) without relying on layout.
 * :func:`date_picker`, :func:`to_date` - dates as ``datetime.date`` both ways.
@@ -92,6 +94,15 @@ def tag(widget: w.DOMWidget, *names: str) -> w.DOMWidget:
     return widget
 
 
+def labelled(widget: w.DOMWidget, name: str) -> w.DOMWidget:
+    """Name an input for screen readers: its description becomes a ``<label>`` tied to it,
+    hidden on screen (``ehkit-sr-label``, in the page template) because the form already
+    shows the same words beside it (WCAG 1.3.1, 4.1.2)."""
+    widget.description = name
+    widget.add_class("ehkit-sr-label")
+    return widget
+
+
 def to_date(value) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -103,9 +114,13 @@ def to_date(value) -> dt.date | None:
         return None
 
 
-def date_picker(value=None, description: str = "", key: str | None = None) -> w.DatePicker:
+def date_picker(value=None, description: str = "", key: str | None = None,
+                name: str = "") -> w.DatePicker:
+    """A date input, labelled by ``description`` (shown) or ``name`` (screen readers only)."""
     picker = w.DatePicker(value=to_date(value), description=description,
                           style={"description_width": "initial"} if description else {})
+    if name and not description:
+        labelled(picker, name)
     if key:
         tag(picker, f"date-{key}")
     return picker
@@ -116,9 +131,16 @@ def field_note(key: str) -> w.HTML:
     return tag(html_widget("", layout=NOTE_LAYOUT), "note", f"note-{key}")
 
 
+# Each kind of note and message says what it is in an icon and words, not only in its colour
+# (WCAG 1.4.1): orange "still to do", red "a rule stops this", green "done", blue "for you".
+NOTE_SIGNS = {"ehkit-todo": "&#9888; Still to do: ", "ehkit-note": "&#9888; "}
+MESSAGE_SIGNS = {"ehkit-msg-ok": "&#10004; ", "ehkit-msg-blocked": "&#9888; ",
+                 "ehkit-msg-info": "&#8505; "}
+
+
 def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
     cls = "ehkit-todo" if todo else "ehkit-note"
-    note.value = f'<span class="{cls}">&#9888; {esc(message)}</span>' if message else ""
+    note.value = f'<span class="{cls}">{NOTE_SIGNS[cls]}{esc(message)}</span>' if message else ""
 
 
 class Messages:
@@ -129,7 +151,7 @@ class Messages:
 
     def _show(self, cls: str, text: str, detail: list[str] | None = None) -> None:
         items = "".join(f"<li>{esc(d)}</li>" for d in detail or [])
-        self.widget.value = (f'<div class="{cls}" role="status">{esc(text)}'
+        self.widget.value = (f'<div class="{cls}" role="status">{MESSAGE_SIGNS[cls]}{esc(text)}'
                              + (f"<ul>{items}</ul>" if items else "") + "</div>")
 
     def ok(self, text: str, detail: list[str] | None = None) -> None:
