@@ -214,7 +214,7 @@ class AuditForm:
                      else "Not done")
             self.messages.blocked(
                 f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
-                + (", shown in red next to each field." if len(loose) < n else "."),
+                + (", each shown next to its field (marked ⚠)." if len(loose) < n else "."),
                 list(e.problems.values()))
         elif isinstance(e, audits.StaleRecord):
             self.messages.blocked(f"{e}. To reload it, choose it under Saved audits and press "
@@ -254,7 +254,7 @@ class AuditForm:
         if todo:
             self.messages.ok(f"Saved draft no. {audit_id} at {at}. Before it can be submitted, "
                              f"{len(todo)} thing{'s' if len(todo) != 1 else ''} still to do "
-                             "(shown in orange next to each field).")
+                             "(each marked \"Still to do\" next to its field).")
         else:
             self.messages.ok(f"Saved draft no. {audit_id} at {at}. It is complete and ready "
                              "to submit.")
