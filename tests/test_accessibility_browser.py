@@ -254,7 +254,7 @@ APPS = {"sampling": ".ehkit-month select", "actions": ".ehkit-filter-state selec
 @pytest.mark.parametrize("app", list(APPS))
 def test_each_coordinator_app_is_accessible_and_names_every_input(app, work, pages):
     folder, db = work
-    with VoilaServer(db, notebook=app, cwd=folder) as server:
+    with VoilaServer(db, notebook=app, cwd=folder, preheat=False) as server:
         page = pages(server, wait_for=APPS[app])
         assert page.evaluate("document.documentElement.lang") == "en-GB"
         assert page.title().startswith("Early Help")
