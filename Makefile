@@ -7,7 +7,7 @@ DEMO_DB := data/demo.db
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench browser clean baseline wheel
+.PHONY: install demo test test-fast lint bench browser hub-proxy clean baseline wheel
 
 install: $(STAMP)
 
@@ -23,6 +23,16 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# The JupyterHub deployment's proxy (tests/test_hub_browser.py), from npm, once.
+PROXY := build/node/node_modules/.bin/configurable-http-proxy
+hub-proxy: $(PROXY)
+
+$(PROXY):
+	@command -v npm >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm install --silent --no-audit --no-fund --prefix build/node configurable-http-proxy@^5
+
 demo: $(STAMP)
 	$(BIN)/ehkit demo --db $(DEMO_DB) --force
 	$(BIN)/ehkit report quarterly --db $(DEMO_DB) --audience board
@@ -30,7 +40,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ehkit tests bench
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser hub-proxy lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # The quick loop while working: no browser, no notebooks or many processes (`make test` runs all).

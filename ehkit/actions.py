@@ -258,11 +258,11 @@ def format_overdue(rows: list[dict], on) -> str:
     """The overdue list as plain text, for a terminal or a cron email."""
     on = _as_date(on, "day")
     if not rows:
-        return f"No actions overdue on {on}."
-    lines = [f"{len(rows)} action(s) overdue on {on}:"]
+        return f"No actions overdue on {dates.uk(on)}."
+    lines = [f"{len(rows)} action(s) overdue on {dates.uk(on)}:"]
     for r in rows:
         lines.append(
-            f"  {r['due_date']} ({r['days_overdue']} days)  audit {r['audit_id']} action "
+            f"  {dates.uk(r['due_date'])} ({r['days_overdue']} days)  audit {r['audit_id']} action "
             f"{r['number']}  {r['ehm_number']}  {r['owner'] or r['by_whom'] or 'no owner'}"
             f" [{r['team'] or 'no team'}]: {r['action']}")
     return "\n".join(lines)

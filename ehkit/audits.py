@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,42 +186,119 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     audit["moderations"] = [
         dict(r) for r in db.query(
             "SELECT m.*, p.name AS moderator FROM moderations m"
-            " JOIN practitioners p ON p.id = m.moderator_id WHERE m.audit_id = ? ORDER BY m.id",
-            [audit_id])]
+            " JOIN practitioners p ON p.id = m.moderator_id WHERE m.audit_id = ?"
+            " ORDER BY m.moderated_on, m.id", [audit_id])]
+    _mark_standing(audit)
     audit["case"] = case_information(db, audit["episode_id"])
     audit["auditor1"] = _name(db, audit["auditor1_id"])
     audit["auditor2"] = _name(db, audit["auditor2_id"])
     return audit
 
 
-def listing(db: sqlite_utils.Database, *, statuses: Iterable[str] = ("draft",),
-            auditor_id: int | None = None, limit: int = 500) -> list[dict]:
-    """Audits to pick from on the form, most recently changed first."""
-    statuses = [statuses] if isinstance(statuses, str) else list(statuses)
-    if not set(statuses) <= set(STATUS_LABELS):
-        raise AuditRuleError({"status": f"choose statuses from {', '.join(STATUS_LABELS)}."})
-    if auditor_id is not None:
-        auditor_id = records.record_id(auditor_id, "auditor", AuditNotFound)
+def _mark_standing(audit: dict) -> None:
+    """Mark each moderation ``counts`` or not: while the audit stands moderated, the latest
+    of each part counts (the rule of the final_grades view, migration 0070); once it is
+    reopened, none does until it is moderated again. The rest are history."""
+    latest = {m["key"]: m for m in audit["moderations"]}  # oldest first: the last one wins
+    for m in audit["moderations"]:
+        m["counts"] = audit["status"] == "moderated" and latest[m["key"]] is m
+
+
+def standing_moderation(audit: Mapping) -> dict[str, dict]:
+    """The moderation that counts for each part (key -> row) of a loaded audit."""
+    return {m["key"]: m for m in audit["moderations"] if m["counts"]}
+
+
+@dataclass(frozen=True)
+class Found:
+    """One page of the audits :func:`find` found, most recently changed first."""
+
+    rows: list[dict]
+    total: int  # found in all
+    page: int  # this page, from 1
+    pages: int  # pages in all (1 when nothing was found)
+
+
+PAGE_SIZE = 20
+
+
+def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | None = None,
+         auditor_id: int | None = None, status: str | Iterable[str] | None = None,
+         audited_from: Any = None, audited_to: Any = None, page: int = 1,
+         limit: int = PAGE_SIZE) -> Found:
+    """Find saved audits, any as old as the store: by number, EHM number (any case),
+    auditor (1 or 2), status(es) and audit date (from/to, both days included), ``limit`` a
+    page. A page past the last gives the last. AuditRuleError names each search term that
+    cannot be searched for and what to put right."""
+    errors: dict[str, str] = {}
+    where, params = _search_terms(errors, number, ehm_number, auditor_id, status,
+                                  audited_from, audited_to)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
-        raise AuditRuleError({"limit": "list from 1 to 100,000 audits at a time."})
-    # Several statuses (most audits): walk the updated_at index newest first and stop at the
-    # limit ("+" keeps SQLite off the status index). One status, e.g. the few drafts: its index.
-    status = "+a.status" if len(statuses) > 1 else "a.status"
-    where = f"{status} IN ({', '.join('?' * len(statuses))})"
-    params: list[Any] = [*statuses]
-    if auditor_id is not None:
-        where += " AND (a.auditor1_id = ? OR a.auditor2_id = ?)"
-        params += [auditor_id, auditor_id]
-    return [dict(r) for r in db.query(
+        errors["limit"] = "list from 1 to 100,000 audits at a time."
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        errors["page"] = "pages count from 1."
+    if errors:
+        raise AuditRuleError(errors)
+    joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
+             " JOIN practitioners p ON p.id = a.auditor1_id WHERE " + " AND ".join(where))
+    total = db.execute("SELECT count(*)" + joins, params).fetchone()[0]
+    pages = max(1, -(-total // limit))
+    page = min(page, pages)
+    rows = [dict(r) for r in db.query(
         "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
-        " e.ehm_number FROM audits a JOIN episodes e ON e.id = a.episode_id"
-        f" JOIN practitioners p ON p.id = a.auditor1_id WHERE {where}"
-        " ORDER BY a.updated_at DESC, a.id DESC LIMIT ?", [*params, limit])]
+        " e.ehm_number" + joins + " ORDER BY a.updated_at DESC, a.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, (page - 1) * limit])]
+    return Found(rows, total, page, pages)
+
+
+def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status,
+                  audited_from, audited_to) -> tuple[list[str], list]:
+    """:func:`find`'s terms as SQL conditions on ``audits a`` and ``episodes e`` with their
+    parameters; a term that cannot be searched for goes in ``errors``."""
+    where, params = ["1"], []
+    if not _blank(number):
+        text = str(number).strip()
+        if isinstance(number, bool) or not text.isdigit() or not records.is_id(int(text)):
+            errors["number"] = (f"'{text[:40]}' is not an audit number: type the number "
+                                "shown as 'no. 12', digits only.")
+        else:
+            where.append("a.id = ?")
+            params.append(int(text))
+    if not _blank(ehm_number):
+        if isinstance(ehm_number, str):
+            where.append("e.ehm_number = ? COLLATE NOCASE")  # EHM101 or ehm101: one case
+            params.append(ehm_number.strip())
+        else:
+            errors["ehm_number"] = "Type the EHM number as it is written, like EHM101385."
+    auditor_id = _int(auditor_id, "auditor", errors, "person")
+    if auditor_id is not None:
+        where.append("(a.auditor1_id = ? OR a.auditor2_id = ?)")
+        params += [auditor_id, auditor_id]
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        if not statuses or not set(statuses) <= set(STATUS_LABELS):
+            errors["status"] = f"choose statuses from {', '.join(STATUS_LABELS)}."
+        else:
+            # "+": with several statuses SQLite walks the updated_at index newest first.
+            column = "+a.status" if len(statuses) > 1 else "a.status"
+            where.append(f"{column} IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+    days = {}
+    for key, value, sign in (("audited_from", audited_from, ">="),
+                             ("audited_to", audited_to, "<=")):
+        days[key] = _iso_date(value, key, errors)
+        if days[key] is not None:
+            where.append(f"a.audit_date {sign} ?")
+            params.append(days[key])
+    if None not in days.values() and days["audited_from"] > days["audited_to"]:
+        errors["audited_to"] = (f"The 'to' date ({uk(days['audited_to'])}) is before the "
+                                f"'from' date ({uk(days['audited_from'])}): swap them.")
+    return where, params
 
 
 def drafts(db: sqlite_utils.Database, auditor_id: int | None = None) -> list[dict]:
     """Draft audits (an auditor's own when ``auditor_id`` is given), newest first."""
-    return listing(db, statuses=("draft",), auditor_id=auditor_id)
+    return find(db, status="draft", auditor_id=auditor_id, limit=500).rows
 
 
 # -- checking ---------------------------------------------------------------------------------
@@ -649,22 +727,31 @@ def _moderations(db: sqlite_utils.Database, audit: Mapping, moderator_id: Any,
 
 # -- outputs for the record -------------------------------------------------------------------
 def case_note(db: sqlite_utils.Database, audit_id: int) -> str:
-    """The case-note text guidance 2 asks for: auditor name, date audited and grading."""
+    """The case-note text guidance 2 asks for: auditor name, date audited and grading. Each
+    grade is the one that counts; where a moderator changed it, the auditor's follows."""
     a = load(db, audit_id)
     tpl = template_of(a)
     who = a["auditor1"] + (f" and {a['auditor2']}" if a["auditor2"] else "")
     lines = [f"Case audit ({tpl.title}) of {a['case']['ehm_number']}.",
              f"Audited by: {who}.",
-             f"Date audited: {a['audit_date']}.",
-             f"Overall grading: {tpl.grade_label(a['overall_grade'])}."]
-    final = {m["key"]: m for m in a["moderations"]}
-    if OVERALL in final and final[OVERALL]["moderated_grade"] != a["overall_grade"]:
-        m = final[OVERALL]
-        lines.append(f"Overall grading after moderation by {m['moderator']} on "
-                     f"{m['moderated_on']}: {tpl.grade_label(m['moderated_grade'])}.")
+             f"Date audited: {uk(a['audit_date'])}."]
+    standing = standing_moderation(a)
+    moderators = dict.fromkeys(f"{m['moderator']} on {uk(m['moderated_on'])}"
+                               for m in standing.values())
+    if moderators:
+        lines.append(f"Moderated by: {', '.join(moderators)}.")
+
+    def grading(key: str, auditors: int | None) -> str:
+        m = standing.get(key)
+        if m is None or m["moderated_grade"] == auditors:
+            return tpl.grade_label(auditors)
+        return (f"{tpl.grade_label(m['moderated_grade'])} (moderated; the auditor's grading: "
+                f"{tpl.grade_label(auditors)})")
+
+    lines.append(f"Overall grading: {grading(OVERALL, a['overall_grade'])}.")
     for s in tpl.graded_sections:
-        g = (a["answers"].get(s.key) or {}).get("grade")
-        lines.append(f"  {s.number}. {s.title}: {tpl.grade_label(g)}")
+        lines.append(f"  {s.number}. {s.title}: "
+                     f"{grading(s.key, (a['answers'].get(s.key) or {}).get('grade'))}")
     lines.append(f"Status: {STATUS_LABELS[a['status']]}.")
     return "\n".join(lines)
 
@@ -681,6 +768,8 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     env.filters["uk_date"] = uk  # stored ISO, printed 16/09/2015
     return env.get_template("record.html.j2").render(
         a=a, tpl=tpl, case_values=_case_values(db, a), note=case_note(db, audit_id),
+        moderation=[m for m in a["moderations"] if m["counts"]],
+        earlier=[m for m in a["moderations"] if not m["counts"]],
         status=STATUS_LABELS[a["status"]],
         printed=dt.date.today().isoformat(),
         responses={c.value: c.label for c in tpl.question_choices},
@@ -712,12 +801,14 @@ def record_path(db: sqlite_utils.Database, audit_id: int,
     if a is None:
         raise AuditNotFound(f"there is no audit number {audit_id}")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in a[0])
-    return Path(out_dir) / f"{safe}-{a[1]}.html"
+    # The audit's number too: two audits of one case on one day are two records.
+    return Path(out_dir) / f"{safe}-{a[1]}-audit-{audit_id}.html"
 
 
 def print_record(db: sqlite_utils.Database, audit_id: int,
                  out_dir: str | Path = "reports/audits") -> Path:
-    """Write the printable record to ``<out_dir>/<EHM>-<audit date>.html``; return its path."""
+    """Write the printable record to ``<out_dir>/<EHM>-<audit date>-audit-<number>.html``;
+    return its path."""
     html = render_record(db, audit_id)
     path = record_path(db, audit_id, out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,143 +1,69 @@
 """Cases: episodes, children, practitioners and agencies, imported from case-system exports.
 
-An import reads a CSV (UTF-8 with or without BOM, or Windows-1252) or an ``.xlsx`` file, finds
-its columns through a mapping file (``ehkit/mappings/*.toml``), checks every row against the
-rules in :data:`RULES`, writes the valid rows in ONE transaction (bulk, no query per row) and
-every rejected row, with its row number, original values and the rule it broke, to
-``reports/imports/<file>-rejects.csv``. Each import is recorded in the ``imports`` table.
+Each import finds its columns through a mapping file (``ehkit/mappings/*.toml``) and runs on
+the import frame (:mod:`ehkit.importing`: reading the file, the header row, dates, the
+rejects file, the one transaction, the record and the summary). Each is a few named steps:
+the columns the file speaks for, the rows checked (every rule's code in the registry,
+``ehkit rules``), rows of one record merged, and the write.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import csv
 import datetime as dt
-import functools
 import gc
-import hashlib
-import io
-import re
-import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import sqlite_utils
 
 from . import db as store
-from . import home, rules, spreadsheet
+from . import home, rules
 from .dates import uk
+from .episodes import labels as episode_labels
 from .errors import EhkitError
+from .importing import (
+    REJECTS_DIR,
+    Bad,
+    Columns,
+    File,
+    ImportSummary,
+    Problem,
+    by_field,
+    cell_text,
+    finish,
+    norm,
+    number,
+    open_file,
+    parse_date,
+    yes_no,
+)
 from .settings import get as setting
 
 DEFAULT_MAPPING = "default"
-REJECTS_DIR = Path("reports") / "imports"
 KINDS = ("episodes", "practitioners", "agencies")
-
-
-# -- errors for a person -----------------------------------------------------------------
-class ImportFailed(EhkitError):
-    """The whole file could not be imported (nothing was written)."""
-
-
-class WrongColumns(ImportFailed):
-    pass
-
-
-class UnreadableFile(ImportFailed):
-    pass
 
 
 class MappingError(EhkitError):
     pass
 
 
-# -- the rules a row must keep: code -> what a data officer reads -------------------------
-RULES: dict[str, str] = {
-    "MISSING_VALUE": "a required value is blank",
-    "BAD_DATE": "not a date ehkit can read (use 31/01/2026, 31-Jan-2026 or 2026-01-31)",
-    "IMPOSSIBLE_DATE": "no such day in the calendar",
-    "BAD_NUMBER": "not a whole number",
+# -- the rules a row of a case-system export keeps (with the frame's: ehkit.importing) -----
+rules.register_all({
     "UNKNOWN_VALUE": "a word the mapping file does not know",
+    "UNKNOWN_SECTOR": "not one of the sectors in the settings (agencies.sectors): add it "
+                      "there, or map the export's word to one in the mapping file",
     "UNKNOWN_AGENCY": "no agency of this name in the store (import agencies first, "
                       "or use --create-agencies)",
     "UNKNOWN_PRACTITIONER": "no practitioner of this name or id in the store "
                             "(import practitioners first, or correct the name)",
     "AMBIGUOUS_PRACTITIONER": "more than one practitioner has this name: use the id column",
-    "DOB_IN_FUTURE": "date of birth is in the future",
-    "DOB_AFTER_START": "date of birth is after the episode began",
-    "END_BEFORE_START": "episode end is before its start",
-    "REVIEW_BEFORE_START": "review date is before the episode began",
-    "REVIEW_ORDER": "last review is before the first review",
-    "ENDED_WITHOUT_END_DATE": "how the episode ended is given but it has no end date",
-    "DUPLICATE_ROW": "the same as an earlier row, which was imported",
     "DUPLICATE_DIFFERS": "same EHM number and start date as an earlier row, but different "
                          "episode details: one episode cannot have two",
-    "OWN_LINE_MANAGER": "a practitioner cannot be their own line manager",
-}
-rules.register_all(RULES, kind="import")
-
-
-# A rejects file: these columns, then the row's own cells as they were read.
-REJECT_COLUMNS = ("row", "code", "field", "value", "reason")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule in one row: what a rejects file lists."""
-
-    row: int
-    code: str
-    field: str
-    value: str
-    detail: str = ""
-
-    @property
-    def message(self) -> str:
-        return RULES[self.code] + (f": {self.detail}" if self.detail else "")
-
-
-class _Bad(Exception):
-    """A value broke a rule (internal: becomes a Problem for its row and field)."""
-
-    def __init__(self, code: str, detail: str = ""):
-        self.code, self.detail = code, detail
-
-
-@dataclass
-class ImportSummary:
-    kind: str
-    file: str
-    sha256: str
-    read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    rejects_file: Path | None = None
-    created_agencies: list[str] = field(default_factory=list)
-    import_id: int | None = None
-
-    def __str__(self) -> str:
-        lines = [f"{self.file}: read {self.read:,} rows = {self.inserted:,} inserted + "
-                 f"{self.updated:,} updated + {self.unchanged:,} unchanged + "
-                 f"{self.rejected:,} rejected"]
-        if self.read and not (self.inserted or self.updated):
-            lines.append("nothing changed: every valid row is already in the store"
-                         if self.unchanged else "nothing was imported")
-        if self.created_agencies:
-            lines.append("created agencies: " + ", ".join(self.created_agencies))
-        if self.rejects_file:
-            codes: dict[str, int] = {}
-            for p in self.problems:
-                codes[p.code] = codes.get(p.code, 0) + 1
-            lines.append(f"rejected rows and why: {self.rejects_file} ("
-                         + ", ".join(f"{c} {n}" for c, n in sorted(codes.items())) + ")")
-        return "\n".join(lines)
+}, kind="import")
 
 
 # -- mapping files ---------------------------------------------------------------------------
@@ -159,17 +85,6 @@ REQUIRED = {
     "practitioners": ("name", "agency"),
     "agencies": ("name", "kind", "sector"),
 }
-YES = {"yes", "y", "true", "1", "x"}
-NO = {"no", "n", "false", "0"}
-
-
-_NOT_ALNUM = re.compile(r"[^0-9a-z]")
-
-
-@functools.lru_cache(maxsize=65536)  # exports repeat the same agencies, names and words
-def norm(text) -> str:
-    """A header or word as matched: lower case, letters and digits only."""
-    return _NOT_ALNUM.sub("", str(text).casefold())
 
 
 @dataclass(frozen=True)
@@ -212,194 +127,11 @@ def load_mapping(name_or_path: str | Path | None = None) -> Mapping:
     return Mapping(path.stem, columns, values, defaults, data.get("create_agencies", {}))
 
 
-# -- reading a file --------------------------------------------------------------------------
-def _decode(raw: bytes, name: str) -> str:
-    if raw.startswith(codecs.BOM_UTF8):
-        encodings = ["utf-8-sig"]
-    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ["utf-16"]
-    else:
-        encodings = ["utf-8", "cp1252"]
-    for enc in encodings:
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFile(f"{name}: the file is neither UTF-8 nor Windows-1252 text: save it "
-                         "from Excel as 'CSV UTF-8' and import again")
-
-
-def read_rows(path: Path) -> Iterable[tuple[int, list]]:
-    """(row number as Excel shows it, cells) for every row of a CSV or .xlsx file."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as e:  # openpyxl raises many kinds for a damaged file
-            raise UnreadableFile(f"{path.name}: not a readable Excel file ({e})") from None
-        try:
-            ws = wb.worksheets[0]
-            return [(n, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        finally:
-            wb.close()
-    if suffix == ".xls":
-        raise UnreadableFile(f"{path.name}: old .xls files cannot be read: save it as .xlsx "
-                             "or CSV and import again")
-    text = _decode(path.read_bytes(), path.name)
-    first = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return enumerate(reader, start=1)
-
-
-def _blank(cells: list) -> bool:
-    try:  # a CSV row: its cells joined and trimmed at once
-        return not "".join(cells).strip()
-    except TypeError:  # an Excel row: numbers, dates, None
-        return not any(c.strip() if type(c) is str else c is not None for c in cells)
-
-
-def _text(value) -> str:
-    """A cell as the data officer saw it (for the rejects file and for text fields)."""
-    if type(value) is str:  # nearly every cell: the quick way first
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _find_header(rows, kind: str, mapping: Mapping, name: str):
-    """Find the header row (title rows above it are skipped) and map fields to column numbers."""
-    accepted = {f: {norm(h) for h in hs} for f, hs in mapping.columns[kind].items()}
-    first = None
-    for n, cells in rows:
-        if _blank(cells):
-            continue
-        headers = [norm(_text(c)) for c in cells]
-        found: dict[str, int] = {}
-        for f, names in accepted.items():
-            hits = [i for i, h in enumerate(headers) if h and h in names]
-            if len(hits) > 1:
-                raise WrongColumns(f"{name}: the column for {f} appears twice (columns "
-                                   f"{hits[0] + 1} and {hits[1] + 1}): remove one")
-            if hits:
-                found[f] = hits[0]
-        missing = [f for f in REQUIRED[kind] if f not in found]
-        if not missing:
-            return n, [_text(c) for c in cells], found
-        if first is None:
-            first = missing
-        if n >= 20:
-            break
-    missing = first or list(REQUIRED[kind])
-    want = "; ".join(f"{f} (as " + " or ".join(repr(h) for h in mapping.columns[kind][f][:2])
-                     + ")" for f in missing)
-    raise WrongColumns(f"{name}: missing columns for {kind} with mapping "
-                       f"'{mapping.name}': {want}. Add them to the export, or name their "
-                       "headings in a mapping file (--mapping)")
-
-
-# -- values ----------------------------------------------------------------------------------
-MONTHS = {m.lower(): i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
-MONTHS.update({"sept": 9})
-for _i in range(1, 13):
-    MONTHS[dt.date(2000, _i, 1).strftime("%B").lower()] = _i
-EXCEL_EPOCH = dt.date(1899, 12, 30)
-_TIME = re.compile(r"^(.*?)[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_UK = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})$")
-_NAMED = re.compile(r"^(\d{1,2})[ /-]?([A-Za-z]{3,9})[ /,-]*(\d{2}|\d{4})$")
-_SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
-_date_cache: dict[str, dt.date | _Bad] = {}
-
-
-def parse_date(value) -> dt.date | None:
-    """A date from a cell: Excel date cells and serials, 31/01/2026, 31-Jan-2026, ISO."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _serial(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    hit = _date_cache.get(text)
-    if hit is None:
-        try:
-            hit = _parse_text_date(text)
-        except _Bad as bad:
-            hit = bad
-        if len(_date_cache) < 200_000:
-            _date_cache[text] = hit
-    if isinstance(hit, _Bad):
-        raise hit
-    return hit
-
-
-def _serial(n: float) -> dt.date:
-    if not 1 <= n < 2958466:
-        raise _Bad("BAD_DATE", f"{n} is not an Excel date number")
-    return EXCEL_EPOCH + dt.timedelta(days=int(n))
-
-
-def _parse_text_date(text: str) -> dt.date:
-    m = _TIME.match(text)
-    if m:
-        text = m.group(1).strip()
-    if _SERIAL.match(text):
-        return _serial(float(text))
-    if m := _ISO.match(text):
-        y, mo, d = (int(g) for g in m.groups())
-    elif m := _UK.match(text):
-        d, mo, y = (int(g) for g in m.groups())
-        if len(m.group(3)) == 2:
-            raise _Bad("BAD_DATE", "write the year in full (2026, not 26)")
-    elif m := _NAMED.match(text):
-        d, y = int(m.group(1)), int(m.group(3))
-        mo = MONTHS.get(m.group(2).lower())
-        if mo is None:
-            raise _Bad("BAD_DATE", f"{m.group(2)!r} is not a month")
-        if len(m.group(3)) == 2:
-            raise _Bad("BAD_DATE", "write the year in full (2026, not 26)")
-    else:
-        raise _Bad("BAD_DATE")
-    try:
-        return dt.date(y, mo, d)
-    except ValueError:
-        raise _Bad("IMPOSSIBLE_DATE", "dates are read as day/month/year") from None
-
-
-def _number(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        f = float(text)
-    except ValueError:
-        raise _Bad("BAD_NUMBER") from None
-    if not f.is_integer():
-        raise _Bad("BAD_NUMBER")
-    return int(f)
-
-
-def _yes_no(text: str, words: dict[str, str]) -> int:
-    t = norm(words.get(norm(text), text))
-    if t in YES:
-        return 1
-    if t in NO or t == "":
-        return 0
-    raise _Bad("UNKNOWN_VALUE", "expected yes or no")
+def _open(path: str | Path, kind: str, mapping: Mapping) -> File:
+    """The file opened on the frame, its headings as the mapping names them."""
+    return open_file(path, Columns(kind, mapping.columns[kind], REQUIRED[kind],
+                                   "Add them to the export, or name their headings in a "
+                                   f"mapping file (--mapping; this import used '{mapping.name}')"))
 
 
 def _choice(text: str, words: dict[str, str], allowed: dict[str, str]) -> str:
@@ -410,98 +142,7 @@ def _choice(text: str, words: dict[str, str], allowed: dict[str, str]) -> str:
     for value, label in allowed.items():
         if key in (norm(value), norm(label)):
             return value
-    raise _Bad("UNKNOWN_VALUE", "add it to the mapping file; allowed: " + ", ".join(allowed))
-
-
-# -- the import frame shared by the three kinds -----------------------------------------------
-@dataclass
-class _File:
-    name: str
-    sha256: str
-    header_row: int
-    headers: list[str]
-    found: dict[str, int]
-    rows: list[tuple[int, list]]  # data rows, blank ones dropped
-    typed: bool  # cells carry types (Excel: dates, numbers), not only text
-
-
-def _open(path: Path, kind: str, mapping: Mapping) -> _File:
-    path = Path(path)
-    if not path.exists():
-        raise ImportFailed(f"{path}: no such file")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    rows = iter(read_rows(path))
-    head: list = []
-    for n, cells in rows:  # keep the top rows so the header search can look at them again
-        head.append((n, cells))
-        if n >= 20:
-            break
-    header_row, headers, found = _find_header(head, kind, mapping, path.name)
-    data = [(n, c) for n, c in head if n > header_row and not _blank(c)]
-    data.extend((n, c) for n, c in rows if not _blank(c))
-    typed = path.suffix.lower() in (".xlsx", ".xlsm")
-    return _File(path.name, digest, header_row, headers, found, data, typed)
-
-
-def _cells(f: _File, cells: list) -> dict[str, object]:
-    """The row's raw cells by field (missing trailing cells are blank)."""
-    n = len(cells)
-    return {k: (cells[i] if i < n else None) for k, i in f.found.items()}
-
-
-def _write_rejects(f: _File, problems: list[Problem], rejects_dir: Path, by_row: dict):
-    out = Path(rejects_dir) / f"{Path(f.name).stem}-rejects.csv"
-    if not problems:
-        out.unlink(missing_ok=True)  # an old rejects file would describe another import
-        return None
-    width = len(f.headers)
-
-    def rows():
-        for p in problems:
-            original = [_text(c) for c in by_row[p.row]]
-            yield [p.row, p.code, p.field, p.value, p.message,
-                   *original, *[""] * (width - len(original))]
-
-    return spreadsheet.write_csv(out, [*REJECT_COLUMNS, *f.headers], rows())
-
-
-def _record(db, summary: ImportSummary) -> int:
-    return db["imports"].insert({
-        "kind": summary.kind, "file_name": summary.file, "sha256": summary.sha256,
-        "rows_read": summary.read, "inserted": summary.inserted, "updated": summary.updated,
-        "unchanged": summary.unchanged, "rejected": summary.rejected,
-        "imported_by": store.current_actor().user,
-    }).last_pk
-
-
-def _finish(db, f: _File, summary: ImportSummary, problems: list[Problem], rejects_dir,
-            write: Callable[[], None], progress=None) -> ImportSummary:
-    if progress:
-        progress(summary.read, summary.read)  # every row checked: writing starts
-    summary.problems = sorted(problems, key=lambda p: (p.row, p.field))
-    summary.rejected = len({p.row for p in problems})
-    # A big import touches many index pages (episodes, children, change log): a larger page
-    # cache for this connection while it writes saves a sixth of the time at 200,000 rows.
-    cache = db.conn.execute("PRAGMA cache_size").fetchone()[0]
-    db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
-    try:
-        who = store.current_actor()
-        with store.acting_as(user=who.user, actor=who.actor or f"ehkit import {summary.kind}",
-                             reason=f"import of {f.name} ({f.sha256[:12]})"), \
-                store.transaction(db):
-            write()
-            # every row read is counted once (the imports table checks it too)
-            assert summary.read == (summary.inserted + summary.updated + summary.unchanged
-                                    + summary.rejected), summary
-            summary.import_id = _record(db, summary)
-    except sqlite3.IntegrityError as e:
-        raise ImportFailed(f"{f.name}: the store refused the import ({e}); nothing was "
-                           "imported. Please report this with the file.") from e
-    finally:
-        db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
-    by_row = {n: c for n, c in f.rows}
-    summary.rejects_file = _write_rejects(f, summary.problems, rejects_dir, by_row)
-    return summary
+    raise Bad("UNKNOWN_VALUE", "add it to the mapping file; allowed: " + ", ".join(allowed))
 
 
 class _Lookup:
@@ -519,7 +160,7 @@ class _Lookup:
         """By id if given, else by name: the agency's own staff (others only if allowed)."""
         if pid is not None:
             if pid not in self.people:
-                raise _Bad("UNKNOWN_PRACTITIONER", f"no practitioner with id {pid}")
+                raise Bad("UNKNOWN_PRACTITIONER", f"no practitioner with id {pid}")
             return pid
         if not name:
             return None
@@ -527,9 +168,9 @@ class _Lookup:
         own = [p for p in hits if p["agency_id"] == agency_id]
         hits = own if own or own_agency_only else hits
         if not hits:
-            raise _Bad("UNKNOWN_PRACTITIONER")
+            raise Bad("UNKNOWN_PRACTITIONER")
         if len(hits) > 1:
-            raise _Bad("AMBIGUOUS_PRACTITIONER", f"{len(hits)} called {name!r}")
+            raise Bad("AMBIGUOUS_PRACTITIONER", f"{len(hits)} called {name!r}")
         return hits[0]["id"]
 
 
@@ -557,8 +198,8 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     """
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     with _no_cycle_collection():
-        f = _open(Path(path), "episodes", mapping)
-        summary = ImportSummary("episodes", f.name, f.sha256, read=len(f.rows))
+        f = _open(path, "episodes", mapping)
+        summary = ImportSummary("episodes", f.name, f.sha256, read=f.read)
         if progress:
             progress(0, summary.read)
         cols = _columns(f, FIELDS["episodes"])
@@ -571,7 +212,7 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
         def write() -> None:
             _write_episodes(db, summary, checked, episodes, accepted, speaks)
 
-        return _finish(db, f, summary, found.problems(), rejects_dir, write, progress)
+        return finish(db, f, summary, found.problems(), rejects_dir, write, progress)
 
 
 @contextlib.contextmanager
@@ -588,7 +229,7 @@ def _no_cycle_collection():
             gc.enable()
 
 
-# The steps below are the import frame's, a column at a time: the file's rows as columns,
+# The episode import's steps, a column at a time: the file's rows as columns,
 # each rule over whole columns (its problems kept as a row-by-row check lists them), the rows
 # of one episode merged, and the write.
 @dataclass
@@ -602,7 +243,7 @@ class _Columns:
     typed: bool
 
 
-def _columns(f: _File, fields: Iterable[str]) -> _Columns:
+def _columns(f: File, fields: Iterable[str]) -> _Columns:
     width = max(f.found.values()) + 1
     pad = [None if f.typed else ""] * width
     by_index = list(zip(*[c[:width] if len(c) >= width else [*c, *pad[len(c):]]
@@ -614,7 +255,7 @@ def _columns(f: _File, fields: Iterable[str]) -> _Columns:
             raw[k] = text[k] = blank
         elif f.typed:
             raw[k] = list(by_index[f.found[k]])
-            text[k] = [_text(v) for v in raw[k]]
+            text[k] = [cell_text(v) for v in raw[k]]
         else:  # a CSV's cells are text: the trimmed text is the raw value too
             raw[k] = text[k] = [v.strip() for v in by_index[f.found[k]]]
     return _Columns([n for n, _ in f.rows], raw, text, f.typed)
@@ -627,13 +268,13 @@ class _Found:
     def __init__(self, cols: _Columns):
         self.cols, self.bad_rows, self._found = cols, set(), []
 
-    def add(self, i: int, fld: str, e: _Bad) -> None:
+    def add(self, i: int, fld: str, e: Bad) -> None:
         value = self.cols.text[fld][i] if fld in self.cols.text else ""
         n = self.cols.rows[i]
         self._found.append((n, fld, len(self._found), Problem(n, e.code, fld, value, e.detail)))
         self.bad_rows.add(i)
 
-    def add_all(self, rows: Iterable[int], fld: str, e: _Bad) -> None:
+    def add_all(self, rows: Iterable[int], fld: str, e: Bad) -> None:
         for i in rows:
             self.add(int(i), fld, e)
 
@@ -657,7 +298,7 @@ def _spread(values: list, codes: np.ndarray) -> list:
 
 
 def _checked(found: _Found, results: list, codes: np.ndarray) -> list:
-    """Results of ``(value, ((field, _Bad), ...))`` spread over the rows; the problems added."""
+    """Results of ``(value, ((field, Bad), ...))`` spread over the rows; the problems added."""
     failing = [i for i, (_, bad) in enumerate(results) if bad]
     if failing:
         for i in np.flatnonzero(np.isin(codes, failing)):
@@ -676,10 +317,10 @@ class _Dates:
     blank: np.ndarray
 
 
-def _date_or_bad(value) -> dt.date | None | _Bad:
+def _date_or_bad(value) -> dt.date | None | Bad:
     try:
         return parse_date(value)
-    except _Bad as e:
+    except Bad as e:
         return e
 
 
@@ -690,7 +331,7 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
         dates, codes = _by_distinct(lambda _, v: _date_or_bad(v), list(map(type, raw)), raw)
     else:
         dates, codes = _by_distinct(_date_or_bad, raw)
-    failing = [i for i, d in enumerate(dates) if isinstance(d, _Bad)]
+    failing = [i for i, d in enumerate(dates) if isinstance(d, Bad)]
     if failing:
         for i in np.flatnonzero(np.isin(codes, failing)):
             found.add(int(i), fld, dates[codes[i]])
@@ -700,26 +341,74 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     return _Dates(day, _spread([d.isoformat() if d else None for d in ok], codes), blank)
 
 
+# The rules between an episode row's values, each a function over whole columns that says,
+# for each field it names, which rows break it (dates as day numbers: 0 is blank or
+# unreadable). The import asks each from the registry's definition.
+def _before_start(day: dict[str, np.ndarray], d: np.ndarray) -> np.ndarray:
+    start = day["start_date"]
+    return (start > 0) & (d > 0) & (d < start)
+
+
+@rules.rule_definition("END_BEFORE_START", "episode end is before its start", kind="import",
+                       fields=("end_date", "start_date"))
+def end_before_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {"end_date": _before_start(day, day["end_date"])}
+
+
+@rules.rule_definition("REVIEW_BEFORE_START", "review date is before the episode began",
+                       kind="import", fields=("first_review_date", "last_review_date",
+                                              "start_date"))
+def review_before_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {f: _before_start(day, day[f]) for f in ("first_review_date", "last_review_date")}
+
+
+@rules.rule_definition("REVIEW_ORDER", "last review is before the first review", kind="import",
+                       fields=("last_review_date", "first_review_date"))
+def review_order(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    first, last = day["first_review_date"], day["last_review_date"]
+    return {"last_review_date": (first > 0) & (last > 0) & (last < first)}
+
+
+@rules.rule_definition("DOB_IN_FUTURE", "date of birth is in the future", kind="import",
+                       fields=("child_date_of_birth",))
+def dob_in_future(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    return {"child_date_of_birth": day["child_date_of_birth"] > today.toordinal()}
+
+
+@rules.rule_definition("DOB_AFTER_START", "date of birth is after the episode began",
+                       kind="import", fields=("child_date_of_birth", "start_date"))
+def dob_after_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.ndarray]:
+    dob, start = day["child_date_of_birth"], day["start_date"]  # one in the future: that rule
+    return {"child_date_of_birth": (start > 0) & (dob > start) & (dob <= today.toordinal())}
+
+
+@rules.rule_definition("ENDED_WITHOUT_END_DATE", "how the episode ended is given but it has "
+                       "no end date", kind="import", fields=("ended_as", "end_date"))
+def ended_without_end_date(ended_as: list[str], end_blank: np.ndarray) -> dict[str, np.ndarray]:
+    return {"ended_as": np.array([bool(t) for t in ended_as], dtype=bool) & end_blank}
+
+
+DATE_RULES = (end_before_start, review_before_start, review_order, dob_in_future,
+              dob_after_start)
+
+
+def _ask(found: _Found, check: Callable, *columns, detail: Callable[[int], str] | None = None):
+    """One registered rule over whole columns: a problem for each row and field it finds."""
+    for fld, breaks in check(*columns).items():
+        for i in np.flatnonzero(breaks):
+            found.add(int(i), fld, Bad(check.rule.code, detail(i) if detail else ""))
+
+
 def _date_rules(found: _Found, d: dict[str, _Dates], today: dt.date) -> None:
-    """END_BEFORE_START, REVIEW_BEFORE_START, REVIEW_ORDER, DOB_IN_FUTURE, DOB_AFTER_START."""
-    start = d["start_date"].day
-    end, dob = d["end_date"].day, d["child_date_of_birth"].day
-    first, last = d["first_review_date"].day, d["last_review_date"].day
+    """The rules between a row's dates; a rule against the start says when it was."""
+    day = {fld: d[fld].day for fld in DATE_FIELDS}
 
-    def before_start(fld: str, code: str, mask: np.ndarray) -> None:
-        for i in np.flatnonzero(mask):
-            began = dt.date.fromordinal(int(start[i]))
-            found.add(int(i), fld, _Bad(code, f"began {uk(began)}"))
+    def began(i: int) -> str:
+        return f"began {uk(dt.date.fromordinal(int(day['start_date'][i])))}"
 
-    before_start("end_date", "END_BEFORE_START", (start > 0) & (end > 0) & (end < start))
-    for fld, review in (("first_review_date", first), ("last_review_date", last)):
-        before_start(fld, "REVIEW_BEFORE_START", (start > 0) & (review > 0) & (review < start))
-    found.add_all(np.flatnonzero((first > 0) & (last > 0) & (last < first)),
-                  "last_review_date", _Bad("REVIEW_ORDER"))
-    future = (dob > 0) & (dob > today.toordinal())
-    found.add_all(np.flatnonzero(future), "child_date_of_birth", _Bad("DOB_IN_FUTURE"))
-    before_start("child_date_of_birth", "DOB_AFTER_START",
-                 ~future & (dob > 0) & (start > 0) & (dob > start))
+    for check in DATE_RULES:
+        _ask(found, check, day, today,
+             detail=began if "start_date" in check.rule.fields else None)
 
 
 @dataclass
@@ -738,9 +427,10 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
     """Every rule for an episode row, one rule at a time over whole columns."""
     look = _Lookup(db)
     words, defaults = mapping.values["episodes"], mapping.defaults["episodes"]
+    began_labels, ended_labels = episode_labels("began_as"), episode_labels("ended_as")
     text = cols.text
     for fld in REQUIRED["episodes"]:  # MISSING_VALUE
-        found.add_all([i for i, t in enumerate(text[fld]) if not t], fld, _Bad("MISSING_VALUE"))
+        found.add_all([i for i, t in enumerate(text[fld]) if not t], fld, Bad("MISSING_VALUE"))
     d = {fld: _dates(cols, found, fld) for fld in DATE_FIELDS}
     _date_rules(found, d, today)
 
@@ -753,7 +443,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
             return look.agency[key]["id"], ()
         if create_agencies:
             return ("new", key), ()
-        return None, (("lead_agency", _Bad("UNKNOWN_AGENCY")),)
+        return None, (("lead_agency", Bad("UNKNOWN_AGENCY")),)
 
     agency = _checked(found, *_by_distinct(agency_of, text["lead_agency"]))
     new_agencies: dict[str, dict] = {}
@@ -761,31 +451,31 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         if agency[i][1] not in new_agencies:
             try:
                 new_agencies[agency[i][1]] = {
-                    "name": text["lead_agency"][i], "sector": mapping.create_agencies.get(
-                        "sector", "Other"), "kind": _new_agency_kind(
+                    "name": text["lead_agency"][i], "sector": _new_agency_sector(mapping),
+                    "kind": _new_agency_kind(
                         {k: text[k][i] for k in ("lead_agency", "lead_agency_kind")},
                         words, mapping.create_agencies)}
-            except _Bad as e:
+            except Bad as e:
                 found.add(i, "lead_agency_kind", e)
     own = [a if type(a) is int else None for a in agency]  # staff of a stored agency
 
     def lead_of(name: str, id_text: str, agency_id):  # BAD_NUMBER, UNKNOWN_/AMBIGUOUS_PRACTITIONER
         bad = []
         try:
-            pid = _number(id_text)
-        except _Bad as e:
+            pid = number(id_text)
+        except Bad as e:
             bad.append(("lead_professional_id", e))
             pid = None
         try:
             return look.practitioner(name, pid, agency_id, own_agency_only=True), tuple(bad)
-        except _Bad as e:
+        except Bad as e:
             field = "lead_professional_id" if pid is not None else "lead_professional"
             return None, (*bad, (field, e))
 
     def manager_of(name: str, id_text: str, agency_id):
         try:
-            return look.practitioner(name, _number(id_text), agency_id), ()
-        except _Bad as e:
+            return look.practitioner(name, number(id_text), agency_id), ()
+        except Bad as e:
             return None, (("team_manager_id" if id_text else "team_manager", e),)
 
     lead = _checked(found, *_by_distinct(lead_of, text["lead_professional"],
@@ -797,12 +487,11 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         word = word or defaults.get("began_as", "")
         if word:
             try:
-                return _choice(word, words.get("began_as", {}),
-                               setting("episodes", "began_as")), ()
-            except _Bad as e:
+                return _choice(word, words.get("began_as", {}), began_labels), ()
+            except Bad as e:
                 return None, (("began_as", e),)
         if "began_as" in present:
-            return None, (("began_as", _Bad("MISSING_VALUE", "or set a default in the mapping "
+            return None, (("began_as", Bad("MISSING_VALUE", "or set a default in the mapping "
                                                              "file")),)
         return None, ()
 
@@ -810,21 +499,19 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         if not word:
             return None, ()
         try:
-            return _choice(word, words.get("ended_as", {}), setting("episodes", "ended_as")), ()
-        except _Bad as e:
+            return _choice(word, words.get("ended_as", {}), ended_labels), ()
+        except Bad as e:
             return None, (("ended_as", e),)
 
     def yes_no_of(word: str):  # UNKNOWN_VALUE
         try:
-            return _yes_no(word, words.get("cross_authority", {})), ()
-        except _Bad as e:
+            return yes_no(word, words.get("cross_authority", {})), ()
+        except Bad as e:
             return None, (("cross_authority", e),)
 
     began = _checked(found, *_by_distinct(began_of, text["began_as"]))
     ended = _checked(found, *_by_distinct(ended_of, text["ended_as"]))
-    found.add_all(np.flatnonzero(np.array([bool(t) for t in text["ended_as"]], dtype=bool)
-                                 & d["end_date"].blank), "ended_as",
-                  _Bad("ENDED_WITHOUT_END_DATE"))
+    _ask(found, ended_without_end_date, text["ended_as"], d["end_date"].blank)
     cross = _checked(found, *_by_distinct(yes_no_of, text["cross_authority"]))
     children = _children(cols, found, present, d["child_date_of_birth"].iso)
 
@@ -855,7 +542,7 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
         text["child_name"], text["child_first_name"], text["child_last_name"], strict=True)]
     found.add_all([i for i, (n, b) in enumerate(zip(names, text["child_date_of_birth"],
                                                     strict=True)) if b and not n],
-                  "child_name", _Bad("MISSING_VALUE", "a date of birth without a name"))
+                  "child_name", Bad("MISSING_VALUE", "a date of birth without a name"))
     return [(n, b) if n else None for n, b in zip(names, dob, strict=True)]
 
 
@@ -885,7 +572,7 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
     for i in checked.valid:
         j = seen.setdefault(wholes[i], i)
         if j != i:
-            found.add(i, "", _Bad("DUPLICATE_ROW", f"same as row {cols.rows[j]}"))
+            found.add(i, "", Bad("DUPLICATE_ROW", f"same as row {cols.rows[j]}"))
             continue
         first = episodes.setdefault(keys[i], i)
         if first != i and any(c[first] != c[i] for c in columns):
@@ -894,17 +581,41 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
             fields = list(dict.fromkeys(next((f for f in (FILE_FIELD.get(k, k), k)
                                               if f in names), k) for k in differs))
             was = cols.text[fields[0]][first] if fields[0] in names else ""
-            found.add(i, fields[0], _Bad("DUPLICATE_DIFFERS", f"row {cols.rows[first]} has "
+            found.add(i, fields[0], Bad("DUPLICATE_DIFFERS", f"row {cols.rows[first]} has "
                                          f"{was!r}; differs in " + ", ".join(fields)))
             continue
         accepted.append(i)
     return episodes, accepted
 
 
+def _agency_kind(text: str, words: dict[str, str]) -> str:
+    return _choice(text, words, {"council": "Council", "partner": "Partner"})
+
+
+def _sector(text: str, words: dict[str, str]) -> str:
+    """UNKNOWN_SECTOR: the settings are the one list of sectors (the store does not restate
+    them), so a council renames or adds one there alone."""
+    sectors = setting("agencies", "sectors")
+    try:
+        return _choice(text, words, {s: s for s in sectors})
+    except Bad:
+        raise Bad("UNKNOWN_SECTOR", "the sectors are: " + ", ".join(sectors)) from None
+
+
+def _new_agency_sector(mapping: Mapping) -> str:
+    """The sector of agencies --create-agencies makes: the mapping's, one of the settings'."""
+    sector = mapping.create_agencies.get("sector", "Other")
+    try:
+        return _sector(sector, {})
+    except Bad as e:
+        raise MappingError(f"mapping '{mapping.name}': [create_agencies] sector = {sector!r} "
+                           f"is not a sector in the settings ({e.detail}): name one of them "
+                           "there; nothing was imported") from None
+
+
 def _new_agency_kind(text: dict, words: dict, rule: dict) -> str:
     if text.get("lead_agency_kind"):
-        return _choice(text["lead_agency_kind"], words.get("lead_agency_kind", {}),
-                       {"council": "Council", "partner": "Partner"})
+        return _agency_kind(text["lead_agency_kind"], words.get("lead_agency_kind", {}))
     name = text["lead_agency"].casefold()
     if any(w.casefold() in name for w in rule.get("council_if_name_contains", [])):
         return "council"
@@ -913,11 +624,36 @@ def _new_agency_kind(text: dict, words: dict, rule: dict) -> str:
 
 def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dict[tuple, int],
                     accepted: list[int], speaks: set) -> None:
-    conn = db.conn
-    values, keys, children = checked.values, checked.keys, checked.children
-    agency = values["lead_agency_id"]
+    """The write: the agencies to create, the episodes the store holds already, what changes
+    (episodes, then their children, counted row by row), all in bulk."""
+    _create_agencies(db, summary, checked, episodes)
+    stored, stored_children = _stored_of_file(db.conn, episodes)
+    changes = _episode_changes(db.conn, checked, episodes, stored, speaks)
+    child_inserts, child_updates = _child_changes(summary, checked, accepted, stored,
+                                                  stored_children, changes)
+    _write_changes(db, checked, changes, child_inserts, child_updates)
+
+
+STORED_COLUMNS = ("id", "ehm_number", "start_date", *EPISODE_COLUMNS)
+
+
+@dataclass
+class _EpisodeChanges:
+    """New episodes (their first rows) from ``next_id`` on, each episode's id and whether it
+    is inserted, updated or unchanged, and the stored ones' updates."""
+
+    new: list[int]
+    next_id: int
+    ids: dict[tuple, int]
+    status: dict[tuple, str]
+    updates: list[tuple[int, dict]]
+
+
+def _create_agencies(db, summary: ImportSummary, checked: _Checked,
+                     episodes: dict[tuple, int]) -> None:
+    """--create-agencies: only agencies some valid row needs; their rows get the new ids."""
+    agency = checked.values["lead_agency_id"]
     if checked.new_agencies:
-        # only agencies some valid row needs
         needed = sorted({agency[i][1] for i in episodes.values() if type(agency[i]) is tuple})
         rows = [checked.new_agencies[k] for k in needed]
         db["agencies"].insert_all(rows)
@@ -927,13 +663,14 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
             if type(agency[i]) is tuple:
                 agency[i] = ids[agency[i][1]]
 
-    # The stored episodes and children this file speaks of, by one join on a temp table.
+
+def _stored_of_file(conn, episodes: dict[tuple, int]) -> tuple[dict, dict]:
+    """The stored episodes and children this file speaks of, by one join on a temp table."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (ehm TEXT, start TEXT)")
     conn.execute("DELETE FROM import_keys")
     conn.executemany("INSERT INTO import_keys VALUES (?, ?)", list(episodes))
-    names = ("id", "ehm_number", "start_date", *EPISODE_COLUMNS)
-    stored = {(r[1], r[2]): dict(zip(names, r, strict=True)) for r in conn.execute(
-        f"SELECT {', '.join(f'e.{c}' for c in names)} FROM import_keys k JOIN episodes e "
+    stored = {(r[1], r[2]): dict(zip(STORED_COLUMNS, r, strict=True)) for r in conn.execute(
+        f"SELECT {', '.join(f'e.{c}' for c in STORED_COLUMNS)} FROM import_keys k JOIN episodes e "
         "ON e.ehm_number = k.ehm AND e.start_date = k.start")}
     # A child is the same child by name and date of birth (siblings may share a name); a
     # stored child whose date of birth the file no longer gives, under the same name, is
@@ -946,8 +683,13 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         stored_children.setdefault(((ehm, start), norm(name)), []).append(
             {"id": cid, "dob": dob})
     conn.execute("DROP TABLE import_keys")
+    return stored, stored_children
 
-    # New episodes a column at a time; stored ones updated in what the file speaks for.
+
+def _episode_changes(conn, checked: _Checked, episodes: dict[tuple, int], stored: dict,
+                     speaks: set) -> _EpisodeChanges:
+    """New episodes a column at a time; stored ones updated in what the file speaks for."""
+    values, keys = checked.values, checked.keys
     new = [i for key, i in episodes.items() if key not in stored]
     next_id = (conn.execute("SELECT max(id) FROM episodes").fetchone()[0] or 0) + 1
     ids = {keys[i]: next_id + n for n, i in enumerate(new)}
@@ -961,7 +703,16 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         if change:
             updates.append((old["id"], change))
         status[key] = "updated" if change else "unchanged"
+    return _EpisodeChanges(new, next_id, ids, status, updates)
 
+
+def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int],
+                   stored: dict, stored_children: dict,
+                   changes: _EpisodeChanges) -> tuple[list, list]:
+    """The children to insert and the dates of birth to correct; each row counted inserted,
+    updated or unchanged (an episode's change on its first row, a child's on its own)."""
+    keys, children = checked.keys, checked.children
+    ids, status = changes.ids, changes.status
     child_inserts, child_updates = [], []
     counts = dict.fromkeys(("inserted", "updated", "unchanged"), 0)
     in_file: dict[tuple, set] = {}
@@ -996,7 +747,13 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
+    return child_inserts, child_updates
 
+
+def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,
+                   child_updates: list) -> None:
+    conn, values, keys = db.conn, checked.values, checked.keys
+    new, next_id = changes.new, changes.next_id
     with _indexes_set_aside_if(db, ("episodes", "children"), len(new)):
         # New rows go in as bulk inserts, logged together (ehkit.db.bulk_insert): a
         # case-system export of 200,000 rows would otherwise write 200,000 chained
@@ -1008,9 +765,9 @@ def _write_episodes(db, summary: ImportSummary, checked: _Checked, episodes: dic
                 column = [values[c][i] for i in new]
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
-            store.bulk_insert(db, "episodes", names, zip(*columns, strict=True))
+            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))
         by_columns: dict[tuple, list] = {}
-        for eid, change in updates:
+        for eid, change in changes.updates:
             by_columns.setdefault(tuple(change), []).append((*change.values(), eid))
         for columns, params in by_columns.items():
             conn.executemany(f"UPDATE episodes SET {', '.join(f'{c} = ?' for c in columns)} "
@@ -1050,18 +807,30 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
     id column) or the same name at the same agency. Line managers may be anywhere in the file.
     """
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-    f = _open(Path(path), "practitioners", mapping)
+    f = _open(path, "practitioners", mapping)
+    summary = ImportSummary("practitioners", f.name, f.sha256, read=f.read)
     look = _Lookup(db)
-    words = mapping.values["practitioners"]
-    present = set(f.found)
-    summary = ImportSummary("practitioners", f.name, f.sha256, read=len(f.rows))
     problems: list[Problem] = []
+    rows = _check_practitioner_rows(f, look, mapping.values["practitioners"], problems,
+                                    progress)
+    people = _merge_practitioner_rows(rows, look, problems)
+    final = _line_managers(people, look, set(f.found), problems)
+    return finish(db, f, summary, problems, rejects_dir,
+                  lambda: _write_practitioners(db, summary, final), progress)
+
+
+def _check_practitioner_rows(f: File, look: _Lookup, words: dict, problems: list[Problem],
+                             progress=None) -> list[tuple[int, dict, str, int | None]]:
+    """Each row checked (MISSING_VALUE, UNKNOWN_AGENCY, BAD_NUMBER, UNKNOWN_VALUE,
+    DUPLICATE_ROW): (row, practitioner in the columns the file speaks for, line manager's
+    name, line manager's id) for each valid row; its problems for each other row."""
+    present = set(f.found)
     rows: list[tuple[int, dict, str, int | None]] = []
     seen: dict[tuple, int] = {}
     for i, (n, cells) in enumerate(f.rows):
         if progress and i % 1000 == 0:
             progress(i, len(f.rows))
-        text = {k: _text(v) for k, v in _cells(f, cells).items()}
+        text = {k: cell_text(v) for k, v in by_field(f, cells).items()}
         out: list[Problem] = []
         for fld in REQUIRED["practitioners"]:
             if not text[fld]:
@@ -1072,16 +841,16 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
         p: dict = {"name": text["name"], "agency_id": agency["id"] if agency else None}
         for fld in ("id", "line_manager_id"):
             try:
-                p[fld] = _number(text.get(fld, ""))
-            except _Bad as e:
+                p[fld] = number(text.get(fld, ""))
+            except Bad as e:
                 out.append(Problem(n, e.code, fld, text[fld], e.detail))
         for fld in ("role", "team"):
             if fld in present:
                 p[fld] = text[fld] or None
         if "is_auditor" in present:
             try:
-                p["is_auditor"] = _yes_no(text["is_auditor"], words.get("is_auditor", {}))
-            except _Bad as e:
+                p["is_auditor"] = yes_no(text["is_auditor"], words.get("is_auditor", {}))
+            except Bad as e:
                 out.append(Problem(n, e.code, "is_auditor", text["is_auditor"], e.detail))
         whole = tuple(sorted((k, str(v)) for k, v in text.items()))
         if not out and whole in seen:
@@ -1091,11 +860,14 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
             problems.extend(out)
             continue
         rows.append((n, p, text.get("line_manager", ""), p.pop("line_manager_id")))
+    return rows
 
-    # Who is who: stored people, and this file's people (who may manage each other).
+
+def _merge_practitioner_rows(rows: list, look: _Lookup, problems: list[Problem]) -> list:
+    """Who is who: each row's practitioner is a stored one (the same id, or the same name at
+    the same agency) or a new one; DUPLICATE_DIFFERS for a second row of one practitioner."""
     next_id = max(look.people, default=0) + 1
     stored_key = {(norm(s["name"]), s["agency_id"]): s["id"] for s in look.people.values()}
-    file_by_name: dict[str, list[dict]] = {}
     first_row: dict[int, int] = {}
     people = []
     for n, p, manager, manager_id in rows:
@@ -1110,9 +882,24 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
             next_id += 1
         first_row[pid] = n
         p["id"] = pid
-        file_by_name.setdefault(norm(p["name"]), []).append(p)
         people.append((n, p, manager, manager_id))
-    known_ids = set(look.people) | set(first_row)
+    return people
+
+
+@rules.rule_definition("OWN_LINE_MANAGER", "a practitioner cannot be their own line manager",
+                       kind="import", fields=("line_manager", "line_manager_id"))
+def own_line_manager(practitioner_id: int, manager_id: int | None) -> bool:
+    return manager_id is not None and manager_id == practitioner_id
+
+
+def _line_managers(people: list, look: _Lookup, present: set,
+                   problems: list[Problem]) -> list[tuple[int, dict]]:
+    """Each practitioner's line manager, by id or by name, stored or in this file (who may
+    manage each other): UNKNOWN_PRACTITIONER, AMBIGUOUS_PRACTITIONER, OWN_LINE_MANAGER."""
+    file_by_name: dict[str, list[dict]] = {}
+    for _, p, _, _ in people:
+        file_by_name.setdefault(norm(p["name"]), []).append(p)
+    known_ids = set(look.people) | {p["id"] for _, p, _, _ in people}
     final: list[tuple[int, dict]] = []
     for n, p, manager, manager_id in people:
         if manager_id is None and manager:
@@ -1132,46 +919,47 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
             problems.append(Problem(n, "UNKNOWN_PRACTITIONER", "line_manager_id",
                                     str(manager_id)))
             continue
-        if manager_id is not None and manager_id == p["id"]:
+        if own_line_manager(p["id"], manager_id):
             problems.append(Problem(n, "OWN_LINE_MANAGER", "line_manager", manager or
                                     str(manager_id)))
             continue
         if present & {"line_manager", "line_manager_id"}:
             p["line_manager_id"] = manager_id
         final.append((n, p))
+    return final
 
-    def write() -> None:
-        stored = {r["id"]: r for r in db.query("SELECT * FROM practitioners")}
-        inserts, updates, managers = [], [], []
-        for _, p in final:
-            old = stored.get(p["id"])
-            if old is None:
-                row = {"role": None, "team": None, "is_auditor": 0, **p}
-                # managers are set after everyone exists (they may be later in the file)
-                managers.append((row.pop("line_manager_id", None), p["id"]))
-                inserts.append(row)
-                summary.inserted += 1
-                continue
-            change = {k: v for k, v in p.items() if k != "id" and old[k] != v}
-            if change:
-                updates.append((p["id"], change))
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-        if inserts:
-            db["practitioners"].insert_all(inserts, batch_size=2000)
-        grouped: dict[tuple, list] = {}
-        for pid, change in updates:
-            grouped.setdefault(tuple(change), []).append((*change.values(), pid))
-        for columns, params in grouped.items():
-            db.conn.executemany(f"UPDATE practitioners SET "
-                                f"{', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", params)
-        managers = [m for m in managers if m[0] is not None]
-        if managers:
-            db.conn.executemany("UPDATE practitioners SET line_manager_id = ? WHERE id = ?",
-                                managers)
 
-    return _finish(db, f, summary, problems, rejects_dir, write, progress)
+def _write_practitioners(db, summary: ImportSummary, final: list[tuple[int, dict]]) -> None:
+    """New practitioners inserted, stored ones updated in what the file speaks for; line
+    managers set once everyone exists (they may be later in the file)."""
+    stored = {r["id"]: r for r in db.query("SELECT * FROM practitioners")}
+    inserts, updates, managers = [], [], []
+    for _, p in final:
+        old = stored.get(p["id"])
+        if old is None:
+            row = {"role": None, "team": None, "is_auditor": 0, **p}
+            managers.append((row.pop("line_manager_id", None), p["id"]))
+            inserts.append(row)
+            summary.inserted += 1
+            continue
+        change = {k: v for k, v in p.items() if k != "id" and old[k] != v}
+        if change:
+            updates.append((p["id"], change))
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if inserts:
+        db["practitioners"].insert_all(inserts, batch_size=2000)
+    grouped: dict[tuple, list] = {}
+    for pid, change in updates:
+        grouped.setdefault(tuple(change), []).append((*change.values(), pid))
+    for columns, params in grouped.items():
+        db.conn.executemany(f"UPDATE practitioners SET "
+                            f"{', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", params)
+    managers = [m for m in managers if m[0] is not None]
+    if managers:
+        db.conn.executemany("UPDATE practitioners SET line_manager_id = ? WHERE id = ?",
+                            managers)
 
 
 # -- agencies ---------------------------------------------------------------------------------
@@ -1180,23 +968,28 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
                     progress: Callable[[int, int], None] | None = None) -> ImportSummary:
     """Import agencies (name, council or partner, sector); the same name is the same agency."""
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-    f = _open(Path(path), "agencies", mapping)
-    words = mapping.values["agencies"]
-    sectors = {s: s for s in setting("agencies", "sectors")}
-    summary = ImportSummary("agencies", f.name, f.sha256, read=len(f.rows))
+    f = _open(path, "agencies", mapping)
+    summary = ImportSummary("agencies", f.name, f.sha256, read=f.read)
     problems: list[Problem] = []
+    rows = _check_agency_rows(f, mapping.values["agencies"], problems)
+    return finish(db, f, summary, problems, rejects_dir,
+                  lambda: _write_agencies(db, summary, rows), progress)
+
+
+def _check_agency_rows(f: File, words: dict, problems: list[Problem]) -> dict[str, tuple]:
+    """Each row checked (MISSING_VALUE, UNKNOWN_VALUE, UNKNOWN_SECTOR) and rows of one agency
+    merged (DUPLICATE_ROW, DUPLICATE_DIFFERS): {agency's key: (row, agency)}."""
     rows: dict[str, tuple[int, dict]] = {}
     for n, cells in f.rows:
-        text = {k: _text(v) for k, v in _cells(f, cells).items()}
+        text = {k: cell_text(v) for k, v in by_field(f, cells).items()}
         out = [Problem(n, "MISSING_VALUE", fld, "") for fld in REQUIRED["agencies"]
                if not text[fld]]
         a = {"name": text["name"]}
-        for fld, allowed in (("kind", {"council": "Council", "partner": "Partner"}),
-                             ("sector", sectors)):
+        for fld, read in (("kind", _agency_kind), ("sector", _sector)):
             if text[fld]:
                 try:
-                    a[fld] = _choice(text[fld], words.get(fld, {}), allowed)
-                except _Bad as e:
+                    a[fld] = read(text[fld], words.get(fld, {}))
+                except Bad as e:
                     out.append(Problem(n, e.code, fld, text[fld], e.detail))
         key = norm(text["name"])
         if not out and key in rows:
@@ -1207,24 +1000,24 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
             problems.extend(out)
             continue
         rows[key] = (n, a)
+    return rows
 
-    def write() -> None:
-        stored = {norm(r["name"]): r for r in db.query("SELECT * FROM agencies")}
-        inserts = []
-        for key, (_, a) in rows.items():
-            old = stored.get(key)
-            if old is None:
-                inserts.append(a)
-                summary.inserted += 1
-            elif any(old[k] != v for k, v in a.items()):
-                db["agencies"].update(old["id"], a)
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-        if inserts:
-            db["agencies"].insert_all(inserts)
 
-    return _finish(db, f, summary, problems, rejects_dir, write, progress)
+def _write_agencies(db, summary: ImportSummary, rows: dict[str, tuple]) -> None:
+    stored = {norm(r["name"]): r for r in db.query("SELECT * FROM agencies")}
+    inserts = []
+    for key, (_, a) in rows.items():
+        old = stored.get(key)
+        if old is None:
+            inserts.append(a)
+            summary.inserted += 1
+        elif any(old[k] != v for k, v in a.items()):
+            db["agencies"].update(old["id"], a)
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if inserts:
+        db["agencies"].insert_all(inserts)
 
 
 IMPORTERS = {"episodes": import_episodes, "practitioners": import_practitioners,

@@ -31,8 +31,10 @@ import sqlite_utils
 from . import anchors, history, netfs, rules
 from . import db as store
 from . import template as templates
+from .dates import uk
 from .errors import EhkitError
 from .rules import audit as rule
+from .settings import get as setting
 
 # The store's own rules; the audit rules this check also asks are in ehkit.rules.audit.
 rules.register_all({
@@ -54,6 +56,8 @@ rules.register_all({
     "DQ-DATE-ORDER": "dates out of order: submitted, discussed or moderated before the audit "
                      "date; a child born after the episode ended",
     "DQ-EPISODE-NO-CHILDREN": "an episode has no children",
+    "DQ-SECTOR": "an agency's sector is not one of the settings' sectors (renamed or removed "
+                 "there), so the figures by sector leave it out",
     "DQ-ACTION-NO-OWNER": "an action is past due, not completed and nobody owns it",
     "DQ-MODERATION-STALE": "a moderated audit's counting moderation was of a grade the audit no "
                            "longer holds",
@@ -377,6 +381,7 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
         out.append(Finding("DQ-EPISODE-NO-CHILDREN", f"episodes id {eid} ({ehm})",
                            "an episode with no children: add the child(ren) in the case "
                            "system and import again"))
+    out += _agencies_in_sectors_of_the_settings(db)
     out += _moderations_of_grades_since_changed(db)
     out += _council_rules(db)
     for _id, audit_id, number, due in db.conn.execute(
@@ -387,6 +392,18 @@ def data_quality(db: sqlite_utils.Database, *, today: dt.date | None = None) -> 
                            f"past due ({due}), not completed and nobody owns it: name who "
                            "will do it"))
     return out
+
+
+def _agencies_in_sectors_of_the_settings(db: sqlite_utils.Database) -> list[Finding]:
+    """The settings are the one list of sectors: one renamed there leaves stored agencies in
+    the old one until they are imported again."""
+    sectors = setting("agencies", "sectors")
+    return [Finding("DQ-SECTOR", f"agencies id {aid} ({name})",
+                    f"sector {sector!r} is not one of the settings' sectors "
+                    f"({', '.join(sectors)}): import the agencies again with their sector "
+                    "now, or add it back to the settings")
+            for aid, name, sector in db.conn.execute(
+                "SELECT id, name, sector FROM agencies ORDER BY id") if sector not in sectors]
 
 
 def _moderations_of_grades_since_changed(db: sqlite_utils.Database) -> list[Finding]:
@@ -509,13 +526,14 @@ def _dates_in_order(db: sqlite_utils.Database, today: dt.date) -> list[Finding]:
         out += _broken(where, rule.action_completed_after_audit, completed, audit_date)
     for where, message, sql in DATE_ORDER:
         for row in db.conn.execute(sql + " ORDER BY 1"):
-            out.append(Finding("DQ-DATE-ORDER", where.format(*row), message.format(*row)))
+            out.append(Finding("DQ-DATE-ORDER", where.format(*row),
+                               message.format(*map(uk, row))))
     born_later = rules.get("DOB_IN_FUTURE")  # the import's rule, asked of what is stored
     for cid, eid, dob in db.conn.execute(
             "SELECT id, episode_id, date_of_birth FROM children WHERE date_of_birth > ?"
             " ORDER BY id", (today.isoformat(),)):
         out.append(Finding(born_later.code, f"child {cid} (episode {eid})",
-                           f"{born_later.message} ({dob})"))
+                           f"{born_later.message} ({uk(dob)})"))
     return out
 
 

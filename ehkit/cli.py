@@ -176,9 +176,10 @@ def _add_feedback(sub) -> None:
                        "parents and carers.")
     fb = p.add_subparsers(title="feedback commands", metavar="ACTION", required=True)
     i = fb.add_parser("import", help="import feedback from a CSV file",
-                      description="Import feedback rows from CSV or .xlsx; bad rows go to "
-                      "reports/imports/<file>-feedback-rejects.csv (row, code, field, value, "
-                      "reason). Exits 1 when any row was rejected.")
+                      description="Import feedback rows from CSV or .xlsx, as every import: "
+                      "bad rows go to reports/imports/<file>-rejects.csv (row, code, field, "
+                      "value, reason, the row's cells). Exits 0 when every row was imported, "
+                      "1 when any was rejected, 2 when the file was refused (nothing imported).")
     i.add_argument("file", metavar="FILE")
     _db_arg(i)
     i.add_argument("--rejects-dir",
@@ -191,10 +192,10 @@ def _run_feedback_import(args) -> int:
     from . import service_user_feedback as feedback
 
     rejects = args.rejects_dir or home.reports_dir("imports")
-    result = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
-                                                   args.file, rejects_dir=rejects)
-    print(result.summary())
-    return 1 if result.rejected else 0
+    summary = feedback.import_service_user_feedback(store.connect(args.db, must_exist=True),
+                                                    args.file, rejects_dir=rejects)
+    print(summary)
+    return summary.exit_code
 
 
 # -- ehkit check / backup / history (data safety) -------------------------------------------
@@ -286,6 +287,10 @@ def _add_serve(sub) -> None:
                    help="start each page's kernel on request instead of keeping one ready")
     p.add_argument("--pool-size", type=int, default=1,
                    help="preheated kernels kept ready (default 1)")
+    p.add_argument("--hub", action="store_true",
+                   help="run as the JupyterHub service of deploy/jupyterhub_config.py: the "
+                   "hub's login instead of a token, each form recorded under that login "
+                   "(started by the hub, not by hand)")
     p.set_defaults(run=_run_serve)
 
 
@@ -294,7 +299,7 @@ def _run_serve(args) -> int:
 
     cfg = serve.configure(args.db, notebook=args.notebook, port=args.port,
                           no_token=args.no_token, preheat=not args.no_preheat,
-                          pool_size=args.pool_size)
+                          pool_size=args.pool_size, hub=args.hub)
     return serve.run(cfg)
 
 
@@ -303,8 +308,8 @@ def _add_audit(sub) -> None:
     p = sub.add_parser("audit", help="work with saved audits (print the record)")
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
     pr = actions.add_parser("print", help="write the printable record of an audit",
-                            description="Write reports/audits/<EHM>-<date>.html, laid out like "
-                            "the paper tool, and print the case note (guidance 2).")
+                            description="Write reports/audits/<EHM>-<date>-audit-<number>.html,"
+                            " laid out like the paper tool, and print the case note (guidance 2).")
     _db_arg(pr)
     pr.add_argument("audit_id", type=int, metavar="ID")
     pr.add_argument("--out", help="folder (default reports/audits in the working folder)")
@@ -329,7 +334,9 @@ def _add_import(sub) -> None:
                        "case-system export (CSV or .xlsx)",
                        description="Check every row, write the valid ones in one transaction "
                        "and the rejected ones (row, rule, reason, original values) to "
-                       "reports/imports/<file>-rejects.csv. Re-importing a file changes nothing.")
+                       "reports/imports/<file>-rejects.csv. Re-importing a file changes nothing. "
+                       "Exits 0 when every row was imported, 1 when any was rejected, 2 when "
+                       "the file was refused (nothing imported).")
     p.add_argument("kind", choices=["episodes", "practitioners", "agencies"])
     p.add_argument("file", metavar="FILE", help=".csv (UTF-8 or Windows-1252) or .xlsx")
     _db_arg(p)
@@ -367,7 +374,7 @@ def _run_import(args) -> int:
     if new:
         anchors.start_anew(database, path)  # where another store was anchored: a new line
     print(summary)
-    return 0
+    return summary.exit_code
 
 
 # -- ehkit sample ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ gives, one step back by whole months, and dates as people here read them: 16/09/
 store keeps ISO dates, 2015-09-16).
 
 A spreadsheet cell's date (Excel serials, 31-Jan-2026 ...) is read by the import
-(:func:`ehkit.cases.parse_date`); this reader takes a date or ISO text only.
+(:func:`ehkit.importing.parse_date`); this reader takes a date or ISO text only.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 from .errors import EhkitError
 
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The store stamps changes in UTC; people here read the clock on their wall.
+UK_CLOCK = ZoneInfo("Europe/London")
 
 
 def as_date(value, what: str = "date", error: type[EhkitError] = EhkitError) -> dt.date:
@@ -49,6 +52,14 @@ def uk(day, blank: str = "") -> str:
         except ValueError:
             return day
     return f"{day:%d/%m/%Y}" if isinstance(day, dt.date) else str(day)
+
+
+def uk_time(at: str) -> str:
+    """A time the store stamped (ISO in UTC, 2026-07-01T09:05:00Z) as the clock here read
+    it: 01/07/2026 10:05 (British Summer Time in summer)."""
+    when = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return f"{when.astimezone(UK_CLOCK):%d/%m/%Y %H:%M}"
 
 
 # In running text the day is written out. strftime has no portable code for a day without its

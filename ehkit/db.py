@@ -67,13 +67,15 @@ class StoreFull(StoreError):
 # -- who is acting ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Actor:
-    user: str  # the login: JupyterHub user where there is one, else the OS user
+    user: str  # the login: the hub's (EHKIT_LOGIN, JUPYTERHUB_USER) where there is one, else the OS user
     actor: str | None = None  # the person chosen on the form (e.g. auditor), if any
     reason: str | None = None  # e.g. why a submitted audit was reopened
 
 
 def login_name() -> str:
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    # EHKIT_LOGIN is set by `ehkit serve --hub` from the hub-authenticated request that
+    # started this kernel, so it outranks a variable the environment merely carries.
+    return os.environ.get("EHKIT_LOGIN") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 _acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ehkit_actor", default=None)

@@ -12,10 +12,48 @@ import sqlite_utils
 
 from . import dates, records
 from .errors import EhkitError
+from .settings import SettingsError, source
+from .settings import get as setting
 
 
 class CaseNotFound(EhkitError):
     """No episode of that id or EHM number (by that date)."""
+
+
+def stored_ehm(db: sqlite_utils.Database, ehm_number) -> str:
+    """The EHM number as the store spells it, matched whatever its case (``ehm101385`` finds
+    EHM101385), else as typed. The exact spelling is tried first, on the index; only a number
+    typed in another case is looked for letter-case-blind."""
+    ehm = str(ehm_number or "").strip()
+    for collate in ("", " COLLATE NOCASE"):
+        row = db.execute(f"SELECT ehm_number FROM episodes WHERE ehm_number = ?{collate} LIMIT 1",
+                         [ehm]).fetchone()
+        if row:
+            return row[0]
+    return ehm
+
+
+# How an episode began and ended: codes the store keeps (its CHECKs) and the figures count
+# (step-downs, step-ups, outcomes achieved), so they are fixed; the settings
+# ``episodes.began_as`` and ``episodes.ended_as`` give each its label.
+BEGAN_AS = ("new_request", "step_down", "other")
+ENDED_AS = ("outcomes_achieved", "stepped_up", "stepped_down_universal", "disengaged",
+            "moved_away", "other")
+
+
+def labels(key: str) -> dict[str, str]:
+    """The settings' labels of how an episode began (``began_as``) or ended (``ended_as``); a
+    settings key that is not one of the store's codes is the settings' mistake, said so."""
+    found = setting("episodes", key)
+    codes = {"began_as": BEGAN_AS, "ended_as": ENDED_AS}[key]
+    unknown = [k for k in found if k not in codes]
+    if unknown:
+        raise SettingsError(
+            f"settings [episodes] {key} (in {source('episodes', key)}) has "
+            f"{', '.join(map(repr, unknown))}, which is not one of the codes the store keeps: "
+            f"{', '.join(codes)}. The codes are fixed (the figures count them): change only "
+            "their labels")
+    return found
 
 
 def find_episode(db: sqlite_utils.Database, episode: int | str, on=None,
@@ -23,20 +61,20 @@ def find_episode(db: sqlite_utils.Database, episode: int | str, on=None,
     """The episode's id, or None when there is none. An id is looked up as it is; an EHM
     number (a child may have had several episodes) gives the one that began on
     ``episode_start`` if given, else the latest that began by ``on`` (any day when not
-    given)."""
+    given). EHM numbers match whatever their case (:func:`stored_ehm`)."""
     if isinstance(episode, int) and not isinstance(episode, bool):
         found = db.execute("SELECT id FROM episodes WHERE id = ?",
                            [records.record_id(episode, "episode", CaseNotFound)]).fetchone()
     elif episode_start:
         found = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date = ?",
-                           [str(episode).strip(),
+                           [stored_ehm(db, episode),
                             dates.as_date(episode_start, "episode start", CaseNotFound)
                             .isoformat()]).fetchone()
     else:
         last = "9999-12-31" if on is None else dates.as_date(on, "day", CaseNotFound).isoformat()
         found = db.execute("SELECT id FROM episodes WHERE ehm_number = ? AND start_date <= ? "
                            "ORDER BY start_date DESC LIMIT 1",
-                           [str(episode or "").strip(), last]).fetchone()
+                           [stored_ehm(db, episode), last]).fetchone()
     return found[0] if found else None
 
 
@@ -81,10 +119,10 @@ def ehm_numbers(db: sqlite_utils.Database, limit: int = 5_000) -> list[str]:
 
 
 def episodes_for(db: sqlite_utils.Database, ehm_number: str) -> list[dict]:
-    """The episodes recorded under an EHM number, newest first."""
+    """The episodes recorded under an EHM number (whatever its case), newest first."""
     return [dict(r) for r in db.query(
         "SELECT id, ehm_number, start_date, end_date, status FROM episodes"
-        " WHERE ehm_number = ? ORDER BY start_date DESC", [str(ehm_number).strip()])]
+        " WHERE ehm_number = ? ORDER BY start_date DESC", [stored_ehm(db, ehm_number)])]
 
 
 def case_information(db: sqlite_utils.Database, episode_id: int | None) -> dict | None:

@@ -20,6 +20,7 @@ import operator
 
 import sqlite_utils
 
+from .dates import uk_time
 from .errors import EhkitError
 
 # SQLite stores an INTEGER in 8 bytes; a larger number is no record's number.
@@ -99,7 +100,7 @@ def expect(db: sqlite_utils.Database, kind: str, number: int, expected: int | No
         raise StaleRecord(kind, number, "someone", "an unknown time")
     _, at, user, actor = row
     who = user if actor in (None, user) else f"{actor} (login {user})"
-    raise StaleRecord(kind, number, who, at.replace("T", " ").rstrip("Z")[:19] + " UTC")
+    raise StaleRecord(kind, number, who, uk_time(at))
 
 
 def _given_version(value, kind: str) -> int:

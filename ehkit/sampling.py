@@ -526,7 +526,8 @@ def as_text(rows: list[dict]) -> str:
             ("lead_professional", "lead professional"), ("auditor", "auditor"),
             ("due_date", "due"), ("state", "state")]
     table = [[label for _, label in cols]] + [
-        [str(r[k] if r[k] is not None else "(none without a conflict)" if k == "auditor"
+        [uk(r[k]) if k == "due_date" else
+         str(r[k] if r[k] is not None else "(none without a conflict)" if k == "auditor"
              else "") for k, _ in cols] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()

@@ -14,8 +14,15 @@
   crashed tab, a page that never connected) is stopped after ``idle_seconds``; at most
   ``max_kernels`` run at once, a page beyond that says the server is busy; a broken preheated
   kernel is discarded for a fresh one (:mod:`ehkit.serve_kernels`);
+* a browser without the link's key gets a page saying how to get the link, and the log's
+  request lines hide keys (:mod:`ehkit.serve_door`);
 * the page (``jupyter/voila/templates/ehkit``) warns at once, in a ``role=alert`` banner,
   when it loses its server, and when its form has not come up after ``start_seconds``.
+
+Under JupyterHub (``hub=True`` / ``--hub``, started by the hub as a service: see
+:mod:`ehkit.serve_hub` and :mod:`ehkit.hub`) the hub's login replaces the token, the port and
+path prefix are the hub's, each page's kernel gets the login in ``EHKIT_LOGIN``, and preheated
+kernels are off (one started ahead of a request cannot know whose page it will be).
 
 The database is handed to the kernels in ``EHKIT_DB`` and the printable records go under
 ``EHKIT_REPORTS_DIR`` (default ``reports/`` in the folder ``ehkit serve`` was started from).
@@ -29,6 +36,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import db as store
 from . import home, netfs, settings
@@ -59,6 +67,7 @@ class ServeConfig:
     pool_size: int = 1
     reports_dir: Path = field(default_factory=lambda: home.reports_dir().resolve())
     kernels: dict = field(default_factory=lambda: kernel_settings())
+    hub: bool = False
 
     @property
     def notebook_path(self) -> Path:
@@ -86,8 +95,9 @@ class ServeConfig:
             "--template=ehkit",
             f"--VoilaConfiguration.resources=ehkit_start_seconds={self.kernels['start_seconds']}",
             # Kernels are bounded: see ehkit.serve_kernels.
-            "--VoilaConfiguration.multi_kernel_manager_class="
-            "ehkit.serve_kernels.FormKernelManager",
+            "--VoilaConfiguration.multi_kernel_manager_class=" + (
+                "ehkit.serve_hub.HubKernelManager" if self.hub
+                else "ehkit.serve_kernels.FormKernelManager"),
             f"--FormKernelManager.max_kernels={self.kernels['max_kernels']}",
             f"--FormKernelManager.start_timeout={self.kernels['start_seconds']}",
             f"--FormKernelManager.cull_idle_timeout={self.kernels['idle_seconds']}",
@@ -97,7 +107,13 @@ class ServeConfig:
             # output was dropped and the page left blank.
             "--VoilaExecutor.iopub_timeout=60",
         ]
+        if self.hub:
+            return args + [
+                f"--Voila.base_url={os.environ['JUPYTERHUB_SERVICE_PREFIX']}",
+                "--Voila.identity_provider_class=ehkit.serve_hub.HubIdentity"]
         args.append(f"--token={self.token}" if self.token else "--token=")
+        # Without the link's key: ehkit's page saying how to get the link (serve_door).
+        args.append("--Voila.identity_provider_class=ehkit.serve_door.FrontDoorIdentity")
         if self.preheat:
             args += ["--preheat_kernel=True", f"--pool_size={max(1, self.pool_size)}",
                      # The pool refills soon after a page takes a kernel.
@@ -128,10 +144,33 @@ def kernel_settings() -> dict[str, int]:
     return {key: given[key] for key in KERNEL_SETTINGS}
 
 
+# What JupyterHub hands a service it starts (`ehkit serve --hub`).
+HUB_ENV = ("JUPYTERHUB_SERVICE_PREFIX", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_API_TOKEN",
+           "JUPYTERHUB_API_URL")
+
+
+def hub_port() -> int:
+    """The port JupyterHub gave this service (its ``url`` in the hub's configuration)."""
+    missing = [name for name in HUB_ENV if not os.environ.get(name)]
+    if missing:
+        raise ServeError("ehkit serve --hub is started by JupyterHub, as the service in "
+                         "deploy/jupyterhub_config.py, not by hand (missing: "
+                         f"{', '.join(missing)}); to try the form alone run `ehkit serve`")
+    url = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+    if url.hostname not in (HOST, "localhost") or not url.port:
+        raise ServeError(f"the ehkit service's url {url.geturl()} must be http://{HOST}:PORT "
+                         "(the hub's proxy reaches it on this machine): correct it in "
+                         "jupyterhub_config.py")
+    return url.port
+
+
 def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
               token: str | None = None, no_token: bool = False, preheat: bool = True,
-              pool_size: int = 1, reports_dir: str | os.PathLike | None = None) -> ServeConfig:
+              pool_size: int = 1, reports_dir: str | os.PathLike | None = None,
+              hub: bool = False) -> ServeConfig:
     """Check the request and build the configuration (no server started)."""
+    if hub:
+        port, preheat, no_token = hub_port(), False, True
     path = store.db_path(db)
     if not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
@@ -156,7 +195,7 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
             raise ServeError(f"port {port} on {HOST} is already in use (another ehkit serve?): "
                              "choose another with --port") from None
     cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
-                      pool_size=pool_size, kernels=kernel_settings())
+                      pool_size=pool_size, kernels=kernel_settings(), hub=hub)
     if no_token:
         cfg.token = ""
     elif token:
@@ -175,13 +214,18 @@ def run(cfg: ServeConfig) -> int:
     fstype = netfs.network_filesystem(cfg.db)
     if fstype:  # the kernels warn too, but only into Voila's log
         print(f"ehkit: warning: {netfs.warning_text(cfg.db, fstype)}", flush=True)
-    if not cfg.token:
+    if not cfg.token and not cfg.hub:
         print("ehkit: warning: no token - anyone who can reach this machine's localhost can "
               "open the form", flush=True)
     import voila.app
 
+    from .serve_door import LOG_SETTINGS
     from .serve_kernels import checked_pool
 
     voila.app.voila_kernel_manager_factory = checked_pool(voila.app.voila_kernel_manager_factory)
-    voila.app.Voila.launch_instance(argv=cfg.argv())
+    if cfg.hub:
+        from .serve_hub import HubVoila as app
+    else:
+        app = voila.app.Voila
+    app.launch_instance(argv=cfg.argv(), tornado_settings=LOG_SETTINGS)
     return 0

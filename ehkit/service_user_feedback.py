@@ -8,17 +8,16 @@ raised" themes, both settings. The form and the import ask the same rules
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
 
-from . import cases, dates, episodes, records, rules, spreadsheet
+from . import dates, episodes, importing, records, rules
 from . import db as store
 from .errors import EhkitError, FeedbackError
 from .settings import get as setting
@@ -28,9 +27,9 @@ STAGES = {"end_of_assessment": "End of assessment", "taf_meeting": "Team Around 
           "closure": "Closure"}
 
 
-# Service-user feedback's rules, for the form and the import. An import also uses the case
-# import's codes for what every import checks: MISSING_VALUE, BAD_DATE, IMPOSSIBLE_DATE,
-# DUPLICATE_ROW (ehkit.cases).
+# Service-user feedback's rules, for the form and the import. The import also uses the codes
+# every import checks (ehkit.importing): MISSING_VALUE, BAD_DATE, IMPOSSIBLE_DATE,
+# TOO_MANY_CELLS, DUPLICATE_ROW.
 rules.register_all({
     "NOT_A_RECORD": "the feedback, or its ratings, is not given as a record of its fields",
     "NOT_TEXT": "the comments, the concern's theme or its detail is not text",
@@ -45,7 +44,6 @@ rules.register_all({
     "MISSING_THEME": "a concern was raised but its theme is not given",
     "UNKNOWN_THEME": "the concern's theme is not one of the setting concern_themes",
     "THEME_WITHOUT_CONCERN": "a theme is given but no concern is marked as raised",
-    "TOO_MANY_CELLS": "a row of the file has more cells than there are columns",
 }, kind="feedback")
 
 
@@ -222,61 +220,28 @@ def service_user_summary(db: sqlite_utils.Database, start, end) -> dict:
 
 
 # -- importing service-user feedback from CSV or Excel ---------------------------------------
-# The episode importer's readers are reused (ehkit.cases): CSV in UTF-8 or Windows-1252 with
-# any delimiter, or .xlsx; dates as 31/01/2026, 31-Jan-2026, 2026-01-31 or Excel dates.
+# On the import frame (ehkit.importing), as every import: a CSV or .xlsx, the header row found
+# below any title rows, headings matched ignoring case, spaces and punctuation, dates as
+# 31/01/2026, 31-Jan-2026, 2026-01-31 or Excel dates, the rejects file, one transaction.
 REQUIRED_COLUMNS = ("ehm_number", "given_on", "respondent", "stage")
 OPTIONAL_COLUMNS = ("episode_start", "comments", "concern_raised", "concern_theme",
                     "concern_detail")
-YES = {"yes", "y", "true", "1", "x"}
-NO = {"no", "n", "false", "0", ""}
-REJECTS_DIR = Path("reports") / "imports"
 
 
-class FeedbackImportError(EhkitError):
-    """The file as a whole cannot be imported; nothing was imported."""
-
-
-@dataclass
-class ImportResult:
-    file: Path
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    rejects: list[dict] = field(default_factory=list)  # row, code, field, value, reason
-    rejects_file: Path | None = None
-    import_id: int | None = None
-    ignored_columns: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        s = (f"{self.file.name}: {self.rows_read} rows read = {self.inserted} new + "
-             f"{self.updated} updated + {self.unchanged} unchanged + {self.rejected} rejected")
-        if self.ignored_columns:
-            s += f"\ncolumns not used (ignored): {', '.join(self.ignored_columns)}"
-        if self.rejects_file:
-            s += f"\nrejected rows and why (row, code, field, value, reason): {self.rejects_file}"
-        return s
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()[:10]
-    return str(value).strip()
+def _columns() -> importing.Columns:
+    """The columns, each headed by its own name: the fields, then one per rated question."""
+    names = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *(q["key"] for q in questions()))
+    return importing.Columns("service-user feedback", {k: (k,) for k in names},
+                             REQUIRED_COLUMNS, "Head the columns with these names (any case, "
+                             "spaces for underscores)")
 
 
 def _date_cell(value) -> tuple[dt.date | None, tuple[str, str] | None]:
-    """(date, None) or (None, (code, reason)) using the episode importer's date reader."""
+    """(date, None) or (None, (code, detail)), read as every import reads a date."""
     try:
-        return cases.parse_date(value), None
-    except Exception as e:  # cases.parse_date raises its internal rule (code, detail)
-        code = getattr(e, "code", "BAD_DATE")
-        detail = getattr(e, "detail", "")
-        return None, (code, rules.get(code).message + (f": {detail}" if detail else ""))
+        return importing.parse_date(value), None
+    except importing.Bad as e:
+        return None, (e.code, e.detail)
 
 
 def _choice(text: str, options: Mapping[str, str]) -> str | None:
@@ -288,9 +253,9 @@ def _choice(text: str, options: Mapping[str, str]) -> str | None:
 
 
 def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[dict, dict]:
-    """(feedback, problems as {field: (code, value, reason)}) for one row."""
+    """One row checked: (feedback, problems as {field: (code, value, detail)})."""
     bad: dict[str, tuple[str, str, str]] = {}
-    text = {k: _cell(v) for k, v in raw.items()}
+    text = {k: importing.cell_text(v) for k, v in raw.items()}
     fb: dict = {"ratings": {}}
     fb["given_on"], problem = _date_cell(raw.get("given_on"))
     if problem:
@@ -302,7 +267,7 @@ def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[d
             bad["episode_start"] = (problem[0], text["episode_start"], problem[1])
     ehm = text.get("ehm_number", "")
     if not ehm:
-        bad["ehm_number"] = ("MISSING_VALUE", "", "missing: the child's EHM number")
+        bad["ehm_number"] = ("MISSING_VALUE", "", "the child's EHM number")
     elif "episode_start" not in bad:
         fb["episode_id"] = episodes.find_episode(db, ehm, fb["given_on"] or today, start)
     fb.setdefault("episode_id", None)
@@ -312,10 +277,9 @@ def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[d
         v = text.get(k, "")
         if v:
             fb["ratings"][k] = int(v) if v.isdigit() else v
-    flag = text.get("concern_raised", "").lower()
-    if flag in YES or flag in NO:
-        fb["concern_raised"] = flag in YES
-    else:
+    try:
+        fb["concern_raised"] = bool(importing.yes_no(text.get("concern_raised", ""), {}))
+    except importing.Bad:
         bad["concern_raised"] = ("UNKNOWN_CHOICE", text["concern_raised"], "should be yes or no")
     for k in ("comments", "concern_theme", "concern_detail"):
         fb[k] = text.get(k) or None
@@ -326,96 +290,57 @@ def _read_row(db, raw: Mapping[str, object], qkeys: list[str], today) -> tuple[d
 
 
 def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
-                                 rejects_dir: str | Path | None = None,
-                                 actor: str | None = None, today=None) -> ImportResult:
-    """Import feedback from a CSV or .xlsx file: one row per piece of feedback, the first
+                                 rejects_dir: str | Path = importing.REJECTS_DIR,
+                                 actor: str | None = None,
+                                 today=None) -> importing.ImportSummary:
+    """Import feedback from a CSV or .xlsx file: one row per piece of feedback, under a header
     row naming the columns (see the README).
 
-    Good rows are saved in one transaction; each problem of a bad row goes to the rejects
-    file ``<rejects_dir>/<file>-feedback-rejects.csv`` (default ``reports/imports``) as row,
-    code, field, value, reason and the row's cells, as the episode importer writes them. Row
-    numbers are the spreadsheet's (the header is row 1); blank rows are not counted. A row
-    already imported (same episode, date, respondent and stage) is updated if it changed,
-    else counted unchanged. The import is recorded with the file's sha256.
+    As every import (:mod:`ehkit.importing`): good rows are saved in one transaction; each
+    problem of a bad row goes to ``<rejects_dir>/<file>-rejects.csv`` as row, code, field,
+    value, reason and the row's cells; row numbers are the spreadsheet's and blank rows are
+    not counted. A row already imported (same episode, date, respondent and stage) is
+    updated if it changed, else counted unchanged. The import is recorded with the file's
+    sha256.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FeedbackImportError(f"{path}: no such file")
-    data = path.read_bytes()
-    rows = [(n, cells) for n, cells in cases.read_rows(path)
-            if any(_cell(c) for c in cells) or n == 1]
-    if not rows:
-        raise FeedbackImportError(f"{path.name}: the file is empty; nothing was imported")
-    header = [_cell(h).lower().replace(" ", "_") for h in rows[0][1]]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise FeedbackImportError(
-            f"{path.name}: missing column(s) {', '.join(missing)} (found: "
-            f"{', '.join(h for h in header if h) or 'none'}); the first row must name the "
-            f"columns {', '.join(REQUIRED_COLUMNS)}; nothing was imported")
-    qkeys = [q["key"] for q in questions()]
-    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *qkeys)
     today = _as_date(today or dt.date.today())
-    result = ImportResult(path, ignored_columns=[h for h in header if h and h not in known])
+    f = importing.open_file(path, _columns())
+    summary = importing.ImportSummary("service_user_feedback", f.name, f.sha256, read=f.read)
+    qkeys = [q["key"] for q in questions()]
+    problems: list[importing.Problem] = []
     good: dict[tuple, tuple[int, dict]] = {}
-    originals: dict[int, list[str]] = {}
-    for n, cells in rows[1:]:
-        result.rows_read += 1
-        originals[n] = [_cell(c) for c in cells]
-        extra = [_cell(c) for c in cells[len(header):] if _cell(c)]
-        if extra:
-            bad = {"": ("TOO_MANY_CELLS", ",".join(extra), "more cells than there are columns")}
-        else:
-            raw = {h: (cells[i] if i < len(cells) else None) for i, h in enumerate(header) if h}
-            fb, bad = _read_row(db, raw, qkeys, today)
+    for n, row in f.rows:
+        raw = importing.by_field(f, row)
+        fb, bad = _read_row(db, raw, qkeys, today)
         if not bad:
-            row = _feedback_row(fb)
-            key = (row["episode_id"], row["given_on"], row["respondent"], row["stage"])
+            record = _feedback_row(fb)
+            key = (record["episode_id"], record["given_on"], record["respondent"], record["stage"])
             if key in good:
-                bad["given_on"] = ("DUPLICATE_ROW", _cell(raw.get("given_on")),
+                bad["given_on"] = ("DUPLICATE_ROW", importing.cell_text(raw.get("given_on")),
                                    f"the same feedback as row {good[key][0]}"
                                    " (same child, date, respondent and stage)")
             else:
-                good[key] = (n, row)
-        if _declared(bad):
-            result.rejected += 1
-            result.rejects.extend({"row": n, "code": c, "field": f, "value": v, "reason": r}
-                                  for f, (c, v, r) in bad.items())
-    existing = {(r["episode_id"], r["given_on"], r["respondent"], r["stage"]): r
-                for r in db.query("SELECT * FROM service_user_feedback")}
-    new, changed = [], []
-    for key, (_, row) in good.items():
-        old = existing.get(key)
-        if old is None:
-            new.append(row)
-        elif any(old[k] != v for k, v in row.items()):
-            changed.append({**row, "id": old["id"]})
-        else:
-            result.unchanged += 1
-    result.inserted, result.updated = len(new), len(changed)
-    assert result.rows_read == (result.inserted + result.updated + result.unchanged
-                                + result.rejected)
-    with store.acting_as(actor=actor or "ehkit feedback import",
-                         reason=f"import of {path.name}"), store.transaction(db):
-        result.import_id = db["imports"].insert({
-            "kind": "service_user_feedback", "file_name": path.name,
-            "sha256": hashlib.sha256(data).hexdigest(), "rows_read": result.rows_read,
-            "inserted": result.inserted, "updated": result.updated,
-            "unchanged": result.unchanged, "rejected": result.rejected,
-            "imported_by": store.current_actor().user}).last_pk
-        for r in (*new, *changed):
-            r["import_id"] = result.import_id
+                good[key] = (n, record)
+        problems.extend(importing.Problem(n, code, fld, value, detail)
+                        for fld, (code, value, detail) in _declared(bad).items())
+
+    def write() -> None:
+        stored = {(r["episode_id"], r["given_on"], r["respondent"], r["stage"]): r
+                  for r in db.query("SELECT * FROM service_user_feedback")}
+        new, changed = [], []
+        for key, (_, record) in good.items():
+            old = stored.get(key)
+            if old is None:
+                new.append({**record, "import_id": summary.import_id})
+            elif any(old[k] != v for k, v in record.items()):
+                changed.append({**record, "import_id": summary.import_id, "id": old["id"]})
+            else:
+                summary.unchanged += 1
+        summary.inserted, summary.updated = len(new), len(changed)
         if new:
             db["service_user_feedback"].insert_all(new)
         if changed:
             db["service_user_feedback"].upsert_all(changed, pk="id")
-    out = Path(rejects_dir or REJECTS_DIR) / f"{path.stem}-feedback-rejects.csv"
-    if result.rejects:
-        columns = [h or f"column {i + 1}" for i, h in enumerate(header)]
-        result.rejects_file = spreadsheet.write_csv(
-            out, [*cases.REJECT_COLUMNS, *columns],
-            ([r["row"], r["code"], r["field"], r["value"], r["reason"], *originals[r["row"]]]
-             for r in result.rejects))
-    else:
-        out.unlink(missing_ok=True)  # an old rejects file would describe another import
-    return result
+
+    with store.acting_as(actor=actor) if actor else contextlib.nullcontext():
+        return importing.finish(db, f, summary, problems, rejects_dir, write)

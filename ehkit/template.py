@@ -17,6 +17,8 @@ from .errors import EhkitError
 
 DEFAULT_TEMPLATE = "darlington"
 OVERALL = "overall"  # the key under which the overall grade appears beside section keys
+# Where on the form a guidance note can be shown, besides beside a section (by its key).
+GUIDANCE_PLACES = ("auditors", "case", "summary", "prompts", "grades", "actions", "record")
 
 
 class TemplateError(EhkitError, ValueError):
@@ -28,6 +30,14 @@ class Grade:
     value: int
     label: str
     definition: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A guidance note: its number on the paper tool and its text."""
+
+    number: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,9 @@ class Template:
     actions_title: str
     action_columns: tuple[Choice, ...]
     sections: tuple[Section, ...]
-    guidance: tuple[str, ...] = field(default=())
+    guidance: tuple[Note, ...] = field(default=())
+    guidance_places: tuple[tuple[str, tuple[int, ...]], ...] = ()  # place -> note numbers
+    grade_heading: tuple[str, str] = ("Judgement of Quality of Work", "Definition")
 
     # -- what the rest of the code asks ------------------------------------------------
     @property
@@ -120,6 +132,11 @@ class Template:
             if g.value == value:
                 return g.label
         return "Not graded"
+
+    def guidance_at(self, place: str) -> tuple[Note, ...]:
+        """The guidance notes shown beside ``place`` (one of GUIDANCE_PLACES or a section key)."""
+        numbers = dict(self.guidance_places).get(place, ())
+        return tuple(n for n in self.guidance if n.number in numbers)
 
     @property
     def grade_values(self) -> tuple[int, ...]:
@@ -220,6 +237,7 @@ def parse(data: dict, path: Path) -> Template:
                 f"{w}: checklist.choices values must be among accurate, not_accurate, not_recorded"
             )
         actions = data.get("actions", {})
+        guidance = {"notes": [], "shown_at": {}, **data.get("guidance", {})}
 
         sections = []
         raw_sections = _need(data, "sections", w, list)
@@ -283,13 +301,18 @@ def parse(data: dict, path: Path) -> Template:
             action_columns=_choices(actions.get("columns", [{"key": "action", "label": "Action"}]),
                                     f"{w}: actions.columns", "key"),
             sections=tuple(sections),
-            guidance=tuple(data.get("guidance", {}).get("notes", [])),
+            guidance=tuple(Note(n, text) for n, text in
+                           enumerate(_need(guidance, "notes", f"{w}: guidance", list), 1)),
+            guidance_places=tuple((place, tuple(numbers)) for place, numbers in
+                                  _need(guidance, "shown_at", f"{w}: guidance", dict).items()),
+            grade_heading=tuple(data["grades"].get("heading", Template.grade_heading)),
         )
     except TemplateError:
         raise
     except (TypeError, AttributeError) as e:
         raise TemplateError(f"{w}: malformed template ({e})") from None
 
+    _check_guidance(t, w)
     # Keys must be unique across everything an answer row can carry.
     seen: dict[str, str] = {}
     for kind, keys in (
@@ -309,6 +332,25 @@ def parse(data: dict, path: Path) -> Template:
             dup = sorted({k for k in keys if keys.count(k) > 1})
             raise TemplateError(f"{w}: {kind} key(s) used twice: {', '.join(dup)}")
     return t
+
+
+def _check_guidance(t: Template, where: str) -> None:
+    """Each note is text, shown at a place the form has, by a number the list has."""
+    if not all(isinstance(n.text, str) and n.text.strip() for n in t.guidance):
+        raise TemplateError(f"{where}: guidance.notes should be a list of texts")
+    places = set(GUIDANCE_PLACES) | {s.key for s in t.sections}
+    for place, numbers in t.guidance_places:
+        if place not in places:
+            raise TemplateError(f"{where}: guidance.shown_at has '{place}', which is not a "
+                                f"place on the form ({', '.join(GUIDANCE_PLACES)} or a "
+                                "section's key)")
+        wrong = [n for n in numbers if not isinstance(n, int) or not 1 <= n <= len(t.guidance)]
+        if wrong:
+            raise TemplateError(f"{where}: guidance.shown_at.{place} names note(s) {wrong}; the "
+                                f"notes are numbered 1 to {len(t.guidance)}")
+    if len(t.grade_heading) != 2:
+        raise TemplateError(f"{where}: grades.heading should be two texts (the grade column's "
+                            "and the definition column's headings)")
 
 
 def template_path(name_or_path: str | Path) -> Path:

@@ -189,7 +189,7 @@ def test_the_printed_audit_record_has_no_serious_accessibility_violations(by_key
 
 
 # -- colour is never the only signal ----------------------------------------------------------
-SIGNS = {"span.ehkit-todo": "⚠ Still to do: ", "span.ehkit-note": "⚠ ",
+SIGNS = {"span.ehkit-todo": "✎ Still to do: ", "span.ehkit-note": "⚠ Put right: ",
          "div.ehkit-msg-ok": "✔ ", "div.ehkit-msg-blocked": "⚠ ", "div.ehkit-msg-info": "ℹ "}
 
 
@@ -228,20 +228,20 @@ def test_colour_is_never_the_only_signal_of_a_note_a_message_or_a_choice(server,
     all_signed(page)
     page.locator("button.ehkit-submit").click()
     said = wait_for_text(page, ".ehkit-messages", "not submitted")
-    assert "⚠" in said and "red" not in said
+    assert "Put right" in said and "red" not in said
     assert len(shown(page, "span.ehkit-note")) >= 3
     all_signed(page)
     # The chosen grade is pressed for a screen reader, and ticked and bold on screen.
     grade = page.locator(".ehkit-grade-pre_eha")
     assert grade.get_attribute("role") == "group"
     section = next(s for s in TPL.sections if s.key == "pre_eha")
-    assert grade.get_attribute("aria-label") == f"{section.number}. {section.title}: grade"
+    assert grade.get_attribute("aria-label") == section.grading_label
     chosen = grade.get_by_role("button", name="Good", exact=True)
     other = grade.get_by_role("button", name="Outstanding", exact=True)
     assert chosen.get_attribute("aria-pressed") == "true"
     assert other.get_attribute("aria-pressed") == "false"
     tick = "el => getComputedStyle(el, '::before').content"
-    assert "✔" in chosen.evaluate(tick) and "✔" not in other.evaluate(tick)
+    assert "✓" in chosen.evaluate(tick) and "✓" not in other.evaluate(tick)
     assert chosen.evaluate("el => getComputedStyle(el).fontWeight") == "700"
     assert_accessible(page, "audit form, rules shown")
 

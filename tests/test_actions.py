@@ -181,10 +181,10 @@ def test_actions_overdue_command_exits_non_zero_when_any_is_overdue(db, capsys):
     path = db_path(db)
     assert ehkit(["actions", "overdue", "--db", path, "--on", "2026-02-02"]) == 1
     out = capsys.readouterr().out
-    assert "2 action(s) overdue on 2026-02-02" in out
+    assert "2 action(s) overdue on 02/02/2026" in out
     assert "EHM1" in out and "EHM2" in out and "Action 1" in out
     assert ehkit(["actions", "overdue", "--db", path, "--on", "2026-01-31"]) == 0
-    assert "No actions overdue on 2026-01-31" in capsys.readouterr().out
+    assert "No actions overdue on 31/01/2026" in capsys.readouterr().out
 
 
 def test_actions_overdue_command_refuses_a_missing_database(tmp_path, capsys):

@@ -5,10 +5,11 @@ Chromium.) Only synthetic people."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import ipywidgets as w
 import pytest
-from voila_harness import copy_db
+from voila_harness import copy_db, rows
 
 from ehkit import audits
 from ehkit import db as store
@@ -24,7 +25,8 @@ from ehkit.forms.audit_views import (
     RecordView,
     SectionView,
 )
-from ehkit.forms.common import friendly
+from ehkit.forms.common import esc, friendly
+from ehkit.template import OVERALL
 
 TPL = templates.load()
 GRADED = TPL.graded_sections[0]  # pre_eha
@@ -122,7 +124,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
     overall = OverallView(model, TPL)
     sections = [SectionView(model, TPL, s, overall) for s in TPL.sections]
     case, checklist = CaseView(model, TPL), ChecklistView(model, TPL)
-    actions, record = ActionsView(model, TPL, guard), RecordView(model, w.HTML())
+    actions, record = ActionsView(model, TPL, guard), RecordView(model, w.HTML(), TPL)
 
     def inputs():
         row = actions.rows[model.actions[0]]
@@ -131,7 +133,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
                  *(x for s in sections for x in [*s.responses.values(), *s.comments.values()]),
                  *(s.grade for s in sections if s.grade), overall.grade,
                  *(x for pair in checklist.checklist.values() for x in pair),
-                 *row.widgets.values(), row.remove]
+                 *row.widgets.values(), row.outsider, row.remove]
         return [x for x in found if not isinstance(x, w.HTML)]  # the action number
 
     model.add_action()
@@ -147,7 +149,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
 
 
 def test_print_is_offered_once_the_audit_is_saved(model):
-    record = RecordView(model, w.HTML())
+    record = RecordView(model, w.HTML(), TPL)
     assert record.print.disabled
     model.saved({"id": 3, "version": 9, "status": "draft", "actions": []})
     assert not record.print.disabled and model.state_line() == ("Audit no. 3", " - Draft")
@@ -184,19 +186,24 @@ def test_actions_are_numbered_in_order_and_removed_by_their_button(model):
     actions.add.click()
     actions.add.click()
     first, second = model.actions
-    assert [actions.rows[r].widgets["number"].value for r in model.actions] == ["<b>1</b>",
-                                                                                "<b>2</b>"]
+    assert [actions.rows[r].widgets["number"].value for r in model.actions] == [
+        "<b>Action 1</b>", "<b>Action 2</b>"]
     actions.rows[second].widgets["due_date"].value = dt.date(2026, 12, 1)
-    assert second.as_audit()["due_date"] == "2026-12-01"
+    assert second.as_audit({})["due_date"] == "2026-12-01"
     gone = actions.rows[first]
     gone.remove.click()
     assert model.actions == [second] and len(actions.box.children) == 1
     assert gone.remove.comm is None  # closed: the browser drops its models
     model.status = "submitted"
     assert not gone.widgets["action"].disabled  # no longer bound to the form
-    assert actions.rows[second].widgets["number"].value == "<b>1</b>"
-    model.names = ["Ava Auditor"]
-    assert actions.rows[second].widgets["by_whom"].options == ("Ava Auditor",)
+    assert actions.rows[second].widgets["number"].value == "<b>Action 1</b>"
+    model.show_staff(PEOPLE[:1])
+    assert [label for label, _ in actions.rows[second].widgets["by_whom"].options] == [
+        "Choose who will do it", "Ava Auditor (Senior practitioner, Early Help)",
+        "Someone outside the service (type their name)"]
+    gone_options = gone.widgets["by_whom"].options
+    model.show_staff(PEOPLE)  # the removed row is no longer bound either
+    assert gone.widgets["by_whom"].options == gone_options
 
 
 def test_an_action_row_keeps_its_saved_id_so_the_next_save_updates_it(model):
@@ -242,27 +249,11 @@ def test_case_information_is_shown_read_only_and_escaped(model):
     assert "Not a cross-authority" in case.readonly["cross_authority_contact"].value
 
 
-def test_saved_audits_list_the_chosen_auditors_own_drafts_first(model):
-    def row(i, status, auditor):
-        return {"id": i, "status": status, "auditor1_id": auditor, "ehm_number": f"EHM{i}",
-                "audit_date": "2026-10-01", "auditor1": "Someone"}
-
-    model.picked = 3
-    model.case.auditor1_id = 12
-    model.show_saved([row(1, "submitted", 12), row(2, "draft", 11), row(3, "draft", 12)])
-    assert [i for _, i in model.saved_audits] == [3, 2, 1]
-    assert model.saved_audits[0][0].startswith("Your draft - EHM3")
-    assert model.saved_audits[1][0].startswith("Draft - EHM2")
-    assert model.picked == 3
-    model.show_saved([row(1, "submitted", 12)])
-    assert model.picked is None
-
-
 def test_moderation_offers_agreement_with_the_auditors_grade_and_shows_the_latest(model):
     view = ModerationView(model)
-    a = saved_audit(status="submitted", moderations=[
-        {"key": GRADED.key, "moderated_grade": 4, "reason": "Little evidence"},
-        {"key": "overall", "moderated_grade": 2, "reason": None}])
+    a = saved_audit(status="moderated", moderations=[  # as audits.load marks what counts
+        {"key": GRADED.key, "moderated_grade": 4, "reason": "Little evidence", "counts": True},
+        {"key": "overall", "moderated_grade": 2, "reason": None, "counts": True}])
     model.moderation.update(a)
     options = view.grades[GRADED.key].options
     assert options[0] == (f"Agree: {TPL.grade_label(3)}", None)
@@ -293,12 +284,12 @@ def test_no_hidden_widget_shares_its_layout(demo_db_path, tmp_path):
 
 
 def test_the_form_builds_no_more_widget_models_than_measured(demo_db_path, tmp_path):
-    """The browser builds every model before the form opens (bench/RESULTS.md: 322)."""
+    """The browser builds every model before the form opens (336 with the Saved audits finder)."""
     from ehkit.forms.audit import AuditForm
 
     form = AuditForm(copy_db(demo_db_path, tmp_path / "ehkit.db"))
     form.refresh()
-    assert len(_reachable(form.widget)) <= 322
+    assert len(_reachable(form.widget)) <= 336
 
 
 def _reachable(root: w.Widget) -> list[w.Widget]:
@@ -456,3 +447,236 @@ def test_a_failing_callback_shows_a_calm_message_not_a_traceback():
     assert "secret.py" not in shown and "Traceback" not in shown and "KeyError" not in shown
     refused(None)
     assert "the case &lt;b&gt;is&lt;/b&gt; closed" in messages.widget.value
+
+
+def test_ehm_numbers_are_found_whatever_their_case(demo_db_path, tmp_path, capsys):
+    """``ehm101385`` finds EHM101385 on the form and in the CLI: one lookup for both."""
+    from ehkit.cli import main
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    (eid, ehm), = database.execute(
+        "SELECT id, ehm_number FROM episodes e WHERE (SELECT count(*) FROM episodes x"
+        " WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY id LIMIT 1").fetchall()
+    database.close()
+    assert ehm != ehm.lower()  # the demo's numbers are upper case: EHM100001
+    form = AuditForm(db)
+    form.refresh()
+    form.case_view.ehm.value = f" {ehm.lower()} "
+    assert form.model.case.episode_id == eid and "episode" not in form.model.notes
+    assert main(["sample", "request", ehm.lower(), "--reason", "no progress", "--db",
+                 str(db)]) == 0
+    assert ehm in capsys.readouterr().out
+    assert rows(db, "SELECT episode_id FROM audit_requests") == [(eid,)]
+
+
+# -- the guidance notes (issue 16) ------------------------------------------------------------
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "early-help-audit-tool.txt"
+
+
+def _html(widgets) -> list[str]:
+    return [x.value for x in widgets if isinstance(x, w.HTML)]
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the council's document is not beside the repo")
+def test_the_sixteen_guidance_notes_are_the_paper_tools_word_for_word():
+    document = _squash(SEED.read_text(encoding="utf-8"))
+    assert [n.number for n in TPL.guidance] == list(range(1, 17))
+    for n in TPL.guidance:
+        assert f"{n.number}. {_squash(n.text)}" in document, n.number
+    assert "Judgement of Quality of Work" in document and TPL.grade_heading == (
+        "Judgement of Quality of Work", "Definition")
+
+
+def test_each_guidance_note_is_shown_beside_what_it_concerns(demo_db_path, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    form = AuditForm(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+    text = {n.number: f"<b>Guidance {n.number}:</b> {esc(n.text)}" for n in TPL.guidance}
+    # 1 (who may audit) and 11 (the worker told) head the case information.
+    assert text[1] in form.case_view.parts[0].value and text[11] in form.case_view.parts[0].value
+    for view in form.sections:  # 8 beside each prompt's questions, 12 beside each grade
+        shown = "".join(_html(view.parts))
+        assert shown.count(text[8]) == sum(1 for s in TPL.sections if s.key == view.key
+                                           for i in s.items if i.questions)
+        if view.grade is not None:
+            after = view.parts[view.parts.index(view.grade) + 1].value
+            assert text[12] in after
+    after = form.overall.grade_parts()[1].value
+    assert text[12] in after  # beside the overall grade too
+    assert text[16] in form.actions_view.parts[0].value  # the action plan
+    assert all(text[n] in form.record.parts[0].value for n in (2, 3, 13, 14, 15))
+    shown = "".join(_html(_reachable(form.widget)))
+    for n in TPL.guidance:  # each is shown somewhere beside the fields
+        assert text[n.number] in shown, n.number
+
+
+def test_all_guidance_notes_are_in_a_folded_panel_and_the_grades_defined_once(demo_db_path,
+                                                                               tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    form = AuditForm(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+    header = form.widget.children[0].value
+    panel = header[header.index('<details class="ehkit-guidance-notes">'):]
+    for n in TPL.guidance:
+        assert f'<li value="{n.number}">{esc(n.text)}' in panel
+    assert "<th>Judgement of Quality of Work</th><th>Definition</th>" in panel
+    # Unfolded, the grade definitions are nowhere; folded, once beside each grade.
+    for value in _html(_reachable(form.widget)):
+        for part in value.split('<table class="ehkit-grade-defs">')[:-1]:
+            assert part.count("<details") > part.count("</details>")
+    defs = [v for v in _html(_reachable(form.widget)) if "ehkit-grade-defs" in v]
+    assert len(defs) == len(TPL.graded_sections) + 2  # each grade, the overall, the panel
+
+
+def test_a_template_showing_guidance_where_the_form_has_no_place_is_refused(tmp_path):
+    text = TPL.path.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("grades = [12]", "gradez = [12]"), encoding="utf-8")
+    with pytest.raises(templates.TemplateError, match="'gradez', which is not a place"):
+        templates.load(bad)
+    bad.write_text(text.replace("grades = [12]", "grades = [17]"), encoding="utf-8")
+    with pytest.raises(templates.TemplateError, match=r"names note\(s\) \[17\].* 1 to 16"):
+        templates.load(bad)
+
+
+def test_the_printed_record_ends_with_every_guidance_note(demo_db_path):
+    database = store.connect(demo_db_path)
+    audit_id = database.execute("SELECT min(id) FROM audits").fetchone()[0]
+    html = audits.render_record(database, audit_id)
+    database.close()
+    end = html[html.index("<h2>Guidance Notes</h2>"):]
+    assert html.index("<h2>Case note") < html.index("<h2>Guidance Notes</h2>")
+    for n in TPL.guidance:
+        assert f'<li value="{n.number}">{esc(n.text)}' in end, n.number
+    assert "<th>Judgement of Quality of Work</th>" in end and "Definition</th>" in end
+
+
+# -- "By Whom": a practitioner (the action's owner), or someone outside named ----------------
+def test_by_whom_is_a_practitioner_picked_or_someone_outside_the_service_named(model):
+    from ehkit.forms.audit_model import OUTSIDE
+
+    actions = ActionsView(model, TPL, guard)
+    model.show_staff(PEOPLE)
+    row = model.add_action()
+    view = actions.rows[row]
+    row.values["action"].value = "Hold a TAF review"
+    assert view.outsider.layout.display == HIDDEN  # no free text unless someone outside
+    view.widgets["by_whom"].value = 12
+    assert (row.as_audit(model.staff_names)["owner_id"],
+            row.as_audit(model.staff_names)["by_whom"]) == (12, "Bo Reviewer")
+    view.widgets["by_whom"].value = OUTSIDE
+    assert view.outsider.layout.display is None
+    assert "outside the service" in view.outsider.description
+    view.outsider.value = "Dr Kim, Northgate Surgery"
+    assert (row.as_audit(model.staff_names)["owner_id"],
+            row.as_audit(model.staff_names)["by_whom"]) == (None, "Dr Kim, Northgate Surgery")
+    # Saved actions: owned; named only, by someone in the service (owned when saved again);
+    # named only, by someone outside.
+    model.update(saved_audit(actions=[
+        {"id": 1, "action": "a", "owner_id": 11, "by_whom": "Ava Auditor"},
+        {"id": 2, "action": "b", "owner_id": None, "by_whom": "Bo Reviewer"},
+        {"id": 3, "action": "c", "owner_id": None, "by_whom": "Dr Kim"}]))
+    assert [r.owner for r in model.actions] == [11, 12, OUTSIDE]
+    assert [(a["owner_id"], a["by_whom"]) for a in model.as_audit()["actions"]] == [
+        (11, "Ava Auditor"), (12, "Bo Reviewer"), (None, "Dr Kim")]
+
+
+def test_an_action_by_a_picked_practitioner_is_under_that_owner_in_the_tracker(
+        demo_db_path, tmp_path):
+    from ehkit import actions as tracker
+    from ehkit.forms.audit import AuditForm
+
+    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    database = store.connect(db)
+    (eid, lead, manager, line), = database.execute(
+        "SELECT e.id, e.lead_professional_id, e.team_manager_id, lp.line_manager_id"
+        " FROM episodes e JOIN practitioners lp ON lp.id = e.lead_professional_id"
+        " WHERE e.status = 'open' AND e.start_date < '2026-09-01' ORDER BY e.id LIMIT 1"
+    ).fetchall()
+    auditor, owner = [r[0] for r in database.execute(
+        "SELECT id FROM practitioners WHERE is_auditor = 1 AND id NOT IN (?, ?, ?)"
+        " ORDER BY id LIMIT 2", [lead, manager, line or 0])]
+    owner_name = database.execute("SELECT name FROM practitioners WHERE id = ?",
+                                  [owner]).fetchone()[0]
+    answers = {s.key: {"grade": 3} for s in TPL.graded_sections}
+    answers.update({s.items[0].key: {"comment": "Evidence on file."}
+                    for s in TPL.graded_sections})
+    audit_id = audits.save_draft(database, {
+        "episode_id": eid, "auditor1_id": auditor, "audit_date": "2026-10-20",
+        "overall_grade": 3, "overall_reasons": "Gaps in planning.", "answers": answers})
+    form = AuditForm(db)
+    form.refresh()
+    form.open(audit_id)
+    form.actions_view.add.click()
+    view = form.actions_view.rows[form.model.actions[0]]
+    view.widgets["action"].value = "Review the plan with the family"
+    view.widgets["by_whom"].value = owner
+    view.widgets["due_date"].value = dt.date(2026, 11, 20)
+    form.submit()
+    assert "Submitted audit no." in form.messages.widget.value, form.messages.widget.value
+    found = tracker.tracker(database, "2026-11-01", owner_id=owner)
+    assert [(a["action"], a["owner"], a["by_whom"]) for a in found
+            if a["audit_id"] == audit_id] == [
+        ("Review the plan with the family", owner_name, owner_name)]
+    assert owner in [pid for _, pid in tracker.owners(database)]
+    database.close()
+
+
+# -- what an auditor sees as they go ------------------------------------------------------
+def test_the_overall_grade_rule_is_shown_as_soon_as_the_grades_change(model):
+    overall = OverallView(model, TPL)
+    held = next(s for s in TPL.sections if s.holds_overall)
+    SectionView(model, TPL, held, overall)
+    sections = [s.key for s in TPL.graded_sections]
+    for key in sections:
+        model.grades[key].value = 3  # Requires Improvement throughout
+    model.grades[OVERALL].value = 2  # Good: better than the sections allow
+    assert "can be no better than Requires Improvement" in model.notes[OVERALL][0]
+    model.grades[OVERALL].value = 3
+    assert OVERALL not in model.notes
+    for key in sections:  # the sections change: said at once, no save needed
+        model.grades[key].value = 4
+    assert "no better than Inadequate" in model.notes[OVERALL][0]
+    model.grades[OVERALL].value = 4
+    assert OVERALL not in model.notes
+    # A save's "still to do" beside the overall grade stays while the grades change.
+    model.grades[OVERALL].value = None
+    model.place({OVERALL: "Choose the overall grade."}, todo=True)
+    model.grades[sections[0]].value = 3
+    assert model.notes[OVERALL] == ("Choose the overall grade.", True)
+
+
+def test_the_overall_grade_rule_shown_live_is_the_registered_rule(model):
+    from ehkit import rules
+
+    rule = rules.get("AUDIT-OVERALL-REFLECTS")
+    for s in TPL.graded_sections:
+        model.grades[s.key].value = 4
+    model.grades[OVERALL].value = 1
+    sections = {s.key: 4 for s in TPL.graded_sections}
+    assert model.notes[OVERALL] == (rule.check(TPL, sections, 1), False)
+
+
+def test_still_to_do_and_put_right_are_told_apart_in_words_not_only_colour(model):
+    from ehkit.forms.common import show_note
+
+    box = w.HTML()
+    show_note(box, "Choose the overall grade.", todo=True)
+    assert "Still to do:" in box.value and "&#9998;" in box.value and "ehkit-todo" in box.value
+    show_note(box, "Auditor 2 must be a different person.")
+    assert "Put right:" in box.value and "&#9888;" in box.value and "ehkit-note" in box.value
+
+
+def test_the_learning_box_asks_for_learning_not_for_evidence(model):
+    overall = OverallView(model, TPL)
+    held = next(s for s in TPL.sections if s.holds_overall)
+    box = SectionView(model, TPL, held, overall).comments[LEARNING.key]
+    assert "evidence" not in box.placeholder and "Learning for professionals" in box.placeholder
+    other = SectionView(model, TPL, GRADED, overall).comments[ITEM.key]
+    assert "evidence for your judgement" in other.placeholder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import sqlite3
+from zoneinfo import ZoneInfo
 
 import pytest
 from builders import COUNCIL, add_rows, episode_row
@@ -359,6 +360,99 @@ def test_drafts_lists_an_auditors_drafts_only(service):
     assert len(audits.drafts(service)) == 2
 
 
+# -- finding a saved audit, however old (issue 16) ---------------------------------------------
+def many_audits(db, n: int = 45) -> list[int]:
+    """``n`` drafts, audited 1, 2, ... days after 1 March 2026: the even ones of EHM1002 by
+    Ivo with Orla as auditor 2, the odd ones of EHM1001 by Orla alone."""
+    ids = []
+    for i in range(1, n + 1):
+        day = (dt.date(2026, 3, 1) + dt.timedelta(days=i)).isoformat()
+        who = {"auditor1_id": 5, "auditor2_id": 6} if i % 2 == 0 else {"auditor1_id": 6}
+        ids.append(audits.save_draft(db, {**complete(**who), "audit_date": day,
+                                          "episode_id": 2 if i % 2 == 0 else 1}))
+    return ids
+
+
+def test_find_opens_the_oldest_audit_by_its_number(service):
+    ids = many_audits(service)
+    for number in (ids[0], str(ids[0]), f" {ids[0]} "):
+        found = audits.find(service, number=number)
+        assert [r["id"] for r in found.rows] == [ids[0]] and found.total == 1
+
+
+def test_find_by_ehm_number_in_any_case(service):
+    many_audits(service, 6)
+    found = audits.find(service, ehm_number=" ehm1002")
+    assert found.total == 3 and {r["ehm_number"] for r in found.rows} == {"EHM1002"}
+
+
+def test_find_by_auditor_either_auditor_status_and_dates_both_days_included(service):
+    ids = many_audits(service, 10)
+    assert audits.find(service, auditor_id=5).total == 5
+    assert audits.find(service, auditor_id=6).total == 10  # auditor 2 of the even ones too
+    audits.submit(service, ids[0], today=TODAY)
+    assert [r["id"] for r in audits.find(service, status="submitted").rows] == [ids[0]]
+    assert audits.find(service, status=["draft", "submitted"]).total == 10
+    found = audits.find(service, audited_from=dt.date(2026, 3, 3), audited_to="2026-03-05")
+    assert sorted(r["id"] for r in found.rows) == ids[1:4]
+
+
+def test_find_pages_twenty_at_a_time_newest_change_first(service):
+    ids = many_audits(service)
+    pages = [audits.find(service, page=n) for n in (1, 2, 3)]
+    assert [(f.page, f.pages, f.total, len(f.rows)) for f in pages] == [
+        (1, 3, 45, 20), (2, 3, 45, 20), (3, 3, 45, 5)]
+    shown = [r["id"] for f in pages for r in f.rows]
+    assert shown == sorted(ids, reverse=True)  # each once, the last saved first
+    past = audits.find(service, page=9)
+    assert past.page == 3 and [r["id"] for r in past.rows] == shown[40:]
+    nothing = audits.find(service, ehm_number="EHM9999")
+    assert (nothing.total, nothing.page, nothing.pages, nothing.rows) == (0, 1, 1, [])
+
+
+@pytest.mark.parametrize(("terms", "field", "words"), [
+    ({"number": "12a"}, "number", "is not an audit number"),
+    ({"number": 0}, "number", "is not an audit number"),
+    ({"audited_from": "2026-03-05", "audited_to": "2026-03-03"}, "audited_to", "swap them"),
+    ({"audited_from": "last week"}, "audited_from", "is not a date"),
+    ({"status": "lost"}, "status", "choose statuses"),
+    ({"page": 0}, "page", "from 1"),
+])
+def test_find_refuses_what_it_cannot_search_for_in_words(service, terms, field, words):
+    with pytest.raises(AuditRuleError) as e:
+        audits.find(service, **terms)
+    assert words in e.value.problems[field]
+
+
+def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    ids = many_audits(service)
+    form = AuditForm(tmp_path / "ehkit.db")
+    form.refresh()
+    f = form.finder
+    assert "45 audits found" in f.said.value and "page 1 of 3" in f.said.value
+    assert f.previous.disabled and not f.next.disabled
+    f.next.click()
+    f.next.click()
+    shown = [label for label, _ in f.results.options]
+    assert len(shown) == 5 and "page 3 of 3" in f.said.value and f.next.disabled
+    assert shown[-1] == (f"Open no. {ids[0]}: Draft - EHM1001 - audited 02/03/2026 by "
+                         "Orla Fennimore")
+    f.ehm.value, f.auditor.value = "ehm1002", 5
+    f.find.click()
+    assert "22 audits found" in f.said.value and "page 1 of 2" in f.said.value
+    f.show_all()
+    f.number.value = str(ids[0])
+    f.find.click()
+    f.results.value = ids[0]  # pressed
+    assert form.model.audit_id == ids[0] and "Opened audit no." in form.messages.widget.value
+    assert f.results.value is None  # ready to be pressed again
+    f.number.value = "twelve"
+    f.find.click()
+    assert "is not an audit number" in f.said.value and "Traceback" not in f.said.value
+
+
 # -- moderation -----------------------------------------------------------------------------------
 def submitted(service, **kw) -> int:
     audit_id = audits.save_draft(service, complete(**kw))
@@ -419,7 +513,7 @@ def test_case_note_gives_auditor_date_and_grading(service):
     audit_id = submitted(service, auditor2_id=6)
     note = audits.case_note(service, audit_id)
     assert "Ivo Kettlewade and Orla Fennimore" in note
-    assert "Date audited: 2026-11-02" in note
+    assert "Date audited: 02/11/2026" in note and "2026-11-02" not in note
     assert "Overall grading: Good" in note
     assert "7. IMPACT: Good" in note
 
@@ -429,7 +523,7 @@ def test_printable_record_shows_script_as_text(service, tmp_path):
     audit["answers"]["7.1"] = {"comment": "Mum said <script>alert('x')</script> & left"}
     audit_id = audits.save_draft(service, audit)
     path = audits.print_record(service, audit_id, out_dir=tmp_path / "audits")
-    assert path == tmp_path / "audits" / "EHM1001-2026-11-02.html"
+    assert path == tmp_path / "audits" / f"EHM1001-2026-11-02-audit-{audit_id}.html"
     html = path.read_text(encoding="utf-8")
     assert "<script>" not in html
     assert "Mum said &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; left" in html
@@ -448,6 +542,99 @@ def test_printable_record_shows_dates_as_people_read_them(service, tmp_path):
     assert f"{due:%d/%m/%Y}" in html and ACTION["due_date"] not in html
 
 
+def moderated_then_resubmitted(service) -> int:
+    """Moderated by Orla (impact and overall down to Requires Improvement), then reopened and
+    submitted again with every grade Good: her moderation no longer counts."""
+    audit_id = submitted(service)
+    audits.moderate(service, audit_id, 6, {"impact": 3, "overall": 3},
+                    {"impact": "Impact not evidenced", "overall": "Impact drags it down"},
+                    on=dt.date(2026, 11, 10))
+    audits.reopen(service, audit_id, "New evidence on the file")
+    audits.submit(service, audit_id, today=TODAY)
+    return audit_id
+
+
+def moderation_part(html: str) -> str:
+    return html.split("<h2>Case note")[0].split("<h2>9.")[-1]
+
+
+def test_printed_record_after_a_reopen_shows_the_old_moderation_only_as_history(service,
+                                                                                tmp_path):
+    audit_id = moderated_then_resubmitted(service)
+    html = audits.print_record(service, audit_id, out_dir=tmp_path).read_text(encoding="utf-8")
+    part = moderation_part(html)
+    assert "<h2>Moderation</h2>" not in part
+    assert "<h2>Earlier moderation (history)</h2>" in part
+    assert "no longer count" in part and "Impact not evidenced" in part
+    # Moderated again, by Sol: that is the moderation; Orla's is history.
+    audits.moderate(service, audit_id, 2, {}, {}, on=dt.date(2026, 11, 20))
+    part = moderation_part(audits.print_record(service, audit_id, out_dir=tmp_path)
+                           .read_text(encoding="utf-8"))
+    now, before = part.split("<h2>Earlier moderation (history)</h2>")
+    assert "<h2>Moderation</h2>" in now and "Sol Pebbleford" in now and "20/11/2026" in now
+    assert "Orla Fennimore" not in now and "Impact not evidenced" not in now
+    assert "Orla Fennimore" in before and "Sol Pebbleford" not in before
+
+
+def test_printed_record_of_a_moderated_audit_has_no_history(service, tmp_path):
+    audit_id = submitted(service)
+    audits.moderate(service, audit_id, 6, {}, {}, on=dt.date(2026, 11, 10))
+    part = moderation_part(audits.print_record(service, audit_id, out_dir=tmp_path)
+                           .read_text(encoding="utf-8"))
+    assert "<h2>Moderation</h2>" in part and "Orla Fennimore" in part
+    assert "Earlier moderation" not in part
+
+
+def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, tmp_path):
+    from ehkit.forms.audit import AuditForm
+
+    audit_id = moderated_then_resubmitted(service)
+    form = AuditForm(tmp_path / "ehkit.db")
+    form.refresh()
+    form.open(audit_id)
+    mod = form.model.moderation
+    assert mod.changed() == {} and mod.reasons_given()["impact"] == ""
+
+
+def grades_that_count(db, audit_id) -> dict[str, int]:
+    return dict(db.execute("SELECT key, grade FROM final_grades WHERE audit_id = ?",
+                           [audit_id]).fetchall())
+
+
+def test_case_note_gives_the_moderated_grades_and_the_auditors_where_changed(service):
+    audit_id = submitted(service)
+    audits.moderate(service, audit_id, 6, {"impact": 3, "overall": 3},
+                    {"impact": "Impact not evidenced", "overall": "Impact drags it down"},
+                    on=dt.date(2026, 11, 10))
+    note = audits.case_note(service, audit_id)
+    assert "Moderated by: Orla Fennimore on 10/11/2026." in note
+    assert ("Overall grading: Requires Improvement (moderated; the auditor's grading: Good)."
+            in note)
+    assert "7. IMPACT: Requires Improvement (moderated; the auditor's grading: Good)" in note
+    assert "  1. " in note and "moderated" not in note.split("  1. ")[1].split("\n")[0]
+    # The note's grade is the one every figure counts.
+    counted = grades_that_count(service, audit_id)
+    assert counted["impact"] == counted["overall"] == 3
+
+
+def test_case_note_after_a_reopen_gives_the_auditors_grades(service):
+    audit_id = moderated_then_resubmitted(service)
+    note = audits.case_note(service, audit_id)
+    assert "moderat" not in note.lower()  # her moderation no longer counts
+    assert "Overall grading: Good." in note and "7. IMPACT: Good" in note
+    assert grades_that_count(service, audit_id)["impact"] == 2
+
+
+def test_two_audits_of_one_case_on_one_day_print_to_two_files(service, tmp_path):
+    first = submitted(service)
+    second = submitted(service, auditor1_id=6)
+    one = audits.print_record(service, first, out_dir=tmp_path)
+    two = audits.print_record(service, second, out_dir=tmp_path)
+    assert one != two and one.exists() and two.exists()
+    assert f"Audit {first} " in one.read_text(encoding="utf-8")
+    assert f"Audit {second} " in two.read_text(encoding="utf-8")
+
+
 # -- the command line and the server configuration ------------------------------------------------
 def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     from ehkit import cli
@@ -457,7 +644,7 @@ def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     out = tmp_path / "records"
     assert cli.main(["audit", "print", str(audit_id), "--db", db_file, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert (out / "EHM1001-2026-11-02.html").exists()
+    assert (out / f"EHM1001-2026-11-02-audit-{audit_id}.html").exists()
     assert "Overall grading: Good" in printed
 
 
@@ -514,9 +701,10 @@ def log_size(db) -> int:
 
 
 def last_change_at(db, audit_id) -> str:
-    """When the audit last changed, as the refusal says it (from the change log)."""
+    """When the audit last changed, as the refusal says it: the UK clock, day first."""
     at = db.execute("SELECT max(at) FROM change_log WHERE audit_id = ?", [audit_id]).fetchone()[0]
-    return f"{at[:10]} {at[11:19]} UTC"
+    return dt.datetime.fromisoformat(at).astimezone(ZoneInfo("Europe/London")).strftime(
+        "%d/%m/%Y %H:%M")
 
 
 def auditor_regrades(db, audit_id, *, resubmit=True) -> None:
@@ -651,7 +839,7 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     moderate_button.click()
     shown = form.messages.widget.value
     assert "changed by Ivo Kettlewade" in shown and "reload it" in shown
-    assert "press Open" in shown
+    assert "find it under Saved audits" in shown
     assert "Something went wrong" not in shown and "Traceback" not in shown
     assert service["moderations"].count == 0
     # Reloaded, then reopened elsewhere: the form's reopen is refused the same way.
@@ -668,3 +856,10 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     assert "changed by Ivo Kettlewade" in form.messages.widget.value
     assert audits.load(service, audit_id)["summary"] == "Theirs"
     assert form.summary.value == "Mine"  # still there to copy
+
+
+def test_a_time_the_store_stamped_is_shown_on_the_uk_clock_day_first():
+    from ehkit.dates import uk_time
+
+    assert uk_time("2026-11-24T10:05:03.123456Z") == "24/11/2026 10:05"  # GMT
+    assert uk_time("2026-07-01T23:30:00Z") == "02/07/2026 00:30"  # BST: the next day here

@@ -59,6 +59,7 @@ def test_every_insert_update_delete_is_logged_with_who_when_what(audit_db, monke
     if table not in db.table_names():
         pytest.skip(f"{table} is not in the schema yet")
     monkeypatch.setenv("JUPYTERHUB_USER", "hub-user-7")
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
     before = last_id(db)
     with store.acting_as(actor="Ava Auditor", reason="typo"), store.transaction(db):
         db[table].insert(row)
@@ -90,9 +91,22 @@ def test_a_rolled_back_change_leaves_no_log_row(audit_db):
     assert db["children"].count == 1
 
 
+def test_user_is_the_login_the_hub_authenticated(audit_db, monkeypatch):
+    # `ehkit serve --hub` starts each page's kernel with EHKIT_LOGIN from the request's hub
+    # login; a JUPYTERHUB_USER the environment carries does not outrank it.
+    monkeypatch.setenv("EHKIT_LOGIN", "hub-login-3")
+    monkeypatch.setenv("JUPYTERHUB_USER", "someone-else")
+    before = last_id(audit_db)
+    with store.transaction(audit_db):
+        audit_db["children"].update(1, {"name": "Kit Renamed"})
+    (row,) = log_rows(audit_db, before)
+    assert row["user"] == "hub-login-3"
+
+
 def test_user_is_the_os_user_without_jupyterhub(audit_db, monkeypatch):
     import getpass
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
     before = last_id(audit_db)
     with store.transaction(audit_db):
         audit_db["children"].update(1, {"name": "Kit Renamed"})

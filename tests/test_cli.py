@@ -4,6 +4,7 @@ has help; a person's mistakes are one line, not a traceback."""
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 
@@ -88,3 +89,51 @@ def test_a_store_damaged_past_its_first_pages_is_one_line_not_a_traceback(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the store could not be read" in err[0], err
     assert "restore the latest good backup" in err[0]
+
+
+# -- dates a person reads: day first (16/09/2015), never the store's ISO --------------------
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
+UK = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
+
+
+@pytest.fixture
+def demo_copy(demo_db_path, tmp_path) -> str:
+    """The demo store copied (the commands below may write to it)."""
+    from voila_harness import copy_db
+
+    return str(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+
+
+def test_actions_overdue_prints_uk_dates(demo_copy, capsys):
+    code, out, _ = ehkit(capsys, "actions", "overdue", "--db", demo_copy, "--on", "2026-10-31")
+    assert code == 1 and "overdue on 31/10/2026:" in out
+    due = out.splitlines()[1].split()[0]
+    assert UK.fullmatch(due), due
+    assert not ISO.search(out)
+    code, out, _ = ehkit(capsys, "actions", "overdue", "--db", demo_copy, "--on", "2020-01-01")
+    assert code == 0 and out.strip() == "No actions overdue on 01/01/2020."
+
+
+def test_sample_prints_uk_dates(demo_copy, capsys):
+    code, out, _ = ehkit(capsys, "sample", "--db", demo_copy, "--month", "2026-09")
+    assert code == 0 and "drawn on 30/09/2026" in out
+    table = out.split("\nreason ")[1]
+    assert UK.search(table) and not ISO.search(out)
+
+
+def test_check_says_dates_out_of_order_as_uk_dates(demo_copy, capsys):
+    from ehkit import db as store
+
+    database = store.connect(demo_copy)
+    child, end = database.execute("SELECT c.id, e.end_date FROM children c JOIN episodes e"
+                                  " ON e.id = c.episode_id WHERE e.end_date IS NOT NULL"
+                                  " LIMIT 1").fetchone()
+    with store.transaction(database):  # a child born the day after the episode ended
+        database.execute("UPDATE children SET date_of_birth = date(?, '+1 day') WHERE id = ?",
+                         [end, child])
+    database.close()
+    code, out, _ = ehkit(capsys, "check", "--db", demo_copy, "--quick", "--today", "2026-10-31")
+    said = next(line for line in out.splitlines()
+                if line.startswith("DQ-DATE-ORDER") and f"child {child} " in line)
+    assert code == 1 and "after the episode ended" in said
+    assert len(UK.findall(said)) == 2 and not ISO.search(said)

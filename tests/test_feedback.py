@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from ehkit import after_audit, episodes, rules, service_user_feedback
+from ehkit import after_audit, episodes, importing, rules, service_user_feedback
 from ehkit import db as store
 from ehkit import self_assessment as sa
 from ehkit.cli import main as ehkit
@@ -351,10 +351,10 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS)
     r = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
-    assert (r.rows_read, r.inserted, r.updated, r.unchanged, r.rejected) == (13, 2, 0, 0, 11)
-    assert r.rows_read == r.inserted + r.updated + r.unchanged + r.rejected
+    assert (r.read, r.inserted, r.updated, r.unchanged, r.rejected) == (13, 2, 0, 0, 11)
+    assert r.read == r.inserted + r.updated + r.unchanged + r.rejected
     assert r.ignored_columns == ["colour"]
-    assert r.rejects_file == tmp_path / "feedback-feedback-rejects.csv"
+    assert r.rejects_file == tmp_path / "feedback-rejects.csv"
     with r.rejects_file.open(encoding="utf-8-sig") as f:
         rejects = list(csv.DictReader(f))
     assert {(int(x["row"]), x["field"]) for x in rejects} == EXPECTED_REJECTS
@@ -370,7 +370,9 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     assert by[(8, "concern_theme")]["code"] == "UNKNOWN_THEME"
     assert by[(6, "respondent")]["value"] == "grandparent"
     assert by[(6, "respondent")]["respondent"] == "grandparent"  # the row's own cells follow
-    assert by[(13, "")]["reason"] == "more cells than there are columns"
+    assert by[(13, "")]["code"] == "TOO_MANY_CELLS" and by[(13, "")]["value"] == "extra"
+    assert by[(13, "")]["reason"] == ("a row of the file has more cells than there are columns: "
+                                      "13 headed columns")
     saved = list(db.query("SELECT episode_id, given_on, respondent, stage, ratings, comments, "
                           "concern_raised, concern_theme FROM service_user_feedback ORDER BY id"))
     assert saved == [
@@ -406,7 +408,7 @@ def test_feedback_import_refuses_a_file_without_the_columns(db, tmp_path):
     build(db)
     path = tmp_path / "bad.csv"
     path.write_text("ehm,date\nEHM1,2026-05-01\n", encoding="utf-8")
-    with pytest.raises(service_user_feedback.FeedbackImportError, match="missing column.*respondent"):
+    with pytest.raises(importing.WrongColumns, match="missing columns.*respondent"):
         service_user_feedback.import_service_user_feedback(db, path, rejects_dir=tmp_path)
     path.write_bytes(b"\xff\xfe\x00\xd8")  # a UTF-16 mark, then half a character
     with pytest.raises(EhkitError, match="neither UTF-8"):
@@ -429,8 +431,8 @@ def test_feedback_import_reads_excel_with_date_cells(db, tmp_path):
     wb.save(tmp_path / "paper.xlsx")
     r = service_user_feedback.import_service_user_feedback(db, tmp_path / "paper.xlsx", today=TODAY,
                                               rejects_dir=tmp_path)
-    assert (r.rows_read, r.inserted, r.rejected) == (2, 1, 1)
-    assert r.rejects[0]["row"] == 4 and r.rejects[0]["code"] == "IMPOSSIBLE_DATE"
+    assert (r.read, r.inserted, r.rejected) == (2, 1, 1)
+    assert (r.problems[0].row, r.problems[0].code) == (4, "IMPOSSIBLE_DATE")
     got = service_user_feedback.concerns_by_theme(db, "2026-05-01", "2026-05-01")
     assert got[0] == {"theme": "Difficulty engaging a service", "concerns": 1}
 
@@ -442,8 +444,8 @@ def test_feedback_import_command(db, tmp_path, capsys):
     assert ehkit(["feedback", "import", str(path), "--db", dbfile,
                   "--rejects-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "3 rows read = 2 new + 0 updated + 0 unchanged + 1 rejected" in out
-    assert "feedback-feedback-rejects.csv" in out
+    assert "read 3 rows = 2 inserted + 0 updated + 0 unchanged + 1 rejected" in out
+    assert f"rejected rows and why: {tmp_path / 'feedback-rejects.csv'} (IMPOSSIBLE_DATE 1)" in out
 
 
 # -- practitioner self-assessment ------------------------------------------------------

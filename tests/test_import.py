@@ -9,7 +9,7 @@ import hashlib
 import openpyxl
 import pytest
 
-from ehkit import cases, cli, episodes
+from ehkit import cases, cli, episodes, importing, rules
 from ehkit import db as store
 
 TODAY = dt.date(2026, 11, 20)
@@ -158,7 +158,7 @@ def test_xlsx_with_title_rows_date_cells_and_serials(known, tmp_path):
 
 def test_wrong_columns_fail_fast_naming_the_missing_ones(known, tmp_path):
     path = write_csv(tmp_path / "wrong.csv", [["Case", "Began", "Agency"], ["EHM1", "x", "y"]])
-    with pytest.raises(cases.WrongColumns) as e:
+    with pytest.raises(importing.WrongColumns) as e:
         cases.import_episodes(known, path, rejects_dir=tmp_path)
     message = str(e.value)
     assert "\n" not in message
@@ -291,7 +291,7 @@ def test_example_case_system_mapping_maps_the_systems_words(known, tmp_path):
     ("29/02/2024", dt.date(2024, 2, 29)),
 ])
 def test_dates_are_read_in_uk_iso_and_excel_forms(text, expected):
-    assert cases.parse_date(text) == expected
+    assert importing.parse_date(text) == expected
 
 
 @pytest.mark.parametrize("text, code", [
@@ -303,8 +303,8 @@ def test_dates_are_read_in_uk_iso_and_excel_forms(text, expected):
     ("next Tuesday", "BAD_DATE"),
 ])
 def test_impossible_and_unreadable_dates_name_their_rule(text, code):
-    with pytest.raises(cases._Bad) as e:
-        cases.parse_date(text)
+    with pytest.raises(importing.Bad) as e:
+        importing.parse_date(text)
     assert e.value.code == code
 
 
@@ -346,8 +346,49 @@ def test_agencies_import_maps_kinds_and_checks_sectors(db, tmp_path):
     assert got == {"Oakvale Council Youth Service": ("council", "Local Authority"),
                    "Kettlewade Academy": ("partner", "Education"),
                    "Moss Lane Clinic": ("partner", "Health")}
-    assert [(p.row, p.code) for p in s.problems] == [(4, "UNKNOWN_VALUE"),
+    assert [(p.row, p.code) for p in s.problems] == [(4, "UNKNOWN_SECTOR"),
                                                      (5, "DUPLICATE_DIFFERS")]
+    assert s.problems[0].message.endswith("the sectors are: Health, Education, Voluntary, "
+                                          "Local Authority, Police, Housing, Other")
+
+
+@pytest.fixture
+def renamed_sectors(tmp_path, monkeypatch):
+    """A council's settings: Health renamed, Youth Justice added, Other renamed."""
+    path = tmp_path / "council.toml"
+    path.write_text('[agencies]\nsectors = ["Health and Wellbeing", "Education", '
+                    '"Youth Justice", "Other agencies"]\n', encoding="utf-8")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(path))
+
+
+def test_a_sector_renamed_or_added_in_the_settings_imports(db, tmp_path, renamed_sectors):
+    rows = [["Name", "Kind", "Sector"],
+            ["Moss Lane Clinic", "Partner", "health and wellbeing"],
+            ["Oakvale Youth Offending Team", "Council", "Youth Justice"],
+            ["Fernbridge Surgery", "Partner", "Health"]]  # the old name: not a sector now
+    s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
+    assert counts(s) == (3, 2, 0, 0, 1)
+    assert dict(db.execute("SELECT name, sector FROM agencies").fetchall()) == {
+        "Moss Lane Clinic": "Health and Wellbeing", "Oakvale Youth Offending Team": "Youth Justice"}
+    assert read_rejects(tmp_path / "a-rejects.csv")[0] == {
+        "row": "4", "code": "UNKNOWN_SECTOR", "field": "sector", "value": "Health",
+        "reason": rules.get("UNKNOWN_SECTOR").message + ": the sectors are: Health and "
+                  "Wellbeing, Education, Youth Justice, Other agencies",
+        "Name": "Fernbridge Surgery", "Kind": "Partner", "Sector": "Health"}
+
+
+def test_created_agencies_sector_must_be_a_sector_of_the_settings(known, tmp_path,
+                                                                  renamed_sectors, capsys):
+    rows = [["EHM number", "Start date", "Lead agency"],
+            ["EHM1", "01/02/2026", "Thistle Young Carers"]]
+    path = write_csv(tmp_path / "n.csv", rows)
+    assert cli.main(["import", "episodes", str(path), "--db", known.conn.execute(
+        "PRAGMA database_list").fetchone()[2], "--create-agencies"]) == 2
+    assert capsys.readouterr().err == (
+        "ehkit: error: mapping 'default': [create_agencies] sector = 'Other' is not a sector "
+        "in the settings (the sectors are: Health and Wellbeing, Education, Youth Justice, "
+        "Other agencies): name one of them there; nothing was imported\n")
+    assert known.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0
 
 
 def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
@@ -356,7 +397,7 @@ def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
                                           ["EHM1", "31/01/2026", "", COUNCIL] + [""] * 6,
                                           ["EHM2", "31/02/2026", "", COUNCIL] + [""] * 6])
     assert cli.main(["import", "episodes", str(path), "--db", db_file,
-                     "--rejects-dir", str(tmp_path / "r")]) == 0
+                     "--rejects-dir", str(tmp_path / "r")]) == 1  # a row rejected
     out = capsys.readouterr().out
     assert "read 2 rows = 1 inserted + 0 updated + 0 unchanged + 1 rejected" in out
     assert "IMPOSSIBLE_DATE 1" in out and str(tmp_path / "r" / "c-rejects.csv") in out
@@ -385,7 +426,7 @@ def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):
     rows = [HEADER,
             ["EHM1", "31/01/2026", "", COUNCIL, "", "", "", "", "Isla K", "02/03/2019"],
             ["EHM2", "31/01/2026", "", COUNCIL, "", "", "", "", "Boom Refused", "02/03/2019"]]
-    with pytest.raises(cases.ImportFailed, match="nothing was imported"):
+    with pytest.raises(importing.ImportFailed, match="nothing was imported"):
         cases.import_episodes(known, write_csv(tmp_path / "r.csv", rows), rejects_dir=tmp_path,
                               today=TODAY)
     assert known["episodes"].count == 0 and known["children"].count == 0
@@ -439,48 +480,48 @@ def test_every_episode_rule_rejects_its_rows_exactly_in_row_and_field_order(know
     assert [(p.row, p.code, p.field, p.value, p.message) for p in s.problems] == [
         (3, "MISSING_VALUE", "lead_agency", "", "a required value is blank"),
         (3, "MISSING_VALUE", "start_date", "", "a required value is blank"),
-        (4, "BAD_DATE", "end_date", "31/01/26", cases.RULES["BAD_DATE"]
+        (4, "BAD_DATE", "end_date", "31/01/26", rules.get("BAD_DATE").message
          + ": write the year in full (2026, not 26)"),
-        (4, "IMPOSSIBLE_DATE", "start_date", "2026-02-30", cases.RULES["IMPOSSIBLE_DATE"]
+        (4, "IMPOSSIBLE_DATE", "start_date", "2026-02-30", rules.get("IMPOSSIBLE_DATE").message
          + ": dates are read as day/month/year"),
-        (5, "BAD_DATE", "first_review_date", "46000.5x", cases.RULES["BAD_DATE"]),
-        (5, "BAD_DATE", "start_date", "next week", cases.RULES["BAD_DATE"]),
+        (5, "BAD_DATE", "first_review_date", "46000.5x", rules.get("BAD_DATE").message),
+        (5, "BAD_DATE", "start_date", "next week", rules.get("BAD_DATE").message),
         (6, "END_BEFORE_START", "end_date", "01/02/2026",
-         cases.RULES["END_BEFORE_START"] + ": " + began),
+         rules.get("END_BEFORE_START").message + ": " + began),
         (6, "REVIEW_BEFORE_START", "first_review_date", "01/02/2026",
-         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
+         rules.get("REVIEW_BEFORE_START").message + ": " + began),
         (6, "REVIEW_BEFORE_START", "last_review_date", "15/02/2026",
-         cases.RULES["REVIEW_BEFORE_START"] + ": " + began),
-        (7, "REVIEW_ORDER", "last_review_date", "01/04/2026", cases.RULES["REVIEW_ORDER"]),
-        (8, "DOB_IN_FUTURE", "child_date_of_birth", "01/01/2027", cases.RULES["DOB_IN_FUTURE"]),
+         rules.get("REVIEW_BEFORE_START").message + ": " + began),
+        (7, "REVIEW_ORDER", "last_review_date", "01/04/2026", rules.get("REVIEW_ORDER").message),
+        (8, "DOB_IN_FUTURE", "child_date_of_birth", "01/01/2027", rules.get("DOB_IN_FUTURE").message),
         (9, "DOB_AFTER_START", "child_date_of_birth", "02/03/2026",
-         cases.RULES["DOB_AFTER_START"] + ": " + began),
-        (10, "BAD_NUMBER", "lead_professional_id", "11.5", cases.RULES["BAD_NUMBER"]),
-        (10, "BAD_NUMBER", "team_manager_id", "x", cases.RULES["BAD_NUMBER"]),
+         rules.get("DOB_AFTER_START").message + ": " + began),
+        (10, "BAD_NUMBER", "lead_professional_id", "11.5", rules.get("BAD_NUMBER").message),
+        (10, "BAD_NUMBER", "team_manager_id", "x", rules.get("BAD_NUMBER").message),
         (11, "UNKNOWN_PRACTITIONER", "lead_professional_id", "99",
-         cases.RULES["UNKNOWN_PRACTITIONER"] + ": no practitioner with id 99"),
+         rules.get("UNKNOWN_PRACTITIONER").message + ": no practitioner with id 99"),
         (11, "UNKNOWN_PRACTITIONER", "team_manager", "Nobody",
-         cases.RULES["UNKNOWN_PRACTITIONER"]),
+         rules.get("UNKNOWN_PRACTITIONER").message),
         (12, "UNKNOWN_PRACTITIONER", "lead_professional", "Cai Cobbleworth",
-         cases.RULES["UNKNOWN_PRACTITIONER"]),
-        (13, "UNKNOWN_VALUE", "began_as", "Sideways", cases.RULES["UNKNOWN_VALUE"]
+         rules.get("UNKNOWN_PRACTITIONER").message),
+        (13, "UNKNOWN_VALUE", "began_as", "Sideways", rules.get("UNKNOWN_VALUE").message
          + ": add it to the mapping file; allowed: " + ", ".join(
              cases.setting("episodes", "began_as"))),
         (13, "UNKNOWN_VALUE", "cross_authority", "perhaps",
-         cases.RULES["UNKNOWN_VALUE"] + ": expected yes or no"),
-        (13, "UNKNOWN_VALUE", "ended_as", "Vanished", cases.RULES["UNKNOWN_VALUE"]
+         rules.get("UNKNOWN_VALUE").message + ": expected yes or no"),
+        (13, "UNKNOWN_VALUE", "ended_as", "Vanished", rules.get("UNKNOWN_VALUE").message
          + ": add it to the mapping file; allowed: " + ", ".join(
              cases.setting("episodes", "ended_as"))),
         (13, "ENDED_WITHOUT_END_DATE", "ended_as", "Vanished",
-         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+         rules.get("ENDED_WITHOUT_END_DATE").message),
         (14, "ENDED_WITHOUT_END_DATE", "ended_as", "Step up",
-         cases.RULES["ENDED_WITHOUT_END_DATE"]),
+         rules.get("ENDED_WITHOUT_END_DATE").message),
         (15, "MISSING_VALUE", "child_name", "",
-         cases.RULES["MISSING_VALUE"] + ": a date of birth without a name"),
-        (16, "UNKNOWN_AGENCY", "lead_agency", "Nowhere Trust", cases.RULES["UNKNOWN_AGENCY"]),
-        (17, "DUPLICATE_ROW", "", "", cases.RULES["DUPLICATE_ROW"] + ": same as row 2"),
+         rules.get("MISSING_VALUE").message + ": a date of birth without a name"),
+        (16, "UNKNOWN_AGENCY", "lead_agency", "Nowhere Trust", rules.get("UNKNOWN_AGENCY").message),
+        (17, "DUPLICATE_ROW", "", "", rules.get("DUPLICATE_ROW").message + ": same as row 2"),
         (18, "DUPLICATE_DIFFERS", "team_manager", "Bea Bramblewick",
-         cases.RULES["DUPLICATE_DIFFERS"] + ": row 2 has ''; differs in team_manager"),
+         rules.get("DUPLICATE_DIFFERS").message + ": row 2 has ''; differs in team_manager"),
     ]
     e = episodes_in(known)["E16"]
     assert (e["start_date"], e["end_date"], e["status"], e["ended_as"], e["began_as"]) == (
@@ -533,3 +574,43 @@ def test_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(kn
     for r in rejects.values():
         assert not any(v.startswith(("=", "@", "+")) for v in r.values())
     assert list(tmp_path.glob(".*.part")) == []  # written whole, then moved into place
+
+
+def test_a_began_or_ended_code_the_store_does_not_keep_is_a_settings_mistake_said_so(
+        known, tmp_path, monkeypatch, capsys):
+    council = tmp_path / "council.toml"
+    council.write_text('[episodes.ended_as]\nmoved_to_another_la = "Moved to another council"\n',
+                       encoding="utf-8")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(council))
+    path = write_csv(tmp_path / "e.csv", [
+        ["EHM number", "Start date", "End date", "Lead agency", "Ended as"],
+        ["EHM1", "01/02/2026", "01/03/2026", COUNCIL, "Moved to another council"]])
+    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    assert cli.main(["import", "episodes", str(path), "--db", db_file,
+                     "--rejects-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"ehkit: error: settings [episodes] ended_as (in {council}) has "
+        "'moved_to_another_la', which is not one of the codes the store keeps: "
+        "outcomes_achieved, stepped_up, stepped_down_universal, disengaged, moved_away, other. "
+        "The codes are fixed (the figures count them): change only their labels\n")
+    assert known.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0
+
+
+def test_an_agency_left_in_a_sector_the_settings_renamed_is_found_by_check(
+        db, tmp_path, monkeypatch, renamed_sectors):
+    from ehkit import check
+
+    with store.transaction(db):
+        db["agencies"].insert_all([
+            {"name": "Moss Lane Clinic", "kind": "partner", "sector": "Health"},  # the old name
+            {"name": "Kettlewade Academy", "kind": "partner", "sector": "Education"}])
+    found = [f for f in check.data_quality(db) if f.code == "DQ-SECTOR"]
+    assert [(f.where, f.message) for f in found] == [(
+        "agencies id 1 (Moss Lane Clinic)",
+        "sector 'Health' is not one of the settings' sectors (Health and Wellbeing, Education, "
+        "Youth Justice, Other agencies): import the agencies again with their sector now, or "
+        "add it back to the settings")]
+    rows = [["Name", "Kind", "Sector"], ["Moss Lane Clinic", "Partner", "Health and Wellbeing"]]
+    s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
+    assert counts(s) == (1, 0, 1, 0, 0)
+    assert [f for f in check.data_quality(db) if f.code == "DQ-SECTOR"] == []

@@ -20,7 +20,11 @@ from voila_harness import (  # noqa: F401 (fixtures)
 )
 
 pytestmark = pytest.mark.browser
-TODAY = dt.date.today().isoformat()  # the apps' "today" is the real one
+
+
+def today() -> str:
+    """The apps' "today" is the real one: read when asked, so a run crossing midnight holds."""
+    return dt.date.today().isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
             "document.querySelectorAll('.ehkit-new-owner select option').length > 1")
         overdue_before = rows(db, "SELECT count(*) FROM actions a JOIN audits au ON "
                                   "au.id = a.audit_id WHERE au.status <> 'draft' AND "
-                                  "a.completed_date IS NULL AND a.due_date < ?", [TODAY])[0][0]
+                                  "a.completed_date IS NULL AND a.due_date < ?", [today()])[0][0]
         select_by_text(page, ".ehkit-filter-state", "Overdue")
         wait_for_text(page, ".ehkit-action-count", f"{overdue_before} action(s)")
 
@@ -49,7 +53,7 @@ def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
         wait_for_text(page, ".ehkit-tracker .ehkit-messages", "marked completed")
         assert rows(db, "SELECT completed_date, completion_note FROM actions WHERE audit_id = ?"
                         " AND number = ?", [audit, number]) == [
-            (TODAY, "Review TAF held; plan updated")]
+            (today(), "Review TAF held; plan updated")]
         wait_for_text(page, ".ehkit-action-count", f"{overdue_before - 1} action(s)")
 
         # Reassign the next one, with a reason that lands in the change log.
@@ -82,7 +86,7 @@ def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
         wait_for_text(page, ".ehkit-followup .ehkit-messages",
                       f"Saved the discussion of audit {audit_id}")
         assert rows(db, "SELECT held_on, learning FROM discussions WHERE audit_id = ?",
-                    [audit_id]) == [(TODAY, "Use the <child's> own words in the plan")]
+                    [audit_id]) == [(today(), "Use the <child's> own words in the plan")]
         assert sorted(rows(db, "SELECT t.practitioner_id, t.role FROM discussion_attendees t "
                                "JOIN discussions d ON d.id = t.discussion_id WHERE "
                                "d.audit_id = ?", [audit_id])) == sorted(
@@ -114,7 +118,7 @@ def test_service_user_feedback_form_saves_feedback(work, pages):
         assert rows(db, "SELECT episode_id, given_on, respondent, stage, ratings, comments, "
                         "concern_raised, concern_theme, concern_detail FROM "
                         "service_user_feedback WHERE id > ?", [before[0]]) == [
-            (episode_id, TODAY, "child_young_person", "closure",
+            (episode_id, today(), "child_young_person", "closure",
              '{"listened_to": 5, "made_a_difference": 2}',
              "<script>alert(1)</script> kind worker", 1, "Service does not exist",
              "No youth club nearby")]
@@ -146,7 +150,7 @@ def test_self_assessment_checklist_saved_from_the_browser(work, pages):
     (sid, practitioner, completed_on), = rows(
         db, "SELECT s.id, p.name, s.completed_on FROM self_assessments s JOIN practitioners p "
             "ON p.id = s.practitioner_id WHERE s.episode_id = ?", [episode_id])
-    assert (completed_on, practitioner) == (TODAY, worker)
+    assert (completed_on, practitioner) == (today(), worker)
     met = dict(rows(db, "SELECT item, met FROM self_assessment_items WHERE "
                         "self_assessment_id = ?", [sid]))
     assert len(met) == 16 and {k for k, v in met.items() if v} == {"consent_recorded",

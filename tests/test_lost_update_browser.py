@@ -14,6 +14,7 @@ from builders import add_moderator, audit_form, base_rows
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
+    open_audit,
     pages_fixture,
     rows,
     select_by_text,
@@ -50,10 +51,7 @@ def test_moderating_an_audit_changed_since_it_was_opened_is_refused_on_the_page(
         server, pages, work):
     _, db = work
     page = pages(server, wait_for=".ehkit-grade-pre_eha")
-    page.wait_for_function(
-        "document.querySelectorAll('.ehkit-open-list select option').length > 1")
-    select_by_text(page, ".ehkit-open-list", "(no. 1)")
-    page.locator("button.ehkit-open").click()
+    open_audit(page, 1)
     wait_for_text(page, ".ehkit-state", "Submitted")
     page.wait_for_function(
         "document.querySelectorAll('.ehkit-moderator select option').length > 1")

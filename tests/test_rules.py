@@ -37,8 +37,9 @@ def test_rules_of_every_kind_are_in_the_registry():
     by_kind = {k: {r.code for r in rules.all_rules() if r.kind == k} for k in rules.KINDS}
     assert {"AUDIT-SECTION-EVIDENCE", "AUDIT-OVERALL-REFLECTS"} <= by_kind["audit"]
     assert {"ACTION-DUE-AFTER-AUDIT", "ACTION-COMPLETED-FUTURE"} <= by_kind["action"]
-    assert {"MISSING_VALUE", "DOB_AFTER_START", "OWN_LINE_MANAGER"} <= by_kind["import"]
-    assert {"UNKNOWN_THEME", "BAD_RATING", "TOO_MANY_CELLS"} <= by_kind["feedback"]
+    assert {"MISSING_VALUE", "DOB_AFTER_START", "OWN_LINE_MANAGER", "TOO_MANY_CELLS",
+            "UNKNOWN_SECTOR"} <= by_kind["import"]
+    assert {"UNKNOWN_THEME", "BAD_RATING"} <= by_kind["feedback"]
     assert {"DB-INTEGRITY", "LOG-ALTERED", "DQ-DATE-ORDER", "FS-NETWORK"} <= by_kind["check"]
     # the rules the form and ehkit check once each wrote in their own words are gone
     assert {"DQ-REQUIRED", "DQ-GRADE-RANGE"} & {r.code for r in rules.all_rules()} == set()

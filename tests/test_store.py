@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
-from builders import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_service, episode_row
 
 from ehkit import db as store
+from ehkit import episodes
+from ehkit.settings import get as setting
 
 
 @pytest.fixture
@@ -163,3 +166,54 @@ def test_an_import_may_make_a_store_in_an_empty_file_but_not_in_a_foreign_databa
     _foreign(foreign)
     with pytest.raises(store.NotAStore, match="not an ehkit store"):
         store.connect(foreign)
+
+
+# -- the schema in one place ----------------------------------------------------------------------
+PINNED = Path(__file__).with_name("schema.sql")
+PINNED_HEAD = ("-- The schema of a new store, pinned by tests/test_store.py (the change-log triggers\n"
+               "-- are made from the columns). A migration that changes it changes this file.\n\n")
+
+
+def test_a_new_store_has_the_schema_pinned_in_tests_schema_sql(db, tmp_path):
+    """Every table, column, constraint, index and view of a new store (the change-log triggers
+    are made from the columns). A change to the schema is a choice: make it here too."""
+    now = PINNED_HEAD + store.baseline_sql(db).split("\n\n", 1)[1]  # without its own head
+    if now != PINNED.read_text(encoding="utf-8"):
+        (tmp_path / "schema.sql").write_text(now, encoding="utf-8")
+    assert now == PINNED.read_text(encoding="utf-8"), (
+        f"the store's schema is not the pinned one: if the change is meant, copy "
+        f"{tmp_path / 'schema.sql'} to tests/schema.sql")
+
+
+def test_no_check_restates_a_list_the_settings_keep(db):
+    """Sectors, referral reasons, concern themes and questions are the council's settings:
+    a CHECK listing them would refuse a council's renamed or added one."""
+    schema = store.baseline_sql(db)
+    listed = [*setting("agencies", "sectors"), *setting("episodes", "referral_reasons"),
+              *setting("feedback", "concern_themes"),
+              *(q["key"] for q in setting("feedback", "service_user_questions"))]
+    assert [x for x in listed if f"'{x}'" in schema] == []
+
+
+def test_an_agency_may_be_in_any_sector_but_not_a_blank_one(db):
+    with store.transaction(db):
+        db["agencies"].insert({"name": "Oakvale Youth Justice", "kind": "council",
+                               "sector": "Youth Justice"})
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.transaction(db):
+        db["agencies"].insert({"name": "Nowhere", "kind": "partner", "sector": " "})
+
+
+def test_the_store_keeps_exactly_the_codes_the_settings_label(service):
+    """How an episode began and ended: every code of ehkit.episodes is one the store keeps,
+    and the settings label each of them (a CHECK keeps the codes: the figures count them)."""
+    with store.transaction(service):
+        for n, (began, ended) in enumerate(zip(episodes.BEGAN_AS * 2, episodes.ENDED_AS,
+                                               strict=False)):
+            service["episodes"].insert(episode_row(100 + n, "2026-01-01", "2026-02-01",
+                                                   began_as=began, ended_as=ended))
+    for fld, value in (("began_as", "stepped_sideways"), ("ended_as", "vanished")):
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.transaction(service):
+            service["episodes"].insert(episode_row(200, "2026-01-01", "2026-02-01",
+                                                   **{fld: value}))
+    assert tuple(setting("episodes", "began_as")) == episodes.BEGAN_AS
+    assert tuple(setting("episodes", "ended_as")) == episodes.ENDED_AS

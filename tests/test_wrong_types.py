@@ -119,9 +119,9 @@ def test_an_audit_number_that_is_no_audit_number_is_refused_in_words(held, bad):
     pytest.param(lambda db: audits.reopen(db, 1, {"why": "x"}), "reason", id="reason a dict"),
     pytest.param(lambda db: audits.reopen(db, 1, "A reason", by=["me"]), "by",
                  id="reopened by a list"),
-    pytest.param(lambda db: audits.listing(db, statuses=["lost"]), "status",
+    pytest.param(lambda db: audits.find(db, status=["lost"]), "status",
                  id="unknown status"),
-    pytest.param(lambda db: audits.listing(db, limit=TOO_BIG), "limit", id="limit too big"),
+    pytest.param(lambda db: audits.find(db, limit=TOO_BIG), "limit", id="limit too big"),
 ])
 def test_moderation_reopen_and_listing_arguments_of_the_wrong_type_are_refused(held, call, field):
     before = snapshot(held)
@@ -132,7 +132,7 @@ def test_moderation_reopen_and_listing_arguments_of_the_wrong_type_are_refused(h
 
 
 @pytest.mark.parametrize("call", [
-    pytest.param(lambda db: audits.listing(db, auditor_id=TOO_BIG), id="auditor too big"),
+    pytest.param(lambda db: audits.find(db, auditor_id=TOO_BIG), id="auditor too big"),
     pytest.param(lambda db: episodes.case_information(db, TOO_BIG), id="episode too big"),
     pytest.param(lambda db: audits.moderate(db, 1, 3, {}, {}, expected_version="7"),
                  id="version text"),

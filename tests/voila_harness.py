@@ -33,7 +33,8 @@ output, for failure messages), ``.stop()``. ``token=False`` runs ``--no-token``.
 ``pages(server, **kw)`` / ``open_page(chromium, server, path="", query="",
 wait_for=".jupyter-widgets", with_token=True)`` opens a
 fresh browser context (no shared cookies) and returns a Playwright page once ``wait_for`` is
-visible. Helpers: :func:`select_by_text` (ipywidgets dropdowns render spaces as no-break
+visible. Helpers: :func:`open_audit` (a saved audit opened on the audit form, by its
+number), :func:`select_by_text` (ipywidgets dropdowns render spaces as no-break
 spaces), :func:`click_choice` (a ToggleButtons choice by its exact label),
 :func:`wait_for_text`, :func:`copy_db`. Pages open with ``locale="en-GB"`` (the browser's
 language, as a British user's is).
@@ -340,3 +341,13 @@ def unnamed_controls(page) -> list[str]:
         return bad
     finally:
         cdp.detach()
+
+
+def open_audit(page, audit_id: int) -> None:
+    """Open a saved audit on the audit form as a person does: its number under "Saved
+    audits", Find, then the audit found."""
+    page.locator(".ehkit-find-number input").fill(str(audit_id))
+    page.locator("button.ehkit-find").click()
+    wait_for_text(page, ".ehkit-found-said", "1 audit found")
+    page.locator(".ehkit-found button", has_text=f"Open no. {audit_id}:").click()
+    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")

@@ -29,18 +29,21 @@ import ipywidgets as w
 from .. import audits, episodes, home
 from .. import db as store
 from .. import template as templates
+from ..dates import uk_time
 from ..errors import EhkitError
 from ..template import OVERALL
+from .audit_finder import AuditFinder
 from .audit_model import AuditModel
 from .audit_views import (
     ActionsView,
     CaseView,
     ChecklistView,
     ModerationView,
-    OpenView,
     OverallView,
     RecordView,
     SectionView,
+    guidance,
+    guidance_panel,
     text_box,
 )
 from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, html_widget, tag
@@ -65,7 +68,7 @@ class AuditForm:
         self._on = on = friendly(self.messages, self._show_rule_error)
         self._mod: ModerationView | None = None
 
-        self.opener = OpenView(m)
+        self.finder = AuditFinder(self.db, self.open, on)
         self.state = tag(html_widget("", layout=FULL), "state")
         self.case_view = CaseView(m, t)
         self.checklist_view = ChecklistView(m, t)
@@ -74,19 +77,20 @@ class AuditForm:
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
-        self.record = RecordView(m, self.messages.widget)
-        header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>")
+        self.record = RecordView(m, self.messages.widget, t)
+        header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
+                             + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
         self.widget = tag(w.VBox([
-            header, *self.opener.parts, self.state, self.messages.widget, *self.case_view.parts,
-            *self.checklist_view.parts, html_widget(f"<h2>{esc(t.summary_label)}</h2>"),
+            header, *self.finder.parts, self.state, self.messages.widget, *self.case_view.parts,
+            *self.checklist_view.parts,
+            html_widget(f"<h2>{esc(t.summary_label)}</h2>{guidance(t, 'summary')}"),
             self.summary, *self.overall.parts, *self.actions_view.parts,
             *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL),
             "form")
 
-        self.opener.open.on_click(on(lambda _b: self.open(m.picked)))
-        self.opener.new.on_click(on(lambda _b: self.new()))
-        self.opener.refresh.on_click(on(lambda _b: self.refresh()))
+        self.finder.new.on_click(on(lambda _b: self.new()))
+        self.finder.refresh.on_click(on(lambda _b: self.refresh()))
         self.record.save.on_click(on(lambda _b: self.save()))
         self.record.submit.on_click(on(lambda _b: self.submit()))
         self.record.print.on_click(on(lambda _b: self.print()))
@@ -96,7 +100,6 @@ class AuditForm:
         c.observe(on(lambda _c: self._case_changed()),
                   ["audit_date", "auditor1_id", "auditor2_id", "episode_id"])
         c.observe(on(lambda _c: self._ehm_changed()), "ehm_number")
-        c.observe(on(lambda _c: None if self._filling else self._fill_pick()), "auditor1_id")
         self._show_state()
         # The buttons and boxes tests of ehkit.audits press and read.
         self.save_btn, self.reopen_box = self.record.save, self.record.reopen_box
@@ -148,14 +151,16 @@ class AuditForm:
         """Reload the people, EHM numbers and saved audits (the page may be old)."""
         m = self.model
         with self._quiet():
-            m.show_people(audits.practitioners(self.db))
-            m.names = [p["name"] for p in audits.practitioners(self.db, auditors_only=False)]
+            auditors = audits.practitioners(self.db)
+            m.show_people(auditors)
+            m.show_staff(audits.practitioners(self.db, auditors_only=False))
             m.case.ehm_numbers = episodes.ehm_numbers(self.db)
+        self.finder.show_people(auditors)
         self._fill_pick()
 
     def _fill_pick(self) -> None:
-        self.model.show_saved(audits.listing(self.db, statuses=("draft", "submitted",
-                                                                "moderated")))
+        """Show the saved audits found again: a save may change what is found."""
+        self.finder.search()
 
     # -- showing an audit -------------------------------------------------------------------
     def fill(self, a: dict) -> None:
@@ -214,31 +219,27 @@ class AuditForm:
                      else "Not done")
             self.messages.blocked(
                 f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
-                + (", each shown next to its field (marked ⚠)." if len(loose) < n else "."),
+                + (", each shown next to its field, marked \"Put right\"." if len(loose) < n else "."),
                 list(e.problems.values()))
         elif isinstance(e, audits.StaleRecord):
-            self.messages.blocked(f"{e}. To reload it, choose it under Saved audits and press "
-                                  "Open; what you typed stays on the form until then, to copy.")
+            self.messages.blocked(f"{e}. To reload it, find it under Saved audits and press "
+                                  "it; what you typed stays on the form until then, to copy.")
         else:
             self.messages.blocked(str(e))
 
     # -- the buttons ------------------------------------------------------------------------
     def new(self) -> None:
         self.fill({})
-        self.model.picked = None
         self.model.record, self.model.case_note = "", None
         self.messages.info("New audit: choose the case, the auditors and the date, then fill "
                            "in the rest. Save a draft as often as you like.")
 
-    def open(self, audit_id: int | None) -> None:
-        if audit_id is None:
-            self.messages.info("Choose a saved audit from the list first.")
-            return
+    def open(self, audit_id: int) -> None:
         a = audits.load(self.db, audit_id)
         self.fill(a)
         self.model.record, self.model.case_note = "", None
         self.messages.info(f"Opened audit no. {audit_id} ({audits.STATUS_LABELS[a['status']]}"
-                           f", last saved {a['updated_at'][:16].replace('T', ' ')} UTC).")
+                           f", last saved {uk_time(a['updated_at'])}).")
 
     def _save(self) -> int:
         m = self.model

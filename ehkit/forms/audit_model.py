@@ -15,6 +15,7 @@ import datetime as dt
 from traitlets import Any, Dict, HasTraits, Instance, List, Unicode
 
 from .. import audits
+from ..rules.audit import overall_reflects_sections
 from ..template import OVERALL, Template
 from .common import to_date
 
@@ -28,6 +29,11 @@ class Value(HasTraits):
     """One answer on the form: a grade, a Yes / No, a checklist status, a comment or a note."""
 
     value = Any(None)
+
+
+def _person(p: dict) -> str:
+    """How a practitioner is offered: name (role, agency)."""
+    return f"{p['name']} ({p['role'] or 'no role'}, {p['agency']})"
 
 
 def _ids(options: list) -> set:
@@ -54,26 +60,43 @@ class CaseModel(HasTraits):
         self.episode_id = chosen if chosen in ids else (ids[0] if ids else None)
 
 
+OUTSIDE = "outside"  # "By Whom": someone outside the service, named in free text
+
+
 class ActionModel(HasTraits):
-    """One recommended action; its values follow the template's action columns."""
+    """One recommended action; its values follow the template's action columns.
+
+    Who will do it is ``owner``: a practitioner's id (the action's owner, whom the tracker
+    files it under), or OUTSIDE with the name typed in ``values["by_whom"]``."""
 
     note = Any(None)  # (message, todo) shown under the row, or None
+    owner = Any(None)
 
-    def __init__(self, columns, action: dict | None = None):
+    def __init__(self, columns, action: dict | None = None, staff: dict[str, int] | None = None):
+        """``staff``: practitioners' ids by name, to own an action saved with a name only."""
         super().__init__()
         a = action or {}
         self.id = a.get("id")
-        # Date columns hold dates (a date picker), the others text.
+        named = (staff or {}).get(a.get("by_whom"))
+        self.owner = a.get("owner_id") or named or (OUTSIDE if a.get("by_whom") else None)
+        # Date columns hold dates (a date picker), the others text; "by whom" only an
+        # outsider's name (a practitioner's is the store's).
         self.values = {c.value: Value(value=to_date(a.get(c.value)) if c.value.endswith("_date")
                                       else a.get(c.value) or "")
                        for c in columns if c.value != "number"}
+        if "by_whom" in self.values and self.owner != OUTSIDE:
+            self.values["by_whom"].value = ""
 
     def filled(self) -> bool:
-        return any(v.value for v in self.values.values())
+        return self.owner is not None or any(v.value for v in self.values.values())
 
-    def as_audit(self) -> dict:
-        return {"id": self.id, **{k: v.value.isoformat() if isinstance(v.value, dt.date)
-                                  else v.value for k, v in self.values.items()}}
+    def as_audit(self, names: dict[int, str]) -> dict:
+        """The action for ``ehkit.audits``; ``names``: practitioners' names by id."""
+        a = {k: v.value.isoformat() if isinstance(v.value, dt.date) else v.value
+             for k, v in self.values.items()}
+        if self.owner != OUTSIDE:
+            a["by_whom"] = names.get(self.owner)
+        return {"id": self.id, **a, "owner_id": None if self.owner == OUTSIDE else self.owner}
 
 
 class ModerationModel(HasTraits):
@@ -97,10 +120,11 @@ class ModerationModel(HasTraits):
             (g.label, g.value) for g in reversed(self.tpl.grades) if g.value != mine]
 
     def update(self, a: dict) -> None:
-        """Show the latest moderation of audit ``a`` (from ``audits.load``)."""
+        """Show the moderation of audit ``a`` (from ``audits.load``) that counts; one from
+        before a reopen is history, not offered again."""
         self.mine = {k: a["overall_grade"] if k == OVERALL
                      else (a["answers"].get(k) or {}).get("grade") for k in self.labels}
-        latest = {m["key"]: m for m in a["moderations"]}
+        latest = audits.standing_moderation(a)
         for key in self.labels:
             m = latest.get(key) or {}
             changed = m.get("moderated_grade")
@@ -124,10 +148,8 @@ class AuditModel(HasTraits):
     overall_reasons = Unicode("")
     actions = List()  # ActionModel, in the order shown
     people = List()  # (label, id) of those who may audit or moderate
-    names = List()  # every practitioner's name, offered for "by whom"
+    staff = List()  # (label, id) of every practitioner, offered for "By Whom"
     notes = Dict()  # field key -> (message, todo): the rule message shown beside the field
-    saved_audits = List()  # (label, id) under "Saved audits"
-    picked = Any(None)
     reopen_reason = Unicode("")
     record = Unicode("")  # where the printable record went, with its download link
     case_note = Any(None)  # the case note to copy to the case record; None: not shown
@@ -142,6 +164,10 @@ class AuditModel(HasTraits):
         self.responses = {q.key: Value() for q in tpl.questions}
         self.grades = {**{s.key: Value() for s in tpl.graded_sections}, OVERALL: Value()}
         self.note_keys: set[str] = set()  # the fields with a place for a note (views add them)
+        self.staff_names: dict[int, str] = {}
+        self._overall_said: str | None = None  # what check_overall last said
+        for g in self.grades.values():
+            g.observe(lambda _c: self.check_overall(), "value")
 
     @property
     def locked(self) -> bool:
@@ -173,7 +199,7 @@ class AuditModel(HasTraits):
             "overall_reasons": self.overall_reasons, "learning": learning, "answers": answers,
             "checklist": {k: {"status": s.value, "note": n.value}
                           for k, (s, n) in self.checklist.items()},
-            "actions": [r.as_audit() for r in self.actions],
+            "actions": [r.as_audit(self.staff_names) for r in self.actions],
         }
 
     def update(self, a: dict) -> None:
@@ -201,8 +227,11 @@ class AuditModel(HasTraits):
         for k, (s, n) in self.checklist.items():
             s.value = (checklist.get(k) or {}).get("status")
             n.value = (checklist.get(k) or {}).get("note") or ""
-        self.actions = [ActionModel(self.tpl.action_columns, x) for x in a.get("actions") or []]
+        staff = {name: pid for pid, name in self.staff_names.items()}
+        self.actions = [ActionModel(self.tpl.action_columns, x, staff)
+                        for x in a.get("actions") or []]
         self.place({})
+        self.check_overall()
         self.status = a.get("status") or "draft"
 
     def saved(self, a: dict) -> None:
@@ -225,31 +254,22 @@ class AuditModel(HasTraits):
     # -- lists from the store ------------------------------------------------------------
     def show_people(self, people: list[dict]) -> None:
         """Offer ``people`` (``audits.practitioners``); someone no longer offered is unchosen."""
-        self.people = [(f"{p['name']} ({p['role'] or 'no role'}, {p['agency']})", p["id"])
-                       for p in people]
+        self.people = [(_person(p), p["id"]) for p in people]
         ids = _ids(self.people)
         for model, name in ((self.case, "auditor1_id"), (self.case, "auditor2_id"),
                             (self.moderation, "moderator_id")):
             if getattr(model, name) not in ids:
                 setattr(model, name, None)
 
+    def show_staff(self, people: list[dict]) -> None:
+        """Offer every practitioner (``audits.practitioners(auditors_only=False)``) for
+        "By Whom"."""
+        self.staff_names = {p["id"]: p["name"] for p in people}
+        self.staff = [(_person(p), p["id"]) for p in people]
+
     def auditor_name(self) -> str | None:
         label = dict(self.people).get(self.case.auditor1_id)
         return label.split(" (")[0] if label else None
-
-    def show_saved(self, rows: list[dict]) -> None:
-        """The saved audits (``audits.listing``): the chosen auditor's own drafts first, then
-        everyone's drafts, then the rest; the one picked stays picked if still listed."""
-        me = self.case.auditor1_id
-        order = {"draft": 0, "submitted": 1, "moderated": 2}
-        rows = sorted(rows, key=lambda r: (order[r["status"]], r["auditor1_id"] != me))
-        keep = self.picked
-        self.saved_audits = [
-            (("Your draft" if r["status"] == "draft" and me is not None
-              and r["auditor1_id"] == me else audits.STATUS_LABELS[r["status"]])
-             + f" - {r['ehm_number']} - audited {r['audit_date']} by {r['auditor1']}"
-             f" (no. {r['id']})", r["id"]) for r in rows]
-        self.picked = keep if keep in _ids(self.saved_audits) else None
 
     # -- rule messages -------------------------------------------------------------------
     def note(self, key: str, message: str | None, *, todo: bool = False) -> None:
@@ -278,6 +298,17 @@ class AuditModel(HasTraits):
                 loose += msgs
         self.notes = notes
         return loose
+
+    def check_overall(self) -> None:
+        """As soon as a grade changes, say beside the overall grade whether the section grades
+        allow it (rule AUDIT-OVERALL-REFLECTS, as a save and a submit check it); a note
+        from a save about something else stays."""
+        sections = {k: g.value for k, g in self.grades.items() if k != OVERALL}
+        why = overall_reflects_sections(self.tpl, sections, self.grades[OVERALL].value)
+        shown = (self.notes.get(OVERALL) or (None,))[0]
+        if why or shown == self._overall_said:
+            self.note(OVERALL, why)
+        self._overall_said = why
 
     def state_line(self) -> tuple[str, str]:
         """What the top of the form says about the audit shown: (in bold, then plain)."""

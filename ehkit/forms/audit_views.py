@@ -15,10 +15,13 @@ from collections.abc import Callable
 import ipywidgets as w
 from traitlets import HasTraits, dlink, link
 
-from ..template import OVERALL, Section, Template
-from .audit_model import ActionModel, AuditModel, Value, locks
+from ..template import OVERALL, Note, Section, Template
+from .audit_model import OUTSIDE, ActionModel, AuditModel, Value, locks
 from .common import (
     FULL,
+    GRADE_STYLE,
+    LABELLED,
+    LABELLED_TEXT,
     PLAIN,
     TEXT_STYLE,
     TEXTAREA,
@@ -40,14 +43,11 @@ LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
 HIDDEN = "none"
+LEARNING_PLACEHOLDER = ("Learning for professionals from this case, to share with the worker "
+                        "and their team manager (not graded)")
 NONE_LABEL = "(none)"
-ACTION_WIDTHS = {"number": "3em", "action": "22%", "by_whom": "13%"}
 
 Guard = Callable[[Callable], Callable]  # wraps a button's callback (``common.friendly``)
-
-
-def action_width(key: str) -> str:
-    return ACTION_WIDTHS.get(key, "9.5em" if key.endswith("_date") else "10%")
 
 
 def label(text: str) -> w.HTML:
@@ -55,9 +55,43 @@ def label(text: str) -> w.HTML:
 
 
 def grade_definitions(tpl: Template) -> str:
+    """The paper's grading guidance: "Judgement of Quality of Work" and each grade's
+    "Definition"."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in tpl.grade_heading)
     rows = "".join(f"<tr><td><b>{g.value} = {esc(g.label)}</b></td><td>{esc(g.definition)}</td></tr>"
                    for g in tpl.grades)
-    return f'<table class="ehkit-grade-defs">{rows}</table>'
+    return f'<table class="ehkit-grade-defs"><tr>{head}</tr>{rows}</table>'
+
+
+def note_text(n: Note) -> str:
+    return f"<b>Guidance {n.number}:</b> {esc(n.text)}"
+
+
+def guidance(tpl: Template, place: str) -> str:
+    """The guidance notes the template shows beside ``place`` ('' when none)."""
+    return "".join(f'<div class="ehkit-guidance">{note_text(n)}</div>'
+                   for n in tpl.guidance_at(place))
+
+
+def grade_guidance(tpl: Template) -> str:
+    """Beside each grade: its guidance, with the grade definitions folded under it (shown
+    once when opened, not nine times over)."""
+    notes = " ".join(note_text(n) for n in tpl.guidance_at("grades"))
+    return (f'<details class="ehkit-guidance ehkit-grade-help"><summary>{notes} '
+            '<span class="ehkit-more">Grade definitions</span>'
+            f"</summary>{grade_definitions(tpl)}</details>")
+
+
+def guidance_panel(tpl: Template) -> str:
+    """Every guidance note, folded at the top of the form; the grade definitions follow the
+    note about grades (at the end when none is)."""
+    graded = {n.number for n in tpl.guidance_at("grades")}
+    items = "".join(f'<li value="{n.number}">{esc(n.text)}'
+                    + (grade_definitions(tpl) if n.number in graded else "") + "</li>"
+                    for n in tpl.guidance)
+    rest = "" if graded else grade_definitions(tpl)
+    return (f'<details class="ehkit-guidance-notes"><summary>Guidance Notes ({len(tpl.guidance)}'
+            f")</summary><ol>{items}</ol>{rest}</details>")
 
 
 def shown_when(flag: bool) -> str | None:
@@ -75,10 +109,10 @@ def bind(value: Value, widget: w.Widget) -> w.Widget:
 
 
 def offer(widget: w.Dropdown, source: tuple[HasTraits, str], options: Callable[[], list],
-          chosen: tuple[HasTraits, str]) -> w.Dropdown:
+          chosen: tuple[HasTraits, str], undo: list | None = None) -> w.Dropdown:
     """Bind a dropdown's options (``options()``, again whenever ``source`` changes) and its
     value. New options make ipywidgets select the first, so the model's choice is put back
-    when it is still offered."""
+    when it is still offered. ``undo`` collects what unbinds it, for a widget that goes."""
     model, name = chosen
 
     def show(_change=None) -> None:
@@ -90,7 +124,9 @@ def offer(widget: w.Dropdown, source: tuple[HasTraits, str], options: Callable[[
 
     show()
     source[0].observe(show, source[1])
-    link(chosen, (widget, "value"))
+    bound = link(chosen, (widget, "value"))
+    if undo is not None:
+        undo += [lambda: source[0].unobserve(show, source[1]), bound.unlink]
     return widget
 
 
@@ -110,22 +146,6 @@ def note(model: AuditModel, key: str) -> w.HTML:
 
     model.observe(show, "notes")
     return widget
-
-
-class OpenView:
-    """Open a saved audit, start a new one, or refresh the lists."""
-
-    def __init__(self, model: AuditModel):
-        self.pick = tag(w.Dropdown(description="Saved audits:",
-                                   style={"description_width": "initial"},
-                                   layout=w.Layout(width="55%")), "open-list")
-        offer(self.pick, (model, "saved_audits"),
-              lambda: [("Choose a saved audit", None), *model.saved_audits], (model, "picked"))
-        self.open = tag(button(description="Open", icon="folder-open"), "open")
-        self.new = tag(button(description="New audit", icon="file"), "new")
-        self.refresh = tag(button(description="Refresh list", icon="refresh"), "refresh")
-        self.parts = [w.HBox([self.pick, self.open, self.new, self.refresh],
-                             layout=w.Layout(flex_flow="row wrap"))]
 
 
 def case_value(key: str, info: dict):
@@ -165,7 +185,9 @@ class CaseView:
                   "auditor1": (self.auditor1, self.auditor1, "auditor1"),
                   "auditor2": (self.auditor2, self.auditor2, "auditor2"),
                   "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode]), "episode")}
-        self.parts: list[w.Widget] = [html_widget("<h2>Case information</h2>")]
+        # The guidance on who audits and on the case heads the fields it concerns.
+        self.parts: list[w.Widget] = [html_widget(
+            "<h2>Case information</h2>" + guidance(tpl, "auditors") + guidance(tpl, "case"))]
         for f in tpl.case_fields:
             if f.value in inputs:
                 named, field, key = inputs[f.value]
@@ -234,18 +256,18 @@ class OverallView:
 
     def grade_parts(self) -> list[w.Widget]:
         t = self.tpl
-        self.grade = grade_choice(self.model, t, OVERALL, "Overall grade")
-        return [html_widget(f"<b>{esc(t.overall_grading_label)}</b>"), self.grade,
-                html_widget(grade_definitions(t)), note(self.model, OVERALL)]
+        self.grade = grade_choice(self.model, t, OVERALL, t.overall_grading_label)
+        return [self.grade, html_widget(grade_guidance(t)), note(self.model, OVERALL)]
 
 
-def grade_choice(model: AuditModel, tpl: Template, key: str, name: str) -> w.ToggleButtons:
-    """A section's (or the overall) grade, named ``name``: Inadequate first, as on paper."""
+def grade_choice(model: AuditModel, tpl: Template, key: str, heading: str) -> w.ToggleButtons:
+    """A section's (or the overall) grade, headed as on the paper tool, Inadequate first."""
     grades = list(reversed(tpl.grades))
     g = bind(model.grades[key], tag(w.ToggleButtons(
-        style=TOGGLE_STYLE, options=[(x.label, x.value) for x in grades], value=None,
+        description=heading, style=GRADE_STYLE,
+        options=[(x.label, x.value) for x in grades], value=None,
         tooltips=[x.definition for x in grades], layout=PLAIN), "grade", f"grade-{key}"))
-    lock(model, labelled(g, name))
+    lock(model, g)
     return g
 
 
@@ -258,7 +280,8 @@ class SectionView:
         self.comments: dict[str, w.Textarea] = {}
         self.grade: w.ToggleButtons | None = None
         self.parts: list[w.Widget] = []
-        static = [f"<h2>{s.number}. {esc(s.title)}</h2>"]  # text up to the next input
+        # The text up to the next input: the heading, and guidance about this section.
+        static = [f"<h2>{s.number}. {esc(s.title)}</h2>", guidance(tpl, s.key)]
 
         def add(*widgets: w.Widget) -> None:  # the text so far as one widget, then these
             if static:
@@ -270,8 +293,9 @@ class SectionView:
         for item in s.items:
             static.append(f'<div class="ehkit-prompt"><b>{esc(item.key)}</b> '
                           f"{esc(item.prompt)}</div>")
-            if item.questions:
-                static.append(f"<i>{esc(tpl.question_guidance)}</i>")
+            if item.questions:  # a template without placed notes: its own words on them
+                static.append(guidance(tpl, "prompts") or (
+                    f"<i>{esc(tpl.question_guidance)}</i>" if tpl.question_guidance else ""))
             for q in item.questions:
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
                     style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
@@ -280,52 +304,53 @@ class SectionView:
                 self.responses[q.key] = toggle
                 add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
             comment = bind(model.comments[item.key], tag(w.Textarea(
-                style=TEXT_STYLE, placeholder="Comments: the evidence for your judgement",
+                style=TEXT_STYLE, placeholder=LEARNING_PLACEHOLDER if item.learning
+                else "Comments: the evidence for your judgement",
                 layout=TEXTAREA), "comment", f"comment-{item.key}"))
             lock(model, labelled(comment, f"{item.key} comments"))
             self.comments[item.key] = comment
             static.append("<b>Comments:</b>")
             add(comment)
         if s.graded:
-            static.append(f"<b>{esc(s.grading_label)}</b>")
-            self.grade = grade_choice(model, tpl, s.key, f"{s.number}. {s.title}: grade")
-            add(self.grade, html_widget(grade_definitions(tpl)), note(model, s.key))
+            self.grade = grade_choice(model, tpl, s.key, s.grading_label)
+            add(self.grade, html_widget(grade_guidance(tpl)), note(model, s.key))
         add()
         if s.holds_overall:
             self.parts += overall.grade_parts()
 
 
 class ActionRowView:
-    """One row of the recommended-actions table; widgets follow the template's columns."""
+    """One recommended action, its fields labelled with the template's column names and
+    wrapped to the width they need (the action and "Agreed by" get room for their text)."""
 
     def __init__(self, model: AuditModel, row: ActionModel, tpl: Template, guard: Guard):
         self.widgets: dict[str, w.Widget] = {}
-        self._links: list[dlink] = []  # held by the form's model: undone when the row goes
+        self.outsider: w.Text | None = None  # "By Whom": the name of someone outside
+        self._undo: list[Callable[[], None]] = []  # the bindings to the form's model
         for c in tpl.action_columns:
             k = c.value
+            named, text = ({"description": c.label, "style": style}
+                           for style in (LABELLED, LABELLED_TEXT))
             if k == "number":
-                wd = html_widget("", layout=w.Layout(width=ACTION_WIDTHS[k]))
+                wd = html_widget("", layout=w.Layout(width="5.5em"))
             elif k == "action":
-                wd = w.Textarea(style=TEXT_STYLE, placeholder="Specific, measurable action",
-                                layout=w.Layout(width=ACTION_WIDTHS[k], height="4em"))
+                wd = w.Textarea(**text, placeholder="Specific, measurable action",
+                                layout=w.Layout(flex="1 1 55%", height="4.5em"))
             elif k == "by_whom":
-                wd = w.Combobox(ensure_option=False, placeholder="Name",
-                                layout=w.Layout(width=ACTION_WIDTHS[k]))
-                self._links.append(dlink((model, "names"), (wd, "options"), tuple))
+                wd = self._by_whom(model, row, named)
             elif k.endswith("_date"):
-                wd = date_picker(key=f"action-{k}")
-                wd.layout = w.Layout(width=action_width(k))
+                wd = tag(w.DatePicker(**named, layout=w.Layout(width="auto")),
+                         f"date-action-{k}")
             else:
-                wd = w.Text(style=TEXT_STYLE, layout=w.Layout(width=action_width(k)))
-            if k != "number":
-                labelled(wd, c.label)
+                wd = w.Text(**text, layout=w.Layout(flex="1 1 40%"))
+            if k not in ("number", "by_whom"):
                 bind(row.values[k], wd)
-                self._links += lock(model, wd)
+                self._undo += [x.unlink for x in lock(model, wd)]
             self.widgets[k] = tag(wd, f"action-{k}")
         self.remove = tag(button(description="Remove", icon="trash",
                                  layout=w.Layout(width="7em")), "action-remove")
         self.remove.on_click(guard(lambda _b: model.remove_action(row)))
-        self._links += lock(model, self.remove)
+        self._undo += [x.unlink for x in lock(model, self.remove)]
         self.note = field_note("action")
 
         def show(change) -> None:
@@ -333,20 +358,42 @@ class ActionRowView:
             show_note(self.note, message, todo=todo)
 
         row.observe(show, "note")
-        self.box = tag(w.VBox([w.HBox([*self.widgets.values(), self.remove],
-                                      layout=w.Layout(flex_flow="row wrap", width="100%")),
+        shown = [x for k, wd in self.widgets.items()
+                 for x in ((wd, self.outsider) if k == "by_whom" else (wd,))]
+        self.box = tag(w.VBox([w.HBox([*shown, self.remove],
+                                      layout=w.Layout(flex_flow="row wrap", width="100%",
+                                                      align_items="center")),
                                self.note]), "action-row")
+
+    def _by_whom(self, model: AuditModel, row: ActionModel, named: dict) -> w.Dropdown:
+        """A practitioner picked (the action's owner), or someone outside the service, whose
+        name is typed in the box shown for them (``.outsider``)."""
+        pick = w.Dropdown(**named, layout=w.Layout(flex="1 1 35%"))
+        offer(pick, (model, "staff"), lambda: [
+            ("Choose who will do it", None), *model.staff,
+            ("Someone outside the service (type their name)", OUTSIDE)], (row, "owner"),
+            self._undo)
+        self.outsider = name = tag(w.Text(
+            description="Name (outside the service)", style=LABELLED_TEXT,
+            placeholder="Name and organisation", layout=w.Layout(flex="1 1 40%")),
+            "action-outsider")
+        bind(row.values["by_whom"], name)
+        shown = dlink((row, "owner"), (name.layout, "display"), lambda o: shown_when(o == OUTSIDE))
+        self._undo += [shown.unlink, *(x.unlink for x in lock(model, pick, name))]
+        return pick
 
     def show_number(self, n: int) -> None:
         if "number" in self.widgets:
-            self.widgets["number"].value = f"<b>{n}</b>"
+            self.widgets["number"].value = f"<b>Action {n}</b>"
 
     def close(self) -> None:
         """The row is gone (removed, or another audit shown): free its widgets."""
-        for x in self._links:
-            x.unlink()
+        for undo in self._undo:
+            undo()
         hbox = self.box.children[0]
-        for wd in (*self.widgets.values(), self.remove, self.note, hbox, self.box):
+        for wd in hbox.children:  # the fields, the outsider's name and Remove
+            wd.close()
+        for wd in (self.note, hbox, self.box):
             wd.close()
 
 
@@ -356,17 +403,13 @@ class ActionsView:
     def __init__(self, model: AuditModel, tpl: Template, guard: Guard):
         self.model, self.tpl, self.guard = model, tpl, guard
         self.rows: dict[ActionModel, ActionRowView] = {}
-        head = w.HBox([html_widget(f"<b>{esc(c.label)}</b>",
-                                   layout=w.Layout(width=action_width(c.value)))
-                       for c in tpl.action_columns],
-                      layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.box = w.VBox([])
         self.add = tag(button(description="Add action", icon="plus"), "add-action")
         self.add.on_click(guard(lambda _b: model.add_action()))
         lock(model, self.add)
         model.observe(self.show, "actions")
-        self.parts = [html_widget(f"<h2>{esc(tpl.actions_title)}</h2>"), head, self.box,
-                      self.add, note(model, "actions")]
+        self.parts = [html_widget(f"<h2>{esc(tpl.actions_title)}</h2>{guidance(tpl, 'actions')}"),
+                      self.box, self.add, note(model, "actions")]
 
     def show(self, _change=None) -> None:
         rows = self.model.actions
@@ -382,7 +425,7 @@ class ActionsView:
 class RecordView:
     """Save, submit and print; reopen a submitted audit; moderation; the printed record."""
 
-    def __init__(self, model: AuditModel, messages: w.Widget):
+    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template):
         self.save = tag(button(description="Save draft", icon="save", button_style="primary"),
                         "save")
         self.submit = tag(button(description="Submit audit", icon="check",
@@ -409,7 +452,8 @@ class RecordView:
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
-        self.parts = [html_widget("<hr>"), w.HBox([self.save, self.submit, self.print]),
+        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
+                      w.HBox([self.save, self.submit, self.print]),
                       messages, self.reopen_box, self.moderation_box, self.record,
                       self.case_note]
 

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_selection import ToggleButtonsStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 
@@ -38,6 +39,10 @@ log = logging.getLogger("ehkit.forms")
 # styles is a third fewer models for the browser to build when the form opens.
 HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
 BUTTON_STYLE = w.ButtonStyle()
+GRADE_STYLE = ToggleButtonsStyle(description_width="initial")  # the grading heading in full
+# A label as wide as its words: for a list or a date, and for a text box.
+LABELLED, LABELLED_TEXT = DescriptionStyle(description_width="initial"), TextStyle(
+    description_width="initial")
 FULL = w.Layout(width="100%")
 PLAIN = w.Layout()  # for widgets whose layout is never changed (never hide one by it)
 TEXTAREA = w.Layout(width="100%", height="5em")
@@ -45,18 +50,43 @@ NOTE_LAYOUT = w.Layout(width="100%", margin="0 0 4px 0")
 STYLE_CSS = """
 <style>
 .ehkit-form { max-width: 1100px; font-size: 14px; }
+/* Text reads at a text's line height, not an input's (28px): the form is a third shorter. */
+.ehkit-form .widget-html-content { line-height: 1.45; }
 .ehkit-form h2 { background: #dfe7f1; padding: 4px 8px; margin: 18px 0 6px 0; font-size: 16px; }
 .ehkit-form .ehkit-prompt { white-space: pre-wrap; background: #f7f7f7; padding: 6px;
   border-left: 3px solid #7a99c2; }
 .ehkit-note { color: #a4000f; font-weight: bold; }
 .ehkit-todo { color: #8a5300; }
+/* A submitted audit reads as clearly as a draft: locked inputs at full strength, not greyed
+   out (text contrast at least 4.5:1), and the chosen answer marked by more than colour: bold,
+   a tick and a border (the tick is not read out as part of the button's name). */
+.ehkit-form { --jp-widgets-disabled-opacity: 1; }
+.ehkit-form :disabled { opacity: 1; }
+.ehkit-form textarea:disabled, .ehkit-form input:disabled, .ehkit-form select:disabled {
+  color: #1a1a1a; -webkit-text-fill-color: #1a1a1a; background: #f4f4f4; }
+.ehkit-form .widget-toggle-button:disabled { color: #1a1a1a; cursor: default; }
+.widget-toggle-button.mod-active { font-weight: bold; color: #fff;
+  background: #1f4e79; box-shadow: inset 0 0 0 2px #0b2740; }
+.widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
+  content: "\\2713\\00a0" / ""; }
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
 .ehkit-msg-info { background: #eef3fa; border: 1px solid #7a99c2; padding: 6px 10px; }
-.ehkit-grade-defs { font-size: 12px; color: #333; }
-.ehkit-grade-defs td { padding: 1px 6px; vertical-align: top; }
+.ehkit-grade-defs { font-size: 12px; color: #333; border-collapse: collapse; margin: 4px 0; }
+.ehkit-grade-defs td, .ehkit-grade-defs th { padding: 1px 6px; vertical-align: top;
+  text-align: left; }
+.ehkit-guidance { font-size: 12px; color: #333; margin: 0 0 2px 0; padding-left: 6px;
+  border-left: 3px solid #7a99c2; }
+.ehkit-guidance summary { cursor: pointer; }
+.ehkit-more { text-decoration: underline; }
+.ehkit-form .ehkit-grade { display: flex; flex-flow: row wrap; align-items: center; }
+.ehkit-grade > .widget-label { font-weight: bold; margin-right: 10px; }
+.ehkit-guidance-notes { margin: 6px 0; padding: 4px 8px; border: 1px solid #7a99c2; }
+.ehkit-guidance-notes summary { cursor: pointer; font-weight: bold; }
+.ehkit-guidance-notes li { margin: 3px 0; }
 .ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
+.ehkit-form .widget-datepicker input[type="date"] { min-width: 9.5em; }
 </style>
 """
 
@@ -114,13 +144,9 @@ def to_date(value) -> dt.date | None:
         return None
 
 
-def date_picker(value=None, description: str = "", key: str | None = None,
-                name: str = "") -> w.DatePicker:
-    """A date input, labelled by ``description`` (shown) or ``name`` (screen readers only)."""
+def date_picker(value=None, description: str = "", key: str | None = None) -> w.DatePicker:
     picker = w.DatePicker(value=to_date(value), description=description,
                           style={"description_width": "initial"} if description else {})
-    if name and not description:
-        labelled(picker, name)
     if key:
         tag(picker, f"date-{key}")
     return picker
@@ -131,16 +157,19 @@ def field_note(key: str) -> w.HTML:
     return tag(html_widget("", layout=NOTE_LAYOUT), "note", f"note-{key}")
 
 
-# Each kind of note and message says what it is in an icon and words, not only in its colour
-# (WCAG 1.4.1): orange "still to do", red "a rule stops this", green "done", blue "for you".
-NOTE_SIGNS = {"ehkit-todo": "&#9888; Still to do: ", "ehkit-note": "&#9888; "}
+# A message says what it is by its icon (and its words), not only by its colour (WCAG 1.4.1):
+# green done, red not done, blue for you to know.
 MESSAGE_SIGNS = {"ehkit-msg-ok": "&#10004; ", "ehkit-msg-blocked": "&#9888; ",
                  "ehkit-msg-info": "&#8505; "}
 
 
 def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
-    cls = "ehkit-todo" if todo else "ehkit-note"
-    note.value = f'<span class="{cls}">{NOTE_SIGNS[cls]}{esc(message)}</span>' if message else ""
+    """A rule's message beside its field: what is still to do on a draft (orange), or what
+    must be put right (red); each says which in words and by its icon, not by colour alone."""
+    cls, icon, kind = (("ehkit-todo", "&#9998;", "Still to do:") if todo
+                       else ("ehkit-note", "&#9888;", "Put right:"))
+    note.value = (f'<span class="{cls}">{icon} <b>{kind}</b> {esc(message)}</span>'
+                  if message else "")
 
 
 class Messages:

@@ -9,7 +9,8 @@ Where a rule is declared:
 
 - the audit and action rules, which the form, the tracker and ``ehkit check`` share, in
   :mod:`ehkit.rules.audit`, each a small function;
-- the import codes in :mod:`ehkit.cases`, the service-user feedback codes in
+- the codes every import checks in :mod:`ehkit.importing` (the import frame), those of
+  case-system exports in :mod:`ehkit.cases`, the service-user feedback codes in
   :mod:`ehkit.service_user_feedback`, the store's own codes (``DB-``, ``LOG-``, ``DQ-``, ``FS-``) in
   :mod:`ehkit.check`;
 - a council's own rules in the modules its settings name (``[rules] modules``): each module
@@ -40,8 +41,8 @@ KINDS = {
     "council": "the council's own rules (settings [rules] modules)",
 }
 # Modules that declare rules: importing them fills the registry.
-DECLARING = ("ehkit.rules.audit", "ehkit.cases", "ehkit.service_user_feedback",
-             "ehkit.check")
+DECLARING = ("ehkit.rules.audit", "ehkit.importing", "ehkit.cases",
+             "ehkit.service_user_feedback", "ehkit.check")
 
 
 class DuplicateRule(EhkitError):
@@ -95,8 +96,10 @@ def register_all(messages: Mapping[str, str], *, kind: str) -> None:
 def rule_definition(code: str, message: str, *, kind: str, fields: Iterable[str] = ()):
     """Decorator: declare the decorated function as the check of rule ``code``.
 
-    The function returns None when the rule is kept, else what a person reads about this
-    case of breaking it (the place is added by whoever shows it).
+    An audit or action rule's function returns None when the rule is kept, else what a person
+    reads about this case of breaking it (the place is added by whoever shows it). An import
+    rule's function answers for whole columns at once (an export has 200,000 rows): for each
+    field it names, which rows break it (:mod:`ehkit.cases`).
     """
     def declare(check: Callable) -> Callable:
         register(code, message, kind=kind, fields=fields, check=check)

@@ -1,0 +1,128 @@
+""""Saved audits" on the audit form: find any saved audit, however old, and open it.
+
+Search by audit number, EHM number (any case), auditor, status or audit date (from/to); the
+audits found come a page at a time (:data:`ehkit.audits.PAGE_SIZE`), most recently changed
+first, each as a button that says which audit it opens. The search itself is
+:func:`ehkit.audits.find`; this panel only asks it and shows the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as w
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import TextStyle
+
+from .. import audits
+from ..dates import uk
+from .audit_views import Guard
+from .common import PLAIN, TOGGLE_STYLE, button, esc, html_widget, tag
+
+# "Anyone" is "" not None: a drop-down whose value is None shows blank in the browser.
+ANYONE, ANY = ("Anyone", ""), ("Any status", "")
+# Shared, as common.py shares them: fewer models for the browser to build.
+TEXT_WIDE, WIDE = TextStyle(description_width="initial"), DescriptionStyle(
+    description_width="initial")
+ROW, FIELD = w.Layout(flex_flow="row wrap"), w.Layout(width="19em")
+# The audits found, one under another, each button as wide as its words.
+FOUND_CSS = """<style>
+.ehkit-form .ehkit-found > div { display: flex; flex-direction: column;
+  align-items: flex-start; }
+.ehkit-form .ehkit-found .widget-toggle-button { width: auto; text-align: left; margin: 1px 0; }
+</style>"""
+
+
+def found_label(r: dict) -> str:
+    """What a found audit's button says (and a screen reader reads)."""
+    return (f"Open no. {r['id']}: {audits.STATUS_LABELS[r['status']]} - {r['ehm_number']} - "
+            f"audited {uk(r['audit_date'])} by {r['auditor1']}")
+
+
+class AuditFinder:
+    """The "Saved audits" panel; ``open_audit(number)`` is called when a found one is pressed
+    and ``guard`` wraps every button (``common.friendly``)."""
+
+    def __init__(self, db, open_audit: Callable[[int], None], guard: Guard):
+        self.db = db
+        self.page = 1
+        self.number = tag(w.Text(description="Audit no.", placeholder="e.g. 12",
+                                 style=TEXT_WIDE, layout=FIELD), "find-number")
+        self.ehm = tag(w.Text(description="EHM number", placeholder="e.g. EHM101385",
+                              style=TEXT_WIDE, layout=FIELD), "find-ehm")
+        self.auditor = tag(w.Dropdown(description="Auditor", options=[ANYONE],
+                                      style=WIDE, layout=FIELD), "find-auditor")
+        self.status = tag(w.Dropdown(description="Status", style=WIDE,
+                                     options=[ANY, *((label, key) for key, label
+                                                             in audits.STATUS_LABELS.items())],
+                                     layout=FIELD), "find-status")
+        self.audited_from = tag(w.DatePicker(description="Audited from", style=WIDE,
+                                             layout=PLAIN), "find-from")
+        self.audited_to = tag(w.DatePicker(description="Audited to", style=WIDE, layout=PLAIN),
+                              "find-to")
+        self.find = tag(button(description="Find", icon="search"), "find")
+        self.clear = tag(button(description="Show all"), "find-clear")
+        self.new = tag(button(description="New audit", icon="file"), "new")
+        self.refresh = tag(button(description="Refresh lists", icon="refresh"), "refresh")
+        self.said = tag(html_widget(""), "found-said")
+        # A page of found audits: one button each (one model for them all), pressed to open.
+        self.results = tag(w.ToggleButtons(options=[], value=None, style=TOGGLE_STYLE,
+                                           layout=PLAIN), "found")
+        self.previous = tag(button(description="Previous page", icon="arrow-left"),
+                            "found-previous")
+        self.next = tag(button(description="Next page", icon="arrow-right"), "found-next")
+        self.results.observe(guard(lambda c: self._pressed(c.new, open_audit)), "value")
+        self.find.on_click(guard(lambda _b: self.search(1)))
+        self.clear.on_click(guard(lambda _b: self.show_all()))
+        self.previous.on_click(guard(lambda _b: self.search(self.page - 1)))
+        self.next.on_click(guard(lambda _b: self.search(self.page + 1)))
+        self.parts = [
+            html_widget(FOUND_CSS + "<h2>Saved audits</h2><p>Find an audit by any of these "
+                        "(leave the rest blank), then press it to open it.</p>"),
+            w.HBox([self.number, self.ehm, self.auditor, self.status], layout=ROW),
+            w.HBox([self.audited_from, self.audited_to, self.find, self.clear], layout=ROW),
+            self.said, self.results,
+            w.HBox([self.previous, self.next, self.new, self.refresh], layout=ROW)]
+
+    def _pressed(self, number: int | None, open_audit: Callable[[int], None]) -> None:
+        if number is None:
+            return
+        self.results.value = None  # pressed again later, it opens again
+        open_audit(number)
+
+    def show_people(self, people: list[dict]) -> None:
+        """Offer ``people`` (``audits.practitioners``) as auditors; keep the one chosen."""
+        keep = self.auditor.value
+        options = [ANYONE, *((p["name"], p["id"]) for p in people)]
+        self.auditor.options = options
+        self.auditor.value = keep if keep in {v for _, v in options} else ""
+
+    def show_all(self) -> None:
+        for box in (self.number, self.ehm):
+            box.value = ""
+        self.auditor.value = self.status.value = ""
+        self.audited_from.value = self.audited_to.value = None
+        self.search(1)
+
+    def search(self, page: int | None = None) -> None:
+        """Show page ``page`` (None: the one shown, e.g. after a save) of what the terms find."""
+        try:
+            found = audits.find(self.db, number=self.number.value, ehm_number=self.ehm.value,
+                                auditor_id=self.auditor.value or None,
+                                status=self.status.value or None,
+                                audited_from=self.audited_from.value,
+                                audited_to=self.audited_to.value, page=page or self.page)
+        except audits.AuditRuleError as e:
+            items = "".join(f"<li>{esc(m)}</li>" for m in e.problems.values())
+            self.said.value = (f'<div class="ehkit-msg-blocked" role="status">Not searched: '
+                               f"put this right and press Find.<ul>{items}</ul></div>")
+            return
+        self.page = found.page
+        with self.results.hold_trait_notifications():
+            self.results.options = [(found_label(r), r["id"]) for r in found.rows]
+            self.results.value = None
+        self.previous.disabled, self.next.disabled = found.page == 1, found.page == found.pages
+        self.said.value = '<p role="status">' + (
+            f"{found.total:,} audit{'s' if found.total != 1 else ''} found, the most recently "
+            f"changed first: page {found.page} of {found.pages}." if found.total else
+            "No saved audit matches: change or clear the search (Show all).") + "</p>"
