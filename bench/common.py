@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -28,6 +29,7 @@ UNTIL = dt.date(2026, 10, 31)
 QUARTER = "2026Q3"
 AUDITS_PER_EPISODE = 0.125  # about one audit per 8 episodes
 SEED = 1
+T = TypeVar("T")
 
 
 @dataclass
@@ -138,13 +140,27 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
-def in_turns(floor: Callable[[], float], subject: Callable[[], float], rounds: int
-             ) -> tuple[list[float], list[float]]:
+@dataclass(frozen=True)
+class Clock:
+    """One timed run: seconds on the clock, and the CPU seconds this process used in them."""
+
+    seconds: float
+    cpu_seconds: float
+
+
+def clocked(fn: Callable[[], object]) -> tuple[Clock, object]:
+    t, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return Clock(time.perf_counter() - t, time.process_time() - cpu), out
+
+
+def in_turns(floor: Callable[[], T], subject: Callable[[], T], rounds: int
+             ) -> tuple[list[T], list[T]]:
     """(floor times, subject times) of ``rounds`` rounds, each running both one after the
     other, the floor first in odd rounds and the subject first in even ones: a machine that
     speeds up or slows down meanwhile moves both alike, and neither always runs warm."""
-    floors: list[float] = []
-    subjects: list[float] = []
+    floors: list[T] = []
+    subjects: list[T] = []
     for k in range(rounds):
         turns = [(floors, floor), (subjects, subject)]
         for out, fn in turns if k % 2 == 0 else turns[::-1]:
@@ -153,12 +169,14 @@ def in_turns(floor: Callable[[], float], subject: Callable[[], float], rounds: i
 
 
 def ratio_figure(name: str, subject: list[float], floor: list[float], unit: str,
-                 max_ratio: float, *, ceiling: float | None = None, note: str = "") -> Figure:
+                 max_ratio: float, *, ceiling: float | None = None, note: str = "",
+                 of: str = "") -> Figure:
     """ehkit against its floor: the median of each round's own ratio (the two runs of a round
     are moments apart), PASS when it is at most ``max_ratio``. The medians of the times are
     printed as context. ``ceiling``: an absolute time a person would wait, marked as such.
-    A figure without its floor fails: nothing else would say how fast ehkit is."""
-    target = f"<= {max_ratio:g}x floor" + (
+    ``of``: what is compared, when not time (``CPU``). A figure without its floor fails:
+    nothing else would say how fast ehkit is."""
+    target = f"<= {max_ratio:g}x floor" + (f" ({of})" if of else "") + (
         f", < {_fmt(ceiling, unit)} (a person waits)" if ceiling is not None else "")
     value = median(subject) if subject else None
     if not subject or len(floor) != len(subject) or not all(f > 0 for f in floor):
@@ -168,6 +186,22 @@ def ratio_figure(name: str, subject: list[float], floor: list[float], unit: str,
     passed = ratio <= max_ratio and (ceiling is None or value < ceiling)
     return Figure(name, value, unit, target, passed, floor=median(floor), ratio=ratio,
                   note=note)
+
+
+def cpu_figure(name: str, subject: list[Clock], floor: list[Clock], max_ratio: float, *,
+               note: str = "") -> Figure:
+    """A ratio of CPU seconds (each round's own, their median), the ratio of times beside it.
+    Both run in this process, so its CPU time is all of the work; neighbours on a shared
+    machine stretch the time of each run by as much as it waits for a core, which the CPU time
+    does not count (bench/RESULTS.md: from a quiet machine to the busiest, the import's ratio
+    of CPU time moved by 11 %, its ratio of times 2.7-fold)."""
+    times = ""
+    if subject and len(floor) == len(subject) and all(f.seconds > 0 for f in floor):
+        ratio = median([s.seconds / f.seconds for s, f in zip(subject, floor, strict=True)])
+        times = (f"time {median([c.seconds for c in subject]):.2f} s vs floor "
+                 f"{median([c.seconds for c in floor]):.2f} s = {ratio:.2f}x")
+    return ratio_figure(name, [c.cpu_seconds for c in subject], [c.cpu_seconds for c in floor],
+                        "s", max_ratio, of="CPU", note="; ".join(n for n in (note, times) if n))
 
 
 # -- cached demo stores ------------------------------------------------------------------

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from . import dates, records
+from . import access, dates, records
 from . import db as store
 from .errors import EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
@@ -196,11 +196,11 @@ def get(db: sqlite_utils.Database, action_id: int, on=None) -> dict:
 
 
 @contextlib.contextmanager
-def _changing(db: sqlite_utils.Database, action_id: int, expected_version: int | None,
-              **acting):
+def _changing(db: sqlite_utils.Database, action_id: int, expected_version: int | None, *,
+              actor: str | None = None, reason: str | None = None):
     """The write's transaction, refused (StaleRecord) if the action moved on from the
     version the person saw, and the action as it is now."""
-    with store.acting_as(**acting), store.transaction(db):
+    with access.acting(db, "actions", label=actor, reason=reason), store.transaction(db):
         row = _get(db, action_id)
         records.expect(db, "action", row["id"], expected_version)
         yield row

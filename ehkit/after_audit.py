@@ -30,7 +30,7 @@ from pathlib import Path
 import jinja2
 import sqlite_utils
 
-from . import dates, home, records
+from . import access, dates, home, records
 from . import db as store
 from . import template as templates
 from .dates import long_date, uk
@@ -116,7 +116,7 @@ def record_worker_notified(db: sqlite_utils.Database, audit_id: int, on, *,
     if day > _as_date(today or dt.date.today()):
         raise FeedbackError(f"the date the worker was notified ({day}) is in the future",
                             {"worker_notified_date": "in the future"})
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "letters", label=actor), store.transaction(db):
         audit_people(db, audit_id)
         db["audit_followups"].upsert({"audit_id": audit_id,
                                       "worker_notified_date": day.isoformat()}, pk="audit_id")
@@ -126,7 +126,7 @@ def record_feedback_sent(db: sqlite_utils.Database, audit_id: int, on, *,
                          actor: str | None = None, today=None) -> None:
     """The day the feedback summary was returned to the assessment author."""
     # Checked and written in one transaction: the audit cannot be reopened in between.
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "letters", label=actor), store.transaction(db):
         a = _completed(db, audit_id)
         day = _day_between(on, a["audit_date"], "date the feedback was sent", today)
         db["audit_followups"].upsert({"audit_id": audit_id,
@@ -174,7 +174,7 @@ def record_discussion(db: sqlite_utils.Database, audit_id: int, held_on,
     ids = list(dict.fromkeys(_number(i, "attendee") for i in attendee_ids))
     learning = _words(learning, "learning", "learning")
     notes = _words(notes, "notes", "notes")
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "letters", label=actor), store.transaction(db):
         return _record_discussion(db, _completed(db, audit_id), held_on, ids, learning, notes,
                                   today)
 
@@ -253,7 +253,7 @@ def record_one_to_one(db: sqlite_utils.Database, audit_id: int, held_on, notes: 
                                    for i in (professional_id, held_by_id))
     # Checked and written in one transaction: the grade that needs the meeting cannot change
     # in between.
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "letters", label=actor), store.transaction(db):
         a = _completed(db, audit_id)
         return _record_one_to_one(db, a, held_on, notes, professional_id, held_by_id, today)
 
@@ -441,7 +441,7 @@ def draft_letter(db: sqlite_utils.Database, audit_id: int, *,
     html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")
     html_path.write_text(html, encoding="utf-8")
     text_path.write_text(text, encoding="utf-8")
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "letters", label=actor), store.transaction(db):
         db["letters"].insert({"audit_id": audit_id, "addressed_to_id": a["manager_id"],
                               "drafted_on": c["date"].isoformat(), "html_path": str(html_path),
                               "text_path": str(text_path)})

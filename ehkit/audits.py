@@ -38,8 +38,8 @@ from typing import Any
 
 import sqlite_utils
 
+from . import access, home, records
 from . import db as store
-from . import home, records
 from . import template as templates
 from .dates import uk
 from .episodes import case_information
@@ -163,7 +163,21 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     """An audit with its answers, checklist, actions, moderations and case information,
-    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded."""
+    and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded.
+
+    Only for those who may see it (:func:`ehkit.access.may_see_audit`; NotAllowed else)."""
+    audit = whole(db, audit_id)
+    me = access.person(db)
+    if not access.may_see_audit(me, audit):
+        raise access.NotAllowed(
+            f"Audit no. {audit['id']} is for its auditors and moderators, the coordinator and "
+            f"the Head of Service; your login '{me.login}' is none of these for it")
+    return audit
+
+
+def whole(db: sqlite_utils.Database, audit_id: int) -> dict:
+    """The audit as :func:`load` gives it, to whoever asks: for ehkit's own checks, which
+    show a person no more than a finding."""
     audit_id = _audit_number(audit_id)
     # The version first: a write landing while the rest is read then makes the version
     # older than what is shown, which refuses the next write, never loses one.
@@ -484,6 +498,18 @@ def _status(db: sqlite_utils.Database, audit_id: int, expected_version: int | No
     return {"status": r[0], "auditor1_id": r[1]}
 
 
+def _own(db: sqlite_utils.Database, me: access.Person, audit_id: int, doing: str) -> int:
+    """Refuse (NotAllowed) unless the logged-in person is auditor 1 or 2 of the audit;
+    return its auditor 1."""
+    r = db.execute("SELECT auditor1_id, auditor2_id FROM audits WHERE id = ?",
+                   [audit_id]).fetchone()
+    if r is None:
+        raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
+                            "start a new audit")
+    access.refuse_unless_own(me, r, doing)
+    return r[0]
+
+
 def _locked_message(status: str) -> str:
     return (f"This audit is {STATUS_LABELS[status].lower()}: to change it, reopen it and "
             "give the reason.")
@@ -500,6 +526,10 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
     tpl = template_of(audit)
     audit_id = audit_id if audit_id is not None else audit.get("id")
     audit_id = None if audit_id is None else _audit_number(audit_id)
+    me = access.require(db, "audit")
+    if not me.one_person:  # auditor 1 is the login's practitioner, whatever the page sent
+        audit = {**audit, "auditor1_id": _own(db, me, audit_id, "changing this audit")
+                 if audit_id is not None else me.practitioner_id}
     row, answers, checklist, actions, errors = _normalise(db, audit, tpl)
     for f, key, msg in (("episode_id", "episode", "Choose the case before saving."),
                         ("auditor1_id", "auditor1", "Choose auditor 1 before saving."),
@@ -508,7 +538,7 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
             errors.setdefault(key, msg)
     if errors:
         raise AuditRuleError(errors)
-    actor = _name(db, row["auditor1_id"])
+    actor = access.actor_name(me, _name(db, row["auditor1_id"]))
     with store.acting_as(actor=actor), store.transaction(db):
         if audit_id is None:
             audit_id = db["audits"].insert({**row, "status": "draft", "updated_at": _now()}).last_pk
@@ -595,8 +625,10 @@ def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = 
     ``expected_version`` is the version the person loaded (StaleRecord if it moved on).
     """
     audit_id = _audit_number(audit_id)
+    me = access.require(db, "audit")
     with store.transaction(db):  # checked and written as one, so nothing slips in between
         _status(db, audit_id, expected_version)
+        _own(db, me, audit_id, "submitting this audit")
         audit = load(db, audit_id)
         if audit["status"] != "draft":
             raise AuditRuleError({"status": f"This audit is already {audit['status']}."})
@@ -604,7 +636,7 @@ def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = 
         if found:
             raise AuditRuleError(found)
         now = _now()
-        with store.acting_as(actor=audit["auditor1"]):
+        with store.acting_as(actor=access.actor_name(me, audit["auditor1"])):
             db["audits"].update(audit_id, {"status": "submitted", "submitted_at": now[:19] + "Z",
                                            "updated_at": now})
 
@@ -625,12 +657,15 @@ def reopen(db: sqlite_utils.Database, audit_id: int, reason: str, *, by: str | N
         errors["by"] = "Name who is reopening the audit in words."
     if errors:
         raise AuditRuleError(errors)
+    me = access.require(db, "audit")
     with store.transaction(db):
         now = _status(db, audit_id, expected_version)
+        _own(db, me, audit_id, "reopening this audit")
         if now["status"] == "draft":
             raise AuditRuleError({"status": "This audit is already a draft: no need to reopen "
                                             "it."})
-        with store.acting_as(actor=by or _name(db, now["auditor1_id"]), reason=reason):
+        actor = access.actor_name(me, by or _name(db, now["auditor1_id"]))
+        with store.acting_as(actor=actor, reason=reason):
             db["audits"].update(audit_id, {"status": "draft", "submitted_at": None,
                                            "updated_at": _now()})
 
@@ -654,12 +689,18 @@ def moderate(db: sqlite_utils.Database, audit_id: int, moderator_id: int,
         found["on"] = "The moderation date should be a date, like 2026-11-24."
     if found:
         raise AuditRuleError(found)
+    me = access.require(db, "moderate")
+    if not me.one_person:  # the moderator is the login's practitioner, whatever was sent
+        moderator_id = me.practitioner_id
     with store.transaction(db):  # read, checked and written as one: nothing slips in between
         _status(db, audit_id, expected_version)
         audit = load(db, audit_id)
+        if not me.one_person and moderator_id in (audit["auditor1_id"], audit["auditor2_id"]):
+            raise access.NotAllowed(f"An audit is moderated by someone who did not write it; "
+                                    f"your login '{me.login}' is one of its auditors")
         moderator, rows = _moderations(db, audit, moderator_id, grades, reasons,
                                        on or dt.date.today())
-        with store.acting_as(actor=moderator):
+        with store.acting_as(actor=access.actor_name(me, moderator)):
             for r in rows:  # UNIQUE(audit_id, key, moderator_id): a second look replaces one
                 db.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
                            " original_grade, moderated_grade, reason) VALUES (?, ?, ?, ?, ?, ?,"
@@ -761,6 +802,13 @@ def render_record(db: sqlite_utils.Database, audit_id: int) -> str:
     import jinja2  # only the printable record needs it
 
     a = load(db, audit_id)
+    me = access.person(db)
+    if not me.may("print_any_record"):
+        if not me.may("print_own_records"):
+            raise access.NotAllowed(access.refusal(me, "print_own_records"))
+        mine = {a["auditor1_id"], a["auditor2_id"], *(m["moderator_id"] for m in a["moderations"])}
+        access.refuse_unless_own(me, mine, "printing this audit's record")
+    a["case"] = access.case_details(db, a["case"], me)
     tpl = template_of(a)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(home.folders("templates")),

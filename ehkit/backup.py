@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import anchors, check
+from . import access, anchors, check
 from . import db as store
 from .errors import EhkitError
 
@@ -48,6 +48,11 @@ def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backu
     """
     source = store.db_path(path)
     live = store.connect(source, read_only=True)
+    try:
+        access.require(live, "backup")
+    except access.NotAllowed:
+        live.close()
+        raise
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     folder = Path(dest_dir) if dest_dir else source.parent / "backups"
     target = folder / backup_name(source, when)

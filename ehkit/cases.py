@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from . import access, home, rules
 from . import db as store
-from . import home, rules
 from .dates import uk
 from .episodes import labels as episode_labels
 from .errors import EhkitError
@@ -196,6 +196,7 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     column is read once, and the rules compare whole columns. Every problem still names its
     row, field and value, as a row-by-row check would list them.
     """
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     with _no_cycle_collection():
         f = _open(path, "episodes", mapping)
@@ -806,6 +807,7 @@ def import_practitioners(db: sqlite_utils.Database, path: str | Path, *, mapping
     A practitioner is the same person as a stored one with the same id (when the file has an
     id column) or the same name at the same agency. Line managers may be anywhere in the file.
     """
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(path, "practitioners", mapping)
     summary = ImportSummary("practitioners", f.name, f.sha256, read=f.read)
@@ -967,6 +969,7 @@ def import_agencies(db: sqlite_utils.Database, path: str | Path, *, mapping=None
                     rejects_dir: str | Path = REJECTS_DIR,
                     progress: Callable[[int, int], None] | None = None) -> ImportSummary:
     """Import agencies (name, council or partner, sector); the same name is the same agency."""
+    access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     f = _open(path, "agencies", mapping)
     summary = ImportSummary("agencies", f.name, f.sha256, read=f.read)

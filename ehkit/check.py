@@ -28,7 +28,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import anchors, history, netfs, rules
+from . import access, anchors, history, netfs, rules
 from . import db as store
 from . import template as templates
 from .dates import uk
@@ -85,6 +85,10 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
     ``replay`` also rebuilds every row from the change log and compares it with the data
     (thorough; reads the whole log). ``today`` decides what is past due.
     """
+    try:
+        access.require(db, "check")
+    except sqlite3.DatabaseError:  # a damaged store: the checks below say so
+        pass
     steps = [database_checks, migration_checks, trigger_checks, chain_checks]
     steps += [replay_checks] if replay else []
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
@@ -547,7 +551,7 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     for (audit_id,) in db.conn.execute(
             "SELECT id FROM counted_audits ORDER BY id"):
         out += [Finding(r.code, f"audit {audit_id}", why)
-                for r, why in rules.council_problems(audits.load(db, audit_id))]
+                for r, why in rules.council_problems(audits.whole(db, audit_id))]
     return out
 
 

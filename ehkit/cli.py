@@ -511,6 +511,76 @@ def _run_rules(args) -> int:
     return 0
 
 
+# -- ehkit users -----------------------------------------------------------------------------
+def _add_users(sub) -> None:
+    p = sub.add_parser("users", help="logins: who may use ehkit, as which practitioner, in "
+                       "which roles", description="Map logins to practitioners and roles "
+                       "(README, Logins and roles). The first user added must be an admin; "
+                       "after that only an admin may change users.")
+    acts = p.add_subparsers(title="users commands", metavar="ACTION", required=True)
+    a = acts.add_parser("add", help="add a login (again: change its practitioner and roles)")
+    _db_arg(a)
+    a.add_argument("login", metavar="LOGIN")
+    a.add_argument("--practitioner", type=int, metavar="ID",
+                   help="the practitioner the login acts as (needed for auditor, moderator)")
+    a.add_argument("--role", action="append", required=True, metavar="ROLE",
+                   help="a role from settings [roles]; give --role again for another")
+    a.set_defaults(run=_run_users_add)
+    lst = acts.add_parser("list", help="print every login, its practitioner and roles")
+    _db_arg(lst)
+    lst.set_defaults(run=_run_users_list)
+    i = acts.add_parser("import", help="add or change users from a CSV or .xlsx file",
+                        description="Columns login, practitioner, roles (roles separated by "
+                        "spaces). Every row is checked first; if any is wrong, none is added.")
+    _db_arg(i)
+    i.add_argument("file", metavar="FILE")
+    i.set_defaults(run=_run_users_import)
+    r = acts.add_parser("remove", help="stop a login using ehkit (its history is kept)")
+    _db_arg(r)
+    r.add_argument("login", metavar="LOGIN")
+    r.set_defaults(run=_run_users_remove)
+
+
+def _users_db(args):
+    from . import db as store
+
+    return store.connect(args.db, must_exist=True)
+
+
+def _run_users_add(args) -> int:
+    from . import access
+
+    access.add_user(_users_db(args), args.login, roles=args.role,
+                    practitioner_id=args.practitioner)
+    print(f"{args.login}: {' '.join(args.role)}")
+    return 0
+
+
+def _run_users_list(args) -> int:
+    from . import access
+
+    for u in access.list_users(_users_db(args)):
+        who = f"{u['practitioner']} (no. {u['practitioner_id']})" if u["practitioner_id"] else "-"
+        print(f"{u['login']}\t{who}\t{u['roles']}" + ("" if u["active"] else "\tremoved"))
+    return 0
+
+
+def _run_users_import(args) -> int:
+    from . import access
+
+    n = access.import_users(_users_db(args), args.file)
+    print(f"{n} user{'s' if n != 1 else ''} added or changed")
+    return 0
+
+
+def _run_users_remove(args) -> int:
+    from . import access
+
+    access.remove_user(_users_db(args), args.login)
+    print(f"{args.login} removed (kept in the history)")
+    return 0
+
+
 COMMANDS = [
     _add_init,
     _add_upgrade,
@@ -527,6 +597,7 @@ COMMANDS = [
     _add_import,
     _add_sample,
     _add_rules,
+    _add_users,
 ]
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import getpass
 import hashlib
 import hmac
 import itertools
@@ -67,15 +66,15 @@ class StoreFull(StoreError):
 # -- who is acting ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Actor:
-    user: str  # the login: the hub's (EHKIT_LOGIN, JUPYTERHUB_USER) where there is one, else the OS user
-    actor: str | None = None  # the person chosen on the form (e.g. auditor), if any
+    user: str  # the login (ehkit.access.login: the server's EHKIT_LOGIN, else the OS account)
+    actor: str | None = None  # the person acting: the login's practitioner (ehkit.access)
     reason: str | None = None  # e.g. why a submitted audit was reopened
 
 
 def login_name() -> str:
-    # EHKIT_LOGIN is set by `ehkit serve --hub` from the hub-authenticated request that
-    # started this kernel, so it outranks a variable the environment merely carries.
-    return os.environ.get("EHKIT_LOGIN") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    from .access import login  # access asks the store for roles: imported when needed
+
+    return login()
 
 
 _acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ehkit_actor", default=None)
@@ -86,9 +85,10 @@ def current_actor() -> Actor:
 
 
 @contextlib.contextmanager
-def acting_as(actor: str | None = None, reason: str | None = None, user: str | None = None):
-    """Name who is making the changes inside the block, for the change log."""
-    token = _acting.set(Actor(user or login_name(), actor, reason))
+def acting_as(actor: str | None = None, reason: str | None = None):
+    """Name the person making the changes inside the block, and why, for the change log.
+    The login is always the process's own (ehkit.access.login): no caller can claim another."""
+    token = _acting.set(Actor(login_name(), actor, reason))
     try:
         yield
     finally:

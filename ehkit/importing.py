@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import access, rules, spreadsheet
 from . import db as store
-from . import rules, spreadsheet
 from .errors import EhkitError
 
 REJECTS_DIR = Path("reports") / "imports"
@@ -437,10 +437,12 @@ def _record(db, summary: ImportSummary) -> None:
 
 def finish(db: sqlite_utils.Database, f: File, summary: ImportSummary,
            problems: list[Problem], rejects_dir: str | Path, write: Callable[[], None],
-           progress: Callable[[int, int], None] | None = None) -> ImportSummary:
+           progress: Callable[[int, int], None] | None = None, *,
+           permission: str = "import") -> ImportSummary:
     """Write the valid rows (``write`` sets the summary's inserted, updated and unchanged),
     record the import and write the rejects file: all or nothing. ``write`` may read the
-    import's number (``summary.import_id``) to stamp the rows it writes."""
+    import's number (``summary.import_id``) to stamp the rows it writes. The person must
+    hold ``permission`` (:mod:`ehkit.access`); the change log names them."""
     if progress:
         progress(summary.read, summary.read)  # every row checked: writing starts
     problems = [*f.refused, *problems]
@@ -453,8 +455,8 @@ def finish(db: sqlite_utils.Database, f: File, summary: ImportSummary,
     db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
     try:
         who = store.current_actor()
-        with store.acting_as(user=who.user, actor=who.actor or f"ehkit import {summary.kind}",
-                             reason=f"import of {f.name} ({f.sha256[:12]})"), \
+        with access.acting(db, permission, label=who.actor or f"ehkit import {summary.kind}",
+                           reason=f"import of {f.name} ({f.sha256[:12]})"), \
                 store.transaction(db):
             # the import's number, taken inside the write lock (no one else can take it);
             # rows stamped with it are written before its record: foreign keys are checked

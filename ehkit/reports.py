@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import access, home, periods, spreadsheet
 from . import db as store
-from . import home, periods, spreadsheet
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
+from .settings import get as setting
 
 NOTEBOOKS = home.packaged("notebooks")  # ehkit's own; a working folder's come first
 KINDS = ("monthly", "quarterly", "annual")
@@ -84,6 +85,8 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     db_path = store.db_path(db)
     database = store.connect(db_path, must_exist=True)
     try:
+        names = setting("audiences", audience).get("names")
+        access.require(database, "reports_with_names" if names else "board_reports")
         label = resolve_period(database, kind, period).label
     finally:
         database.close()

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import access, episodes, spreadsheet
 from . import db as store
-from . import episodes, spreadsheet
 from .audits import conflict_of_interest
 from .dates import months_before, uk
 from .errors import EhkitError
@@ -177,13 +177,15 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
                             "choose a month that has ended")
     cfg = dict(setting("sampling"))
     who = store.current_actor()
-    with store.acting_as(user=who.user, actor=drawn_by or who.actor or "ehkit sample",
-                         reason=redraw_reason or f"audit selection for {month}"), \
+    with access.acting(db, "draw_lists", label=drawn_by or who.actor or "ehkit sample",
+                       reason=redraw_reason or f"audit selection for {month}") as me, \
             _scratch_in_memory(db), store.transaction(db):
         existing = current_draw(db, month)
         if existing and redraw_reason is None:
             return {**existing, "stored": True}
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        if not me.one_person:  # the login's practitioner, whatever a caller names
+            drawn_by = me.actor
         made = _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing)
     return {**made, "stored": False}
 
@@ -344,8 +346,8 @@ def request(db: sqlite_utils.Database, episode: int | str, reason: str, *,
     by = _practitioner(db, requested_by) if requested_by is not None else \
         info["lead_professional_id"]
     who = store.current_actor()
-    with store.acting_as(user=who.user, actor=who.actor or "ehkit sample request",
-                         reason=reason.strip()), \
+    with access.acting(db, "draw_lists", label=who.actor or "ehkit sample request",
+                       reason=reason.strip()), \
             store.transaction(db):
         if db.conn.execute("SELECT 1 FROM audit_requests WHERE episode_id = ? AND month = ?",
                            (ep, month)).fetchone():

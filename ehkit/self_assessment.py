@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import dates, records
+from . import access, dates, records
 from . import db as store
 from .dates import uk
 from .errors import EhkitError
@@ -127,7 +127,7 @@ def record(db: sqlite_utils.Database, episode_id: int, practitioner_id: int, com
                   [episode_id, practitioner_id, day.isoformat()]).fetchone():
         raise SelfAssessmentError(f"this practitioner already saved a self-assessment for this "
                                   f"episode on {uk(day)}")
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "self_assessments", label=actor), store.transaction(db):
         sid = db["self_assessments"].insert({
             "episode_id": episode_id, "practitioner_id": practitioner_id,
             "completed_on": day.isoformat(), "template": c.key,

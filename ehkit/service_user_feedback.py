@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import dates, episodes, importing, records, rules
+from . import access, dates, episodes, importing, records, rules
 from . import db as store
 from .errors import EhkitError, FeedbackError
 from .settings import get as setting
@@ -180,7 +180,7 @@ def record_service_user_feedback(db: sqlite_utils.Database, fb: Mapping, *,
         raise FeedbackError(f"feedback from this {RESPONDENTS[row['respondent']].lower()} at this "
                             f"stage on {row['given_on']} is already recorded (number {clash[0]})",
                             {"given_on": "already recorded"})
-    with store.acting_as(actor=actor), store.transaction(db):
+    with access.acting(db, "service_user_feedback", label=actor), store.transaction(db):
         return db["service_user_feedback"].insert(row).last_pk
 
 
@@ -303,6 +303,7 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
     updated if it changed, else counted unchanged. The import is recorded with the file's
     sha256.
     """
+    access.require(db, "service_user_feedback")  # before the file is read
     today = _as_date(today or dt.date.today())
     f = importing.open_file(path, _columns())
     summary = importing.ImportSummary("service_user_feedback", f.name, f.sha256, read=f.read)
@@ -343,4 +344,5 @@ def import_service_user_feedback(db: sqlite_utils.Database, path: str | Path, *,
             db["service_user_feedback"].upsert_all(changed, pk="id")
 
     with store.acting_as(actor=actor) if actor else contextlib.nullcontext():
-        return importing.finish(db, f, summary, problems, rejects_dir, write)
+        return importing.finish(db, f, summary, problems, rejects_dir, write,
+                                permission="service_user_feedback")

@@ -143,3 +143,22 @@ def add_audit(database, id, episode, date, overall, grades=None, status="submitt
 def raw(path) -> sqlite3.Connection:
     """A plain sqlite3 connection: a tool outside ehkit, as someone tampering would use."""
     return sqlite3.connect(str(path), isolation_level=None)
+
+
+# -- logins: a team whose people act as themselves (issue 17) -------------------------------------
+LOGINS = {"ava": (1, ["auditor"]), "bea": (4, ["auditor"]), "mo": (3, ["moderator"]),
+          "cy": (None, ["coordinator"]), "hal": (None, ["head_of_service"]),
+          "ann": (None, ["analyst"])}
+
+
+def add_logins(database, monkeypatch) -> None:
+    """On :func:`base_rows` with :func:`add_moderator`: Bea Auditor (4), then the logins above
+    and the admin ``it.admin`` who added them (the process acts as it afterwards)."""
+    from ehkit import access
+
+    add_rows(database, practitioners=[{"id": 4, "name": "Bea Auditor", "agency_id": 1,
+                                       "is_auditor": 1}])
+    monkeypatch.setenv("EHKIT_LOGIN", "it.admin")
+    access.add_user(database, "it.admin", roles=["admin"])
+    for login, (pid, roles) in LOGINS.items():
+        access.add_user(database, login, roles=roles, practitioner_id=pid)

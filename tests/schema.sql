@@ -276,6 +276,14 @@ CREATE TABLE agencies (
   sector TEXT NOT NULL CHECK (trim(sector) <> '')
 );
 
+CREATE TABLE users (
+  login TEXT PRIMARY KEY CHECK (trim(login) <> '' AND login = trim(login)),
+  practitioner_id INTEGER REFERENCES practitioners(id),
+  roles TEXT NOT NULL CHECK (trim(roles) <> ''),
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  changed_at TEXT NOT NULL
+);
+
 CREATE INDEX practitioners_line_manager ON practitioners(line_manager_id);
 
 CREATE INDEX children_episode ON children(episode_id);
@@ -344,6 +352,8 @@ CREATE INDEX moderations_on ON moderations(moderated_on);
 CREATE INDEX episodes_first_review ON episodes(first_review_date, days_to_first_review);
 
 CREATE INDEX episodes_length ON episodes(end_date, length_days);
+
+CREATE INDEX users_practitioner ON users(practitioner_id);
 
 CREATE VIEW final_overall AS
 SELECT a.id AS audit_id,

@@ -12,10 +12,10 @@ import json
 import re
 
 # A figure's line: name, ehkit's time, the floor's, their ratio, the target as a ratio to the
-# floor (with a person's ceiling where one waits), and the verdict.
+# floor (of CPU time where marked; with a person's ceiling where one waits), and the verdict.
 FIGURE_LINE = re.compile(
     r"^\s+(?P<name>\S.*?)\s{2,}(?P<value>\d+\.\d\d? m?s)\s+(?P<floor>\d+\.\d\d? m?s)\s+"
-    r"(?P<ratio>\d+\.\d\dx)\s+(?P<target><= \d+(\.\d+)?x floor(, < \S+ m?s \(a person waits\))?)"
+    r"(?P<ratio>\d+\.\d\dx)\s+(?P<target><= \d+(\.\d+)?x floor( \(CPU\))?(, < \S+ m?s \(a person waits\))?)"
     r"\s+(?P<mark>PASS|FAIL)(  \(.*\))?$")
 
 
@@ -33,6 +33,9 @@ def test_every_timed_figure_is_a_ratio_to_a_floor_measured_in_the_same_run(
         m = FIGURE_LINE.match(line)
         assert m, f"not a figure with its floor, ratio, target and verdict:\n{line}"
         assert "no floor" not in line
+        if name in ("draw a month's selection", "import a 300-row CSV"):  # in this process
+            assert "CPU time" in line and m["target"].endswith("floor (CPU)"), line
+            assert re.search(r"time \d+\.\d\d s vs floor \d+\.\d\d s = \d+\.\d\dx", line), line
     figures = json.loads((common.CACHE / "last-run.json").read_text())
     timed = [f for f in figures if f["unit"] in ("s", "ms") and f["passed"] is not None]
     assert len(timed) == 4
@@ -80,3 +83,18 @@ def test_floor_and_subject_take_turns_each_round():
                                 lambda: order.append("ehkit") or 2.0, 4)
     assert order == ["floor", "ehkit", "ehkit", "floor", "floor", "ehkit", "ehkit", "floor"]
     assert floors == [1.0] * 4 and subjects == [2.0] * 4
+
+
+def test_a_ratio_of_cpu_time_is_not_moved_by_waiting_for_a_core():
+    from bench.common import Clock, cpu_figure
+
+    # The second round waited for a core through most of ehkit's turn: its time ratio is 8,
+    # its CPU ratio still 2. The figure is the CPU ratio; the time ratio is printed beside.
+    floor = [Clock(1.0, 0.9), Clock(1.0, 0.9), Clock(1.1, 1.0)]
+    ehkit = [Clock(2.0, 1.8), Clock(8.0, 1.8), Clock(2.2, 2.0)]
+    fig = cpu_figure("import", ehkit, floor, 4)
+    assert fig.ratio == 2.0 and fig.passed is True and fig.target == "<= 4x floor (CPU)"
+    assert fig.value == 1.8 and fig.floor == 0.9
+    assert "time 2.20 s vs floor 1.00 s = 2.00x" in fig.note
+    assert cpu_figure("import", [Clock(5.0, 5.0)], [Clock(1.0, 1.0)], 4).passed is False
+    assert cpu_figure("import", ehkit, [], 4).passed is False

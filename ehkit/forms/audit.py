@@ -26,7 +26,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import audits, episodes, home
+from .. import access, audits, episodes, home
 from .. import db as store
 from .. import template as templates
 from ..dates import uk_time
@@ -149,13 +149,19 @@ class AuditForm:
     # -- lists from the store -------------------------------------------------------------
     def refresh(self) -> None:
         """Reload the people, EHM numbers and saved audits (the page may be old)."""
-        m = self.model
+        m, me = self.model, access.person(self.db)
         with self._quiet():
-            auditors = audits.practitioners(self.db)
-            m.show_people(auditors)
+            people = audits.practitioners(self.db)
+            if me.practitioner_id not in {None, *(p["id"] for p in people)}:  # not flagged
+                people += [p for p in audits.practitioners(self.db, auditors_only=False)
+                           if p["id"] == me.practitioner_id]
+            m.logged_in, m.acting_id = not me.one_person, me.practitioner_id
+            m.show_people(people)
+            if m.logged_in and m.audit_id is None:  # a new audit is the login's own
+                m.case.auditor1_id = m.acting_id
             m.show_staff(audits.practitioners(self.db, auditors_only=False))
             m.case.ehm_numbers = episodes.ehm_numbers(self.db)
-        self.finder.show_people(auditors)
+        self.finder.show_people(people)
         self._fill_pick()
 
     def _fill_pick(self) -> None:
@@ -173,6 +179,8 @@ class AuditForm:
             if m.locked:
                 self.moderation  # noqa: B018 - built now, to show the moderation below
                 m.moderation.update(a)
+                if m.logged_in:  # the moderator is the login, not a choice
+                    m.moderation.moderator_id = m.acting_id
 
     def _show_state(self) -> None:
         bold, rest = self.model.state_line()
@@ -208,7 +216,8 @@ class AuditForm:
 
     def _show_case(self) -> None:
         c = self.model.case
-        c.information = episodes.case_information(self.db, c.episode_id) or {}
+        info = episodes.case_information(self.db, c.episode_id)
+        c.information = access.case_details(self.db, info) or {}  # not theirs: no names
 
     # -- rule messages ----------------------------------------------------------------------
     def _show_rule_error(self, e, saved: int | None = None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from traitlets import Any, Dict, HasTraits, Instance, List, Unicode
+from traitlets import Any, Bool, Dict, HasTraits, Instance, List, Unicode
 
 from .. import audits
 from ..rules.audit import overall_reflects_sections
@@ -153,6 +153,10 @@ class AuditModel(HasTraits):
     reopen_reason = Unicode("")
     record = Unicode("")  # where the printable record went, with its download link
     case_note = Any(None)  # the case note to copy to the case record; None: not shown
+    # Logins in use (ehkit.access): auditor 1 of a new audit and the moderator are the
+    # logged-in person's practitioner, shown and not picked. Off on one person's machine.
+    logged_in = Bool(False)
+    acting_id = Any(None)
 
     def __init__(self, tpl: Template):
         super().__init__()
@@ -209,6 +213,8 @@ class AuditModel(HasTraits):
         c, people = self.case, _ids(self.people)
         c.audit_date = to_date(a.get("audit_date"))
         c.auditor1_id = a.get("auditor1_id") if a.get("auditor1_id") in people else None
+        if self.logged_in and not a.get("id"):
+            c.auditor1_id = self.acting_id
         c.auditor2_id = a.get("auditor2_id") if a.get("auditor2_id") in people else None
         c.ehm_number = (a.get("case") or {}).get("ehm_number") or ""
         self.summary = a.get("summary") or ""

@@ -103,6 +103,16 @@ def lock(model: AuditModel, *widgets: w.Widget) -> list[dlink]:
     return [dlink((model, "status"), (wd, "disabled"), locks) for wd in widgets]
 
 
+def fixed_to_login(model: AuditModel, widget: w.Widget, *, lock: bool = True) -> None:
+    """A person's choice that is the logged-in person when logins are in use (auditor 1,
+    the moderator): shown, never picked; otherwise locked like the rest (``lock``)."""
+    def show(_change=None) -> None:
+        widget.disabled = model.logged_in or (lock and locks(model.status))
+
+    model.observe(show, ["status", "logged_in"])
+    show()
+
+
 def bind(value: Value, widget: w.Widget) -> w.Widget:
     link((value, "value"), (widget, "value"))
     return widget
@@ -177,7 +187,8 @@ class CaseView:
         self.episode = offer(tag(w.Dropdown(layout=w.Layout(width="20em")), "episode"),
                              (c, "episodes"), lambda: list(c.episodes), (c, "episode_id"))
         dlink((c, "episodes"), (self.episode.layout, "display"), lambda e: shown_when(len(e) > 1))
-        lock(model, self.audit_date, self.auditor1, self.auditor2, self.ehm, self.episode)
+        lock(model, self.audit_date, self.auditor2, self.ehm, self.episode)
+        fixed_to_login(model, self.auditor1)
 
         self.readonly: dict[str, w.HTML] = {}
         labelled(self.episode, "Episode")
@@ -466,6 +477,7 @@ class ModerationView:
         m = model.moderation
         self.moderator = offer(labelled(tag(w.Dropdown(layout=INPUT), "moderator"), "Moderator"),
                                (model, "people"), people_choices(model), (m, "moderator_id"))
+        fixed_to_login(model, self.moderator, lock=False)
         self.grades: dict[str, w.Dropdown] = {}
         self.reasons: dict[str, w.Text] = {}
         self.parts: list[w.Widget] = [

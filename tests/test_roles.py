@@ -1,0 +1,384 @@
+"""Logins and roles (issue 17): who is acting comes from the login, never from what a caller
+or a page sends, and each role may do only what the settings' [roles] table gives it.
+
+The service: Ava (auditor, practitioner 1), Bea (auditor, 4), Mo (moderator, 3), Cy
+(coordinator), Hal (Head of Service), Ann (analyst) and the council's IT admin. Leo Lead (2)
+leads the one case, whose child is Kit Testchild. Only invented people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from builders import add_logins, add_moderator, audit_form, base_rows
+
+from ehkit import access, actions, audits, backup, check, reports, sampling
+from ehkit import cases as case_import
+from ehkit.cli import main
+from ehkit.episodes import case_information
+
+
+def as_login(monkeypatch, login: str) -> None:
+    monkeypatch.setenv("EHKIT_LOGIN", login)  # as the hub's spawner sets it
+
+
+@pytest.fixture
+def team(db, monkeypatch):
+    base_rows(db)
+    add_moderator(db)
+    add_logins(db, monkeypatch)
+    return db
+
+
+def log(db, table: str, since: int = 0) -> list[dict]:
+    return [dict(r) for r in db.query("SELECT * FROM change_log WHERE table_name = ? AND"
+                                      " id > ? ORDER BY id", [table, since])]
+
+
+def last_log_id(db) -> int:
+    return db.execute("SELECT coalesce(max(id), 0) FROM change_log").fetchone()[0]
+
+
+def submitted_audit(db, monkeypatch, *, auditor2: int | None = None) -> int:
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(db, {**audit_form(), "auditor2_id": auditor2})
+    audits.submit(db, audit_id, today=dt.date(2026, 3, 10))
+    return audit_id
+
+
+# -- who is acting -------------------------------------------------------------------------
+def test_the_login_is_the_servers_ehkit_login_never_jupyterhub_user(monkeypatch):
+    import os
+    import pwd
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "someone.else")  # any local user can set this
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    assert access.login() == pwd.getpwuid(os.geteuid()).pw_name
+    as_login(monkeypatch, "ava")
+    assert access.login() == "ava"
+
+
+def test_with_no_users_the_person_on_their_own_machine_is_admin_and_may_do_everything(db):
+    me = access.person(db)
+    assert me.one_person and "admin" in me.roles
+    assert all(me.may(p) for p in access.PERMISSIONS)
+
+
+# -- users -----------------------------------------------------------------------------------
+def test_the_first_user_must_be_an_admin_and_nothing_is_written_otherwise(db):
+    base_rows(db)
+    with pytest.raises(access.UsersError, match="first user must be an admin"):
+        access.add_user(db, "ava", roles=["auditor"], practitioner_id=1)
+    assert db["users"].count == 0
+
+
+def test_only_an_admin_changes_users(team, monkeypatch):
+    as_login(monkeypatch, "cy")
+    with pytest.raises(access.NotAllowed, match="needs the admin role; your login 'cy' has "
+                                                "coordinator"):
+        access.add_user(team, "cy", roles=["admin"])
+    with pytest.raises(access.NotAllowed, match="admin"):
+        access.remove_user(team, "ava")
+    assert team["users"].get("cy")["roles"] == "coordinator"
+
+
+def test_every_change_to_users_is_in_the_change_log_with_the_admins_login(team, monkeypatch):
+    since = last_log_id(team)
+    access.add_user(team, "bea", roles=["auditor", "moderator"], practitioner_id=4)
+    access.remove_user(team, "ann")
+    rows = log(team, "users", since)
+    assert [(r["row_key"], r["field"], r["new"]) for r in rows if r["field"] != "changed_at"] \
+        == [("bea", "roles", "auditor moderator"), ("ann", "active", 0)]
+    assert {r["user"] for r in rows} == {"it.admin"}
+
+
+def test_a_removed_login_is_refused_and_its_history_kept(team, monkeypatch):
+    access.remove_user(team, "bea")
+    assert [u["active"] for u in access.list_users(team) if u["login"] == "bea"] == [0]
+    as_login(monkeypatch, "bea")
+    with pytest.raises(access.NotAllowed, match="'bea' is not an ehkit user"):
+        audits.save_draft(team, audit_form())
+
+
+def test_the_only_admin_cannot_be_removed_or_lose_the_role(team):
+    with pytest.raises(access.UsersError, match="only admin"):
+        access.remove_user(team, "it.admin")
+    with pytest.raises(access.UsersError, match="would leave no admin"):
+        access.add_user(team, "it.admin", roles=["analyst"])
+    assert team["users"].get("it.admin")["active"] == 1
+    assert team["users"].get("it.admin")["roles"] == "admin"
+
+
+def test_an_auditor_or_moderator_needs_a_practitioner_and_a_known_role(team):
+    with pytest.raises(access.UsersError) as e:
+        access.add_user(team, "eve", roles=["auditor", "wizard"])
+    assert "role wizard: choose from auditor" in str(e.value)
+    assert "give --practitioner ID" in str(e.value)
+    assert team["users"].count == 7
+
+
+def test_users_import_checks_every_row_and_writes_none_when_one_is_wrong(team, tmp_path):
+    bad = tmp_path / "users.csv"
+    bad.write_text("login,practitioner,roles\ndee,2,auditor\neve,,wizard\nfay,99,moderator\n",
+                   encoding="utf-8")
+    with pytest.raises(access.UsersError) as e:
+        access.import_users(team, bad)
+    assert "users.csv row 3, role wizard" in str(e.value)
+    assert "users.csv row 4, practitioner 99: there is no such practitioner" in str(e.value)
+    assert team["users"].count == 7  # not even dee, whose row was right
+    good = tmp_path / "good.csv"
+    good.write_text("login,practitioner,roles\ndee,2,auditor moderator\n", encoding="utf-8")
+    assert access.import_users(team, good) == 1
+    assert team["users"].get("dee")["roles"] == "auditor moderator"
+
+
+# -- the actor of every action is the login --------------------------------------------------
+def test_auditor_1_of_a_new_audit_is_the_login_whatever_the_form_sends(team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    since = last_log_id(team)
+    audit_id = audits.save_draft(team, {**audit_form(), "auditor1_id": 4})  # Bea, sent
+    assert team["audits"].get(audit_id)["auditor1_id"] == 1
+    rows = log(team, "audits", since)
+    assert rows and {(r["user"], r["actor"]) for r in rows} == {("ava", "Ava Auditor")}
+
+
+def test_an_auditor_cannot_change_or_submit_another_auditors_audit(team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "bea")
+    with pytest.raises(access.NotAllowed, match="not auditor 1 or 2"):
+        audits.save_draft(team, {**audit_form(text="Bea's words"), "auditor1_id": 4},
+                          audit_id=audit_id)
+    with pytest.raises(access.NotAllowed, match="not auditor 1 or 2"):
+        audits.submit(team, audit_id)
+    assert team["audits"].get(audit_id)["summary"] == "Evidence of good practice."
+
+
+def test_the_moderator_is_the_login_whatever_is_sent(team, monkeypatch):
+    audit_id = submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "mo")
+    since = last_log_id(team)
+    audits.moderate(team, audit_id, 4, {}, {})  # Bea's id sent as the moderator
+    assert [r["moderator_id"] for r in team["moderations"].rows] == [3] * len(
+        list(team["moderations"].rows))
+    rows = log(team, "moderations", since)
+    assert rows and {(r["user"], r["actor"]) for r in rows} == {("mo", "Mo Moderator")}
+
+
+@pytest.mark.parametrize("auditor", ["auditor 1", "auditor 2"])
+def test_a_moderator_never_moderates_an_audit_they_wrote(team, monkeypatch, auditor):
+    access.add_user(team, "bea", roles=["auditor", "moderator"], practitioner_id=4)
+    if auditor == "auditor 2":
+        audit_id = submitted_audit(team, monkeypatch, auditor2=4)
+    else:
+        as_login(monkeypatch, "bea")
+        audit_id = audits.save_draft(team, audit_form())
+        audits.submit(team, audit_id, today=dt.date(2026, 3, 10))
+    as_login(monkeypatch, "bea")
+    with pytest.raises(access.NotAllowed, match="one of its auditors"):
+        audits.moderate(team, audit_id, 3, {}, {})  # Mo's id sent: still Bea acting
+    assert team["moderations"].count == 0
+
+
+def test_reopening_names_the_person_reopening_not_auditor_1(team, monkeypatch):
+    audit_id = submitted_audit(team, monkeypatch, auditor2=4)
+    as_login(monkeypatch, "bea")
+    since = last_log_id(team)
+    audits.reopen(team, audit_id, "A grade was wrong", by="Ava Auditor")
+    (row,) = [r for r in log(team, "audits", since) if r["field"] == "status"]
+    assert (row["user"], row["actor"], row["reason"]) == ("bea", "Bea Auditor",
+                                                          "A grade was wrong")
+
+
+def test_the_coordinator_drawing_a_list_is_the_login(team, monkeypatch):
+    as_login(monkeypatch, "cy")
+    d = sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1), drawn_by="Leo Lead")
+    assert d["drawn_by"] == "cy"
+    assert {r["user"] for r in log(team, "selection_draws")} == {"cy"}
+
+
+# -- roles refuse what they should -------------------------------------------------------------
+REFUSALS = [
+    ("ann", "draw a list", lambda db, tmp: sampling.draw(db, "2026-02", on=dt.date(2026, 3, 1)),
+     "coordinator"),
+    ("ava", "import", lambda db, tmp: case_import.import_agencies(db, tmp / "none.csv"),
+     "coordinator"),
+    ("cy", "start an audit", lambda db, tmp: audits.save_draft(db, audit_form()), "auditor"),
+    ("ava", "moderate", lambda db, tmp: audits.moderate(db, 1, 3, {}, {}), "moderator"),
+    ("ava", "complete an action", lambda db, tmp: actions.complete(
+        db, 1, dt.date(2026, 3, 5), "Done"), "coordinator"),
+    ("ava", "back up", lambda db, tmp: backup.backup(db_file(db), tmp), "admin"),
+    ("hal", "check", lambda db, tmp: check.check(db), "admin"),
+    ("ann", "the monthly report with names",
+     lambda db, tmp: reports.run("monthly", db=db_file(db), audience="head_of_service",
+                                 out_dir=tmp), "head of service"),
+    ("ava", "a board report", lambda db, tmp: reports.run("monthly", db=db_file(db),
+                                                          out_dir=tmp), "analyst"),
+]
+
+
+def db_file(db) -> str:
+    return db.execute("PRAGMA database_list").fetchone()[2]
+
+
+@pytest.mark.parametrize(("login", "doing", "act", "role"), REFUSALS,
+                         ids=[f"{r[0]} may not {r[1]}" for r in REFUSALS])
+def test_each_role_is_refused_what_it_may_not_do_and_told_which_role_may(
+        team, monkeypatch, tmp_path, login, doing, act, role):
+    as_login(monkeypatch, login)
+    since = last_log_id(team)
+    with pytest.raises(access.NotAllowed, match=f"needs the .*{role}.* role"):
+        act(team, tmp_path)
+    assert last_log_id(team) == since  # nothing written
+
+
+def test_the_roles_table_is_a_setting_a_council_can_change(team, monkeypatch, tmp_path):
+    mine = tmp_path / "council.toml"
+    mine.write_text('[roles]\nanalyst = ["board_reports", "draw_lists"]\n', encoding="utf-8")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(mine))
+    as_login(monkeypatch, "ann")
+    assert sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))["drawn_by"] == "ann"
+    mine.write_text('[roles]\nanalyst = ["see_everything"]\n', encoding="utf-8")
+    with pytest.raises(access.settings.SettingsError, match="see_everything"):
+        access.person(team).may("draw_lists")
+
+
+# -- case details --------------------------------------------------------------------------
+def test_an_auditor_sees_the_childs_name_and_birth_date_only_on_their_own_cases(team,
+                                                                                monkeypatch):
+    as_login(monkeypatch, "bea")
+    shown = access.case_details(team, case_information(team, 1))
+    assert (shown["child_names"], shown["date_of_birth"]) == (access.NOT_ON_LIST,) * 2
+    assert "Kit Testchild" not in json.dumps(shown)
+    as_login(monkeypatch, "ava")
+    audits.save_draft(team, audit_form())
+    assert access.case_details(team, case_information(team, 1))["child_names"] == \
+        "Kit Testchild"
+    as_login(monkeypatch, "cy")
+    assert access.may_see_case(team, 1)
+
+
+def test_a_case_on_an_auditors_list_is_theirs_to_see(team, monkeypatch):
+    as_login(monkeypatch, "cy")
+    sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    assert [r["episode_id"] for r in team["selections"].rows] == [1]
+    team.execute("UPDATE selections SET auditor_id = 1")  # Ava's to audit
+    as_login(monkeypatch, "bea")
+    assert not access.may_see_case(team, 1)
+    team.execute("UPDATE selections SET auditor_id = 4")  # the list's auditor: Bea
+    assert access.may_see_case(team, 1)
+
+
+def test_a_moderator_sees_a_submitted_audits_case_and_an_analyst_sees_none(team, monkeypatch):
+    as_login(monkeypatch, "mo")
+    assert not access.may_see_case(team, 1)
+    submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "mo")
+    assert access.may_see_case(team, 1)
+    as_login(monkeypatch, "ann")
+    assert not access.may_see_case(team, 1)
+
+
+def test_an_auditor_prints_only_their_own_records(team, monkeypatch, tmp_path):
+    audit_id = submitted_audit(team, monkeypatch)
+    assert "Kit Testchild" in audits.print_record(team, audit_id, tmp_path).read_text("utf-8")
+    as_login(monkeypatch, "bea")  # another auditor may not even open it
+    with pytest.raises(access.NotAllowed, match="Audit no. 1 is for its auditors"):
+        audits.print_record(team, audit_id, tmp_path / "bea")
+    as_login(monkeypatch, "mo")  # may open it to moderate; it is not yet theirs to print
+    with pytest.raises(access.NotAllowed, match="Printing this audit's record is for"):
+        audits.print_record(team, audit_id, tmp_path / "mo")
+    assert not (tmp_path / "bea").exists() and not (tmp_path / "mo").exists()
+    as_login(monkeypatch, "hal")  # the Head of Service reads everything
+    assert "Kit Testchild" in audits.render_record(team, audit_id)
+
+
+# -- the command ---------------------------------------------------------------------------
+def test_users_commands_add_list_import_remove(db, monkeypatch, capsys, tmp_path):
+    base_rows(db)
+    path = db_file(db)
+    as_login(monkeypatch, "it.admin")
+    assert main(["users", "add", "it.admin", "--role", "admin", "--db", path]) == 0
+    assert main(["users", "add", "ava", "--practitioner", "1", "--role", "auditor",
+                 "--role", "moderator", "--db", path]) == 0
+    f = tmp_path / "u.csv"
+    f.write_text("login,practitioner,roles\nleo,2,auditor\n", encoding="utf-8")
+    assert main(["users", "import", str(f), "--db", path]) == 0
+    assert main(["users", "remove", "leo", "--db", path]) == 0
+    capsys.readouterr()
+    assert main(["users", "list", "--db", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["ava\tAva Auditor (no. 1)\tauditor moderator", "it.admin\t-\tadmin",
+                   "leo\tLeo Lead (no. 2)\tauditor\tremoved"]
+
+
+def test_a_refusal_is_one_plain_line_and_exit_2(team, monkeypatch, capsys):
+    as_login(monkeypatch, "ava")
+    assert main(["users", "add", "ava", "--role", "admin", "--db", db_file(team)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ehkit: error: Adding and removing users needs the admin role")
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_person_completing_an_action_is_the_login(team, monkeypatch):
+    submitted_audit(team, monkeypatch)
+    (action_id,) = [r["id"] for r in team["actions"].rows]
+    as_login(monkeypatch, "cy")
+    since = last_log_id(team)
+    actions.complete(team, action_id, dt.date(2026, 3, 20), "Plan reviewed", actor="Leo Lead")
+    rows = log(team, "actions", since)
+    assert rows and {(r["user"], r["actor"]) for r in rows} == {("cy", "cy")}
+
+
+def test_letters_and_feedback_to_workers_are_the_coordinators(team, monkeypatch):
+    from ehkit import after_audit
+
+    audit_id = submitted_audit(team, monkeypatch)
+    with pytest.raises(access.NotAllowed, match="needs the coordinator role"):
+        after_audit.record_worker_notified(team, audit_id, dt.date(2026, 3, 3))
+    as_login(monkeypatch, "cy")
+    after_audit.record_worker_notified(team, audit_id, dt.date(2026, 3, 3))
+    assert {r["user"] for r in log(team, "audit_followups")} == {"cy"}
+
+
+def test_the_list_app_shows_a_refusal_as_a_plain_message(team, monkeypatch):
+    from ehkit.forms.sampling import sampling_form
+
+    as_login(monkeypatch, "ava")
+    form = sampling_form(team, dt.date(2026, 3, 1))
+    form.widgets["draw"].click()
+    shown = form.widgets["messages"].value
+    assert "Drawing or redrawing a month&#x27;s audit list needs the coordinator role" in shown
+    assert "Traceback" not in shown and team["selection_draws"].count == 0
+
+
+def test_an_audit_opens_only_for_its_auditors_its_moderators_and_those_who_see_all(
+        team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    for login in ("bea", "mo", "ann"):  # a draft is not yet a moderator's
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match=f"your login '{login}' is none of these"):
+            audits.load(team, draft)
+    for login in ("ava", "cy", "hal"):
+        as_login(monkeypatch, login)
+        assert audits.load(team, draft)["id"] == draft
+    as_login(monkeypatch, "ava")
+    audits.submit(team, draft, today=dt.date(2026, 3, 10))
+    as_login(monkeypatch, "mo")
+    assert audits.load(team, draft)["status"] == "submitted"
+
+
+def test_self_assessments_are_recorded_by_the_coordinator(team, monkeypatch):
+    from ehkit import self_assessment as sa
+
+    met = {i.key: True for i in sa.load().items}
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="Recording self-assessments needs the "
+                                                "coordinator role"):
+        sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
+    as_login(monkeypatch, "cy")
+    sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
+    assert {r["user"] for r in log(team, "self_assessments")} == {"cy"}
