@@ -59,15 +59,16 @@ STYLE_CSS = """
 .ehkit-todo { color: #8a5300; }
 /* A submitted audit reads as clearly as a draft: locked inputs at full strength, not greyed
    out (text contrast at least 4.5:1), and the chosen answer marked by more than colour: bold,
-   a tick and a border (the tick is not read out as part of the button's name). */
+   a tick and a border (the tick is not read out as part of the button's name), in every
+   app (".jupyter-widgets" outranks ipywidgets' own style for a chosen button). */
 .ehkit-form { --jp-widgets-disabled-opacity: 1; }
 .ehkit-form :disabled { opacity: 1; }
 .ehkit-form textarea:disabled, .ehkit-form input:disabled, .ehkit-form select:disabled {
   color: #1a1a1a; -webkit-text-fill-color: #1a1a1a; background: #f4f4f4; }
 .ehkit-form .widget-toggle-button:disabled { color: #1a1a1a; cursor: default; }
-.widget-toggle-button.mod-active { font-weight: bold; color: #fff;
+.jupyter-widgets .widget-toggle-button.mod-active { font-weight: bold; color: #fff;
   background: #1f4e79; box-shadow: inset 0 0 0 2px #0b2740; }
-.widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
+.jupyter-widgets .widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
   content: "\\2713\\00a0" / ""; }
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
