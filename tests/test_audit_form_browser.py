@@ -206,20 +206,26 @@ def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
     assert case["ehm"] in page.locator(".ehkit-ehm_number input").input_value()
 
 
-@browser
-def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
-    folder, db = work
-    case = free_case(db, 3)
-    grades = {s.key: 2 for s in TPL.graded_sections}
+def open_submitted(server, pages, db, n: int):
+    """Submit an audit of the store's ``n``-th free case (all grades Good) and open it on a
+    new page as a person would: (page, audit number, case)."""
+    case = free_case(db, n)
     database = store.connect(db)
-    audit_id = audits.save_draft(database, domain_audit(case, grades, 2))
+    audit_id = audits.save_draft(database, domain_audit(
+        case, {s.key: 2 for s in TPL.graded_sections}, 2))
     audits.submit(database, audit_id)
     database.close()
-
     page = pages(server, wait_for=FORM)
     ready(page)
     open_audit(page, audit_id)
     wait_for_text(page, ".ehkit-state", "Submitted")
+    return page, audit_id, case
+
+
+@browser
+def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
+    folder, db = work
+    page, audit_id, case = open_submitted(server, pages, db, 3)
     page.wait_for_selector(".ehkit-moderator select")
     page.wait_for_function(
         "document.querySelectorAll('.ehkit-moderator select option').length > 1")
@@ -328,18 +334,7 @@ def test_the_form_shows_the_guidance_and_the_overall_rule_and_is_shorter(server,
 
 @browser
 def test_a_submitted_audit_reads_clearly(server, pages, work):
-    _, db = work
-    case = free_case(db, 4)
-    grades = {s.key: 2 for s in TPL.graded_sections}
-    database = store.connect(db)
-    audit_id = audits.save_draft(database, domain_audit(case, grades, 2))
-    audits.submit(database, audit_id)
-    database.close()
-
-    page = pages(server, wait_for=FORM)
-    ready(page)
-    open_audit(page, audit_id)
-    wait_for_text(page, ".ehkit-state", "Submitted")
+    page, _, _ = open_submitted(server, pages, work[1], 4)
     page.wait_for_function("document.querySelector('.ehkit-comment-1-1 textarea').disabled")
     comment = page.evaluate(LOOK, ".ehkit-comment-1-1 textarea")
     assert comment["opacity"] == 1 and comment["contrast"] >= 4.5, comment

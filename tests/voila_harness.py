@@ -36,7 +36,13 @@ fresh browser context (no shared cookies) and returns a Playwright page once ``w
 visible. Helpers: :func:`open_audit` (a saved audit opened on the audit form, by its
 number), :func:`select_by_text` (ipywidgets dropdowns render spaces as no-break
 spaces), :func:`click_choice` (a ToggleButtons choice by its exact label),
-:func:`wait_for_text`, :func:`copy_db`.
+:func:`wait_for_text`, :func:`copy_db`. Pages open with ``locale="en-GB"`` (the browser's
+language, as a British user's is).
+
+Accessibility (WCAG 2.2 AA): :func:`assert_accessible` runs axe-core (the copy the
+``axe-playwright-python`` package ships, nothing downloaded) and fails on a critical or
+serious violation; :func:`unnamed_controls` reads Chromium's accessibility tree for controls
+a screen reader would announce without a name; :func:`open_file` opens a saved HTML file.
 """
 
 from __future__ import annotations
@@ -225,9 +231,9 @@ def pages_fixture(chromium):
 
 def open_page(browser, server: VoilaServer, *, path: str = "", query: str = "",
               wait_for: str = ".jupyter-widgets", timeout_ms: float = 60_000,
-              with_token: bool = True):
+              with_token: bool = True, locale: str = "en-GB"):
     """A fresh context and page on the server, returned once ``wait_for`` is visible."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale=locale)
     context.set_default_timeout(timeout_ms)
     page = context.new_page()
     params = [f"token={server.token}"] if (with_token and server.token) else []
@@ -270,6 +276,71 @@ def wait_for_text(page, css: str, text: str, timeout_ms: float = 30_000) -> str:
             return seen
         page.wait_for_timeout(100)
     raise AssertionError(f"{css} never showed {text!r}; it shows {seen!r}")
+
+
+def open_file(browser, path: str | os.PathLike):
+    """A saved HTML file (a printed record, a report) in a fresh context; close its context."""
+    page = browser.new_context(locale="en-GB").new_page()
+    page.goto(Path(path).resolve().as_uri())
+    return page
+
+
+# -- accessibility ---------------------------------------------------------------------------
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # axe-core's rule tags
+SERIOUS = {"critical", "serious"}
+# What a screen reader announces as something to operate or fill in.
+CONTROL_ROLES = {"button", "checkbox", "combobox", "listbox", "menuitem", "radio", "searchbox",
+                 "slider", "spinbutton", "switch", "tab", "textbox", "togglebutton"}
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's WCAG 2.0-2.2 A and AA violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": WCAG_AA}, "resultTypes": ["violations"]}
+    return Axe().run(page, options=options).response["violations"]
+
+
+def _described(violations: list[dict]) -> str:
+    return "\n".join(f"  {v['impact']}: {v['id']} ({v['help']}) at "
+                      + "; ".join(f"{n['target']} {n['html'][:120]}" for n in v["nodes"][:5])
+                      for v in violations)
+
+
+def assert_accessible(page, where: str) -> list[dict]:
+    """No critical or serious axe violation on the page; the others are printed (they show
+    in pytest's output for a failing test, or with ``-s``) and returned."""
+    found = axe_violations(page)
+    serious = [v for v in found if v["impact"] in SERIOUS]
+    others = [v for v in found if v["impact"] not in SERIOUS]
+    if others:
+        print(f"axe, {where}: {len(others)} moderate or minor finding(s):\n{_described(others)}")
+    assert not serious, f"axe, {where}: critical or serious violations:\n{_described(serious)}"
+    return others
+
+
+def unnamed_controls(page) -> list[str]:
+    """Controls in Chromium's accessibility tree (what a screen reader reads) with no name,
+    each described by its role and HTML."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+        cdp.send("DOM.getDocument")  # lets DOM.getOuterHTML describe a node below
+        bad = []
+        for n in nodes:
+            role = n.get("role", {}).get("value")
+            if n.get("ignored") or role not in CONTROL_ROLES:
+                continue
+            if str(n.get("name", {}).get("value") or "").strip():
+                continue
+            html = ""
+            if "backendDOMNodeId" in n:
+                html = cdp.send("DOM.getOuterHTML",
+                                {"backendNodeId": n["backendDOMNodeId"]})["outerHTML"][:160]
+            bad.append(f"{role}: {html}")
+        return bad
+    finally:
+        cdp.detach()
 
 
 def open_audit(page, audit_id: int) -> None:

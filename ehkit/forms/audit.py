@@ -72,7 +72,8 @@ class AuditForm:
         self.state = tag(html_widget("", layout=FULL), "state")
         self.case_view = CaseView(m, t)
         self.checklist_view = ChecklistView(m, t)
-        self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"))
+        self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"),
+                                label=t.summary_label)
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
@@ -227,7 +228,7 @@ class AuditForm:
                      else "Not done")
             self.messages.blocked(
                 f"{first}: {n} thing{'s' if n != 1 else ''} to put right"
-                + (", shown in red next to each field." if len(loose) < n else "."),
+                + (", each shown next to its field, marked \"Put right\"." if len(loose) < n else "."),
                 list(e.problems.values()))
         elif isinstance(e, audits.StaleRecord):
             self.messages.blocked(f"{e}. To reload it, find it under Saved audits and press "
@@ -263,7 +264,7 @@ class AuditForm:
         if todo:
             self.messages.ok(f"Saved draft no. {audit_id} at {at}. Before it can be submitted, "
                              f"{len(todo)} thing{'s' if len(todo) != 1 else ''} still to do "
-                             "(shown in orange next to each field).")
+                             "(each marked \"Still to do\" next to its field).")
         else:
             self.messages.ok(f"Saved draft no. {audit_id} at {at}. It is complete and ready "
                              "to submit.")

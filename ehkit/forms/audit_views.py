@@ -31,6 +31,7 @@ from .common import (
     esc,
     field_note,
     html_widget,
+    labelled,
     show_note,
     tag,
 )
@@ -190,15 +191,18 @@ class CaseView:
         fixed_to_login(model, self.auditor1)
 
         self.readonly: dict[str, w.HTML] = {}
-        inputs = {"audit_date": (self.audit_date, "audit_date"),
-                  "auditor1": (self.auditor1, "auditor1"), "auditor2": (self.auditor2, "auditor2"),
-                  "ehm_number": (w.HBox([self.ehm, self.episode]), "episode")}
+        labelled(self.episode, "Episode")
+        inputs = {"audit_date": (self.audit_date, self.audit_date, "audit_date"),
+                  "auditor1": (self.auditor1, self.auditor1, "auditor1"),
+                  "auditor2": (self.auditor2, self.auditor2, "auditor2"),
+                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode]), "episode")}
         # The guidance on who audits and on the case heads the fields it concerns.
         self.parts: list[w.Widget] = [html_widget(
             "<h2>Case information</h2>" + guidance(tpl, "auditors") + guidance(tpl, "case"))]
         for f in tpl.case_fields:
             if f.value in inputs:
-                field, key = inputs[f.value]
+                named, field, key = inputs[f.value]
+                labelled(named, f.label)
                 self.parts += [w.HBox([label(f.label), field], layout=ROW), note(model, key)]
             else:
                 box = tag(html_widget('<div class="ehkit-readonly"></div>', layout=INPUT),
@@ -223,15 +227,18 @@ class ChecklistView:
                 "check", f"check-{c.value}"))
             text = bind(note_value, tag(w.Text(style=TEXT_STYLE, placeholder="Note",
                                                layout=CHECK_NOTE), f"check-note-{c.value}"))
+            labelled(status, c.label)
+            labelled(text, f"{c.label}: note")
             lock(model, status, text)
             self.checklist[c.value] = (status, text)
             self.parts.append(w.HBox([html_widget(esc(c.label), layout=w.Layout(width="22%")),
                                       status, text], layout=ROW))
 
 
-def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA) -> w.Textarea:
-    """A free-text box bound to ``model.<name>``."""
-    box = tag(w.Textarea(style=TEXT_STYLE, layout=layout), css)
+def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA, *,
+             label: str) -> w.Textarea:
+    """A free-text box bound to ``model.<name>``, named ``label`` for screen readers."""
+    box = labelled(tag(w.Textarea(style=TEXT_STYLE, layout=layout), css), label)
     link((model, name), (box, "value"))
     lock(model, box)
     return box
@@ -243,7 +250,8 @@ class OverallView:
     def __init__(self, model: AuditModel, tpl: Template):
         self.model, self.tpl = model, tpl
         self.grade: w.ToggleButtons | None = None
-        self.reasons = text_box(model, "overall_reasons", "overall_reasons")
+        self.reasons = text_box(model, "overall_reasons", "overall_reasons",
+                                label=tpl.overall_reasons_label)
         held = next((s for s in tpl.sections if s.holds_overall), None)
         where = f"section {held.number}" if held else "the last section"
         self.shown = tag(html_widget(""), "overall-shown")
@@ -303,14 +311,14 @@ class SectionView:
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
                     style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
                     "response", f"response-{q.key}"))
-                lock(model, toggle)
+                lock(model, labelled(toggle, q.text))
                 self.responses[q.key] = toggle
                 add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
             comment = bind(model.comments[item.key], tag(w.Textarea(
                 style=TEXT_STYLE, placeholder=LEARNING_PLACEHOLDER if item.learning
                 else "Comments: the evidence for your judgement",
                 layout=TEXTAREA), "comment", f"comment-{item.key}"))
-            lock(model, comment)
+            lock(model, labelled(comment, f"{item.key} comments"))
             self.comments[item.key] = comment
             static.append("<b>Comments:</b>")
             add(comment)
@@ -451,6 +459,7 @@ class RecordView:
         dlink((model, "record"), (self.record, "value"))
         self.case_note = tag(w.Textarea(style=TEXT_STYLE,
                                          layout=w.Layout(width="100%", height="12em")), "case-note")
+        labelled(self.case_note, "Case note")
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
@@ -466,8 +475,8 @@ class ModerationView:
 
     def __init__(self, model: AuditModel):
         m = model.moderation
-        self.moderator = offer(tag(w.Dropdown(layout=INPUT), "moderator"), (model, "people"),
-                               people_choices(model), (m, "moderator_id"))
+        self.moderator = offer(labelled(tag(w.Dropdown(layout=INPUT), "moderator"), "Moderator"),
+                               (model, "people"), people_choices(model), (m, "moderator_id"))
         fixed_to_login(model, self.moderator, lock=False)
         self.grades: dict[str, w.Dropdown] = {}
         self.reasons: dict[str, w.Text] = {}
@@ -482,6 +491,8 @@ class ModerationView:
             r = bind(m.reasons[key], tag(w.Text(
                 style=TEXT_STYLE, placeholder="Reason (needed when the grade changes)",
                 layout=w.Layout(flex="1 1 40%")), f"mod-reason-{key}"))
+            labelled(g, f"{text}: moderated grade")
+            labelled(r, f"{text}: reason for a changed grade")
             self.grades[key], self.reasons[key] = g, r
             self.parts += [w.HBox([html_widget(esc(text), layout=w.Layout(width="30%")), g, r],
                                   layout=ROW), note(model, f"mod-{key}")]

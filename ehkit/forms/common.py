@@ -1,6 +1,8 @@
 """Small widget helpers every ehkit form shares.
 
 * :func:`esc` / :func:`text_html` - free text is escaped before it goes into an HTML widget.
+* :func:`labelled` - the name a screen reader reads for an input whose visible label the form
+  lays out beside it.
 * :func:`css_name` and :func:`tag` - stable CSS classes, so browser tests and the benchmark
   can find a widget (``.ehkit-save``) without relying on layout.
 * :func:`date_picker`, :func:`to_date` - dates as ``datetime.date`` both ways.
@@ -57,15 +59,16 @@ STYLE_CSS = """
 .ehkit-todo { color: #8a5300; }
 /* A submitted audit reads as clearly as a draft: locked inputs at full strength, not greyed
    out (text contrast at least 4.5:1), and the chosen answer marked by more than colour: bold,
-   a tick and a border (the tick is not read out as part of the button's name). */
+   a tick and a border (the tick is not read out as part of the button's name), in every
+   app (".jupyter-widgets" outranks ipywidgets' own style for a chosen button). */
 .ehkit-form { --jp-widgets-disabled-opacity: 1; }
 .ehkit-form :disabled { opacity: 1; }
 .ehkit-form textarea:disabled, .ehkit-form input:disabled, .ehkit-form select:disabled {
   color: #1a1a1a; -webkit-text-fill-color: #1a1a1a; background: #f4f4f4; }
 .ehkit-form .widget-toggle-button:disabled { color: #1a1a1a; cursor: default; }
-.ehkit-form .widget-toggle-button.mod-active { font-weight: bold; color: #fff;
+.jupyter-widgets .widget-toggle-button.mod-active { font-weight: bold; color: #fff;
   background: #1f4e79; box-shadow: inset 0 0 0 2px #0b2740; }
-.ehkit-form .widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
+.jupyter-widgets .widget-toggle-button.mod-active::before { content: "\\2713\\00a0";
   content: "\\2713\\00a0" / ""; }
 .ehkit-msg-ok { background: #e3f4e3; border: 1px solid #3a873a; padding: 6px 10px; }
 .ehkit-msg-blocked { background: #fdecea; border: 1px solid #a4000f; padding: 6px 10px; }
@@ -122,6 +125,15 @@ def tag(widget: w.DOMWidget, *names: str) -> w.DOMWidget:
     return widget
 
 
+def labelled(widget: w.DOMWidget, name: str) -> w.DOMWidget:
+    """Name an input for screen readers: its description becomes a ``<label>`` tied to it,
+    hidden on screen (``ehkit-sr-label``, in the page template) because the form already
+    shows the same words beside it (WCAG 1.3.1, 4.1.2)."""
+    widget.description = name
+    widget.add_class("ehkit-sr-label")
+    return widget
+
+
 def to_date(value) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -146,6 +158,12 @@ def field_note(key: str) -> w.HTML:
     return tag(html_widget("", layout=NOTE_LAYOUT), "note", f"note-{key}")
 
 
+# A message says what it is by its icon (and its words), not only by its colour (WCAG 1.4.1):
+# green done, red not done, blue for you to know.
+MESSAGE_SIGNS = {"ehkit-msg-ok": "&#10004; ", "ehkit-msg-blocked": "&#9888; ",
+                 "ehkit-msg-info": "&#8505; "}
+
+
 def show_note(note: w.HTML, message: str | None, *, todo: bool = False) -> None:
     """A rule's message beside its field: what is still to do on a draft (orange), or what
     must be put right (red); each says which in words and by its icon, not by colour alone."""
@@ -163,7 +181,7 @@ class Messages:
 
     def _show(self, cls: str, text: str, detail: list[str] | None = None) -> None:
         items = "".join(f"<li>{esc(d)}</li>" for d in detail or [])
-        self.widget.value = (f'<div class="{cls}" role="status">{esc(text)}'
+        self.widget.value = (f'<div class="{cls}" role="status">{MESSAGE_SIGNS[cls]}{esc(text)}'
                              + (f"<ul>{items}</ul>" if items else "") + "</div>")
 
     def ok(self, text: str, detail: list[str] | None = None) -> None:

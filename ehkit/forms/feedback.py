@@ -16,7 +16,7 @@ from .. import db as store
 from .. import service_user_feedback as feedback
 from .. import template as templates
 from ..dates import uk
-from .common import STYLE_CSS, Messages, button, esc, friendly, tag, text_html
+from .common import STYLE_CSS, Messages, button, esc, friendly, labelled, tag, text_html
 
 STYLE = {"description_width": "12em"}
 WIDE = w.Layout(width="46em")
@@ -48,6 +48,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
             options=[("Not answered", ""), *[(f"{n} - {lab}", n)
                                               for n, lab in enumerate(labels, start=1)]],
             layout=w.Layout(width="16em")), "rating", f"rating-{q['key']}")
+        labelled(ratings[q["key"]], q["text"])
     comments = tag(w.Textarea(description="In their words", style=STYLE, layout=WIDE),
                    "comments")
     concern = tag(w.Checkbox(description="A concern was raised", indent=False), "concern")
