@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from test_security_browser import ready
 from voila_harness import (  # noqa: F401 (fixtures)
+    assert_accessible,
     chromium_fixture,
     copy_db,
     free_port,
@@ -363,6 +364,7 @@ def test_a_login_that_is_not_an_ehkit_user_is_told_to_ask_the_ehkit_admin(hub, c
         text = page.inner_text("body")
         assert f"Your login '{STRANGER}' is not an ehkit user" in text
         assert "Traceback" not in text and page.locator(FORM).count() == 0
+        assert_accessible(page, "the page for a login that is not an ehkit user")
         assert not any("/api/kernels/" in url for url in person.sockets)  # no kernel for it
     finally:
         person.context.close()
