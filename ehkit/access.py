@@ -117,10 +117,10 @@ def _users_defined(db: sqlite_utils.Database) -> bool:
         return False
 
 
-def person(db: sqlite_utils.Database) -> Person:
-    """The logged-in person: their practitioner and roles (everything when no users are
-    defined)."""
-    me = login()
+def person(db: sqlite_utils.Database, login_name: str | None = None) -> Person:
+    """The logged-in person (or ``login_name``'s, for the server that starts their page):
+    their practitioner and roles (everything when no users are defined)."""
+    me = login_name or login()
     if not _users_defined(db):
         return Person(me, None, None, frozenset(roles()), one_person=True)
     row = db.execute("SELECT u.practitioner_id, p.name, u.roles FROM users u LEFT JOIN"
@@ -146,12 +146,21 @@ def refusal(me: Person, permission: str) -> str:
     need = (f"needs the {' or '.join(needed)} role" if needed
             else "is given to no role in the settings' [roles] table")
     if not me.roles:
-        return (f"{what.capitalize()} {need}, and your login '{me.login}' is not an ehkit "
-                f"user: ask an ehkit admin to add you (ehkit users add {me.login} "
-                "--practitioner ID --role ROLE)")
+        return f"{what.capitalize()} {need}, and {not_a_user(me.login)}"
     held = ", ".join(sorted(r.replace("_", " ") for r in me.roles))
     return (f"{what.capitalize()} {need}; your login '{me.login}' has {held}: ask an ehkit "
             "admin if you need it")
+
+
+def not_a_user(login_name: str) -> str:
+    """What a login that is not an ehkit user is told."""
+    return (f"your login '{login_name}' is not an ehkit user: ask an ehkit admin to add you "
+            f"(ehkit users add {login_name} --practitioner ID --role ROLE)")
+
+
+def is_stranger(me: Person) -> bool:
+    """A login that may do nothing: users are defined and it is not one of them."""
+    return not (me.one_person or me.roles)
 
 
 @contextlib.contextmanager

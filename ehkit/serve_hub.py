@@ -10,7 +10,8 @@ kernel API. Here, in the service:
 * :class:`HubKernelManager`: a page's kernel is started with ``EHKIT_LOGIN`` = the login of
   the request that asked for it (jupyter_server's ``CallContext`` holds that request), never
   with anything the browser sends; the service's own hub token is not handed to kernels; the
-  kernel's owner is remembered.
+  kernel's owner is remembered. A login the hub let in that is not an ehkit user gets a
+  plain page saying to ask the ehkit admin, and no kernel.
 * :class:`HubVoila`: every handler addressed by a kernel id (its websocket, its model, its
   shutdown) answers only that kernel's owner. The websocket passes only the message types
   Voila allows for widgets (comm messages, kernel_info, shutdown); an ``execute_request`` is
@@ -32,6 +33,9 @@ from traitlets import Dict as DictTrait
 from voila.app import Voila
 from voila.static_file_handler import TemplateStaticFileHandler
 
+from . import access
+from . import db as store
+from .errors import EhkitError
 from .serve_kernels import FormKernelManager
 
 # Environment variables of the service that its kernels must not inherit: the service's own
@@ -47,6 +51,22 @@ def request_login() -> str | None:
     handler = CallContext.get(CallContext.JUPYTER_HANDLER)
     user = getattr(handler, "current_user", None) if handler is not None else None
     return getattr(user, "username", None)
+
+
+def refuse_a_stranger(login: str) -> None:
+    """A login the hub let in that is not an ehkit user (users are defined, it is not one)
+    gets a page saying to ask the ehkit admin instead of a form that would refuse everything."""
+    try:
+        db = store.connect(read_only=True)  # the store the forms use (EHKIT_DB)
+        try:
+            me = access.person(db, login)
+        finally:
+            db.close()
+    except EhkitError:
+        return  # the form itself says what is wrong with the store or the settings
+    if access.is_stranger(me):
+        said = access.not_a_user(login)
+        raise web.HTTPError(403, reason=said[0].upper() + said[1:] + ".")
 
 
 class HubIdentity(JupyterHubIdentityProvider):
@@ -67,6 +87,7 @@ class HubKernelManager(FormKernelManager):
         login = request_login()
         if not login:
             raise web.HTTPError(403, reason="Log in through JupyterHub to open this form.")
+        refuse_a_stranger(login)
         env = {k: v for k, v in (kwargs.pop("env", None) or os.environ).items()
                if k not in PRIVATE_ENV}
         env["EHKIT_LOGIN"] = login

@@ -142,3 +142,28 @@ def test_the_systemd_unit_runs_the_shipped_config_with_the_env_file():
     unit = (ROOT / "deploy" / "ehkit-hub.service").read_text(encoding="utf-8")
     assert "EnvironmentFile=/etc/ehkit/ehkit-hub.env" in unit
     assert "-f /etc/ehkit/jupyterhub_config.py" in unit and "User=ehkit" in unit
+
+
+def test_a_login_the_hub_lets_in_that_is_not_an_ehkit_user_gets_a_page_saying_ask_the_admin(
+        tmp_path, monkeypatch):
+    from builders import add_logins, add_moderator, base_rows
+    from tornado import web
+
+    from ehkit import db as store
+    from ehkit import serve_hub
+
+    path = tmp_path / "ehkit.db"
+    database = store.connect(path)
+    base_rows(database)
+    add_moderator(database)
+    add_logins(database, monkeypatch)
+    database.close()
+    monkeypatch.setenv("EHKIT_DB", str(path))
+    monkeypatch.delenv("EHKIT_LOGIN")  # the service's own: the page's login is asked for
+    serve_hub.refuse_a_stranger("ava")  # a user: her form opens
+    with pytest.raises(web.HTTPError) as refused:
+        serve_hub.refuse_a_stranger("dan")
+    assert refused.value.status_code == 403
+    assert refused.value.reason == ("Your login 'dan' is not an ehkit user: ask an ehkit admin "
+                                    "to add you (ehkit users add dan --practitioner ID --role "
+                                    "ROLE).")

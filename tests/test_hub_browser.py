@@ -2,30 +2,45 @@
 JupyterHub, configurable-http-proxy and ``ehkit serve --hub``, driven in headless Chromium.
 
 Two auditors and a coordinator log in through the hub's own login page (the shared-password
-test login), each opens the audit form through the hub and saves an audit; the change log
-records each one's hub login. Nobody reaches JupyterLab, a terminal, the contents or kernel
-API, the database file, or another login's kernel; a crafted ``execute_request`` over the
-kernel websocket does nothing.
-
-Roles (what each may do: the roles branch of issue 17) are tested here too once ehkit knows
-them: the ``people`` fixture gives each login's page to such a test.
+test login), each an ehkit user of the test store (``access.add_user``: the auditors mapped to
+two practitioners with cases on their lists, the coordinator, and the admin who added them).
+Each auditor saves an audit as their own practitioner whatever the page sends, sees the
+children's names only on their own cases, and cannot open the other's audit; the change log
+records each one's login and practitioner. An auditor is refused the coordinator's sampling
+app's draw, saying which role is needed; the coordinator draws. A login the hub lets in that
+is not an ehkit user is told to ask the ehkit admin. Nobody reaches JupyterLab, a terminal,
+the contents or kernel API, the database file, or another login's kernel; a crafted
+``execute_request`` over the kernel websocket does nothing. Only invented people.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import sqlite3
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_security_browser import fill_case, free_case, ready
-from voila_harness import chromium_fixture, copy_db, free_port, wait_for_text  # noqa: F401
+from test_security_browser import ready
+from voila_harness import (  # noqa: F401 (fixtures)
+    assert_accessible,
+    chromium_fixture,
+    copy_db,
+    free_port,
+    rows,
+    select_by_text,
+    wait_for_text,
+)
+
+from ehkit import access
+from ehkit import db as store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,10 +48,66 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "jupyterhub_config.py"
 PROXY = ROOT / "build" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "synthetic-test-password"
-APP = "/services/audit/"
+APPS = ("audit", "sampling")  # the hub's forms; people land on the first
+APP, SAMPLING = (f"/services/{name}/" for name in APPS)
 FORM = ".ehkit-grade-pre_eha"
-# Synthetic logins: two auditors and a coordinator.
-LOGINS = ("amara.auditor", "ben.auditor", "cora.coordinator")
+# Synthetic logins: two auditors and a coordinator (ehkit users), and one the hub lets in
+# that ehkit does not know.
+AUDITORS = ("amara.auditor", "ben.auditor")
+COORDINATOR = "cora.coordinator"
+LOGINS = (*AUDITORS, COORDINATOR)
+STRANGER = "dan.visitor"
+
+
+def listed_cases(db: Path) -> dict[int, dict]:
+    """Two auditors of the demo store, each with a case on their list and on no other
+    auditor's (its EHM number one case's, not audited yet): practitioner -> the case."""
+    found = rows(db, "SELECT s.auditor_id, p.name, e.id, e.ehm_number FROM selections s"
+                 " JOIN practitioners p ON p.id = s.auditor_id JOIN episodes e"
+                 " ON e.id = s.episode_id WHERE (SELECT count(*) FROM episodes x"
+                 " WHERE x.ehm_number = e.ehm_number) = 1 AND NOT EXISTS (SELECT 1 FROM"
+                 " selections o WHERE o.episode_id = e.id AND o.auditor_id <> s.auditor_id)"
+                 " AND NOT EXISTS (SELECT 1 FROM audits a WHERE a.episode_id = e.id)"
+                 " ORDER BY s.auditor_id, e.id")
+    cases: dict[int, dict] = {}
+    for pid, name, episode_id, ehm in found:
+        cases.setdefault(pid, {"practitioner": pid, "name": name, "episode_id": episode_id,
+                               "ehm": ehm})
+    assert len(cases) >= 2, "the demo store has no two auditors with cases on their lists"
+    return dict(list(cases.items())[:2])
+
+
+def add_users(db: Path) -> dict[str, dict]:
+    """The logins as ehkit users (added by the admin): login -> its listed case."""
+    cases = list(listed_cases(db).values())
+    database = store.connect(db)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EHKIT_LOGIN", "it.admin")
+            access.add_user(database, "it.admin", roles=["admin"])
+            for login, case in zip(AUDITORS, cases, strict=True):
+                access.add_user(database, login, roles=["auditor"],
+                                practitioner_id=case["practitioner"])
+            access.add_user(database, COORDINATOR, roles=["coordinator"])
+    finally:
+        database.close()
+    return dict(zip(AUDITORS, cases, strict=True))
+
+
+@contextlib.contextmanager
+def ports_in_a_row(n: int) -> Iterator[int]:
+    """The first of ``n`` free ports one after another (the hub's apps listen on the first
+    and the next ones), held while the block asks for other ports."""
+    while True:
+        with contextlib.ExitStack() as held:
+            first = free_port()
+            try:
+                for port in range(first, first + n):
+                    held.enter_context(socket.create_server(("127.0.0.1", port)))
+            except OSError:
+                continue
+            yield first
+            return
 
 
 class Hub:
@@ -46,15 +117,17 @@ class Hub:
         if not PROXY.exists():
             pytest.skip(f"{PROXY} is missing: `make hub-proxy` installs configurable-http-proxy")
         self.work, self.db = work, db
-        self.port = free_port()
+        with ports_in_a_row(len(APPS)) as apps_port:  # the others are not among them
+            self.port, api_port, proxy_api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "EHKIT_HUB_AUTH": "shared-password", "EHKIT_HUB_PASSWORD": PASSWORD,
-               "EHKIT_HUB_USERS": ",".join(LOGINS), "EHKIT_DB": str(db),
+               "EHKIT_HUB_USERS": ",".join([*LOGINS, STRANGER]), "EHKIT_DB": str(db),
+               "EHKIT_HUB_APPS": " ".join(APPS),
                "EHKIT_HUB_URL": self.url,
-               "EHKIT_HUB_API_URL": f"http://127.0.0.1:{free_port()}",
-               "EHKIT_HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
-               "EHKIT_HUB_APPS_PORT": str(free_port()), "EHKIT_HUB_PROXY": str(PROXY),
+               "EHKIT_HUB_API_URL": f"http://127.0.0.1:{api_port}",
+               "EHKIT_HUB_PROXY_API_URL": f"http://127.0.0.1:{proxy_api_port}",
+               "EHKIT_HUB_APPS_PORT": str(apps_port), "EHKIT_HUB_PROXY": str(PROXY),
                "EHKIT_HUB_STATE": str(work),
                # The kernels run this interpreter (the venv's), whatever is on PATH.
                "PATH": os.pathsep.join([str(Path(sys.executable).parent),
@@ -86,7 +159,7 @@ class Hub:
             except OSError:
                 time.sleep(0.5)
                 continue
-            if "Adding service audit to proxy" in self.log():
+            if all(f"Adding service {name} to proxy" in self.log() for name in APPS):
                 return
             time.sleep(0.5)
         raise TimeoutError(f"the hub was not ready after {timeout}s:\n{self.log()}")
@@ -109,7 +182,10 @@ class Hub:
 @pytest.fixture(scope="module")
 def hub(demo_db_path, tmp_path_factory):
     work = tmp_path_factory.mktemp("hub")
-    hub = Hub(work, copy_db(demo_db_path, work / "ehkit.db"))
+    db = copy_db(demo_db_path, work / "ehkit.db")
+    cases = add_users(db)
+    hub = Hub(work, db)
+    hub.cases = cases
     yield hub
     hub.stop()
 
@@ -117,7 +193,7 @@ def hub(demo_db_path, tmp_path_factory):
 class Person:
     """One login's browser (own cookies) with the audit form open through the hub."""
 
-    def __init__(self, chromium, hub: Hub, login: str):
+    def __init__(self, chromium, hub: Hub, login: str, *, landing: str | None = FORM):
         self.login = login
         self.context = chromium.new_context(viewport={"width": 1280, "height": 1000})
         self.context.set_default_timeout(90_000)
@@ -129,8 +205,9 @@ class Person:
         self.page.fill("#password_input", PASSWORD)
         started = time.monotonic()
         self.page.click("#login_submit")
-        self.page.wait_for_selector(FORM, state="visible", timeout=120_000)
-        ready(self.page)
+        if landing:
+            self.page.wait_for_selector(landing, state="visible", timeout=120_000)
+            ready(self.page)
         self.open_seconds = time.monotonic() - started
 
     @property
@@ -148,35 +225,149 @@ class Person:
 
 @pytest.fixture(scope="module")
 def people(hub, chromium):
-    """Each login's page, the form open. ROLES (issue 17, the roles branch): the tests of what
-    each login may and may not do through the hub (an auditor refused the coordinator's list,
-    each seeing only their own cases) take their pages from here."""
+    """Each login's page, the audit form open through the hub."""
     opened = {login: Person(chromium, hub, login) for login in LOGINS}
     yield opened
     for person in opened.values():
         person.context.close()
 
 
-def change_log_users(db: Path, audit_id: int) -> set[str]:
-    with sqlite3.connect(str(db)) as con:
-        return {u for (u,) in con.execute(
-            "SELECT DISTINCT user FROM change_log WHERE audit_id = ? OR"
-            " (table_name = 'audits' AND row_key = ?)", [audit_id, str(audit_id)])}
+def change_log_people(db: Path, audit_id: int) -> set[tuple[str, str]]:
+    """Who the change log names for an audit: (login, practitioner) pairs."""
+    return set(rows(db, "SELECT DISTINCT user, actor FROM change_log WHERE audit_id = ? OR"
+                    " (table_name = 'audits' AND row_key = ?)", (audit_id, str(audit_id))))
 
 
-def test_each_login_saves_an_audit_recorded_under_their_hub_login(hub, people):
-    for offset, person in enumerate(people.values()):
-        page = person.page
-        fill_case(page, free_case(hub.db, 20 + offset))
+def message(page, text: str) -> str:
+    return wait_for_text(page, ".ehkit-messages", text, timeout_ms=90_000)
+
+
+def saved_audits(hub) -> dict[str, int]:
+    """login -> the audit it saved (the first test saves them)."""
+    return {login: rows(hub.db, "SELECT id FROM audits WHERE episode_id = ?",
+                        (case["episode_id"],))[0][0] for login, case in hub.cases.items()}
+
+
+def test_an_auditor_saves_as_their_own_practitioner_whatever_the_page_sends(hub, people):
+    for login, other in (AUDITORS, AUDITORS[::-1]):
+        page, case = people[login].page, hub.cases[login]
+        auditor1 = page.locator(".ehkit-auditor1 select").first
+        assert auditor1.is_disabled()  # the login's practitioner, not a choice
+        page.locator(".ehkit-date-audit_date input").fill("2026-10-20")
+        page.locator(".ehkit-ehm_number input").fill(case["ehm"])
+        wait_for_text(page, ".ehkit-case-lead_professional", " ")
+        auditor1.evaluate("s => { s.disabled = false; }")  # a page that forces the choice
+        select_by_text(page, ".ehkit-auditor1", hub.cases[other]["name"])
         page.locator("button.ehkit-save").click()
-        text = wait_for_text(page, ".ehkit-messages", "Saved draft no.")
+        text = message(page, "Saved draft no.")
         audit_id = int(text.split("Saved draft no. ")[1].split(" ")[0])
-        assert change_log_users(hub.db, audit_id) == {person.login}, person.login
+        assert rows(hub.db, "SELECT auditor1_id FROM audits WHERE id = ?",
+                    (audit_id,)) == [(case["practitioner"],)], login
+        # The change log names the hub login and the practitioner it acts as.
+        assert change_log_people(hub.db, audit_id) == {(login, case["name"])}, login
     # The form opens through the hub (login, OAuth, a fresh kernel) in this long at most;
     # the README quotes the figure.
     print("form open after login (s):", {p.login: round(p.open_seconds, 1)
                                           for p in people.values()})
     assert max(p.open_seconds for p in people.values()) < 60
+
+
+def child_name(db: Path, episode_id: int) -> str:
+    return rows(db, "SELECT name FROM children WHERE episode_id = ? ORDER BY date_of_birth, id",
+                (episode_id,))[0][0]
+
+
+def test_an_auditor_sees_names_only_on_their_own_list(hub, people):
+    page = people[AUDITORS[0]].page
+    page.locator("button.ehkit-new").click()
+    message(page, "New audit")
+    for login in AUDITORS:
+        case = hub.cases[login]
+        page.locator(".ehkit-ehm_number input").fill(case["ehm"])
+        if login == AUDITORS[0]:
+            wait_for_text(page, ".ehkit-case-child_names", child_name(hub.db, case["episode_id"]))
+        else:  # the other auditor's case: neither name nor date of birth
+            wait_for_text(page, ".ehkit-case-child_names", access.NOT_ON_LIST)
+            wait_for_text(page, ".ehkit-case-date_of_birth", access.NOT_ON_LIST)
+            assert child_name(hub.db, case["episode_id"]) not in page.inner_text("body")
+
+
+def test_the_coordinator_sees_every_case(hub, people):
+    page = people[COORDINATOR].page
+    case = hub.cases[AUDITORS[1]]
+    page.locator(".ehkit-ehm_number input").fill(case["ehm"])
+    wait_for_text(page, ".ehkit-case-child_names", child_name(hub.db, case["episode_id"]))
+
+
+def open_found(page, audit_id: int) -> None:
+    """Find an audit by its number under "Saved audits" and press it."""
+    page.locator(".ehkit-find-number input").fill(str(audit_id))
+    page.locator("button.ehkit-find").click()
+    wait_for_text(page, ".ehkit-found-said", "1 audit found")
+    page.locator(".ehkit-found button").first.click()
+
+
+def test_an_auditor_opens_and_prints_their_own_audit(hub, people):
+    page, mine = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[1]]
+    open_found(page, mine)
+    message(page, f"Opened audit no. {mine}")
+    page.locator("button.ehkit-print").click()
+    message(page, "Printable record ready")
+
+
+def test_an_auditor_cannot_open_the_other_auditors_audit(hub, people):
+    page, theirs = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[0]]
+    open_found(page, theirs)
+    text = message(page, f"Audit no. {theirs} is for its auditors and moderators, the "
+                         "coordinator and the Head of Service")
+    assert "Traceback" not in text
+    assert child_name(hub.db, hub.cases[AUDITORS[0]]["episode_id"]) not in page.inner_text("body")
+
+
+def open_sampling(hub, person: Person):
+    page = person.context.new_page()
+    page.goto(hub.url + SAMPLING)
+    page.wait_for_selector("button.ehkit-draw", state="visible", timeout=120_000)
+    return page
+
+
+def test_an_auditor_is_told_drawing_a_list_needs_the_coordinator_role(hub, people):
+    page = open_sampling(hub, people[AUDITORS[0]])
+    try:
+        draws = rows(hub.db, "SELECT count(*) FROM selection_draws")
+        page.locator("button.ehkit-draw").click()
+        message(page, "Drawing or redrawing a month's audit list needs the coordinator role; "
+                      f"your login '{AUDITORS[0]}' has auditor")
+        assert rows(hub.db, "SELECT count(*) FROM selection_draws") == draws
+    finally:
+        page.close()
+
+
+def test_the_coordinator_draws_the_list(hub, people):
+    page = open_sampling(hub, people[COORDINATOR])
+    try:
+        page.locator("button.ehkit-draw").click()
+        message(page, "Drawn for")
+        assert ("selection_draws", COORDINATOR) in set(rows(
+            hub.db, "SELECT table_name, user FROM change_log WHERE table_name ="
+                    " 'selection_draws'"))
+    finally:
+        page.close()
+
+
+def test_a_login_that_is_not_an_ehkit_user_is_told_to_ask_the_ehkit_admin(hub, chromium):
+    person = Person(chromium, hub, STRANGER, landing=None)
+    try:
+        page = person.page
+        page.wait_for_selector("text=ask an ehkit admin to add you", timeout=120_000)
+        assert page.locator("h1").inner_text() == "This form is not open to you"
+        text = page.inner_text("body")
+        assert f"Your login '{STRANGER}' is not an ehkit user" in text
+        assert "Traceback" not in text and page.locator(FORM).count() == 0
+        assert_accessible(page, "the page for a login that is not an ehkit user")
+        assert not any("/api/kernels/" in url for url in person.sockets)  # no kernel for it
+    finally:
+        person.context.close()
 
 
 def kernel_environment(kernel_id: str) -> dict[str, str]:
@@ -218,8 +409,9 @@ def test_the_hubs_home_page_offers_the_forms_and_no_server(hub, people):
     page = people[LOGINS[2]].context.new_page()
     try:
         page.goto(hub.url + "/hub/home")
-        link = page.locator(".ehkit-forms a")
-        assert link.count() == 1 and link.first.get_attribute("href").endswith(APP)
+        links = page.locator(".ehkit-forms a")
+        assert [links.nth(i).get_attribute("href").rsplit("/services", 1)[1]
+                for i in range(links.count())] == ["/audit/", "/sampling/"]
         assert "My Server" not in page.inner_text("body")
     finally:
         page.close()
