@@ -67,6 +67,7 @@ class Auditor:
     cases: list[str]  # EHM numbers this auditor may audit (no conflict of interest)
     opens: list[float] = field(default_factory=list)
     saves: list[float] = field(default_factory=list)
+    clicked: int = 0  # saves asked for (Save clicked)
     saved: list[int] = field(default_factory=list)  # audit ids the page acknowledged
     closes_tab: bool = False  # leaves as a crashed tab would: its kernel waits for the cull
     error: str = ""
@@ -265,6 +266,7 @@ async def _fill_and_save(page, a: Auditor, ehm: str) -> None:
     await page.locator(FORM).first.click()
     t = time.perf_counter()
     await page.locator("button.ehkit-save").click()
+    a.clicked += 1
     got = await (await page.wait_for_function(SAVED, timeout=WAIT_MS)).json_value()
     if got.startswith("ERROR"):
         raise RuntimeError(got)
@@ -407,10 +409,14 @@ def report(run: Run, db: Path, people: list[Auditor], rounds: int, *, baseline: 
                    f">= {AUDITORS} at once", opened >= AUDITORS if n >= AUDITORS else None,
                    note=f"{n} logged in; whole run {seconds:.0f} s"
                    + (f"; {'; '.join(errors)}" if errors else "")))
-    run.add(Figure(f"team: saves lost of {expected}", expected - kept, "saves", "0 lost",
-                   kept == expected,
-                   note=f"{sum(len(a.saved) for a in people)} acknowledged, {kept} present "
-                   "in the store under the auditor's login"))
+    clicked = sum(a.clicked for a in people)
+    run.add(Figure(f"team: saves lost of {clicked} made", clicked - kept, "saves", "0 lost",
+                   clicked == kept,
+                   note=f"Save clicked {clicked} times, {sum(len(a.saved) for a in people)} "
+                   f"acknowledged, {kept} present in the store under the auditor's login"))
+    run.add(Figure(f"team: saves made of {expected}", clicked, "saves", f"{expected}",
+                   clicked == expected, note="the rest: their form never came up"
+                   if clicked < expected else ""))
     opens = [s for a in people for s in a.opens]
     saves = [s for a in people for s in a.saves]
     if opens:

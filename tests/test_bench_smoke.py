@@ -115,9 +115,10 @@ def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
     run = Run()
     team.run(run, demo_db_path, auditors=2, rounds=1)
     figures = {f.name.split(",")[0]: f for f in run.figures}
-    lost = figures["team: saves lost of 2"]
+    lost = figures["team: saves lost of 2 made"]
     assert lost.value == 0 and lost.passed, lost
-    assert "2 acknowledged, 2 present" in lost.note
+    assert "clicked 2 times, 2 acknowledged, 2 present" in lost.note
+    assert figures["team: saves made of 2"].passed
     save = next(f for name, f in figures.items() if name.startswith("team: save round trip"))
     assert save.value is not None and save.value > 0
     memory = next(f for name, f in figures.items() if name.startswith("team: server memory"))
