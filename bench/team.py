@@ -296,7 +296,7 @@ async def _work(browser, hub: Hub, a: Auditor, start: asyncio.Event, waiting: li
             await _fill_and_save(page, a, ehm)
         if not a.closes_tab:
             await page.goto("about:blank")  # leaves: the page asks for its kernel's shutdown
-    except Exception as e:  # noqa: BLE001 - counted as lost saves, and said
+    except Exception as e:  # noqa: BLE001 - counted (saves not made, or lost), and said
         a.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
     finally:
         await context.close()
