@@ -47,7 +47,7 @@ test: $(STAMP) browser hub-proxy lint
 test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest -n auto -m "not browser and not slow" $(PYTEST_ARGS)
 
-bench: $(STAMP) browser
+bench: $(STAMP) browser hub-proxy
 	$(BIN)/python -m bench
 
 # After adding a migration: the schema new stores are made from, in one file.

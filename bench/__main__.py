@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, common, form, report, saving, selection
+from . import batch, common, form, report, saving, selection, team
 from .common import Figure, Run, say
 
-STEPS = ("report", "batch", "form", "save", "select")
+STEPS = ("report", "batch", "form", "save", "select", "team")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -28,6 +28,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="build the demo stores again even when cached (times generation)")
     p.add_argument("--quick", action="store_true",
                    help="tiny stores and few repeats: checks the benchmarks run, measures nothing")
+    p.add_argument("--auditors", type=int, default=team.AUDITORS,
+                   help=f"auditors at once in the team benchmark (default {team.AUDITORS})")
     p.add_argument("--record", action="store_true", help="write the run to bench/RESULTS.md")
     return p.parse_args(argv)
 
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         "form": lambda: form.run(run, dbs[big], repeats=2 if args.quick else 5),
         "save": lambda: saving.run(run, work(), saves=5 if args.quick else 60),
         "select": lambda: selection.run(run, work(), metas[big], dbs[big], quick=args.quick),
+        "team": lambda: team.run(run, dbs[min(sizes)],
+                                 **({"auditors": 2, "rounds": 1} if args.quick
+                                    else {"auditors": args.auditors})),
     }
     say("\n  " + common.header())
     for name in STEPS:

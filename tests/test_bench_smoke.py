@@ -11,6 +11,8 @@ import importlib
 import json
 import re
 
+import pytest
+
 # A figure's line: name, ehkit's time, the floor's, their ratio, the target as a ratio to the
 # floor (of CPU time where marked; with a person's ceiling where one waits), and the verdict.
 FIGURE_LINE = re.compile(
@@ -98,3 +100,28 @@ def test_a_ratio_of_cpu_time_is_not_moved_by_waiting_for_a_core():
     assert "time 2.20 s vs floor 1.00 s = 2.00x" in fig.note
     assert cpu_figure("import", [Clock(5.0, 5.0)], [Clock(1.0, 1.0)], 4).passed is False
     assert cpu_figure("import", ehkit, [], 4).passed is False
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
+    """The 30-auditor benchmark at its smallest: two auditors through the real hub, one save
+    each (one leaves by closing the tab, so its kernel is culled), every figure measured."""
+    from bench import team
+    from bench.common import Run
+
+    if not team.PROXY.exists():
+        pytest.skip(f"{team.PROXY} is missing: `make hub-proxy` installs configurable-http-proxy")
+    run = Run()
+    team.run(run, demo_db_path, auditors=2, rounds=1)
+    figures = {f.name.split(",")[0]: f for f in run.figures}
+    lost = figures["team: saves lost of 2 made"]
+    assert lost.value == 0 and lost.passed, lost
+    assert "clicked 2 times, 2 acknowledged, 2 present" in lost.note
+    assert figures["team: saves made of 2"].passed
+    save = next(f for name, f in figures.items() if name.startswith("team: save round trip"))
+    assert save.value is not None and save.value > 0
+    memory = next(f for name, f in figures.items() if name.startswith("team: server memory"))
+    assert memory.value > 0, memory  # two kernels cost something
+    back = figures["team: memory back to baseline after they leave"]
+    assert back.value is not None, back  # the closed tab's kernel was culled
