@@ -24,21 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import ROOT, Figure, Run, median, say
-from .form import CHROMIUM, CHROMIUM_ARGS, _free_port
+from .common import Figure, Run, median, say
+from .form import CHROMIUM, CHROMIUM_ARGS
+from .local_hub import PROXY, LocalHub
 from .saving import _percentile
 
 AUDITORS = 30
@@ -50,8 +46,6 @@ MB_PER_AUDITOR = 250
 # that wait passed 20 s (idle_seconds = 20 culled forms as they opened).
 IDLE_SECONDS, CHECK_SECONDS = 60, 10
 BACK_MARGIN = 0.10  # "back to baseline": within 10 % of it (Python keeps some heap it grew)
-CONFIG = ROOT / "deploy" / "jupyterhub_config.py"
-PROXY = ROOT / "build" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "synthetic-bench-password"
 APP = "/services/audit/"
 FORM = ".ehkit-grade-pre_eha button"
@@ -128,8 +122,8 @@ def team(db_path: Path, n: int, rounds: int) -> list[Auditor]:
     return auditors
 
 
-class Hub:
-    """JupyterHub with the shipped configuration, in its own process session."""
+class Hub(LocalHub):
+    """The hub with the bench's [serve] settings (a short cull; kernels for every form)."""
 
     def __init__(self, work: Path, db: Path, logins: list[str], max_kernels: int,
                  timeout: float = 180):
@@ -137,48 +131,8 @@ class Hub:
         settings.write_text(
             f"[serve]\nidle_seconds = {IDLE_SECONDS}\ncheck_seconds = {CHECK_SECONDS}\n"
             f"max_kernels = {max_kernels}\nstart_seconds = {WAIT_MS // 1000}\n")
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "EHKIT_SETTINGS": str(settings),
-               "EHKIT_HUB_AUTH": "shared-password", "EHKIT_HUB_PASSWORD": PASSWORD,
-               "EHKIT_HUB_USERS": ",".join(logins), "EHKIT_DB": str(db),
-               "EHKIT_HUB_URL": self.url,
-               "EHKIT_HUB_API_URL": f"http://127.0.0.1:{_free_port()}",
-               "EHKIT_HUB_PROXY_API_URL": f"http://127.0.0.1:{_free_port()}",
-               "EHKIT_HUB_APPS_PORT": str(_free_port()), "EHKIT_HUB_PROXY": str(PROXY),
-               "EHKIT_HUB_STATE": str(work),
-               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-        env.pop("EHKIT_LOGIN", None)
-        self.log_path = work / "hub.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], cwd=work, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Up when the proxy routes the form (which sends a stranger to the hub's login)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited:\n{self.log()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url + APP, timeout=5)
-            except urllib.error.HTTPError:
-                pass
-            except OSError:
-                time.sleep(0.5)
-                continue
-            if "Adding service audit to proxy" in self.log():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"the hub was not ready after {timeout}s:\n{self.log()[-3000:]}")
+        super().__init__(work, db, logins, PASSWORD, env={"EHKIT_SETTINGS": str(settings)},
+                         timeout=timeout)
 
     def memory(self) -> dict[str, float]:
         """Resident memory (MB) of the hub and everything it started: the hub, its proxy,
@@ -204,20 +158,6 @@ class Hub:
 
     def memory_mb(self) -> float:
         return sum(self.memory().values())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # the hub stops its services and its proxy
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # anything of this hub's session still running
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-        self._log.close()
 
 
 class Sampler:

@@ -15,16 +15,7 @@ the contents or kernel API, the database file, or another login's kernel; a craf
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,20 +24,17 @@ from voila_harness import (  # noqa: F401 (fixtures)
     assert_accessible,
     chromium_fixture,
     copy_db,
-    free_port,
     rows,
     select_by_text,
     wait_for_text,
 )
 
+from bench.local_hub import PROXY, LocalHub
 from ehkit import access
 from ehkit import db as store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "deploy" / "jupyterhub_config.py"
-PROXY = ROOT / "build" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "synthetic-test-password"
 APPS = ("audit", "sampling")  # the hub's forms; people land on the first
 APP, SAMPLING = (f"/services/{name}/" for name in APPS)
@@ -94,89 +82,13 @@ def add_users(db: Path) -> dict[str, dict]:
     return dict(zip(AUDITORS, cases, strict=True))
 
 
-@contextlib.contextmanager
-def ports_in_a_row(n: int) -> Iterator[int]:
-    """The first of ``n`` free ports one after another (the hub's apps listen on the first
-    and the next ones), held while the block asks for other ports."""
-    while True:
-        with contextlib.ExitStack() as held:
-            first = free_port()
-            try:
-                for port in range(first, first + n):
-                    held.enter_context(socket.create_server(("127.0.0.1", port)))
-            except OSError:
-                continue
-            yield first
-            return
-
-
-class Hub:
-    """JupyterHub with the shipped configuration and the test login, in its own session."""
+class Hub(LocalHub):
+    """The shipped hub with the test login, serving the audit and sampling forms."""
 
     def __init__(self, work: Path, db: Path, timeout: float = 120):
         if not PROXY.exists():
             pytest.skip(f"{PROXY} is missing: `make hub-proxy` installs configurable-http-proxy")
-        self.work, self.db = work, db
-        with ports_in_a_row(len(APPS)) as apps_port:  # the others are not among them
-            self.port, api_port, proxy_api_port = free_port(), free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "EHKIT_HUB_AUTH": "shared-password", "EHKIT_HUB_PASSWORD": PASSWORD,
-               "EHKIT_HUB_USERS": ",".join([*LOGINS, STRANGER]), "EHKIT_DB": str(db),
-               "EHKIT_HUB_APPS": " ".join(APPS),
-               "EHKIT_HUB_URL": self.url,
-               "EHKIT_HUB_API_URL": f"http://127.0.0.1:{api_port}",
-               "EHKIT_HUB_PROXY_API_URL": f"http://127.0.0.1:{proxy_api_port}",
-               "EHKIT_HUB_APPS_PORT": str(apps_port), "EHKIT_HUB_PROXY": str(PROXY),
-               "EHKIT_HUB_STATE": str(work),
-               # The kernels run this interpreter (the venv's), whatever is on PATH.
-               "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                        os.environ.get("PATH", "")])}
-        self.log_path = work / "hub.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], cwd=work, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Up when the proxy routes the app: without a login it sends us to the hub's."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited ({self.proc.returncode}):\n{self.log()}")
-            try:
-                urllib.request.urlopen(self.url + APP, timeout=5)
-            except urllib.error.HTTPError:
-                pass
-            except OSError:
-                time.sleep(0.5)
-                continue
-            if all(f"Adding service {name} to proxy" in self.log() for name in APPS):
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"the hub was not ready after {timeout}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # the hub stops its services and its proxy
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # anything of this hub's session still running (it leads it)
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-        self._log.close()
+        super().__init__(work, db, [*LOGINS, STRANGER], PASSWORD, apps=APPS, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
