@@ -23,6 +23,7 @@ from issue 17 for a 2-core, 24 GB server, not ratios to a floor: they size the s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import sqlite3
 import tempfile
@@ -158,6 +159,13 @@ class Hub(LocalHub):
 
     def memory_mb(self) -> float:
         return sum(self.memory().values())
+
+
+def _in_own_loop(work):
+    """Run a coroutine in an event loop of its own thread: the caller's thread may already
+    run one (Playwright's sync API does, in a test process that drove a browser before)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as one:
+        return one.submit(asyncio.run, work).result()
 
 
 class Sampler:
@@ -324,11 +332,11 @@ def run(run: Run, db: Path, auditors: int = AUDITORS, rounds: int = ROUNDS) -> N
         hub = Hub(work, copy, [ADMIN, *(a.login for a in people)],
                   max_kernels=2 * auditors + 5)
         try:
-            asyncio.run(_warm_up(hub))
+            _in_own_loop(_warm_up(hub))
             baseline = _baseline(hub)
             sampler = Sampler(hub)
             started = time.perf_counter()
-            asyncio.run(_all(hub, people))
+            _in_own_loop(_all(hub, people))
             seconds = time.perf_counter() - started
             peak = sampler.stop()
             back = _back_to(hub, baseline)

@@ -112,8 +112,13 @@ def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
 
     if not team.PROXY.exists():
         pytest.skip(f"{team.PROXY} is missing: `make hub-proxy` installs configurable-http-proxy")
+    from playwright.sync_api import sync_playwright
+
     run = Run()
-    team.run(run, demo_db_path, auditors=2, rounds=1)
+    # Inside Playwright's sync API, whose event loop runs in this thread as it does in a test
+    # process that drove a browser before (the bench's own loop must not need this thread's).
+    with sync_playwright():
+        team.run(run, demo_db_path, auditors=2, rounds=1)
     figures = {f.name.split(",")[0]: f for f in run.figures}
     lost = figures["team: saves lost of 2 made"]
     assert lost.value == 0 and lost.passed, lost
