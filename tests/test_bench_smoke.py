@@ -7,6 +7,8 @@ and browser benchmarks are imported, so a renamed ehkit function breaks this tes
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import importlib
 import json
 import re
@@ -112,13 +114,15 @@ def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
 
     if not team.PROXY.exists():
         pytest.skip(f"{team.PROXY} is missing: `make hub-proxy` installs configurable-http-proxy")
-    from playwright.sync_api import sync_playwright
-
     run = Run()
-    # Inside Playwright's sync API, whose event loop runs in this thread as it does in a test
-    # process that drove a browser before (the bench's own loop must not need this thread's).
-    with sync_playwright():
+
+    # Called where an event loop already runs, as in a test process whose browser fixture
+    # (Playwright's sync API) holds one: the bench's own loop must not need this thread's.
+    async def where_a_loop_runs():
         team.run(run, demo_db_path, auditors=2, rounds=1)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as one:  # whatever this thread holds
+        one.submit(asyncio.run, where_a_loop_runs()).result()
     figures = {f.name.split(",")[0]: f for f in run.figures}
     lost = figures["team: saves lost of 2 made"]
     assert lost.value == 0 and lost.passed, lost
