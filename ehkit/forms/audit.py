@@ -151,15 +151,15 @@ class AuditForm:
         """Reload the people, EHM numbers and saved audits (the page may be old)."""
         m, me = self.model, access.person(self.db)
         with self._quiet():
-            people = audits.practitioners(self.db)
+            people, staff = (audits.practitioners(self.db),
+                             audits.practitioners(self.db, auditors_only=False))
             if me.practitioner_id not in {None, *(p["id"] for p in people)}:  # not flagged
-                people += [p for p in audits.practitioners(self.db, auditors_only=False)
-                           if p["id"] == me.practitioner_id]
+                people += [p for p in staff if p["id"] == me.practitioner_id]
             m.logged_in, m.acting_id = not me.one_person, me.practitioner_id
             m.show_people(people)
             if m.logged_in and m.audit_id is None:  # a new audit is the login's own
                 m.case.auditor1_id = m.acting_id
-            m.show_staff(audits.practitioners(self.db, auditors_only=False))
+            m.show_staff(staff)
             m.case.ehm_numbers = episodes.ehm_numbers(self.db)
         self.finder.show_people(people)
         self._fill_pick()
