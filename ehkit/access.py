@@ -140,8 +140,13 @@ def require(db: sqlite_utils.Database, permission: str) -> Person:
     raise NotAllowed(refusal(me, permission))
 
 
+def roles_with(permission: str) -> list[str]:
+    """The roles (as people name them: "head of service") that give ``permission``."""
+    return [r.replace("_", " ") for r, perms in roles().items() if permission in perms]
+
+
 def refusal(me: Person, permission: str) -> str:
-    needed = [r.replace("_", " ") for r, perms in roles().items() if permission in perms]
+    needed = roles_with(permission)
     what = PERMISSIONS[permission]
     need = (f"needs the {' or '.join(needed)} role" if needed
             else "is given to no role in the settings' [roles] table")

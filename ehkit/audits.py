@@ -169,8 +169,7 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     audit = whole(db, audit_id)
     me = access.person(db)
     if not access.may_see_audit(me, audit):
-        everyone = " or ".join(r.replace("_", " ") for r, perms in access.roles().items()
-                               if "see_all_cases" in perms)
+        everyone = " or ".join(access.roles_with("see_all_cases"))
         raise access.NotAllowed(
             f"Audit no. {audit['id']} is for its auditors and moderators, and those with the "
             f"{everyone} role; your login '{me.login}' is none of these for it")
