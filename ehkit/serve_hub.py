@@ -157,9 +157,12 @@ class HandOver:
             if kernel_id is None:
                 kernel_id = await self.start_pooled_kernel(
                     kernel_name=self.default_kernel_name, **kwargs)
+            self.log.info("Pool %s: building a form in kernel %s", self.parent.base_url,
+                          kernel_id)
             content = await super()._initialize(notebook_path, kernel_id, **kwargs)
             # The form is built (or given up on) before the next kernel starts.
             await asyncio.wait([content["task"]], timeout=self.start_timeout)
+            self.log.info("Pool %s: form ready in kernel %s", self.parent.base_url, kernel_id)
             return content
 
     async def get_rendered_notebook(self, notebook_name: str, **kwargs):

@@ -15,6 +15,7 @@ the contents or kernel API, the database file, or another login's kernel; a craf
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -358,6 +359,15 @@ def pooled_kernels(hub) -> list[str]:
                 and f"EHKIT_DB={hub.db}".encode() in environ.split(b"\0"):
             found.append(m[1])
     return found
+
+
+def test_the_pool_builds_one_form_at_a_time_per_two_cores(hub, people):
+    building, most, built = 0, 0, 0
+    for step in re.findall(rf"Pool {APP}: (building a form|form ready)", hub.log()):
+        building += 1 if step == "building a form" else -1
+        most, built = max(most, building), built + (step == "form ready")
+    assert built >= len(LOGINS) + 1  # the pages' forms and at least one refill
+    assert most == max(1, (os.cpu_count() or 2) // 2)
 
 
 def test_a_pooled_form_before_it_is_handed_over_refuses_to_act(hub, people):
