@@ -83,6 +83,16 @@ def refuse_a_stranger(login: str) -> None:
         raise web.HTTPError(403, reason=said[0].upper() + said[1:] + ".")
 
 
+def form_login() -> str:
+    """The login of the request asking for a form, once it is known to be one that may have
+    one (else the page saying why, and no kernel)."""
+    login = request_login()
+    if not login:
+        raise web.HTTPError(403, reason="Log in through JupyterHub to open this form.")
+    refuse_a_stranger(login)
+    return login
+
+
 class HubIdentity(JupyterHubIdentityProvider):
     """jupyterhub's OAuth identity, its callback and logout under the service's prefix
     (Voila mounts an identity provider's handlers as they are)."""
@@ -99,11 +109,7 @@ class HubKernelManager(FormKernelManager):
     owners = DictTrait()
 
     async def start_kernel(self, **kwargs) -> str:
-        login = request_login()
-        if not login:
-            raise web.HTTPError(403, reason="Log in through JupyterHub to open this form.")
-        refuse_a_stranger(login)
-        return await self._start(kwargs, login)
+        return await self._start(kwargs, form_login())
 
     async def start_pooled_kernel(self, **kwargs) -> str:
         """A kernel for the pool: no login (whatever request's context started the refill)."""
@@ -166,10 +172,7 @@ class HandOver:
             return content
 
     async def get_rendered_notebook(self, notebook_name: str, **kwargs):
-        login = request_login()
-        if not login:
-            raise web.HTTPError(403, reason="Log in through JupyterHub to open this form.")
-        refuse_a_stranger(login)  # before a kernel is taken from the pool
+        login = form_login()  # before a kernel is taken from the pool
         task, cache, kernel_id = await super().get_rendered_notebook(notebook_name, **kwargs)
         try:
             await self.hand_over(kernel_id, login)
