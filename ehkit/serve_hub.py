@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from math import inf
 
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.utils import url_path_join
@@ -107,6 +109,7 @@ class HubKernelManager(FormKernelManager):
     preheated pool) for nobody until :meth:`hand_over`."""
 
     owners = DictTrait()
+    handed_at = DictTrait()  # kernel id -> when it was handed to its page (time.monotonic)
 
     async def start_kernel(self, **kwargs) -> str:
         return await self._start(kwargs, form_login())
@@ -140,10 +143,12 @@ class HubKernelManager(FormKernelManager):
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"kernel {kernel_id} refused its login: "
                                f"{reply['content'].get('ename')}")
+        self.handed_at[kernel_id] = time.monotonic()
         self.log.info("Handed pre-heated kernel %s to %s", kernel_id, login)
 
     async def shutdown_kernel(self, kernel_id: str, *args, **kwargs):
         self.owners.pop(kernel_id, None)
+        self.handed_at.pop(kernel_id, None)
         return await super().shutdown_kernel(kernel_id, *args, **kwargs)
 
 
@@ -170,6 +175,13 @@ class HandOver:
             await asyncio.wait([content["task"]], timeout=self.start_timeout)
             self.log.info("Pool %s: form ready in kernel %s", self.parent.base_url, kernel_id)
             return content
+
+    async def cull_kernel_if_idle(self, kernel_id: str):
+        # A page given its form has start_seconds to connect to it: under load its browser
+        # can take longer than the cull time, and the form would close as it opens.
+        if time.monotonic() - self.handed_at.get(kernel_id, -inf) < self.start_timeout:
+            return None
+        return await super().cull_kernel_if_idle(kernel_id)
 
     async def get_rendered_notebook(self, notebook_name: str, **kwargs):
         login = form_login()  # before a kernel is taken from the pool
