@@ -109,7 +109,8 @@ class HubKernelManager(FormKernelManager):
     preheated pool) for nobody until :meth:`hand_over`."""
 
     owners = DictTrait()
-    handed_at = DictTrait()  # kernel id -> when it was handed to its page (time.monotonic)
+    # kernel id -> when it was handed to its page (time.monotonic), until the page comes for it
+    handed_at = DictTrait()
 
     async def start_kernel(self, **kwargs) -> str:
         return await self._start(kwargs, form_login())
@@ -177,8 +178,8 @@ class HandOver:
             return content
 
     async def cull_kernel_if_idle(self, kernel_id: str):
-        # A page given its form has start_seconds to connect to it: under load its browser
-        # can take longer than the cull time, and the form would close as it opens.
+        # A page given its form has start_seconds to come for it (OwnKernelOnly ends the
+        # wait): under load a browser can take longer than the cull time to load the page.
         if time.monotonic() - self.handed_at.get(kernel_id, -inf) < self.start_timeout:
             return None
         return await super().cull_kernel_if_idle(kernel_id)
@@ -211,6 +212,7 @@ class OwnKernelOnly:
             self.log.warning("Refused %s to %s for kernel %s (not its owner)",
                              self.request.path, request_login(), kernel_id)
             raise web.HTTPError(403, reason=NOT_YOURS)
+        self.kernel_manager.handed_at.pop(kernel_id, None)  # its page came: culled as usual
 
 
 class TemplateFiles(TemplateStaticFileHandler):
