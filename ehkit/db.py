@@ -180,6 +180,17 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
     return folder / DEFAULT_DB if folder else DEFAULT_DB
 
 
+def postgres_url(path=None) -> str | None:
+    """The PostgreSQL URL the argument, else $EHKIT_DB, gives (None: a SQLite file)."""
+    target = str(path or os.environ.get("EHKIT_DB") or "")
+    return target if target.startswith(("postgresql://", "postgres://")) else None
+
+
+def is_postgres(db) -> bool:
+    """Is ``db`` a PostgreSQL store (:mod:`ehkit.postgres`), not SQLite?"""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 RESTORE_ADVICE = "restore the latest good backup (README, Backup)"
 
@@ -260,12 +271,18 @@ def read_only_media(p: Path) -> bool:
 def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
             migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
     """Open (and migrate) the store. ``must_exist`` refuses to create a new empty file.
+    A ``postgresql://`` URL opens a PostgreSQL store instead (:mod:`ehkit.postgres`).
 
     ``read_only`` opens it as it is, changing nothing in the file (no WAL switch, no
     migration): for commands that only read, such as ``ehkit check`` of a backup. Only a
     missing or empty file becomes a new store, and only without ``must_exist``; a text file,
     someone else's SQLite database or a damaged one is refused, saying what it is.
     """
+    if postgres_url(path):
+        from . import postgres
+
+        return postgres.connect(postgres_url(path), must_exist=must_exist, migrate=migrate,
+                                read_only=read_only)
     p = db_path(path)
     key = log_key()  # a key file others may read is refused before any file is made
     memory = str(p) == ":memory:"
@@ -343,6 +360,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     Nested use joins the outer transaction (via a savepoint). A full disk becomes a
     :class:`StoreFull` with a message for a person; nothing is half-written.
     """
+    if is_postgres(db):
+        from . import postgres
+
+        with postgres.transaction(db):
+            yield db
+        return
     conn = db.conn
     if conn.in_transaction:
         with db.atomic():
@@ -521,16 +544,17 @@ def write_baseline() -> Path:
     return BASELINE
 
 
+SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+
+
 def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
                      baseline: bool = True) -> list[int]:
     """Apply every migration not yet recorded (up to ``upto``); rebuild change-log triggers
     if any ran. A new store is made from the baseline schema (unless ``baseline`` is False,
     as an earlier ehkit made it), then any later migrations."""
     conn = db.conn
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
+    conn.execute(SCHEMA_MIGRATIONS)
     done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
     pending = [m for m in migrations() if m[0] not in done and (upto is None or m[0] <= upto)]
     if not pending:
@@ -606,6 +630,10 @@ def install_change_log_triggers(db: sqlite_utils.Database) -> None:
 
 def table_columns(db: sqlite_utils.Database, table: str) -> tuple[list[str], list[str], str | None]:
     """(column names, primary key, the column naming the audit a row belongs to, if any)."""
+    if is_postgres(db):
+        from . import postgres
+
+        return postgres.table_columns(db, table)
     cols = [(r[1], r[5]) for r in db.conn.execute(f"PRAGMA table_info({_q(table)})")]
     names = [c for c, _ in cols]
     pk = [c for c, n in sorted(cols, key=lambda c: c[1]) if n] or ["rowid"]

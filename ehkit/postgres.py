@@ -1,0 +1,291 @@
+"""PostgreSQL as the store (in progress, issue 18): the connection, its schema, its change log.
+
+SQLite stays the embedded default; ``EHKIT_DB`` / ``--db`` given a ``postgresql://`` URL
+opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least churn:
+
+- **One adapter, the same calls.** The store code talks to a sqlite-utils ``Database``
+  through a few calls (the survey of ``ehkit/``, by kind: ``conn.execute`` 137,
+  ``db.execute`` 80, ``db.query`` 44, ``db[table]`` insert/update/upsert 36, ``PRAGMA`` 47,
+  ``sqlite_master``/``sqlite_sequence`` 9, ``rowid`` 15, date functions (``strftime``,
+  ``julianday``, ``date(x, modifier)``) 15, ``json_*``/``group_concat`` 10, ``INSERT OR``
+  3, ``sqlite3`` errors caught 17, in 21 modules). :class:`Database` gives a PostgreSQL
+  connection the same shape: ``db.conn.execute`` and ``db.execute`` (``?`` and ``:name``
+  placeholders become psycopg's ``%s`` and ``%(name)s``), ``db.query`` (rows as dicts),
+  ``db.table_names()``, ``db.view_names()``, ``db[table].insert_all``,
+  ``db.conn.in_transaction``, ``db.close()``. So the plain SQL that
+  both dialects read alike (most of it: the figures, the views) runs unchanged.
+- **Where the SQL must differ, the two versions side by side**, in the function that needs
+  them, chosen by :func:`ehkit.db.is_postgres` (e.g. ``ehkit.check``'s change-log counter:
+  ``sqlite_sequence`` beside the identity sequence). ``PRAGMA`` uses become catalogue
+  queries (``table_info``: ``information_schema.columns``); ``rowid`` becomes the primary
+  key; ``INSERT OR REPLACE``/``IGNORE`` become ``ON CONFLICT``, which SQLite also reads.
+- **The schema** is ``migrations/postgresql/baseline.sql``: SQLite's as of the newest
+  migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``; the
+  views word for word). A later SQLite migration gets a twin of the same name in that
+  folder; a new PostgreSQL store records every migration up to the baseline's as applied.
+- **The change log** is written by one PL/pgSQL trigger function, ``ehkit_log``, on every
+  logged table (its columns passed as the trigger's arguments, rebuilt from the live columns
+  as SQLite's are), with the same hash chain as :func:`ehkit.db.chain_hash`, so ``ehkit
+  check`` verifies both with the same Python. The log refuses UPDATE, DELETE and TRUNCATE.
+  The person comes from :func:`transaction`, which names them in the transaction's settings
+  (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
+  own, and a change made outside ehkit is logged under the database login.
+- **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
+  advisory lock, so the chain never forks and the version checks read what they guard.
+- **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
+  an ORDER BY gives the same order on both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from . import db as store
+
+SCHEMA_DIR = store.MIGRATIONS_DIR / "postgresql"
+BASELINE = SCHEMA_DIR / "baseline.sql"
+WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
+
+
+def shown(url: str) -> str:
+    """The URL as a person may see it: never its password."""
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise store.StoreError("a postgresql:// store needs psycopg: pip install "
+                               "'ehkit[postgresql]'") from None
+    return psycopg
+
+
+# -- placeholders ----------------------------------------------------------------------
+# A literal, quoted name or comment is kept whole (its % doubled); outside them ? and :name
+# are ehkit's placeholders (sqlite3's), % is an operator; :: is PostgreSQL's cast.
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|%|(?<![\w:]):[A-Za-z_]\w*""")
+
+
+def placeholders(sql: str, named: bool) -> str:
+    """sqlite3's placeholders (``?``, ``:name``) as psycopg's (``%s``, ``%(name)s``)."""
+    def swap(m: re.Match) -> str:
+        t = m.group()
+        if t == "?":
+            return "%s"
+        if t[0] == ":" and t != "::":
+            return f"%({t[1:]})s" if named else t
+        return t.replace("%", "%%")
+    return _TOKENS.sub(swap, sql)
+
+
+class Connection:
+    """A psycopg connection with sqlite3's calls (autocommit outside :func:`transaction`)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def execute(self, sql: str, params=None):
+        if not params:
+            return self.raw.execute(sql)
+        return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != _psycopg().pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class Database:
+    """A PostgreSQL store with the calls ehkit makes of a sqlite-utils Database."""
+
+    dialect = "postgresql"
+
+    def __init__(self, raw, url: str):
+        self.conn = Connection(raw)
+        self.url = url
+
+    def execute(self, sql: str, params=None):
+        return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params=None) -> Iterator[dict]:
+        from psycopg.rows import dict_row
+
+        cur = self.conn.raw.cursor(row_factory=dict_row)
+        yield from (cur.execute(placeholders(sql, isinstance(params, dict)), params)
+                    if params else cur.execute(sql))
+
+    def __getitem__(self, table: str) -> Table:
+        return Table(self, table)
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+            " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")]
+
+    def view_names(self) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema ="
+            " current_schema() ORDER BY table_name")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Table:
+    """The calls ehkit makes of a sqlite-utils Table (so far: insert, insert_all)."""
+
+    def __init__(self, db: Database, name: str):
+        self.db, self.name = db, name
+
+    def insert(self, row: dict) -> Table:
+        return self.insert_all([row])
+
+    def insert_all(self, rows) -> Table:
+        """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils."""
+        rows = list(rows)
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        if rows:
+            self.db.conn.raw.cursor().executemany(
+                f"INSERT INTO {store._q(self.name)} ({', '.join(map(store._q, columns))})"
+                f" VALUES ({', '.join(['%s'] * len(columns))})",
+                [[r.get(c) for c in columns] for r in rows])
+        return self
+
+
+# -- connecting --------------------------------------------------------------------------
+def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
+            read_only: bool = False) -> Database:
+    """Open (and make or migrate) the PostgreSQL store at ``url``; see :func:`ehkit.db.connect`."""
+    psycopg = _psycopg()
+    key = store.log_key()
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise store.StoreError(
+            f"the PostgreSQL store {shown(url)} cannot be reached ({shown(' '.join(str(e).split()))}"
+            "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
+            "login and password") from None
+    db = Database(raw, url)
+    try:
+        if key:  # the triggers seal the log with it (hmac); set for this session only
+            db.execute("SELECT set_config('ehkit.log_key', ?, false)", [key.hex()])
+        if read_only:
+            db.execute("SET default_transaction_read_only = on")
+        tables = set(db.table_names())
+        if tables and "schema_migrations" not in tables:
+            listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise store.NotAStore(f"{shown(url)} is a PostgreSQL database but not an ehkit "
+                                  f"store (its tables: {listed}): give the ehkit store's URL")
+        if not tables and (must_exist or read_only):
+            raise store.DatabaseMissing(
+                f"no ehkit store in {shown(url)}: make one there with `ehkit copy --from "
+                "data/ehkit.db --to URL`, or point --db / EHKIT_DB at the store")
+        if tables:
+            store.refuse_newer(db)
+        if migrate and not read_only:
+            apply_migrations(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One write, all or nothing, naming the person for the change log; writers take turns.
+    Nested use joins the outer transaction (a savepoint)."""
+    raw = db.conn.raw
+    if db.conn.in_transaction:
+        with raw.transaction():
+            yield db
+        return
+    who = store.current_actor()
+    with raw.transaction():
+        raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
+                    " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s, true)",
+                    (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
+                     store._text(who.reason) or ""))
+        yield db
+
+
+# -- the schema ----------------------------------------------------------------------------
+def baseline_number() -> int:
+    head = BASELINE.read_text(encoding="utf-8").partition("\n")[0]
+    return int(head.removeprefix(store._BASELINE_HEAD).split()[0])
+
+
+def apply_migrations(db: Database) -> list[int]:
+    """Make a new store from the baseline, or apply the migrations' PostgreSQL twins; then
+    rebuild the change-log triggers if anything ran."""
+    with transaction(db):  # the writers' lock: two first connections do not both make it
+        db.execute(store.SCHEMA_MIGRATIONS)
+        done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}
+        pending = [m for m in store.migrations() if m[0] not in done]
+        base = 0 if done else baseline_number()
+        if base:
+            db.execute(BASELINE.read_text(encoding="utf-8"))  # one script: no parameters
+        for number, name, f in pending:
+            if number > base:
+                twin = SCHEMA_DIR / f.name
+                if not twin.exists():
+                    raise store.StoreError(
+                        f"migration {number:04d} ({name}) has no PostgreSQL version ({twin} "
+                        "is missing): this ehkit cannot upgrade a PostgreSQL store. Nothing "
+                        "was changed")
+                db.execute(twin.read_text(encoding="utf-8"))
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?, ehkit_now())", [number, name])
+        if pending:
+            install_change_log_triggers(db)
+    return [n for n, _, _ in pending]
+
+
+def table_columns(db: Database, table: str) -> tuple[list[str], list[str], str | None]:
+    """As :func:`ehkit.db.table_columns`: (logged columns in order, primary key, audit column).
+    Generated columns are left out, as SQLite's ``table_info`` leaves them out."""
+    names = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND table_name = ? AND is_generated = 'NEVER'"
+        " ORDER BY ordinal_position", [table])]
+    pk = [r[0] for r in db.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY (i.indkey) WHERE i.indrelid = ?::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey::int2[], a.attnum)", [store._q(table)])]
+    audit_col = "id" if table == "audits" else ("audit_id" if "audit_id" in names else None)
+    return names, pk, audit_col
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def change_log_trigger_sql(db: Database) -> dict[str, str]:
+    """The change-log trigger every logged table should have: {trigger name: CREATE sql}."""
+    out = {}
+    for table in store.logged_tables(db):
+        names, pk, audit_col = table_columns(db, table)
+        args = ", ".join(_literal(a) for a in [audit_col or "", ",".join(pk), *names])
+        name = f"log_{table}"
+        out[name] = (f"CREATE TRIGGER {store._q(name)} AFTER INSERT OR UPDATE OR DELETE ON "
+                     f"{store._q(table)} FOR EACH ROW EXECUTE FUNCTION ehkit_log({args})")
+    return out
+
+
+def install_change_log_triggers(db: Database) -> None:
+    for (name, sql), table in zip(change_log_trigger_sql(db).items(), store.logged_tables(db),
+                                  strict=True):
+        db.execute(f"DROP TRIGGER IF EXISTS {store._q(name)} ON {store._q(table)}")
+        db.execute(sql)
+
+
+def log_counter(db: Database) -> int | None:
+    """The ids the change log has given out so far (its identity sequence)."""
+    (seq,) = db.execute("SELECT pg_get_serial_sequence('change_log', 'id')").fetchone()
+    if seq is None:
+        return None
+    last, called = db.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
+    return last if called else 0

@@ -1,0 +1,288 @@
+"""PostgreSQL as the store (issue 18, the first slice): the schema, the change log and
+``ehkit copy``, against a real PostgreSQL the tests start themselves (tests/pg.py), beside
+SQLite. Only invented people."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import psycopg
+import pytest
+from builders import base_rows, raw
+
+from ehkit import check, cli, postgres
+from ehkit import db as store
+
+REFUSED = (sqlite3.DatabaseError, psycopg.Error)
+AWKWARD = 'a "quote", a \\ backslash, a\ttab, a\nnewline, \x01, é and ✓'
+
+
+def logged(db, after: int = 0) -> list[tuple]:
+    """The change log's rows without when and the hash (which the time changes)."""
+    return [tuple(r) for r in db.execute(
+        'SELECT "user", actor, table_name, row_key, audit_id, field, old, new, reason'
+        " FROM change_log WHERE id > ? ORDER BY id", [after])]
+
+
+def write_some(db) -> None:
+    """The same writes on either back end: inserts, an update of two fields, deletes."""
+    base_rows(db)
+    with store.acting_as(actor="Ava Auditor", reason="a test"), store.transaction(db):
+        db.execute("INSERT INTO audits (id, episode_id, template, auditor1_id, audit_date,"
+                   " created_at, updated_at) VALUES (5, 1, 'darlington', 1, '2026-03-01',"
+                   " '2026-03-01T10:00:00Z', '2026-03-01T10:00:00Z')")
+        db.execute("INSERT INTO answers (audit_id, key, grade, comment) VALUES (5, '1', 2, ?)",
+                   [AWKWARD])
+        db.execute("UPDATE answers SET grade = 3, comment = NULL WHERE audit_id = 5")
+        db.execute("DELETE FROM answers WHERE audit_id = 5")
+
+
+def test_the_same_writes_log_the_same_rows_on_both_back_ends(pg_server, tmp_path):
+    lite, pg = store.connect(tmp_path / "ehkit.db"), store.connect(pg_server.new_database())
+    try:
+        for db in (lite, pg):
+            write_some(db)
+        assert logged(pg) == logged(lite)
+        assert ("answers", "5/1", 5, "grade", 2, 3) in [r[2:8] for r in logged(pg)]
+        assert check.chain_checks(pg) == [] and check.chain_checks(lite) == []
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_the_change_log_chain_verifies_and_names_the_person(db_both):
+    write_some(db_both)
+    assert check.chain_checks(db_both) == []
+    user, actor, *_, reason = logged(db_both)[-1]
+    assert (user, actor, reason) == (store.login_name(), "Ava Auditor", "a test")
+
+
+def test_the_change_log_cannot_be_changed_or_deleted_from(db_both):
+    write_some(db_both)
+    with pytest.raises(REFUSED, match="the change log cannot be changed"):
+        db_both.execute("UPDATE change_log SET reason = 'rewritten'")
+    with pytest.raises(REFUSED, match="the change log cannot be deleted from"):
+        db_both.execute("DELETE FROM change_log WHERE id = 1")
+    if store.is_postgres(db_both):  # SQLite has no TRUNCATE
+        with pytest.raises(REFUSED, match="cannot be deleted from"):
+            db_both.execute("TRUNCATE change_log")
+    assert check.chain_checks(db_both) == []
+
+
+def test_a_date_that_does_not_exist_is_refused_on_both(db_both):
+    base_rows(db_both)
+    for bad in ("2026-02-30", "2026-2-3", "03/02/2026"):
+        with pytest.raises(REFUSED, match="(?i)check"), store.transaction(db_both):
+            db_both.execute("INSERT INTO episodes (ehm_number, start_date, status, lead_agency_id)"
+                            " VALUES ('EHM7', ?, 'open', 1)", [bad])
+    with store.transaction(db_both):
+        db_both.execute("INSERT INTO episodes (ehm_number, start_date, end_date, status,"
+                        " lead_agency_id) VALUES ('EHM7', '2024-02-28', '2024-03-01', 'closed', 1)")
+    (days,) = db_both.execute("SELECT length_days FROM episodes WHERE ehm_number = 'EHM7'"
+                              ).fetchone()
+    assert days == 2  # a leap year, counted the same by both
+
+
+def test_on_postgresql_a_log_row_altered_or_removed_outside_ehkit_is_found(pg_server):
+    db = store.connect(pg_server.new_database())
+    try:
+        write_some(db)
+        db.execute("ALTER TABLE change_log DISABLE TRIGGER USER")  # a tool with the owner's login
+        db.execute("UPDATE change_log SET \"user\" = 'mallory' WHERE id = 3")
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        db.execute("DELETE FROM change_log WHERE id = ?", [last])
+        assert [(f.code, f.where) for f in check.chain_checks(db)] == [
+            ("LOG-ALTERED", "change_log id 3"), ("LOG-REMOVED", f"change_log id {last}")]
+    finally:
+        db.close()
+
+
+def test_on_postgresql_writers_take_turns_so_the_chain_never_forks(pg_server):
+    url = pg_server.new_database()
+    db = store.connect(url)
+    base_rows(db)
+
+    def saver(n: int) -> None:
+        mine = store.connect(url)
+        try:
+            for i in range(15):
+                with store.transaction(mine):
+                    mine.execute("INSERT INTO children (episode_id, name) VALUES (1, ?)",
+                                 [f"Child {n}-{i}"])
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=saver, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert db.execute("SELECT count(*) FROM children").fetchone()[0] == 1 + 8 * 15
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def log_key(tmp_path, monkeypatch):
+    key = tmp_path / "secret" / "ehkit-log.key"
+    key.parent.mkdir()
+    key.write_text("3f9c2a7d1e8b4c6a9d0e2f4b6c8a1d3e5f7a9c0b2d4e6f8a\n")
+    key.chmod(0o600)
+    monkeypatch.setenv("EHKIT_LOG_KEY", str(key))
+    return key
+
+
+def test_with_a_log_key_postgresql_seals_the_chain_as_sqlite_does(pg_server, log_key,
+                                                                  monkeypatch):
+    url = pg_server.new_database()
+    db = store.connect(url)
+    try:
+        write_some(db)
+        hashes = [r[0] for r in db.execute("SELECT hash FROM change_log")]
+        assert hashes and all(h.startswith(store.KEYED) for h in hashes)
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
+    monkeypatch.delenv("EHKIT_LOG_KEY")
+    db = store.connect(url, read_only=True)
+    try:
+        assert [f.code for f in check.chain_checks(db)] == ["LOG-KEY"]
+    finally:
+        db.close()
+
+
+# -- ehkit copy ----------------------------------------------------------------------------
+def rows_of(db, table: str) -> list[tuple]:
+    names, pk, _ = store.table_columns(db, table)
+    listed = ", ".join(map(store._q, names))
+    return [tuple(r) for r in db.execute(
+        f"SELECT {listed} FROM {store._q(table)} ORDER BY {', '.join(map(store._q, pk))}")]
+
+
+def test_copy_moves_a_store_change_log_included_and_check_passes(demo_db_path, pg_server,
+                                                                 monkeypatch, capsys):
+    url = pg_server.new_database()
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 0
+    assert "(verified)" in capsys.readouterr().out
+    lite, pg = store.connect(demo_db_path, read_only=True), store.connect(url)
+    try:
+        for table in [*store.logged_tables(lite), "change_log"]:
+            assert rows_of(pg, table) == rows_of(lite, table), table
+        assert len(rows_of(pg, "change_log")) > 1000 and len(rows_of(pg, "audits")) > 50
+        for view in ("final_grades", "counted_audits"):  # the grade that counts, the same
+            sql = f"SELECT * FROM {view} ORDER BY 1, 2"
+            assert [tuple(r) for r in pg.execute(sql)] == [tuple(r) for r in lite.execute(sql)]
+        # The copy goes on where the store left off: the next id, the chain unbroken.
+        (last_child,) = lite.execute("SELECT max(id) FROM children").fetchone()
+        with store.transaction(pg):
+            pg.execute("INSERT INTO children (episode_id, name) VALUES (1, 'Sam Newchild')")
+        assert pg.execute("SELECT max(id) FROM children").fetchone()[0] == last_child + 1
+        assert check.chain_checks(pg) == []
+    finally:
+        lite.close()
+        pg.close()
+    monkeypatch.setenv("EHKIT_DB", url)  # EHKIT_DB names it as --db does
+    assert cli.main(["check"]) == 0
+    assert "no problems found" in capsys.readouterr().out
+
+
+def test_copy_refuses_a_database_that_holds_data(demo_db_path, pg_server, capsys):
+    url = pg_server.new_database()
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 0
+    capsys.readouterr()
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert "already holds data" in err and "copy only into an empty database" in err
+    assert "Traceback" not in err
+
+
+def test_copy_of_a_store_whose_log_was_cut_is_refused_and_nothing_is_kept(
+        demo_db_path, pg_server, tmp_path, capsys):
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(demo_db_path.read_bytes())
+    con = raw(cut)
+    con.execute("DROP TRIGGER change_log_no_delete")
+    con.execute("DELETE FROM change_log WHERE id = 20")
+    con.close()
+    url = pg_server.new_database()
+    assert cli.main(["copy", "--from", str(cut), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert "does not verify" in err and "LOG-REMOVED" in err and "nothing was copied" in err
+    db = store.connect(url)
+    try:
+        assert db.execute("SELECT count(*) FROM change_log").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_copy_needs_a_postgresql_target(demo_db_path, tmp_path, capsys):
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", str(tmp_path / "x.db")]) == 2
+    assert "is not a PostgreSQL URL" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_an_unreachable_postgresql_store_is_one_line_without_its_password(tmp_path, capsys):
+    url = f"postgresql://ehkit:hunter2@/nowhere?host={tmp_path}"
+    assert cli.main(["check", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be reached" in err and "postgresql://ehkit:***@/nowhere" in err
+    assert "hunter2" not in err and "Traceback" not in err and err.count("\n") == 1
+
+
+# -- the schema and the adapter ------------------------------------------------------------
+def test_the_schema_is_the_same_on_both(pg_server, tmp_path):
+    lite, pg = store.connect(tmp_path / "ehkit.db"), store.connect(pg_server.new_database())
+    try:
+        tables = sorted(t for t in lite.table_names() if not t.startswith("sqlite_"))
+        assert pg.table_names() == tables
+        for table in tables:
+            expected = store.table_columns(lite, table)
+            assert store.table_columns(pg, table) == expected, table
+        sqlite_indexes = {r[0] for r in lite.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        pg_indexes = {r[0] for r in pg.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND"
+            " indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'")}
+        assert pg_indexes == sqlite_indexes
+        assert pg.view_names() == sorted(lite.view_names())
+        assert (sorted(postgres.change_log_trigger_sql(pg))
+                == sorted({f"log_{t}" for t in store.logged_tables(lite)}))
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_every_migration_after_the_postgresql_baseline_has_its_postgresql_twin():
+    base = postgres.baseline_number()
+    assert base <= max(n for n, _, _ in store.migrations())
+    missing = [f.name for n, _, f in store.migrations()
+               if n > base and not (postgres.SCHEMA_DIR / f.name).exists()]
+    assert missing == [], "write each in ehkit/migrations/postgresql/, or move the baseline on"
+
+
+@pytest.mark.parametrize("sqlite_sql,named,psycopg_sql", [
+    ("SELECT * FROM t WHERE a = ? AND b = ?", False, "SELECT * FROM t WHERE a = %s AND b = %s"),
+    ("SELECT '?', \"a?\" FROM t WHERE a = ? -- why?\n", False,
+     "SELECT '?', \"a?\" FROM t WHERE a = %s -- why?\n"),
+    ("SELECT strftime('%Y', x), a % 2 FROM t WHERE a = ?", False,
+     "SELECT strftime('%%Y', x), a %% 2 FROM t WHERE a = %s"),
+    ("SELECT x::text, '12:30' FROM t WHERE a = :on AND b = :on", True,
+     "SELECT x::text, '12:30' FROM t WHERE a = %(on)s AND b = %(on)s"),
+    ("SELECT 'it''s ?' WHERE a = ?", False, "SELECT 'it''s ?' WHERE a = %s"),
+])
+def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
+    assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
+
+
+@pytest.mark.parametrize("argv", [["report", "quarterly"], ["backup"], ["demo"],
+                                  ["actions", "overdue"], ["users", "list"]])
+def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
+    monkeypatch.setenv("EHKIT_DB", "postgresql://ehkit@/anywhere?host=/nonexistent")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"`ehkit {argv[0]}` does not work on a PostgreSQL store yet" in err
+    assert "Traceback" not in err and err.count("\n") == 1
