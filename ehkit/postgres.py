@@ -137,24 +137,65 @@ class Database:
 
 
 class Table:
-    """The calls ehkit makes of a sqlite-utils Table (so far: insert, insert_all)."""
+    """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
+    insert_all, update by primary key, upsert_all, count."""
 
     def __init__(self, db: Database, name: str):
-        self.db, self.name = db, name
+        self.db, self.name, self.last_pk = db, name, None
+
+    @property
+    def _pk(self) -> list[str]:
+        return store.table_columns(self.db, self.name)[1]
+
+    @property
+    def count(self) -> int:
+        return self.db.execute(f"SELECT count(*) FROM {store._q(self.name)}").fetchone()[0]
 
     def insert(self, row: dict) -> Table:
-        return self.insert_all([row])
+        """One row; ``last_pk`` is its primary key (one column: the value)."""
+        pk = self._pk
+        key = self.db.conn.raw.execute(
+            self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
+            list(row.values())).fetchone()
+        self.last_pk = key[0] if len(pk) == 1 else tuple(key)
+        return self
 
     def insert_all(self, rows) -> Table:
         """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils."""
-        rows = list(rows)
+        self._many(list(rows))
+        return self
+
+    def upsert_all(self, rows, pk) -> Table:
+        """Insert each row, or update the row with its primary key: the update is logged as
+        one (only the fields that changed), as sqlite-utils' upsert is on SQLite."""
+        rows, pk = list(rows), [pk] if isinstance(pk, str) else list(pk)
+        columns = [c for c in dict.fromkeys(c for r in rows for c in r) if c not in pk]
+        sets = ", ".join(f"{store._q(c)} = EXCLUDED.{store._q(c)}" for c in columns)
+        self._many(rows, f" ON CONFLICT ({', '.join(map(store._q, pk))}) DO " +
+                     (f"UPDATE SET {sets}" if sets else "NOTHING"))
+        return self
+
+    def update(self, pk_values, updates: dict) -> Table:
+        pk = self._pk
+        values = list(pk_values) if isinstance(pk_values, list | tuple) else [pk_values]
+        if updates:
+            self.db.execute(
+                f"UPDATE {store._q(self.name)} SET "
+                f"{', '.join(f'{store._q(c)} = ?' for c in updates)} WHERE "
+                f"{' AND '.join(f'{store._q(c)} = ?' for c in pk)}",
+                [*updates.values(), *values])
+        self.last_pk = pk_values
+        return self
+
+    def _sql(self, columns: list[str], tail: str = "") -> str:
+        return (f"INSERT INTO {store._q(self.name)} ({', '.join(map(store._q, columns))})"
+                f" VALUES ({', '.join(['%s'] * len(columns))}){tail}")
+
+    def _many(self, rows: list[dict], tail: str = "") -> None:
         columns = list(dict.fromkeys(c for r in rows for c in r))
         if rows:
-            self.db.conn.raw.cursor().executemany(
-                f"INSERT INTO {store._q(self.name)} ({', '.join(map(store._q, columns))})"
-                f" VALUES ({', '.join(['%s'] * len(columns))})",
-                [[r.get(c) for c in columns] for r in rows])
-        return self
+            self.db.conn.raw.cursor().executemany(self._sql(columns, tail),
+                                                  [[r.get(c) for c in columns] for r in rows])
 
 
 # -- connecting --------------------------------------------------------------------------

@@ -286,3 +286,80 @@ def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkey
     err = capsys.readouterr().err
     assert f"`ehkit {argv[0]}` does not work on a PostgreSQL store yet" in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+# -- an audit saved and loaded, with the version check that loses no update ------------------
+STAMPS = ("created_at", "updated_at")
+
+
+def test_an_audit_saves_and_loads_the_same_on_both(pg_server, tmp_path):
+    from builders import audit_form
+
+    from ehkit import audits
+
+    loaded = []
+    for where in (tmp_path / "ehkit.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            base_rows(db)
+            first = audits.save_and_load(db, audit_form(text=AWKWARD))
+            again = audits.save_and_load(db, {**first, "summary": "Second look",
+                                              "actions": first["actions"][:1]})
+            assert again["version"] > first["version"]
+            loaded.append({k: v for k, v in again.items() if k not in STAMPS})
+        finally:
+            db.close()
+    assert loaded[1] == loaded[0]
+    assert loaded[0]["summary"] == "Second look" and loaded[0]["overall_reasons"] == AWKWARD
+
+
+def test_a_save_over_someone_elses_newer_save_is_refused_on_both(db_both):
+    from builders import audit_form
+
+    from ehkit import audits
+
+    base_rows(db_both)
+    audit_id = audits.save_draft(db_both, audit_form())
+    mine, theirs = audits.load(db_both, audit_id), audits.load(db_both, audit_id)
+    audits.save_draft(db_both, {**theirs, "summary": "Theirs"}, audit_id=audit_id)
+    before = db_both.execute("SELECT count(*) FROM change_log").fetchone()[0]
+    with pytest.raises(audits.StaleRecord, match="since you opened it"):
+        audits.save_draft(db_both, {**mine, "summary": "Mine"}, audit_id=audit_id)
+    assert audits.load(db_both, audit_id)["summary"] == "Theirs"
+    assert db_both.execute("SELECT count(*) FROM change_log").fetchone()[0] == before
+
+
+def test_of_savers_racing_from_the_same_version_one_wins_and_none_is_lost(store_at):
+    from builders import audit_form
+
+    from ehkit import audits
+
+    db = store.connect(store_at)
+    base_rows(db)
+    audit_id = audits.save_draft(db, audit_form())
+    seen = audits.load(db, audit_id)
+    savers, start, outcome = 6, threading.Barrier(6), {}
+
+    def saver(n: int) -> None:
+        mine = store.connect(store_at)
+        try:
+            start.wait(timeout=60)
+            audits.save_draft(mine, {**seen, "summary": f"Saver {n}"}, audit_id=audit_id)
+            outcome[n] = "saved"
+        except audits.StaleRecord:
+            outcome[n] = "refused"
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=saver, args=(n,)) for n in range(savers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        winners = [n for n, o in outcome.items() if o == "saved"]
+        assert len(outcome) == savers and len(winners) == 1
+        assert audits.load(db, audit_id)["summary"] == f"Saver {winners[0]}"
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
