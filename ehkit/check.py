@@ -89,8 +89,8 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
         access.require(db, "check")
     except sqlite3.DatabaseError:  # a damaged store: the checks below say so
         pass
-    if store.is_postgres(db):  # so far the chain alone (README, PostgreSQL (in progress))
-        steps = [chain_checks]
+    if store.is_postgres(db):  # so far the log's (README, PostgreSQL (in progress))
+        steps = [trigger_checks, chain_checks] + ([replay_checks] if replay else [])
     else:
         steps = [database_checks, migration_checks, trigger_checks, chain_checks]
         steps += [replay_checks] if replay else []
@@ -138,6 +138,8 @@ GUARDS = ("change_log_no_update", "change_log_no_delete")
 
 
 def trigger_checks(db: sqlite_utils.Database) -> list[Finding]:
+    if store.is_postgres(db):
+        return _postgresql_trigger_checks(db)
     live = dict(db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
     out = []
     for name in GUARDS:
@@ -159,6 +161,29 @@ def trigger_checks(db: sqlite_utils.Database) -> list[Finding]:
             f"changed outside ehkit (schema version {now}, ehkit left it at {sealed}): a "
             "trigger may have been dropped and recreated, so changes made meanwhile went "
             "unlogged; a full `ehkit check` (no --quick) finds them")))
+    return out
+
+
+def _postgresql_trigger_checks(db) -> list[Finding]:
+    """PostgreSQL's triggers compared by what they do (table, function, events, arguments):
+    the catalogue keeps no CREATE text. One disabled (ALTER TABLE ... DISABLE TRIGGER) logs
+    nothing, as one dropped."""
+    from . import postgres
+
+    live, out = postgres.live_triggers(db), []
+    for name, made in postgres.expected_triggers(db).items():
+        guard = made[1] == "ehkit_log_is_kept"
+        if name not in live:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}", (
+                "the guard that keeps the change log unchangeable is missing" if guard else
+                "missing: changes to that table are not being logged")))
+        elif live[name][0] != made:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}",
+                               "altered outside ehkit: the change log may be incomplete"))
+        elif not live[name][1]:
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}", (
+                "disabled outside ehkit: " + ("the change log can be changed" if guard else
+                                              "changes to that table are not being logged"))))
     return out
 
 
@@ -358,7 +383,7 @@ def replay_checks(db: sqlite_utils.Database) -> list[Finding]:
     for table in store.logged_tables(db):
         state, problems = replay(db, table)
         out += problems
-        cols = [r[1] for r in db.conn.execute(f"PRAGMA table_info({store._q(table)})")]
+        cols = store.table_columns(db, table)[0]
         pk = history.primary_key(db, table)
         select = ", ".join(store._q(c) for c in dict.fromkeys([*pk, *cols]))
         key_sql = " || '/' || ".join(store._q(c) for c in pk)
@@ -568,8 +593,8 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     return out
 
 
-NOT_YET_ON_POSTGRESQL = ("the database's own checks, the migrations, the triggers, the "
-                         "replay of the log and the data-quality rules")
+NOT_YET_ON_POSTGRESQL = ("the database's own checks, the migrations' records and the "
+                         "data-quality rules")
 
 
 # -- for the command -------------------------------------------------------------------

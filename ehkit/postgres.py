@@ -300,26 +300,47 @@ def table_columns(db: Database, table: str) -> tuple[list[str], list[str], str |
     return names, pk, audit_col
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+# pg_trigger.tgtype: FOR EACH ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32.
+LOG_TRIGGER = 1 + 4 + 8 + 16  # AFTER INSERT OR DELETE OR UPDATE, FOR EACH ROW
+GUARDS = {"change_log_no_update": 1 + 2 + 16, "change_log_no_delete": 1 + 2 + 8,
+          "change_log_no_truncate": 2 + 32}
+
+
+def expected_triggers(db: Database) -> dict[str, tuple]:
+    """The triggers ehkit keeps: {name: (table, function, pg_trigger.tgtype, arguments)}.
+    ``ehkit_log``'s arguments: the audit column ('' if none), the primary key's columns
+    (comma-separated), then the logged columns in order."""
+    out = {name: ("change_log", "ehkit_log_is_kept", t, ()) for name, t in GUARDS.items()}
+    for table in store.logged_tables(db):
+        names, pk, audit_col = table_columns(db, table)
+        out[f"log_{table}"] = (table, "ehkit_log", LOG_TRIGGER,
+                               (audit_col or "", ",".join(pk), *names))
+    return out
+
+
+def live_triggers(db: Database) -> dict[str, tuple[tuple, bool]]:
+    """The triggers as they are: {name: ((table, function, tgtype, arguments), enabled)}."""
+    rows = db.execute("SELECT tgname, tgrelid::regclass::text, tgfoid::regproc::text, tgtype,"
+                      " tgenabled <> 'D', tgargs FROM pg_trigger WHERE NOT tgisinternal")
+    return {name: ((table, function, kind, tuple(
+        a.decode() for a in bytes(args).split(b"\0")[:-1])), enabled)
+        for name, table, function, kind, enabled, args in rows}
 
 
 def change_log_trigger_sql(db: Database) -> dict[str, str]:
     """The change-log trigger every logged table should have: {trigger name: CREATE sql}."""
     out = {}
-    for table in store.logged_tables(db):
-        names, pk, audit_col = table_columns(db, table)
-        args = ", ".join(_literal(a) for a in [audit_col or "", ",".join(pk), *names])
-        name = f"log_{table}"
-        out[name] = (f"CREATE TRIGGER {store._q(name)} AFTER INSERT OR UPDATE OR DELETE ON "
-                     f"{store._q(table)} FOR EACH ROW EXECUTE FUNCTION ehkit_log({args})")
+    for name, (table, function, _, args) in expected_triggers(db).items():
+        if function == "ehkit_log":
+            listed = ", ".join("'" + a.replace("'", "''") + "'" for a in args)
+            out[name] = (f"CREATE TRIGGER {store._q(name)} AFTER INSERT OR UPDATE OR DELETE ON "
+                         f"{store._q(table)} FOR EACH ROW EXECUTE FUNCTION ehkit_log({listed})")
     return out
 
 
 def install_change_log_triggers(db: Database) -> None:
-    for (name, sql), table in zip(change_log_trigger_sql(db).items(), store.logged_tables(db),
-                                  strict=True):
-        db.execute(f"DROP TRIGGER IF EXISTS {store._q(name)} ON {store._q(table)}")
+    for name, sql in change_log_trigger_sql(db).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {store._q(name)} ON {store._q(name.removeprefix('log_'))}")
         db.execute(sql)
 
 

@@ -98,6 +98,42 @@ def test_on_postgresql_a_log_row_altered_or_removed_outside_ehkit_is_found(pg_se
         db.close()
 
 
+def test_on_postgresql_check_finds_a_log_trigger_dropped_disabled_or_altered(pg_server):
+    db = store.connect(pg_server.new_database())
+    try:
+        write_some(db)
+        assert check.trigger_checks(db) == []
+        db.execute("DROP TRIGGER log_children ON children")
+        db.execute("ALTER TABLE answers DISABLE TRIGGER log_answers")
+        db.execute("ALTER TABLE change_log DISABLE TRIGGER change_log_no_update")
+        db.execute("DROP TRIGGER log_actions ON actions")  # back, logging one column less
+        db.execute("CREATE TRIGGER log_actions AFTER INSERT OR UPDATE OR DELETE ON actions"
+                   " FOR EACH ROW EXECUTE FUNCTION ehkit_log('audit_id', 'id', 'id')")
+        assert sorted((f.where, f.message.partition(":")[0]) for f in check.trigger_checks(db)) == [
+            ("trigger change_log_no_update", "disabled outside ehkit"),
+            ("trigger log_actions", "altered outside ehkit"),
+            ("trigger log_answers", "disabled outside ehkit"),
+            ("trigger log_children", "missing")]
+    finally:
+        db.close()
+
+
+def test_on_postgresql_a_change_made_while_its_trigger_was_off_is_found(pg_server, capsys):
+    url = pg_server.new_database()
+    db = store.connect(url)
+    try:
+        write_some(db)
+        db.execute("ALTER TABLE children DISABLE TRIGGER log_children")
+        db.execute("UPDATE children SET name = 'Renamed Quietly' WHERE id = 1")
+        db.execute("ALTER TABLE children ENABLE TRIGGER log_children")
+    finally:
+        db.close()
+    assert cli.main(["check", "--db", url]) == 1
+    out = capsys.readouterr().out
+    assert "LOG-UNLOGGED  children 1: name changed outside ehkit" in out
+    assert "1 problem(s) found" in out
+
+
 def test_on_postgresql_writers_take_turns_so_the_chain_never_forks(pg_server):
     url = pg_server.new_database()
     db = store.connect(url)
