@@ -649,14 +649,20 @@ def _refuse_postgresql_yet(args) -> None:
                          "progress)); use the SQLite store for it")
 
 
+def _postgresql_errors() -> tuple:
+    """psycopg's errors, once a PostgreSQL store has loaded it (else none can arise)."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.Error,) if psycopg else ()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         _refuse_postgresql_yet(args)
         return args.run(args) or 0
-    except (EhkitError, sqlite3.DatabaseError) as e:
-        if isinstance(e, sqlite3.DatabaseError):
+    except (EhkitError, sqlite3.DatabaseError, *_postgresql_errors()) as e:
+        if not isinstance(e, EhkitError):
             from .db import person_error
 
             e = person_error(e)

@@ -410,7 +410,12 @@ DAMAGE = ("malformed", "not a database", "disk i/o error")
 
 
 def person_error(e: sqlite3.DatabaseError) -> Exception:
-    """SQLite's error as one a person can act on, where there is one (else ``e`` itself)."""
+    """SQLite's error as one a person can act on, where there is one (else ``e`` itself).
+    PostgreSQL's (psycopg's) are :func:`ehkit.postgres.person_error`'s."""
+    if type(e).__module__.startswith("psycopg"):
+        from . import postgres
+
+        return postgres.person_error(e)
     msg = str(e).lower()
     if any(d in msg for d in DAMAGE):
         return StoreError(f"the store could not be read ({e}): it is damaged; run `ehkit "

@@ -236,6 +236,36 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
     return db
 
 
+# PostgreSQL's error codes (SQLSTATE) a person can act on: the class (two characters) or
+# the code, and what ehkit tells them.
+_BUSY = ("the PostgreSQL store stayed busy with other saves: nothing was saved. Try again.")
+PERSON_ERRORS = {
+    "08": (store.StoreError, "the connection to the PostgreSQL store was lost ({}): nothing "
+           "was saved. Try again; if it goes on, ask IT whether the database server is up"),
+    "57P01": (store.StoreError, "the PostgreSQL server was shut down ({}): nothing was saved. "
+              "Try again when IT has it running"),
+    "25006": (store.StoreReadOnly, "the PostgreSQL store is read-only ({}): nothing was saved. "
+              "Point --db / EHKIT_DB at the primary server, not a read-only copy"),
+    "53": (store.StoreFull, "the PostgreSQL server has no room ({}): nothing was saved. Ask IT "
+           "to free space, then save again"),
+    "42501": (store.StoreError, "ehkit's login may not do this in the PostgreSQL store ({}): "
+              "nothing was saved. Ask IT to make ehkit's login the owner of its database"),
+    "40001": (store.StoreError, _BUSY), "40P01": (store.StoreError, _BUSY),
+    "55P03": (store.StoreError, _BUSY), "57014": (store.StoreError, _BUSY),
+}
+
+
+def person_error(e) -> Exception:
+    """psycopg's error as one a person can act on, where there is one (else ``e`` itself)."""
+    code = getattr(e, "sqlstate", None) or ("08" if isinstance(
+        e, _psycopg().OperationalError) else "")
+    found = PERSON_ERRORS.get(code) or PERSON_ERRORS.get(code[:2])
+    if found is None:
+        return e
+    kind, message = found
+    return kind(message.format(shown(" ".join(str(e).split())[:200])))
+
+
 @contextlib.contextmanager
 def transaction(db: Database) -> Iterator[Database]:
     """One write, all or nothing, naming the person for the change log; writers take turns.
@@ -246,12 +276,18 @@ def transaction(db: Database) -> Iterator[Database]:
             yield db
         return
     who = store.current_actor()
-    with raw.transaction():
-        raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
-                    " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s, true)",
-                    (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
-                     store._text(who.reason) or ""))
-        yield db
+    try:
+        with raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
+                        " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s,"
+                        " true)",
+                        (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
+                         store._text(who.reason) or ""))
+            yield db
+    except _psycopg().Error as e:
+        if (mapped := person_error(e)) is e:
+            raise  # not a person's to fix: a bug, keeps its traceback
+        raise mapped from e
 
 
 # -- the schema ----------------------------------------------------------------------------

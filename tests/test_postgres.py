@@ -399,3 +399,39 @@ def test_of_savers_racing_from_the_same_version_one_wins_and_none_is_lost(store_
         assert check.chain_checks(db) == []
     finally:
         db.close()
+
+
+def test_a_read_only_postgresql_store_refuses_a_copy_in_one_line(demo_db_path, pg_server,
+                                                                 capsys):
+    url = pg_server.new_database()
+    db = store.connect(url)  # the schema made
+    (name,) = db.execute("SELECT current_database()").fetchone()
+    db.close()
+    admin = psycopg.connect(pg_server.url("postgres"), autocommit=True)
+    admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    admin.close()
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert "the PostgreSQL store is read-only" in err and "nothing was saved" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_lost_connection_is_told_as_such_and_nothing_is_saved(pg_server):
+    url = pg_server.new_database()
+    db = store.connect(url)
+    try:
+        base_rows(db)
+        (pid,) = db.execute("SELECT pg_backend_pid()").fetchone()
+        admin = psycopg.connect(pg_server.url("postgres"), autocommit=True)
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        admin.close()
+        with pytest.raises(store.StoreError, match="connection to the PostgreSQL store was lost"
+                           "|PostgreSQL server was shut down"), store.transaction(db):
+            db.execute("INSERT INTO children (episode_id, name) VALUES (1, 'Never Saved')")
+    finally:
+        db.close()
+    again = store.connect(url)
+    try:
+        assert again.execute("SELECT count(*) FROM children").fetchone()[0] == 1
+    finally:
+        again.close()
