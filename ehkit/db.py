@@ -709,7 +709,7 @@ def change_log_trigger_sql(db: sqlite_utils.Database) -> dict[str, str]:
 
 
 BULK_CHUNK = 20_000  # rowids a bulk insert's change-log row covers (at most so many rows)
-_LOG_COLUMNS = "at, user, actor, table_name, row_key, audit_id, field, old, new, reason, hash"
+_LOG_COLUMNS = 'at, "user", actor, table_name, row_key, audit_id, field, old, new, reason, hash'
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
@@ -746,6 +746,7 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     Runs inside :func:`transaction`, and the block only inserts into ``table``, after its
     last rowid (new ids ascending, or none given). The insert trigger is set aside for the
     block and put back in the same transaction, so no other connection sees it missing.
+    On PostgreSQL (:func:`ehkit.postgres.inserts_set_aside`) the table is keyed by ``id``.
     """
     conn = db.conn
     if not conn.in_transaction:
@@ -753,6 +754,13 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     names, pk, _ = table_columns(db, table)
     if table in UNLOGGED or pk == ["rowid"]:
         raise RuntimeError(f"a bulk insert logs rows by primary key: {table} has none")
+    if is_postgres(db):
+        from . import postgres
+
+        with postgres.inserts_set_aside(db, table) as before:
+            yield
+        _log_together(db, table, names, before)
+        return
     trigger = f"log_{table}_insert"
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
     saved = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -774,28 +782,32 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
 
 
 def _log_together(db, table: str, names: list[str], after: int) -> None:
-    conn = db.conn
-    (at,) = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')").fetchone()
+    conn, pg = db.conn, is_postgres(db)
+    if pg:  # the same steps in PostgreSQL's words: its rows by id (it has no rowid)
+        from .postgres import BULK_LOG_ROW, NOW_MS, bulk_rows_sql
+    (at,) = conn.execute(NOW_MS if pg else "SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                         ).fetchone()
     who = current_actor()
     head = conn.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = head[0] if head else None
-    t, key = _q(table), log_key()
+    t, key, rowid = _q(table), log_key(), "id" if pg else "rowid"
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
-    payload = (f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
-               f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
-               f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
-    (last,) = conn.execute(f"SELECT max(rowid) FROM {t}").fetchone()
+    payload = bulk_rows_sql(table, names, columns) if pg else (
+        f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
+        f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
+        f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
+    (last,) = conn.execute(f"SELECT max({rowid}) FROM {t}").fetchone()
     while last is not None and after < last:  # a range of rowids at a time, read in order
-        (first,) = conn.execute(f"SELECT min(rowid) FROM {t} WHERE rowid > ?",
+        (first,) = conn.execute(f"SELECT min({rowid}) FROM {t} WHERE {rowid} > ?",
                                 (after,)).fetchone()  # over any gap in the ids
         upto = first - 1 + BULK_CHUNK
         (new,) = conn.execute(payload, (after, upto)).fetchone()
         fields = (at, _text(who.user), _text(who.actor), table, None, None, None, None, new,
                   _text(who.reason))
         prev = chain_hash(prev, *fields, key=key)
-        conn.execute(f"INSERT INTO change_log ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 11)})",
-                     (*fields, prev))
+        conn.execute(f"INSERT INTO change_log ({_LOG_COLUMNS}) VALUES "
+                     f"({BULK_LOG_ROW if pg else ', '.join('?' * 11)})", (*fields, prev))
         after = upto
 
 

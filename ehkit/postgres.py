@@ -290,6 +290,45 @@ def transaction(db: Database) -> Iterator[Database]:
         raise mapped from e
 
 
+# -- a bulk insert, logged together (ehkit.db.logged_together) ---------------------------
+NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb
+
+
+def bulk_rows_sql(table: str, names: list[str], columns_json: str) -> str:
+    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text."""
+    listed = "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in names) + "]"
+    return (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
+            f"""to_jsonb(t), {listed}), ',' ORDER BY t.id) || ']}}' """
+            f"FROM {store._q(table)} AS t WHERE t.id > ? AND t.id <= ?")
+
+
+@contextlib.contextmanager
+def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
+    """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
+    the block (ALTER TABLE, which only the table's owner may do, inside the transaction, so
+    no other connection sees it off); gives the last id before it. The transaction's own
+    counts of the table's changes (pg_stat_xact) show the block only inserted, after it."""
+    if store.table_columns(db, table)[1] != ["id"]:
+        raise RuntimeError(f"a bulk insert on PostgreSQL logs rows by id: {table} has none")
+    t, trigger = store._q(table), store._q(f"log_{table}")
+    counts = ("SELECT pg_stat_get_xact_tuples_inserted(c), pg_stat_get_xact_tuples_updated(c),"
+              " pg_stat_get_xact_tuples_deleted(c) FROM (SELECT ?::regclass AS c) AS x")
+    (before,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
+    start = db.execute(counts, [t]).fetchone()
+    db.execute(f"ALTER TABLE {t} DISABLE TRIGGER {trigger}")
+    try:
+        yield before
+    finally:
+        if db.conn.raw.info.transaction_status == _psycopg().pq.TransactionStatus.INTRANS:
+            db.execute(f"ALTER TABLE {t} ENABLE TRIGGER {trigger}")
+    inserted, updated, deleted = (b - a for a, b in zip(start, db.execute(counts, [t])
+                                                        .fetchone(), strict=True))
+    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
+    if updated or deleted or landed != inserted:
+        raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
+
+
 # -- the schema ----------------------------------------------------------------------------
 def baseline_number() -> int:
     head = BASELINE.read_text(encoding="utf-8").partition("\n")[0]

@@ -435,3 +435,48 @@ def test_a_lost_connection_is_told_as_such_and_nothing_is_saved(pg_server):
         assert again.execute("SELECT count(*) FROM children").fetchone()[0] == 1
     finally:
         again.close()
+
+
+# -- a bulk insert, logged together -------------------------------------------------------
+def bulk_children(db) -> None:
+    base_rows(db)
+    with store.acting_as(actor="loader"), store.transaction(db):
+        store.bulk_insert(db, "children", ["episode_id", "name", "date_of_birth"],
+                          [(1, f"{AWKWARD} {n}", None if n % 3 else "2019-05-0" + str(n % 9 + 1))
+                           for n in range(10)])
+
+
+def test_a_bulk_insert_is_logged_together_the_same_on_both(pg_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "BULK_CHUNK", 4)
+    lite, pg = store.connect(tmp_path / "ehkit.db"), store.connect(pg_server.new_database())
+    try:
+        for db in (lite, pg):
+            bulk_children(db)
+            assert check.chain_checks(db) == [] and check.replay_checks(db) == []
+            assert check.trigger_checks(db) == []  # the insert trigger back in place
+        assert logged(pg) == logged(lite)
+        together = [r for r in logged(pg) if r[2] == "children" and r[3] is None]
+        assert len(together) == 3  # ids 2-11 in chunks of 4 ids: 2-5, 6-9, 10-11
+        with store.transaction(pg):  # a later change to a bulk row is logged on its own
+            pg.execute("UPDATE children SET name = 'Renamed' WHERE id = 5")
+        assert logged(pg)[-1][2:8] == ("children", "5", None, "name", f"{AWKWARD} 3", "Renamed")
+        assert check.replay_checks(pg) == []
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_on_postgresql_a_bulk_insert_that_changes_other_rows_is_refused(pg_server):
+    db = store.connect(pg_server.new_database())
+    try:
+        base_rows(db)
+        before = db.execute("SELECT count(*) FROM change_log").fetchone()[0]
+        with pytest.raises(RuntimeError, match="may only add rows after its last id"), \
+                store.transaction(db), store.logged_together(db, "children"):
+            db.execute("INSERT INTO children (episode_id, name) VALUES (1, 'Ann Added')")
+            db.execute("UPDATE children SET name = 'Changed Unlogged' WHERE id = 1")
+        assert db.execute("SELECT name FROM children").fetchall() == [("Kit Testchild",)]
+        assert db.execute("SELECT count(*) FROM change_log").fetchone()[0] == before
+        assert check.trigger_checks(db) == []
+    finally:
+        db.close()

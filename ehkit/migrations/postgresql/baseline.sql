@@ -440,6 +440,12 @@ CREATE FUNCTION ehkit_row_json(r jsonb, cols text[]) RETURNS text LANGUAGE sql I
                            ORDER BY i) || '}'
   FROM unnest(cols) WITH ORDINALITY AS x(c, i) $$;
 
+-- A row as SQLite's json_array writes it: the values of the columns, in order (a bulk
+-- insert's rows, logged together: ehkit.db.logged_together).
+CREATE FUNCTION ehkit_row_array(r jsonb, cols text[]) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT '[' || string_agg(coalesce((r -> c)::text, 'null'), ',' ORDER BY i) || ']'
+  FROM unnest(cols) WITH ORDINALITY AS x(c, i) $$;
+
 -- The trigger on every logged table: TG_ARGV holds the column naming the row's audit ('' if
 -- none), the primary key's columns (comma-separated), then the logged columns in order.
 CREATE FUNCTION ehkit_log() RETURNS trigger LANGUAGE plpgsql AS $$
