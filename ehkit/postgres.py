@@ -138,7 +138,7 @@ class Database:
 
 class Table:
     """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
-    insert_all, update by primary key, upsert_all, count."""
+    insert_all, update and delete by primary key, upsert_all, count."""
 
     def __init__(self, db: Database, name: str):
         self.db, self.name, self.last_pk = db, name, None
@@ -151,9 +151,13 @@ class Table:
     def count(self) -> int:
         return self.db.execute(f"SELECT count(*) FROM {store._q(self.name)}").fetchone()[0]
 
-    def insert(self, row: dict) -> Table:
-        """One row; ``last_pk`` is its primary key (one column: the value)."""
+    def insert(self, row: dict, replace: bool = False) -> Table:
+        """One row; ``last_pk`` is its primary key (one column: the value). ``replace``
+        deletes the row with its primary key first, as SQLite's INSERT OR REPLACE does (and
+        so is logged: a delete, then an insert)."""
         pk = self._pk
+        if replace and all(c in row for c in pk):
+            self.delete([row[c] for c in pk])
         key = self.db.conn.raw.execute(
             self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
             list(row.values())).fetchone()
@@ -176,16 +180,25 @@ class Table:
         return self
 
     def update(self, pk_values, updates: dict) -> Table:
-        pk = self._pk
-        values = list(pk_values) if isinstance(pk_values, list | tuple) else [pk_values]
         if updates:
-            self.db.execute(
-                f"UPDATE {store._q(self.name)} SET "
-                f"{', '.join(f'{store._q(c)} = ?' for c in updates)} WHERE "
-                f"{' AND '.join(f'{store._q(c)} = ?' for c in pk)}",
-                [*updates.values(), *values])
+            self.db.execute(f"UPDATE {store._q(self.name)} SET "
+                            f"{', '.join(f'{store._q(c)} = ?' for c in updates)} WHERE "
+                            f"{self._where}", [*updates.values(), *self._key(pk_values)])
         self.last_pk = pk_values
         return self
+
+    def delete(self, pk_values) -> Table:
+        self.db.execute(f"DELETE FROM {store._q(self.name)} WHERE {self._where}",
+                        self._key(pk_values))
+        return self
+
+    @property
+    def _where(self) -> str:
+        return " AND ".join(f"{store._q(c)} = ?" for c in self._pk)
+
+    @staticmethod
+    def _key(pk_values) -> list:
+        return list(pk_values) if isinstance(pk_values, list | tuple) else [pk_values]
 
     def _sql(self, columns: list[str], tail: str = "") -> str:
         return (f"INSERT INTO {store._q(self.name)} ({', '.join(map(store._q, columns))})"
