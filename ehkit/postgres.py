@@ -4,21 +4,30 @@ SQLite stays the embedded default; ``EHKIT_DB`` / ``--db`` given a ``postgresql:
 opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least churn:
 
 - **One adapter, the same calls.** The store code talks to a sqlite-utils ``Database``
-  through a few calls (the survey of ``ehkit/``, by kind: ``conn.execute`` 137,
-  ``db.execute`` 80, ``db.query`` 44, ``db[table]`` insert/update/upsert 36, ``PRAGMA`` 47,
-  ``sqlite_master``/``sqlite_sequence`` 9, ``rowid`` 15, date functions (``strftime``,
-  ``julianday``, ``date(x, modifier)``) 15, ``json_*``/``group_concat`` 10, ``INSERT OR``
-  3, ``sqlite3`` errors caught 17, in 21 modules). :class:`Database` gives a PostgreSQL
-  connection the same shape: ``db.conn.execute`` and ``db.execute`` (``?`` and ``:name``
-  placeholders become psycopg's ``%s`` and ``%(name)s``), ``db.query`` (rows as dicts),
-  ``db.table_names()``, ``db.view_names()``, ``db[table].insert_all``,
-  ``db.conn.in_transaction``, ``db.close()``. So the plain SQL that
-  both dialects read alike (most of it: the figures, the views) runs unchanged.
+  through a few calls. The survey of ``ehkit/`` as this work began (54 modules, 21 of them
+  importing sqlite3 or sqlite-utils), by kind: ``conn.execute``/``executemany`` 148,
+  ``db.execute`` 80, ``db.query`` 44, ``db[table]`` insert/update/upsert/delete/count 42,
+  ``table_names()`` 3. :class:`Database` gives a PostgreSQL connection the same shape:
+  ``db.conn.execute`` and ``db.execute`` (``?`` and ``:name`` placeholders become psycopg's
+  ``%s`` and ``%(name)s``), ``db.query`` (rows as dicts), ``db[table]`` (:class:`Table`),
+  ``db.table_names()``, ``db.view_names()``, ``db.conn.in_transaction``, ``db.close()``.
+  So the plain SQL both dialects read alike (most of it: the figures, the views) runs as it
+  is. SQLite's own words to replace, counted the same way: ``PRAGMA`` 47,
+  ``sqlite_master``/``sqlite_sequence`` 9, ``rowid`` 15, temp tables 12, SQL date functions
+  (``strftime``, ``date(x, '+n days')``, ``julianday``) 4, ``json_*``/``group_concat`` 10,
+  ``INSERT OR`` 2 (``ON CONFLICT`` 1), ``COLLATE NOCASE``/``LIKE`` 6, ``sqlite3`` errors
+  caught 18.
 - **Where the SQL must differ, the two versions side by side**, in the function that needs
   them, chosen by :func:`ehkit.db.is_postgres` (e.g. ``ehkit.check``'s change-log counter:
-  ``sqlite_sequence`` beside the identity sequence). ``PRAGMA`` uses become catalogue
-  queries (``table_info``: ``information_schema.columns``); ``rowid`` becomes the primary
-  key; ``INSERT OR REPLACE``/``IGNORE`` become ``ON CONFLICT``, which SQLite also reads.
+  ``sqlite_sequence`` beside the identity sequence; ``ehkit.db._log_together``'s rows as
+  JSON). ``PRAGMA table_info`` becomes ``information_schema.columns``
+  (:func:`ehkit.db.table_columns` answers for both); ``rowid`` becomes ``id``.
+- **Otherwise, SQL both read alike** (the rule for the slices to come): a condition is a
+  comparison, not a bare integer (``WHERE TRUE``, not ``WHERE 1``; ``is_auditor = 1``);
+  ``NULLS FIRST`` where a NULL may sort (SQLite puts NULLs first, PostgreSQL last);
+  ``"user"`` quoted (in PostgreSQL, bare ``user`` is the database login); ``ON CONFLICT``,
+  not ``INSERT OR``; ``lower(x) = lower(?)`` where SQLite's ``NOCASE`` or ``LIKE`` ignore
+  case (PostgreSQL's do not); no ``+column`` planner hints in shared SQL.
 - **The schema** is ``migrations/postgresql/baseline.sql``: SQLite's as of the newest
   migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``; the
   views word for word). A later SQLite migration gets a twin of the same name in that
@@ -30,10 +39,13 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   The person comes from :func:`transaction`, which names them in the transaction's settings
   (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
   own, and a change made outside ehkit is logged under the database login.
+  A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
+  ``id`` (:func:`inserts_set_aside`).
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
-  advisory lock, so the chain never forks and the version checks read what they guard.
+  advisory lock, so the chain never forks and the version checks read what they guard. A
+  new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
 - **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
-  an ORDER BY gives the same order on both.
+  an ORDER BY gives the same order on both: a new store is made only in such a database.
 """
 
 from __future__ import annotations
@@ -235,6 +247,8 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
             listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
             raise store.NotAStore(f"{shown(url)} is a PostgreSQL database but not an ehkit "
                                   f"store (its tables: {listed}): give the ehkit store's URL")
+        if not tables:
+            _refuse_other_collations(db)
         if not tables and (must_exist or read_only):
             raise store.DatabaseMissing(
                 f"no ehkit store in {shown(url)}: make one there with `ehkit copy --from "
@@ -277,6 +291,24 @@ def person_error(e) -> Exception:
         return e
     kind, message = found
     return kind(message.format(shown(" ".join(str(e).split())[:200])))
+
+
+C_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}  # code point order, as SQLite's BINARY
+
+
+def _refuse_other_collations(db: Database) -> None:
+    """A new store sorts text as SQLite does, or is not made: the same lists, the same order."""
+    provider, collation = db.execute(
+        "SELECT datlocprovider, datcollate FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if provider != "c" or collation not in C_COLLATIONS:
+        (name,) = db.execute("SELECT current_database()").fetchone()
+        rules = collation if provider == "c" else "ICU"
+        raise store.StoreError(
+            f"the database {name} sorts text by a language's rules ({rules}), so lists would "
+            "not come out in the order SQLite gives them: make it "
+            f"with the C collation (createdb --locale=C --template=template0 {name}), then try "
+            "again. Nothing was changed")
 
 
 @contextlib.contextmanager

@@ -480,3 +480,18 @@ def test_on_postgresql_a_bulk_insert_that_changes_other_rows_is_refused(pg_serve
         assert check.trigger_checks(db) == []
     finally:
         db.close()
+
+
+def test_a_new_store_is_made_only_where_text_sorts_as_in_sqlite(demo_db_path, pg_server,
+                                                                capsys):
+    admin = psycopg.connect(pg_server.url("postgres"), autocommit=True)
+    admin.execute("CREATE DATABASE by_language LOCALE_PROVIDER icu ICU_LOCALE 'en-GB'"
+                  " LOCALE 'C' TEMPLATE template0")
+    admin.close()
+    url = pg_server.url("by_language")
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert "sorts text by a language's rules" in err and "--locale=C" in err
+    with psycopg.connect(url) as con:  # nothing made there
+        assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                           ).fetchone()[0] == 0
