@@ -495,3 +495,23 @@ def test_a_new_store_is_made_only_where_text_sorts_as_in_sqlite(demo_db_path, pg
     with psycopg.connect(url) as con:  # nothing made there
         assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
                            ).fetchone()[0] == 0
+
+
+def test_a_store_sealed_with_the_log_key_is_copied_and_its_chain_goes_on_sealed(
+        pg_server, tmp_path, log_key, capsys):
+    source = tmp_path / "keyed.db"
+    lite = store.connect(source)
+    write_some(lite)
+    lite.close()
+    url = pg_server.new_database()
+    assert cli.main(["copy", "--from", str(source), "--to", url]) == 0
+    pg = store.connect(url)
+    try:
+        with store.transaction(pg):  # PostgreSQL's HMAC goes on from Python's
+            pg.execute("UPDATE children SET name = 'Kit Renamed' WHERE id = 1")
+        hashes = [r[0] for r in pg.execute("SELECT hash FROM change_log ORDER BY id")]
+        assert all(h.startswith(store.KEYED) for h in hashes) and len(hashes) > 5
+        assert check.chain_checks(pg) == []
+    finally:
+        pg.close()
+    assert cli.main(["check", "--db", url]) == 0, capsys.readouterr().out
