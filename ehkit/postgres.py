@@ -335,6 +335,25 @@ def transaction(db: Database) -> Iterator[Database]:
         raise mapped from e
 
 
+def tool(name: str, url: str) -> tuple[list[str], dict]:
+    """PostgreSQL's own tool ``name`` (pg_dump, pg_restore) for the store at ``url``: its
+    command's start and environment; the password goes in the environment, not on the
+    command line where others may see it."""
+    import os
+    import shutil
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    found = shutil.which(name)
+    if not found:
+        raise store.StoreError(f"{name} is not installed: install PostgreSQL's client tools "
+                               "(Debian: postgresql-client), then try again")
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    return ([found, "--dbname", make_conninfo(**params)],
+            {**os.environ, **({"PGPASSWORD": password} if password else {})})
+
+
 # -- a bulk insert, logged together (ehkit.db.logged_together) ---------------------------
 NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb

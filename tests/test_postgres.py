@@ -314,7 +314,7 @@ def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
     assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
 
 
-@pytest.mark.parametrize("argv", [["report", "quarterly"], ["backup"], ["demo"],
+@pytest.mark.parametrize("argv", [["report", "quarterly"], ["history", "1"], ["demo"],
                                   ["actions", "overdue"], ["users", "list"]])
 def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
     monkeypatch.setenv("EHKIT_DB", "postgresql://ehkit@/anywhere?host=/nonexistent")
@@ -515,3 +515,48 @@ def test_a_store_sealed_with_the_log_key_is_copied_and_its_chain_goes_on_sealed(
     finally:
         pg.close()
     assert cli.main(["check", "--db", url]) == 0, capsys.readouterr().out
+
+
+# -- backup and restore: pg_dump and pg_restore, with the same checks ------------------------
+def test_a_postgresql_store_is_backed_up_with_pg_dump_and_restored_with_pg_restore(
+        demo_db_path, pg_server, tmp_path, capsys):
+    url, other = pg_server.new_database(), pg_server.new_database()
+    assert cli.main(["copy", "--from", str(demo_db_path), "--to", url]) == 0
+    assert cli.main(["backup", "--db", url, "--to", str(tmp_path / "backups")]) == 0
+    out = capsys.readouterr().out
+    (made,) = (tmp_path / "backups").glob("*.dump")
+    lite = store.connect(demo_db_path, read_only=True)
+    try:
+        head = check.head(lite)
+    finally:
+        lite.close()
+    assert f"{made} (" in out and f"chain head {head[1]}" in out
+    assert (tmp_path / "backups" / "ehkit-anchors.txt").read_text().count(head[1]) == 1
+    assert not list((tmp_path / "backups").glob("*.partial"))
+    assert cli.main(["backup", "--db", other, "--restore", str(made)]) == 0
+    restored = store.connect(other)
+    try:
+        assert check.head(restored) == head
+        assert rows_of(restored, "audits") == rows_of(store.connect(url), "audits")
+        assert check.trigger_checks(restored) == [] and check.chain_checks(restored) == []
+    finally:
+        restored.close()
+    assert cli.main(["check", "--db", other]) == 0
+    capsys.readouterr()
+    # Into a database that holds a store: refused, nothing replaced.
+    assert cli.main(["backup", "--db", other, "--restore", str(made)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+
+
+def test_a_postgresql_backup_needs_a_folder_and_a_restore_needs_a_backup(pg_server, tmp_path,
+                                                                         capsys):
+    url = pg_server.new_database()
+    store.connect(url).close()
+    assert cli.main(["backup", "--db", url]) == 2
+    assert "give one with --to" in capsys.readouterr().err
+    not_a_dump = tmp_path / "notes.dump"
+    not_a_dump.write_text("not a backup")
+    assert cli.main(["backup", "--db", pg_server.new_database(), "--restore",
+                     str(not_a_dump)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a backup" in err and "Traceback" not in err and err.count("\n") == 1

@@ -18,9 +18,13 @@ BEGIN
 EXCEPTION WHEN data_exception THEN RETURN NULL;
 END $$;
 
--- SQLite's CHECK (x IS date(x, '+0 days')): NULL, or an ISO date that exists.
-CREATE FUNCTION ehkit_is_date(value text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
-  SELECT value IS NULL OR ehkit_date(value) IS NOT NULL $$;
+-- SQLite's CHECK (x IS date(x, '+0 days')): NULL, or an ISO date that exists. A body in
+-- SQL's own words (BEGIN ATOMIC) is bound when made, so pg_restore, which runs with an
+-- empty search_path, still finds ehkit_date when it checks the rows it loads.
+CREATE FUNCTION ehkit_is_date(value text) RETURNS boolean LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+  SELECT value IS NULL OR ehkit_date(value) IS NOT NULL;
+END;
 
 -- SQLite's json_valid(x).
 CREATE FUNCTION ehkit_json_valid(value text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
