@@ -560,3 +560,71 @@ def test_a_postgresql_backup_needs_a_folder_and_a_restore_needs_a_backup(pg_serv
                      str(not_a_dump)]) == 2
     err = capsys.readouterr().err
     assert "is not a backup" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+# -- sixteen processes saving at once ------------------------------------------------------
+SAVERS, SAVES_EACH = 16, 12
+
+
+def _saver(url: str, worker: int, results) -> None:
+    """Save whole audits through ehkit.audits, opening each again now and then to change it."""
+    from builders import audit_form
+
+    from ehkit import audits
+
+    saved, errors = [], []
+    database = store.connect(url)
+    try:
+        for n in range(SAVES_EACH):
+            try:
+                audit_id = audits.save_draft(database, audit_form(text=f"worker {worker} {n}"))
+                if n % 4 == 0:
+                    again = audits.load(database, audit_id)
+                    audits.save_draft(database, {**again, "summary": f"{worker} {n}, edited"},
+                                      audit_id=audit_id)
+                saved.append(audit_id)
+            except Exception:  # any error here would have reached an auditor
+                import traceback
+
+                errors.append(traceback.format_exc())
+    finally:
+        database.close()
+        results.put((saved, errors))
+
+
+@pytest.mark.slow
+def test_sixteen_processes_saving_at_once_on_postgresql_lose_nothing(pg_server):
+    import multiprocessing as mp
+
+    from builders import complete_audit
+
+    url = pg_server.new_database()
+    database = store.connect(url)
+    base_rows(database)
+    database.close()
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_saver, args=(url, w, results)) for w in range(SAVERS)]
+    for w in workers:
+        w.start()
+    reports = [results.get(timeout=280) for _ in workers]
+    for w in workers:
+        w.join(60)
+    errors = [e for _, errs in reports for e in errs]
+    assert errors == [], errors[0]
+    saved = [i for ids, _ in reports for i in ids]
+    assert len(saved) == len(set(saved)) == SAVERS * SAVES_EACH
+    database = store.connect(url)
+    try:
+        whole = complete_audit()
+        per_audit = database.execute(
+            "SELECT (SELECT count(*) FROM answers WHERE audit_id = a.id),"
+            " (SELECT count(*) FROM checklist_answers WHERE audit_id = a.id), count(*)"
+            " FROM audits a GROUP BY 1, 2").fetchall()
+        assert per_audit == [(len(whole["answers"]), len(whole["checklist"]), len(saved))]
+        edited = database.execute("SELECT count(*) FROM audits WHERE summary LIKE '%, edited'"
+                                  ).fetchone()[0]
+        assert edited == SAVERS * -(-SAVES_EACH // 4)
+        assert check.chain_checks(database) == [] and check.replay_checks(database) == []
+    finally:
+        database.close()
