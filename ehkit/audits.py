@@ -270,7 +270,7 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
                   audited_from, audited_to) -> tuple[list[str], list]:
     """:func:`find`'s terms as SQL conditions on ``audits a`` and ``episodes e`` with their
     parameters; a term that cannot be searched for goes in ``errors``."""
-    where, params = ["1"], []
+    where, params = ["TRUE"], []
     if not _blank(number):
         text = str(number).strip()
         if isinstance(number, bool) or not text.isdigit() or not records.is_id(int(text)):
@@ -281,7 +281,7 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
             params.append(int(text))
     if not _blank(ehm_number):
         if isinstance(ehm_number, str):
-            where.append("e.ehm_number = ? COLLATE NOCASE")  # EHM101 or ehm101: one case
+            where.append("lower(e.ehm_number) = lower(?)")  # EHM101 or ehm101: one case
             params.append(ehm_number.strip())
         else:
             errors["ehm_number"] = "Type the EHM number as it is written, like EHM101385."
@@ -294,8 +294,8 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
         if not statuses or not set(statuses) <= set(STATUS_LABELS):
             errors["status"] = f"choose statuses from {', '.join(STATUS_LABELS)}."
         else:
-            # "+": with several statuses SQLite walks the updated_at index newest first.
-            column = "+a.status" if len(statuses) > 1 else "a.status"
+            # || '': with several statuses SQLite walks the updated_at index newest first.
+            column = "a.status || ''" if len(statuses) > 1 else "a.status"
             where.append(f"{column} IN ({', '.join('?' * len(statuses))})")
             params += statuses
     days = {}

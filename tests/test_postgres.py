@@ -4,6 +4,7 @@ SQLite. Only invented people."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 
@@ -628,3 +629,57 @@ def test_sixteen_processes_saving_at_once_on_postgresql_lose_nothing(pg_server):
         assert check.chain_checks(database) == [] and check.replay_checks(database) == []
     finally:
         database.close()
+
+
+# -- an audit's whole life -----------------------------------------------------------------
+def a_whole_life(db) -> dict:
+    """Save, find, submit, moderate, reopen with a reason, save again, resubmit: what each
+    step leaves (the figures' view of the grade that counts among it)."""
+    from builders import add_moderator, audit_form
+
+    from ehkit import audits
+
+    day = dt.date(2026, 11, 24)
+    base_rows(db)
+    add_moderator(db)
+    audit_id = audits.save_draft(db, audit_form())
+    seen = {"found": [r["id"] for r in audits.find(db, ehm_number=" ehm1",
+                                                     status=["draft", "submitted"]).rows]}
+    audits.submit(db, audit_id, today=day)
+    audits.moderate(db, audit_id, 3, {}, {}, on=day)
+    seen["moderated"] = final_grades(db, audit_id)
+    audits.reopen(db, audit_id, "New evidence on the file")
+    seen["reopened"] = final_grades(db, audit_id)
+    again = audits.load(db, audit_id)
+    audits.save_draft(db, {**again, "overall_grade": 3, "overall_reasons": "Less evidence"})
+    audits.submit(db, audit_id, today=day)
+    whole = audits.load(db, audit_id)
+    seen["audit"] = {k: v for k, v in whole.items() if k not in (*STAMPS, "submitted_at")}
+    seen["final"] = final_grades(db, audit_id)
+    seen["log"] = [r[2:] for r in logged(db)]  # without the login and actor
+    seen["note"] = audits.case_note(db, audit_id)
+    return seen
+
+
+def final_grades(db, audit_id: int) -> list[tuple]:
+    return [tuple(r) for r in db.execute(
+        "SELECT key, grade FROM final_grades WHERE audit_id = ? ORDER BY key", [audit_id])]
+
+
+def test_an_audits_whole_life_is_the_same_on_both(pg_server, tmp_path):
+    lives = []
+    for where in (tmp_path / "ehkit.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            lives.append(a_whole_life(db))
+        finally:
+            db.close()
+    sqlite_life, postgresql_life = lives
+    assert sqlite_life["found"] == [1] and dict(sqlite_life["final"])["overall"] == 3
+    assert sqlite_life["moderated"] == sqlite_life["reopened"] != sqlite_life["final"]
+    for step in sqlite_life:
+        if step == "log":  # the same rows, but times in the audit's own columns differ
+            assert len(postgresql_life["log"]) == len(sqlite_life["log"])
+            assert [r[:4] for r in postgresql_life["log"]] == [r[:4] for r in sqlite_life["log"]]
+        else:
+            assert postgresql_life[step] == sqlite_life[step], step
