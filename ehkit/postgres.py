@@ -247,12 +247,12 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
             listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
             raise store.NotAStore(f"{shown(url)} is a PostgreSQL database but not an ehkit "
                                   f"store (its tables: {listed}): give the ehkit store's URL")
-        if not tables:
-            _refuse_other_collations(db)
         if not tables and (must_exist or read_only):
             raise store.DatabaseMissing(
                 f"no ehkit store in {shown(url)}: make one there with `ehkit copy --from "
                 "data/ehkit.db --to URL`, or point --db / EHKIT_DB at the store")
+        if not tables:  # a store is to be made here (or restored)
+            _refuse_other_collations(db)
         if tables:
             store.refuse_newer(db)
         if migrate and not read_only:

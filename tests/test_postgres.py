@@ -683,3 +683,13 @@ def test_an_audits_whole_life_is_the_same_on_both(pg_server, tmp_path):
             assert [r[:4] for r in postgresql_life["log"]] == [r[:4] for r in sqlite_life["log"]]
         else:
             assert postgresql_life[step] == sqlite_life[step], step
+
+
+def test_check_of_an_empty_postgresql_database_says_there_is_no_store(pg_server, capsys):
+    url = pg_server.new_database()
+    assert cli.main(["check", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "no ehkit store in" in err and "ehkit copy --from" in err
+    with psycopg.connect(url) as con:  # and made none
+        assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                           ).fetchone()[0] == 0
