@@ -89,13 +89,11 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
         access.require(db, "check")
     except sqlite3.DatabaseError:  # a damaged store: the checks below say so
         pass
-    if store.is_postgres(db):  # so far the log's (README, PostgreSQL (in progress))
-        steps = [trigger_checks, chain_checks] + ([replay_checks] if replay else [])
-    else:
-        steps = [database_checks, migration_checks, trigger_checks, chain_checks]
-        steps += [replay_checks] if replay else []
-        # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
-        steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
+    steps = [trigger_checks, chain_checks] if store.is_postgres(db) else [
+        database_checks, migration_checks, trigger_checks, chain_checks]  # PostgreSQL: so far
+    steps += [replay_checks] if replay else []
+    # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
+    steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
     findings: list[Finding] = []
     for step in steps:
         try:
@@ -462,9 +460,9 @@ def _moderations_of_grades_since_changed(db: sqlite_utils.Database) -> list[Find
            CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END AS now
     FROM latest l JOIN audits a ON a.id = l.audit_id
     LEFT JOIN answers an ON an.audit_id = l.audit_id AND an.key = l.key
-    WHERE l.n = 1 AND l.original_grade IS NOT
-          (CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END)
-    ORDER BY l.audit_id, l.key"""
+    WHERE l.n = 1 AND coalesce(l.original_grade, 0) <>
+          coalesce(CASE WHEN l.key = 'overall' THEN a.overall_grade ELSE an.grade END, 0)
+    ORDER BY l.audit_id, l.key"""  # 0: no grade (SQLite's IS NOT, in words both read)
     return [Finding("DQ-MODERATION-STALE", f"audit {audit_id}, {key}",
                     f"moderated as if the auditor's grade were {was}, but the audit holds "
                     f"{now}: reopen the audit and moderate it again")
@@ -593,8 +591,7 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     return out
 
 
-NOT_YET_ON_POSTGRESQL = ("the database's own checks, the migrations' records and the "
-                         "data-quality rules")
+NOT_YET_ON_POSTGRESQL = "the database's own checks and the migrations' records"
 
 
 # -- for the command -------------------------------------------------------------------

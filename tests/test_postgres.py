@@ -693,3 +693,38 @@ def test_check_of_an_empty_postgresql_database_says_there_is_no_store(pg_server,
     with psycopg.connect(url) as con:  # and made none
         assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
                            ).fetchone()[0] == 0
+
+
+def data_quality_cases(db) -> None:
+    """An episode with no children, an action past due that nobody owns, and a moderation of
+    a grade the audit no longer holds (changed behind it, as an older ehkit allowed)."""
+    from builders import add_moderator, audit_form, episode_row
+
+    from ehkit import audits
+
+    day = dt.date(2026, 11, 24)
+    base_rows(db)
+    add_moderator(db)
+    with store.transaction(db):
+        db["episodes"].insert(episode_row(2, "2026-02-01", ehm_number="EHM2"))
+    audit_id = audits.save_draft(db, audit_form())
+    audits.submit(db, audit_id, today=day)
+    audits.moderate(db, audit_id, 3, {}, {}, on=day)
+    with store.transaction(db):
+        db.execute("UPDATE audits SET overall_grade = 1 WHERE id = ?", [audit_id])
+        db.execute("UPDATE actions SET owner_id = NULL, by_whom = NULL, due_date = '2026-06-10'"
+                   " WHERE audit_id = ?", [audit_id])
+
+
+def test_the_data_quality_rules_find_the_same_on_both(pg_server, tmp_path):
+    found = []
+    for where in (tmp_path / "ehkit.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            data_quality_cases(db)
+            found.append(check.data_quality(db, today=dt.date(2026, 11, 24)))
+        finally:
+            db.close()
+    assert found[1] == found[0]
+    assert {"DQ-EPISODE-NO-CHILDREN", "DQ-ACTION-NO-OWNER", "DQ-MODERATION-STALE"} <= {
+        f.code for f in found[0]}
