@@ -89,7 +89,7 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
         access.require(db, "check")
     except sqlite3.DatabaseError:  # a damaged store: the checks below say so
         pass
-    steps = [trigger_checks, chain_checks] if store.is_postgres(db) else [
+    steps = [database_checks, trigger_checks, chain_checks] if store.is_postgres(db) else [
         database_checks, migration_checks, trigger_checks, chain_checks]  # PostgreSQL: so far
     steps += [replay_checks] if replay else []
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
@@ -119,6 +119,8 @@ def _damaged(e: Exception) -> Finding:
 
 
 def database_checks(db: sqlite_utils.Database) -> list[Finding]:
+    if store.is_postgres(db):
+        return _postgresql_foreign_key_checks(db)
     out = []
     try:
         problems = [r[0] for r in db.conn.execute("PRAGMA integrity_check")]
@@ -128,6 +130,33 @@ def database_checks(db: sqlite_utils.Database) -> list[Finding]:
     for table, rowid, parent, _fk in db.conn.execute("PRAGMA foreign_key_check"):
         out.append(Finding("DB-FOREIGN-KEY", f"{table} rowid {rowid}",
                            f"refers to a row of {parent} that does not exist"))
+    return out
+
+
+def _postgresql_foreign_key_checks(db) -> list[Finding]:
+    """PostgreSQL keeps its own files whole; what its foreign keys cannot stop is a
+    superuser loading rows with their triggers off (session_replication_role). So every
+    foreign key is asked, as SQLite's foreign_key_check asks, for rows it does not find."""
+    keys = db.execute(
+        "SELECT conrelid::regclass::text, confrelid::regclass::text,"
+        " ARRAY(SELECT attname FROM unnest(conkey) WITH ORDINALITY AS k(n, i) JOIN pg_attribute"
+        " ON attrelid = conrelid AND attnum = k.n ORDER BY k.i),"
+        " ARRAY(SELECT attname FROM unnest(confkey) WITH ORDINALITY AS k(n, i) JOIN pg_attribute"
+        " ON attrelid = confrelid AND attnum = k.n ORDER BY k.i)"
+        " FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+        " ORDER BY 1, 2").fetchall()
+    out = []
+    for table, parent, columns, refers_to in keys:
+        pk = store.table_columns(db, table)[1]
+        given = " AND ".join(f"c.{store._q(c)} IS NOT NULL" for c in columns)
+        same = " AND ".join(f"p.{store._q(r)} = c.{store._q(c)}"
+                            for c, r in zip(columns, refers_to, strict=True))
+        for (key,) in db.execute(
+                f"SELECT concat_ws('/', {', '.join(f'c.{store._q(c)}' for c in pk)}) FROM"
+                f" {store._q(table)} AS c WHERE {given} AND NOT EXISTS (SELECT 1 FROM"
+                f" {store._q(parent)} AS p WHERE {same}) ORDER BY 1"):
+            out.append(Finding("DB-FOREIGN-KEY", f"{table} {key}",
+                               f"refers to a row of {parent} that does not exist"))
     return out
 
 
@@ -591,7 +620,8 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     return out
 
 
-NOT_YET_ON_POSTGRESQL = "the database's own checks and the migrations' records"
+NOT_YET_ON_POSTGRESQL = ("PostgreSQL's own check of its files (pg_amcheck, IT's to run) and "
+                         "the migrations' records")
 
 
 # -- for the command -------------------------------------------------------------------

@@ -728,3 +728,19 @@ def test_the_data_quality_rules_find_the_same_on_both(pg_server, tmp_path):
     assert found[1] == found[0]
     assert {"DQ-EPISODE-NO-CHILDREN", "DQ-ACTION-NO-OWNER", "DQ-MODERATION-STALE"} <= {
         f.code for f in found[0]}
+
+
+def test_on_postgresql_a_row_loaded_with_the_foreign_keys_off_is_found(pg_server):
+    db = store.connect(pg_server.new_database())
+    try:
+        write_some(db)
+        assert check.database_checks(db) == []
+        db.execute("SET session_replication_role = replica")  # a superuser's bulk load
+        db.execute("INSERT INTO children (id, episode_id, name) VALUES (7, 99, 'Orphan Row')")
+        db.execute("INSERT INTO answers (audit_id, key) VALUES (98, '1')")
+        db.execute("SET session_replication_role = DEFAULT")
+        assert [(f.code, f.where, f.message) for f in check.database_checks(db)] == [
+            ("DB-FOREIGN-KEY", "answers 98/1", "refers to a row of audits that does not exist"),
+            ("DB-FOREIGN-KEY", "children 7", "refers to a row of episodes that does not exist")]
+    finally:
+        db.close()
