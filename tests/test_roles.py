@@ -16,6 +16,7 @@ from builders import add_logins, add_moderator, audit_form, base_rows
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
+from ehkit import db as store
 from ehkit.cli import main
 from ehkit.episodes import case_information
 
@@ -296,9 +297,11 @@ def test_an_auditor_prints_only_their_own_records(team, monkeypatch, tmp_path):
 
 
 # -- the command ---------------------------------------------------------------------------
-def test_users_commands_add_list_import_remove(db, monkeypatch, capsys, tmp_path):
+def test_users_commands_add_list_import_remove(store_at, monkeypatch, capsys, tmp_path):
+    db = store.connect(store_at)  # a SQLite file, and a PostgreSQL database (issue 18)
     base_rows(db)
-    path = db_file(db)
+    db.close()
+    path = str(store_at)
     as_login(monkeypatch, "it.admin")
     assert main(["users", "add", "it.admin", "--role", "admin", "--db", path]) == 0
     assert main(["users", "add", "ava", "--practitioner", "1", "--role", "auditor",
