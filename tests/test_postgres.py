@@ -315,7 +315,8 @@ def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
     assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
 
 
-@pytest.mark.parametrize("argv", [["report", "quarterly"], ["history", "1"], ["demo"],
+@pytest.mark.parametrize("argv", [["report", "quarterly"], ["import", "episodes", "x.csv"],
+                                  ["demo"],
                                   ["actions", "overdue"], ["audit", "print", "1"]])
 def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
     monkeypatch.setenv("EHKIT_DB", "postgresql://ehkit@/anywhere?host=/nonexistent")
@@ -744,3 +745,46 @@ def test_on_postgresql_a_row_loaded_with_the_foreign_keys_off_is_found(pg_server
             ("DB-FOREIGN-KEY", "children 7", "refers to a row of episodes that does not exist")]
     finally:
         db.close()
+
+
+def test_an_audits_history_is_the_same_on_both(pg_server, tmp_path, monkeypatch, capsys):
+    """Its own changes, and the bulk inserts that hold rows of it, cut down to those rows."""
+    from builders import complete_audit
+
+    from ehkit import history
+
+    monkeypatch.setattr(store, "BULK_CHUNK", 2)
+    audit = {**complete_audit()["audit"], "created_at": "2026-03-02T09:00:00Z",
+             "updated_at": "2026-03-02T09:00:00Z"}
+    told = []
+    for where in (tmp_path / "ehkit.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            base_rows(db)
+            with store.acting_as(actor="loader"), store.transaction(db):
+                store.bulk_insert(db, "audits", ["id", *audit],
+                                  [(i, *audit.values()) for i in (1, 2, 3)])
+                store.bulk_insert(db, "actions", ["audit_id", "number", "action"],
+                                  [(i, 1, f"Action for audit {i}") for i in (1, 2, 3)])
+            with store.transaction(db):
+                db.execute("UPDATE audits SET summary = ? WHERE id = 2", [AWKWARD])
+        finally:
+            db.close()
+        assert cli.main(["history", "--db", str(where), "2"]) == 0
+        lines = [line.split("  ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+        db = store.connect(where, read_only=True)
+        try:
+            told.append((lines, history.state_at(db, 2)))
+            assert history.state_at(db, 2, "2000-01-01T00:00:00Z") == {}
+            assert history.state_at(db, 2, "2999-01-01T00:00:00Z") == told[-1][1]
+        finally:
+            db.close()
+    assert told[1] == told[0]
+    lines, state = told[0]
+    assert [line.split("  ", 1)[1] for line in lines[:2]] == [
+        "audits: 1 row(s) added", "actions: 1 row(s) added"]
+    assert state["audits"]["2"]["summary"] == AWKWARD
+    assert state["actions"] == {"2": {"id": 2, "audit_id": 2, "number": 1,
+                                      "action": "Action for audit 2", **dict.fromkeys(
+                                          ("by_whom", "owner_id", "due_date", "discussed_date",
+                                           "agreed_by", "completed_date", "completion_note"))}}
