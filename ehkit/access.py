@@ -140,21 +140,24 @@ def require(db: sqlite_utils.Database, permission: str) -> Person:
     raise NotAllowed(refusal(me, permission))
 
 
-def roles_with(permission: str) -> list[str]:
-    """The roles (as people name them: "head of service") that give ``permission``."""
-    return [r.replace("_", " ") for r, perms in roles().items() if permission in perms]
+def roles_with(*permissions: str) -> list[str]:
+    """The roles (as people name them: "head of service") that give any of ``permissions``."""
+    return [r.replace("_", " ") for r, perms in roles().items() if set(permissions) & set(perms)]
 
 
 def refusal(me: Person, permission: str) -> str:
-    needed = roles_with(permission)
-    what = PERMISSIONS[permission]
+    return refusal_for(me, PERMISSIONS[permission], roles_with(permission))
+
+
+def refusal_for(me: Person, what: str, needed: list[str]) -> str:
+    """Doing ``what`` is refused: it needs one of the roles ``needed``."""
     need = (f"needs the {' or '.join(needed)} role" if needed
             else "is given to no role in the settings' [roles] table")
     if not me.roles:
-        return f"{what.capitalize()} {need}, and {not_a_user(me.login)}"
+        return f"{what[0].upper()}{what[1:]} {need}, and {not_a_user(me.login)}"
     held = ", ".join(sorted(r.replace("_", " ") for r in me.roles))
-    return (f"{what.capitalize()} {need}; your login '{me.login}' has {held}: ask an ehkit "
-            "admin if you need it")
+    return (f"{what[0].upper()}{what[1:]} {need}; your login '{me.login}' has {held}: ask an "
+            "ehkit admin if you need it")
 
 
 def not_a_user(login_name: str) -> str:
@@ -215,17 +218,45 @@ def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
         {"e": episode_id, "p": p, "m": moderating}).fetchone()[0])
 
 
-def may_see_audit(me: Person, audit: dict) -> bool:
-    """May this person open the audit (``audits.load``'s dict)? Those who see every case;
-    its auditors and moderators; a moderator, once it is submitted, unless they wrote it."""
+# Who may find and open a saved audit: the one rule for audits.find and audits.load.
+SEES_AUDITS = ("audit", "moderate", "see_own_cases", "see_all_cases")
+
+
+def audits_seen(me: Person) -> tuple[str | None, str, dict]:
+    """The saved audits this person may find and open: in words (None: none at all), as an
+    SQL condition on ``audits a``, and its parameters.
+
+    Every audit for those who see every case; else an auditor's own (auditor 1 or 2), those
+    of the cases on their list, a moderator's to moderate (submitted, not written by them),
+    and those anyone has moderated."""
     if me.may("see_all_cases"):
-        return True
+        return "every saved audit", "1", {}
     p = me.practitioner_id
-    authors = {audit["auditor1_id"], audit["auditor2_id"]}
-    return p is not None and (
-        (me.may("audit") and p in authors)
-        or any(m["moderator_id"] == p for m in audit["moderations"])
-        or (me.may("moderate") and audit["status"] != "draft" and p not in authors))
+    if p is None or not any(me.may(k) for k in SEES_AUDITS):
+        return None, "0", {}
+    words, where = [], ["EXISTS (SELECT 1 FROM moderations m WHERE m.audit_id = a.id AND"
+                        " m.moderator_id = :me)"]
+    if me.may("audit"):
+        words.append("your audits")
+        where.append("(a.auditor1_id = :me OR a.auditor2_id = :me)")
+    if me.may("see_own_cases"):
+        words.append("your list's cases")
+        where.append("EXISTS (SELECT 1 FROM selections s WHERE s.episode_id = a.episode_id"
+                      " AND s.auditor_id = :me)")
+    if me.may("moderate"):
+        words.append("audits you may moderate")
+        where.append("(a.status != 'draft' AND a.auditor1_id IS NOT :me AND"
+                     " a.auditor2_id IS NOT :me)")
+    said = (", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1
+            else (words or ["audits you moderated"])[0])
+    return said, "(" + " OR ".join(where) + ")", {"me": p}
+
+
+def may_see_audit(db: sqlite_utils.Database, audit_id: int, me: Person | None = None) -> bool:
+    """May this person open the audit (:func:`audits_seen`)?"""
+    _, where, params = audits_seen(me or person(db))
+    return bool(db.execute(f"SELECT EXISTS (SELECT 1 FROM audits a WHERE a.id = :audit AND"
+                           f" {where})", {**params, "audit": audit_id}).fetchone()[0])
 
 
 def case_details(db: sqlite_utils.Database, info: dict | None,

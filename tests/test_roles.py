@@ -382,3 +382,65 @@ def test_self_assessments_are_recorded_by_the_coordinator(team, monkeypatch):
     as_login(monkeypatch, "cy")
     sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
     assert {r["user"] for r in log(team, "self_assessments")} == {"cy"}
+
+
+# -- saved audits: each finds only what they may open ----------------------------------------
+def found(db, **terms) -> list[int]:
+    return [r["id"] for r in audits.find(db, **terms).rows]
+
+
+def on_the_list_of(db, monkeypatch, practitioner_id: int) -> None:
+    """Case 1 on February's list (drawn before it is audited), for ``practitioner_id``."""
+    if not db["selections"].count:
+        as_login(monkeypatch, "cy")
+        sampling.draw(db, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    db.execute("UPDATE selections SET auditor_id = ?", [practitioner_id])
+
+
+def test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only(team, monkeypatch):
+    on_the_list_of(team, monkeypatch, 1)
+    as_login(monkeypatch, "ava")
+    avas = audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "bea")
+    assert found(team) == [] and audits.find(team).seeing == "your audits and your list's cases"
+    assert found(team, number=avas) == []  # not even by its number
+    on_the_list_of(team, monkeypatch, 4)  # case 1 is now Bea's to audit
+    as_login(monkeypatch, "bea")
+    assert found(team) == [avas] and audits.load(team, avas)["id"] == avas
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert found(team) == [avas] and audits.find(team).seeing == "every saved audit"
+
+
+def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    done = submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "mo")
+    assert found(team) == [done] and draft not in found(team, status="draft")
+    assert audits.find(team).seeing == "your list's cases and audits you may moderate"
+
+
+def test_saved_audits_are_refused_to_an_analyst_naming_the_roles_that_may(team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "ann")
+    with pytest.raises(access.NotAllowed, match="Finding and opening saved audits needs the "
+                       "auditor or moderator or coordinator or head of service role; your "
+                       "login 'ann' has analyst"):
+        audits.find(team)
+
+
+def test_saved_audits_open_on_the_persons_own_drafts_first(team, monkeypatch):
+    on_the_list_of(team, monkeypatch, 1)
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    done = submitted_audit(team, monkeypatch)  # changed after the draft
+    as_login(monkeypatch, "bea")
+    beas = audits.save_draft(team, audit_form())  # on Ava's list: hers to see; the newest
+    as_login(monkeypatch, "ava")
+    result = audits.find(team)
+    assert [r["id"] for r in result.rows] == [draft, beas, done]
+    assert result.order == "your own drafts first, then the most recently changed"
+    as_login(monkeypatch, "bea")
+    assert found(team) == [beas]

@@ -1,9 +1,12 @@
-""""Saved audits" on the audit form: find any saved audit, however old, and open it.
+""""Saved audits" on the audit form: find any saved audit the person may open, however old,
+and open it.
 
 Search by audit number, EHM number (any case), auditor, status or audit date (from/to); the
 audits found come a page at a time (:data:`ehkit.audits.PAGE_SIZE`), most recently changed
-first, each as a button that says which audit it opens. The search itself is
-:func:`ehkit.audits.find`; this panel only asks it and shows the answer.
+first (the person's own drafts before them), each as a button that says which audit it
+opens; the panel says which audits the person is seeing ("your audits and your list's
+cases"). The search, and who may find what, is :func:`ehkit.audits.find`; this panel only
+asks it and shows the answer.
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ class AuditFinder:
             self.results.options = [(found_label(r), r["id"]) for r in found.rows]
             self.results.value = None
         self.previous.disabled, self.next.disabled = found.page == 1, found.page == found.pages
-        self.said.value = '<p role="status">' + (
-            f"{found.total:,} audit{'s' if found.total != 1 else ''} found, the most recently "
-            f"changed first: page {found.page} of {found.pages}." if found.total else
-            "No saved audit matches: change or clear the search (Show all).") + "</p>"
+        self.said.value = '<p role="status">' + esc(f"Showing {found.seeing}: " + (
+            f"{found.total:,} audit{'s' if found.total != 1 else ''} found, "
+            f"{found.order}: page {found.page} of {found.pages}." if found.total else
+            "no saved audit matches: change or clear the search (Show all).")) + "</p>"
