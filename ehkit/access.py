@@ -140,6 +140,15 @@ def require(db: sqlite_utils.Database, permission: str) -> Person:
     raise NotAllowed(refusal(me, permission))
 
 
+def require_any(db: sqlite_utils.Database, what: str, *permissions: str) -> Person:
+    """The logged-in person, if they may do any of ``permissions``; else NotAllowed saying
+    that ``what`` needs the roles giving them."""
+    me = person(db)
+    if any(me.may(p) for p in permissions):
+        return me
+    raise NotAllowed(refusal_for(me, what, roles_with(*permissions)))
+
+
 def roles_with(*permissions: str) -> list[str]:
     """The roles (as people name them: "head of service") that give any of ``permissions``."""
     return [r.replace("_", " ") for r, perms in roles().items() if set(permissions) & set(perms)]
@@ -222,9 +231,9 @@ def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
 SEES_AUDITS = ("audit", "moderate", "see_own_cases", "see_all_cases")
 
 
-def audits_seen(me: Person) -> tuple[str | None, str, dict]:
-    """The saved audits this person may find and open: in words (None: none at all), as an
-    SQL condition on ``audits a``, and its parameters.
+def audits_seen(me: Person) -> tuple[str, str, dict]:
+    """The saved audits this person may find and open: in words, as an SQL condition on
+    ``audits a``, and its parameters.
 
     Every audit for those who see every case; else an auditor's own (auditor 1 or 2), those
     of the cases on their list, a moderator's to moderate (submitted, not written by them),
@@ -233,7 +242,7 @@ def audits_seen(me: Person) -> tuple[str | None, str, dict]:
         return "every saved audit", "1", {}
     p = me.practitioner_id
     if p is None or not any(me.may(k) for k in SEES_AUDITS):
-        return None, "0", {}
+        return "no saved audit (your login acts as no practitioner)", "0", {}
     words, where = [], ["EXISTS (SELECT 1 FROM moderations m WHERE m.audit_id = a.id AND"
                         " m.moderator_id = :me)"]
     if me.may("audit"):
@@ -257,6 +266,18 @@ def may_see_audit(db: sqlite_utils.Database, audit_id: int, me: Person | None = 
     _, where, params = audits_seen(me or person(db))
     return bool(db.execute(f"SELECT EXISTS (SELECT 1 FROM audits a WHERE a.id = :audit AND"
                            f" {where})", {**params, "audit": audit_id}).fetchone()[0])
+
+
+def require_audit(db: sqlite_utils.Database, audit_id: int, what: str) -> Person:
+    """The logged-in person, if they may open the audit (those who see every case: even one
+    since deleted, whose history stays); else NotAllowed: ``what`` is for those who may."""
+    me = person(db)
+    if me.may("see_all_cases") or may_see_audit(db, audit_id, me):
+        return me
+    everyone = " or ".join(roles_with("see_all_cases"))
+    raise NotAllowed(f"{what} is for its auditors and moderators, the auditor whose list its "
+                     f"case is on, and those with the {everyone} role; your login "
+                     f"'{me.login}' is none of these for it")
 
 
 def case_details(db: sqlite_utils.Database, info: dict | None,

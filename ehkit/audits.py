@@ -167,13 +167,7 @@ def load(db: sqlite_utils.Database, audit_id: int) -> dict:
 
     Only for those who may see it (:func:`ehkit.access.may_see_audit`; NotAllowed else)."""
     audit = whole(db, audit_id)
-    me = access.person(db)
-    if not access.may_see_audit(db, audit["id"], me):
-        everyone = " or ".join(access.roles_with("see_all_cases"))
-        raise access.NotAllowed(
-            f"Audit no. {audit['id']} is for its auditors and moderators, the auditor whose "
-            f"list its case is on, and those with the {everyone} role; your login "
-            f"'{me.login}' is none of these for it")
+    access.require_audit(db, audit["id"], f"Audit no. {audit['id']}")
     return audit
 
 
@@ -262,11 +256,8 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
         errors["page"] = "pages count from 1."
     if errors:
         raise AuditRuleError(errors)
-    me = access.person(db)
+    me = access.require_any(db, "finding and opening saved audits", *access.SEES_AUDITS)
     seeing, scope, mine = access.audits_seen(me)
-    if seeing is None:
-        raise access.NotAllowed(access.refusal_for(
-            me, "finding and opening saved audits", access.roles_with(*access.SEES_AUDITS)))
     values = {**params, **mine, "drafter": me.practitioner_id}
     joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
              f" JOIN practitioners p ON p.id = a.auditor1_id WHERE {' AND '.join(where)}"

@@ -444,3 +444,84 @@ def test_saved_audits_open_on_the_persons_own_drafts_first(team, monkeypatch):
     assert result.order == "your own drafts first, then the most recently changed"
     as_login(monkeypatch, "bea")
     assert found(team) == [beas]
+
+
+# -- every other way to a child's case: each asks the domain, and a refusal names the role ----
+def test_an_audits_history_is_only_for_those_who_may_open_it(team, monkeypatch, capsys):
+    from ehkit import history
+
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(team, audit_form(text="Kit's mother said <b>no</b>."))
+    assert history.history(team, audit_id)  # her own
+    as_login(monkeypatch, "bea")
+    with pytest.raises(access.NotAllowed, match=f"The history of audit no. {audit_id} is for "
+                       "its auditors and moderators.*your login 'bea' is none of these"):
+        history.state_at(team, audit_id)
+    as_login(monkeypatch, "ann")
+    capsys.readouterr()
+    assert main(["history", str(audit_id), "--db", db_file(team)]) == 2
+    out, err = capsys.readouterr()
+    assert "Kit" not in out + err and "coordinator or head of service role" in err
+    as_login(monkeypatch, "hal")
+    assert history.history(team, audit_id)
+
+
+def test_the_action_tracker_is_read_only_by_the_coordinator_and_head_of_service(
+        team, monkeypatch, capsys):
+    submitted_audit(team, monkeypatch)
+    (action_id,) = [r["id"] for r in team["actions"].rows]
+    for login in ("ava", "ann"):
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match="Reading the action tracker needs the "
+                           "coordinator or head of service role"):
+            actions.get(team, action_id)
+        with pytest.raises(access.NotAllowed, match="coordinator or head of service"):
+            actions.overdue(team, dt.date(2027, 1, 1))
+    capsys.readouterr()
+    assert main(["actions", "overdue", "--on", "2027-01-01", "--db", db_file(team)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("ehkit: error: Reading the action tracker needs")
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert [r["id"] for r in actions.overdue(team, dt.date(2027, 1, 1))] == [action_id]
+
+
+def test_what_follows_an_audit_is_read_only_by_the_coordinator_and_head_of_service(
+        team, monkeypatch):
+    from ehkit import after_audit
+
+    audit_id = submitted_audit(team, monkeypatch)
+    for read in (after_audit.followup, after_audit.letter_context,
+                 after_audit.feedback_summary):
+        with pytest.raises(access.NotAllowed, match="Reading what follows the audits .* "
+                           "needs the coordinator or head of service role; your login 'ava'"):
+            read(team, audit_id)
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert after_audit.followup(team, audit_id)["audit"]["id"] == audit_id
+
+
+def test_the_coordinators_apps_show_nothing_of_the_cases_to_an_analyst_but_the_refusal(
+        team, monkeypatch):
+    from ehkit.forms.actions import tracker_form
+    from ehkit.forms.feedback import followup_form
+    from ehkit.forms.sampling import sampling_form
+
+    as_login(monkeypatch, "cy")
+    sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    assert "EHM1" in sampling_form(team, dt.date(2026, 3, 1)).widgets["table"].value
+    submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "ann")
+    apps = {"month&#x27;s audit list": sampling_form(team, dt.date(2026, 3, 1)),
+            "action tracker": tracker_form(team, dt.date(2027, 1, 1)),
+            "what follows the audits": followup_form(team, dt.date(2027, 1, 1))}
+    for what, app in apps.items():
+        shown = shown_text(app)
+        assert "EHM1" not in shown and "Kit" not in shown
+        assert f"{what}" in shown and "needs the coordinator or head of service role" in shown
+
+
+def shown_text(widget) -> str:
+    """Every value a widget and those inside it show."""
+    inside = "".join(shown_text(c) for c in getattr(widget, "children", ()))
+    return str(getattr(widget, "value", "")) + str(getattr(widget, "options", "")) + inside
