@@ -204,27 +204,40 @@ def refuse_unless_own(me: Person, auditor_ids: Iterable[int | None], doing: str)
 
 
 # -- case details --------------------------------------------------------------------------
-def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
-                 me: Person | None = None) -> bool:
-    """May the logged-in person see this case's children's names and dates of birth?
+def cases_seen(me: Person) -> tuple[str, dict]:
+    """The cases whose children's names and dates of birth this person may see, as a query
+    of their episode ids and its parameters (the one rule for :func:`may_see_case` and the
+    form's case numbers).
 
     Every case for those who see all (coordinator, Head of Service); an auditor's or a
     moderator's own cases: one they audit or moderate, one on their list, or (a moderator)
     one with a submitted audit they did not write.
     """
+    if me.may("see_all_cases"):
+        return "SELECT id FROM episodes", {}
+    if me.practitioner_id is None or not me.may("see_own_cases"):
+        return "SELECT NULL WHERE 0", {}
+    return ("SELECT episode_id FROM selections WHERE auditor_id = :me"
+            " UNION SELECT episode_id FROM audits WHERE auditor1_id = :me OR auditor2_id = :me"
+            " OR (:moderating AND status != 'draft' AND auditor1_id IS NOT :me AND"
+            " auditor2_id IS NOT :me)"
+            " UNION SELECT a.episode_id FROM moderations m JOIN audits a ON a.id = m.audit_id"
+            " WHERE m.moderator_id = :me",
+            {"me": me.practitioner_id, "moderating": int(me.may("moderate"))})
+
+
+def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
+                 me: Person | None = None) -> bool:
+    """May the logged-in person see this case's children's names and dates of birth
+    (:func:`cases_seen`)?"""
     me = me or person(db)
     if me.may("see_all_cases"):
         return True
-    if episode_id is None or me.practitioner_id is None or not me.may("see_own_cases"):
+    if episode_id is None:
         return False
-    p, moderating = me.practitioner_id, int(me.may("moderate"))
-    return bool(db.execute(
-        "SELECT EXISTS (SELECT 1 FROM audits WHERE episode_id = :e AND (auditor1_id = :p OR"
-        " auditor2_id = :p OR (:m AND status != 'draft' AND auditor1_id IS NOT :p)))"
-        " OR EXISTS (SELECT 1 FROM selections WHERE episode_id = :e AND auditor_id = :p)"
-        " OR EXISTS (SELECT 1 FROM moderations m JOIN audits a ON a.id = m.audit_id"
-        " WHERE a.episode_id = :e AND m.moderator_id = :p)",
-        {"e": episode_id, "p": p, "m": moderating}).fetchone()[0])
+    seen, params = cases_seen(me)
+    return bool(db.execute(f"SELECT :episode IN ({seen})",
+                           {**params, "episode": episode_id}).fetchone()[0])
 
 
 # Who may find and open a saved audit: the one rule for audits.find and audits.load.

@@ -42,7 +42,7 @@ from . import access, home, records
 from . import db as store
 from . import template as templates
 from .dates import uk
-from .episodes import case_information
+from .episodes import case_information, ehm_numbers
 from .errors import AuditNotFound, EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .rules import audit as rule
@@ -159,6 +159,19 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
     if auditors_only and not rows:
         rows = [dict(r) for r in db.query(sql.format(""))]
     return rows
+
+
+def case_numbers(db: sqlite_utils.Database) -> list[str]:
+    """The EHM numbers the form suggests as the person types: those of every open or recent
+    case for those who see every case; else only their own cases' (:func:`ehkit.access.
+    cases_seen`), so an auditor is not shown the service's every case number. Another number
+    can still be typed; its case then shows no children's names."""
+    me = access.person(db)
+    if me.may("see_all_cases"):
+        return ehm_numbers(db)
+    seen, params = access.cases_seen(me)
+    return [r[0] for r in db.execute(f"SELECT DISTINCT ehm_number FROM episodes WHERE id IN"
+                                     f" ({seen}) ORDER BY ehm_number", params)]
 
 
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:

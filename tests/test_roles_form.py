@@ -146,3 +146,18 @@ def test_an_analyst_opening_the_audit_form_is_told_which_roles_it_is_for(team_pa
     assert ("cannot open: Finding and opening saved audits needs the auditor or moderator or "
             "coordinator or head of service role; your login &#x27;ann&#x27; has analyst"
             in shown)
+
+
+def test_the_case_picker_suggests_only_the_persons_own_case_numbers(team_path, monkeypatch):
+    database = store.connect(team_path)
+    monkeypatch.setenv("EHKIT_LOGIN", "ava")
+    audits.save_draft(database, audit_form())
+    database.close()
+    assert form_as(team_path, monkeypatch, "bea").model.case.ehm_numbers == []
+    assert form_as(team_path, monkeypatch, "mo").model.case.ehm_numbers == []  # a draft
+    for login in ("ava", "hal"):
+        assert form_as(team_path, monkeypatch, login).model.case.ehm_numbers == ["EHM1"]
+    bea = form_as(team_path, monkeypatch, "bea")
+    bea.model.case.ehm_number = "EHM1"  # typed: found, with no child's name
+    assert bea.model.case.episode_id == 1
+    assert bea.model.case.information["child_names"] == access.NOT_ON_LIST
