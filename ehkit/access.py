@@ -149,6 +149,13 @@ def require_any(db: sqlite_utils.Database, what: str, *permissions: str) -> Pers
     raise NotAllowed(refusal_for(me, what, roles_with(*permissions)))
 
 
+def require_report(db: sqlite_utils.Database, names: bool) -> Person:
+    """The logged-in person, if they may have a report for an audience with (``names``) or
+    without workers' names: the one check for ``ehkit report`` and for a report notebook
+    run by hand."""
+    return require(db, "reports_with_names" if names else "board_reports")
+
+
 def roles_with(*permissions: str) -> list[str]:
     """The roles (as people name them: "head of service") that give any of ``permissions``."""
     return [r.replace("_", " ") for r, perms in roles().items() if set(permissions) & set(perms)]

@@ -525,3 +525,19 @@ def shown_text(widget) -> str:
     """Every value a widget and those inside it show."""
     inside = "".join(shown_text(c) for c in getattr(widget, "children", ()))
     return str(getattr(widget, "value", "")) + str(getattr(widget, "options", "")) + inside
+
+
+def test_a_report_notebook_run_by_hand_is_refused_as_ehkit_report_is(team, monkeypatch):
+    from ehkit.presentation import Report
+
+    as_login(monkeypatch, "ann")
+    with pytest.raises(access.NotAllowed, match="The monthly report with names .* needs the "
+                       "head of service role; your login 'ann' has analyst"):
+        Report("monthly", db=db_file(team), period="2026-01", audience="head_of_service")
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="Board and LSCB reports needs the head of "
+                       "service or analyst role"):
+        Report("monthly", db=db_file(team), period="2026-01", audience="board")
+    as_login(monkeypatch, "ann")
+    assert Report("monthly", db=db_file(team), period="2026-01",
+                  audience="board").audience.key == "board"
