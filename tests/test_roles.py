@@ -541,3 +541,15 @@ def test_a_report_notebook_run_by_hand_is_refused_as_ehkit_report_is(team, monke
     as_login(monkeypatch, "ann")
     assert Report("monthly", db=db_file(team), period="2026-01",
                   audience="board").audience.key == "board"
+
+
+def test_the_figures_before_disclosure_control_are_the_analysts_not_an_auditors(
+        team, monkeypatch):
+    from ehkit import explore
+
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="The figures before disclosure control .* "
+                       "needs the head of service or analyst role; your login 'ava' has auditor"):
+        explore.load(db_file(team), "2026-01")
+    as_login(monkeypatch, "ann")
+    assert explore.load(db_file(team), "2026-01").period.label == "2026-01"
