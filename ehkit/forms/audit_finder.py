@@ -69,12 +69,12 @@ class AuditFinder:
         self.refresh = tag(button(description="Refresh lists", icon="refresh"), "refresh")
         self.said = tag(html_widget(""), "found-said")
         # A page of found audits: one button each (one model for them all), pressed to open.
-        self.results = tag(w.ToggleButtons(options=[], value=None, style=TOGGLE_STYLE,
-                                           layout=PLAIN), "found")
+        self._open = guard(lambda c: self._pressed(c.new, open_audit))
+        self.results = self._buttons([])
+        self.found = w.Box([self.results], layout=PLAIN)
         self.previous = tag(button(description="Previous page", icon="arrow-left"),
                             "found-previous")
         self.next = tag(button(description="Next page", icon="arrow-right"), "found-next")
-        self.results.observe(guard(lambda c: self._pressed(c.new, open_audit)), "value")
         self.find.on_click(guard(lambda _b: self.search(1)))
         self.clear.on_click(guard(lambda _b: self.show_all()))
         self.previous.on_click(guard(lambda _b: self.search(self.page - 1)))
@@ -84,8 +84,16 @@ class AuditFinder:
                         "(leave the rest blank), then press it to open it.</p>"),
             w.HBox([self.number, self.ehm, self.auditor, self.status], layout=ROW),
             w.HBox([self.audited_from, self.audited_to, self.find, self.clear], layout=ROW),
-            self.said, self.results,
+            self.said, self.found,
             w.HBox([self.previous, self.next, self.new, self.refresh], layout=ROW)]
+
+    def _buttons(self, options: list[tuple[str, int]]) -> w.ToggleButtons:
+        """A page's buttons, new for each page: in the browser, ToggleButtons keeps the
+        buttons it shows when its new options are the first of them, or none."""
+        found = tag(w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE,
+                                    layout=PLAIN), "found")
+        found.observe(self._open, "value")
+        return found
 
     def _pressed(self, number: int | None, open_audit: Callable[[int], None]) -> None:
         if number is None:
@@ -121,9 +129,10 @@ class AuditFinder:
                                f"put this right and press Find.<ul>{items}</ul></div>")
             return
         self.page = found.page
-        with self.results.hold_trait_notifications():
-            self.results.options = [(found_label(r), r["id"]) for r in found.rows]
-            self.results.value = None
+        old, self.results = self.results, self._buttons(
+            [(found_label(r), r["id"]) for r in found.rows])
+        self.found.children = [self.results]
+        old.close()
         self.previous.disabled, self.next.disabled = found.page == 1, found.page == found.pages
         self.said.value = '<p role="status">' + esc(f"Showing {found.seeing}: " + (
             f"{found.total:,} audit{'s' if found.total != 1 else ''} found, "
