@@ -297,9 +297,10 @@ def require_audit(db: sqlite_utils.Database, audit_id: int, what: str) -> Person
     if me.may("see_all_cases") or may_see_audit(db, audit_id, me):
         return me
     everyone = " or ".join(roles_with("see_all_cases"))
+    who = (not_a_user(me.login) if is_stranger(me)
+           else f"your login '{me.login}' is none of these for it")
     raise NotAllowed(f"{what} is for its auditors and moderators, the auditor whose list its "
-                     f"case is on, and those with the {everyone} role; your login "
-                     f"'{me.login}' is none of these for it")
+                     f"case is on, and those with the {everyone} role; {who}")
 
 
 def case_details(db: sqlite_utils.Database, info: dict | None,

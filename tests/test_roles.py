@@ -553,3 +553,16 @@ def test_the_figures_before_disclosure_control_are_the_analysts_not_an_auditors(
         explore.load(db_file(team), "2026-01")
     as_login(monkeypatch, "ann")
     assert explore.load(db_file(team), "2026-01").period.label == "2026-01"
+
+
+def test_a_login_that_is_not_a_user_asking_for_an_audit_is_told_to_ask_the_admin(
+        team, monkeypatch):
+    from ehkit import history
+
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "dan")
+    for read in (audits.load, history.history):
+        with pytest.raises(access.NotAllowed, match="your login 'dan' is not an ehkit user: "
+                           "ask an ehkit admin to add you"):
+            read(team, audit_id)
