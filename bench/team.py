@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import json
 import os
 import sqlite3
 import tempfile
@@ -203,12 +204,17 @@ def _baseline(hub: Hub) -> float:
 
 # -- each auditor as a websocket client (the default) -------------------------------------
 
+# What the form's message line says when a save did not happen (a rule, a stale record, the
+# apology for anything else): the save is then counted as not made, at once, not timed out.
+REFUSED = ("not done", "not saved", "could not")
+
+
 def _said(message: str) -> str | None:
     """The draft's number once the form's message line says it was saved; 'ERROR: ...' if
     it says it was not; None while it says neither."""
     if "Saved draft no. " in message:
         return message.split("Saved draft no. ", 1)[1].split()[0].rstrip(".")
-    if "not saved" in message or "could not" in message:
+    if any(no in message.lower() for no in REFUSED):
         return "ERROR: " + message
     return None
 
@@ -272,7 +278,8 @@ async def _form_up(page) -> None:
 SAVED = ("() => { const m = document.querySelector('.ehkit-messages');"
          " const t = m ? m.innerText : ''; const k = t.indexOf('Saved draft no. ');"
          " return k >= 0 ? t.slice(k + 16).split(/\\s/)[0].replace(/\\.$/, '') :"
-         " (t.includes('not saved') || t.includes('could not') ? 'ERROR: ' + t : null); }")
+         f" ({json.dumps(REFUSED)}.some(no => t.toLowerCase().includes(no)) ?"
+         " 'ERROR: ' + t : null); }")
 
 
 async def _fill_and_save_in_page(page, a: Auditor, ehm: str) -> None:
