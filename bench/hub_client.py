@@ -167,8 +167,9 @@ class FormPage:
             self.states.pop(content.get("comm_id"), None)
 
     def find(self, name: str) -> str:
-        """The widget the form tags ``ehkit-<name>`` (its model id)."""
-        for model_id, state in self.states.items():
+        """The widget the form tags ``ehkit-<name>`` (its model id; the newest, should the
+        form have rebuilt it since the page came)."""
+        for model_id, state in reversed(self.states.items()):
             if f"ehkit-{name}" in state.get("_dom_classes", ()):
                 return model_id
         raise LookupError(f"no ehkit-{name} on the form")
