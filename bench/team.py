@@ -143,27 +143,36 @@ class Hub(LocalHub):
         super().__init__(work, db, logins, PASSWORD, env={"EHKIT_SETTINGS": str(settings)},
                          timeout=timeout)
 
-    def memory(self) -> dict[str, float]:
-        """Resident memory (MB) of the hub and everything it started: the hub, its proxy,
-        the form's Voila and its kernels."""
+    def processes(self) -> list[tuple[str, float]]:
+        """(part, resident MB) of the hub and everything it started: part is the hub, its
+        proxy, the form's Voila or a kernel."""
         import psutil
 
-        parts = dict.fromkeys(("hub", "proxy", "form", "kernels"), 0.0)
         try:
             root = psutil.Process(self.proc.pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return parts
+            return []
+        found = []
         for p in procs:
             try:
                 command, rss = " ".join(p.cmdline()), p.memory_info().rss / 2**20
             except psutil.NoSuchProcess:
                 continue  # a kernel that just stopped
-            part = ("kernels" if "ipykernel" in command or "kernel-" in command
-                    else "proxy" if "http-proxy" in command
-                    else "form" if "serve" in command else "hub")
+            found.append(("kernels" if "ipykernel" in command or "kernel-" in command
+                          else "proxy" if "http-proxy" in command
+                          else "form" if "serve" in command else "hub", rss))
+        return found
+
+    def memory(self) -> dict[str, float]:
+        """Resident memory (MB) of each part (see :meth:`processes`)."""
+        parts = dict.fromkeys(("hub", "proxy", "form", "kernels"), 0.0)
+        for part, rss in self.processes():
             parts[part] += rss
         return parts
+
+    def kernels(self) -> int:
+        return sum(part == "kernels" for part, _ in self.processes())
 
     def memory_mb(self) -> float:
         return sum(self.memory().values())
@@ -342,6 +351,7 @@ async def _chromium():
 async def _warm_up(hub: Hub, browsers: bool) -> None:
     """One form opened and left (as the admin), so the baseline is a server that has served
     a form (its Voila has loaded what it loads once), not a cold one."""
+    before = hub.kernels()
     if browsers:
         async with _chromium() as browser:
             context = await browser.new_context()
@@ -362,8 +372,8 @@ async def _warm_up(hub: Hub, browsers: bool) -> None:
         finally:
             await browser.close()
     deadline = time.monotonic() + 120
-    while hub.memory()["kernels"] and time.monotonic() < deadline:
-        await asyncio.sleep(1)
+    while hub.kernels() > before and time.monotonic() < deadline:
+        await asyncio.sleep(1)  # its kernel gone (any preheated ones are the baseline's)
 
 
 async def _all(hub: Hub, auditors: list[Auditor], browsers: bool) -> None:
