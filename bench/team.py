@@ -228,9 +228,9 @@ def _said(message: str) -> str | None:
     return None
 
 
-async def _open(browser: Browser, a: Auditor, first: bool) -> FormPage:
+async def _open(browser: Browser, login: str, first: bool) -> FormPage:
     """The form up: the page got, its kernel connected and every widget's state in hand."""
-    form = await (browser.log_in(a.login, PASSWORD) if first else browser.open(APP))
+    form = await (browser.log_in(login, PASSWORD) if first else browser.open(APP))
     form.find("grade-pre_eha")  # the form itself, not a page that refused it
     return form
 
@@ -266,7 +266,7 @@ async def _work(hub: Hub, a: Auditor, start: asyncio.Event, waiting: list) -> No
             if form:  # a reload: the page left asks for its kernel's shutdown
                 await form.leave(shutdown=True)
             t = time.perf_counter()
-            form = await _open(browser, a, first=k == 0)  # the hub lands a login on the form
+            form = await _open(browser, a.login, first=k == 0)  # the hub lands a login on the form
             a.opens.append(time.perf_counter() - t)
             await _fill_and_save(form, a, ehm)
         await form.leave(shutdown=not a.closes_tab)
@@ -367,7 +367,7 @@ async def _warm_up(hub: Hub, browsers: bool) -> None:
         browser = Browser(hub.url, WAIT_MS / 1000)
         try:
             await browser.login_page()
-            await (await _open(browser, Auditor(ADMIN, 0, []), first=True)).leave(
+            await (await _open(browser, ADMIN, first=True)).leave(
                 shutdown=True)
         finally:
             await browser.close()
