@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -288,9 +289,12 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
     dates, agencies, people and words thousands of times): the results, and for each row the
     index of its result."""
     keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
-    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    codes = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
-    return [fn(k) for k in index] if len(columns) == 1 else [fn(*k) for k in index], codes
+    n = len(keys)
+    first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
+    rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
+    index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
+    index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
+    return [fn(k) for k in first] if len(columns) == 1 else [fn(*k) for k in first], index[rows]
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -386,7 +390,8 @@ def dob_after_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.
 @rules.rule_definition("ENDED_WITHOUT_END_DATE", "how the episode ended is given but it has "
                        "no end date", kind="import", fields=("ended_as", "end_date"))
 def ended_without_end_date(ended_as: list[str], end_blank: np.ndarray) -> dict[str, np.ndarray]:
-    return {"ended_as": np.array([bool(t) for t in ended_as], dtype=bool) & end_blank}
+    return {"ended_as": np.fromiter(map(bool, ended_as), dtype=bool, count=len(ended_as))
+            & end_blank}
 
 
 DATE_RULES = (end_before_start, review_before_start, review_order, dob_in_future,
@@ -431,7 +436,9 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
     began_labels, ended_labels = episode_labels("began_as"), episode_labels("ended_as")
     text = cols.text
     for fld in REQUIRED["episodes"]:  # MISSING_VALUE
-        found.add_all([i for i, t in enumerate(text[fld]) if not t], fld, Bad("MISSING_VALUE"))
+        if "" in text[fld]:  # (a quick look first: most exports have none)
+            found.add_all([i for i, t in enumerate(text[fld]) if not t], fld,
+                          Bad("MISSING_VALUE"))
     d = {fld: _dates(cols, found, fld) for fld in DATE_FIELDS}
     _date_rules(found, d, today)
 
@@ -523,7 +530,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         "ended_as": [w if e else None for w, e in zip(ended, end, strict=True)],
         "lead_professional_id": lead, "team_manager_id": manager, "began_as": began,
         "cross_authority": cross,
-        **{c: [t or None for t in text[c]]
+        **{c: [t or None for t in text[c]] if "" in text[c] else text[c]
            for c in ("referral_reason", "cross_authority_name", "cross_authority_contact")},
         "first_review_date": d["first_review_date"].iso,
         "last_review_date": d["last_review_date"].iso,
@@ -539,8 +546,12 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     if not present & {"child_name", "child_first_name", "child_last_name"}:
         return [None] * len(cols.rows)
     text = cols.text
-    names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
-        text["child_name"], text["child_first_name"], text["child_last_name"], strict=True)]
+    names = text["child_name"]
+    if present & {"child_first_name", "child_last_name"}:
+        names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
+            names, text["child_first_name"], text["child_last_name"], strict=True)]
+    if "" not in names:  # (a quick look first: a file of children names each)
+        return list(zip(names, dob, strict=True))
     found.add_all([i for i, (n, b) in enumerate(zip(names, text["child_date_of_birth"],
                                                     strict=True)) if b and not n],
                   "child_name", Bad("MISSING_VALUE", "a date of birth without a name"))

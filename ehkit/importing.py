@@ -183,6 +183,8 @@ def read_rows(path: Path) -> Iterable[tuple[int, list]]:
 
 
 def _blank(cells: list) -> bool:
+    if cells and type(cells[0]) is str and cells[0].strip():  # most rows: said by one cell
+        return False
     try:  # a CSV row: its cells joined and trimmed at once
         return not "".join(cells).strip()
     except TypeError:  # an Excel row: numbers, dates, None
@@ -387,19 +389,19 @@ def open_file(path: str | Path, columns: Columns) -> File:
             break
     header_row, headers, found = _find_header(head, columns, path.name)
     data = [(n, c) for n, c in head if n > header_row and not _blank(c)]
-    data.extend((n, c) for n, c in rows if not _blank(c))
+    data += [(n, c) for n, c in rows if not _blank(c)]
     # beyond the last heading (an Excel row is as wide as the sheet: blank headings follow)
     width = max((i + 1 for i, h in enumerate(headers) if h), default=0)
-    refused, ok = [], []
-    for n, c in data:
-        extra = [cell_text(v) for v in c[width:]] if len(c) > width else ()
+    refused = []
+    for n, c in [(n, c) for n, c in data if len(c) > width]:  # few rows, if any
+        extra = [cell_text(v) for v in c[width:]]
         if any(extra):
             refused.append(Problem(n, "TOO_MANY_CELLS", "", ",".join(x for x in extra if x),
                                    f"{width} headed columns"))
-        else:
-            ok.append((n, c))
+    gone = {p.row for p in refused}
     typed = path.suffix.lower() in (".xlsx", ".xlsm")
-    return File(path.name, digest, header_row, headers, found, ok if refused else data, typed,
+    return File(path.name, digest, header_row, headers, found,
+                [(n, c) for n, c in data if n not in gone] if gone else data, typed,
                 refused, dict(data))
 
 
