@@ -727,23 +727,24 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     updated or unchanged (an episode's change on its first row, a child's on its own)."""
     keys, children = checked.keys, checked.children
     ids, status = changes.ids, changes.status
-    child_inserts, child_updates = [], []
-    counts = dict.fromkeys(("inserted", "updated", "unchanged"), 0)
+    new = [i for i in accepted if keys[i] not in stored] if stored else accepted
+    # A new episode's rows: each distinct child inserted once, at its first row, which counts
+    # as inserted, as does the episode's first row; its other rows are unchanged.
+    firsts = {(keys[i], norm(children[i][0]), children[i][1]): i
+              for i in reversed(new) if children[i]}
+    inserted = set(changes.new).union(firsts.values())
+    counts = {"inserted": len(inserted), "updated": 0, "unchanged": len(new) - len(inserted)}
+    child_inserts = [(i, (ids[keys[i]], *children[i])) for i in firsts.values()]
+    child_updates = []
+    old = [i for i in accepted if keys[i] in stored] if stored else []
     in_file: dict[tuple, set] = {}
-    for i in accepted:  # the children the file gives for stored episodes
-        if children[i] and keys[i] in stored:
+    for i in old:  # the children the file gives for stored episodes
+        if children[i]:
             in_file.setdefault((keys[i], norm(children[i][0])), set()).add(children[i][1])
-    new_children: set[tuple] = set()
-    for i in accepted:
+    for i in old:
         key, child = keys[i], children[i]
         row_status = status.pop(key, "unchanged")  # the episode's change counts on its first row
-        if child and key not in stored:  # a new episode: each distinct child once
-            mark = (key, norm(child[0]), child[1])
-            if mark not in new_children:
-                new_children.add(mark)
-                child_inserts.append((ids[key], *child))
-                row_status = "inserted"
-        elif child:
+        if child:
             name, dob = child
             same_name = stored_children.setdefault((key, norm(name)), [])
             corrected = [c for c in same_name if c["dob"] not in in_file[(key, norm(name))]]
@@ -755,13 +756,13 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
                 if row_status == "unchanged":
                     row_status = "updated"
             else:
-                child_inserts.append((ids[key], name, dob))
+                child_inserts.append((i, (ids[key], name, dob)))
                 same_name.append({"id": None, "dob": dob})
                 row_status = "inserted"
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
-    return child_inserts, child_updates
+    return [child for _, child in sorted(child_inserts)], child_updates
 
 
 def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,
