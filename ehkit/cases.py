@@ -266,7 +266,8 @@ def _columns(f: File, fields: Iterable[str]) -> _Columns:
             raw[k] = list(by_index[f.found[k]])
             text[k] = [cell_text(v) for v in raw[k]]
         else:  # a CSV's cells are text: the trimmed text is the raw value too
-            raw[k] = text[k] = [v.strip() for v in by_index[f.found[k]]]
+            column = by_index[f.found[k]]
+            raw[k] = text[k] = list(column) if f.trimmed else [v.strip() for v in column]
     return _Columns([n for n, _ in f.rows], raw, text, f.typed)
 
 
