@@ -172,7 +172,8 @@ def _trimmed(text: str, delimiter: str) -> bool:
     if any(c in text for c in _SPACES if c not in (" ", "\r", "\n", delimiter)):
         return False
     quoted = '"' in text
-    if any(end + " " in text for end in (delimiter, "\r", "\n", *('"' if quoted else ""))):
+    ends = (delimiter, "\r", "\n", '"') if quoted else (delimiter, "\r", "\n")
+    if any(end + " " in text for end in ends):
         return False
     return not quoted or not any(p in text for p in ('"\r', '"\n', '\r"', '\n"'))
 
