@@ -32,6 +32,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="tiny stores and few repeats: checks the benchmarks run, measures nothing")
     p.add_argument("--auditors", type=int, default=team.AUDITORS,
                    help=f"auditors at once in the team benchmark (default {team.AUDITORS})")
+    p.add_argument("--browsers", action="store_true",
+                   help="team benchmark: each auditor a headless Chromium context on this "
+                   "machine, not a websocket client (the browsers then share the server's cores)")
     p.add_argument("--record", action="store_true", help="write the run to bench/RESULTS.md")
     return p.parse_args(argv)
 
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                                         parts=("import",)),
         "team": lambda: team.run(run, dbs[min(sizes)],
                                  **({"auditors": 2, "rounds": 1} if args.quick
-                                    else {"auditors": args.auditors})),
+                                    else {"auditors": args.auditors}),
+                                 browsers=args.browsers),
     }
     say("\n  " + common.header())
     for name in (*STEPS, *ALONE):

@@ -12,8 +12,8 @@ import json
 
 import sqlite_utils
 
+from . import access, records
 from . import db as store
-from . import records
 from .errors import AuditNotFound, EhkitError
 
 
@@ -77,6 +77,8 @@ def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> l
     bulk insert holding rows of it, cut down to those rows (picked out by SQLite's JSON
     functions, so a load of a million rows is not rebuilt in Python to find them)."""
     audit_id = records.record_id(audit_id, "audit", AuditNotFound)
+    # Its free text and who wrote it: only for those who may open the audit.
+    access.require_audit(db, audit_id, f"The history of audit no. {audit_id}")
     when = " AND at <= :at" if at else ""
     args: dict = {"audit": audit_id, "at": at}
     parts = [f"SELECT {COLUMNS} FROM change_log WHERE audit_id = :audit{when}"]
