@@ -19,7 +19,6 @@ after it was selected.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
 import random
 import re
@@ -195,7 +194,7 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     who = store.current_actor()
     with access.acting(db, "draw_lists", label=drawn_by or who.actor or "ehkit sample",
                        reason=redraw_reason or f"audit selection for {month}") as me, \
-            _scratch_in_memory(db), store.transaction(db):
+            store.transaction(db):
         existing = current_draw(db, month)
         if existing and redraw_reason is None:
             return {**existing, "stored": True}
@@ -204,23 +203,6 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
             drawn_by = me.actor
         made = _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing)
     return {**made, "stored": False}
-
-
-@contextlib.contextmanager
-def _scratch_in_memory(db):
-    """The draw's scratch tables (a pool of 200,000 episodes in a region's store) kept in
-    memory, not in a temporary file. Changing where they live drops the connection's
-    temporary tables, so only between transactions."""
-    conn = db.conn
-    was = conn.execute("PRAGMA temp_store").fetchone()[0]
-    if conn.in_transaction or was == 2:
-        yield
-        return
-    conn.execute("PRAGMA temp_store = MEMORY")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA temp_store = {int(was)}")
 
 
 # Led by council staff (else by a partner agency).
@@ -234,13 +216,13 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
          "window_start": window_start.isoformat(), "earliest": earliest_month,
          **_drift_params(last)}
-    # The pools stay in SQL (a million episodes) and come back as ids in one text each,
-    # read into numpy arrays: a row each into Python would cost more than the queries.
+    # The pools stay in SQL (a million episodes): each query's ids come back in one text,
+    # read into a numpy array (a row each into Python costs more than the query).
     on_lists = """SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month"""
     # Not drawn at random: every episode of a case audited in the window (by EHM number:
-    # the audited episodes in id order, then their cases' episodes), and the episodes on an
-    # earlier month's list in it.
+    # the audited episodes read in id order, then their cases' episodes), and the episodes
+    # on an earlier month's list in it.
     recent = np.concatenate([_id_array(conn, """SELECT group_concat(c.id) FROM episodes e
           JOIN episodes c ON c.ehm_number = e.ehm_number
          WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""", p),
@@ -253,36 +235,35 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         chosen.setdefault(ep, ("request", rid))
     # Drift: drifting cases not already listed for drift in the window (the same spell of
     # drift is not listed again every month), the longest without a review first, up to the
-    # quota; the rest stay drifting and come up in a later month.
+    # quota; the rest stay drifting and come up in a later month. (The quota is written into
+    # the query: with a bound LIMIT, SQLite's plan reads the episodes' rows, 3 times slower.)
     new_drift = f"{DRIFTING} AND e.id NOT IN ({on_lists} AND s.reason = 'drift')"
-    # (the quota written into the query: with a bound LIMIT SQLite's plan is 3 times slower)
     for ep in _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
                    f"{LATEST_REVIEW}, e.start_date, e.id LIMIT {int(cfg['drift_cases'] or -1)}",
                    p):
         chosen.setdefault(ep, ("drift", None))
 
-    # The episodes open during the month in three spans of their end date (open, closed in
-    # the month, closed later), each read along the index of end dates (SQLite's plan for
-    # all three at once reads the episodes' rows, 3 times slower), as id * 2 + 1 if led by
-    # council staff, else id * 2; the drifting ones counted on the way.
+    # The episodes open during the month, in three spans of their end date (still open,
+    # closed in the month, closed later), each a range of the index of end dates (one query
+    # for all three reads the episodes' rows, 3 times slower): id * 2 + 1 if led by council
+    # staff, else id * 2; the drifting counted on the way.
     spans, drift_pool = [], 0
     for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
                  "e.end_date > :last"):
-        codes, drifting_ = conn.execute(
+        codes, drifting_here = conn.execute(
             f"""SELECT group_concat(e.id * 2 + ({COUNCIL})), count(*) FILTER (WHERE {new_drift})
-                  FROM episodes e INDEXED BY episodes_by_end
-                 WHERE {ends} AND e.start_date <= :last""", p).fetchone()
+                  FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
         spans.append(_numbers(codes))
-        drift_pool += drifting_
+        drift_pool += drifting_here
     codes = np.concatenate(spans)
     pooled, council = codes >> 1, codes & 1 == 1
     closed = np.repeat([False, True, False], [len(span) for span in spans])
-    fresh = ~np.isin(pooled, recent, kind="table")  # (a look-up table: ids are integers)
+    fresh = ~np.isin(pooled, recent)
 
     def pick(reason: str, among: np.ndarray, quota: int) -> int:
         """``quota`` of the eligible pool at random (positions in id order, from the seed)."""
         pool = pooled[among & fresh]
-        eligible = np.sort(pool[~np.isin(pool, _int_array(chosen), kind="table")])
+        eligible = np.sort(pool[~np.isin(pool, _int_array(chosen))])
         positions = random.Random(f"{seed}:{reason}").sample(range(len(eligible)),
                                                               min(quota, len(eligible)))
         for i in positions:
@@ -293,8 +274,7 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     council_pool = pick("random_council", council, cfg["council_cases"])
     partner_pool = pick("random_partner", ~council, cfg["partner_cases"])
     # Left out of the pools as audited or listed lately (and not on the list otherwise).
-    left_out = int(np.count_nonzero(~fresh & ~np.isin(pooled, _int_array(chosen),
-                                                      kind="table")))
+    left_out = int(np.count_nonzero(~fresh & ~np.isin(pooled, _int_array(chosen))))
 
     if existing:
         db["selection_draws"].update(existing["id"], {"current": 0})
