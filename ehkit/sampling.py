@@ -455,6 +455,13 @@ def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
     return out
 
 
+def require_list_reader(db: sqlite_utils.Database):
+    """The logged-in person, if they may read a month's audit list (its cases and workers):
+    the coordinator who draws it, the Head of Service; others are told which role may."""
+    return access.require_any(db, "reading the month's audit list", "draw_lists",
+                              "see_all_cases")
+
+
 EXPORT_COLUMNS = [
     ("reason_label", "Reason"), ("ehm_number", "EHM number"), ("start_date", "Episode start"),
     ("end_date", "Episode end"), ("lead_agency", "Lead agency"),
@@ -466,7 +473,9 @@ EXPORT_COLUMNS = [
 
 def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
            as_of: dt.date | None = None) -> Path:
-    """Write the month's list as CSV (UTF-8 with BOM, opens in Excel) or .xlsx."""
+    """Write the month's list as CSV (UTF-8 with BOM, opens in Excel) or .xlsx: for those
+    who may read the list (it names cases and workers)."""
+    require_list_reader(db)
     path = Path(path)
     rows = selection(db, month, as_of=as_of)
     if not rows:
