@@ -580,3 +580,17 @@ def test_a_login_that_is_not_a_user_asking_for_an_audit_is_told_to_ask_the_admin
         with pytest.raises(access.NotAllowed, match="your login 'dan' is not an ehkit user: "
                            "ask an ehkit admin to add you"):
             read(team, audit_id)
+
+
+def test_the_months_list_exported_only_to_those_who_may_read_it(team, monkeypatch, tmp_path):
+    as_login(monkeypatch, "cy")
+    sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    for login in ("ava", "ann"):
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match="Reading the month's audit list needs the "
+                           "coordinator or head of service role"):
+            sampling.export(team, "2026-02", tmp_path / f"{login}.csv")
+        assert not (tmp_path / f"{login}.csv").exists()
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert sampling.export(team, "2026-02", tmp_path / f"{login}.csv").exists()

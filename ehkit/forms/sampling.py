@@ -14,8 +14,8 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .. import access, home, sampling
 from .. import db as store
+from .. import home, sampling
 from ..dates import uk
 from .common import STYLE_CSS, Messages, button, friendly, tag
 
@@ -108,7 +108,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
         """The list names every case drawn: the coordinator's, and theirs who see every case
         (NotAllowed naming them else). ehkit.sampling's readers do not ask yet: this form
         does, before it reads the list or exports it."""
-        access.require_any(db, "reading the month's audit list", "draw_lists", "see_all_cases")
+        sampling.require_list_reader(db)
 
     @friendly(messages)
     def show(*_):
