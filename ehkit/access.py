@@ -223,14 +223,14 @@ def cases_seen(me: Person) -> tuple[str, dict]:
     if me.may("see_all_cases"):
         return "SELECT id FROM episodes", {}
     if me.practitioner_id is None or not me.may("see_own_cases"):
-        return "SELECT NULL WHERE 0", {}
+        return "SELECT NULL WHERE FALSE", {}
     return ("SELECT episode_id FROM selections WHERE auditor_id = :me"
             " UNION SELECT episode_id FROM audits WHERE auditor1_id = :me OR auditor2_id = :me"
-            " OR (:moderating AND status != 'draft' AND auditor1_id IS NOT :me AND"
-            " auditor2_id IS NOT :me)"
+            " OR (:moderating AND status != 'draft' AND auditor1_id <> :me AND"
+            " (auditor2_id IS NULL OR auditor2_id <> :me))"
             " UNION SELECT a.episode_id FROM moderations m JOIN audits a ON a.id = m.audit_id"
             " WHERE m.moderator_id = :me",
-            {"me": me.practitioner_id, "moderating": int(me.may("moderate"))})
+            {"me": me.practitioner_id, "moderating": me.may("moderate")})
 
 
 def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
@@ -259,10 +259,10 @@ def audits_seen(me: Person) -> tuple[str, str, dict]:
     of the cases on their list, a moderator's to moderate (submitted, not written by them),
     and those anyone has moderated."""
     if me.may("see_all_cases"):
-        return "every saved audit", "1", {}
+        return "every saved audit", "TRUE", {}
     p = me.practitioner_id
     if p is None or not any(me.may(k) for k in SEES_AUDITS):
-        return "no saved audit (your login acts as no practitioner)", "0", {}
+        return "no saved audit (your login acts as no practitioner)", "FALSE", {}
     # The audits that are theirs, gathered once (``a.id IN``), not asked again of every row.
     words, theirs = [], ["SELECT audit_id FROM moderations WHERE moderator_id = :me"]
     if me.may("audit"):
@@ -276,8 +276,8 @@ def audits_seen(me: Person) -> tuple[str, str, dict]:
     where = f"(a.id IN ({' UNION '.join(theirs)})"
     if me.may("moderate"):
         words.append("audits you may moderate")
-        where += (" OR (a.status != 'draft' AND a.auditor1_id IS NOT :me AND"
-                  " a.auditor2_id IS NOT :me)")
+        where += (" OR (a.status != 'draft' AND a.auditor1_id <> :me AND"
+                  " (a.auditor2_id IS NULL OR a.auditor2_id <> :me))")
     said = (", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1
             else (words or ["audits you moderated"])[0])
     return said, where + ")", {"me": p}

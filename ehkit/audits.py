@@ -281,7 +281,8 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
     # Without a practitioner (one person on their own machine) there are no "own" drafts, and
     # the plain order lets SQLite walk the updated_at index newest first.
     own_first = ("" if me.practitioner_id is None else
-                 "(a.status = 'draft' AND (a.auditor1_id = :drafter OR a.auditor2_id IS :drafter)) DESC, ")
+                 "(a.status = 'draft' AND (a.auditor1_id = :drafter OR"
+                 " (a.auditor2_id IS NOT NULL AND a.auditor2_id = :drafter))) DESC, ")
     rows = [dict(r) for r in db.query(
         "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
         f" e.ehm_number{joins} ORDER BY {own_first}a.updated_at DESC, a.id DESC"
@@ -296,7 +297,7 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
                   audited_from, audited_to) -> tuple[list[str], dict]:
     """:func:`find`'s terms as SQL conditions on ``audits a`` and ``episodes e`` with their
     named parameters; a term that cannot be searched for goes in ``errors``."""
-    where, params = ["1"], {}
+    where, params = ["TRUE"], {}
     if not _blank(number):
         text = str(number).strip()
         if isinstance(number, bool) or not text.isdigit() or not records.is_id(int(text)):
@@ -307,7 +308,7 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
             params["number"] = int(text)
     if not _blank(ehm_number):
         if isinstance(ehm_number, str):
-            where.append("e.ehm_number = :ehm COLLATE NOCASE")  # EHM101 or ehm101: one case
+            where.append("lower(e.ehm_number) = lower(:ehm)")  # EHM101 or ehm101: one case
             params["ehm"] = ehm_number.strip()
         else:
             errors["ehm_number"] = "Type the EHM number as it is written, like EHM101385."
@@ -320,8 +321,8 @@ def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status
         if not statuses or not set(statuses) <= set(STATUS_LABELS):
             errors["status"] = f"choose statuses from {', '.join(STATUS_LABELS)}."
         else:
-            # "+": with several statuses SQLite walks the updated_at index newest first.
-            column = "+a.status" if len(statuses) > 1 else "a.status"
+            # || '': with several statuses SQLite walks the updated_at index newest first.
+            column = "a.status || ''" if len(statuses) > 1 else "a.status"
             named = {f"status{i}": v for i, v in enumerate(statuses)}
             where.append(f"{column} IN ({', '.join(':' + k for k in named)})")
             params.update(named)

@@ -16,6 +16,7 @@ from builders import add_logins, add_moderator, audit_form, base_rows
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
+from ehkit import db as store
 from ehkit.cli import main
 from ehkit.episodes import case_information
 
@@ -30,6 +31,15 @@ def team(db, monkeypatch):
     add_moderator(db)
     add_logins(db, monkeypatch)
     return db
+
+
+@pytest.fixture
+def team_both(db_both, monkeypatch):
+    """The team, on SQLite and on PostgreSQL (issue 18)."""
+    base_rows(db_both)
+    add_moderator(db_both)
+    add_logins(db_both, monkeypatch)
+    return db_both
 
 
 def log(db, table: str, since: int = 0) -> list[dict]:
@@ -296,9 +306,11 @@ def test_an_auditor_prints_only_their_own_records(team, monkeypatch, tmp_path):
 
 
 # -- the command ---------------------------------------------------------------------------
-def test_users_commands_add_list_import_remove(db, monkeypatch, capsys, tmp_path):
+def test_users_commands_add_list_import_remove(store_at, monkeypatch, capsys, tmp_path):
+    db = store.connect(store_at)  # a SQLite file, and a PostgreSQL database (issue 18)
     base_rows(db)
-    path = db_file(db)
+    db.close()
+    path = str(store_at)
     as_login(monkeypatch, "it.admin")
     assert main(["users", "add", "it.admin", "--role", "admin", "--db", path]) == 0
     assert main(["users", "add", "ava", "--practitioner", "1", "--role", "auditor",
@@ -412,7 +424,9 @@ def test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only(team
         assert found(team) == [avas] and audits.find(team).seeing == "every saved audit"
 
 
-def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team, monkeypatch):
+def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team_both,
+                                                                         monkeypatch):
+    team = team_both
     as_login(monkeypatch, "ava")
     draft = audits.save_draft(team, audit_form())
     done = submitted_audit(team, monkeypatch)
