@@ -7,7 +7,7 @@ DEMO_DB := data/demo.db
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench browser hub-proxy clean baseline wheel
+.PHONY: install demo test test-fast lint bench browser postgresql hub-proxy clean baseline wheel
 
 install: $(STAMP)
 
@@ -22,6 +22,14 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Debian's PostgreSQL for the tests: they start their own server with its initdb and pg_ctl
+# (tests/pg.py), so none needs to be running or configured.
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+postgresql:
+	@test -x $(PG_INITDB) || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 # The JupyterHub deployment's proxy (tests/test_hub_browser.py), from npm, once.
 PROXY := build/node/node_modules/.bin/configurable-http-proxy
@@ -40,11 +48,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ehkit tests bench
 
-test: $(STAMP) browser hub-proxy lint
+test: $(STAMP) browser postgresql hub-proxy lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # The quick loop while working: no browser, no notebooks or many processes (`make test` runs all).
-test-fast: $(STAMP) lint
+test-fast: $(STAMP) postgresql lint
 	$(BIN)/python -m pytest -n auto -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) browser hub-proxy

@@ -14,6 +14,7 @@ from . import batch, common, form, report, saving, selection, team
 from .common import Figure, Run, say
 
 STEPS = ("report", "batch", "form", "save", "select", "team")
+ALONE = {"import": "select"}  # a part of a step that can be run alone (--only import)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -22,7 +23,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="episodes in the report benchmark's stores (the largest is also used "
                    "for the form, saving and selection; default 10000,100000,1000000)")
     p.add_argument("--only", default=",".join(STEPS),
-                   help=f"comma-separated subset of {','.join(STEPS)}")
+                   help=f"comma-separated subset of {','.join(STEPS)} (or import: the "
+                   "import alone, which select runs too)")
     p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
@@ -30,6 +32,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="tiny stores and few repeats: checks the benchmarks run, measures nothing")
     p.add_argument("--auditors", type=int, default=team.AUDITORS,
                    help=f"auditors at once in the team benchmark (default {team.AUDITORS})")
+    p.add_argument("--browsers", action="store_true",
+                   help="team benchmark: each auditor a headless Chromium context on this "
+                   "machine, not a websocket client (the browsers then share the server's cores)")
     p.add_argument("--record", action="store_true", help="write the run to bench/RESULTS.md")
     return p.parse_args(argv)
 
@@ -74,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         "form": lambda: form.run(run, dbs[big], repeats=2 if args.quick else 5),
         "save": lambda: saving.run(run, work(), saves=5 if args.quick else 60),
         "select": lambda: selection.run(run, work(), metas[big], dbs[big], quick=args.quick),
+        "import": lambda: selection.run(run, None, metas[big], dbs[big], quick=args.quick,
+                                        parts=("import",)),
         "team": lambda: team.run(run, dbs[min(sizes)],
                                  **({"auditors": 2, "rounds": 1} if args.quick
-                                    else {"auditors": args.auditors})),
+                                    else {"auditors": args.auditors}),
+                                 browsers=args.browsers),
     }
     say("\n  " + common.header())
-    for name in STEPS:
-        if name in only:
+    for name in (*STEPS, *ALONE):
+        if name in only and ALONE.get(name) not in only:
             try:
                 steps[name]()
             except Exception as e:  # one broken benchmark must not hide the others' figures

@@ -172,13 +172,17 @@ def generation(run: Run, meta: dict) -> None:
                                + ("" if floor else "; built before floors: --fresh"))))
 
 
-def run(run: Run, big_db: Path, big_meta: dict, source_for_csv: Path, quick: bool = False
+def run(run: Run, big_db: Path | None, big_meta: dict, source_for_csv: Path,
+        quick: bool = False, parts: tuple[str, ...] = ("generation", "selection", "import")
         ) -> None:
-    say("\n5. Selection, import and demo generation")
-    generation(run, big_meta)
+    say("\n5. " + ", ".join(parts).capitalize())
+    if "generation" in parts:
+        generation(run, big_meta)
     for step, fn, args in (
             ("selection", selection, (run, big_db, 3 if quick else SELECTION_ROUNDS)),
             ("import", import_csv, (run, source_for_csv, 1 if quick else IMPORT_ROUNDS))):
+        if step not in parts:
+            continue
         try:
             fn(*args)
         except (ImportError, AttributeError) as e:

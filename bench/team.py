@@ -3,12 +3,17 @@
 The real deployment: JupyterHub with the shipped ``deploy/jupyterhub_config.py`` (the
 shared-password test login), configurable-http-proxy and ``ehkit serve --hub``, on a scratch
 copy of a demo store where each auditor is a user (``ehkit.access.add_user``: login, own
-practitioner, role auditor), as a council would set them up. Each auditor is a headless
-Chromium context (own cookies) in one browser process, all at once: log in through the hub's
-page, open the form, fill an audit (date, EHM number, a grade; auditor 1 is the login) and
-save it; then open the form again and do it once more. Then they leave: half navigate away
-(the page asks for its kernel's shutdown), half close the tab as a crash would (the kernel
-waits for the cull).
+practitioner, role auditor), as a council would set them up. All at once, each auditor logs
+in on the hub's page, opens the form, fills an audit (date, EHM number, a grade; auditor 1
+is the login) and saves it; then opens the form again (a new page and kernel) and does it
+once more. Then they leave: half as a page does when it is left (it asks for its kernel's
+shutdown), half as a crashed tab (the kernel waits for the cull).
+
+Each auditor is a websocket client (``bench/hub_client.py``) doing what the browser and
+Voila's page do over HTTP and the kernel's websocket: on a real deployment the 30 browsers
+run on 30 auditors' PCs, so the server is measured, not 30 browsers rendering 30 big forms
+on the server's own cores. ``browsers=True`` (``--browsers``) drives headless Chromium
+contexts instead, one browser process on the same cores.
 
 Figures: every save acknowledged on the page ("Saved draft no. N") and present in the store
 under that auditor and login (0 lost); the time to open the form and the save round trip
@@ -24,17 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import json
 import os
 import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .common import Figure, Run, median, say
 from .form import CHROMIUM, CHROMIUM_ARGS
+from .hub_client import Browser, FormPage
 from .local_hub import PROXY, LocalHub
 from .saving import _percentile
 
@@ -135,27 +143,36 @@ class Hub(LocalHub):
         super().__init__(work, db, logins, PASSWORD, env={"EHKIT_SETTINGS": str(settings)},
                          timeout=timeout)
 
-    def memory(self) -> dict[str, float]:
-        """Resident memory (MB) of the hub and everything it started: the hub, its proxy,
-        the form's Voila and its kernels."""
+    def processes(self) -> list[tuple[str, float]]:
+        """(part, resident MB) of the hub and everything it started: part is the hub, its
+        proxy, the form's Voila or a kernel."""
         import psutil
 
-        parts = dict.fromkeys(("hub", "proxy", "form", "kernels"), 0.0)
         try:
             root = psutil.Process(self.proc.pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return parts
+            return []
+        found = []
         for p in procs:
             try:
                 command, rss = " ".join(p.cmdline()), p.memory_info().rss / 2**20
             except psutil.NoSuchProcess:
                 continue  # a kernel that just stopped
-            part = ("kernels" if "ipykernel" in command or "kernel-" in command
-                    else "proxy" if "http-proxy" in command
-                    else "form" if "serve" in command else "hub")
+            found.append(("kernels" if "ipykernel" in command or "kernel-" in command
+                          else "proxy" if "http-proxy" in command
+                          else "form" if "serve" in command else "hub", rss))
+        return found
+
+    def memory(self) -> dict[str, float]:
+        """Resident memory (MB) of each part (see :meth:`processes`)."""
+        parts = dict.fromkeys(("hub", "proxy", "form", "kernels"), 0.0)
+        for part, rss in self.processes():
             parts[part] += rss
         return parts
+
+    def kernels(self) -> int:
+        return sum(part == "kernels" for part, _ in self.processes())
 
     def memory_mb(self) -> float:
         return sum(self.memory().values())
@@ -194,18 +211,87 @@ def _baseline(hub: Hub) -> float:
     return median(samples)
 
 
+# -- each auditor as a websocket client (the default) -------------------------------------
+
+# What the form's message line says when a save did not happen (a rule, a stale record, the
+# apology for anything else): the save is then counted as not made, at once, not timed out.
+REFUSED = ("not done", "not saved", "could not")
+
+
+def _said(message: str) -> str | None:
+    """The draft's number once the form's message line says it was saved; 'ERROR: ...' if
+    it says it was not; None while it says neither."""
+    if "Saved draft no. " in message:
+        return message.split("Saved draft no. ", 1)[1].split()[0].rstrip(".")
+    if any(no in message.lower() for no in REFUSED):
+        return "ERROR: " + message
+    return None
+
+
+async def _open(browser: Browser, login: str, first: bool) -> FormPage:
+    """The form up: the page got, its kernel connected and every widget's state in hand."""
+    form = await (browser.log_in(login, PASSWORD) if first else browser.open(APP))
+    form.find("grade-pre_eha")  # the form itself, not a page that refused it
+    return form
+
+
+async def _fill_and_save(form: FormPage, a: Auditor, ehm: str) -> None:
+    year, month, day = map(int, AUDIT_DATE.split("-"))
+    await form.set("date-audit_date", value={"year": year, "month": month - 1, "date": day})
+    await form.set("ehm_number", value=ehm)  # the fields the Chromium version fills
+    await form.until(shown=lambda: form.value("case-lead_professional"))
+    await form.set("grade-pre_eha", index=0)  # a choice of toggle buttons sends both
+    await form.click("grade-pre_eha")
+    t = time.perf_counter()
+    await form.click("save")
+    a.clicked += 1
+    await form.until(shown=lambda: _said(form.value("messages")) is not None)
+    _acknowledged(a, _said(form.value("messages")), time.perf_counter() - t)
+
+
+def _acknowledged(a: Auditor, said: str, seconds: float) -> None:
+    if said.startswith("ERROR"):
+        raise RuntimeError(said)
+    a.saves.append(seconds)
+    a.saved.append(int(said))
+
+
+async def _work(hub: Hub, a: Auditor, start: asyncio.Event, waiting: list) -> None:
+    browser, form = Browser(hub.url, WAIT_MS / 1000), None
+    try:
+        await browser.login_page()
+        waiting.append(a.login)
+        await start.wait()  # everyone logs in at once
+        for k, ehm in enumerate(a.cases):
+            if form:  # a reload: the page left asks for its kernel's shutdown
+                await form.leave(shutdown=True)
+            t = time.perf_counter()
+            form = await _open(browser, a.login, first=k == 0)  # the hub lands a login on the form
+            a.opens.append(time.perf_counter() - t)
+            await _fill_and_save(form, a, ehm)
+        await form.leave(shutdown=not a.closes_tab)
+    except Exception as e:  # noqa: BLE001 - counted (saves not made, or lost), and said
+        a.error = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+    finally:
+        await browser.close()
+
+
+# -- each auditor as a headless Chromium context (--browsers) ------------------------------
+
 async def _form_up(page) -> None:
     await page.locator(FORM).first.wait_for(state="visible", timeout=WAIT_MS)
     await page.locator(".ehkit-ehm_number input").wait_for(state="visible", timeout=WAIT_MS)
 
 
+# _said, in the page: the message line's draft number, 'ERROR: ...', or null.
 SAVED = ("() => { const m = document.querySelector('.ehkit-messages');"
          " const t = m ? m.innerText : ''; const k = t.indexOf('Saved draft no. ');"
-         " return k >= 0 ? t.slice(k + 16).split(/\\s/)[0] : (t.includes('not saved') ||"
-         " t.includes('could not') ? 'ERROR: ' + t : null); }")
+         " return k >= 0 ? t.slice(k + 16).split(/\\s/)[0].replace(/\\.$/, '') :"
+         f" ({json.dumps(REFUSED)}.some(no => t.toLowerCase().includes(no)) ?"
+         " 'ERROR: ' + t : null); }")
 
 
-async def _fill_and_save(page, a: Auditor, ehm: str) -> None:
+async def _fill_and_save_in_page(page, a: Auditor, ehm: str) -> None:
     await page.locator(".ehkit-date-audit_date input").fill(AUDIT_DATE)
     await page.locator(".ehkit-ehm_number input").fill(ehm)
     await page.wait_for_function(
@@ -215,14 +301,12 @@ async def _fill_and_save(page, a: Auditor, ehm: str) -> None:
     t = time.perf_counter()
     await page.locator("button.ehkit-save").click()
     a.clicked += 1
-    got = await (await page.wait_for_function(SAVED, timeout=WAIT_MS)).json_value()
-    if got.startswith("ERROR"):
-        raise RuntimeError(got)
-    a.saves.append(time.perf_counter() - t)
-    a.saved.append(int(got.rstrip(".")))
+    said = await (await page.wait_for_function(SAVED, timeout=WAIT_MS)).json_value()
+    _acknowledged(a, said, time.perf_counter() - t)
 
 
-async def _work(browser, hub: Hub, a: Auditor, start: asyncio.Event, waiting: list) -> None:
+async def _work_in_browser(browser, hub: Hub, a: Auditor, start: asyncio.Event,
+                           waiting: list) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})
     context.set_default_timeout(WAIT_MS)  # every click and wait, however busy the server
     context.set_default_navigation_timeout(WAIT_MS)
@@ -241,7 +325,7 @@ async def _work(browser, hub: Hub, a: Auditor, start: asyncio.Event, waiting: li
                 await page.goto(hub.url + APP, timeout=WAIT_MS)
             await _form_up(page)
             a.opens.append(time.perf_counter() - t)
-            await _fill_and_save(page, a, ehm)
+            await _fill_and_save_in_page(page, a, ehm)
         if not a.closes_tab:
             await page.goto("about:blank")  # leaves: the page asks for its kernel's shutdown
     except Exception as e:  # noqa: BLE001 - counted (saves not made, or lost), and said
@@ -250,14 +334,26 @@ async def _work(browser, hub: Hub, a: Auditor, start: asyncio.Event, waiting: li
         await context.close()
 
 
-async def _warm_up(hub: Hub) -> None:
-    """One form opened and left (as the admin), so the baseline is a server that has served
-    a form (its Voila has loaded what it loads once), not a cold one."""
+@asynccontextmanager
+async def _chromium():
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+# -- the run -------------------------------------------------------------------------------
+
+async def _warm_up(hub: Hub, browsers: bool) -> None:
+    """One form opened and left (as the admin), so the baseline is a server that has served
+    a form (its Voila has loaded what it loads once), not a cold one."""
+    before = hub.kernels()
+    if browsers:
+        async with _chromium() as browser:
             context = await browser.new_context()
             context.set_default_timeout(WAIT_MS)
             page = await context.new_page()
@@ -267,30 +363,31 @@ async def _warm_up(hub: Hub) -> None:
             await page.click("#login_submit")
             await _form_up(page)
             await page.goto("about:blank")
+    else:
+        browser = Browser(hub.url, WAIT_MS / 1000)
+        try:
+            await browser.login_page()
+            await (await _open(browser, ADMIN, first=True)).leave(
+                shutdown=True)
         finally:
             await browser.close()
     deadline = time.monotonic() + 120
-    while hub.memory()["kernels"] and time.monotonic() < deadline:
-        await asyncio.sleep(1)
+    while hub.kernels() > before and time.monotonic() < deadline:
+        await asyncio.sleep(1)  # its kernel gone (any preheated ones are the baseline's)
 
 
-async def _all(hub: Hub, auditors: list[Auditor]) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            start, waiting = asyncio.Event(), []
-            tasks = [asyncio.create_task(_work(browser, hub, a, start, waiting))
-                     for a in auditors]
-            deadline = time.monotonic() + WAIT_MS / 1000
-            while (len(waiting) < len(auditors) and not any(t.done() for t in tasks)
-                   and time.monotonic() < deadline):
-                await asyncio.sleep(0.2)  # every page at its login form, then all go
-            start.set()
-            await asyncio.gather(*tasks)
-        finally:
-            await browser.close()
+async def _all(hub: Hub, auditors: list[Auditor], browsers: bool) -> None:
+    async with AsyncExitStack() as stack:
+        work = (functools.partial(_work_in_browser, await stack.enter_async_context(
+            _chromium())) if browsers else _work)
+        start, waiting = asyncio.Event(), []
+        tasks = [asyncio.create_task(work(hub, a, start, waiting)) for a in auditors]
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while (len(waiting) < len(auditors) and not any(t.done() for t in tasks)
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.2)  # every auditor at the login form, then all go
+        start.set()
+        await asyncio.gather(*tasks)
 
 
 def present(db: Path, a: Auditor) -> int:
@@ -315,9 +412,12 @@ def _back_to(hub: Hub, baseline: float) -> float | None:
     return None
 
 
-def run(run: Run, db: Path, auditors: int = AUDITORS, rounds: int = ROUNDS) -> None:
+def run(run: Run, db: Path, auditors: int = AUDITORS, rounds: int = ROUNDS,
+        browsers: bool = False) -> None:
+    """``browsers``: each auditor a headless Chromium context, not a websocket client."""
     say(f"\n6. Room for a team: {auditors} auditors logged in through JupyterHub at once, "
-        f"each saving {rounds} audit(s)")
+        f"each saving {rounds} audit(s), as "
+        + ("headless Chromium contexts" if browsers else "websocket clients"))
     name = f"team: {auditors} auditors at once"
     if not PROXY.exists():
         run.add(Figure(name, None, "", f"{AUDITORS} at once", None,
@@ -332,11 +432,11 @@ def run(run: Run, db: Path, auditors: int = AUDITORS, rounds: int = ROUNDS) -> N
         hub = Hub(work, copy, [ADMIN, *(a.login for a in people)],
                   max_kernels=2 * auditors + 5)
         try:
-            _in_own_loop(_warm_up(hub))
+            _in_own_loop(_warm_up(hub, browsers))
             baseline = _baseline(hub)
             sampler = Sampler(hub)
             started = time.perf_counter()
-            _in_own_loop(_all(hub, people))
+            _in_own_loop(_all(hub, people, browsers))
             seconds = time.perf_counter() - started
             peak = sampler.stop()
             back = _back_to(hub, baseline)

@@ -167,21 +167,40 @@ def require(db: sqlite_utils.Database, permission: str) -> Person:
     raise NotAllowed(refusal(me, permission))
 
 
-def roles_with(permission: str) -> list[str]:
-    """The roles (as people name them: "head of service") that give ``permission``."""
-    return [r.replace("_", " ") for r, perms in roles().items() if permission in perms]
+def require_any(db: sqlite_utils.Database, what: str, *permissions: str) -> Person:
+    """The logged-in person, if they may do any of ``permissions``; else NotAllowed saying
+    that ``what`` needs the roles giving them."""
+    me = person(db)
+    if any(me.may(p) for p in permissions):
+        return me
+    raise NotAllowed(refusal_for(me, what, roles_with(*permissions)))
+
+
+def require_report(db: sqlite_utils.Database, names: bool) -> Person:
+    """The logged-in person, if they may have a report for an audience with (``names``) or
+    without workers' names: the one check for ``ehkit report`` and for a report notebook
+    run by hand."""
+    return require(db, "reports_with_names" if names else "board_reports")
+
+
+def roles_with(*permissions: str) -> list[str]:
+    """The roles (as people name them: "head of service") that give any of ``permissions``."""
+    return [r.replace("_", " ") for r, perms in roles().items() if set(permissions) & set(perms)]
 
 
 def refusal(me: Person, permission: str) -> str:
-    needed = roles_with(permission)
-    what = PERMISSIONS[permission]
+    return refusal_for(me, PERMISSIONS[permission], roles_with(permission))
+
+
+def refusal_for(me: Person, what: str, needed: list[str]) -> str:
+    """Doing ``what`` is refused: it needs one of the roles ``needed``."""
     need = (f"needs the {' or '.join(needed)} role" if needed
             else "is given to no role in the settings' [roles] table")
     if not me.roles:
-        return f"{what.capitalize()} {need}, and {not_a_user(me.login)}"
+        return f"{what[0].upper()}{what[1:]} {need}, and {not_a_user(me.login)}"
     held = ", ".join(sorted(r.replace("_", " ") for r in me.roles))
-    return (f"{what.capitalize()} {need}; your login '{me.login}' has {held}: ask an ehkit "
-            "admin if you need it")
+    return (f"{what[0].upper()}{what[1:]} {need}; your login '{me.login}' has {held}: ask an "
+            "ehkit admin if you need it")
 
 
 def not_a_user(login_name: str) -> str:
@@ -219,40 +238,96 @@ def refuse_unless_own(me: Person, auditor_ids: Iterable[int | None], doing: str)
 
 
 # -- case details --------------------------------------------------------------------------
-def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
-                 me: Person | None = None) -> bool:
-    """May the logged-in person see this case's children's names and dates of birth?
+def cases_seen(me: Person) -> tuple[str, dict]:
+    """The cases whose children's names and dates of birth this person may see, as a query
+    of their episode ids and its parameters (the one rule for :func:`may_see_case` and the
+    form's case numbers).
 
     Every case for those who see all (coordinator, Head of Service); an auditor's or a
     moderator's own cases: one they audit or moderate, one on their list, or (a moderator)
     one with a submitted audit they did not write.
     """
+    if me.may("see_all_cases"):
+        return "SELECT id FROM episodes", {}
+    if me.practitioner_id is None or not me.may("see_own_cases"):
+        return "SELECT NULL WHERE FALSE", {}
+    return ("SELECT episode_id FROM selections WHERE auditor_id = :me"
+            " UNION SELECT episode_id FROM audits WHERE auditor1_id = :me OR auditor2_id = :me"
+            " OR (:moderating AND status != 'draft' AND auditor1_id <> :me AND"
+            " (auditor2_id IS NULL OR auditor2_id <> :me))"
+            " UNION SELECT a.episode_id FROM moderations m JOIN audits a ON a.id = m.audit_id"
+            " WHERE m.moderator_id = :me",
+            {"me": me.practitioner_id, "moderating": me.may("moderate")})
+
+
+def may_see_case(db: sqlite_utils.Database, episode_id: int | None,
+                 me: Person | None = None) -> bool:
+    """May the logged-in person see this case's children's names and dates of birth
+    (:func:`cases_seen`)?"""
     me = me or person(db)
     if me.may("see_all_cases"):
         return True
-    if episode_id is None or me.practitioner_id is None or not me.may("see_own_cases"):
+    if episode_id is None:
         return False
-    p, moderating = me.practitioner_id, int(me.may("moderate"))
-    return bool(db.execute(
-        "SELECT EXISTS (SELECT 1 FROM audits WHERE episode_id = :e AND (auditor1_id = :p OR"
-        " auditor2_id = :p OR (:m AND status != 'draft' AND auditor1_id IS NOT :p)))"
-        " OR EXISTS (SELECT 1 FROM selections WHERE episode_id = :e AND auditor_id = :p)"
-        " OR EXISTS (SELECT 1 FROM moderations m JOIN audits a ON a.id = m.audit_id"
-        " WHERE a.episode_id = :e AND m.moderator_id = :p)",
-        {"e": episode_id, "p": p, "m": moderating}).fetchone()[0])
+    seen, params = cases_seen(me)
+    return bool(db.execute(f"SELECT :episode IN ({seen})",
+                           {**params, "episode": episode_id}).fetchone()[0])
 
 
-def may_see_audit(me: Person, audit: dict) -> bool:
-    """May this person open the audit (``audits.load``'s dict)? Those who see every case;
-    its auditors and moderators; a moderator, once it is submitted, unless they wrote it."""
+# Who may find and open a saved audit: the one rule for audits.find and audits.load.
+SEES_AUDITS = ("audit", "moderate", "see_own_cases", "see_all_cases")
+
+
+def audits_seen(me: Person) -> tuple[str, str, dict]:
+    """The saved audits this person may find and open: in words, as an SQL condition on
+    ``audits a``, and its parameters.
+
+    Every audit for those who see every case; else an auditor's own (auditor 1 or 2), those
+    of the cases on their list, a moderator's to moderate (submitted, not written by them),
+    and those anyone has moderated."""
     if me.may("see_all_cases"):
-        return True
+        return "every saved audit", "TRUE", {}
     p = me.practitioner_id
-    authors = {audit["auditor1_id"], audit["auditor2_id"]}
-    return p is not None and (
-        (me.may("audit") and p in authors)
-        or any(m["moderator_id"] == p for m in audit["moderations"])
-        or (me.may("moderate") and audit["status"] != "draft" and p not in authors))
+    if p is None or not any(me.may(k) for k in SEES_AUDITS):
+        return "no saved audit (your login acts as no practitioner)", "FALSE", {}
+    # The audits that are theirs, gathered once (``a.id IN``), not asked again of every row.
+    words, theirs = [], ["SELECT audit_id FROM moderations WHERE moderator_id = :me"]
+    if me.may("audit"):
+        words.append("your audits")
+        theirs += ["SELECT id FROM audits WHERE auditor1_id = :me",
+                   "SELECT id FROM audits WHERE auditor2_id = :me"]
+    if me.may("see_own_cases"):
+        words.append("your list's cases")
+        theirs.append("SELECT l.id FROM selections s JOIN audits l ON l.episode_id ="
+                      " s.episode_id WHERE s.auditor_id = :me")
+    where = f"(a.id IN ({' UNION '.join(theirs)})"
+    if me.may("moderate"):
+        words.append("audits you may moderate")
+        where += (" OR (a.status != 'draft' AND a.auditor1_id <> :me AND"
+                  " (a.auditor2_id IS NULL OR a.auditor2_id <> :me))")
+    said = (", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1
+            else (words or ["audits you moderated"])[0])
+    return said, where + ")", {"me": p}
+
+
+def may_see_audit(db: sqlite_utils.Database, audit_id: int, me: Person | None = None) -> bool:
+    """May this person open the audit (:func:`audits_seen`)?"""
+    _, where, params = audits_seen(me or person(db))
+    return bool(db.execute(f"SELECT EXISTS (SELECT 1 FROM audits a WHERE a.id = :audit AND"
+                           f" {where})", {**params, "audit": audit_id}).fetchone()[0])
+
+
+def require_audit(db: sqlite_utils.Database, audit_id: int, what: str) -> Person:
+    """The logged-in person, if they may open the audit (those who see every case: even one
+    since deleted, whose history stays); else NotAllowed: ``what`` is for those who may."""
+    me = person(db)
+    if me.may("see_all_cases") or may_see_audit(db, audit_id, me):
+        return me
+    everyone = " or ".join(roles_with("see_all_cases"))
+    who = (not_a_user(me.login) if is_stranger(me)
+           else f"your login '{me.login}' is none of these for it")
+    raise NotAllowed(f"{what} is for its auditors and moderators, the auditor whose list its "
+                     f"case is on, and those with the {everyone} role; {who}")
 
 
 def case_details(db: sqlite_utils.Database, info: dict | None,

@@ -125,10 +125,25 @@ def tracker(
     return out
 
 
+def reader(db: sqlite_utils.Database) -> access.Person:
+    """The person reading the tracker, if they may: each action names its case and says in
+    free text what is to be done, so it is the coordinator's and theirs who see every case
+    (NotAllowed else). :func:`tracker` itself does not ask: the reports read it, and their
+    audience decides what they show."""
+    return access.require_any(db, "reading the action tracker", "actions", "see_all_cases")
+
+
+def tracker_for(db: sqlite_utils.Database, on, **filters) -> list[dict]:
+    """:func:`tracker` as a person reads it (the tracker form): only for a :func:`reader`."""
+    reader(db)
+    return tracker(db, on, **filters)
+
+
 def overdue(db: sqlite_utils.Database, on) -> list[dict]:
-    """Actions overdue on ``on``, each with ``days_overdue``, oldest due first."""
+    """Actions overdue on ``on``, each with ``days_overdue``, oldest due first (for a
+    :func:`reader`)."""
     on = _as_date(on, "day")
-    rows = tracker(db, on, states="overdue")
+    rows = tracker_for(db, on, states="overdue")
     for r in rows:
         r["days_overdue"] = (on - _as_date(r["due_date"])).days
     return rows
@@ -187,7 +202,8 @@ def _get(db: sqlite_utils.Database, action_id: int) -> dict:
 
 def get(db: sqlite_utils.Database, action_id: int, on=None) -> dict:
     """One action with its state on ``on`` and its ``version`` (:mod:`ehkit.records`):
-    pass that back to complete or reassign what was shown."""
+    pass that back to complete or reassign what was shown. Only for a :func:`reader`."""
+    reader(db)
     version = records.version(db, "action", _number(action_id, "action"))  # first: see load
     row = _get(db, action_id)
     row["state"] = state(row["due_date"], row["completed_date"], on or dt.date.today())

@@ -133,8 +133,19 @@ def record_feedback_sent(db: sqlite_utils.Database, audit_id: int, on, *,
                                       "feedback_sent_date": day.isoformat()}, pk="audit_id")
 
 
+def reader(db: sqlite_utils.Database) -> access.Person:
+    """The person reading what follows the audits, if they may: it names the cases and the
+    workers and holds the auditors' free text, so it is the coordinator's and theirs who see
+    every case (NotAllowed else). The lists the reports read do not ask: their audience
+    decides what they show."""
+    return access.require_any(db, "reading what follows the audits (letters and feedback "
+                              "to workers)", "letters", "see_all_cases")
+
+
 def followup(db: sqlite_utils.Database, audit_id: int) -> dict:
-    """Everything recorded after one audit: dates, discussions, 1-1 meetings, letters."""
+    """Everything recorded after one audit: dates, discussions, 1-1 meetings, letters (for a
+    :func:`reader`)."""
+    reader(db)
     a = audit_people(db, audit_id)
     f = db.execute("SELECT worker_notified_date, feedback_sent_date FROM audit_followups "
                    "WHERE audit_id = ?", [audit_id]).fetchone() or (None, None)
@@ -329,7 +340,8 @@ def repeat_poor_authors(db: sqlite_utils.Database, on, *, count: int | None = No
 def letter_context(db: sqlite_utils.Database, audit_id: int, *, on=None,
                    signed_by_id: int | None = None) -> dict:
     """What the feedback summary and the letter say about one audit (free text unescaped:
-    the templates escape it)."""
+    the templates escape it), for a :func:`reader`."""
+    reader(db)
     a = _completed(db, audit_id)
     tpl = templates.load(a["template"])
     grades = {r[0]: r[1] for r in db.execute(

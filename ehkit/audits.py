@@ -42,7 +42,7 @@ from . import access, home, records
 from . import db as store
 from . import template as templates
 from .dates import uk
-from .episodes import case_information
+from .episodes import case_information, ehm_numbers
 from .errors import AuditNotFound, EhkitError
 from .records import StaleRecord  # noqa: F401 - raised here; callers catch it from here too
 from .rules import audit as rule
@@ -161,18 +161,26 @@ def practitioners(db: sqlite_utils.Database, *, auditors_only: bool = True) -> l
     return rows
 
 
+def case_numbers(db: sqlite_utils.Database) -> list[str]:
+    """The EHM numbers the form suggests as the person types: those of every open or recent
+    case for those who see every case; else only their own cases' (:func:`ehkit.access.
+    cases_seen`), so an auditor is not shown the service's every case number. Another number
+    can still be typed; its case then shows no children's names."""
+    me = access.person(db)
+    if me.may("see_all_cases"):
+        return ehm_numbers(db)
+    seen, params = access.cases_seen(me)
+    return [r[0] for r in db.execute(f"SELECT DISTINCT ehm_number FROM episodes WHERE id IN"
+                                     f" ({seen}) ORDER BY ehm_number", params)]
+
+
 def load(db: sqlite_utils.Database, audit_id: int) -> dict:
     """An audit with its answers, checklist, actions, moderations and case information,
     and its ``version`` (:mod:`ehkit.records`): pass that back to act on what was loaded.
 
     Only for those who may see it (:func:`ehkit.access.may_see_audit`; NotAllowed else)."""
     audit = whole(db, audit_id)
-    me = access.person(db)
-    if not access.may_see_audit(me, audit):
-        everyone = " or ".join(access.roles_with("see_all_cases"))
-        raise access.NotAllowed(
-            f"Audit no. {audit['id']} is for its auditors and moderators, and those with the "
-            f"{everyone} role; your login '{me.login}' is none of these for it")
+    access.require_audit(db, audit["id"], f"Audit no. {audit['id']}")
     return audit
 
 
@@ -226,12 +234,15 @@ def standing_moderation(audit: Mapping) -> dict[str, dict]:
 
 @dataclass(frozen=True)
 class Found:
-    """One page of the audits :func:`find` found, most recently changed first."""
+    """One page of the audits :func:`find` found: the person's own drafts first, then the
+    most recently changed."""
 
     rows: list[dict]
     total: int  # found in all
     page: int  # this page, from 1
     pages: int  # pages in all (1 when nothing was found)
+    seeing: str = "every saved audit"  # which audits the person may find, in words
+    order: str = "the most recently changed first"  # in words
 
 
 PAGE_SIZE = 20
@@ -244,7 +255,11 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
     """Find saved audits, any as old as the store: by number, EHM number (any case),
     auditor (1 or 2), status(es) and audit date (from/to, both days included), ``limit`` a
     page. A page past the last gives the last. AuditRuleError names each search term that
-    cannot be searched for and what to put right."""
+    cannot be searched for and what to put right.
+
+    Only the audits the logged-in person may open are found (:func:`ehkit.access.audits_seen`;
+    NotAllowed, naming the roles that may, for one who may open none). Their own drafts come
+    first, so the form opens on the work they have in hand."""
     errors: dict[str, str] = {}
     where, params = _search_terms(errors, number, ehm_number, auditor_id, status,
                                   audited_from, audited_to)
@@ -254,57 +269,70 @@ def find(db: sqlite_utils.Database, *, number: Any = None, ehm_number: str | Non
         errors["page"] = "pages count from 1."
     if errors:
         raise AuditRuleError(errors)
+    me = access.require_any(db, "finding and opening saved audits", *access.SEES_AUDITS)
+    seeing, scope, mine = access.audits_seen(me)
+    values = {**params, **mine, "drafter": me.practitioner_id}
     joins = (" FROM audits a JOIN episodes e ON e.id = a.episode_id"
-             " JOIN practitioners p ON p.id = a.auditor1_id WHERE " + " AND ".join(where))
-    total = db.execute("SELECT count(*)" + joins, params).fetchone()[0]
+             f" JOIN practitioners p ON p.id = a.auditor1_id WHERE {' AND '.join(where)}"
+             f" AND {scope}")
+    total = db.execute("SELECT count(*)" + joins, values).fetchone()[0]
     pages = max(1, -(-total // limit))
     page = min(page, pages)
+    # Without a practitioner (one person on their own machine) there are no "own" drafts, and
+    # the plain order lets SQLite walk the updated_at index newest first.
+    own_first = ("" if me.practitioner_id is None else
+                 "(a.status = 'draft' AND (a.auditor1_id = :drafter OR"
+                 " (a.auditor2_id IS NOT NULL AND a.auditor2_id = :drafter))) DESC, ")
     rows = [dict(r) for r in db.query(
         "SELECT a.id, a.status, a.audit_date, a.updated_at, a.auditor1_id, p.name AS auditor1,"
-        " e.ehm_number" + joins + " ORDER BY a.updated_at DESC, a.id DESC LIMIT ? OFFSET ?",
-        [*params, limit, (page - 1) * limit])]
-    return Found(rows, total, page, pages)
+        f" e.ehm_number{joins} ORDER BY {own_first}a.updated_at DESC, a.id DESC"
+        " LIMIT :limit OFFSET :offset",
+        {**values, "limit": limit, "offset": (page - 1) * limit})]
+    order = ("your own drafts first, then the most recently changed" if own_first
+             else Found.order)
+    return Found(rows, total, page, pages, seeing, order)
 
 
 def _search_terms(errors: dict[str, str], number, ehm_number, auditor_id, status,
-                  audited_from, audited_to) -> tuple[list[str], list]:
+                  audited_from, audited_to) -> tuple[list[str], dict]:
     """:func:`find`'s terms as SQL conditions on ``audits a`` and ``episodes e`` with their
-    parameters; a term that cannot be searched for goes in ``errors``."""
-    where, params = ["1"], []
+    named parameters; a term that cannot be searched for goes in ``errors``."""
+    where, params = ["TRUE"], {}
     if not _blank(number):
         text = str(number).strip()
         if isinstance(number, bool) or not text.isdigit() or not records.is_id(int(text)):
             errors["number"] = (f"'{text[:40]}' is not an audit number: type the number "
                                 "shown as 'no. 12', digits only.")
         else:
-            where.append("a.id = ?")
-            params.append(int(text))
+            where.append("a.id = :number")
+            params["number"] = int(text)
     if not _blank(ehm_number):
         if isinstance(ehm_number, str):
-            where.append("e.ehm_number = ? COLLATE NOCASE")  # EHM101 or ehm101: one case
-            params.append(ehm_number.strip())
+            where.append("lower(e.ehm_number) = lower(:ehm)")  # EHM101 or ehm101: one case
+            params["ehm"] = ehm_number.strip()
         else:
             errors["ehm_number"] = "Type the EHM number as it is written, like EHM101385."
     auditor_id = _int(auditor_id, "auditor", errors, "person")
     if auditor_id is not None:
-        where.append("(a.auditor1_id = ? OR a.auditor2_id = ?)")
-        params += [auditor_id, auditor_id]
+        where.append("(a.auditor1_id = :auditor OR a.auditor2_id = :auditor)")
+        params["auditor"] = auditor_id
     if status is not None:
         statuses = [status] if isinstance(status, str) else list(status)
         if not statuses or not set(statuses) <= set(STATUS_LABELS):
             errors["status"] = f"choose statuses from {', '.join(STATUS_LABELS)}."
         else:
-            # "+": with several statuses SQLite walks the updated_at index newest first.
-            column = "+a.status" if len(statuses) > 1 else "a.status"
-            where.append(f"{column} IN ({', '.join('?' * len(statuses))})")
-            params += statuses
+            # || '': with several statuses SQLite walks the updated_at index newest first.
+            column = "a.status || ''" if len(statuses) > 1 else "a.status"
+            named = {f"status{i}": v for i, v in enumerate(statuses)}
+            where.append(f"{column} IN ({', '.join(':' + k for k in named)})")
+            params.update(named)
     days = {}
     for key, value, sign in (("audited_from", audited_from, ">="),
                              ("audited_to", audited_to, "<=")):
         days[key] = _iso_date(value, key, errors)
         if days[key] is not None:
-            where.append(f"a.audit_date {sign} ?")
-            params.append(days[key])
+            where.append(f"a.audit_date {sign} :{key}")
+            params[key] = days[key]
     if None not in days.values() and days["audited_from"] > days["audited_to"]:
         errors["audited_to"] = (f"The 'to' date ({uk(days['audited_to'])}) is before the "
                                 f"'from' date ({uk(days['audited_from'])}): swap them.")

@@ -4,6 +4,9 @@ SQLite's online backup API copies a consistent snapshot: in WAL mode a reader ne
 the writers, and copying in one step means no save can slip in half-way. The copy is
 written under a temporary name, checked (``integrity_check`` and the change-log chain),
 flushed to disk and only then renamed, so a file with a backup's name is always whole.
+
+A PostgreSQL store is backed up with ``pg_dump`` and restored with ``pg_restore``, with the
+same checks (:func:`_backup_postgresql`, :func:`_restore_postgresql`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def backup(path=None, dest_dir=None, *, now: dt.datetime | None = None) -> Backu
     copy's chain head in the folder's anchor file (and the one a plain ``ehkit check``
     reads), and removes copies an interrupted backup left half-written.
     """
+    if url := store.postgres_url(path):
+        return _backup_postgresql(url, dest_dir, now)
     source = store.db_path(path)
     live = store.connect(source, read_only=True)
     try:
@@ -156,9 +161,11 @@ def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
     ``force``, and is first backed up itself (returned), so a restore can be undone.
     """
     backup_file = Path(backup_file)
-    target = store.db_path(path)
     if not backup_file.is_file():
         raise BackupError(f"no backup file at {backup_file}")
+    if url := store.postgres_url(path):
+        return _restore_postgresql(backup_file, url)
+    target = store.db_path(path)
     src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True, isolation_level=None)
     try:
         problems = _problems(src)
@@ -187,3 +194,94 @@ def restore(backup_file, path=None, *, force: bool = False) -> Path | None:
     finally:
         restored.close()
     return before
+
+
+# -- PostgreSQL: pg_dump and pg_restore, with the same checks ------------------------------
+def _backup_postgresql(url: str, dest_dir, now: dt.datetime | None) -> Backup:
+    """pg_dump's custom format, of the very moment whose change log was verified: the check
+    reads a snapshot, and pg_dump dumps that snapshot (``--snapshot``). Written under a
+    temporary name, its archive read back (``pg_restore --list``), then named."""
+    from . import postgres
+
+    if not dest_dir:
+        raise BackupError("a PostgreSQL store has no folder beside it for backups: give one "
+                          "with --to")
+    command, env = postgres.tool("pg_dump", url)
+    live = store.connect(url, read_only=True)
+    try:
+        access.require(live, "backup")
+        (name,) = live.execute("SELECT current_database()").fetchone()
+        when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        folder = Path(dest_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        leftovers = _remove_leftovers(folder)
+        target, n = folder / f"{name}-{when:%Y-%m-%dT%H%M%SZ}.dump", 1
+        while target.exists():
+            n += 1
+            target = folder / f"{name}-{when:%Y-%m-%dT%H%M%SZ}~{n}.dump"
+        partial = target.with_name(target.name + ".partial")
+        live.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            (snapshot,) = live.execute("SELECT pg_export_snapshot()").fetchone()
+            problems = [str(f) for f in check.chain_checks(live) + check.trigger_checks(live)]
+            (rows,) = live.execute("SELECT count(*) FROM change_log").fetchone()
+            head = anchors.head_of(live)
+            if not problems:
+                _run([*command, "--format=custom", f"--snapshot={snapshot}", "--file",
+                      str(partial)], env, f"could not back up {postgres.shown(url)}", partial)
+        finally:
+            live.execute("ROLLBACK")
+    finally:
+        live.close()
+    if problems:
+        raise BackupError(f"{postgres.shown(url)} failed its checks ({problems[0]}): nothing "
+                          "was backed up; run `ehkit check` and keep your older backups")
+    _run([postgres.tool("pg_restore", url)[0][0], "--list", str(partial)], env,
+         f"the backup {partial} cannot be read back", partial)
+    _fsync(partial)
+    os.replace(partial, target)
+    _fsync_dir(folder)
+    if head:
+        anchors.append(folder / anchors.FILE_NAME, head)
+    return Backup(target, target.stat().st_size, rows, head.hash if head else None, leftovers)
+
+
+def _restore_postgresql(backup_file: Path, url: str) -> None:
+    """pg_restore into an empty database, in one transaction; then the same checks as a
+    backup's. Nothing is replaced: make a new database, restore there, point EHKIT_DB at it."""
+    from . import postgres
+
+    command, env = postgres.tool("pg_restore", url)
+    _run([command[0], "--list", str(backup_file)], env, f"{backup_file} is not a backup "
+         "`ehkit backup` made of a PostgreSQL store")
+    target = store.connect(url, migrate=False)
+    try:
+        if target.table_names():
+            raise BackupError(f"{postgres.shown(url)} is not empty: restore into a new, empty "
+                              "database, then point EHKIT_DB at it (nothing was replaced)")
+    finally:
+        target.close()
+    _run([*command, "--single-transaction", "--exit-on-error", "--no-owner", str(backup_file)],
+         env, f"could not restore {backup_file}")
+    restored = store.connect(url, read_only=True)
+    try:
+        problems = [str(f) for f in check.trigger_checks(restored) + check.chain_checks(restored)]
+    finally:
+        restored.close()
+    if problems:
+        raise BackupError(f"{backup_file} was restored into {postgres.shown(url)} but fails "
+                          f"its checks ({problems[0]}): do not use it; choose an older backup")
+
+
+def _run(command: list[str], env: dict, failed: str, partial: Path | None = None) -> None:
+    """Run PostgreSQL's tool; if it fails, say why in one line (and remove ``partial``)."""
+    import subprocess
+
+    from . import postgres
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        if partial:
+            partial.unlink(missing_ok=True)
+        why = " ".join(done.stderr.split())[:300] or f"exit code {done.returncode}"
+        raise BackupError(f"{failed} ({postgres.shown(why)}). Nothing was changed")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -198,29 +199,16 @@ def import_episodes(db: sqlite_utils.Database, path: str | Path, *, mapping=None
     """
     access.require(db, "import")  # before the file is read
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-    with _no_cycle_collection():
-        f = _open(path, "episodes", mapping)
-        summary = ImportSummary("episodes", f.name, f.sha256, read=f.read)
-        if progress:
-            progress(0, summary.read)
-        cols = _columns(f, FIELDS["episodes"])
-        found = _Found(cols)
-        checked = _check_episode_rows(db, cols, found, mapping, set(f.found), create_agencies,
-                                      today or dt.date.today())
-        speaks = _speaks_for(set(f.found))
-        episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks)
-
-        def write() -> None:
-            _write_episodes(db, summary, checked, episodes, accepted, speaks)
-
-        return finish(db, f, summary, found.problems(), rejects_dir, write, progress)
+    return _import_episodes(db, path, mapping, create_agencies, rejects_dir,
+                            today or dt.date.today(), progress)
 
 
 @contextlib.contextmanager
 def _no_cycle_collection():
     """Python's cycle collector paused: an import makes millions of cells, tuples and lists,
     none in a cycle, and the collector would walk them all again and again (a third of the
-    time at 200,000 rows)."""
+    time at 200,000 rows). Used as a decorator, so the function's cells are freed before the
+    collector resumes (its first pass would walk every one still held: 0.5 s)."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -228,6 +216,26 @@ def _no_cycle_collection():
     finally:
         if was:
             gc.enable()
+
+
+@_no_cycle_collection()
+def _import_episodes(db, path, mapping: Mapping, create_agencies: bool, rejects_dir,
+                     today: dt.date, progress) -> ImportSummary:
+    f = _open(path, "episodes", mapping)
+    summary = ImportSummary("episodes", f.name, f.sha256, read=f.read)
+    if progress:
+        progress(0, summary.read)
+    cols = _columns(f, FIELDS["episodes"])
+    found = _Found(cols)
+    checked = _check_episode_rows(db, cols, found, mapping, set(f.found), create_agencies,
+                                  today)
+    speaks = _speaks_for(set(f.found))
+    episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks)
+
+    def write() -> None:
+        _write_episodes(db, summary, checked, episodes, accepted, speaks)
+
+    return finish(db, f, summary, found.problems(), rejects_dir, write, progress)
 
 
 # The episode import's steps, a column at a time: the file's rows as columns,
@@ -258,7 +266,8 @@ def _columns(f: File, fields: Iterable[str]) -> _Columns:
             raw[k] = list(by_index[f.found[k]])
             text[k] = [cell_text(v) for v in raw[k]]
         else:  # a CSV's cells are text: the trimmed text is the raw value too
-            raw[k] = text[k] = [v.strip() for v in by_index[f.found[k]]]
+            column = by_index[f.found[k]]
+            raw[k] = text[k] = list(column) if f.trimmed else [v.strip() for v in column]
     return _Columns([n for n, _ in f.rows], raw, text, f.typed)
 
 
@@ -288,9 +297,12 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
     dates, agencies, people and words thousands of times): the results, and for each row the
     index of its result."""
     keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
-    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    codes = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
-    return [fn(k) for k in index] if len(columns) == 1 else [fn(*k) for k in index], codes
+    n = len(keys)
+    first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
+    rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
+    index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
+    index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
+    return [fn(k) for k in first] if len(columns) == 1 else [fn(*k) for k in first], index[rows]
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -386,7 +398,8 @@ def dob_after_start(day: dict[str, np.ndarray], today: dt.date) -> dict[str, np.
 @rules.rule_definition("ENDED_WITHOUT_END_DATE", "how the episode ended is given but it has "
                        "no end date", kind="import", fields=("ended_as", "end_date"))
 def ended_without_end_date(ended_as: list[str], end_blank: np.ndarray) -> dict[str, np.ndarray]:
-    return {"ended_as": np.array([bool(t) for t in ended_as], dtype=bool) & end_blank}
+    return {"ended_as": np.fromiter(map(bool, ended_as), dtype=bool, count=len(ended_as))
+            & end_blank}
 
 
 DATE_RULES = (end_before_start, review_before_start, review_order, dob_in_future,
@@ -431,7 +444,9 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
     began_labels, ended_labels = episode_labels("began_as"), episode_labels("ended_as")
     text = cols.text
     for fld in REQUIRED["episodes"]:  # MISSING_VALUE
-        found.add_all([i for i, t in enumerate(text[fld]) if not t], fld, Bad("MISSING_VALUE"))
+        if "" in text[fld]:  # (a quick look first: most exports have none)
+            found.add_all([i for i, t in enumerate(text[fld]) if not t], fld,
+                          Bad("MISSING_VALUE"))
     d = {fld: _dates(cols, found, fld) for fld in DATE_FIELDS}
     _date_rules(found, d, today)
 
@@ -523,7 +538,7 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         "ended_as": [w if e else None for w, e in zip(ended, end, strict=True)],
         "lead_professional_id": lead, "team_manager_id": manager, "began_as": began,
         "cross_authority": cross,
-        **{c: [t or None for t in text[c]]
+        **{c: [t or None for t in text[c]] if "" in text[c] else text[c]
            for c in ("referral_reason", "cross_authority_name", "cross_authority_contact")},
         "first_review_date": d["first_review_date"].iso,
         "last_review_date": d["last_review_date"].iso,
@@ -539,8 +554,12 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     if not present & {"child_name", "child_first_name", "child_last_name"}:
         return [None] * len(cols.rows)
     text = cols.text
-    names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
-        text["child_name"], text["child_first_name"], text["child_last_name"], strict=True)]
+    names = text["child_name"]
+    if present & {"child_first_name", "child_last_name"}:
+        names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
+            names, text["child_first_name"], text["child_last_name"], strict=True)]
+    if "" not in names:  # (a quick look first: a file of children names each)
+        return list(zip(names, dob, strict=True))
     found.add_all([i for i, (n, b) in enumerate(zip(names, text["child_date_of_birth"],
                                                     strict=True)) if b and not n],
                   "child_name", Bad("MISSING_VALUE", "a date of birth without a name"))
@@ -667,6 +686,8 @@ def _create_agencies(db, summary: ImportSummary, checked: _Checked,
 
 def _stored_of_file(conn, episodes: dict[tuple, int]) -> tuple[dict, dict]:
     """The stored episodes and children this file speaks of, by one join on a temp table."""
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM episodes)").fetchone()[0]:
+        return {}, {}  # a new store: none (the join would cost a tenth of a big import)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (ehm TEXT, start TEXT)")
     conn.execute("DELETE FROM import_keys")
     conn.executemany("INSERT INTO import_keys VALUES (?, ?)", list(episodes))
@@ -714,23 +735,24 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     updated or unchanged (an episode's change on its first row, a child's on its own)."""
     keys, children = checked.keys, checked.children
     ids, status = changes.ids, changes.status
-    child_inserts, child_updates = [], []
-    counts = dict.fromkeys(("inserted", "updated", "unchanged"), 0)
+    new = [i for i in accepted if keys[i] not in stored] if stored else accepted
+    # A new episode's rows: each distinct child inserted once, at its first row, which counts
+    # as inserted, as does the episode's first row; its other rows are unchanged.
+    firsts = {(keys[i], norm(children[i][0]), children[i][1]): i
+              for i in reversed(new) if children[i]}
+    inserted = set(changes.new).union(firsts.values())
+    counts = {"inserted": len(inserted), "updated": 0, "unchanged": len(new) - len(inserted)}
+    child_inserts = [(i, (ids[keys[i]], *children[i])) for i in firsts.values()]
+    child_updates = []
+    old = [i for i in accepted if keys[i] in stored] if stored else []
     in_file: dict[tuple, set] = {}
-    for i in accepted:  # the children the file gives for stored episodes
-        if children[i] and keys[i] in stored:
+    for i in old:  # the children the file gives for stored episodes
+        if children[i]:
             in_file.setdefault((keys[i], norm(children[i][0])), set()).add(children[i][1])
-    new_children: set[tuple] = set()
-    for i in accepted:
+    for i in old:
         key, child = keys[i], children[i]
         row_status = status.pop(key, "unchanged")  # the episode's change counts on its first row
-        if child and key not in stored:  # a new episode: each distinct child once
-            mark = (key, norm(child[0]), child[1])
-            if mark not in new_children:
-                new_children.add(mark)
-                child_inserts.append((ids[key], *child))
-                row_status = "inserted"
-        elif child:
+        if child:
             name, dob = child
             same_name = stored_children.setdefault((key, norm(name)), [])
             corrected = [c for c in same_name if c["dob"] not in in_file[(key, norm(name))]]
@@ -742,13 +764,13 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
                 if row_status == "unchanged":
                     row_status = "updated"
             else:
-                child_inserts.append((ids[key], name, dob))
+                child_inserts.append((i, (ids[key], name, dob)))
                 same_name.append({"id": None, "dob": dob})
                 row_status = "inserted"
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
-    return child_inserts, child_updates
+    return [child for _, child in sorted(child_inserts)], child_updates
 
 
 def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,

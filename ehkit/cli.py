@@ -18,8 +18,8 @@ from .errors import EhkitError
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $EHKIT_DB, else data/ehkit.db in the "
-                   "working folder, or in this folder outside one)")
+    p.add_argument("--db", help="database file, or a postgresql:// URL (default: $EHKIT_DB, else "
+                   "data/ehkit.db in the working folder, or in this folder outside one)")
 
 
 def _date(text: str) -> dt.date:
@@ -251,6 +251,25 @@ def _run_backup(args) -> int:
         print(f"removed {leftover}, a copy an interrupted backup left half-written")
     print(f"{made.path} ({made.bytes:,} bytes, change log {made.change_log_rows:,} rows, "
           f"chain head {made.chain_head or '-'})")
+    return 0
+
+
+def _add_copy(sub) -> None:
+    p = sub.add_parser("copy", help="copy a store, change log included, into PostgreSQL",
+                       description="Copies the SQLite store into an empty PostgreSQL "
+                       "database (README, PostgreSQL): every row, the change log with its "
+                       "hashes, all in one transaction, verified before it is kept.")
+    p.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="the SQLite store to copy (it is only read)")
+    p.add_argument("--to", dest="target", required=True, metavar="URL",
+                   help="postgresql://LOGIN@HOST/DATABASE: an empty database")
+    p.set_defaults(run=_run_copy)
+
+
+def _run_copy(args) -> int:
+    from . import copying
+
+    print(copying.copy(args.source, args.target))
     return 0
 
 
@@ -591,6 +610,7 @@ COMMANDS = [
     _add_feedback,
     _add_check,
     _add_backup,
+    _add_copy,
     _add_history,
     _add_serve,
     _add_audit,
@@ -607,19 +627,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Early Help case-audit toolkit: audits, selection, reports.",
     )
     parser.add_argument("--version", action="version", version=f"ehkit {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
+                                dest="command")
     for add in COMMANDS:
         add(sub)
     return parser
+
+
+# The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
+# and those that open no store.
+ON_POSTGRESQL = {"backup", "check", "copy", "history", "users"}
+NO_STORE = {"init", "rules"}
+
+
+def _refuse_postgresql_yet(args) -> None:
+    from .db import postgres_url
+
+    if args.command not in ON_POSTGRESQL | NO_STORE and postgres_url(getattr(args, "db", None)):
+        raise EhkitError(f"`ehkit {args.command}` does not work on a PostgreSQL store yet (only "
+                         f"{', '.join(sorted(ON_POSTGRESQL))} do: README, PostgreSQL (in "
+                         "progress)); use the SQLite store for it")
+
+
+def _postgresql_errors() -> tuple:
+    """psycopg's errors, once a PostgreSQL store has loaded it (else none can arise)."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.Error,) if psycopg else ()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _refuse_postgresql_yet(args)
         return args.run(args) or 0
-    except (EhkitError, sqlite3.DatabaseError) as e:
-        if isinstance(e, sqlite3.DatabaseError):
+    except (EhkitError, sqlite3.DatabaseError, *_postgresql_errors()) as e:
+        if not isinstance(e, EhkitError):
             from .db import person_error
 
             e = person_error(e)

@@ -180,6 +180,17 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
     return folder / DEFAULT_DB if folder else DEFAULT_DB
 
 
+def postgres_url(path=None) -> str | None:
+    """The PostgreSQL URL the argument, else $EHKIT_DB, gives (None: a SQLite file)."""
+    target = str(path or os.environ.get("EHKIT_DB") or "")
+    return target if target.startswith(("postgresql://", "postgres://")) else None
+
+
+def is_postgres(db) -> bool:
+    """Is ``db`` a PostgreSQL store (:mod:`ehkit.postgres`), not SQLite?"""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 RESTORE_ADVICE = "restore the latest good backup (README, Backup)"
 
@@ -260,12 +271,18 @@ def read_only_media(p: Path) -> bool:
 def connect(path: str | os.PathLike | None = None, *, must_exist: bool = False,
             migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
     """Open (and migrate) the store. ``must_exist`` refuses to create a new empty file.
+    A ``postgresql://`` URL opens a PostgreSQL store instead (:mod:`ehkit.postgres`).
 
     ``read_only`` opens it as it is, changing nothing in the file (no WAL switch, no
     migration): for commands that only read, such as ``ehkit check`` of a backup. Only a
     missing or empty file becomes a new store, and only without ``must_exist``; a text file,
     someone else's SQLite database or a damaged one is refused, saying what it is.
     """
+    if postgres_url(path):
+        from . import postgres
+
+        return postgres.connect(postgres_url(path), must_exist=must_exist, migrate=migrate,
+                                read_only=read_only)
     p = db_path(path)
     key = log_key()  # a key file others may read is refused before any file is made
     memory = str(p) == ":memory:"
@@ -343,6 +360,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     Nested use joins the outer transaction (via a savepoint). A full disk becomes a
     :class:`StoreFull` with a message for a person; nothing is half-written.
     """
+    if is_postgres(db):
+        from . import postgres
+
+        with postgres.transaction(db):
+            yield db
+        return
     conn = db.conn
     if conn.in_transaction:
         with db.atomic():
@@ -387,7 +410,12 @@ DAMAGE = ("malformed", "not a database", "disk i/o error")
 
 
 def person_error(e: sqlite3.DatabaseError) -> Exception:
-    """SQLite's error as one a person can act on, where there is one (else ``e`` itself)."""
+    """SQLite's error as one a person can act on, where there is one (else ``e`` itself).
+    PostgreSQL's (psycopg's) are :func:`ehkit.postgres.person_error`'s."""
+    if type(e).__module__.startswith("psycopg"):
+        from . import postgres
+
+        return postgres.person_error(e)
     msg = str(e).lower()
     if any(d in msg for d in DAMAGE):
         return StoreError(f"the store could not be read ({e}): it is damaged; run `ehkit "
@@ -521,16 +549,17 @@ def write_baseline() -> Path:
     return BASELINE
 
 
+SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+
+
 def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
                      baseline: bool = True) -> list[int]:
     """Apply every migration not yet recorded (up to ``upto``); rebuild change-log triggers
     if any ran. A new store is made from the baseline schema (unless ``baseline`` is False,
     as an earlier ehkit made it), then any later migrations."""
     conn = db.conn
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
+    conn.execute(SCHEMA_MIGRATIONS)
     done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
     pending = [m for m in migrations() if m[0] not in done and (upto is None or m[0] <= upto)]
     if not pending:
@@ -606,6 +635,10 @@ def install_change_log_triggers(db: sqlite_utils.Database) -> None:
 
 def table_columns(db: sqlite_utils.Database, table: str) -> tuple[list[str], list[str], str | None]:
     """(column names, primary key, the column naming the audit a row belongs to, if any)."""
+    if is_postgres(db):
+        from . import postgres
+
+        return postgres.table_columns(db, table)
     cols = [(r[1], r[5]) for r in db.conn.execute(f"PRAGMA table_info({_q(table)})")]
     names = [c for c, _ in cols]
     pk = [c for c, n in sorted(cols, key=lambda c: c[1]) if n] or ["rowid"]
@@ -676,7 +709,7 @@ def change_log_trigger_sql(db: sqlite_utils.Database) -> dict[str, str]:
 
 
 BULK_CHUNK = 20_000  # rowids a bulk insert's change-log row covers (at most so many rows)
-_LOG_COLUMNS = "at, user, actor, table_name, row_key, audit_id, field, old, new, reason, hash"
+_LOG_COLUMNS = 'at, "user", actor, table_name, row_key, audit_id, field, old, new, reason, hash'
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
@@ -713,6 +746,7 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     Runs inside :func:`transaction`, and the block only inserts into ``table``, after its
     last rowid (new ids ascending, or none given). The insert trigger is set aside for the
     block and put back in the same transaction, so no other connection sees it missing.
+    On PostgreSQL (:func:`ehkit.postgres.inserts_set_aside`) the table is keyed by ``id``.
     """
     conn = db.conn
     if not conn.in_transaction:
@@ -720,6 +754,13 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     names, pk, _ = table_columns(db, table)
     if table in UNLOGGED or pk == ["rowid"]:
         raise RuntimeError(f"a bulk insert logs rows by primary key: {table} has none")
+    if is_postgres(db):
+        from . import postgres
+
+        with postgres.inserts_set_aside(db, table) as before:
+            yield
+        _log_together(db, table, names, before)
+        return
     trigger = f"log_{table}_insert"
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
     saved = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -741,28 +782,32 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
 
 
 def _log_together(db, table: str, names: list[str], after: int) -> None:
-    conn = db.conn
-    (at,) = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')").fetchone()
+    conn, pg = db.conn, is_postgres(db)
+    if pg:  # the same steps in PostgreSQL's words: its rows by id (it has no rowid)
+        from .postgres import BULK_LOG_ROW, NOW_MS, bulk_rows_sql
+    (at,) = conn.execute(NOW_MS if pg else "SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                         ).fetchone()
     who = current_actor()
     head = conn.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = head[0] if head else None
-    t, key = _q(table), log_key()
+    t, key, rowid = _q(table), log_key(), "id" if pg else "rowid"
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
-    payload = (f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
-               f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
-               f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
-    (last,) = conn.execute(f"SELECT max(rowid) FROM {t}").fetchone()
+    payload = bulk_rows_sql(table, names, columns) if pg else (
+        f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
+        f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
+        f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
+    (last,) = conn.execute(f"SELECT max({rowid}) FROM {t}").fetchone()
     while last is not None and after < last:  # a range of rowids at a time, read in order
-        (first,) = conn.execute(f"SELECT min(rowid) FROM {t} WHERE rowid > ?",
+        (first,) = conn.execute(f"SELECT min({rowid}) FROM {t} WHERE {rowid} > ?",
                                 (after,)).fetchone()  # over any gap in the ids
         upto = first - 1 + BULK_CHUNK
         (new,) = conn.execute(payload, (after, upto)).fetchone()
         fields = (at, _text(who.user), _text(who.actor), table, None, None, None, None, new,
                   _text(who.reason))
         prev = chain_hash(prev, *fields, key=key)
-        conn.execute(f"INSERT INTO change_log ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 11)})",
-                     (*fields, prev))
+        conn.execute(f"INSERT INTO change_log ({_LOG_COLUMNS}) VALUES "
+                     f"({BULK_LOG_ROW if pg else ', '.join('?' * 11)})", (*fields, prev))
         after = upto
 
 

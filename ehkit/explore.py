@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from ehkit import access, metrics, periods
 from ehkit import db as store
-from ehkit import metrics, periods
 from ehkit.presentation import resolve_period
 
 # Which report covers a period of each kind.
@@ -36,6 +36,8 @@ def load(db: str | Path, period: str | int | None = None) -> PeriodFigures:
     kind = REPORT_OF[periods.parse(period).kind] if period else "quarterly"
     database = store.connect(db, must_exist=True)
     try:
+        access.require_any(database, "the figures before disclosure control (the analyst's "
+                           "explore notebook)", "board_reports")
         p = resolve_period(database, kind, period)
         grids, figures = metrics.shown_for(database, kind, p)
     finally:

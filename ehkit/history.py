@@ -12,8 +12,8 @@ import json
 
 import sqlite_utils
 
+from . import access, records
 from . import db as store
-from . import records
 from .errors import AuditNotFound, EhkitError
 
 
@@ -69,7 +69,19 @@ class Replay:
         return True
 
 
-COLUMNS = "id, at, user, actor, table_name, row_key, field, old, new, reason"
+COLUMNS = 'id, at, "user", actor, table_name, row_key, field, old, new, reason'
+# A bulk insert's change-log row, cut down to the rows of one audit (those whose column
+# {i} is :audit; the second of each is a format string), in each dialect's JSON functions.
+# PostgreSQL's ``new`` is a jsonb string holding the JSON text, as SQLite's column holds it.
+_MINE = {
+    "sqlite": ("json_object('columns', json_extract(new, '$.columns'), 'rows', json(mine))",
+               "(SELECT json_group_array(json(r.value)) FROM json_each(new, '$.rows') r"
+               " WHERE json_extract(r.value, '$[{i}]') = :audit)", "mine <> '[]'"),
+    "postgresql": ("to_jsonb(json_build_object('columns', (new #>> '{}')::json -> 'columns',"
+                   " 'rows', mine)::text)",
+                   "(SELECT json_agg(r.value) FROM json_array_elements((new #>> '{{}}')::json"
+                   " -> 'rows') r WHERE (r.value ->> {i})::bigint = :audit)", "mine IS NOT NULL"),
+}
 
 
 def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> list[dict]:
@@ -77,6 +89,8 @@ def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> l
     bulk insert holding rows of it, cut down to those rows (picked out by SQLite's JSON
     functions, so a load of a million rows is not rebuilt in Python to find them)."""
     audit_id = records.record_id(audit_id, "audit", AuditNotFound)
+    # Its free text and who wrote it: only for those who may open the audit.
+    access.require_audit(db, audit_id, f"The history of audit no. {audit_id}")
     when = " AND at <= :at" if at else ""
     args: dict = {"audit": audit_id, "at": at}
     parts = [f"SELECT {COLUMNS} FROM change_log WHERE audit_id = :audit{when}"]
@@ -85,13 +99,12 @@ def _about(db: sqlite_utils.Database, audit_id: int, at: str | None = None) -> l
         if not audit_col or table in store.UNLOGGED:
             continue
         args[f"t{i}"] = table
+        rows, mine, some = _MINE["postgresql" if store.is_postgres(db) else "sqlite"]
         parts.append(
-            "SELECT id, at, user, actor, table_name, row_key, field, old, json_object("
-            "'columns', json_extract(new, '$.columns'), 'rows', json(mine)) AS new, reason"
-            " FROM (SELECT *, (SELECT json_group_array(json(r.value)) FROM json_each(new, "
-            f"'$.rows') r WHERE json_extract(r.value, '$[{names.index(audit_col)}]') = :audit)"
-            f" AS mine FROM change_log WHERE table_name = :t{i} AND row_key IS NULL"
-            f" AND field IS NULL AND new IS NOT NULL{when}) WHERE mine <> '[]'")
+            f'SELECT id, at, "user", actor, table_name, row_key, field, old, {rows} AS new,'
+            f" reason FROM (SELECT *, {mine.format(i=names.index(audit_col))} AS mine FROM"
+            f" change_log WHERE table_name = :t{i} AND row_key IS NULL AND field IS NULL AND"
+            f" new IS NOT NULL{when}) AS bulk WHERE {some}")
     return [dict(r) for r in db.query(" UNION ALL ".join(parts) + " ORDER BY id", args)]
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 from markupsafe import escape
 
-from . import __version__, disclosure, metrics, periods
+from . import __version__, access, disclosure, metrics, periods
 from . import db as store
 from . import template as templates
 from .metrics import TOTAL, Figure, Grid
@@ -66,8 +66,9 @@ class Report:
         self.kind = kind
         self.db_path = store.db_path(db)
         self.db = store.connect(self.db_path, must_exist=True)
-        self.period = resolve_period(self.db, kind, period)
         self.audience = disclosure.audience(audience)
+        access.require_report(self.db, self.audience.names)  # the notebook run by hand too
+        self.period = resolve_period(self.db, kind, period)
         self.template = templates.load(template)
         self.parameters = {"db": str(self.db_path), "period": self.period.label,
                            "audience": self.audience.key, "template": self.template.key}

@@ -28,9 +28,9 @@ LARGEST_ID = 2**63 - 1
 AUDIT_TABLES = ("audits", "answers", "checklist_answers", "actions", "moderations")
 
 _LAST = {
-    "audit": ("SELECT id, at, user, actor FROM change_log WHERE audit_id = ? AND table_name IN"
+    "audit": ("SELECT id, at, \"user\", actor FROM change_log WHERE audit_id = ? AND table_name IN"
               f" ({', '.join(repr(t) for t in AUDIT_TABLES)}) ORDER BY id DESC LIMIT 1"),
-    "action": ("SELECT id, at, user, actor FROM change_log WHERE table_name = 'actions'"
+    "action": ("SELECT id, at, \"user\", actor FROM change_log WHERE table_name = 'actions'"
                " AND row_key = CAST(? AS TEXT) ORDER BY id DESC LIMIT 1"),
 }
 

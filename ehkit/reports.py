@@ -29,7 +29,6 @@ from . import access, home, periods, spreadsheet
 from . import db as store
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
-from .settings import get as setting
 
 NOTEBOOKS = home.packaged("notebooks")  # ehkit's own; a working folder's come first
 KINDS = ("monthly", "quarterly", "annual")
@@ -80,13 +79,12 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
 
     from .disclosure import audience as check_audience
 
-    check_audience(audience)
+    names = check_audience(audience).names
     notebook = notebook_for(kind, notebooks)
     db_path = store.db_path(db)
     database = store.connect(db_path, must_exist=True)
     try:
-        names = setting("audiences", audience).get("names")
-        access.require(database, "reports_with_names" if names else "board_reports")
+        access.require_report(database, names)
         label = resolve_period(database, kind, period).label
     finally:
         database.close()

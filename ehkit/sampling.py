@@ -19,7 +19,6 @@ after it was selected.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
 import random
 import re
@@ -27,6 +26,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import sqlite_utils
 
 from . import access, episodes, spreadsheet
@@ -68,13 +68,15 @@ def month_of(day: dt.date) -> str:
 LATEST_REVIEW = """(CASE WHEN e.last_review_date <= :on THEN e.last_review_date
     WHEN e.first_review_date <= :on THEN e.first_review_date ELSE e.start_date END)"""
 
-def _drift_sql(columns: str) -> str:
-    # Open on the day: begun by then, not ended by then. Drifting: begun before the
-    # open-months cut-off, or its latest review by the day (else its start) before the
-    # review cut-off. A review exactly on the cut-off is within the months, so not drifting.
-    return f"""SELECT {columns} FROM episodes e
-        WHERE (e.end_date IS NULL OR e.end_date > :on) AND e.start_date <= :on
+# Open on the day: begun by then, not ended by then. Drifting: begun before the open-months
+# cut-off, or its latest review by the day (else its start) before the review cut-off. A
+# review exactly on the cut-off is within the months, so not drifting.
+DRIFTING = f"""(e.end_date IS NULL OR e.end_date > :on) AND e.start_date <= :on
           AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut)"""
+
+
+def _drift_sql(columns: str) -> str:
+    return f"SELECT {columns} FROM episodes e WHERE {DRIFTING}"
 
 
 def _drift_params(on_date: dt.date) -> dict:
@@ -160,6 +162,15 @@ def _ids(conn, sql: str, params=()) -> list[int]:
     return [r[0] for r in conn.execute(sql, params)]
 
 
+def _numbers(text: str | None) -> np.ndarray:
+    """The integers of SQL's ``group_concat`` (None when there were none)."""
+    return np.fromstring(text or "", dtype=np.int64, sep=",")
+
+
+def _int_array(values: Iterable[int]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.int64)
+
+
 def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
          redraw_reason: str | None = None, on: dt.date | None = None,
          drawn_by: str | None = None) -> dict:
@@ -179,7 +190,7 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     who = store.current_actor()
     with access.acting(db, "draw_lists", label=drawn_by or who.actor or "ehkit sample",
                        reason=redraw_reason or f"audit selection for {month}") as me, \
-            _scratch_in_memory(db), store.transaction(db):
+            store.transaction(db):
         existing = current_draw(db, month)
         if existing and redraw_reason is None:
             return {**existing, "stored": True}
@@ -190,21 +201,8 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
     return {**made, "stored": False}
 
 
-@contextlib.contextmanager
-def _scratch_in_memory(db):
-    """The draw's scratch tables (a pool of 200,000 episodes in a region's store) kept in
-    memory, not in a temporary file. Changing where they live drops the connection's
-    temporary tables, so only between transactions."""
-    conn = db.conn
-    was = conn.execute("PRAGMA temp_store").fetchone()[0]
-    if conn.in_transaction or was == 2:
-        yield
-        return
-    conn.execute("PRAGMA temp_store = MEMORY")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA temp_store = {int(was)}")
+# Led by council staff (else by a partner agency).
+COUNCIL = "e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council')"
 
 
 def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
@@ -214,35 +212,18 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
          "window_start": window_start.isoformat(), "earliest": earliest_month,
          **_drift_params(last)}
-    # The pools stay in SQL (a million episodes): one pass over the episodes open during the
-    # month (a covering index) marks what each draw needs, and only picked ids come back.
-    for t in ("draw_recent", "draw_listed", "draw_pool"):
-        conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS draw_chosen (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM draw_chosen")
-    # Cases audited in the window (by EHM number: any episode of the case), or on an earlier
-    # month's list in it.
-    conn.execute("CREATE TEMP TABLE draw_recent (ehm TEXT PRIMARY KEY) WITHOUT ROWID")
-    # (the audited episodes' ids first, then their EHM numbers read in id order: the
-    # episodes' pages in file order, twice as fast as one join in audit order)
-    conn.execute("""INSERT OR IGNORE INTO draw_recent SELECT ehm_number FROM episodes
-          WHERE id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""", p)
-    conn.execute("""CREATE TEMP TABLE draw_listed AS
-          SELECT DISTINCT s.episode_id AS id FROM selection_draws d
-            JOIN selections s ON s.draw_id = d.id
-           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month""", p)
-    conn.execute("CREATE UNIQUE INDEX temp.draw_listed_id ON draw_listed(id)")
-    conn.execute(f"""CREATE TEMP TABLE draw_pool AS SELECT e.id AS id,
-          e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council') AS council,
-          coalesce(e.end_date BETWEEN :first AND :last, 0) AS closed,
-          (e.ehm_number IN (SELECT ehm FROM draw_recent)
-           OR e.id IN (SELECT id FROM draw_listed)) AS recent,
-          (e.end_date IS NULL OR e.end_date > :on)
-            AND (e.start_date < :open_cut OR {LATEST_REVIEW} < :review_cut) AS drift,
-          {LATEST_REVIEW} AS last_seen, e.start_date
-        FROM episodes e
-        WHERE (e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last
-        ORDER BY e.id""", p)
+    # The pools stay in SQL (a million episodes): each query's ids come back in one text,
+    # read into a numpy array (a row each into Python costs more than the query).
+    on_lists = """SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month"""
+    # Not drawn at random: every episode of a case audited in the window (by EHM number:
+    # the audited episodes read in id order, then their cases' episodes), and the episodes
+    # on an earlier month's list in it.
+    (audited,) = conn.execute("""SELECT group_concat(c.id) FROM episodes e
+          JOIN episodes c ON c.ehm_number = e.ehm_number
+         WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
+                              p).fetchone()
+    recent = np.concatenate([_numbers(audited), _int_array(_ids(conn, on_lists, p))])
 
     chosen: dict[int, tuple[str, int | None]] = {}  # episode -> (reason, request id)
     requests = conn.execute("SELECT id, episode_id FROM audit_requests WHERE month = ? "
@@ -251,37 +232,46 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         chosen.setdefault(ep, ("request", rid))
     # Drift: drifting cases not already listed for drift in the window (the same spell of
     # drift is not listed again every month), the longest without a review first, up to the
-    # quota; the rest stay drifting and come up in a later month.
-    drifting = """FROM draw_pool WHERE drift AND id NOT IN (
-          SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
-           WHERE d.current = 1 AND s.reason = 'drift' AND d.month >= :earliest
-             AND d.month < :month)"""
-    drift_pool = conn.execute(f"SELECT count(*) {drifting}", p).fetchone()[0]
-    for ep in _ids(conn, f"SELECT id {drifting} ORDER BY last_seen, start_date, id LIMIT :limit",
-                   {**p, "limit": cfg["drift_cases"] or -1}):
+    # quota; the rest stay drifting and come up in a later month. (The quota is written into
+    # the query: with a bound LIMIT, SQLite's plan reads the episodes' rows, 3 times slower.)
+    new_drift = f"{DRIFTING} AND e.id NOT IN ({on_lists} AND s.reason = 'drift')"
+    for ep in _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
+                   f"{LATEST_REVIEW}, e.start_date, e.id LIMIT {int(cfg['drift_cases'] or -1)}",
+                   p):
         chosen.setdefault(ep, ("drift", None))
-    conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in chosen])
 
-    def pick(reason: str, where: str, quota: int) -> int:
+    # The episodes open during the month, in three spans of their end date (still open,
+    # closed in the month, closed later), each a range of the index of end dates, which
+    # holds every column needed (one query for all three, an OR, is twice as slow): id * 2
+    # + 1 if led by council staff, else id * 2; the drifting counted on the way.
+    spans, drift_pool = [], 0
+    for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
+                 "e.end_date > :last"):
+        codes, drifting_here = conn.execute(
+            f"""SELECT group_concat(e.id * 2 + ({COUNCIL})), count(*) FILTER (WHERE {new_drift})
+                  FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
+        spans.append(_numbers(codes))
+        drift_pool += drifting_here
+    codes = np.concatenate(spans)
+    pooled, council = codes >> 1, (codes & 1) == 1
+    closed = np.repeat([False, True, False], [len(span) for span in spans])
+    fresh = ~np.isin(pooled, recent)  # not audited or listed lately
+
+    def pick(reason: str, among: np.ndarray, quota: int) -> int:
         """``quota`` of the eligible pool at random (positions in id order, from the seed)."""
-        pool = _ids(conn, f"SELECT id FROM draw_pool WHERE {where} AND NOT recent "
-                    "AND id NOT IN (SELECT id FROM draw_chosen)")  # in id order, as made
-        positions = random.Random(f"{seed}:{reason}").sample(range(len(pool)),
-                                                              min(quota, len(pool)))
-        picked = [pool[i] for i in positions]
-        for ep in picked:
-            chosen[ep] = (reason, None)
-        conn.executemany("INSERT INTO draw_chosen VALUES (?)", [(e,) for e in picked])
-        return len(pool)
+        pool = pooled[among & fresh]
+        eligible = np.sort(pool[~np.isin(pool, _int_array(chosen))])
+        positions = random.Random(f"{seed}:{reason}").sample(range(len(eligible)),
+                                                              min(quota, len(eligible)))
+        for i in positions:
+            chosen[int(eligible[i])] = (reason, None)
+        return len(eligible)
 
-    closed_pool = pick("closed", "closed", cfg["closed_cases"])
-    council_pool = pick("random_council", "council", cfg["council_cases"])
-    partner_pool = pick("random_partner", "NOT council", cfg["partner_cases"])
-    # Left out of the pools as audited or listed lately (and not on this list otherwise).
-    left_out = conn.execute("SELECT count(*) FROM draw_pool WHERE recent "
-                            "AND id NOT IN (SELECT id FROM draw_chosen)").fetchone()[0]
-    for t in ("draw_recent", "draw_listed", "draw_pool"):
-        conn.execute(f"DROP TABLE temp.{t}")
+    closed_pool = pick("closed", closed, cfg["closed_cases"])
+    council_pool = pick("random_council", council, cfg["council_cases"])
+    partner_pool = pick("random_partner", ~council, cfg["partner_cases"])
+    # Left out of the pools as audited or listed lately (and not on the list otherwise).
+    left_out = int(np.count_nonzero(~fresh & ~np.isin(pooled, _int_array(chosen))))
 
     if existing:
         db["selection_draws"].update(existing["id"], {"current": 0})
@@ -465,6 +455,13 @@ def outstanding(db: sqlite_utils.Database, auditor_id: int | None = None, *,
     return out
 
 
+def require_list_reader(db: sqlite_utils.Database):
+    """The logged-in person, if they may read a month's audit list (its cases and workers):
+    the coordinator who draws it, the Head of Service; others are told which role may."""
+    return access.require_any(db, "reading the month's audit list", "draw_lists",
+                              "see_all_cases")
+
+
 EXPORT_COLUMNS = [
     ("reason_label", "Reason"), ("ehm_number", "EHM number"), ("start_date", "Episode start"),
     ("end_date", "Episode end"), ("lead_agency", "Lead agency"),
@@ -476,7 +473,9 @@ EXPORT_COLUMNS = [
 
 def export(db: sqlite_utils.Database, month: str, path: str | Path, *,
            as_of: dt.date | None = None) -> Path:
-    """Write the month's list as CSV (UTF-8 with BOM, opens in Excel) or .xlsx."""
+    """Write the month's list as CSV (UTF-8 with BOM, opens in Excel) or .xlsx: for those
+    who may read the list (it names cases and workers)."""
+    require_list_reader(db)
     path = Path(path)
     rows = selection(db, month, as_of=as_of)
     if not rows:

@@ -30,3 +30,30 @@ def demo_db_path(tmp_path_factory):
     demo.generate(database, episodes=400, seed=7, until=DEMO_UNTIL)
     database.close()
     return path
+
+
+# -- PostgreSQL (issue 18): the same store on both back ends -----------------------------
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server (tests/pg.py), started once per test process."""
+    from pg import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request, tmp_path):
+    """Where a new store goes on each back end: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ehkit.db")
+    return request.getfixturevalue("pg_server").new_database()
+
+
+@pytest.fixture
+def db_both(store_at):
+    """An empty, migrated store, on SQLite and on PostgreSQL."""
+    database = store.connect(store_at)
+    yield database
+    database.close()

@@ -104,11 +104,25 @@ def test_a_ratio_of_cpu_time_is_not_moved_by_waiting_for_a_core():
     assert cpu_figure("import", ehkit, [], 4).passed is False
 
 
+def test_the_team_benchmark_reads_a_save_acknowledged_or_refused_from_the_message_line():
+    from bench.team import _said
+
+    assert _said("New audit: choose the case, the auditors and the date") is None
+    assert _said("Saved draft no. 237 at 08:10. Before it can be submitted, grade") == "237"
+    assert _said("Saved draft no. 12. It is complete") == "12"
+    for refused in ("Not done: 2 things to put right.", "This draft could not be saved",
+                    "Something went wrong and that was not done. Nothing you typed is lost"):
+        assert _said(refused) == "ERROR: " + refused
+
+
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
+@pytest.mark.parametrize("browsers", [False, True], ids=["websocket clients", "chromium"])
+def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path, browsers):
     """The 30-auditor benchmark at its smallest: two auditors through the real hub, one save
-    each (one leaves by closing the tab, so its kernel is culled), every figure measured."""
+    each (one leaves by closing the tab, so its kernel is culled), every figure measured;
+    the auditors as websocket clients driving the real form (the default) or as headless
+    Chromium contexts (``--browsers``)."""
     from bench import team
     from bench.common import Run
 
@@ -119,7 +133,7 @@ def test_the_team_benchmark_acknowledges_and_keeps_every_save(demo_db_path):
     # Called where an event loop already runs, as in a test process whose browser fixture
     # (Playwright's sync API) holds one: the bench's own loop must not need this thread's.
     async def where_a_loop_runs():
-        team.run(run, demo_db_path, auditors=2, rounds=1)
+        team.run(run, demo_db_path, auditors=2, rounds=1, browsers=browsers)
 
     with concurrent.futures.ThreadPoolExecutor(1) as one:  # whatever this thread holds
         one.submit(asyncio.run, where_a_loop_runs()).result()

@@ -130,8 +130,8 @@ def _race(path: str, role: str, ids: list[int], barrier, results) -> None:
 
 
 @pytest.mark.slow
-def test_a_moderator_and_an_auditor_racing_in_two_processes_never_lose_an_update(tmp_path):
-    path = tmp_path / "ehkit.db"
+def test_a_moderator_and_an_auditor_racing_in_two_processes_never_lose_an_update(store_at):
+    path = store_at  # a SQLite file, and a PostgreSQL database (issue 18)
     database = store.connect(path)
     base_rows(database)
     add_moderator(database)

@@ -78,3 +78,22 @@ def test_a_search_it_cannot_do_is_said_in_words(server, pages):
     page.locator("button.ehkit-find").click()
     said = wait_for_text(page, ".ehkit-found-said", "Not searched")
     assert "'twelve' is not an audit number" in said and "Traceback" not in said
+
+
+def test_a_search_that_finds_fewer_shows_only_what_it_found(server, pages, work):
+    _, db = work
+    page = pages(server, wait_for=FORM)
+    wait_for_text(page, ".ehkit-found-said", "audits found")
+    assert page.locator(".ehkit-found button").count() == 20
+    # The newest audit alone: the first of the buttons shown before.
+    (newest,) = rows(db, "SELECT id FROM audits ORDER BY updated_at DESC, id DESC LIMIT 1")[0]
+    page.locator(".ehkit-find-number input").fill(str(newest))
+    page.locator("button.ehkit-find").click()
+    wait_for_text(page, ".ehkit-found-said", "1 audit found")
+    page.wait_for_function("document.querySelectorAll('.ehkit-found button').length === 1",
+                           timeout=30_000)
+    page.locator(".ehkit-find-number input").fill("999999")
+    page.locator("button.ehkit-find").click()
+    wait_for_text(page, ".ehkit-found-said", "no saved audit matches")
+    page.wait_for_function("document.querySelectorAll('.ehkit-found button').length === 0",
+                           timeout=30_000)

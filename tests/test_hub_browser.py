@@ -231,12 +231,14 @@ def test_an_auditor_opens_and_prints_their_own_audit(hub, people):
     message(page, "Printable record ready")
 
 
-def test_an_auditor_cannot_open_the_other_auditors_audit(hub, people):
+def test_an_auditor_cannot_find_or_open_the_other_auditors_audit(hub, people):
     page, theirs = people[AUDITORS[1]].page, saved_audits(hub)[AUDITORS[0]]
-    open_found(page, theirs)
-    text = message(page, f"Audit no. {theirs} is for its auditors and moderators, and those "
-                         "with the coordinator or head of service role")
+    page.locator(".ehkit-find-number input").fill(str(theirs))
+    page.locator("button.ehkit-find").click()
+    text = wait_for_text(page, ".ehkit-found-said", "Showing your audits and your list's "
+                         "cases: no saved audit matches")
     assert "Traceback" not in text
+    page.wait_for_selector(".ehkit-found button", state="detached", timeout=30_000)
     assert child_name(hub.db, hub.cases[AUDITORS[0]]["episode_id"]) not in page.inner_text("body")
 
 

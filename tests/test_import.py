@@ -614,3 +614,22 @@ def test_an_agency_left_in_a_sector_the_settings_renamed_is_found_by_check(
     s = cases.import_agencies(db, write_csv(tmp_path / "a.csv", rows), rejects_dir=tmp_path)
     assert counts(s) == (1, 0, 1, 0, 0)
     assert [f for f in check.data_quality(db) if f.code == "DQ-SECTOR"] == []
+
+
+@pytest.mark.parametrize("text", [
+    "EHM7, 2026-01-05,{agency}\r\n",  # a space after a delimiter
+    "EHM7 ,2026-01-05,{agency} \r\n",  # before a delimiter, before a line end
+    '"EHM7\t",2026-01-05,"{agency}"\r\n',  # a tab, quoted
+    '"\nEHM7",2026-01-05,{agency}\r\n',  # a line end inside a quoted cell
+    "\xa0EHM7,2026-01-05,{agency}\r\n",  # a no-break space
+    "EHM7,2026-01-05,{agency}\r\n",  # none: the cells are read as they are
+])
+def test_every_csv_cell_is_read_trimmed_whatever_whitespace_its_text_holds(known, tmp_path,
+                                                                          text):
+    path = tmp_path / "export.csv"
+    path.write_text("EHM number,Start date,Lead agency\r\n" + text.format(agency=COUNCIL),
+                    encoding="utf-8", newline="")
+    s = cases.import_episodes(known, path, rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (1, 1, 0, 0, 0), s.problems
+    row = episodes_in(known)["EHM7"]
+    assert (row["start_date"], row["lead_agency_id"]) == ("2026-01-05", 1)

@@ -16,6 +16,7 @@ from builders import add_logins, add_moderator, audit_form, base_rows
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
+from ehkit import db as store
 from ehkit.cli import main
 from ehkit.episodes import case_information
 
@@ -30,6 +31,15 @@ def team(db, monkeypatch):
     add_moderator(db)
     add_logins(db, monkeypatch)
     return db
+
+
+@pytest.fixture
+def team_both(db_both, monkeypatch):
+    """The team, on SQLite and on PostgreSQL (issue 18)."""
+    base_rows(db_both)
+    add_moderator(db_both)
+    add_logins(db_both, monkeypatch)
+    return db_both
 
 
 def log(db, table: str, since: int = 0) -> list[dict]:
@@ -326,9 +336,11 @@ def test_an_auditor_prints_only_their_own_records(team, monkeypatch, tmp_path):
 
 
 # -- the command ---------------------------------------------------------------------------
-def test_users_commands_add_list_import_remove(db, monkeypatch, capsys, tmp_path):
+def test_users_commands_add_list_import_remove(store_at, monkeypatch, capsys, tmp_path):
+    db = store.connect(store_at)  # a SQLite file, and a PostgreSQL database (issue 18)
     base_rows(db)
-    path = db_file(db)
+    db.close()
+    path = str(store_at)
     as_login(monkeypatch, "it.admin")
     assert main(["users", "add", "it.admin", "--role", "admin", "--db", path]) == 0
     assert main(["users", "add", "ava", "--practitioner", "1", "--role", "auditor",
@@ -412,3 +424,203 @@ def test_self_assessments_are_recorded_by_the_coordinator(team, monkeypatch):
     as_login(monkeypatch, "cy")
     sa.record(team, 1, 2, "2026-03-01", met, today=dt.date(2026, 3, 10))
     assert {r["user"] for r in log(team, "self_assessments")} == {"cy"}
+
+
+# -- saved audits: each finds only what they may open ----------------------------------------
+def found(db, **terms) -> list[int]:
+    return [r["id"] for r in audits.find(db, **terms).rows]
+
+
+def on_the_list_of(db, monkeypatch, practitioner_id: int) -> None:
+    """Case 1 on February's list (drawn before it is audited), for ``practitioner_id``."""
+    if not db["selections"].count:
+        as_login(monkeypatch, "cy")
+        sampling.draw(db, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    db.execute("UPDATE selections SET auditor_id = ?", [practitioner_id])
+
+
+def test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only(team, monkeypatch):
+    on_the_list_of(team, monkeypatch, 1)
+    as_login(monkeypatch, "ava")
+    avas = audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "bea")
+    assert found(team) == [] and audits.find(team).seeing == "your audits and your list's cases"
+    assert found(team, number=avas) == []  # not even by its number
+    on_the_list_of(team, monkeypatch, 4)  # case 1 is now Bea's to audit
+    as_login(monkeypatch, "bea")
+    assert found(team) == [avas] and audits.load(team, avas)["id"] == avas
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert found(team) == [avas] and audits.find(team).seeing == "every saved audit"
+
+
+def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team_both,
+                                                                         monkeypatch):
+    team = team_both
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    done = submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "mo")
+    assert found(team) == [done] and draft not in found(team, status="draft")
+    assert audits.find(team).seeing == "your list's cases and audits you may moderate"
+
+
+def test_saved_audits_are_refused_to_an_analyst_naming_the_roles_that_may(team, monkeypatch):
+    as_login(monkeypatch, "ava")
+    audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "ann")
+    with pytest.raises(access.NotAllowed, match="Finding and opening saved audits needs the "
+                       "auditor or moderator or coordinator or head of service role; your "
+                       "login 'ann' has analyst"):
+        audits.find(team)
+
+
+def test_saved_audits_open_on_the_persons_own_drafts_first(team, monkeypatch):
+    on_the_list_of(team, monkeypatch, 1)
+    as_login(monkeypatch, "ava")
+    draft = audits.save_draft(team, audit_form())
+    done = submitted_audit(team, monkeypatch)  # changed after the draft
+    as_login(monkeypatch, "bea")
+    beas = audits.save_draft(team, audit_form())  # on Ava's list: hers to see; the newest
+    as_login(monkeypatch, "ava")
+    result = audits.find(team)
+    assert [r["id"] for r in result.rows] == [draft, beas, done]
+    assert result.order == "your own drafts first, then the most recently changed"
+    as_login(monkeypatch, "bea")
+    assert found(team) == [beas]
+
+
+# -- every other way to a child's case: each asks the domain, and a refusal names the role ----
+def test_an_audits_history_is_only_for_those_who_may_open_it(team, monkeypatch, capsys):
+    from ehkit import history
+
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(team, audit_form(text="Kit's mother said <b>no</b>."))
+    assert history.history(team, audit_id)  # her own
+    as_login(monkeypatch, "bea")
+    with pytest.raises(access.NotAllowed, match=f"The history of audit no. {audit_id} is for "
+                       "its auditors and moderators.*your login 'bea' is none of these"):
+        history.state_at(team, audit_id)
+    as_login(monkeypatch, "ann")
+    capsys.readouterr()
+    assert main(["history", str(audit_id), "--db", db_file(team)]) == 2
+    out, err = capsys.readouterr()
+    assert "Kit" not in out + err and "coordinator or head of service role" in err
+    as_login(monkeypatch, "hal")
+    assert history.history(team, audit_id)
+
+
+def test_the_action_tracker_is_read_only_by_the_coordinator_and_head_of_service(
+        team, monkeypatch, capsys):
+    submitted_audit(team, monkeypatch)
+    (action_id,) = [r["id"] for r in team["actions"].rows]
+    for login in ("ava", "ann"):
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match="Reading the action tracker needs the "
+                           "coordinator or head of service role"):
+            actions.get(team, action_id)
+        with pytest.raises(access.NotAllowed, match="coordinator or head of service"):
+            actions.overdue(team, dt.date(2027, 1, 1))
+    capsys.readouterr()
+    assert main(["actions", "overdue", "--on", "2027-01-01", "--db", db_file(team)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("ehkit: error: Reading the action tracker needs")
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert [r["id"] for r in actions.overdue(team, dt.date(2027, 1, 1))] == [action_id]
+
+
+def test_what_follows_an_audit_is_read_only_by_the_coordinator_and_head_of_service(
+        team, monkeypatch):
+    from ehkit import after_audit
+
+    audit_id = submitted_audit(team, monkeypatch)
+    for read in (after_audit.followup, after_audit.letter_context,
+                 after_audit.feedback_summary):
+        with pytest.raises(access.NotAllowed, match="Reading what follows the audits .* "
+                           "needs the coordinator or head of service role; your login 'ava'"):
+            read(team, audit_id)
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert after_audit.followup(team, audit_id)["audit"]["id"] == audit_id
+
+
+def test_the_coordinators_apps_show_nothing_of_the_cases_to_an_analyst_but_the_refusal(
+        team, monkeypatch):
+    from ehkit.forms.actions import tracker_form
+    from ehkit.forms.feedback import followup_form
+    from ehkit.forms.sampling import sampling_form
+
+    as_login(monkeypatch, "cy")
+    sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    assert "EHM1" in sampling_form(team, dt.date(2026, 3, 1)).widgets["table"].value
+    submitted_audit(team, monkeypatch)
+    as_login(monkeypatch, "ann")
+    apps = {"month&#x27;s audit list": sampling_form(team, dt.date(2026, 3, 1)),
+            "action tracker": tracker_form(team, dt.date(2027, 1, 1)),
+            "what follows the audits": followup_form(team, dt.date(2027, 1, 1))}
+    for what, app in apps.items():
+        shown = shown_text(app)
+        assert "EHM1" not in shown and "Kit" not in shown
+        assert f"{what}" in shown and "needs the coordinator or head of service role" in shown
+
+
+def shown_text(widget) -> str:
+    """Every value a widget and those inside it show."""
+    inside = "".join(shown_text(c) for c in getattr(widget, "children", ()))
+    return str(getattr(widget, "value", "")) + str(getattr(widget, "options", "")) + inside
+
+
+def test_a_report_notebook_run_by_hand_is_refused_as_ehkit_report_is(team, monkeypatch):
+    from ehkit.presentation import Report
+
+    as_login(monkeypatch, "ann")
+    with pytest.raises(access.NotAllowed, match="The monthly report with names .* needs the "
+                       "head of service role; your login 'ann' has analyst"):
+        Report("monthly", db=db_file(team), period="2026-01", audience="head_of_service")
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="Board and LSCB reports needs the head of "
+                       "service or analyst role"):
+        Report("monthly", db=db_file(team), period="2026-01", audience="board")
+    as_login(monkeypatch, "ann")
+    assert Report("monthly", db=db_file(team), period="2026-01",
+                  audience="board").audience.key == "board"
+
+
+def test_the_figures_before_disclosure_control_are_the_analysts_not_an_auditors(
+        team, monkeypatch):
+    from ehkit import explore
+
+    as_login(monkeypatch, "ava")
+    with pytest.raises(access.NotAllowed, match="The figures before disclosure control .* "
+                       "needs the head of service or analyst role; your login 'ava' has auditor"):
+        explore.load(db_file(team), "2026-01")
+    as_login(monkeypatch, "ann")
+    assert explore.load(db_file(team), "2026-01").period.label == "2026-01"
+
+
+def test_a_login_that_is_not_a_user_asking_for_an_audit_is_told_to_ask_the_admin(
+        team, monkeypatch):
+    from ehkit import history
+
+    as_login(monkeypatch, "ava")
+    audit_id = audits.save_draft(team, audit_form())
+    as_login(monkeypatch, "dan")
+    for read in (audits.load, history.history):
+        with pytest.raises(access.NotAllowed, match="your login 'dan' is not an ehkit user: "
+                           "ask an ehkit admin to add you"):
+            read(team, audit_id)
+
+
+def test_the_months_list_exported_only_to_those_who_may_read_it(team, monkeypatch, tmp_path):
+    as_login(monkeypatch, "cy")
+    sampling.draw(team, "2026-02", seed=1, on=dt.date(2026, 3, 1))
+    for login in ("ava", "ann"):
+        as_login(monkeypatch, login)
+        with pytest.raises(access.NotAllowed, match="Reading the month's audit list needs the "
+                           "coordinator or head of service role"):
+            sampling.export(team, "2026-02", tmp_path / f"{login}.csv")
+        assert not (tmp_path / f"{login}.csv").exists()
+    for login in ("cy", "hal"):
+        as_login(monkeypatch, login)
+        assert sampling.export(team, "2026-02", tmp_path / f"{login}.csv").exists()

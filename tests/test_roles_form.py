@@ -120,3 +120,44 @@ def test_a_refusal_is_a_plain_message_on_the_form(team_path, monkeypatch):
     shown = form.messages.widget.value
     assert "needs the auditor role; your login &#x27;cy&#x27; has coordinator" in shown
     assert "Traceback" not in shown and m.audit_id is None
+
+
+
+def test_saved_audits_say_which_audits_the_person_is_seeing(team_path, monkeypatch):
+    database = store.connect(team_path)
+    monkeypatch.setenv("EHKIT_LOGIN", "ava")
+    draft = audits.save_draft(database, audit_form())
+    database.close()
+    bea = form_as(team_path, monkeypatch, "bea")
+    assert bea.finder.results.options == ()
+    assert ("Showing your audits and your list&#x27;s cases: no saved audit matches"
+            in bea.finder.said.value)
+    ava = form_as(team_path, monkeypatch, "ava")
+    assert [v for _, v in ava.finder.results.options] == [draft]
+    assert ("Showing your audits and your list&#x27;s cases: 1 audit found, your own drafts "
+            "first" in ava.finder.said.value)
+    hal = form_as(team_path, monkeypatch, "hal")
+    assert "Showing every saved audit: 1 audit found" in hal.finder.said.value
+
+
+def test_an_analyst_opening_the_audit_form_is_told_which_roles_it_is_for(team_path,
+                                                                          monkeypatch):
+    shown = form_as(team_path, monkeypatch, "ann")._repr_html_()
+    assert ("cannot open: Finding and opening saved audits needs the auditor or moderator or "
+            "coordinator or head of service role; your login &#x27;ann&#x27; has analyst"
+            in shown)
+
+
+def test_the_case_picker_suggests_only_the_persons_own_case_numbers(team_path, monkeypatch):
+    database = store.connect(team_path)
+    monkeypatch.setenv("EHKIT_LOGIN", "ava")
+    audits.save_draft(database, audit_form())
+    database.close()
+    assert form_as(team_path, monkeypatch, "bea").model.case.ehm_numbers == []
+    assert form_as(team_path, monkeypatch, "mo").model.case.ehm_numbers == []  # a draft
+    for login in ("ava", "hal"):
+        assert form_as(team_path, monkeypatch, login).model.case.ehm_numbers == ["EHM1"]
+    bea = form_as(team_path, monkeypatch, "bea")
+    bea.model.case.ehm_number = "EHM1"  # typed: found, with no child's name
+    assert bea.model.case.episode_id == 1
+    assert bea.model.case.information["child_names"] == access.NOT_ON_LIST

@@ -141,6 +141,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     listed: list = []  # the filtered, sorted rows; the page shows PAGE of them
     at = {"page": 0}
 
+    @friendly(messages)  # one who may not read the tracker is told which role may
     def load_choices():
         choices = actions.filter_choices(db)
         for widget, key in ((owner, "owners"), (team, "teams"), (agency, "agencies"),
@@ -152,10 +153,11 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
         new_owner.value = ""  # options alone leave nothing selected: the browser shows blank
         show_rows()
 
+    @friendly(messages)
     def show_rows(*_):
         wanted = (actions.NEEDS_ATTENTION if state.value == ATTENTION
                   else state.value or None)
-        rows = actions.tracker(db, on, owner_id=owner.value or None, team=team.value or None,
+        rows = actions.tracker_for(db, on, owner_id=owner.value or None, team=team.value or None,
                                agency_id=agency.value or None, due_month=month.value or None,
                                states=wanted)
         rows.sort(key=_sort_key(sort.value))
@@ -187,6 +189,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
             show_page()
         return go
 
+    @friendly(messages)
     def show(*_):
         shown.clear()
         if not pick.value:

@@ -160,7 +160,7 @@ class AuditForm:
             if m.logged_in and m.audit_id is None:  # a new audit is the login's own
                 m.case.auditor1_id = m.acting_id
             m.show_staff(staff)
-            m.case.ehm_numbers = episodes.ehm_numbers(self.db)
+            m.case.ehm_numbers = audits.case_numbers(self.db)
         self.finder.show_people(people)
         self._fill_pick()
 

@@ -1,9 +1,12 @@
-""""Saved audits" on the audit form: find any saved audit, however old, and open it.
+""""Saved audits" on the audit form: find any saved audit the person may open, however old,
+and open it.
 
 Search by audit number, EHM number (any case), auditor, status or audit date (from/to); the
 audits found come a page at a time (:data:`ehkit.audits.PAGE_SIZE`), most recently changed
-first, each as a button that says which audit it opens. The search itself is
-:func:`ehkit.audits.find`; this panel only asks it and shows the answer.
+first (the person's own drafts before them), each as a button that says which audit it
+opens; the panel says which audits the person is seeing ("your audits and your list's
+cases"). The search, and who may find what, is :func:`ehkit.audits.find`; this panel only
+asks it and shows the answer.
 """
 
 from __future__ import annotations
@@ -66,12 +69,12 @@ class AuditFinder:
         self.refresh = tag(button(description="Refresh lists", icon="refresh"), "refresh")
         self.said = tag(html_widget(""), "found-said")
         # A page of found audits: one button each (one model for them all), pressed to open.
-        self.results = tag(w.ToggleButtons(options=[], value=None, style=TOGGLE_STYLE,
-                                           layout=PLAIN), "found")
+        self._open = guard(lambda c: self._pressed(c.new, open_audit))
+        self.results = self._buttons([])
+        self.found = w.Box([self.results], layout=PLAIN)
         self.previous = tag(button(description="Previous page", icon="arrow-left"),
                             "found-previous")
         self.next = tag(button(description="Next page", icon="arrow-right"), "found-next")
-        self.results.observe(guard(lambda c: self._pressed(c.new, open_audit)), "value")
         self.find.on_click(guard(lambda _b: self.search(1)))
         self.clear.on_click(guard(lambda _b: self.show_all()))
         self.previous.on_click(guard(lambda _b: self.search(self.page - 1)))
@@ -81,8 +84,16 @@ class AuditFinder:
                         "(leave the rest blank), then press it to open it.</p>"),
             w.HBox([self.number, self.ehm, self.auditor, self.status], layout=ROW),
             w.HBox([self.audited_from, self.audited_to, self.find, self.clear], layout=ROW),
-            self.said, self.results,
+            self.said, self.found,
             w.HBox([self.previous, self.next, self.new, self.refresh], layout=ROW)]
+
+    def _buttons(self, options: list[tuple[str, int]]) -> w.ToggleButtons:
+        """A page's buttons, new for each page: in the browser, ToggleButtons keeps the
+        buttons it shows when its new options are the first of them, or none."""
+        found = tag(w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE,
+                                    layout=PLAIN), "found")
+        found.observe(self._open, "value")
+        return found
 
     def _pressed(self, number: int | None, open_audit: Callable[[int], None]) -> None:
         if number is None:
@@ -118,11 +129,12 @@ class AuditFinder:
                                f"put this right and press Find.<ul>{items}</ul></div>")
             return
         self.page = found.page
-        with self.results.hold_trait_notifications():
-            self.results.options = [(found_label(r), r["id"]) for r in found.rows]
-            self.results.value = None
+        old, self.results = self.results, self._buttons(
+            [(found_label(r), r["id"]) for r in found.rows])
+        self.found.children = [self.results]
+        old.close()
         self.previous.disabled, self.next.disabled = found.page == 1, found.page == found.pages
-        self.said.value = '<p role="status">' + (
-            f"{found.total:,} audit{'s' if found.total != 1 else ''} found, the most recently "
-            f"changed first: page {found.page} of {found.pages}." if found.total else
-            "No saved audit matches: change or clear the search (Show all).") + "</p>"
+        self.said.value = '<p role="status">' + esc(f"Showing {found.seeing}: " + (
+            f"{found.total:,} audit{'s' if found.total != 1 else ''} found, "
+            f"{found.order}: page {found.page} of {found.pages}." if found.total else
+            "no saved audit matches: change or clear the search (Show all).")) + "</p>"

@@ -151,7 +151,9 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     def current() -> int:
         return int(audit_id.value)
 
+    @friendly(messages)  # one who may not read it is told which role may
     def show_to_hold():
+        after_audit.reader(db)
         rows = after_audit.discussions_to_hold(db, on)
         items = "".join(f"<li>Audit {r['id']} of {uk(r['audit_date'])} ({esc(r['ehm_number'])},"
                         f" {esc(r['author'] or '')})</li>" for r in rows[-15:])

@@ -104,7 +104,15 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     link = tag(w.HTML(), "export-link")
     messages = Messages()
 
+    def reader() -> None:
+        """The list names every case drawn: the coordinator's, and theirs who see every case
+        (NotAllowed naming them else). ehkit.sampling's readers do not ask yet: this form
+        does, before it reads the list or exports it."""
+        sampling.require_list_reader(db)
+
+    @friendly(messages)
     def show(*_):
+        reader()
         d = sampling.current_draw(db, month.value)
         about.value = _early(month.value, on) + _about(d)
         table.value = _table(sampling.selection(db, month.value, as_of=on)) if d else ""
@@ -142,6 +150,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     def exporter(suffix: str):
         @friendly(messages)
         def run(_):
+            reader()
             path = sampling.export(db, month.value, out / f"audit-list-{month.value}{suffix}",
                                    as_of=on)
             link.value = _download(path)

@@ -1,0 +1,492 @@
+"""PostgreSQL as the store (in progress, issue 18): the connection, its schema, its change log.
+
+SQLite stays the embedded default; ``EHKIT_DB`` / ``--db`` given a ``postgresql://`` URL
+opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least churn:
+
+- **One adapter, the same calls.** The store code talks to a sqlite-utils ``Database``
+  through a few calls. The survey of ``ehkit/`` as this work began (54 modules, 21 of them
+  importing sqlite3 or sqlite-utils), by kind: ``conn.execute``/``executemany`` 148,
+  ``db.execute`` 80, ``db.query`` 44, ``db[table]`` insert/update/upsert/delete/count 42,
+  ``table_names()`` 3. :class:`Database` gives a PostgreSQL connection the same shape:
+  ``db.conn.execute`` and ``db.execute`` (``?`` and ``:name`` placeholders become psycopg's
+  ``%s`` and ``%(name)s``), ``db.query`` (rows as dicts), ``db[table]`` (:class:`Table`),
+  ``db.table_names()``, ``db.view_names()``, ``db.conn.in_transaction``, ``db.close()``.
+  So the plain SQL both dialects read alike (most of it: the figures, the views) runs as it
+  is. SQLite's own words to replace, counted the same way: ``PRAGMA`` 47,
+  ``sqlite_master``/``sqlite_sequence`` 9, ``rowid`` 15, temp tables 12, SQL date functions
+  (``strftime``, ``date(x, '+n days')``, ``julianday``) 4, ``json_*``/``group_concat`` 10,
+  ``INSERT OR`` 2 (``ON CONFLICT`` 1), ``COLLATE NOCASE``/``LIKE`` 6, ``sqlite3`` errors
+  caught 18.
+- **Where the SQL must differ, the two versions side by side**, in the function that needs
+  them, chosen by :func:`ehkit.db.is_postgres` (e.g. ``ehkit.check``'s change-log counter:
+  ``sqlite_sequence`` beside the identity sequence; ``ehkit.db._log_together``'s rows as
+  JSON). ``PRAGMA table_info`` becomes ``information_schema.columns``
+  (:func:`ehkit.db.table_columns` answers for both); ``rowid`` becomes ``id``.
+- **Otherwise, SQL both read alike** (the rule for the slices to come): a condition is a
+  comparison, not a bare integer (``WHERE TRUE``, not ``WHERE 1``; ``is_auditor = 1``);
+  ``NULLS FIRST`` where a NULL may sort (SQLite puts NULLs first, PostgreSQL last);
+  ``"user"`` quoted (in PostgreSQL, bare ``user`` is the database login); ``ON CONFLICT``,
+  not ``INSERT OR``; ``lower(x) = lower(?)`` where SQLite's ``NOCASE`` or ``LIKE`` ignore
+  case (PostgreSQL's do not); no ``+column`` planner hints in shared SQL.
+- **The schema** is ``migrations/postgresql/baseline.sql``: SQLite's as of the newest
+  migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``; the
+  views word for word). A later SQLite migration gets a twin of the same name in that
+  folder; a new PostgreSQL store records every migration up to the baseline's as applied.
+- **The change log** is written by one PL/pgSQL trigger function, ``ehkit_log``, on every
+  logged table (its columns passed as the trigger's arguments, rebuilt from the live columns
+  as SQLite's are), with the same hash chain as :func:`ehkit.db.chain_hash`, so ``ehkit
+  check`` verifies both with the same Python. The log refuses UPDATE, DELETE and TRUNCATE.
+  The person comes from :func:`transaction`, which names them in the transaction's settings
+  (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
+  own, and a change made outside ehkit is logged under the database login.
+  A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
+  ``id`` (:func:`inserts_set_aside`).
+- **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
+  advisory lock, so the chain never forks and the version checks read what they guard. A
+  new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
+- **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
+  an ORDER BY gives the same order on both: a new store is made only in such a database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from . import db as store
+
+SCHEMA_DIR = store.MIGRATIONS_DIR / "postgresql"
+BASELINE = SCHEMA_DIR / "baseline.sql"
+WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
+
+
+def shown(url: str) -> str:
+    """The URL as a person may see it: never its password."""
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise store.StoreError("a postgresql:// store needs psycopg: pip install "
+                               "'ehkit[postgresql]'") from None
+    return psycopg
+
+
+# -- placeholders ----------------------------------------------------------------------
+# A literal, quoted name or comment is kept whole (its % doubled); outside them ? and :name
+# are ehkit's placeholders (sqlite3's), % is an operator; :: is PostgreSQL's cast.
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|%|(?<![\w:]):[A-Za-z_]\w*""")
+
+
+def placeholders(sql: str, named: bool) -> str:
+    """sqlite3's placeholders (``?``, ``:name``) as psycopg's (``%s``, ``%(name)s``)."""
+    def swap(m: re.Match) -> str:
+        t = m.group()
+        if t == "?":
+            return "%s"
+        if t[0] == ":" and t != "::":
+            return f"%({t[1:]})s" if named else t
+        return t.replace("%", "%%")
+    return _TOKENS.sub(swap, sql)
+
+
+class Connection:
+    """A psycopg connection with sqlite3's calls (autocommit outside :func:`transaction`)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def execute(self, sql: str, params=None):
+        if not params:
+            return self.raw.execute(sql)
+        return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != _psycopg().pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class Database:
+    """A PostgreSQL store with the calls ehkit makes of a sqlite-utils Database."""
+
+    dialect = "postgresql"
+
+    def __init__(self, raw, url: str):
+        self.conn = Connection(raw)
+        self.url = url
+
+    def execute(self, sql: str, params=None):
+        return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params=None) -> Iterator[dict]:
+        from psycopg.rows import dict_row
+
+        cur = self.conn.raw.cursor(row_factory=dict_row)
+        yield from (cur.execute(placeholders(sql, isinstance(params, dict)), params)
+                    if params else cur.execute(sql))
+
+    def __getitem__(self, table: str) -> Table:
+        return Table(self, table)
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+            " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")]
+
+    def view_names(self) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema ="
+            " current_schema() ORDER BY table_name")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Table:
+    """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
+    insert_all, update and delete by primary key, upsert_all, count."""
+
+    def __init__(self, db: Database, name: str):
+        self.db, self.name, self.last_pk = db, name, None
+
+    @property
+    def _pk(self) -> list[str]:
+        return store.table_columns(self.db, self.name)[1]
+
+    @property
+    def count(self) -> int:
+        return self.db.execute(f"SELECT count(*) FROM {store._q(self.name)}").fetchone()[0]
+
+    def insert(self, row: dict, replace: bool = False) -> Table:
+        """One row; ``last_pk`` is its primary key (one column: the value). ``replace``
+        deletes the row with its primary key first, as SQLite's INSERT OR REPLACE does (and
+        so is logged: a delete, then an insert)."""
+        pk = self._pk
+        if replace and all(c in row for c in pk):
+            self.delete([row[c] for c in pk])
+        key = self.db.conn.raw.execute(
+            self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
+            list(row.values())).fetchone()
+        self.last_pk = key[0] if len(pk) == 1 else tuple(key)
+        return self
+
+    def insert_all(self, rows) -> Table:
+        """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils."""
+        self._many(list(rows))
+        return self
+
+    def upsert_all(self, rows, pk) -> Table:
+        """Insert each row, or update the row with its primary key: the update is logged as
+        one (only the fields that changed), as sqlite-utils' upsert is on SQLite."""
+        rows, pk = list(rows), [pk] if isinstance(pk, str) else list(pk)
+        columns = [c for c in dict.fromkeys(c for r in rows for c in r) if c not in pk]
+        sets = ", ".join(f"{store._q(c)} = EXCLUDED.{store._q(c)}" for c in columns)
+        self._many(rows, f" ON CONFLICT ({', '.join(map(store._q, pk))}) DO " +
+                     (f"UPDATE SET {sets}" if sets else "NOTHING"))
+        return self
+
+    def update(self, pk_values, updates: dict) -> Table:
+        if updates:
+            self.db.execute(f"UPDATE {store._q(self.name)} SET "
+                            f"{', '.join(f'{store._q(c)} = ?' for c in updates)} WHERE "
+                            f"{self._where}", [*updates.values(), *self._key(pk_values)])
+        self.last_pk = pk_values
+        return self
+
+    def delete(self, pk_values) -> Table:
+        self.db.execute(f"DELETE FROM {store._q(self.name)} WHERE {self._where}",
+                        self._key(pk_values))
+        return self
+
+    @property
+    def _where(self) -> str:
+        return " AND ".join(f"{store._q(c)} = ?" for c in self._pk)
+
+    @staticmethod
+    def _key(pk_values) -> list:
+        return list(pk_values) if isinstance(pk_values, list | tuple) else [pk_values]
+
+    def _sql(self, columns: list[str], tail: str = "") -> str:
+        return (f"INSERT INTO {store._q(self.name)} ({', '.join(map(store._q, columns))})"
+                f" VALUES ({', '.join(['%s'] * len(columns))}){tail}")
+
+    def _many(self, rows: list[dict], tail: str = "") -> None:
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        if rows:
+            self.db.conn.raw.cursor().executemany(self._sql(columns, tail),
+                                                  [[r.get(c) for c in columns] for r in rows])
+
+
+# -- connecting --------------------------------------------------------------------------
+def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
+            read_only: bool = False) -> Database:
+    """Open (and make or migrate) the PostgreSQL store at ``url``; see :func:`ehkit.db.connect`."""
+    psycopg = _psycopg()
+    key = store.log_key()
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise store.StoreError(
+            f"the PostgreSQL store {shown(url)} cannot be reached ({shown(' '.join(str(e).split()))}"
+            "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
+            "login and password") from None
+    db = Database(raw, url)
+    try:
+        if key:  # the triggers seal the log with it (hmac); set for this session only
+            db.execute("SELECT set_config('ehkit.log_key', ?, false)", [key.hex()])
+        if read_only:
+            db.execute("SET default_transaction_read_only = on")
+        tables = set(db.table_names())
+        if tables and "schema_migrations" not in tables:
+            listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise store.NotAStore(f"{shown(url)} is a PostgreSQL database but not an ehkit "
+                                  f"store (its tables: {listed}): give the ehkit store's URL")
+        if not tables and (must_exist or read_only):
+            raise store.DatabaseMissing(
+                f"no ehkit store in {shown(url)}: make one there with `ehkit copy --from "
+                "data/ehkit.db --to URL`, or point --db / EHKIT_DB at the store")
+        if not tables:  # a store is to be made here (or restored)
+            _refuse_other_collations(db)
+        if tables:
+            store.refuse_newer(db)
+        if migrate and not read_only:
+            apply_migrations(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# PostgreSQL's error codes (SQLSTATE) a person can act on: the class (two characters) or
+# the code, and what ehkit tells them.
+_BUSY = ("the PostgreSQL store stayed busy with other saves: nothing was saved. Try again.")
+PERSON_ERRORS = {
+    "08": (store.StoreError, "the connection to the PostgreSQL store was lost ({}): nothing "
+           "was saved. Try again; if it goes on, ask IT whether the database server is up"),
+    "57P01": (store.StoreError, "the PostgreSQL server was shut down ({}): nothing was saved. "
+              "Try again when IT has it running"),
+    "25006": (store.StoreReadOnly, "the PostgreSQL store is read-only ({}): nothing was saved. "
+              "Point --db / EHKIT_DB at the primary server, not a read-only copy"),
+    "53": (store.StoreFull, "the PostgreSQL server has no room ({}): nothing was saved. Ask IT "
+           "to free space, then save again"),
+    "42501": (store.StoreError, "ehkit's login may not do this in the PostgreSQL store ({}): "
+              "nothing was saved. Ask IT to make ehkit's login the owner of its database"),
+    "40001": (store.StoreError, _BUSY), "40P01": (store.StoreError, _BUSY),
+    "55P03": (store.StoreError, _BUSY), "57014": (store.StoreError, _BUSY),
+}
+
+
+def person_error(e) -> Exception:
+    """psycopg's error as one a person can act on, where there is one (else ``e`` itself)."""
+    code = getattr(e, "sqlstate", None) or ("08" if isinstance(
+        e, _psycopg().OperationalError) else "")
+    found = PERSON_ERRORS.get(code) or PERSON_ERRORS.get(code[:2])
+    if found is None:
+        return e
+    kind, message = found
+    return kind(message.format(shown(" ".join(str(e).split())[:200])))
+
+
+C_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}  # code point order, as SQLite's BINARY
+
+
+def _refuse_other_collations(db: Database) -> None:
+    """A new store sorts text as SQLite does, or is not made: the same lists, the same order."""
+    provider, collation = db.execute(
+        "SELECT datlocprovider, datcollate FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if provider != "c" or collation not in C_COLLATIONS:
+        (name,) = db.execute("SELECT current_database()").fetchone()
+        rules = collation if provider == "c" else "ICU"
+        raise store.StoreError(
+            f"the database {name} sorts text by a language's rules ({rules}), so lists would "
+            "not come out in the order SQLite gives them: make it "
+            f"with the C collation (createdb --locale=C --template=template0 {name}), then try "
+            "again. Nothing was changed")
+
+
+@contextlib.contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One write, all or nothing, naming the person for the change log; writers take turns.
+    Nested use joins the outer transaction (a savepoint)."""
+    raw = db.conn.raw
+    if db.conn.in_transaction:
+        with raw.transaction():
+            yield db
+        return
+    who = store.current_actor()
+    try:
+        with raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
+                        " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s,"
+                        " true)",
+                        (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
+                         store._text(who.reason) or ""))
+            yield db
+    except _psycopg().Error as e:
+        if (mapped := person_error(e)) is e:
+            raise  # not a person's to fix: a bug, keeps its traceback
+        raise mapped from e
+
+
+def tool(name: str, url: str) -> tuple[list[str], dict]:
+    """PostgreSQL's own tool ``name`` (pg_dump, pg_restore) for the store at ``url``: its
+    command's start and environment; the password goes in the environment, not on the
+    command line where others may see it."""
+    import os
+    import shutil
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    found = shutil.which(name)
+    if not found:
+        raise store.StoreError(f"{name} is not installed: install PostgreSQL's client tools "
+                               "(Debian: postgresql-client), then try again")
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    return ([found, "--dbname", make_conninfo(**params)],
+            {**os.environ, **({"PGPASSWORD": password} if password else {})})
+
+
+# -- a bulk insert, logged together (ehkit.db.logged_together) ---------------------------
+NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb
+
+
+def bulk_rows_sql(table: str, names: list[str], columns_json: str) -> str:
+    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text."""
+    listed = "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in names) + "]"
+    return (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
+            f"""to_jsonb(t), {listed}), ',' ORDER BY t.id) || ']}}' """
+            f"FROM {store._q(table)} AS t WHERE t.id > ? AND t.id <= ?")
+
+
+@contextlib.contextmanager
+def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
+    """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
+    the block (ALTER TABLE, which only the table's owner may do, inside the transaction, so
+    no other connection sees it off); gives the last id before it. The transaction's own
+    counts of the table's changes (pg_stat_xact) show the block only inserted, after it."""
+    if store.table_columns(db, table)[1] != ["id"]:
+        raise RuntimeError(f"a bulk insert on PostgreSQL logs rows by id: {table} has none")
+    t, trigger = store._q(table), store._q(f"log_{table}")
+    counts = ("SELECT pg_stat_get_xact_tuples_inserted(c), pg_stat_get_xact_tuples_updated(c),"
+              " pg_stat_get_xact_tuples_deleted(c) FROM (SELECT ?::regclass AS c) AS x")
+    (before,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
+    start = db.execute(counts, [t]).fetchone()
+    db.execute(f"ALTER TABLE {t} DISABLE TRIGGER {trigger}")
+    try:
+        yield before
+    finally:
+        if db.conn.raw.info.transaction_status == _psycopg().pq.TransactionStatus.INTRANS:
+            db.execute(f"ALTER TABLE {t} ENABLE TRIGGER {trigger}")
+    inserted, updated, deleted = (b - a for a, b in zip(start, db.execute(counts, [t])
+                                                        .fetchone(), strict=True))
+    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
+    if updated or deleted or landed != inserted:
+        raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
+
+
+# -- the schema ----------------------------------------------------------------------------
+def baseline_number() -> int:
+    head = BASELINE.read_text(encoding="utf-8").partition("\n")[0]
+    return int(head.removeprefix(store._BASELINE_HEAD).split()[0])
+
+
+def apply_migrations(db: Database) -> list[int]:
+    """Make a new store from the baseline, or apply the migrations' PostgreSQL twins; then
+    rebuild the change-log triggers if anything ran."""
+    with transaction(db):  # the writers' lock: two first connections do not both make it
+        db.execute(store.SCHEMA_MIGRATIONS)
+        done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}
+        pending = [m for m in store.migrations() if m[0] not in done]
+        base = 0 if done else baseline_number()
+        if base:
+            db.execute(BASELINE.read_text(encoding="utf-8"))  # one script: no parameters
+        for number, name, f in pending:
+            if number > base:
+                twin = SCHEMA_DIR / f.name
+                if not twin.exists():
+                    raise store.StoreError(
+                        f"migration {number:04d} ({name}) has no PostgreSQL version ({twin} "
+                        "is missing): this ehkit cannot upgrade a PostgreSQL store. Nothing "
+                        "was changed")
+                db.execute(twin.read_text(encoding="utf-8"))
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?, ehkit_now())", [number, name])
+        if pending:
+            install_change_log_triggers(db)
+    return [n for n, _, _ in pending]
+
+
+def table_columns(db: Database, table: str) -> tuple[list[str], list[str], str | None]:
+    """As :func:`ehkit.db.table_columns`: (logged columns in order, primary key, audit column).
+    Generated columns are left out, as SQLite's ``table_info`` leaves them out."""
+    names = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND table_name = ? AND is_generated = 'NEVER'"
+        " ORDER BY ordinal_position", [table])]
+    pk = [r[0] for r in db.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY (i.indkey) WHERE i.indrelid = ?::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey::int2[], a.attnum)", [store._q(table)])]
+    audit_col = "id" if table == "audits" else ("audit_id" if "audit_id" in names else None)
+    return names, pk, audit_col
+
+
+# pg_trigger.tgtype: FOR EACH ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32.
+LOG_TRIGGER = 1 + 4 + 8 + 16  # AFTER INSERT OR DELETE OR UPDATE, FOR EACH ROW
+GUARDS = {"change_log_no_update": 1 + 2 + 16, "change_log_no_delete": 1 + 2 + 8,
+          "change_log_no_truncate": 2 + 32}
+
+
+def expected_triggers(db: Database) -> dict[str, tuple]:
+    """The triggers ehkit keeps: {name: (table, function, pg_trigger.tgtype, arguments)}.
+    ``ehkit_log``'s arguments: the audit column ('' if none), the primary key's columns
+    (comma-separated), then the logged columns in order."""
+    out = {name: ("change_log", "ehkit_log_is_kept", t, ()) for name, t in GUARDS.items()}
+    for table in store.logged_tables(db):
+        names, pk, audit_col = table_columns(db, table)
+        out[f"log_{table}"] = (table, "ehkit_log", LOG_TRIGGER,
+                               (audit_col or "", ",".join(pk), *names))
+    return out
+
+
+def live_triggers(db: Database) -> dict[str, tuple[tuple, bool]]:
+    """The triggers as they are: {name: ((table, function, tgtype, arguments), enabled)}."""
+    rows = db.execute("SELECT tgname, tgrelid::regclass::text, tgfoid::regproc::text, tgtype,"
+                      " tgenabled <> 'D', tgargs FROM pg_trigger WHERE NOT tgisinternal")
+    return {name: ((table, function, kind, tuple(
+        a.decode() for a in bytes(args).split(b"\0")[:-1])), enabled)
+        for name, table, function, kind, enabled, args in rows}
+
+
+def change_log_trigger_sql(db: Database) -> dict[str, str]:
+    """The change-log trigger every logged table should have: {trigger name: CREATE sql}."""
+    out = {}
+    for name, (table, function, _, args) in expected_triggers(db).items():
+        if function == "ehkit_log":
+            listed = ", ".join("'" + a.replace("'", "''") + "'" for a in args)
+            out[name] = (f"CREATE TRIGGER {store._q(name)} AFTER INSERT OR UPDATE OR DELETE ON "
+                         f"{store._q(table)} FOR EACH ROW EXECUTE FUNCTION ehkit_log({listed})")
+    return out
+
+
+def install_change_log_triggers(db: Database) -> None:
+    for name, sql in change_log_trigger_sql(db).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {store._q(name)} ON {store._q(name.removeprefix('log_'))}")
+        db.execute(sql)
+
+
+def log_counter(db: Database) -> int | None:
+    """The ids the change log has given out so far (its identity sequence)."""
+    (seq,) = db.execute("SELECT pg_get_serial_sequence('change_log', 'id')").fetchone()
+    if seq is None:
+        return None
+    last, called = db.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
+    return last if called else 0
