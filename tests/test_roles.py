@@ -88,6 +88,21 @@ def test_a_hub_kernel_awaiting_its_login_is_nobody_never_the_service_account(tea
     assert filled == ["ava"] and access.person(team).practitioner_id == 1
 
 
+def test_a_form_a_login_may_not_fill_is_still_handed_over(monkeypatch):
+    from ehkit.forms import common
+
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")
+    monkeypatch.setattr(common, "_when_handed_over", [])
+
+    def refused():
+        raise access.NotAllowed("Finding audits needs the auditor role")
+
+    common.refresh_when_opened(refused)
+    common.hand_over("it.admin")  # the page opens; its buttons say what is refused
+    assert access.login() == "it.admin"
+
+
 def test_a_hub_kernels_login_is_handed_over_once(monkeypatch):
     monkeypatch.delenv("EHKIT_LOGIN", raising=False)
     monkeypatch.setenv(access.AWAITING, "1")
