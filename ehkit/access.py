@@ -3,7 +3,10 @@
 Identity comes from the login only: ``EHKIT_LOGIN``, which the server that started this
 process sets (on JupyterHub, to the login the hub authenticated), else the operating-system
 account this process runs as (by effective uid). Nothing a page sends is asked: not a
-widget's value, not a header, not ``JUPYTERHUB_USER`` (any local user can set that).
+widget's value, not a header, not ``JUPYTERHUB_USER`` (any local user can set that). A form
+the hub's server starts ahead of anyone asking (a preheated kernel, marked ``AWAITING``) is
+nobody, every act refused, until the server hands it a login (:func:`take_login`, called by
+:func:`ehkit.forms.common.hand_over` over the server's own channel to the kernel).
 
 Logins map to a practitioner and roles in the ``users`` table (``ehkit users``); what each
 role may do is the settings' ``[roles]`` table, which a council may change. Domain functions
@@ -66,10 +69,34 @@ class UsersError(EhkitError):
         super().__init__(message + "".join(f"\n  {p}" for p in self.problems))
 
 
+# Set by `ehkit serve --hub` on a kernel started before anyone asked for it (serve_hub).
+AWAITING = "EHKIT_LOGIN_AWAITED"
+NOBODY_YET = ("This form has not been given to a login yet, so it can do nothing: reload the "
+              "page to open a form of your own.")
+
+
 def login() -> str:
     """Who is acting: the login the server set (``EHKIT_LOGIN``), else this process's OS
-    account."""
-    return os.environ.get("EHKIT_LOGIN") or _account(os.geteuid())
+    account; on the hub, a kernel still waiting for its login is nobody (NotAllowed)."""
+    if given := os.environ.get("EHKIT_LOGIN"):
+        return given
+    if os.environ.get(AWAITING):  # never the service account's own login
+        raise NotAllowed(NOBODY_YET)
+    return _account(os.geteuid())
+
+
+def awaiting_login() -> bool:
+    """Is this a hub kernel that has not been handed its login yet?"""
+    return bool(os.environ.get(AWAITING)) and not os.environ.get("EHKIT_LOGIN")
+
+
+def take_login(login_name: str) -> None:
+    """Become ``login_name``: once, in a kernel the hub's server started awaiting a login."""
+    if not awaiting_login():
+        raise NotAllowed("This form's login is given once, by the server, and it has one.")
+    if not login_name:
+        raise NotAllowed("The server handed this form no login.")
+    os.environ["EHKIT_LOGIN"] = login_name
 
 
 @functools.cache  # asked for every change-log row

@@ -21,8 +21,10 @@
 
 Under JupyterHub (``hub=True`` / ``--hub``, started by the hub as a service: see
 :mod:`ehkit.serve_hub` and :mod:`ehkit.hub`) the hub's login replaces the token, the port and
-path prefix are the hub's, each page's kernel gets the login in ``EHKIT_LOGIN``, and preheated
-kernels are off (one started ahead of a request cannot know whose page it will be).
+path prefix are the hub's, and each page's kernel acts as the page's login: ``[serve]
+preheat`` forms are kept ready with no login (nobody) and the server hands each its login as
+a page takes it; with ``preheat = 0`` each page's kernel is started with it in
+``EHKIT_LOGIN``.
 
 The database is handed to the kernels in ``EHKIT_DB`` and the printable records go under
 ``EHKIT_REPORTS_DIR`` (default ``reports/`` in the folder ``ehkit serve`` was started from).
@@ -108,13 +110,13 @@ class ServeConfig:
             "--VoilaExecutor.iopub_timeout=60",
         ]
         if self.hub:
-            return args + [
-                f"--Voila.base_url={os.environ['JUPYTERHUB_SERVICE_PREFIX']}",
-                "--Voila.identity_provider_class=ehkit.serve_hub.HubIdentity"]
-        args.append(f"--token={self.token}" if self.token else "--token=")
-        # Without the link's key: ehkit's page saying how to get the link (serve_door).
-        args.append("--Voila.identity_provider_class=ehkit.serve_door.FrontDoorIdentity")
-        if self.preheat:
+            args += [f"--Voila.base_url={os.environ['JUPYTERHUB_SERVICE_PREFIX']}",
+                     "--Voila.identity_provider_class=ehkit.serve_hub.HubIdentity"]
+        else:
+            args.append(f"--token={self.token}" if self.token else "--token=")
+            # Without the link's key: ehkit's page saying how to get the link (serve_door).
+            args.append("--Voila.identity_provider_class=ehkit.serve_door.FrontDoorIdentity")
+        if self.preheat and self.pool_size:
             args += ["--preheat_kernel=True", f"--pool_size={max(1, self.pool_size)}",
                      # The pool refills soon after a page takes a kernel.
                      "--VoilaKernelManager.fill_delay=0"]
@@ -144,6 +146,16 @@ def kernel_settings() -> dict[str, int]:
     return {key: given[key] for key in KERNEL_SETTINGS}
 
 
+def preheat_setting() -> int:
+    """``[serve] preheat``: forms kept ready under the hub, a whole number (0: none)."""
+    value = settings.get("serve").get("preheat", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ServeError(f"the setting [serve] preheat = {value!r} (in "
+                         f"{settings.source('serve', 'preheat')}) must be a whole number of "
+                         "forms kept ready (0: none): correct it and start again")
+    return value
+
+
 # What JupyterHub hands a service it starts (`ehkit serve --hub`).
 HUB_ENV = ("JUPYTERHUB_SERVICE_PREFIX", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_API_TOKEN",
            "JUPYTERHUB_API_URL")
@@ -169,8 +181,9 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
               pool_size: int = 1, reports_dir: str | os.PathLike | None = None,
               hub: bool = False) -> ServeConfig:
     """Check the request and build the configuration (no server started)."""
-    if hub:
-        port, preheat, no_token = hub_port(), False, True
+    if hub:  # the pool's size is the settings' (the hub starts the service, not a person)
+        port, no_token, pool_size = hub_port(), True, preheat_setting()
+        preheat = pool_size > 0
     path = store.db_path(db)
     if not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
@@ -222,10 +235,13 @@ def run(cfg: ServeConfig) -> int:
     from .serve_door import LOG_SETTINGS
     from .serve_kernels import checked_pool
 
-    voila.app.voila_kernel_manager_factory = checked_pool(voila.app.voila_kernel_manager_factory)
     if cfg.hub:
-        from .serve_hub import HubVoila as app
+        from .serve_hub import HandOver, HubVoila
+
+        app, pool_mixin = HubVoila, HandOver
     else:
-        app = voila.app.Voila
+        app, pool_mixin = voila.app.Voila, None
+    voila.app.voila_kernel_manager_factory = checked_pool(voila.app.voila_kernel_manager_factory,
+                                                          pool_mixin)
     app.launch_instance(argv=cfg.argv(), tornado_settings=LOG_SETTINGS)
     return 0

@@ -12,6 +12,11 @@ the one the form was built in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import gc
+import os
+from pathlib import Path
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
@@ -53,15 +58,39 @@ class FormKernelManager(AsyncMappingKernelManager):
 
     async def shutdown_kernel(self, kernel_id: str, *args, **kwargs):
         self.broken.discard(kernel_id)
-        return await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        try:
+            return await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        finally:
+            before = resident_mb()
+            give_back_memory()
+            self.log.info("Kernel %s stopped; the server's memory %.0f MB -> %.0f MB",
+                          kernel_id, before, resident_mb())
+
+
+def give_back_memory() -> None:
+    """Hand what a closed form's page held in this server back to the system: Python frees
+    it to the C allocator, which keeps it unless trimmed (bench/RESULTS.md, issue 17)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # a C library without malloc_trim
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def resident_mb() -> float:
+    """This process's resident memory (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _failed(task) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
 
 
-def checked_pool(voila_factory):
-    """Wrap Voila's kernel manager factory: its preheated pool discards a broken kernel.
+def checked_pool(voila_factory, mixin: type | None = None):
+    """Wrap Voila's kernel manager factory: its preheated pool discards a broken kernel
+    (and, given ``mixin``, is built with it on top: the hub's :class:`~ehkit.serve_hub.HandOver`).
 
     Voila builds the pool class at start-up from the configured base class, so the check on
     hand-out has to sit on top of the class it builds.
@@ -116,6 +145,6 @@ def checked_pool(voila_factory):
                 except Exception:  # noqa: BLE001 - the page's own handler reports it
                     pass
 
-        return CheckedPool
+        return type(f"{mixin.__name__}Pool", (mixin, CheckedPool), {}) if mixin else CheckedPool
 
     return factory

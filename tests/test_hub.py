@@ -167,3 +167,34 @@ def test_a_login_the_hub_lets_in_that_is_not_an_ehkit_user_gets_a_page_saying_as
     assert refused.value.reason == ("Your login 'dan' is not an ehkit user: ask an ehkit admin "
                                     "to add you (ehkit users add dan --practitioner ID --role "
                                     "ROLE).")
+
+
+def hub_service(monkeypatch, tmp_path, serve_settings: str = "") -> None:
+    """The environment the hub gives ``ehkit serve --hub``, with these [serve] settings."""
+    (tmp_path / "settings.toml").write_text(f"[serve]\n{serve_settings}")
+    monkeypatch.setenv("EHKIT_SETTINGS", str(tmp_path / "settings.toml"))
+    for name, value in {"JUPYTERHUB_SERVICE_PREFIX": "/services/audit/",
+                        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:18871",
+                        "JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_API_URL": "http://h"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_under_the_hub_the_preheated_forms_are_the_serve_preheat_setting(
+        demo_db_path, tmp_path, monkeypatch):
+    from ehkit import serve
+
+    hub_service(monkeypatch, tmp_path)
+    argv = serve.configure(demo_db_path, hub=True).argv()
+    assert "--preheat_kernel=True" in argv and "--pool_size=2" in argv  # ehkit's default
+    hub_service(monkeypatch, tmp_path, "preheat = 0")
+    assert not [a for a in serve.configure(demo_db_path, hub=True).argv() if "preheat" in a]
+
+
+@pytest.mark.parametrize("bad", ["-1", '"two"', "true"])
+def test_a_preheat_setting_that_is_not_a_whole_number_is_refused_in_plain_words(
+        demo_db_path, tmp_path, monkeypatch, bad):
+    from ehkit import serve
+
+    hub_service(monkeypatch, tmp_path, f"preheat = {bad}")
+    with pytest.raises(serve.ServeError, match=r"\[serve\] preheat = .* must be a whole number"):
+        serve.configure(demo_db_path, hub=True)

@@ -15,10 +15,14 @@ the contents or kernel API, the database file, or another login's kernel; a craf
 
 from __future__ import annotations
 
+import os
+import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from jupyter_client import BlockingKernelClient
 from test_security_browser import ready
 from voila_harness import (  # noqa: F401 (fixtures)
     assert_accessible,
@@ -30,7 +34,7 @@ from voila_harness import (  # noqa: F401 (fixtures)
 )
 
 from bench.local_hub import PROXY, LocalHub
-from ehkit import access
+from ehkit import access, serve_hub
 from ehkit import db as store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -280,27 +284,114 @@ def test_a_login_that_is_not_an_ehkit_user_is_told_to_ask_the_ehkit_admin(hub, c
         assert "Traceback" not in text and page.locator(FORM).count() == 0
         assert_accessible(page, "the page for a login that is not an ehkit user")
         assert not any("/api/kernels/" in url for url in person.sockets)  # no kernel for it
+        assert STRANGER not in handed_over(hub).values()  # none taken from the pool
     finally:
         person.context.close()
 
 
-def kernel_environment(kernel_id: str) -> dict[str, str]:
-    """The environment the server started a kernel with (read from /proc)."""
+def kernel_process(kernel_id: str) -> Path:
+    """The /proc folder of a kernel's process."""
     for proc in Path("/proc").iterdir():
         try:
             if f"kernel-{kernel_id}.json".encode() in (proc / "cmdline").read_bytes():
-                pairs = (proc / "environ").read_bytes().split(b"\0")
-                return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+                return proc
         except OSError:
             continue
     raise AssertionError(f"no process for kernel {kernel_id}")
 
 
-def test_each_kernel_is_started_with_its_pages_login_and_no_hub_token(people):
+def kernel_environment(kernel_id: str) -> dict[str, str]:
+    """The environment the server started a kernel with (read from /proc)."""
+    pairs = (kernel_process(kernel_id) / "environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def run_in_kernel(kernel_id: str, code: str) -> str:
+    """Run ``code`` in a kernel over its ZMQ channel with its connection file, as the server
+    does (this test runs as the service's account; a browser has neither), and return what
+    it printed."""
+    args = (kernel_process(kernel_id) / "cmdline").read_bytes().decode().split("\0")
+    client = BlockingKernelClient(connection_file=args[args.index("-f") + 1])
+    client.load_connection_file()
+    client.start_channels()
+    printed: list[str] = []
+    try:
+        client.wait_for_ready(timeout=60)
+        client.execute_interactive(code, timeout=60, output_hook=lambda m: printed.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+    finally:
+        client.stop_channels()
+    return "".join(printed)
+
+
+def kernel_login(kernel_id: str) -> str:
+    """Who the form in that kernel acts as (ehkit.access.login), or its refusal."""
+    return run_in_kernel(kernel_id, "from ehkit import access\ntry:\n print(access.login())\n"
+                                    "except access.NotAllowed as e:\n print('refused:', e)")
+
+
+def handed_over(hub) -> dict[str, str]:
+    """Kernel id -> the login the server handed it (the service's log)."""
+    found = re.findall(r"Handed pre-heated kernel (\S+) to (\S+)", hub.log())
+    assert len({k for k, _ in found}) == len(found), "a kernel handed over twice"
+    return dict(found)
+
+
+def test_each_form_is_preheated_and_handed_its_pages_login_by_the_server(hub, people):
+    handed = handed_over(hub)
     for person in people.values():
+        # Started ahead of the page, with no login and no hub token: nobody until handed.
         env = kernel_environment(person.kernel_id)
-        assert env["EHKIT_LOGIN"] == person.login
+        assert "EHKIT_LOGIN" not in env and env[access.AWAITING] == "1"
         assert not {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_USER"} & set(env)
+        assert handed[person.kernel_id] == person.login
+        assert kernel_login(person.kernel_id).strip() == person.login
+
+
+def pooled_kernels(hub) -> list[str]:
+    """The kernels waiting in the forms' pools: started for this hub, not handed over."""
+    handed, found = handed_over(hub), []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if (m := re.search(r"kernel-([0-9a-f-]{36})\.json", cmdline)) and m[1] not in handed \
+                and f"EHKIT_DB={hub.db}".encode() in environ.split(b"\0"):
+            found.append(m[1])
+    return found
+
+
+def test_the_pool_builds_one_form_at_a_time_per_two_cores(hub, people):
+    building, most, built = 0, 0, 0
+    for step in re.findall(rf"Pool {APP}: (building a form|form ready)", hub.log()):
+        building += 1 if step == "building a form" else -1
+        most, built = max(most, building), built + (step == "form ready")
+    assert built >= len(LOGINS) + 1  # the pages' forms and at least one refill
+    assert most == max(1, (os.cpu_count() or 2) // 2)
+
+
+def test_a_pooled_form_before_it_is_handed_over_refuses_to_act(hub, people):
+    deadline = time.monotonic() + 120
+    while not (pooled := pooled_kernels(hub)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert pooled, "no preheated form waiting"
+    said = run_in_kernel(pooled[0], "from ehkit import access, db\ntry:\n"
+                                    " access.require(db.connect(), 'audit')\n print('acted')\n"
+                                    "except access.NotAllowed as e:\n print('refused:', e)")
+    assert said.strip() == f"refused: {access.NOBODY_YET}"  # never the service's own login
+
+
+def test_a_crafted_hand_over_over_the_websocket_does_not_change_the_login(hub, people):
+    person, other = people[AUDITORS[0]], AUDITORS[1]
+    mark = hub.work / "handed-by-browser"
+    code = (f"import ehkit.forms.common as f\nf.hand_over({other!r})\n"
+            f"open({str(mark)!r}, 'w').write('ran')")
+    result = person.page.evaluate(SEND_ON_SOCKET, [person.kernel_socket, code])
+    assert result["opened"] and "execute_reply" not in result["got"], result
+    assert not mark.exists()
+    assert kernel_login(person.kernel_id).strip() == person.login
 
 
 def test_nothing_the_browser_sends_changes_the_login(hub, people):
@@ -314,9 +405,17 @@ def test_nothing_the_browser_sends_changes_the_login(hub, people):
         page.goto(f"{hub.url}{APP}?EHKIT_LOGIN={other}&user={other}")
         page.wait_for_selector(FORM, state="visible", timeout=120_000)
         kernel_id = next(u for u in sockets if "/api/kernels/" in u).split("/api/kernels/")[1]
-        assert kernel_environment(kernel_id.split("/")[0])["EHKIT_LOGIN"] == person.login
+        assert kernel_login(kernel_id.split("/")[0]).strip() == person.login
     finally:
         page.close()
+
+
+def test_a_closed_forms_page_is_told_to_reload(hub, people):
+    gone = str(uuid.uuid4())  # as a culled kernel: no longer the server's
+    response = people[LOGINS[0]].get(hub, f"{APP}api/kernels/{gone}")
+    assert response.status == 404 and serve_hub.CLOSED in response.text()
+    said = [line for line in hub.log().splitlines() if gone in line]
+    assert said and not any(serve_hub.NOT_YOURS in line for line in said), said
 
 
 def test_the_hubs_home_page_offers_the_forms_and_no_server(hub, people):

@@ -70,6 +70,51 @@ def test_the_login_is_the_servers_ehkit_login_never_jupyterhub_user(monkeypatch)
     assert access.login() == "ava"
 
 
+def test_a_hub_kernel_awaiting_its_login_is_nobody_never_the_service_account(team, monkeypatch):
+    from ehkit.forms import common
+
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")  # a preheated kernel ehkit serve --hub started
+    monkeypatch.setattr(common, "_when_handed_over", [])
+    for act in (access.login, lambda: access.require(team, "audit"),
+                lambda: audits.save_draft(team, audit_form())):
+        with pytest.raises(access.NotAllowed, match="not been given to a login yet"):
+            act()
+    assert team.execute("SELECT count(*) FROM audits").fetchone()[0] == 0
+    filled = []
+    common.refresh_when_opened(lambda: filled.append(access.login()))
+    assert filled == []  # the form is filled once it has its login, not before
+    common.hand_over("ava")
+    assert filled == ["ava"] and access.person(team).practitioner_id == 1
+
+
+def test_a_form_a_login_may_not_fill_is_still_handed_over(monkeypatch):
+    from ehkit.forms import common
+
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")
+    monkeypatch.setattr(common, "_when_handed_over", [])
+
+    def refused():
+        raise access.NotAllowed("Finding audits needs the auditor role")
+
+    common.refresh_when_opened(refused)
+    common.hand_over("it.admin")  # the page opens; its buttons say what is refused
+    assert access.login() == "it.admin"
+
+
+def test_a_hub_kernels_login_is_handed_over_once(monkeypatch):
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")
+    access.take_login("ava")
+    with pytest.raises(access.NotAllowed, match="given once"):
+        access.take_login("bea")
+    assert access.login() == "ava"
+    monkeypatch.delenv(access.AWAITING)  # ehkit serve on one's own machine: no hand-over
+    with pytest.raises(access.NotAllowed, match="given once"):
+        access.take_login("bea")
+
+
 def test_with_no_users_the_person_on_their_own_machine_is_admin_and_may_do_everything(db):
     me = access.person(db)
     assert me.one_person and "admin" in me.roles

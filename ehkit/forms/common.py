@@ -30,6 +30,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_selection import ToggleButtonsStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 
+from .. import access
 from ..errors import EhkitError
 
 log = logging.getLogger("ehkit.forms")
@@ -228,10 +229,30 @@ def friendly(messages: Messages, on_error: Callable[[EhkitError], None] | None =
     return wrap
 
 
+# What to fill once a hub kernel is handed its login (refresh_when_opened, hand_over).
+_when_handed_over: list[Callable[[], None]] = []
+
+
 def refresh_when_opened(refresh: Callable[[], None]) -> None:
-    """Run ``refresh`` now, or - in a preheated Voila kernel - once the page is requested."""
+    """Run ``refresh`` now, or - in a preheated Voila kernel - once the page is requested;
+    under the hub, once the server hands this kernel its login (:func:`hand_over`)."""
+    if access.awaiting_login():
+        _when_handed_over.append(refresh)
+        return
     if os.environ.get("VOILA_PREHEAT", "False") != "False":
         from voila.utils import wait_for_request  # only inside Voila
 
         wait_for_request()
     refresh()
+
+
+def hand_over(login_name: str) -> None:
+    """The hub's server gives this preheated kernel its page's login (serve_hub: over its
+    own channel to the kernel, which a browser cannot use) and the form is filled for it."""
+    access.take_login(login_name)  # refused: the server does not serve the page
+    for refresh in _when_handed_over:
+        try:
+            refresh()
+        except EhkitError as e:  # e.g. a role that may not list audits: the page still opens,
+            # as without the pool, and each button says what this login may not do
+            log.warning("filling the form for %s: %s", login_name, e)
