@@ -57,3 +57,14 @@ def db_both(store_at):
     database = store.connect(store_at)
     yield database
     database.close()
+
+
+@pytest.fixture
+def log_key(tmp_path, monkeypatch):
+    """The change log's HMAC key (EHKIT_LOG_KEY), a file only its owner reads."""
+    key = tmp_path / "secret" / "ehkit-log.key"
+    key.parent.mkdir()
+    key.write_text("3f9c2a7d1e8b4c6a9d0e2f4b6c8a1d3e5f7a9c0b2d4e6f8a\n")
+    key.chmod(0o600)
+    monkeypatch.setenv("EHKIT_LOG_KEY", str(key))
+    return key

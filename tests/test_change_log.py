@@ -458,16 +458,6 @@ def test_a_restore_starts_a_new_line_of_anchors(tmp_path, capsys):
     assert cli.main(["check", "--db", str(path)]) == 0, capsys.readouterr().out
 
 
-@pytest.fixture
-def log_key(tmp_path, monkeypatch):
-    key = tmp_path / "secret" / "ehkit-log.key"
-    key.parent.mkdir()
-    key.write_text("3f9c2a7d1e8b4c6a9d0e2f4b6c8a1d3e5f7a9c0b2d4e6f8a\n")
-    key.chmod(0o600)
-    monkeypatch.setenv("EHKIT_LOG_KEY", str(key))
-    return key
-
-
 def test_with_a_log_key_a_row_added_with_a_recomputed_hash_is_found(tmp_path, log_key,
                                                                    monkeypatch, capsys):
     from ehkit import cli

@@ -162,16 +162,6 @@ def test_on_postgresql_writers_take_turns_so_the_chain_never_forks(pg_server):
         db.close()
 
 
-@pytest.fixture
-def log_key(tmp_path, monkeypatch):
-    key = tmp_path / "secret" / "ehkit-log.key"
-    key.parent.mkdir()
-    key.write_text("3f9c2a7d1e8b4c6a9d0e2f4b6c8a1d3e5f7a9c0b2d4e6f8a\n")
-    key.chmod(0o600)
-    monkeypatch.setenv("EHKIT_LOG_KEY", str(key))
-    return key
-
-
 def test_with_a_log_key_postgresql_seals_the_chain_as_sqlite_does(pg_server, log_key,
                                                                   monkeypatch):
     url = pg_server.new_database()
