@@ -29,9 +29,10 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   not ``INSERT OR``; ``lower(x) = lower(?)`` where SQLite's ``NOCASE`` or ``LIKE`` ignore
   case (PostgreSQL's do not); no ``+column`` planner hints in shared SQL.
 - **The schema** is ``migrations/postgresql/baseline.sql``: SQLite's as of the newest
-  migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``; the
-  views word for word). A later SQLite migration gets a twin of the same name in that
-  folder; a new PostgreSQL store records every migration up to the baseline's as applied.
+  migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``); the
+  views are not copied there but taken from SQLite's migrations (:func:`sqlite_views`).
+  A later SQLite migration gets a twin of the same name in that folder; a new PostgreSQL
+  store records every migration up to the baseline's as applied.
 - **The change log** is written by one PL/pgSQL trigger function, ``ehkit_log``, on every
   logged table (its columns passed as the trigger's arguments, rebuilt from the live columns
   as SQLite's are), with the same hash chain as :func:`ehkit.db.chain_hash`, so ``ehkit
@@ -58,6 +59,8 @@ from . import db as store
 
 SCHEMA_DIR = store.MIGRATIONS_DIR / "postgresql"
 BASELINE = SCHEMA_DIR / "baseline.sql"
+# One view's statement in a migration (view bodies hold no semicolon).
+_CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
 
 
@@ -399,6 +402,20 @@ def baseline_number() -> int:
     return int(head.removeprefix(store._BASELINE_HEAD).split()[0])
 
 
+def sqlite_views(up_to: int) -> list[str]:
+    """The views as SQLite's migrations up to ``up_to`` leave them: each one's newest
+    ``CREATE VIEW``, in the order of those (a view follows the ones it reads). Both dialects
+    read them word for word, so the grade that counts and the audits that count are defined
+    once, in SQLite's migrations."""
+    views: dict[str, str] = {}
+    for number, _, f in store.migrations():
+        if number <= up_to:
+            for m in _CREATE_VIEW.finditer(f.read_text(encoding="utf-8")):
+                views.pop(m["name"], None)
+                views[m["name"]] = m[0]
+    return list(views.values())
+
+
 def apply_migrations(db: Database) -> list[int]:
     """Make a new store from the baseline, or apply the migrations' PostgreSQL twins; then
     rebuild the change-log triggers if anything ran."""
@@ -409,6 +426,8 @@ def apply_migrations(db: Database) -> list[int]:
         base = 0 if done else baseline_number()
         if base:
             db.execute(BASELINE.read_text(encoding="utf-8"))  # one script: no parameters
+            for view in sqlite_views(up_to=base):
+                db.execute(view)
         for number, name, f in pending:
             if number > base:
                 twin = SCHEMA_DIR / f.name

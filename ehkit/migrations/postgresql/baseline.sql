@@ -365,33 +365,9 @@ CREATE INDEX episodes_first_review ON episodes(first_review_date, days_to_first_
 CREATE INDEX episodes_length ON episodes(end_date, length_days);
 CREATE INDEX users_practitioner ON users(practitioner_id);
 
--- The views: word for word SQLite's.
-CREATE VIEW final_overall AS
-SELECT a.id AS audit_id,
-       coalesce(CASE WHEN a.status = 'moderated' THEN
-                (SELECT m.moderated_grade FROM moderations m
-                 WHERE m.audit_id = a.id AND m.key = 'overall'
-                 ORDER BY m.moderated_on DESC, m.id DESC LIMIT 1) END,
-                a.overall_grade) AS grade
-FROM audits a;
-
-CREATE VIEW final_section_grades AS
-SELECT an.audit_id, an.key,
-       coalesce(CASE WHEN a.status = 'moderated' THEN
-                (SELECT m.moderated_grade FROM moderations m
-                 WHERE m.audit_id = an.audit_id AND m.key = an.key
-                 ORDER BY m.moderated_on DESC, m.id DESC LIMIT 1) END,
-                an.grade) AS grade
-FROM answers an JOIN audits a ON a.id = an.audit_id
-WHERE an.grade IS NOT NULL;
-
-CREATE VIEW final_grades AS
-SELECT audit_id, 'overall' AS key, grade FROM final_overall
-UNION ALL
-SELECT audit_id, key, grade FROM final_section_grades;
-
-CREATE VIEW counted_audits AS
-SELECT * FROM audits WHERE status IN ('submitted', 'moderated');
+-- The views (final_overall, final_section_grades, final_grades, counted_audits) are not
+-- here: ehkit/postgres.py creates them from SQLite's migrations, each view's newest
+-- definition, so each rule (the grade that counts, the audits that count) is written once.
 
 -- The change log: the same hash chain as SQLite's triggers (ehkit.db.chain_hash), computed
 -- here. The JSON array hashed is built as Python's json.dumps builds it (compact, non-ASCII
