@@ -59,6 +59,19 @@ def db_both(store_at):
     database.close()
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def demo_both(request, demo_db_path):
+    """The demo store on each back end (read-only): the SQLite file, and its `ehkit copy` in a
+    PostgreSQL database, made once per test process. A path or a URL, for store.connect."""
+    if request.param == "sqlite":
+        return str(demo_db_path)
+    from ehkit import copying
+
+    url = request.getfixturevalue("pg_server").new_database()
+    copying.copy(demo_db_path, url)
+    return url
+
+
 @pytest.fixture
 def log_key(tmp_path, monkeypatch):
     """The change log's HMAC key (EHKIT_LOG_KEY), a file only its owner reads."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
     chromium_fixture,
@@ -188,6 +189,8 @@ def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
     text = wait_for_text(page, ".ehkit-messages", "Saved draft no.")
     audit_id = int(text.split("Saved draft no. ")[1].split(" ")[0])
     assert "still to do" in text
+    assert rows(db, "SELECT comment FROM answers WHERE audit_id = ? AND key = '7.1'",
+                [audit_id]) == [("Child says home is calmer & safer",)]
     # What is still to do is said in words beside the field, not by its orange alone.
     assert "Still to do: Choose the overall grade." in wait_for_text(
         page, ".ehkit-note-overall", "Still to do:")
@@ -196,8 +199,9 @@ def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
     ready(page)
     open_audit(page, audit_id)
     wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
-    assert page.locator(".ehkit-comment-7-1 textarea").input_value() == (
-        "Child says home is calmer & safer")
+    # The fields are filled after the state line changes: wait for the value itself.
+    expect(page.locator(".ehkit-comment-7-1 textarea")).to_have_value(
+        "Child says home is calmer & safer", timeout=30_000)
     active = page.locator(".ehkit-grade-impact button.mod-active")
     assert active.inner_text().strip() == "Outstanding"
     assert page.locator(".ehkit-response-7-1-2 button.mod-active").inner_text().strip() == (

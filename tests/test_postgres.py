@@ -778,3 +778,15 @@ def test_an_audits_history_is_the_same_on_both(pg_server, tmp_path, monkeypatch,
                                       "action": "Action for audit 2", **dict.fromkeys(
                                           ("by_whom", "owner_id", "due_date", "discussed_date",
                                            "agreed_by", "completed_date", "completion_note"))}}
+
+
+def test_the_demo_store_is_the_same_on_both_back_ends(demo_both, demo_db_path):
+    """The `demo_both` fixture the other tests read: on PostgreSQL, the copy of the SQLite demo."""
+    lite, either = store.connect(demo_db_path, read_only=True), store.connect(demo_both)
+    try:
+        assert store.is_postgres(either) == demo_both.startswith("postgresql://")
+        for table in ("episodes", "audits", "answers"):
+            assert rows_of(either, table) == rows_of(lite, table) and rows_of(lite, table), table
+    finally:
+        lite.close()
+        either.close()
