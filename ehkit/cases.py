@@ -253,22 +253,19 @@ class _Columns:
 
 
 def _columns(f: File, fields: Iterable[str]) -> _Columns:
-    width = max(f.found.values()) + 1
-    pad = [None if f.typed else ""] * width
-    by_index = list(zip(*[c[:width] if len(c) >= width else [*c, *pad[len(c):]]
-                          for _, c in f.rows], strict=True)) or [()] * width
-    blank = [""] * len(f.rows)
+    by_index = f.columns(max(f.found.values()) + 1)
+    blank = [""] * len(f.numbers)
     raw, text = {}, {}
     for k in fields:
         if k not in f.found:
             raw[k] = text[k] = blank
         elif f.typed:
-            raw[k] = list(by_index[f.found[k]])
+            raw[k] = by_index[f.found[k]]
             text[k] = [cell_text(v) for v in raw[k]]
         else:  # a CSV's cells are text: the trimmed text is the raw value too
             column = by_index[f.found[k]]
-            raw[k] = text[k] = list(column) if f.trimmed else [v.strip() for v in column]
-    return _Columns([n for n, _ in f.rows], raw, text, f.typed)
+            raw[k] = text[k] = column if f.trimmed else [v.strip() for v in column]
+    return _Columns(f.numbers, raw, text, f.typed)
 
 
 class _Found:
