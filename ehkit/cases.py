@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import gc
 import itertools
+import operator
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -579,29 +580,38 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
                         speaks: set) -> tuple[dict[tuple, int], list[int]]:
     """Rows of the same episode (one per child) as one episode, set by its first row:
     DUPLICATE_ROW for a copy of an earlier row, DUPLICATE_DIFFERS for other episode details.
-    Returns {episode key: its first row} and the rows accepted, in file order."""
+    Returns {episode key: its first row} and the rows accepted, in file order.
+
+    Each row's first copy and its episode's first row are found in one pass each in C (a
+    dictionary's setdefault mapped over the rows); only the rows that share an episode with
+    an earlier one have their details compared, as whole tuples."""
+    values, keys, valid = checked.values, checked.keys, checked.valid
     wholes = list(zip(*(cols.text[k] for k in names), strict=True))
-    values, keys = checked.values, checked.keys
-    columns = [values[c] for c in sorted(speaks)]
     seen: dict[tuple, int] = {}
-    episodes: dict[tuple, int] = {}
+    copy_of = list(map(seen.setdefault, map(wholes.__getitem__, valid), valid))
+    episodes: dict[tuple, int] = {}  # (a copy's episode is its original's: no new key)
+    first_of = list(map(episodes.setdefault, map(keys.__getitem__, valid), valid))
+    later = [(i, f) for i, c, f in zip(valid, copy_of, first_of, strict=True)
+             if c == i and f != i]
+    details = list(zip(*(values[c] for c in sorted(speaks)), strict=True)) if later else []
+    differs = set(itertools.compress((i for i, _ in later), map(
+        operator.ne, (details[f] for _, f in later), (details[i] for i, _ in later))))
+    if not differs and len(seen) == len(valid):  # no copies, no differences: every row
+        return episodes, list(valid)
     accepted: list[int] = []
-    for i in checked.valid:
-        j = seen.setdefault(wholes[i], i)
-        if j != i:
-            found.add(i, "", Bad("DUPLICATE_ROW", f"same as row {cols.rows[j]}"))
-            continue
-        first = episodes.setdefault(keys[i], i)
-        if first != i and any(c[first] != c[i] for c in columns):
+    for i, c, f in zip(valid, copy_of, first_of, strict=True):
+        if c != i:
+            found.add(i, "", Bad("DUPLICATE_ROW", f"same as row {cols.rows[c]}"))
+        elif i in differs:
             # name the export's column and show its words, not the store's ids
-            differs = [k for k in sorted(speaks) if values[k][first] != values[k][i]]
-            fields = list(dict.fromkeys(next((f for f in (FILE_FIELD.get(k, k), k)
-                                              if f in names), k) for k in differs))
-            was = cols.text[fields[0]][first] if fields[0] in names else ""
-            found.add(i, fields[0], Bad("DUPLICATE_DIFFERS", f"row {cols.rows[first]} has "
-                                         f"{was!r}; differs in " + ", ".join(fields)))
-            continue
-        accepted.append(i)
+            differ = [k for k in sorted(speaks) if values[k][f] != values[k][i]]
+            fields = list(dict.fromkeys(next((x for x in (FILE_FIELD.get(k, k), k)
+                                              if x in names), k) for k in differ))
+            was = cols.text[fields[0]][f] if fields[0] in names else ""
+            found.add(i, fields[0], Bad("DUPLICATE_DIFFERS", f"row {cols.rows[f]} has "
+                                        f"{was!r}; differs in " + ", ".join(fields)))
+        else:
+            accepted.append(i)
     return episodes, accepted
 
 
