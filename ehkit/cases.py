@@ -9,6 +9,7 @@ the columns the file speaks for, the rows checked (every rule's code in the regi
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import gc
@@ -564,6 +565,14 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     return [(n, b) if n else None for n, b in zip(names, dob, strict=True)]
 
 
+_NAME, _BIRTH = operator.itemgetter(0), operator.itemgetter(1)  # of a row's child
+
+
+def _gather(column: list, rows: list[int]) -> list:
+    """The column's values at these rows, in C."""
+    return list(map(column.__getitem__, rows))
+
+
 def _speaks_for(present: set) -> set:
     """The store columns this file speaks for (others are left as stored on an update)."""
     speaks = {c for c in EPISODE_COLUMNS if c in present} | {"lead_agency_id"}
@@ -744,12 +753,21 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     ids, status = changes.ids, changes.status
     new = [i for i in accepted if keys[i] not in stored] if stored else accepted
     # A new episode's rows: each distinct child inserted once, at its first row, which counts
-    # as inserted, as does the episode's first row; its other rows are unchanged.
-    firsts = {(keys[i], norm(children[i][0]), children[i][1]): i
-              for i in reversed(new) if children[i]}
-    inserted = set(changes.new).union(firsts.values())
-    counts = {"inserted": len(inserted), "updated": 0, "unchanged": len(new) - len(inserted)}
-    child_inserts = [(i, (ids[keys[i]], *children[i])) for i in firsts.values()]
+    # as inserted, as does the episode's first row; its other rows are unchanged. (Each
+    # row's child found by a dictionary's setdefault mapped over the rows, in C.)
+    kids = [i for i in new if children[i]] if None in children else new
+    kid = _gather(children, kids)
+    firsts: dict[tuple, int] = {}
+    collections.deque(map(firsts.setdefault, zip(
+        _gather(keys, kids), map(norm, map(_NAME, kid)), map(_BIRTH, kid), strict=True), kids),
+        maxlen=0)
+    first_rows = list(firsts.values())  # in file order
+    inserted = len(set(changes.new).union(first_rows))
+    counts = {"inserted": inserted, "updated": 0, "unchanged": len(new) - inserted}
+    kid = _gather(children, first_rows)
+    new_children = list(zip(map(ids.__getitem__, _gather(keys, first_rows)), map(_NAME, kid),
+                            map(_BIRTH, kid), strict=True))
+    child_inserts: list[tuple[int, tuple]] = []  # stored episodes' new children, by row
     child_updates = []
     old = [i for i in accepted if keys[i] in stored] if stored else []
     in_file: dict[tuple, set] = {}
@@ -777,7 +795,11 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
-    return [child for _, child in sorted(child_inserts)], child_updates
+    if not child_inserts:
+        return new_children, child_updates
+    return [child for _, child in sorted([*zip(first_rows, new_children, strict=True),
+                                          *child_inserts])], \
+        child_updates
 
 
 def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,
@@ -789,10 +811,9 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
         # case-system export of 200,000 rows would otherwise write 200,000 chained
         # change-log rows.
         if new:
-            columns = [range(next_id, next_id + len(new)), [keys[i][0] for i in new],
-                       [keys[i][1] for i in new]]
+            columns = [range(next_id, next_id + len(new)), *zip(*_gather(keys, new), strict=True)]
             for c in EPISODE_COLUMNS:
-                column = [values[c][i] for i in new]
+                column = _gather(values[c], new)
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
             store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))
