@@ -493,10 +493,16 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         except Bad as e:
             return None, (("team_manager_id" if id_text else "team_manager", e),)
 
-    lead = _checked(found, *_by_distinct(lead_of, text["lead_professional"],
-                                         text["lead_professional_id"], own))
-    manager = _checked(found, *_by_distinct(manager_of, text["team_manager"],
-                                            text["team_manager_id"], own))
+    def person(of: Callable, name: str, id_field: str) -> list:
+        """Each row's practitioner; a file without the name column gives them by id alone,
+        and the row's agency matters only for a name: keyed by the id's text (a column
+        hashed, not tuples of three)."""
+        if name in present:
+            return _checked(found, *_by_distinct(of, text[name], text[id_field], own))
+        return _checked(found, *_by_distinct(lambda t: of("", t, None), text[id_field]))
+
+    lead = person(lead_of, "lead_professional", "lead_professional_id")
+    manager = person(manager_of, "team_manager", "team_manager_id")
 
     def began_of(word: str):  # UNKNOWN_VALUE, MISSING_VALUE (None: the store's default)
         word = word or defaults.get("began_as", "")
@@ -543,7 +549,9 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         "last_review_date": d["last_review_date"].iso,
     }
     keys = list(zip(text["ehm_number"], d["start_date"].iso, strict=True))
-    valid = [i for i in range(len(cols.rows)) if i not in found.bad_rows]
+    bad = found.bad_rows
+    valid = [i for i in range(len(cols.rows)) if i not in bad] if bad else \
+        list(range(len(cols.rows)))
     return _Checked(values, keys, children, new_agencies, valid)
 
 
