@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import sqlite_utils
 
 from . import access, rules, spreadsheet
@@ -166,15 +167,19 @@ def _trimmed(text: str, delimiter: str) -> bool:
     """True when no cell of a CSV's text can begin or end with whitespace, so none needs
     trimming (a sixteenth of a big import): told by a few quick searches of the whole text
     for a space beside a delimiter, quote or line end, and for other whitespace than line
-    ends (substrings, found by the quick search strings have: a regular expression would
-    stop at every space). A quoted cell may hold a line end: a quote beside one says no too."""
+    ends. A quoted cell may hold a line end: a quote beside one says no too."""
     if text.startswith(" ") or text.endswith(" "):
         return False
     if any(c in text for c in _SPACES if c not in (" ", "\r", "\n", delimiter)):
         return False
     quoted = '"' in text
     ends = (delimiter, "\r", "\n", '"') if quoted else (delimiter, "\r", "\n")
-    if any(end + " " in text or " " + end in text for end in ends):
+    if text.isascii():  # the characters beside each space, by numpy (0.03 s, not 0.2 s)
+        b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        at = np.flatnonzero(b == ord(" "))  # (none at either end of the text: said above)
+        if np.isin(b[np.concatenate([at - 1, at + 1])], [ord(e) for e in ends]).any():
+            return False
+    elif any(end + " " in text or " " + end in text for end in ends):
         return False
     return not quoted or not any(p in text for p in ('"\r', '"\n', '\r"', '\n"'))
 
