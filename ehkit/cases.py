@@ -295,13 +295,19 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
     """``fn`` once per distinct combination of the columns' values (an export repeats the same
     dates, agencies, people and words thousands of times): the results, and for each row the
     index of its result."""
-    keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
+    keys, codes = _distinct(columns[0] if len(columns) == 1 else
+                            list(zip(*columns, strict=True)))
+    return [fn(k) for k in keys] if len(columns) == 1 else [fn(*k) for k in keys], codes
+
+
+def _distinct(keys: list) -> tuple[list, np.ndarray]:
+    """The distinct keys in the order first met, and for each row the index of its key."""
     n = len(keys)
     first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
     rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
     index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
     index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
-    return [fn(k) for k in first] if len(columns) == 1 else [fn(*k) for k in first], index[rows]
+    return list(first), index[rows]
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -340,9 +346,11 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     """BAD_DATE and IMPOSSIBLE_DATE: each distinct cell read once."""
     raw = cols.raw[fld]
     if cols.typed:  # keyed by type too: an Excel True is not the serial 1
-        dates, codes = _by_distinct(lambda _, v: _date_or_bad(v), list(map(type, raw)), raw)
+        texts, codes = _distinct(list(zip(map(type, raw), raw, strict=True)))
+        dates = [_date_or_bad(v) for _, v in texts]
     else:
-        dates, codes = _by_distinct(_date_or_bad, raw)
+        texts, codes = _distinct(raw)
+        dates = list(map(_date_or_bad, texts))
     failing = [i for i, d in enumerate(dates) if isinstance(d, Bad)]
     if failing:
         for i in np.flatnonzero(np.isin(codes, failing)):
@@ -350,7 +358,11 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     ok = [d if isinstance(d, dt.date) else None for d in dates]
     day = np.array([d.toordinal() if d else 0 for d in ok], dtype=np.int64)[codes]
     blank = np.array([d is None for d in dates], dtype=bool)[codes]
-    return _Dates(day, _spread([d.isoformat() if d else None for d in ok], codes), blank)
+    iso = [d.isoformat() if d else None for d in ok]
+    if not cols.typed and not failing and iso == [t or None for t in texts]:
+        # every cell written as the store writes it (most exports): the column itself
+        return _Dates(day, [t or None for t in raw] if None in iso else raw, blank)
+    return _Dates(day, _spread(iso, codes), blank)
 
 
 # The rules between an episode row's values, each a function over whole columns that says,
