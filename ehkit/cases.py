@@ -748,9 +748,13 @@ def _episode_changes(conn, checked: _Checked, episodes: dict[tuple, int], stored
                      speaks: set) -> _EpisodeChanges:
     """New episodes a column at a time; stored ones updated in what the file speaks for."""
     values, keys = checked.values, checked.keys
-    new = [i for key, i in episodes.items() if key not in stored]
     next_id = (conn.execute("SELECT max(id) FROM episodes").fetchone()[0] or 0) + 1
-    ids = {keys[i]: next_id + n for n, i in enumerate(new)}
+    if stored:
+        new = [i for key, i in episodes.items() if key not in stored]
+        ids = {keys[i]: next_id + n for n, i in enumerate(new)}
+    else:  # none stored: every episode new, numbered in the file's order (in C)
+        new = list(episodes.values())
+        ids = dict(zip(episodes, range(next_id, next_id + len(new)), strict=True))
     status = dict.fromkeys(ids, "inserted")  # episode key -> inserted / updated / unchanged
     updates = []
     for key, old in stored.items():

@@ -184,10 +184,12 @@ def _trimmed(text: str, delimiter: str) -> bool:
     return not quoted or not any(p in text for p in ('"\r', '"\n', '\r"', '\n"'))
 
 
-def read_rows(path: Path) -> tuple[Iterable[tuple[int, list]], bool, tuple | None]:
-    """(row number as Excel shows it, cells) for every row of a CSV or .xlsx file; whether
-    every cell is text trimmed already (a CSV's, :func:`_trimmed`); and for a CSV without
-    quotes, its lines and delimiter (:func:`_plain_lines`), else None."""
+def read_rows(path: Path, raw: bytes | None = None
+              ) -> tuple[Iterable[tuple[int, list]], bool, tuple | None]:
+    """(row number as Excel shows it, cells) for every row of a CSV or .xlsx file (``raw``:
+    its bytes, if read already); whether every cell is text trimmed already (a CSV's,
+    :func:`_trimmed`); and for a CSV without quotes, its lines and delimiter
+    (:func:`_plain_lines`), else None."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         import openpyxl
@@ -205,7 +207,7 @@ def read_rows(path: Path) -> tuple[Iterable[tuple[int, list]], bool, tuple | Non
     if suffix == ".xls":
         raise UnreadableFile(f"{path.name}: old .xls files cannot be read: save it as .xlsx "
                              "or CSV and import again")
-    text = _decode(path.read_bytes(), path.name)
+    text = _decode(path.read_bytes() if raw is None else raw, path.name)
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
     trimmed = _trimmed(text, delimiter)
@@ -479,8 +481,10 @@ def open_file(path: str | Path, columns: Columns) -> File:
     path = Path(path)
     if not path.exists():
         raise ImportFailed(f"{path}: no such file; nothing was imported")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    rows, trimmed, plain = read_rows(path)
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    rows, trimmed, plain = read_rows(path, raw)
+    del raw  # (a big file's bytes, not kept beside its text)
     rows = iter(rows)
     head: list = []
     for n, cells in rows:  # keep the top rows so the header search can look at them again
