@@ -440,6 +440,7 @@ class File:
     by_row: list[list] | None = None  # each data row's cells, or
     by_column: list[list] | None = None  # each column's cells, one for each data row
     originals: dict[int, list] = field(default_factory=dict)  # refused rows' cells
+    _index: dict[int, int] | None = field(default=None, repr=False)  # row number -> index
 
     @property
     def read(self) -> int:
@@ -465,7 +466,9 @@ class File:
         """Row ``n``'s cells as read (for the rejects file)."""
         if n in self.originals:
             return self.originals[n]
-        i = self.numbers.index(n)  # a few rows: those rejected
+        if self._index is None:  # made once, when the first rejected row is written
+            self._index = dict(zip(self.numbers, itertools.count()))
+        i = self._index[n]
         return self.by_row[i] if self.by_row is not None else [c[i] for c in self.by_column]
 
     @property
