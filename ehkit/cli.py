@@ -374,9 +374,10 @@ def _run_import(args) -> int:
     from . import anchors, cases
     from . import db as store
 
-    path = store.db_path(args.db)
-    new = not path.exists() or path.stat().st_size == 0
-    database = store.connect(path)
+    url = store.postgres_url(args.db)  # a database server keeps no anchors file beside it
+    path = None if url else store.db_path(args.db)
+    new = path is not None and (not path.exists() or path.stat().st_size == 0)
+    database = store.connect(url or path)
     extra = {"create_agencies": args.create_agencies} if args.kind == "episodes" else {}
     if args.create_agencies and args.kind != "episodes":
         raise EhkitError("--create-agencies is for `ehkit import episodes`")
@@ -636,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "history", "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "history", "import", "users"}
 NO_STORE = {"init", "rules"}
 
 

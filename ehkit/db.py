@@ -191,6 +191,15 @@ def is_postgres(db) -> bool:
     return getattr(db, "dialect", "sqlite") == "postgresql"
 
 
+def integrity_errors(db) -> tuple[type[Exception], ...]:
+    """The errors by which ``db``'s store refuses a row that breaks a constraint."""
+    if is_postgres(db):
+        import psycopg
+
+        return (sqlite3.IntegrityError, psycopg.IntegrityError)
+    return (sqlite3.IntegrityError,)
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 RESTORE_ADVICE = "restore the latest good backup (README, Backup)"
 
