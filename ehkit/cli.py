@@ -637,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "history", "import", "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "history", "import", "sample", "users"}
 NO_STORE = {"init", "rules"}
 
 
