@@ -737,7 +737,16 @@ def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
 
 def bulk_insert(db: sqlite_utils.Database, table: str, columns: Sequence[str],
                 rows: Iterable[Sequence]) -> int:
-    """Insert many rows as one change, logged together (:func:`logged_together`)."""
+    """Insert many rows as one change, logged together (:func:`logged_together`).
+    On PostgreSQL the rows go in by COPY; a table not keyed by ``id`` is logged row by row
+    there (its trigger), as the bulk log finds rows by id."""
+    if is_postgres(db):
+        from . import postgres
+
+        if table_columns(db, table)[1] != ["id"]:
+            return postgres.copy_rows(db, table, columns, rows)
+        with logged_together(db, table):
+            return postgres.copy_rows(db, table, columns, rows)
     with logged_together(db, table):
         return _insert_many(db.conn, table, columns, rows)
 

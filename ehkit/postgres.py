@@ -388,6 +388,18 @@ def bulk_rows_sql(table: str, names: list[str], columns_json: str) -> str:
             f"FROM {store._q(table)} AS t WHERE t.id > ? AND t.id <= ?")
 
 
+def copy_rows(db: Database, table: str, columns, rows) -> int:
+    """Rows in by COPY, PostgreSQL's bulk load (one stream, not a statement a batch); its
+    triggers fire as for INSERT."""
+    listed = ", ".join(map(store._q, columns))
+    n = 0
+    with db.conn.raw.cursor().copy(f"COPY {store._q(table)} ({listed}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
 @contextlib.contextmanager
 def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
     """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
