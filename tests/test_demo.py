@@ -117,8 +117,8 @@ def test_demo_service_is_plausible(demo_db_path):
                      ).fetchone()[0] > 0
 
 
-def test_demo_auditors_never_audit_their_own_team(demo_db_path):
-    d = store.connect(demo_db_path)
+def test_demo_auditors_never_audit_their_own_team(demo_both):
+    d = store.connect(demo_both)
     clashes = d.execute("""
         SELECT count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
         JOIN practitioners lp ON lp.id = e.lead_professional_id
@@ -128,12 +128,17 @@ def test_demo_auditors_never_audit_their_own_team(demo_db_path):
     assert clashes == 0
 
 
-def test_demo_refuses_to_fill_a_database_that_has_data(demo_db_path, tmp_path):
+def test_demo_refuses_to_fill_a_database_that_has_data(demo_both, tmp_path):
     import shutil
 
     import pytest
 
-    copy = tmp_path / "copy.db"
-    shutil.copy(demo_db_path, copy)
-    with pytest.raises(store.StoreError, match="already holds"):
-        demo.generate(store.connect(copy), episodes=10)
+    target = demo_both  # refused before anything is written, so the shared store is safe
+    if not store.postgres_url(target):
+        target = tmp_path / "copy.db"
+        shutil.copy(demo_both, target)
+    database = store.connect(target)
+    (logged,) = database.execute("SELECT max(id) FROM change_log").fetchone()
+    with pytest.raises(store.StoreError, match="already holds 400 episodes"):
+        demo.generate(database, episodes=10)
+    assert database.execute("SELECT max(id) FROM change_log").fetchone()[0] == logged
