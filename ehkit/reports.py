@@ -81,7 +81,7 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
 
     names = check_audience(audience).names
     notebook = notebook_for(kind, notebooks)
-    db_path = store.db_path(db)
+    db_path = store.location(db)
     database = store.connect(db_path, must_exist=True)
     try:
         access.require_report(database, names)
@@ -91,7 +91,7 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{label}-{audience}"
-    params = {"db": str(db_path.resolve()), "period": label, "audience": audience}
+    params = {"db": _for_kernel(db_path), "period": label, "audience": audience}
     # papermill writes the executed copy once it ends (not after every cell); it is kept,
     # in reports/failed/, only when a cell fails.
     # pinned: the kernel (in the notebook's folder, maybe the package's) uses this working folder
@@ -122,6 +122,11 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     spreadsheet.write_csv(figures_path, FIGURE_COLUMNS,
                           ([f[k] for k in FIGURE_COLUMNS] for f in figures), excel=False)
     return Result(kind, label, audience, html_path, figures_path)
+
+
+def _for_kernel(where: str | Path) -> str:
+    """The store as another process finds it: a URL as it is, a file by its whole path."""
+    return where if isinstance(where, str) else str(where.resolve())
 
 
 def collect_figures(nb) -> list[dict]:
@@ -227,10 +232,10 @@ def run_all(period: str, *, db: str | Path | None = None, out_dir: str | Path = 
     from multiprocessing import get_context
 
     todo = due(period)
-    db_path = store.db_path(db)
+    db_path = store.location(db)
     store.connect(db_path, must_exist=True).close()  # migrate once, before the workers
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    args = (str(db_path.resolve()), str(out_dir), str(notebooks) if notebooks else None)
+    args = (_for_kernel(db_path), str(out_dir), str(notebooks) if notebooks else None)
     done: dict[Job, Outcome] = {}
     # spawn: a clean interpreter per worker (no forked threads or open database handles)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
