@@ -15,6 +15,12 @@ Q3 = periods.parse("2026Q3")  # 1 July to 30 September 2026
 
 
 @pytest.fixture
+def db(db_both):
+    """Every figure here is worked out on SQLite and on PostgreSQL (issue 18)."""
+    return db_both
+
+
+@pytest.fixture
 def quarter(db):
     add_service(db)
     add_episode(db, 1, "2026-06-01")                                     # open at end
