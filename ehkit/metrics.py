@@ -967,19 +967,21 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
     recommended actions (``what="actions"``) recorded most often in the period: the same words
     ignoring case and spacing once names, EHM numbers, dates, phone numbers, postcodes, email
     addresses and case numbers are taken out (:mod:`ehkit.redact`; a theme is never about
-    one family, however often it was pasted). Each row: text (as first written, redacted),
-    count, and whether anything was taken out of it."""
+    one family, however often it was pasted). Each row: text (as first written: the
+    earliest audit's or discussion's words, redacted), count, and whether anything was taken
+    out of it. The order is written out: the order rows are read in is each store's own."""
     p = _params(period)
     if what == "learning":
         texts = [r[0] for r in db.execute("""
-            SELECT learning FROM counted_audits
+            SELECT learning, audit_date AS day, 0 AS discussion, id FROM counted_audits
               WHERE audit_date BETWEEN :start AND :end AND trim(coalesce(learning, '')) <> ''
-            UNION ALL SELECT d.learning FROM discussions d
-            WHERE d.held_on BETWEEN :start AND :end""", p)]
+            UNION ALL SELECT d.learning, d.held_on, 1, d.id FROM discussions d
+            WHERE d.held_on BETWEEN :start AND :end ORDER BY 2, 3, 4""", p)]
     elif what == "actions":
         texts = [r[0] for r in db.execute("""
             SELECT ac.action FROM actions ac JOIN counted_audits a ON a.id = ac.audit_id
-            WHERE a.audit_date BETWEEN :start AND :end""", p)]
+            WHERE a.audit_date BETWEEN :start AND :end
+            ORDER BY a.audit_date, ac.audit_id, ac.number""", p)]
     else:
         raise ValueError(what)
     redacted = functools.cache(redactor(db))  # the same words are redacted once
