@@ -62,3 +62,23 @@ def test_the_monthly_report_is_the_same_on_both_back_ends(demo_db_path, demo_pg,
     pg = tmp_path / "pg"
     _same(on_sqlite, pg / "monthly-2026-09-head_of_service.html",
           pg / "monthly-2026-09-head_of_service.figures.csv")
+
+
+def test_a_password_in_the_url_is_not_kept_with_a_failed_notebook(demo_pg, tmp_path):
+    """The test server trusts its login, so any password connects; the kernel gets it in
+    PGPASSWORD, and the executed notebook kept for debugging never holds it."""
+    import nbformat
+
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    nb = nbformat.read(reports.NOTEBOOKS / "monthly_report.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('broken on purpose')"))
+    nbformat.write(nb, books / "monthly_report.ipynb")
+    url = demo_pg.replace("://ehkit@", "://ehkit:Sw0rdfish-7@")
+    with pytest.raises(reports.ReportError, match="broken on purpose") as failed:
+        reports.run("monthly", db=url, period="2026-09", audience="head_of_service",
+                    out_dir=tmp_path / "out", notebooks=books)
+    kept = (tmp_path / "out" / "failed" / "monthly-2026-09-head_of_service.ipynb").read_text()
+    assert "report = Report(" in kept  # the notebook ran up to the broken cell, on the store
+    assert "Sw0rdfish-7" not in kept and "Sw0rdfish-7" not in str(failed.value)
+    assert demo_pg in kept  # the URL without the password
