@@ -636,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "history", "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "history", "report", "users"}
 NO_STORE = {"init", "rules"}
 
 

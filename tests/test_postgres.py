@@ -305,7 +305,7 @@ def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
     assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
 
 
-@pytest.mark.parametrize("argv", [["report", "quarterly"], ["import", "episodes", "x.csv"],
+@pytest.mark.parametrize("argv", [["import", "episodes", "x.csv"],
                                   ["demo"],
                                   ["actions", "overdue"], ["audit", "print", "1"]])
 def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
