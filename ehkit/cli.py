@@ -645,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "demo", "history", "import", "sample", "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "demo", "history", "import", "report", "sample",
+                 "users"}
 NO_STORE = {"init", "rules"}
 
 

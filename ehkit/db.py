@@ -186,6 +186,12 @@ def postgres_url(path=None) -> str | None:
     return target if target.startswith(("postgresql://", "postgres://")) else None
 
 
+def location(path=None) -> str | Path:
+    """The store the argument, else $EHKIT_DB, else the default names: its PostgreSQL URL as
+    it is (a Path would fold its ``//``), else the file (:func:`db_path`)."""
+    return postgres_url(path) or db_path(path)
+
+
 def is_postgres(db) -> bool:
     """Is ``db`` a PostgreSQL store (:mod:`ehkit.postgres`), not SQLite?"""
     return getattr(db, "dialect", "sqlite") == "postgresql"

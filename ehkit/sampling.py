@@ -397,9 +397,9 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     """
     first, _ = month_bounds(month)
     as_of = as_of or dt.date.today()
-    # "+": SQLite's hint to look audits up by episode (audits_episode), not by date;
-    # PostgreSQL has no such hint (nor needs it)
-    plus = "" if store.is_postgres(db) else "+"
+    # SQLite's "+": look audits up by episode (audits_episode), not by date; PostgreSQL's
+    # planner needs no hint (and has no unary + for text)
+    dated = "x.audit_date" if store.is_postgres(db) else "+x.audit_date"
     rows = list(db.query(
         f"""SELECT s.id AS selection_id, s.reason, s.selected_on, s.due_date,
                   s.auditor_id, au.name AS auditor, e.id AS episode_id, e.ehm_number,
@@ -408,10 +408,10 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                   e.lead_professional_id, lp.name AS lead_professional,
                   tm.name AS team_manager, r.reason AS request_reason,
                   (SELECT x.id FROM audits x WHERE x.episode_id = e.id
-                      AND {plus}x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
+                      AND {dated} >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
-                    WHERE x.episode_id = e.id AND {plus}x.audit_date >= :first) AS submitted_on
+                    WHERE x.episode_id = e.id AND {dated} >= :first) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id
