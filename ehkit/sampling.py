@@ -167,6 +167,12 @@ def _numbers(text: str | None) -> np.ndarray:
     return np.fromstring(text or "", dtype=np.int64, sep=",")
 
 
+def _joined(number: str, db) -> str:
+    """SQL joining a column of integers into one text, commas between (:func:`_numbers`)."""
+    return f"string_agg(({number})::text, ',')" if store.is_postgres(db) else (
+        f"group_concat({number})")
+
+
 def _int_array(values: Iterable[int]) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64)
 
@@ -219,7 +225,7 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Not drawn at random: every episode of a case audited in the window (by EHM number:
     # the audited episodes read in id order, then their cases' episodes), and the episodes
     # on an earlier month's list in it.
-    (audited,) = conn.execute("""SELECT group_concat(c.id) FROM episodes e
+    (audited,) = conn.execute(f"""SELECT {_joined('c.id', db)} FROM episodes e
           JOIN episodes c ON c.ehm_number = e.ehm_number
          WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
                               p).fetchone()
@@ -235,9 +241,9 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # quota; the rest stay drifting and come up in a later month. (The quota is written into
     # the query: with a bound LIMIT, SQLite's plan reads the episodes' rows, 3 times slower.)
     new_drift = f"{DRIFTING} AND e.id NOT IN ({on_lists} AND s.reason = 'drift')"
+    quota = f" LIMIT {int(cfg['drift_cases'])}" if cfg["drift_cases"] else ""  # 0: all
     for ep in _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
-                   f"{LATEST_REVIEW}, e.start_date, e.id LIMIT {int(cfg['drift_cases'] or -1)}",
-                   p):
+                   f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p):
         chosen.setdefault(ep, ("drift", None))
 
     # The episodes open during the month, in three spans of their end date (still open,
@@ -248,7 +254,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
                  "e.end_date > :last"):
         codes, drifting_here = conn.execute(
-            f"""SELECT group_concat(e.id * 2 + ({COUNCIL})), count(*) FILTER (WHERE {new_drift})
+            f"""SELECT {_joined(f'e.id * 2 + CASE WHEN {COUNCIL} THEN 1 ELSE 0 END', db)},
+                       count(*) FILTER (WHERE {new_drift})
                   FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
         spans.append(_numbers(codes))
         drift_pool += drifting_here
