@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
@@ -59,12 +60,34 @@ def db_both(store_at):
     database.close()
 
 
+@pytest.fixture(scope="session")
+def demo_pg(pg_server, demo_db_path):
+    """The demo store's `ehkit copy` in a PostgreSQL database (read-only), made once per test
+    process: its URL."""
+    from ehkit import copying
+
+    url = pg_server.new_database()
+    copying.copy(demo_db_path, url)
+    return url
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def demo_both(request, demo_db_path):
     """The demo store on each back end (read-only): the SQLite file, and its `ehkit copy` in a
-    PostgreSQL database, made once per test process. A path or a URL, for store.connect."""
+    PostgreSQL database (demo_pg). A path or a URL, for store.connect."""
     if request.param == "sqlite":
         return str(demo_db_path)
+    return request.getfixturevalue("demo_pg")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_copy_both(request, demo_db_path, tmp_path):
+    """A copy of the demo store to write to, on each back end: a file, or its `ehkit copy`
+    in a new PostgreSQL database. A path or a URL, for store.connect."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copy(demo_db_path, path)
+        return str(path)
     from ehkit import copying
 
     url = request.getfixturevalue("pg_server").new_database()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+from ehkit import cli, demo
 from ehkit import db as store
-from ehkit import demo
 
 DATA_TABLES = ("agencies", "practitioners", "episodes", "children", "audits", "answers",
                "checklist_answers", "actions", "moderations", "audit_followups", "discussions",
@@ -30,6 +31,49 @@ def test_the_same_seed_gives_the_same_database(tmp_path):
     c = _make(tmp_path, "c.db", 6)
     assert _dump(a) == _dump(b)
     assert _dump(a)["episodes"] != _dump(c)["episodes"]
+
+
+def test_the_same_seed_gives_the_same_rows_on_sqlite_and_postgresql(tmp_path, pg_server):
+    """`ehkit demo` straight into PostgreSQL: every table holds the same rows, ids and all,
+    as the SQLite store made with the same seed, lists drawn and audits done from them
+    included; the change log verifies (ehkit check) and names the demo as the actor."""
+    url = pg_server.new_database()
+    assert cli.main(["demo", "--db", url, "--episodes", "200", "--seed", "5", "--until",
+                     UNTIL.isoformat()]) == 0
+    pg, lite = store.connect(url), _make(tmp_path, "a.db", 5)
+    draws = "SELECT * FROM selection_draws ORDER BY id"
+    tables = [*DATA_TABLES, "selections"]
+    assert {t: pg.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables} == {
+        t: lite.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    made = [{k: v for k, v in r.items() if k != "drawn_at"} for r in pg.query(draws)]
+    assert made == [{k: v for k, v in r.items() if k != "drawn_at"} for r in lite.query(draws)]
+    assert len(made) == 6 and pg["answers"].count > 1000
+    assert cli.main(["check", "--db", url]) == 0
+    assert {r[0] for r in pg.execute("SELECT DISTINCT actor FROM change_log")} == {"ehkit demo"}
+    # The change log tells the same: as many rows for each table, and the same bulk inserts
+    # (tables keyed by more than an id, an audit's answers, included), row for row.
+    per_table = "SELECT table_name, count(*) FROM change_log GROUP BY 1 ORDER BY 1"
+    assert pg.execute(per_table).fetchall() == lite.execute(per_table).fetchall()
+    bulk = "SELECT table_name, new FROM change_log WHERE row_key IS NULL ORDER BY id"
+    assert [(t, as_json(n)) for t, n in pg.execute(bulk)] == [
+        (t, as_json(n)) for t, n in lite.execute(bulk)]
+
+
+def as_json(value):
+    """A change log's ``new`` as Python: SQLite's JSON text, PostgreSQL's jsonb (holding the
+    same text, or read as Python already)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_demo_on_postgresql_fills_only_an_empty_database(pg_server, capsys):
+    url = pg_server.new_database()
+    assert cli.main(["demo", "--db", url, "--episodes", "30", "--until", "2026-10-31"]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--db", url, "--episodes", "30"]) == 2
+    assert "already holds 30 episodes" in capsys.readouterr().err
+    assert cli.main(["demo", "--db", url, "--episodes", "30", "--force"]) == 2
+    assert "make a new one" in capsys.readouterr().err
+    assert store.connect(url)["episodes"].count == 30
 
 
 def test_demo_data_keeps_every_constraint(demo_db_path):
@@ -87,8 +131,8 @@ def test_demo_service_is_plausible(demo_db_path):
                      ).fetchone()[0] > 0
 
 
-def test_demo_auditors_never_audit_their_own_team(demo_db_path):
-    d = store.connect(demo_db_path)
+def test_demo_auditors_never_audit_their_own_team(demo_both):
+    d = store.connect(demo_both)
     clashes = d.execute("""
         SELECT count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
         JOIN practitioners lp ON lp.id = e.lead_professional_id
@@ -98,12 +142,17 @@ def test_demo_auditors_never_audit_their_own_team(demo_db_path):
     assert clashes == 0
 
 
-def test_demo_refuses_to_fill_a_database_that_has_data(demo_db_path, tmp_path):
+def test_demo_refuses_to_fill_a_database_that_has_data(demo_both, tmp_path):
     import shutil
 
     import pytest
 
-    copy = tmp_path / "copy.db"
-    shutil.copy(demo_db_path, copy)
-    with pytest.raises(store.StoreError, match="already holds"):
-        demo.generate(store.connect(copy), episodes=10)
+    target = demo_both  # refused before anything is written, so the shared store is safe
+    if not store.postgres_url(target):
+        target = tmp_path / "copy.db"
+        shutil.copy(demo_both, target)
+    database = store.connect(target)
+    (logged,) = database.execute("SELECT max(id) FROM change_log").fetchone()
+    with pytest.raises(store.StoreError, match="already holds 400 episodes"):
+        demo.generate(database, episodes=10)
+    assert database.execute("SELECT max(id) FROM change_log").fetchone()[0] == logged

@@ -7,7 +7,7 @@ import csv
 
 import openpyxl
 import pytest
-from builders import base_rows
+from builders import base_rows, where
 
 from ehkit import cli, importing, rules
 from ehkit import db as store
@@ -35,9 +35,10 @@ def workbook(path, rows):
 
 
 @pytest.fixture
-def store_file(db):
-    base_rows(db)
-    return db.conn.execute("PRAGMA database_list").fetchone()[2]
+def store_file(db_both):
+    """The store on each back end, as --db names it."""
+    base_rows(db_both)
+    return where(db_both)
 
 
 def run(command, path, store_file, tmp_path, capsys):
