@@ -153,7 +153,7 @@ class Database:
 
 class Table:
     """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
-    insert_all, update and delete by primary key, upsert_all, count."""
+    insert_all, get, update and delete by primary key, upsert_all, count."""
 
     def __init__(self, db: Database, name: str):
         self.db, self.name, self.last_pk = db, name, None
@@ -165,6 +165,18 @@ class Table:
     @property
     def count(self) -> int:
         return self.db.execute(f"SELECT count(*) FROM {store._q(self.name)}").fetchone()[0]
+
+    def get(self, pk_values) -> dict:
+        """The row with this primary key, as a dict (sqlite-utils' NotFoundError if none)."""
+        from psycopg.rows import dict_row
+        from sqlite_utils.db import NotFoundError
+
+        row = self.db.conn.raw.cursor(row_factory=dict_row).execute(placeholders(
+            f"SELECT * FROM {store._q(self.name)} WHERE {self._where}", False),
+            self._key(pk_values)).fetchone()
+        if row is None:
+            raise NotFoundError
+        return row
 
     def insert(self, row: dict, replace: bool = False) -> Table:
         """One row; ``last_pk`` is its primary key (one column: the value). ``replace``
