@@ -636,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"actions", "audit", "backup", "check", "copy", "feedback", "history", "letter",
-                 "serve", "users"}
+ON_POSTGRESQL = {"actions", "audit", "backup", "check", "copy", "history", "letter", "serve",
+                 "users"}
 NO_STORE = {"init", "rules"}
 
 

@@ -23,10 +23,10 @@ class CaseNotFound(EhkitError):
 def stored_ehm(db: sqlite_utils.Database, ehm_number) -> str:
     """The EHM number as the store spells it, matched whatever its case (``ehm101385`` finds
     EHM101385), else as typed. The exact spelling is tried first, on the index; only a number
-    typed in another case is looked for letter-case-blind."""
+    typed in another case is looked for letter-case-blind (lower(): PostgreSQL has no NOCASE)."""
     ehm = str(ehm_number or "").strip()
-    for collate in ("", " COLLATE NOCASE"):
-        row = db.execute(f"SELECT ehm_number FROM episodes WHERE ehm_number = ?{collate} LIMIT 1",
+    for match in ("ehm_number = ?", "lower(ehm_number) = lower(?)"):
+        row = db.execute(f"SELECT ehm_number FROM episodes WHERE {match} LIMIT 1",
                          [ehm]).fetchone()
         if row:
             return row[0]

@@ -153,7 +153,7 @@ class Database:
 
 class Table:
     """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
-    insert_all, get, update and delete by primary key, upsert_all, count."""
+    insert_all, get, update and delete by primary key, upsert and upsert_all, count."""
 
     def __init__(self, db: Database, name: str):
         self.db, self.name, self.last_pk = db, name, None
@@ -195,6 +195,9 @@ class Table:
         """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils."""
         self._many(list(rows))
         return self
+
+    def upsert(self, row: dict, pk) -> Table:
+        return self.upsert_all([row], pk)
 
     def upsert_all(self, rows, pk) -> Table:
         """Insert each row, or update the row with its primary key: the update is logged as
