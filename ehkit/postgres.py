@@ -101,8 +101,24 @@ class Connection:
 
     def __init__(self, raw):
         self.raw = raw
+        self.named: store.Actor | None = None  # who the open transaction names, if one is open
+
+    def name(self, who: store.Actor) -> None:
+        """Name the person for the change log, for the rest of the transaction."""
+        self.raw.execute("SELECT set_config('ehkit.user', %s, true), set_config('ehkit.actor',"
+                         " %s, true), set_config('ehkit.reason', %s, true)",
+                         (store._text(who.user), store._text(who.actor) or "",
+                          store._text(who.reason) or ""))
+        self.named = who
+
+    def as_acting(self) -> None:
+        """A write names whoever acts at that moment, as SQLite's triggers ask at each write:
+        an ``acting_as`` block entered inside the transaction (a reopen's reason) counts."""
+        if self.named is not None and (who := store.current_actor()) != self.named:
+            self.name(who)
 
     def execute(self, sql: str, params=None):
+        self.as_acting()
         if not params:
             return self.raw.execute(sql)
         return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
@@ -153,7 +169,7 @@ class Database:
 
 class Table:
     """The calls ehkit makes of a sqlite-utils Table: insert (giving ``last_pk``),
-    insert_all, get, update and delete by primary key, upsert and upsert_all, count."""
+    insert_all, get, rows, update and delete by primary key, upsert and upsert_all, count."""
 
     def __init__(self, db: Database, name: str):
         self.db, self.name, self.last_pk = db, name, None
@@ -165,6 +181,12 @@ class Table:
     @property
     def count(self) -> int:
         return self.db.execute(f"SELECT count(*) FROM {store._q(self.name)}").fetchone()[0]
+
+    @property
+    def rows(self) -> Iterator[dict]:
+        """Every row, in primary key order."""
+        yield from self.db.query(f"SELECT * FROM {store._q(self.name)} ORDER BY "
+                                 f"{', '.join(map(store._q, self._pk))}")
 
     def get(self, pk_values) -> dict:
         """The row with this primary key, as a dict (sqlite-utils' NotFoundError if none)."""
@@ -185,6 +207,7 @@ class Table:
         pk = self._pk
         if replace and all(c in row for c in pk):
             self.delete([row[c] for c in pk])
+        self.db.conn.as_acting()
         key = self.db.conn.raw.execute(
             self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
             list(row.values())).fetchone()
@@ -236,6 +259,7 @@ class Table:
 
     def _many(self, rows: list[dict], tail: str = "") -> None:
         columns = list(dict.fromkeys(c for r in rows for c in r))
+        self.db.conn.as_acting()
         if rows:
             self.db.conn.raw.cursor().executemany(self._sql(columns, tail),
                                                   [[r.get(c) for c in columns] for r in rows])
@@ -338,15 +362,14 @@ def transaction(db: Database) -> Iterator[Database]:
         with raw.transaction():
             yield db
         return
-    who = store.current_actor()
     try:
         with raw.transaction():
-            raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
-                        " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s,"
-                        " true)",
-                        (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
-                         store._text(who.reason) or ""))
-            yield db
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            db.conn.name(store.current_actor())
+            try:
+                yield db
+            finally:
+                db.conn.named = None
     except _psycopg().Error as e:
         if (mapped := person_error(e)) is e:
             raise  # not a person's to fix: a bug, keeps its traceback
