@@ -99,9 +99,17 @@ def placeholders(sql: str, named: bool) -> str:
 class Connection:
     """A psycopg connection with sqlite3's calls (autocommit outside :func:`transaction`)."""
 
-    def __init__(self, raw):
-        self.raw = raw
+    def __init__(self, raw, reopen=None):
+        self.raw, self.reopen = raw, reopen
         self.named: store.Actor | None = None  # who the open transaction names, if one is open
+
+    def ready(self) -> None:
+        """Before a statement: a connection the server dropped (restarted, or an idle
+        connection closed) is opened again, outside a transaction, so a form left open
+        overnight works on the next click; then :meth:`as_acting`."""
+        if self.raw.closed and self.named is None and self.reopen is not None:
+            self.raw = self.reopen()
+        self.as_acting()
 
     def name(self, who: store.Actor) -> None:
         """Name the person for the change log, for the rest of the transaction."""
@@ -118,7 +126,7 @@ class Connection:
             self.name(who)
 
     def execute(self, sql: str, params=None):
-        self.as_acting()
+        self.ready()
         if not params:
             return self.raw.execute(sql)
         return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
@@ -136,8 +144,8 @@ class Database:
 
     dialect = "postgresql"
 
-    def __init__(self, raw, url: str):
-        self.conn = Connection(raw)
+    def __init__(self, raw, url: str, reopen=None):
+        self.conn = Connection(raw, reopen)
         self.url = url
 
     def execute(self, sql: str, params=None):
@@ -146,6 +154,7 @@ class Database:
     def query(self, sql: str, params=None) -> Iterator[dict]:
         from psycopg.rows import dict_row
 
+        self.conn.ready()
         cur = self.conn.raw.cursor(row_factory=dict_row)
         yield from (cur.execute(placeholders(sql, isinstance(params, dict)), params)
                     if params else cur.execute(sql))
@@ -193,6 +202,7 @@ class Table:
         from psycopg.rows import dict_row
         from sqlite_utils.db import NotFoundError
 
+        self.db.conn.ready()
         row = self.db.conn.raw.cursor(row_factory=dict_row).execute(placeholders(
             f"SELECT * FROM {store._q(self.name)} WHERE {self._where}", False),
             self._key(pk_values)).fetchone()
@@ -207,7 +217,7 @@ class Table:
         pk = self._pk
         if replace and all(c in row for c in pk):
             self.delete([row[c] for c in pk])
-        self.db.conn.as_acting()
+        self.db.conn.ready()
         key = self.db.conn.raw.execute(
             self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
             list(row.values())).fetchone()
@@ -259,7 +269,7 @@ class Table:
 
     def _many(self, rows: list[dict], tail: str = "") -> None:
         columns = list(dict.fromkeys(c for r in rows for c in r))
-        self.db.conn.as_acting()
+        self.db.conn.ready()
         if rows:
             self.db.conn.raw.cursor().executemany(self._sql(columns, tail),
                                                   [[r.get(c) for c in columns] for r in rows])
@@ -269,21 +279,10 @@ class Table:
 def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
             read_only: bool = False) -> Database:
     """Open (and make or migrate) the PostgreSQL store at ``url``; see :func:`ehkit.db.connect`."""
-    psycopg = _psycopg()
     key = store.log_key()
+    db = Database(_session(url, key, read_only), url,
+                  reopen=lambda: _session(url, key, read_only))
     try:
-        raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        raise store.StoreError(
-            f"the PostgreSQL store {shown(url)} cannot be reached ({shown(' '.join(str(e).split()))}"
-            "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
-            "login and password") from None
-    db = Database(raw, url)
-    try:
-        if key:  # the triggers seal the log with it (hmac); set for this session only
-            db.execute("SELECT set_config('ehkit.log_key', ?, false)", [key.hex()])
-        if read_only:
-            db.execute("SET default_transaction_read_only = on")
         tables = set(db.table_names())
         if tables and "schema_migrations" not in tables:
             listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
@@ -303,6 +302,28 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
         db.close()
         raise
     return db
+
+
+def _session(url: str, key: bytes | None, read_only: bool):
+    """A connection to the store's server, set up for ehkit (autocommit outside
+    :func:`transaction`)."""
+    psycopg = _psycopg()
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise store.StoreError(
+            f"the PostgreSQL store {shown(url)} cannot be reached ({shown(' '.join(str(e).split()))}"
+            "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
+            "login and password") from None
+    try:
+        if key:  # the triggers seal the log with it (hmac); set for this session only
+            raw.execute("SELECT set_config('ehkit.log_key', %s, false)", (key.hex(),))
+        if read_only:
+            raw.execute("SET default_transaction_read_only = on")
+    except BaseException:
+        raw.close()
+        raise
+    return raw
 
 
 # PostgreSQL's error codes (SQLSTATE) a person can act on: the class (two characters) or
@@ -357,6 +378,7 @@ def _refuse_other_collations(db: Database) -> None:
 def transaction(db: Database) -> Iterator[Database]:
     """One write, all or nothing, naming the person for the change log; writers take turns.
     Nested use joins the outer transaction (a savepoint)."""
+    db.conn.ready()  # a dropped connection opened again before the write begins
     raw = db.conn.raw
     if db.conn.in_transaction:
         with raw.transaction():

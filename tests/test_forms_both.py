@@ -11,6 +11,7 @@ import pytest
 from builders import location
 from test_feedback import TODAY, build
 
+from ehkit import db as store
 from ehkit import service_user_feedback as feedback
 from ehkit.forms.actions import actions_app
 from ehkit.forms.feedback import followup_form, service_user_form
@@ -105,3 +106,27 @@ def test_the_coordinators_app_opens_on_both(db):
     app = actions_app(location(db), TODAY)
     assert [app.get_title(i) for i in range(2)] == ["Action tracker", "After the audit"]
     assert "action(s)" in widget(app.children[0], "action-count").value
+
+
+def test_a_form_whose_database_connection_was_dropped_says_so_then_works_again(pg_server):
+    """The database server restarted, or closed an idle connection, under a form left open:
+    the click that finds it says so in words, and the next works on a new connection."""
+    database = store.connect(pg_server.new_database())
+    build(database)
+    form = followup_form(database, TODAY)
+    widget(form, "audit-id").value = 1
+    other = store.connect(database.url)
+    (ended,), = other.execute("SELECT pg_terminate_backend(?)",
+                              [database.conn.raw.info.backend_pid]).fetchall()
+    other.close()
+    assert ended
+    widget(form, "open").click()
+    shown = said(form)
+    # (terminated by hand: PostgreSQL says it was shut down, as for a restart)
+    assert "the PostgreSQL server was shut down" in shown and "Try again" in shown
+    widget(form, "open").click()
+    assert said(form) == "" and "<b>Audit 1</b>" in form.children[3].children[0].value
+    widget(form, "save-notified").click()
+    assert "the worker was told on" in said(form)
+    assert database.execute("SELECT count(*) FROM audit_followups").fetchone()[0] == 1
+    database.close()
