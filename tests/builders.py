@@ -164,8 +164,8 @@ def add_logins(database, monkeypatch) -> None:
         access.add_user(database, login, roles=roles, practitioner_id=pid)
 
 
-def location(database) -> str:
-    """Where the store is, as ``--db`` takes it: the SQLite file, or the PostgreSQL URL."""
+def where(database) -> str:
+    """Where an open store is, as ``--db`` takes it: its URL, or its file's path."""
     if store.is_postgres(database):
         return database.url
     return database.execute("PRAGMA database_list").fetchone()[2]

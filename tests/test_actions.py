@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from builders import add_audit, add_rows, add_service, episode_row, location
+from builders import add_audit, add_rows, add_service, episode_row, where
 
 from ehkit import actions
 from ehkit import db as store
@@ -184,7 +184,7 @@ def test_completion_figures_for_a_period(db):
 # -- the command for cron -----------------------------------------------------------------
 def test_actions_overdue_command_exits_non_zero_when_any_is_overdue(db, capsys):
     build(db)
-    path = location(db)
+    path = where(db)
     assert ehkit(["actions", "overdue", "--db", path, "--on", "2026-02-02"]) == 1
     out = capsys.readouterr().out
     assert "2 action(s) overdue on 02/02/2026" in out

@@ -8,7 +8,7 @@ import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
-from builders import COUNCIL, add_rows, episode_row, location
+from builders import COUNCIL, add_rows, episode_row, where
 
 from ehkit import audits, episodes
 from ehkit import db as store
@@ -434,7 +434,7 @@ def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, tmp_
     from ehkit.forms.audit import AuditForm
 
     ids = many_audits(service)
-    form = AuditForm(location(service))
+    form = AuditForm(where(service))
     form.refresh()
     f = form.finder
     assert "45 audits found" in f.said.value and "page 1 of 3" in f.said.value
@@ -604,7 +604,7 @@ def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, tmp_
     from ehkit.forms.audit import AuditForm
 
     audit_id = moderated_then_resubmitted(service)
-    form = AuditForm(location(service))
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)
     mod = form.model.moderation
@@ -655,7 +655,7 @@ def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     from ehkit import cli
 
     audit_id = submitted(service)
-    db_file = location(service)
+    db_file = where(service)
     out = tmp_path / "records"
     assert cli.main(["audit", "print", str(audit_id), "--db", db_file, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -666,7 +666,7 @@ def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
 def test_serve_is_closed_by_default(service, tmp_path):
     from ehkit import serve
 
-    db_file = location(service)
+    db_file = where(service)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -772,7 +772,7 @@ def test_moderation_is_read_checked_and_written_in_one_transaction(service, monk
     agrees with the grades the audit holds, never with grades it no longer holds.
     """
     audit_id = submitted(service)
-    auditor = store.connect(location(service))
+    auditor = store.connect(where(service))
     auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(service)
                          else "PRAGMA busy_timeout = 100")
     waited = []
@@ -846,7 +846,7 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     from ehkit.forms.audit import AuditForm
 
     audit_id = submitted(service)
-    form = AuditForm(location(service))
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)  # the moderator opens it on the form
     auditor_regrades(service, audit_id)

@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 
 import pytest
-from builders import location
+from builders import where
 
 from ehkit import after_audit, episodes, importing, rules, service_user_feedback
 from ehkit import db as store
@@ -23,17 +23,6 @@ SCRIPT = "<script>alert('x')</script>"
 def db(db_both):
     """Every test here runs on SQLite and on PostgreSQL."""
     return db_both
-
-
-@pytest.fixture
-def db_import(db, request):
-    """As ``db``, for a feedback import: on PostgreSQL its writer (``importing.finish``) is the
-    import slice's (issue 18), so these fail there until it is merged, then must pass (strict)
-    and "feedback" joins ehkit.cli.ON_POSTGRESQL."""
-    if store.is_postgres(db):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="importing.finish on "
-                                               "PostgreSQL comes with the import slice"))
-    return db
 
 
 def build(db) -> None:
@@ -149,7 +138,7 @@ def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, m
     from ehkit import audits
 
     build(db)
-    auditor = store.connect(location(db))
+    auditor = store.connect(where(db))
     auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(db)
                          else "PRAGMA busy_timeout = 100")
     waited = []
@@ -261,7 +250,7 @@ def test_council_can_use_its_own_letter_template(db, tmp_path):
 
 def test_letter_command_writes_html_and_text(db, tmp_path, capsys):
     build(db)
-    path = location(db)
+    path = where(db)
     out = tmp_path / "letters"
     assert ehkit(["letter", "1", "--db", path, "--out", str(out), "--on", "2026-03-20"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
@@ -366,8 +355,7 @@ def write_csv(path, rows):
     return path
 
 
-def test_feedback_import_reports_bad_rows_and_adds_up(db_import, tmp_path):
-    db = db_import
+def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS)
     r = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
@@ -409,8 +397,7 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db_import, tmp_path):
     assert len(imp["sha256"]) == 64
 
 
-def test_feedback_import_again_is_unchanged_then_updated(db_import, tmp_path):
-    db = db_import
+def test_feedback_import_again_is_unchanged_then_updated(db, tmp_path):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS[:2])
     service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
@@ -437,10 +424,9 @@ def test_feedback_import_refuses_a_file_without_the_columns(db, tmp_path):
     assert db["imports"].count == 0 and db["service_user_feedback"].count == 0
 
 
-def test_feedback_import_reads_excel_with_date_cells(db_import, tmp_path):
+def test_feedback_import_reads_excel_with_date_cells(db, tmp_path):
     import openpyxl
 
-    db = db_import
     build(db)
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -459,11 +445,10 @@ def test_feedback_import_reads_excel_with_date_cells(db_import, tmp_path):
     assert got[0] == {"theme": "Difficulty engaging a service", "concerns": 1}
 
 
-def test_feedback_import_command(db_import, tmp_path, capsys):
-    db = db_import
+def test_feedback_import_command(db, tmp_path, capsys):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS[:3])
-    dbfile = location(db)
+    dbfile = where(db)
     assert ehkit(["feedback", "import", str(path), "--db", dbfile,
                   "--rejects-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
@@ -521,8 +506,7 @@ def test_self_assessment_must_answer_every_item(db):
 
 
 def test_feedback_rejects_file_writes_formulas_as_text_and_negative_numbers_as_numbers(
-        db_import, tmp_path):
-    db = db_import
+        db, tmp_path):
     build(db)
     formula = '=HYPERLINK("http://evil.example/","Open")'
     rows = [f'EHM1,2026-05-01,parent_carer,closure,-3,,,,"{formula.replace(chr(34), 2 * chr(34))}"'

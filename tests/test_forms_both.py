@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 import pytest
-from builders import location
+from builders import where
 from test_feedback import TODAY, build
 
 from ehkit import db as store
@@ -103,7 +103,7 @@ def test_a_self_assessment_is_saved_through_its_form(db):
 
 
 def test_the_coordinators_app_opens_on_both(db):
-    app = actions_app(location(db), TODAY)
+    app = actions_app(where(db), TODAY)
     assert [app.get_title(i) for i in range(2)] == ["Action tracker", "After the audit"]
     assert "action(s)" in widget(app.children[0], "action-count").value
 

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 
 import pytest
-from builders import add_logins, add_moderator, audit_form, base_rows, location
+from builders import add_logins, add_moderator, audit_form, base_rows, where
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
@@ -25,32 +25,9 @@ def as_login(monkeypatch, login: str) -> None:
     monkeypatch.setenv("EHKIT_LOGIN", login)  # as the hub's spawner sets it
 
 
-# Tests that need another slice of issue 18 on PostgreSQL: expected to fail there until it is
-# merged, then to pass (strict), when they leave this list. {part of a test's name: slice}
-DRAW, REPORTS = "the month's draw (sampling)", "the reports (reports, metrics)"
-LATER_ON_POSTGRESQL = {
-    "test_the_coordinator_drawing_a_list_is_the_login": DRAW,
-    "test_the_roles_table_is_a_setting_a_council_can_change": DRAW,
-    "test_a_case_on_an_auditors_list_is_theirs_to_see": DRAW,
-    "test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only": DRAW,
-    "test_saved_audits_open_on_the_persons_own_drafts_first": DRAW,
-    "test_the_coordinators_apps_show_nothing_of_the_cases_to_an_analyst_but_the_refusal": DRAW,
-    "test_the_months_list_exported_only_to_those_who_may_read_it": DRAW,
-    "may not the monthly report with names": REPORTS,
-    "may not a board report": REPORTS,
-    "test_a_report_notebook_run_by_hand_is_refused_as_ehkit_report_is": REPORTS,
-    "test_the_figures_before_disclosure_control_are_the_analysts_not_an_auditors": REPORTS,
-}
-
-
 @pytest.fixture
-def db(db_both, request):
+def db(db_both):
     """Every test here runs on SQLite and on PostgreSQL."""
-    if store.is_postgres(db_both):
-        for part, later in LATER_ON_POSTGRESQL.items():
-            if part in request.node.name:
-                request.applymarker(pytest.mark.xfail(strict=True, reason=f"needs {later} "
-                                                      "on PostgreSQL"))
     return db_both
 
 
@@ -304,7 +281,7 @@ REFUSALS = [
 
 
 def db_file(db) -> str:
-    return location(db)
+    return where(db)
 
 
 @pytest.mark.parametrize(("login", "doing", "act", "role"), REFUSALS,
