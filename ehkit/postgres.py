@@ -43,6 +43,9 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   login of its own, and a change made outside ehkit is logged under the database login.
   A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
   ``id`` (:func:`inserts_set_aside`).
+- **A dropped connection** (the server restarted, an idle connection closed) is opened
+  again before the next statement outside a transaction (:meth:`Connection.ready`): a form
+  left open overnight works on the next click; the click that found it is told in words.
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
   new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
