@@ -744,13 +744,13 @@ def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
 def bulk_insert(db: sqlite_utils.Database, table: str, columns: Sequence[str],
                 rows: Iterable[Sequence]) -> int:
     """Insert many rows as one change, logged together (:func:`logged_together`).
-    On PostgreSQL the rows go in by COPY; a table not keyed by ``id`` is logged row by row
-    there (its trigger), as the bulk log finds rows by id."""
+    On PostgreSQL the rows go in by COPY (a table keyed by more than ``id`` through a staging
+    table whose numbering stands for SQLite's rowid: :func:`ehkit.postgres.copy_staged`)."""
     if is_postgres(db):
         from . import postgres
 
         if table_columns(db, table)[1] != ["id"]:
-            return postgres.copy_rows(db, table, columns, rows)
+            return postgres.copy_staged(db, table, columns, rows)
         with logged_together(db, table):
             return postgres.copy_rows(db, table, columns, rows)
     with logged_together(db, table):
@@ -805,7 +805,10 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     _log_together(db, table, names, before)
 
 
-def _log_together(db, table: str, names: list[str], after: int) -> None:
+def _log_together(db, table: str, names: list[str], after: int,
+                  staged: str | None = None) -> None:
+    """The change-log rows of a bulk insert: its rows after ``after`` in rowid order (on
+    PostgreSQL, by id, or by the ``staged`` table's numbering, ``ehkit.postgres.copy_staged``)."""
     conn, pg = db.conn, is_postgres(db)
     if pg:  # the same steps in PostgreSQL's words: its rows by id (it has no rowid)
         from .postgres import BULK_LOG_ROW, NOW_MS, bulk_rows_sql
@@ -817,10 +820,12 @@ def _log_together(db, table: str, names: list[str], after: int) -> None:
     t, key, rowid = _q(table), log_key(), "id" if pg else "rowid"
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
-    payload = bulk_rows_sql(table, names, columns) if pg else (
+    payload = bulk_rows_sql(db, table, names, columns, staged) if pg else (
         f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
         f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
         f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
+    if staged:  # the numbering to read the rows in
+        t, rowid = staged, "ehkit_n"
     (last,) = conn.execute(f"SELECT max({rowid}) FROM {t}").fetchone()
     while last is not None and after < last:  # a range of rowids at a time, read in order
         (first,) = conn.execute(f"SELECT min({rowid}) FROM {t} WHERE {rowid} > ?",

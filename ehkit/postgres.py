@@ -432,17 +432,31 @@ NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"
 BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb
 
 
-def bulk_rows_sql(table: str, names: list[str], columns_json: str) -> str:
-    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text."""
+def bulk_rows_sql(db: Database, table: str, names: list[str], columns_json: str,
+                  staged: str | None = None) -> str:
+    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text; or,
+    ``staged``, the rows that staging table numbered (its ``ehkit_n``) in (?, ?]."""
     listed = "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in names) + "]"
-    return (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
-            f"""to_jsonb(t), {listed}), ',' ORDER BY t.id) || ']}}' """
-            f"FROM {store._q(table)} AS t WHERE t.id > ? AND t.id <= ?")
+    head = (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
+            f"""to_jsonb(t), {listed}), ',' ORDER BY {'s.ehkit_n' if staged else 't.id'})"""
+            f""" || ']}}' FROM {store._q(table)} AS t """)
+    if not staged:
+        return head + "WHERE t.id > ? AND t.id <= ?"
+    same = " AND ".join(f"s.{store._q(c)} = t.{store._q(c)}"
+                        for c in store.table_columns(db, table)[1])
+    return head + f"JOIN {staged} AS s ON {same} WHERE s.ehkit_n > ? AND s.ehkit_n <= ?"
 
 
-def copy_rows(db: Database, table: str, columns, rows) -> int:
+def copy_rows(db: Database, table: str, columns, rows, *, number: bool = True) -> int:
     """Rows in by COPY, PostgreSQL's bulk load (one stream, not a statement a batch); its
-    triggers fire as for INSERT."""
+    triggers fire as for INSERT. Rows of a table keyed by ``id`` without one are numbered
+    here, one past the largest, as the column's default (``ehkit_next_id``) would number
+    them: asked row by row, that default costs nine tenths of the COPY."""
+    columns = list(columns)
+    if number and "id" not in columns and store.table_columns(db, table)[1] == ["id"]:
+        (last,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {store._q(table)}").fetchone()
+        columns = ["id", *columns]
+        rows = ((last + n, *row) for n, row in enumerate(rows, start=1))
     listed = ", ".join(map(store._q, columns))
     n = 0
     db.conn.ready()  # the person acting named, as for every other write
@@ -453,18 +467,39 @@ def copy_rows(db: Database, table: str, columns, rows) -> int:
     return n
 
 
+def copy_staged(db: Database, table: str, columns, rows) -> int:
+    """A bulk insert into a table keyed by more than ``id`` (an audit's answers), logged
+    together as on SQLite: the rows COPied into a staging table that numbers them in order
+    (as SQLite's rowid does), then inserted with the table's trigger set aside, then logged
+    in that order (the stored rows, defaults and all, found by their key)."""
+    listed = ", ".join(map(store._q, columns))
+    db.execute(f"CREATE TEMP TABLE ehkit_staged AS SELECT {listed} FROM {store._q(table)} "
+               "WITH NO DATA")
+    db.execute("ALTER TABLE ehkit_staged ADD COLUMN ehkit_n bigint GENERATED ALWAYS AS "
+               "IDENTITY PRIMARY KEY")
+    n = copy_rows(db, "ehkit_staged", columns, rows, number=False)
+    with inserts_set_aside(db, table, staged=n):
+        db.execute(f"INSERT INTO {store._q(table)} ({listed}) SELECT {listed} FROM "
+                   "ehkit_staged ORDER BY ehkit_n")
+    store._log_together(db, table, store.table_columns(db, table)[0], 0, staged="ehkit_staged")
+    db.execute("DROP TABLE ehkit_staged")
+    return n
+
+
 @contextlib.contextmanager
-def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
+def inserts_set_aside(db: Database, table: str, staged: int | None = None) -> Iterator[int]:
     """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
     the block (ALTER TABLE, which only the table's owner may do, inside the transaction, so
     no other connection sees it off); gives the last id before it. The transaction's own
-    counts of the table's changes (pg_stat_xact) show the block only inserted, after it."""
-    if store.table_columns(db, table)[1] != ["id"]:
+    counts of the table's changes (pg_stat_xact) show the block only inserted, after it:
+    rows after that id, or the ``staged`` number of rows (:func:`copy_staged`)."""
+    if staged is None and store.table_columns(db, table)[1] != ["id"]:
         raise RuntimeError(f"a bulk insert on PostgreSQL logs rows by id: {table} has none")
     t, trigger = store._q(table), store._q(f"log_{table}")
     counts = ("SELECT pg_stat_get_xact_tuples_inserted(c), pg_stat_get_xact_tuples_updated(c),"
               " pg_stat_get_xact_tuples_deleted(c) FROM (SELECT ?::regclass AS c) AS x")
-    (before,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
+    (before,) = (0,) if staged is not None else db.execute(
+        f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
     start = db.execute(counts, [t]).fetchone()
     db.execute(f"ALTER TABLE {t} DISABLE TRIGGER {trigger}")
     try:
@@ -474,7 +509,8 @@ def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
             db.execute(f"ALTER TABLE {t} ENABLE TRIGGER {trigger}")
     inserted, updated, deleted = (b - a for a, b in zip(start, db.execute(counts, [t])
                                                         .fetchone(), strict=True))
-    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
+    (landed,) = (staged,) if staged is not None else db.execute(
+        f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
     if updated or deleted or landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
 
