@@ -39,15 +39,6 @@ def team(db, monkeypatch):
     return db
 
 
-@pytest.fixture
-def team_both(db_both, monkeypatch):
-    """The team, on SQLite and on PostgreSQL (issue 18)."""
-    base_rows(db_both)
-    add_moderator(db_both)
-    add_logins(db_both, monkeypatch)
-    return db_both
-
-
 def log(db, table: str, since: int = 0) -> list[dict]:
     return [dict(r) for r in db.query("SELECT * FROM change_log WHERE table_name = ? AND"
                                       " id > ? ORDER BY id", [table, since])]
@@ -475,9 +466,7 @@ def test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only(team
         assert found(team) == [avas] and audits.find(team).seeing == "every saved audit"
 
 
-def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team_both,
-                                                                         monkeypatch):
-    team = team_both
+def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team, monkeypatch):
     as_login(monkeypatch, "ava")
     draft = audits.save_draft(team, audit_form())
     done = submitted_audit(team, monkeypatch)
