@@ -507,7 +507,7 @@ def _add_upgrade(sub) -> None:
 def _run_upgrade(args) -> int:
     from . import db as store
 
-    path = store.db_path(args.db)
+    path = store.location(args.db)
     database = store.connect(path, must_exist=True, migrate=False)
     try:
         print(store.upgrade(database, path))
@@ -646,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
 ON_POSTGRESQL = {"actions", "audit", "backup", "check", "copy", "demo", "feedback", "history",
-                 "import", "letter", "report", "sample", "serve", "users"}
+                 "import", "letter", "report", "sample", "serve", "upgrade", "users"}
 NO_STORE = {"init", "rules"}
 
 

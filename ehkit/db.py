@@ -477,7 +477,7 @@ def refuse_newer(db: sqlite_utils.Database) -> None:
 @dataclass(frozen=True)
 class Upgrade:
     """What :func:`upgrade` did to a store made by an earlier ehkit."""
-    path: Path
+    path: Path | str  # a PostgreSQL store's URL as shown (no password)
     applied: list[tuple[int, str, str]]  # (number, name, what it changes)
     backup: Path | None  # the store as it was before
 
@@ -499,23 +499,33 @@ def describe(migration: Path) -> str:
     return ""
 
 
-def upgrade(db: sqlite_utils.Database, path: Path) -> Upgrade:
+def upgrade(db: sqlite_utils.Database, path: Path | str) -> Upgrade:
     """Bring a store up to this ehkit's schema. A store an earlier ehkit made is backed up
-    first (``backups/`` beside it); a backup that fails leaves it unchanged."""
+    first (``backups/`` beside a SQLite file; for a PostgreSQL store, ``pg_dump`` into the
+    working folder's ``backups/``); a backup that fails leaves it unchanged."""
     recorded = recorded_migrations(db.conn)
     pending = [m for m in migrations() if m[0] not in recorded]
-    kept = None
-    if pending and recorded and str(path) != ":memory:":
+    kept, shown = None, path
+    if is_postgres(db):
+        from . import postgres
+
+        shown, apply = postgres.shown(str(path)), postgres.apply_migrations
+        # A PostgreSQL store has no folder beside it; its migrations run in one transaction,
+        # so where there is no working folder the upgrade goes ahead unbacked-up (said so).
+        folder = home.home() / "backups" if home.home() else None
+    else:
+        apply, folder = apply_migrations, None
+    if pending and recorded and str(path) != ":memory:" and (folder or not is_postgres(db)):
         from . import backup  # backup uses this module
 
         try:
-            kept = backup.backup(path).path
+            kept = backup.backup(path, folder).path
         except EhkitError as e:
-            raise StoreError(f"{path} needs upgrading for ehkit {__version__}, which first "
+            raise StoreError(f"{shown} needs upgrading for ehkit {__version__}, which first "
                              f"backs it up, and the backup failed ({e}). Nothing was "
                              "changed") from None
-    applied = set(apply_migrations(db))
-    return Upgrade(path, [(n, name, describe(f)) for n, name, f in pending if n in applied],
+    applied = set(apply(db))
+    return Upgrade(shown, [(n, name, describe(f)) for n, name, f in pending if n in applied],
                    kept)
 
 

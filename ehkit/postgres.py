@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Iterator
 
 from . import db as store
@@ -306,8 +307,12 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
             _refuse_other_collations(db)
         if tables:
             store.refuse_newer(db)
-        if migrate and not read_only:
-            apply_migrations(db)
+        if migrate and not read_only and not tables:
+            apply_migrations(db)  # a new store, from the baseline
+        elif migrate and not read_only:
+            done = store.upgrade(db, url)
+            if done.applied:  # the first command after an upgrade of ehkit says so
+                print(f"ehkit: {done}", file=sys.stderr)
     except BaseException:
         db.close()
         raise

@@ -10,7 +10,6 @@ import pytest
 from builders import base_rows, where
 
 from ehkit import cli, importing, rules
-from ehkit import db as store
 
 # Each import: its command, the headings (as an export might write them), one good row.
 IMPORTS = {
@@ -35,11 +34,8 @@ def workbook(path, rows):
 
 
 @pytest.fixture
-def store_file(db_both, request):
-    """The store on each back end (``ehkit feedback`` is not yet one on PostgreSQL's list)."""
-    if store.is_postgres(db_both) and request.node.callspec.params.get("kind") == (
-            "service-user feedback"):
-        pytest.skip("`ehkit feedback` does not work on a PostgreSQL store yet")
+def store_file(db_both):
+    """The store on each back end, as --db names it."""
     base_rows(db_both)
     return where(db_both)
 
