@@ -591,8 +591,9 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
     by_audit: dict[int, list[dict]] = {}
     for r in actions_as_at(db, period.end):
         by_audit.setdefault(r["audit_id"], []).append(r)
+    load = functools.cache(templates.load)  # once per template, not per audit
     for a in audits:
-        a["grade_label"] = templates.load(a["template"]).grade_label(a["grade"])
+        a["grade_label"] = load(a["template"]).grade_label(a["grade"])
         a["actions"] = by_audit.get(a["id"], [])
     return audits
 
