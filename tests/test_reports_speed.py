@@ -1,10 +1,11 @@
-"""A bulk load into PostgreSQL leaves the planner's statistics gathered (issue 18, the
-reports' speed): ``ehkit copy`` and ``ehkit demo`` ANALYZE what they wrote, so a report run
-straight after is planned for the rows there, not for empty tables. Only invented people."""
+"""The reports' speed on PostgreSQL (issue 18): a bulk load leaves the planner's statistics
+gathered (``ehkit copy`` and ``ehkit demo`` ANALYZE what they wrote, so a report run straight
+after is planned for the rows there, not for empty tables), and what a report reads twice is
+read once. Only invented people."""
 
 from __future__ import annotations
 
-from ehkit import cli
+from ehkit import cli, metrics, periods
 from ehkit import db as store
 
 
@@ -46,3 +47,23 @@ def test_demo_on_postgresql_gathers_the_statistics(pg_server, capsys):
     capsys.readouterr()
     assert store.connect(url)["episodes"].count == 60
     assert unanalyzed(url) == {}
+
+
+def test_the_actions_read_once_for_a_month_are_not_changed_by_their_readers(demo_both):
+    """The monthly report's poor audits and overdue actions share one reading of every
+    action as at the month end (remembered): neither's additions show in the other's."""
+    db = store.connect(demo_both)
+    try:
+        month = periods.parse("2026-09")
+        first = metrics.actions_as_at(db, month.end)
+        as_read = [dict(r) for r in first]
+        overdue = metrics.overdue_actions(db, month)
+        poor = metrics.poor_audits(db, month)
+        assert overdue and all(r["days_overdue"] > 0 for r in overdue)
+        assert any(p["actions"] for p in poor)
+        again = metrics.actions_as_at(db, month.end)
+        assert again[0] is first[0]  # remembered: the same rows, not read again
+        assert again == as_read  # ... and as read: no days_overdue, nothing added
+        assert not any("days_overdue" in a for p in poor for a in p["actions"])
+    finally:
+        db.close()
