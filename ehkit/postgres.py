@@ -171,8 +171,15 @@ class Database:
 
         self.conn.ready()
         cur = self.conn.raw.cursor(row_factory=dict_row)
-        yield from (cur.execute(placeholders(sql, isinstance(params, dict)), params)
-                    if params else cur.execute(sql))
+        if params:
+            cur.execute(placeholders(sql, isinstance(params, dict)), params)
+        else:
+            cur.execute(sql)
+        # Made into dicts a batch at a time, not one call per row (at 20,000 rows, half a
+        # second of a report's CPU); batches, so a caller streaming a million rows does not
+        # hold them all as dicts at once.
+        while rows := cur.fetchmany(5000):
+            yield from rows
 
     def __getitem__(self, table: str) -> Table:
         return Table(self, table)
@@ -518,6 +525,14 @@ def inserts_set_aside(db: Database, table: str, staged: int | None = None) -> It
         f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
     if updated or deleted or landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
+
+
+def gather_statistics(db: Database) -> None:
+    """ANALYZE the store's tables after a bulk load (``ehkit copy``, ``ehkit demo``).
+    PostgreSQL plans from its statistics, and autovacuum gathers them only a minute or so
+    later: a report run first is planned as for empty tables (measured at 100,000 episodes,
+    straight after a copy: the figures' CPU a third more, the headline trend's 2.4 times)."""
+    db.execute("ANALYZE " + ", ".join(map(store._q, db.table_names())))
 
 
 # -- the schema ----------------------------------------------------------------------------
