@@ -746,7 +746,7 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     Runs inside :func:`transaction`, and the block only inserts into ``table``, after its
     last rowid (new ids ascending, or none given). The insert trigger is set aside for the
     block and put back in the same transaction, so no other connection sees it missing.
-    On PostgreSQL (:func:`ehkit.postgres.inserts_set_aside`) the table is keyed by ``id``.
+    On PostgreSQL see :func:`ehkit.postgres.inserts_set_aside`.
     """
     conn = db.conn
     if not conn.in_transaction:
@@ -757,9 +757,11 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     if is_postgres(db):
         from . import postgres
 
-        with postgres.inserts_set_aside(db, table) as before:
+        with postgres.inserts_set_aside(db, table) as (before, by_id):
             yield
-        _log_together(db, table, names, before)
+        _log_together(db, table, names, before, by_id)
+        if not by_id:
+            postgres.bulk_rows_done(db)
         return
     trigger = f"log_{table}_insert"
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
@@ -781,19 +783,21 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     _log_together(db, table, names, before)
 
 
-def _log_together(db, table: str, names: list[str], after: int) -> None:
+def _log_together(db, table: str, names: list[str], after: int, by_id: bool = True) -> None:
     conn, pg = db.conn, is_postgres(db)
-    if pg:  # the same steps in PostgreSQL's words: its rows by id (it has no rowid)
-        from .postgres import BULK_LOG_ROW, NOW_MS, bulk_rows_sql
+    if pg:  # the same steps in PostgreSQL's words: its rows by id, or by the order kept
+        from .postgres import BULK_LOG_ROW, KEPT, NOW_MS, bulk_rows_sql
     (at,) = conn.execute(NOW_MS if pg else "SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')"
                          ).fetchone()
     who = current_actor()
     head = conn.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = head[0] if head else None
     t, key, rowid = _q(table), log_key(), "id" if pg else "rowid"
+    if pg and not by_id:
+        t, rowid = KEPT, "n"
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
-    payload = bulk_rows_sql(table, names, columns) if pg else (
+    payload = bulk_rows_sql(table, names, columns, by_id) if pg else (
         f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
         f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
         f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")

@@ -40,8 +40,9 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   The person comes from :func:`transaction`, which names them in the transaction's settings
   (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
   own, and a change made outside ehkit is logged under the database login.
-  A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
-  ``id`` (:func:`inserts_set_aside`).
+  A bulk insert is logged together in the same JSON and chain as on SQLite, into any
+  logged table: by ``id``, or (a table keyed otherwise, as answers) by the order the rows
+  went in, kept for the block (:func:`inserts_set_aside`).
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
   new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
@@ -362,38 +363,69 @@ NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"
 BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb
 
 
-def bulk_rows_sql(table: str, names: list[str], columns_json: str) -> str:
-    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text."""
+def bulk_rows_sql(table: str, names: list[str], columns_json: str, by_id: bool = True) -> str:
+    """SQLite's json_array of each row: the rows numbered (?, ?] as one text. Keyed by ``id``,
+    the rows are the table's, by id (SQLite's rowid); otherwise they are the ones
+    :func:`inserts_set_aside` kept, numbered in the order they went in (as SQLite's new
+    rowids number them)."""
     listed = "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in names) + "]"
+    row, n, source = ("to_jsonb(t)", "t.id", store._q(table)) if by_id else (
+        "t.r", "t.n", KEPT)
     return (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
-            f"""to_jsonb(t), {listed}), ',' ORDER BY t.id) || ']}}' """
-            f"FROM {store._q(table)} AS t WHERE t.id > ? AND t.id <= ?")
+            f"""{row}, {listed}), ',' ORDER BY {n}) || ']}}' """
+            f"FROM {source} AS t WHERE {n} > ? AND {n} <= ?")
+
+
+# A table keyed by other columns (answers: audit_id and key) has no number in insertion order,
+# so the rows a bulk insert adds are kept as they go in (a statement trigger's transition
+# table, in order) in a temporary table, numbered; the function and trigger last one block.
+KEPT = "pg_temp.ehkit_bulk_rows"
+_KEEP = f"""CREATE FUNCTION pg_temp.ehkit_keep_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO {KEPT} (r) SELECT to_jsonb(i) FROM inserted AS i; RETURN NULL; END $$"""
 
 
 @contextlib.contextmanager
-def inserts_set_aside(db: Database, table: str) -> Iterator[int]:
+def inserts_set_aside(db: Database, table: str) -> Iterator[tuple[int, bool]]:
     """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
     the block (ALTER TABLE, which only the table's owner may do, inside the transaction, so
-    no other connection sees it off); gives the last id before it. The transaction's own
-    counts of the table's changes (pg_stat_xact) show the block only inserted, after it."""
-    if store.table_columns(db, table)[1] != ["id"]:
-        raise RuntimeError(f"a bulk insert on PostgreSQL logs rows by id: {table} has none")
+    no other connection sees it off); gives the number the block's rows follow (the last id
+    before it; 0 for rows kept in :data:`KEPT`) and whether rows go by id. The
+    transaction's own counts of the table's changes (pg_stat_xact) show the block only
+    inserted, after it."""
+    by_id = store.table_columns(db, table)[1] == ["id"]
     t, trigger = store._q(table), store._q(f"log_{table}")
     counts = ("SELECT pg_stat_get_xact_tuples_inserted(c), pg_stat_get_xact_tuples_updated(c),"
               " pg_stat_get_xact_tuples_deleted(c) FROM (SELECT ?::regclass AS c) AS x")
-    (before,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
+    before = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] if by_id else 0
     start = db.execute(counts, [t]).fetchone()
     db.execute(f"ALTER TABLE {t} DISABLE TRIGGER {trigger}")
+    if not by_id:
+        db.execute(f"CREATE TEMP TABLE {KEPT.removeprefix('pg_temp.')} (n bigint GENERATED "
+                   "ALWAYS AS IDENTITY PRIMARY KEY, r jsonb NOT NULL) ON COMMIT DROP")
+        db.execute(_KEEP)
+        db.execute(f"CREATE TRIGGER ehkit_keep_inserted AFTER INSERT ON {t} REFERENCING NEW "
+                   "TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION "
+                   "pg_temp.ehkit_keep_inserted()")
     try:
-        yield before
+        yield before, by_id
     finally:
         if db.conn.raw.info.transaction_status == _psycopg().pq.TransactionStatus.INTRANS:
             db.execute(f"ALTER TABLE {t} ENABLE TRIGGER {trigger}")
+            if not by_id:
+                db.execute(f"DROP TRIGGER ehkit_keep_inserted ON {t}")
+                db.execute("DROP FUNCTION pg_temp.ehkit_keep_inserted()")
     inserted, updated, deleted = (b - a for a, b in zip(start, db.execute(counts, [t])
                                                         .fetchone(), strict=True))
-    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
+    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone() \
+        if by_id else db.execute(f"SELECT count(*) FROM {KEPT}").fetchone()
     if updated or deleted or landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
+
+
+def bulk_rows_done(db: Database) -> None:
+    """The rows kept for a bulk insert's log (:data:`KEPT`), dropped once logged, so the
+    next bulk insert in the same transaction starts afresh."""
+    db.execute(f"DROP TABLE IF EXISTS {KEPT}")
 
 
 # -- the schema ----------------------------------------------------------------------------
