@@ -180,7 +180,9 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
                    note=f"{phase_saves / median(walls['ehkit']):.0f} saves/s; "
                         + (f"{lost} LOST; " if lost else "none lost; ")
                         + (f"error: {errors[0]}" if errors else
-                           f"save_draft median {median(each):.0f} ms with the others waiting")))
+                           f"save_draft median {median(each):.0f} ms, p95 "
+                           f"{sorted(each)[int(0.95 * (len(each) - 1))]:.0f} ms, the others "
+                           "saving meanwhile")))
 
 
 # -- the whole step -----------------------------------------------------------------------
