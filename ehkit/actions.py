@@ -61,19 +61,21 @@ def state(due_date, completed_date, on) -> str:
 
 
 # {audits}: counted_audits for the tracker (a draft's actions are not listed), audits to get
-# one action by its number whatever its audit's state; filters follow "WHERE 1" with AND.
+# one action by its number whatever its audit's state; filters follow the WHERE with AND.
+# The CROSS JOIN's condition is in the WHERE: PostgreSQL reads it so (a CROSS JOIN has no ON
+# there), and SQLite still reads actions first.
 _SELECT = """
 SELECT a.id, a.audit_id, a.number, a.action, a.by_whom, a.owner_id, o.name AS owner,
        coalesce(o.team, lp.team) AS team, ag.id AS agency_id, ag.name AS agency,
        a.due_date, a.discussed_date, a.agreed_by, a.completed_date, a.completion_note,
        e.id AS episode_id, e.ehm_number, au.audit_date
 FROM actions a
-CROSS JOIN {audits} au ON au.id = a.audit_id
+CROSS JOIN {audits} au
 JOIN episodes e ON e.id = au.episode_id
 LEFT JOIN practitioners o ON o.id = a.owner_id
 LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
 LEFT JOIN agencies ag ON ag.id = coalesce(o.agency_id, e.lead_agency_id)
-WHERE 1
+WHERE au.id = a.audit_id
 """
 
 

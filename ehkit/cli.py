@@ -50,21 +50,29 @@ def _run_demo(args) -> int:
 
     from . import anchors, demo
     from . import db as store
+    from .postgres import shown
 
+    url = store.postgres_url(args.db)
+    if url and args.force:
+        raise EhkitError("--force replaces a SQLite file: ehkit never empties a PostgreSQL "
+                         "database; make a new one (createdb) and give its URL")
     path = store.db_path(args.db)
-    if path.exists():
+    if url:
+        path = None  # demo data goes into an empty database; no anchors file beside it
+    elif path.exists():
         if not args.force:
             raise EhkitError(f"{path} already exists: use --force to replace it, or another --db")
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
-    database = store.connect(path)
+    database = store.connect(url or path)
     with tqdm(total=args.episodes, unit="episode", desc="demo data", disable=None) as bar:
         counts = demo.generate(database, episodes=args.episodes, seed=args.seed, until=args.until,
                                years=args.years, audits_per_episode=args.audits_per_episode,
                                progress=bar.update)
-    anchors.start_anew(database, path)  # where another store was anchored: a new line
+    if path:
+        anchors.start_anew(database, path)  # where another store was anchored: a new line
     database.close()
-    print(f"{path}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    print(f"{shown(url) if url else path}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     return 0
 
 
@@ -374,9 +382,10 @@ def _run_import(args) -> int:
     from . import anchors, cases
     from . import db as store
 
-    path = store.db_path(args.db)
-    new = not path.exists() or path.stat().st_size == 0
-    database = store.connect(path)
+    url = store.postgres_url(args.db)  # a database server keeps no anchors file beside it
+    path = None if url else store.db_path(args.db)
+    new = path is not None and (not path.exists() or path.stat().st_size == 0)
+    database = store.connect(url or path)
     extra = {"create_agencies": args.create_agencies} if args.kind == "episodes" else {}
     if args.create_agencies and args.kind != "episodes":
         raise EhkitError("--create-agencies is for `ehkit import episodes`")
@@ -636,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "history", "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "demo", "history", "import", "report", "sample",
+                 "users"}
 NO_STORE = {"init", "rules"}
 
 

@@ -186,9 +186,24 @@ def postgres_url(path=None) -> str | None:
     return target if target.startswith(("postgresql://", "postgres://")) else None
 
 
+def location(path=None) -> str | Path:
+    """The store the argument, else $EHKIT_DB, else the default names: its PostgreSQL URL as
+    it is (a Path would fold its ``//``), else the file (:func:`db_path`)."""
+    return postgres_url(path) or db_path(path)
+
+
 def is_postgres(db) -> bool:
     """Is ``db`` a PostgreSQL store (:mod:`ehkit.postgres`), not SQLite?"""
     return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
+def integrity_errors(db) -> tuple[type[Exception], ...]:
+    """The errors by which ``db``'s store refuses a row that breaks a constraint."""
+    if is_postgres(db):
+        import psycopg
+
+        return (sqlite3.IntegrityError, psycopg.IntegrityError)
+    return (sqlite3.IntegrityError,)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -728,7 +743,13 @@ def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
 
 def bulk_insert(db: sqlite_utils.Database, table: str, columns: Sequence[str],
                 rows: Iterable[Sequence]) -> int:
-    """Insert many rows as one change, logged together (:func:`logged_together`)."""
+    """Insert many rows as one change, logged together (:func:`logged_together`).
+    On PostgreSQL the rows go in by COPY."""
+    if is_postgres(db):
+        from . import postgres
+
+        with logged_together(db, table):
+            return postgres.copy_rows(db, table, columns, rows)
     with logged_together(db, table):
         return _insert_many(db.conn, table, columns, rows)
 

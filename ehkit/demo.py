@@ -129,6 +129,12 @@ def _insert_by_key(db: sqlite_utils.Database, table: str, parent: tuple[str, np.
     """
     (parent_col, ids), (key_col, keys) = parent, key
     columns = list(values)
+    if store.is_postgres(db):  # the same rows, in the order SQLite's join writes them
+        store.bulk_insert(db, table, [parent_col, key_col, *columns], (
+            (p, k, *(values[c][code] for c in columns))
+            for p, row in zip(ids.tolist(), codes.tolist(), strict=True)
+            for k, code in zip(keys, row, strict=True)))
+        return
     strings = (codes + 48).astype(np.uint32).view(f"<U{len(keys)}").ravel()
     conn, temp = db.conn, ("demo_keys", "demo_codes", "demo_rows")
     conn.execute("CREATE TEMP TABLE demo_keys (pos INTEGER PRIMARY KEY, key)")
@@ -165,6 +171,9 @@ def _filling_a_new_file(db: sqlite_utils.Database):
     indexes in memory. The file is synced and the connection's settings restored at the end.
     """
     conn = db.conn
+    if store.is_postgres(db):  # a database server's settings are its own; checks stay on
+        yield
+        return
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     sync = conn.execute("PRAGMA synchronous").fetchone()[0]
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
@@ -201,8 +210,11 @@ def _filling_a_new_file(db: sqlite_utils.Database):
 def _indexes_set_aside(db: sqlite_utils.Database):
     """Drop the indexes while millions of rows go in and build each once at the end (a sort,
     several times faster than growing it a row at a time); inside one transaction, so the
-    store is never seen without them."""
+    store is never seen without them. (PostgreSQL's stay: its load is COPY.)"""
     conn = db.conn
+    if store.is_postgres(db):
+        yield
+        return
     saved = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
                          "sql IS NOT NULL").fetchall()  # UNIQUE and key indexes stay
     for name, _ in saved:
@@ -698,6 +710,13 @@ def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,
         firsts.insert(0, month_start)
         month_start = (month_start - dt.timedelta(days=1)).replace(day=1)
     drawn = 0
+
+    def later(days: str) -> str:
+        """SQL for the day (the first parameter) ``days`` (an SQL number) later, as ISO text."""
+        if store.is_postgres(db):
+            return f"to_char(CAST(? AS date) + CAST({days} AS integer), 'YYYY-MM-DD')"
+        return f"date(?, '+' || ({days}) || ' days')"
+
     for first in firsts:
         month = f"{first:%Y-%m}"
         # Drawn when the month closes (or today, for the month under way): the pool is the
@@ -726,22 +745,22 @@ def generate_selections(db: sqlite_utils.Database, *, seed: int, until: dt.date,
                         summary, overall_grade, overall_reasons, learning, created_at, updated_at,
                         submitted_at)
                     SELECT ?, ?, template, ?, ?, 'submitted', summary, overall_grade,
-                           overall_reasons, learning, ? || 'T09:00:00Z', ? || 'T16:00:00Z',
-                           ? || 'T16:00:00Z'
-                    FROM audits WHERE id = ?""", [new, episode, auditor, d, d, d, d, source])
+                           overall_reasons, learning, ?, ?, ?
+                    FROM audits WHERE id = ?""", [new, episode, auditor, d, f"{d}T09:00:00Z",
+                                                  f"{d}T16:00:00Z", f"{d}T16:00:00Z", source])
                 db.execute("""INSERT INTO answers (audit_id, key, grade, comment, response)
                               SELECT ?, key, grade, comment, response FROM answers
                               WHERE audit_id = ?""", [new, source])
                 db.execute("""INSERT INTO checklist_answers (audit_id, item, status, note)
                               SELECT ?, item, status, note FROM checklist_answers
                               WHERE audit_id = ?""", [new, source])
-                db.execute("""
+                db.execute(f"""
                     INSERT INTO actions (audit_id, number, action, by_whom, owner_id, due_date,
                                          discussed_date, agreed_by)
                     SELECT ?, x.number, x.action, p.name, e.lead_professional_id,
-                           date(?, '+' || (14 + 7 * x.number) || ' days'), date(?, '+3 days'),
-                           'Auditor 2'
+                           {later("14 + 7 * x.number")}, ?, 'Auditor 2'
                     FROM actions x JOIN episodes e ON e.id = ?
                     JOIN practitioners p ON p.id = e.lead_professional_id
-                    WHERE x.audit_id = ?""", [new, d, d, episode, source])
+                    WHERE x.audit_id = ? ORDER BY x.number""",
+                           [new, d, (day + dt.timedelta(days=3)).isoformat(), episode, source])
     return {"audit lists": drawn}

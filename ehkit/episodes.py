@@ -11,6 +11,7 @@ import datetime as dt
 import sqlite_utils
 
 from . import dates, records
+from . import db as store
 from .errors import EhkitError
 from .settings import SettingsError, source
 from .settings import get as setting
@@ -25,8 +26,10 @@ def stored_ehm(db: sqlite_utils.Database, ehm_number) -> str:
     EHM101385), else as typed. The exact spelling is tried first, on the index; only a number
     typed in another case is looked for letter-case-blind."""
     ehm = str(ehm_number or "").strip()
-    for collate in ("", " COLLATE NOCASE"):
-        row = db.execute(f"SELECT ehm_number FROM episodes WHERE ehm_number = ?{collate} LIMIT 1",
+    blind = ("lower(ehm_number) = lower(?)" if store.is_postgres(db)  # its = minds case
+             else "ehm_number = ? COLLATE NOCASE")
+    for match in ("ehm_number = ?", blind):
+        row = db.execute(f"SELECT ehm_number FROM episodes WHERE {match} LIMIT 1",
                          [ehm]).fetchone()
         if row:
             return row[0]

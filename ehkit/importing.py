@@ -22,14 +22,13 @@ import functools
 import hashlib
 import io
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
 
-from . import access, rules, spreadsheet
+from . import access, importing_pg, rules, spreadsheet
 from . import db as store
 from .errors import EhkitError
 
@@ -476,10 +475,13 @@ def finish(db: sqlite_utils.Database, f: File, summary: ImportSummary,
     summary.problems = sorted(problems, key=lambda p: (p.row, p.field))
     summary.rejected = len({p.row for p in problems})
     summary.ignored_columns = f.ignored_columns
+    pg = store.is_postgres(db)
     # A big import touches many index pages (episodes, children, change log): a larger page
     # cache for this connection while it writes saves a sixth of the time at 200,000 rows.
-    cache = db.conn.execute("PRAGMA cache_size").fetchone()[0]
-    db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
+    # (PostgreSQL's cache is the server's.)
+    cache = None if pg else db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    if not pg:
+        db.conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB, only as pages are used
     try:
         who = store.current_actor()
         with access.acting(db, permission, label=who.actor or f"ehkit import {summary.kind}",
@@ -490,17 +492,21 @@ def finish(db: sqlite_utils.Database, f: File, summary: ImportSummary,
             # at the commit (SQLite ends the deferral there)
             summary.import_id = db.conn.execute(
                 "SELECT coalesce(max(id), 0) + 1 FROM imports").fetchone()[0]
-            db.conn.execute("PRAGMA defer_foreign_keys = ON")
+            if pg:
+                importing_pg.defer_import_stamps(db)
+            else:
+                db.conn.execute("PRAGMA defer_foreign_keys = ON")
             write()
             # every row read is counted once (the imports table checks it too)
             assert summary.read == (summary.inserted + summary.updated + summary.unchanged
                                     + summary.rejected), summary
             _record(db, summary)
-    except sqlite3.IntegrityError as e:
+    except store.integrity_errors(db) as e:
         summary.import_id = None
         raise ImportFailed(f"{f.name}: the store refused the import ({e}); nothing was "
                            "imported. Please report this with the file.") from e
     finally:
-        db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+        if cache is not None:
+            db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
     summary.rejects_file = _write_rejects(f, summary.problems, rejects_dir)
     return summary

@@ -322,23 +322,31 @@ def remembered(fn):
 
 # -- episodes ---------------------------------------------------------------------------
 # Open at the period's end: begun by it and not ended, or ended after it. Two narrow ranges
-# of the end-date index, counted apart ("+": not the start-date index, which would read
-# every episode begun before the end).
+# of the end-date index, counted apart. On SQLite "+" keeps the planner off the start-date
+# index (which would read every episode begun before the end); PostgreSQL's planner picks
+# the narrow range itself, and has no unary + for text.
 OPEN_AT_END = ("end_date IS NULL AND start_date <= :end",
                "end_date > :end AND +start_date <= :end")
+OPEN_AT_END_PG = ("end_date IS NULL AND start_date <= :end",
+                  "end_date > :end AND start_date <= :end")
+
+
+def open_at_end_where(db) -> tuple[str, str]:
+    """The two conditions of open at the period's end, in the store's dialect."""
+    return OPEN_AT_END_PG if store.is_postgres(db) else OPEN_AT_END
 
 
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Open, closed, outcomes, step-up and step-down figures for the period."""
     p = _params(period)
     open_at_end, = _one(db, "SELECT " + " + ".join(
-        f"(SELECT count(*) FROM episodes WHERE {w})" for w in OPEN_AT_END), p)
+        f"(SELECT count(*) FROM episodes WHERE {w})" for w in open_at_end_where(db)), p)
     closed, successful, stepped_up = _one(db, """
-        SELECT count(*), coalesce(sum(ended_as = 'outcomes_achieved'), 0),
-               coalesce(sum(ended_as = 'stepped_up'), 0)
+        SELECT count(*), coalesce(sum(CASE WHEN ended_as = 'outcomes_achieved' THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN ended_as = 'stepped_up' THEN 1 ELSE 0 END), 0)
         FROM episodes WHERE end_date BETWEEN :start AND :end""", p)
     began, stepped_down = _one(db, """
-        SELECT count(*), coalesce(sum(began_as = 'step_down'), 0)
+        SELECT count(*), coalesce(sum(CASE WHEN began_as = 'step_down' THEN 1 ELSE 0 END), 0)
         FROM episodes WHERE start_date BETWEEN :start AND :end""", p)
     return [
         count("open_at_end", LABELS["open_at_end"], open_at_end),
@@ -390,7 +398,7 @@ def _volumes(db: sqlite_utils.Database, period: Period) -> list[tuple]:
     p = _params(period)
     counts: dict[tuple, list[int]] = {}
     for col, where in ((0, "start_date BETWEEN :start AND :end"),
-                       *((1, w) for w in OPEN_AT_END)):
+                       *((1, w) for w in open_at_end_where(db))):
         rows = db.execute(f"SELECT lead_agency_id, referral_reason, count(*) FROM episodes "
                           f"WHERE {where} GROUP BY 1, 2", p).fetchall()
         shown = as_shown(db, (r for _, r, _ in rows), setting("episodes", "referral_reasons"))
@@ -430,8 +438,8 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
     tpl = templates.load(template)
     acceptable = ",".join(str(g) for g in tpl.acceptable)
     total, good, graded = _one(db, f"""
-        SELECT count(*), coalesce(sum(f.grade IN ({acceptable})), 0),
-               coalesce(sum(f.grade IS NOT NULL), 0)
+        SELECT count(*), coalesce(sum(CASE WHEN f.grade IN ({acceptable}) THEN 1 ELSE 0 END), 0),
+               count(f.grade)
         FROM counted_audits a JOIN final_overall f ON f.audit_id = a.id
         WHERE a.audit_date BETWEEN :start AND :end""",
         _params(period))
@@ -461,7 +469,7 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
     rows = {(k, str(g)): n for k, g, n in db.execute(f"""
         SELECT key, grade, count(*) FROM (
           SELECT f.key, f.grade {audits.format(view="final_section_grades")} UNION ALL
-          SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")})
+          SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")}) AS g
         GROUP BY 1, 2""", {**_params(period), "template": tpl.key})}
     sections = [(s.key, s.label) for s in tpl.graded_sections]
     good = tuple(str(g) for g in tpl.acceptable)
@@ -502,10 +510,10 @@ def data_span(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
     # One min() or max() per subquery, so each is one step down its index.
     return db.execute("""
         SELECT (SELECT min(d) FROM (SELECT (SELECT min(start_date) FROM episodes) AS d
-                                    UNION ALL SELECT (SELECT min(audit_date) FROM audits))),
+                                    UNION ALL SELECT (SELECT min(audit_date) FROM audits)) AS f),
                (SELECT max(d) FROM (SELECT (SELECT max(start_date) FROM episodes) AS d
                                     UNION ALL SELECT (SELECT max(end_date) FROM episodes)
-                                    UNION ALL SELECT (SELECT max(audit_date) FROM audits)))
+                                    UNION ALL SELECT (SELECT max(audit_date) FROM audits)) AS l)
         """).fetchone()
 
 
@@ -959,19 +967,21 @@ def most_common(db: sqlite_utils.Database, period: Period, what: str, top: int =
     recommended actions (``what="actions"``) recorded most often in the period: the same words
     ignoring case and spacing once names, EHM numbers, dates, phone numbers, postcodes, email
     addresses and case numbers are taken out (:mod:`ehkit.redact`; a theme is never about
-    one family, however often it was pasted). Each row: text (as first written, redacted),
-    count, and whether anything was taken out of it."""
+    one family, however often it was pasted). Each row: text (as first written: the
+    earliest audit's or discussion's words, redacted), count, and whether anything was taken
+    out of it. The order is written out: the order rows are read in is each store's own."""
     p = _params(period)
     if what == "learning":
         texts = [r[0] for r in db.execute("""
-            SELECT learning FROM counted_audits
+            SELECT learning, audit_date AS day, 0 AS discussion, id FROM counted_audits
               WHERE audit_date BETWEEN :start AND :end AND trim(coalesce(learning, '')) <> ''
-            UNION ALL SELECT d.learning FROM discussions d
-            WHERE d.held_on BETWEEN :start AND :end""", p)]
+            UNION ALL SELECT d.learning, d.held_on, 1, d.id FROM discussions d
+            WHERE d.held_on BETWEEN :start AND :end ORDER BY 2, 3, 4""", p)]
     elif what == "actions":
         texts = [r[0] for r in db.execute("""
             SELECT ac.action FROM actions ac JOIN counted_audits a ON a.id = ac.audit_id
-            WHERE a.audit_date BETWEEN :start AND :end""", p)]
+            WHERE a.audit_date BETWEEN :start AND :end
+            ORDER BY a.audit_date, ac.audit_id, ac.number""", p)]
     else:
         raise ValueError(what)
     redacted = functools.cache(redactor(db))  # the same words are redacted once

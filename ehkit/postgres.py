@@ -108,6 +108,15 @@ class Connection:
             return self.raw.execute(sql)
         return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
 
+    def executemany(self, sql: str, rows):
+        """sqlite3's executemany: psycopg sends the rows in a pipeline, not one round trip each."""
+        rows = list(rows)
+        cur = self.raw.cursor()
+        if rows:
+            first = rows[0]
+            cur.executemany(placeholders(sql, isinstance(first, dict)), rows)
+        return cur
+
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != _psycopg().pq.TransactionStatus.IDLE
@@ -180,8 +189,9 @@ class Table:
         self.last_pk = key[0] if len(pk) == 1 else tuple(key)
         return self
 
-    def insert_all(self, rows) -> Table:
-        """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils."""
+    def insert_all(self, rows, batch_size: int | None = None) -> Table:
+        """Rows as dicts; a key missing from a row is NULL there, as with sqlite-utils
+        (``batch_size`` is SQLite's concern: psycopg sends them all in a pipeline)."""
         self._many(list(rows))
         return self
 
@@ -194,6 +204,14 @@ class Table:
         self._many(rows, f" ON CONFLICT ({', '.join(map(store._q, pk))}) DO " +
                      (f"UPDATE SET {sets}" if sets else "NOTHING"))
         return self
+
+    def get(self, pk_values) -> dict:
+        """The row with this primary key (a KeyError if none, as sqlite-utils' NotFoundError is)."""
+        rows = list(self.db.query(f"SELECT * FROM {store._q(self.name)} WHERE {self._where}",
+                                  self._key(pk_values)))
+        if not rows:
+            raise KeyError(f"no row of {self.name} with key {pk_values!r}")
+        return rows[0]
 
     def update(self, pk_values, updates: dict) -> Table:
         if updates:
@@ -382,6 +400,18 @@ def bulk_rows_sql(table: str, names: list[str], columns_json: str, by_id: bool =
 KEPT = "pg_temp.ehkit_bulk_rows"
 _KEEP = f"""CREATE FUNCTION pg_temp.ehkit_keep_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO {KEPT} (r) SELECT to_jsonb(i) FROM inserted AS i; RETURN NULL; END $$"""
+
+
+def copy_rows(db: Database, table: str, columns, rows) -> int:
+    """Rows in by COPY, PostgreSQL's bulk load (one stream, not a statement a batch); its
+    triggers fire as for INSERT."""
+    listed = ", ".join(map(store._q, columns))
+    n = 0
+    with db.conn.raw.cursor().copy(f"COPY {store._q(table)} ({listed}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ class Report:
     def __init__(self, kind: str, *, db: str | None, period: str | None, audience: str,
                  template: str = templates.DEFAULT_TEMPLATE):
         self.kind = kind
-        self.db_path = store.db_path(db)
+        self.db_path = store.location(db)
         self.db = store.connect(self.db_path, must_exist=True)
         self.audience = disclosure.audience(audience)
         access.require_report(self.db, self.audience.names)  # the notebook run by hand too

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from . import db as store
+
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
@@ -96,8 +98,11 @@ def _parts(text: str) -> frozenset[str]:
 
 def from_store(db: sqlite_utils.Database) -> Redactor:
     """A redactor for the names and EHM numbers held in ``db``."""
-    def joined(sql: str) -> str:  # a column as one string, built inside SQLite
-        return db.execute(f"SELECT group_concat(v, char(10)) FROM ({sql})").fetchone()[0] or ""
+    # group_concat is SQLite's (string_agg only since 3.44), string_agg PostgreSQL's
+    together = "string_agg(v, chr(10))" if store.is_postgres(db) else "group_concat(v, char(10))"
+
+    def joined(sql: str) -> str:  # a column as one string, built inside the database
+        return db.execute(f"SELECT {together} FROM ({sql}) AS t").fetchone()[0] or ""
 
     parts = _parts(joined("SELECT name AS v FROM children UNION ALL "
                           "SELECT name FROM practitioners"))

@@ -17,13 +17,16 @@ cores; one failing does not stop the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from . import access, home, periods, spreadsheet
 from . import db as store
@@ -81,7 +84,7 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
 
     names = check_audience(audience).names
     notebook = notebook_for(kind, notebooks)
-    db_path = store.db_path(db)
+    db_path = store.location(db)
     database = store.connect(db_path, must_exist=True)
     try:
         access.require_report(database, names)
@@ -91,11 +94,13 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{label}-{audience}"
-    params = {"db": str(db_path.resolve()), "period": label, "audience": audience}
+    kernel_db, password = _password_apart(_for_kernel(db_path))
+    params = {"db": kernel_db, "period": label, "audience": audience}
     # papermill writes the executed copy once it ends (not after every cell); it is kept,
     # in reports/failed/, only when a cell fails.
     # pinned: the kernel (in the notebook's folder, maybe the package's) uses this working folder
-    with tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work, home.pinned():
+    with (tempfile.TemporaryDirectory(prefix="ehkit-kernel-") as work, home.pinned(),
+          _environment(PGPASSWORD=password)):
         executed = Path(work) / f"{stem}.ipynb"
         try:
             nb = papermill.execute_notebook(
@@ -122,6 +127,39 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     spreadsheet.write_csv(figures_path, FIGURE_COLUMNS,
                           ([f[k] for k in FIGURE_COLUMNS] for f in figures), excel=False)
     return Result(kind, label, audience, html_path, figures_path)
+
+
+def _for_kernel(where: str | Path) -> str:
+    """The store as another process finds it: a URL as it is, a file by its whole path."""
+    return where if isinstance(where, str) else str(where.resolve())
+
+
+_PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")
+
+
+def _password_apart(where: str) -> tuple[str, str | None]:
+    """A PostgreSQL URL without its password, and the password (given to the kernel in
+    PGPASSWORD, which libpq reads): a notebook kept when it fails holds its parameters."""
+    m = _PASSWORD.search(where) if store.postgres_url(where) else None
+    if not m:
+        return where, None
+    return where[:m.start()] + m[1] + "@" + where[m.end():], unquote(m[2])
+
+
+@contextlib.contextmanager
+def _environment(**values: str | None) -> Iterator[None]:
+    """These variables set for the block (None: left as they are), as they were after."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if values[k] is not None:
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def collect_figures(nb) -> list[dict]:
@@ -227,10 +265,10 @@ def run_all(period: str, *, db: str | Path | None = None, out_dir: str | Path = 
     from multiprocessing import get_context
 
     todo = due(period)
-    db_path = store.db_path(db)
+    db_path = store.location(db)
     store.connect(db_path, must_exist=True).close()  # migrate once, before the workers
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    args = (str(db_path.resolve()), str(out_dir), str(notebooks) if notebooks else None)
+    args = (_for_kernel(db_path), str(out_dir), str(notebooks) if notebooks else None)
     done: dict[Job, Outcome] = {}
     # spawn: a clean interpreter per worker (no forked threads or open database handles)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:

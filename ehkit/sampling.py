@@ -167,6 +167,12 @@ def _numbers(text: str | None) -> np.ndarray:
     return np.fromstring(text or "", dtype=np.int64, sep=",")
 
 
+def _joined(number: str, db) -> str:
+    """SQL joining a column of integers into one text, commas between (:func:`_numbers`)."""
+    return f"string_agg(({number})::text, ',')" if store.is_postgres(db) else (
+        f"group_concat({number})")
+
+
 def _int_array(values: Iterable[int]) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64)
 
@@ -219,7 +225,7 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # Not drawn at random: every episode of a case audited in the window (by EHM number:
     # the audited episodes read in id order, then their cases' episodes), and the episodes
     # on an earlier month's list in it.
-    (audited,) = conn.execute("""SELECT group_concat(c.id) FROM episodes e
+    (audited,) = conn.execute(f"""SELECT {_joined('c.id', db)} FROM episodes e
           JOIN episodes c ON c.ehm_number = e.ehm_number
          WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
                               p).fetchone()
@@ -235,9 +241,9 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     # quota; the rest stay drifting and come up in a later month. (The quota is written into
     # the query: with a bound LIMIT, SQLite's plan reads the episodes' rows, 3 times slower.)
     new_drift = f"{DRIFTING} AND e.id NOT IN ({on_lists} AND s.reason = 'drift')"
+    quota = f" LIMIT {int(cfg['drift_cases'])}" if cfg["drift_cases"] else ""  # 0: all
     for ep in _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
-                   f"{LATEST_REVIEW}, e.start_date, e.id LIMIT {int(cfg['drift_cases'] or -1)}",
-                   p):
+                   f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p):
         chosen.setdefault(ep, ("drift", None))
 
     # The episodes open during the month, in three spans of their end date (still open,
@@ -248,7 +254,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
                  "e.end_date > :last"):
         codes, drifting_here = conn.execute(
-            f"""SELECT group_concat(e.id * 2 + ({COUNCIL})), count(*) FILTER (WHERE {new_drift})
+            f"""SELECT {_joined(f'e.id * 2 + CASE WHEN {COUNCIL} THEN 1 ELSE 0 END', db)},
+                       count(*) FILTER (WHERE {new_drift})
                   FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
         spans.append(_numbers(codes))
         drift_pool += drifting_here
@@ -390,19 +397,21 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     """
     first, _ = month_bounds(month)
     as_of = as_of or dt.date.today()
+    # SQLite's "+": look audits up by episode (audits_episode), not by date; PostgreSQL's
+    # planner needs no hint (and has no unary + for text)
+    dated = "x.audit_date" if store.is_postgres(db) else "+x.audit_date"
     rows = list(db.query(
-        """SELECT s.id AS selection_id, s.reason, s.selected_on, s.due_date,
+        f"""SELECT s.id AS selection_id, s.reason, s.selected_on, s.due_date,
                   s.auditor_id, au.name AS auditor, e.id AS episode_id, e.ehm_number,
                   e.start_date, e.end_date, e.status AS episode_status,
                   a.name AS lead_agency, a.kind AS lead_agency_kind,
                   e.lead_professional_id, lp.name AS lead_professional,
                   tm.name AS team_manager, r.reason AS request_reason,
-                  -- "+": look audits up by episode (audits_episode), not by date
                   (SELECT x.id FROM audits x WHERE x.episode_id = e.id
-                      AND +x.audit_date >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
+                      AND {dated} >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
                   (SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
-                    WHERE x.episode_id = e.id AND +x.audit_date >= :first) AS submitted_on
+                    WHERE x.episode_id = e.id AND {dated} >= :first) AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id

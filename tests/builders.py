@@ -162,3 +162,10 @@ def add_logins(database, monkeypatch) -> None:
     access.add_user(database, "it.admin", roles=["admin"])
     for login, (pid, roles) in LOGINS.items():
         access.add_user(database, login, roles=roles, practitioner_id=pid)
+
+
+def where(database) -> str:
+    """Where an open store is, as ``--db`` takes it: its URL, or its file's path."""
+    if store.is_postgres(database):
+        return database.url
+    return database.execute("PRAGMA database_list").fetchone()[2]

@@ -59,17 +59,24 @@ def db_both(store_at):
     database.close()
 
 
+@pytest.fixture(scope="session")
+def demo_pg(pg_server, demo_db_path):
+    """The demo store's `ehkit copy` in a PostgreSQL database (read-only), made once per test
+    process: its URL."""
+    from ehkit import copying
+
+    url = pg_server.new_database()
+    copying.copy(demo_db_path, url)
+    return url
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def demo_both(request, demo_db_path):
     """The demo store on each back end (read-only): the SQLite file, and its `ehkit copy` in a
-    PostgreSQL database, made once per test process. A path or a URL, for store.connect."""
+    PostgreSQL database (demo_pg). A path or a URL, for store.connect."""
     if request.param == "sqlite":
         return str(demo_db_path)
-    from ehkit import copying
-
-    url = request.getfixturevalue("pg_server").new_database()
-    copying.copy(demo_db_path, url)
-    return url
+    return request.getfixturevalue("demo_pg")
 
 
 @pytest.fixture

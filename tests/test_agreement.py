@@ -60,6 +60,12 @@ def test_unknown_weights_refused():
         agreement.weighted_kappa(KNOWN, GRADES, "cubic")
 
 
+@pytest.fixture
+def db(db_both):
+    """Agreement is worked out from the store on SQLite and on PostgreSQL (issue 18)."""
+    return db_both
+
+
 def moderated_store(db) -> None:
     """Ten audits moderated in 2026Q1 (the KNOWN table on 'planning', all agreeing on 'impact')
     and two in 2026Q2 disagreeing on 'planning'; one moderation outside both quarters."""

@@ -189,3 +189,25 @@ def test_on_postgresql_a_failed_bulk_insert_into_answers_leaves_nothing(pg_serve
         assert check.replay_checks(db) == [] and check.trigger_checks(db) == []
     finally:
         db.close()
+
+
+def test_the_demos_bulk_loads_are_logged_alike_on_both(pg_server, tmp_path):
+    """`ehkit demo` on each back end: every table's bulk load, answers and checklist included
+    (keyed by the audit and a key), in the same change-log rows holding the same JSON."""
+    import datetime as dt
+
+    from ehkit import demo
+
+    logs = []
+    for where in (tmp_path / "demo.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            demo.generate(db, episodes=120, seed=3, until=dt.date(2026, 10, 31))
+            logs.append([(r["table_name"], r["new"]) for r in db.query(
+                "SELECT table_name, new FROM change_log WHERE row_key IS NULL ORDER BY id")])
+            assert check.chain_checks(db) == [] and check.replay_checks(db) == []
+        finally:
+            db.close()
+    assert logs[0] == logs[1]
+    answers = [json.loads(new) for table, new in logs[1] if table == "answers"]
+    assert answers and sum(len(a["rows"]) for a in answers) > 1000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ehkit import cli, demo
 from ehkit import db as store
-from ehkit import demo
 
 DATA_TABLES = ("agencies", "practitioners", "episodes", "children", "audits", "answers",
                "checklist_answers", "actions", "moderations", "audit_followups", "discussions",
@@ -30,6 +30,36 @@ def test_the_same_seed_gives_the_same_database(tmp_path):
     c = _make(tmp_path, "c.db", 6)
     assert _dump(a) == _dump(b)
     assert _dump(a)["episodes"] != _dump(c)["episodes"]
+
+
+def test_the_same_seed_gives_the_same_rows_on_sqlite_and_postgresql(tmp_path, pg_server):
+    """`ehkit demo` straight into PostgreSQL: every table holds the same rows, ids and all,
+    as the SQLite store made with the same seed, lists drawn and audits done from them
+    included; the change log verifies (ehkit check) and names the demo as the actor."""
+    url = pg_server.new_database()
+    assert cli.main(["demo", "--db", url, "--episodes", "200", "--seed", "5", "--until",
+                     UNTIL.isoformat()]) == 0
+    pg, lite = store.connect(url), _make(tmp_path, "a.db", 5)
+    draws = "SELECT * FROM selection_draws ORDER BY id"
+    tables = [*DATA_TABLES, "selections"]
+    assert {t: pg.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables} == {
+        t: lite.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    made = [{k: v for k, v in r.items() if k != "drawn_at"} for r in pg.query(draws)]
+    assert made == [{k: v for k, v in r.items() if k != "drawn_at"} for r in lite.query(draws)]
+    assert len(made) == 6 and pg["answers"].count > 1000
+    assert cli.main(["check", "--db", url]) == 0
+    assert {r[0] for r in pg.execute("SELECT DISTINCT actor FROM change_log")} == {"ehkit demo"}
+
+
+def test_demo_on_postgresql_fills_only_an_empty_database(pg_server, capsys):
+    url = pg_server.new_database()
+    assert cli.main(["demo", "--db", url, "--episodes", "30", "--until", "2026-10-31"]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--db", url, "--episodes", "30"]) == 2
+    assert "already holds 30 episodes" in capsys.readouterr().err
+    assert cli.main(["demo", "--db", url, "--episodes", "30", "--force"]) == 2
+    assert "make a new one" in capsys.readouterr().err
+    assert store.connect(url)["episodes"].count == 30
 
 
 def test_demo_data_keeps_every_constraint(demo_db_path):

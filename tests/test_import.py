@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
+import json
 
 import openpyxl
 import pytest
+from builders import where
 
 from ehkit import cases, cli, episodes, importing, rules
 from ehkit import db as store
@@ -18,8 +21,12 @@ SCHOOL = "Fernbridge Primary School"
 
 
 @pytest.fixture
-def known(db):
-    """Two agencies and four practitioners, written straight into the store."""
+def known(db_both):
+    """Two agencies and four practitioners, written straight into the store (each back end)."""
+    return add_known(db_both)
+
+
+def add_known(db):
     with store.transaction(db):
         db["agencies"].insert_all([
             {"id": 1, "name": COUNCIL, "kind": "council", "sector": "Local Authority"},
@@ -168,7 +175,7 @@ def test_wrong_columns_fail_fast_naming_the_missing_ones(known, tmp_path):
 
 
 def test_wrong_columns_from_the_command_line_is_one_line(known, tmp_path, capsys):
-    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    db_file = where(known)
     path = write_csv(tmp_path / "wrong.csv", [["EHM number", "Start"], ["EHM1", "x"]])
     assert cli.main(["import", "episodes", str(path), "--db", db_file,
                      "--rejects-dir", str(tmp_path)]) == 2
@@ -333,7 +340,8 @@ def test_practitioners_with_line_managers_later_in_the_file(known, tmp_path):
     assert counts(again) == (6, 0, 0, 3, 3)
 
 
-def test_agencies_import_maps_kinds_and_checks_sectors(db, tmp_path):
+def test_agencies_import_maps_kinds_and_checks_sectors(db_both, tmp_path):
+    db = db_both
     rows = [["Name", "Kind", "Sector"],
             ["Oakvale Council Youth Service", "Local authority", "Local Authority"],
             ["Kettlewade Academy", "Partner", "education"],
@@ -361,7 +369,8 @@ def renamed_sectors(tmp_path, monkeypatch):
     monkeypatch.setenv("EHKIT_SETTINGS", str(path))
 
 
-def test_a_sector_renamed_or_added_in_the_settings_imports(db, tmp_path, renamed_sectors):
+def test_a_sector_renamed_or_added_in_the_settings_imports(db_both, tmp_path, renamed_sectors):
+    db = db_both
     rows = [["Name", "Kind", "Sector"],
             ["Moss Lane Clinic", "Partner", "health and wellbeing"],
             ["Oakvale Youth Offending Team", "Council", "Youth Justice"],
@@ -382,8 +391,7 @@ def test_created_agencies_sector_must_be_a_sector_of_the_settings(known, tmp_pat
     rows = [["EHM number", "Start date", "Lead agency"],
             ["EHM1", "01/02/2026", "Thistle Young Carers"]]
     path = write_csv(tmp_path / "n.csv", rows)
-    assert cli.main(["import", "episodes", str(path), "--db", known.conn.execute(
-        "PRAGMA database_list").fetchone()[2], "--create-agencies"]) == 2
+    assert cli.main(["import", "episodes", str(path), "--db", where(known), "--create-agencies"]) == 2
     assert capsys.readouterr().err == (
         "ehkit: error: mapping 'default': [create_agencies] sector = 'Other' is not a sector "
         "in the settings (the sectors are: Health and Wellbeing, Education, Youth Justice, "
@@ -392,7 +400,7 @@ def test_created_agencies_sector_must_be_a_sector_of_the_settings(known, tmp_pat
 
 
 def test_import_command_prints_a_summary_that_adds_up(known, tmp_path, capsys):
-    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    db_file = where(known)
     path = write_csv(tmp_path / "c.csv", [HEADER,
                                           ["EHM1", "31/01/2026", "", COUNCIL] + [""] * 6,
                                           ["EHM2", "31/02/2026", "", COUNCIL] + [""] * 6])
@@ -421,8 +429,15 @@ def test_episode_info_gives_the_audit_forms_case_information(known, tmp_path):
 def test_a_refused_write_leaves_nothing_half_written(known, tmp_path):
     # The store refuses one child (as a full disk or a broken constraint would): the
     # episodes written before it in the same import must not stay.
-    known.conn.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON children "
-                       "WHEN NEW.name = 'Boom Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    if store.is_postgres(known):
+        known.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                      "IF NEW.name = 'Boom Refused' THEN RAISE check_violation USING MESSAGE = "
+                      "'refused'; END IF; RETURN NEW; END $$")
+        known.execute("CREATE TRIGGER refuse BEFORE INSERT ON children FOR EACH ROW "
+                      "EXECUTE FUNCTION refuse()")
+    else:
+        known.conn.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON children WHEN NEW.name"
+                           " = 'Boom Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END")
     rows = [HEADER,
             ["EHM1", "31/01/2026", "", COUNCIL, "", "", "", "", "Isla K", "02/03/2019"],
             ["EHM2", "31/01/2026", "", COUNCIL, "", "", "", "", "Boom Refused", "02/03/2019"]]
@@ -534,6 +549,8 @@ def test_every_episode_rule_rejects_its_rows_exactly_in_row_and_field_order(know
 def test_an_import_that_doubles_the_store_keeps_every_index_as_it_was(known, tmp_path):
     """A big import builds the episodes' and children's indexes once at the end: afterwards
     the store has the same indexes, whole, and they find the new rows."""
+    if store.is_postgres(known):
+        pytest.skip("SQLite's own step: PostgreSQL keeps its indexes through an import")
     def indexes():
         return sorted(known.conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
@@ -585,7 +602,7 @@ def test_a_began_or_ended_code_the_store_does_not_keep_is_a_settings_mistake_sai
     path = write_csv(tmp_path / "e.csv", [
         ["EHM number", "Start date", "End date", "Lead agency", "Ended as"],
         ["EHM1", "01/02/2026", "01/03/2026", COUNCIL, "Moved to another council"]])
-    db_file = known.conn.execute("PRAGMA database_list").fetchone()[2]
+    db_file = where(known)
     assert cli.main(["import", "episodes", str(path), "--db", db_file,
                      "--rejects-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
@@ -633,3 +650,59 @@ def test_every_csv_cell_is_read_trimmed_whatever_whitespace_its_text_holds(known
     assert counts(s) == (1, 1, 0, 0, 0), s.problems
     row = episodes_in(known)["EHM7"]
     assert (row["start_date"], row["lead_agency_id"]) == ("2026-01-05", 1)
+
+
+def as_logged(value):
+    """A change log's old or new value as Python: SQLite keeps JSON text (or a field's plain
+    text), PostgreSQL jsonb, which psycopg reads as Python already."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if isinstance(value, dict):  # an import's record: when it was made differs, of course
+        value.pop("imported_at", None)
+    return value
+
+
+def test_an_import_writes_the_same_rows_rejects_and_change_log_on_both_back_ends(
+        tmp_path, pg_server, monkeypatch):
+    """The same files into a SQLite store and a PostgreSQL one: the same episodes and
+    children (ids too), the same rejects file, and a change log that names the same person
+    for the same changes (a bulk insert, then updates)."""
+    monkeypatch.setenv("EHKIT_LOGIN", "data.officer")
+    first = [HEADER,
+             ["EHM1", "31/01/2026", "", COUNCIL, "Ada Applebridge", "", "", "",
+              "Isla Kettlewade", "02/03/2019"],
+             ["EHM2", "01/02/2026", "", SCHOOL, "", "", "", "", "Kit Moss", "01/01/2020"],
+             ["EHM3", "31/02/2026", "", SCHOOL, "", "", "", "", "Gus Larkspindle", ""],
+             ["EHM4", "01/02/2026", "", "Nowhere Agency", "", "", "", "", "", ""]]
+    second = [row[:] for row in first]
+    second[1][2], second[1][7] = "30/06/2026", "Outcomes achieved"
+    second[2][9] = "02/01/2020"
+    second.append(["EHM2", "01/02/2026", "", SCHOOL, "", "", "", "", "Kai Moss", "05/05/2022"])
+    seen = []
+    for target in (tmp_path / "ehkit.db", pg_server.new_database()):
+        db = store.connect(target)
+        add_known(db)
+        (logged,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        out = tmp_path / ("pg" if store.is_postgres(db) else "sqlite")
+        out.mkdir()
+        summaries = [counts(cases.import_episodes(
+            db, write_csv(out / f"export-{n}.csv", rows), rejects_dir=out, today=TODAY))
+            for n, rows in enumerate((first, second))]
+        tables = {t: [tuple(r.values()) for r in db.query(f"SELECT * FROM {t} ORDER BY id")]
+                  for t in ("episodes", "children", "agencies")}
+        log = [(r["user"], r["table_name"], r["row_key"], r["field"],
+                *map(as_logged, (r["old"], r["new"])))
+               for r in db.query('SELECT "user", table_name, row_key, field, old, new FROM '
+                                 "change_log WHERE id > ? ORDER BY id", [logged])]
+        imports = [(r["kind"], r["rows_read"], r["imported_by"])
+                   for r in db.query("SELECT * FROM imports ORDER BY id")]
+        rejects = sorted(p.read_text(encoding="utf-8-sig") for p in out.glob("*-rejects.csv"))
+        seen.append((summaries, tables, log, imports, rejects))
+        db.close()
+    assert seen[0] == seen[1]
+    summaries, tables, log, imports, rejects = seen[0]
+    assert summaries == [(4, 2, 0, 0, 2), (5, 1, 2, 0, 2)]
+    assert len(tables["children"]) == 3 and len(rejects) == 2
+    assert {entry[0] for entry in log} == {"data.officer"} and len(log) >= 4
+    assert imports == [("episodes", 4, "data.officer"), ("episodes", 5, "data.officer")]

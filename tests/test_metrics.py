@@ -6,12 +6,18 @@ import collections
 import statistics
 
 import pytest
-from builders import add_audit, add_episode, add_service
+from builders import add_audit, add_episode, add_rows, add_service
 
 from ehkit import db as store
 from ehkit import metrics, periods
 
 Q3 = periods.parse("2026Q3")  # 1 July to 30 September 2026
+
+
+@pytest.fixture
+def db(db_both):
+    """Every figure here is worked out on SQLite and on PostgreSQL (issue 18)."""
+    return db_both
 
 
 @pytest.fixture
@@ -218,6 +224,25 @@ def test_most_common_learning_ignores_case_and_spacing(db):
     rows = metrics.most_common(db, periods.parse("2026"), "learning")
     assert rows == [{"text": "Review  drift early", "count": 2, "redacted": False},
                     {"text": "Other", "count": 1, "redacted": False}]
+
+
+def test_a_common_theme_is_shown_in_the_words_of_its_earliest_audit(db):
+    # the order a store happens to read rows in is its own (an index's, or PostgreSQL's
+    # heap's), so it decides nothing: the words shown are those of the earliest audit
+    add_service(db)
+    add_episode(db, 1, "2026-01-01")
+    add_audit(db, 1, 1, "2026-03-01", 2, status="moderated")  # saved first, dated later
+    add_audit(db, 2, 1, "2026-02-01", 2)
+    with store.transaction(db):
+        db["audits"].update(1, {"learning": "Plan NOT smart"})
+        db["audits"].update(2, {"learning": "plan not SMART"})
+    add_rows(db, actions=[{"audit_id": 1, "number": 1, "action": "Visit WEEKLY"},
+                          {"audit_id": 2, "number": 1, "action": "visit weekly"}])
+    year = periods.parse("2026")
+    assert metrics.most_common(db, year, "learning") == [
+        {"text": "plan not SMART", "count": 2, "redacted": False}]
+    assert metrics.most_common(db, year, "actions") == [
+        {"text": "visit weekly", "count": 2, "redacted": False}]
 
 
 def test_a_past_months_overdue_actions_are_as_they_stood_at_its_end(db):
