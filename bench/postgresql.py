@@ -196,7 +196,11 @@ def run(run: Run, dbs: dict[int, Path], work: Path, *, quick: bool = False,
         # One copy of the largest store serves all: the report reads it first, then the
         # savers and the draw write to it (SQLite's side writes to its scratch copy, ``work``).
         pg_big = copies.of(run, dbs[max(dbs)])
-        if available("report"):
+        if available("report") and quick:  # minutes of papermill: not for make test
+            run.add(Figure("report on PostgreSQL", None, "s", f"<= {report.MAX_RATIO}x floor "
+                           "(CPU)", None, note="--quick: not run (python -m bench --only "
+                           "postgresql runs it)"))
+        elif available("report"):
             report.run(run, {n: copies.of(run, p) for n, p in dbs.items()}, repeats=repeats,
                        label="PostgreSQL")
         else:
