@@ -507,7 +507,7 @@ def _add_upgrade(sub) -> None:
 def _run_upgrade(args) -> int:
     from . import db as store
 
-    path = store.db_path(args.db)
+    path = store.location(args.db)
     database = store.connect(path, must_exist=True, migrate=False)
     try:
         print(store.upgrade(database, path))
@@ -645,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"backup", "check", "copy", "demo", "history", "import", "report", "sample",
-                 "users"}
+ON_POSTGRESQL = {"backup", "check", "copy", "demo", "feedback", "history", "import", "report",
+                 "sample", "upgrade", "users"}
 NO_STORE = {"init", "rules"}
 
 

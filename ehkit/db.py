@@ -477,7 +477,7 @@ def refuse_newer(db: sqlite_utils.Database) -> None:
 @dataclass(frozen=True)
 class Upgrade:
     """What :func:`upgrade` did to a store made by an earlier ehkit."""
-    path: Path
+    path: Path | str  # a PostgreSQL store's URL as shown (no password)
     applied: list[tuple[int, str, str]]  # (number, name, what it changes)
     backup: Path | None  # the store as it was before
 
@@ -499,23 +499,33 @@ def describe(migration: Path) -> str:
     return ""
 
 
-def upgrade(db: sqlite_utils.Database, path: Path) -> Upgrade:
+def upgrade(db: sqlite_utils.Database, path: Path | str) -> Upgrade:
     """Bring a store up to this ehkit's schema. A store an earlier ehkit made is backed up
-    first (``backups/`` beside it); a backup that fails leaves it unchanged."""
+    first (``backups/`` beside a SQLite file; for a PostgreSQL store, ``pg_dump`` into the
+    working folder's ``backups/``); a backup that fails leaves it unchanged."""
     recorded = recorded_migrations(db.conn)
     pending = [m for m in migrations() if m[0] not in recorded]
-    kept = None
-    if pending and recorded and str(path) != ":memory:":
+    kept, shown = None, path
+    if is_postgres(db):
+        from . import postgres
+
+        shown, apply = postgres.shown(str(path)), postgres.apply_migrations
+        # A PostgreSQL store has no folder beside it; its migrations run in one transaction,
+        # so where there is no working folder the upgrade goes ahead unbacked-up (said so).
+        folder = home.home() / "backups" if home.home() else None
+    else:
+        apply, folder = apply_migrations, None
+    if pending and recorded and str(path) != ":memory:" and (folder or not is_postgres(db)):
         from . import backup  # backup uses this module
 
         try:
-            kept = backup.backup(path).path
+            kept = backup.backup(path, folder).path
         except EhkitError as e:
-            raise StoreError(f"{path} needs upgrading for ehkit {__version__}, which first "
+            raise StoreError(f"{shown} needs upgrading for ehkit {__version__}, which first "
                              f"backs it up, and the backup failed ({e}). Nothing was "
                              "changed") from None
-    applied = set(apply_migrations(db))
-    return Upgrade(path, [(n, name, describe(f)) for n, name, f in pending if n in applied],
+    applied = set(apply(db))
+    return Upgrade(shown, [(n, name, describe(f)) for n, name, f in pending if n in applied],
                    kept)
 
 
@@ -744,10 +754,13 @@ def _insert_many(conn: sqlite3.Connection, table: str, columns: Sequence[str],
 def bulk_insert(db: sqlite_utils.Database, table: str, columns: Sequence[str],
                 rows: Iterable[Sequence]) -> int:
     """Insert many rows as one change, logged together (:func:`logged_together`).
-    On PostgreSQL the rows go in by COPY."""
+    On PostgreSQL the rows go in by COPY (a table keyed by more than ``id`` through a staging
+    table whose numbering stands for SQLite's rowid: :func:`ehkit.postgres.copy_staged`)."""
     if is_postgres(db):
         from . import postgres
 
+        if table_columns(db, table)[1] != ["id"]:
+            return postgres.copy_staged(db, table, columns, rows)
         with logged_together(db, table):
             return postgres.copy_rows(db, table, columns, rows)
     with logged_together(db, table):
@@ -767,7 +780,7 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     Runs inside :func:`transaction`, and the block only inserts into ``table``, after its
     last rowid (new ids ascending, or none given). The insert trigger is set aside for the
     block and put back in the same transaction, so no other connection sees it missing.
-    On PostgreSQL see :func:`ehkit.postgres.inserts_set_aside`.
+    On PostgreSQL (:func:`ehkit.postgres.inserts_set_aside`) the table is keyed by ``id``.
     """
     conn = db.conn
     if not conn.in_transaction:
@@ -778,11 +791,9 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     if is_postgres(db):
         from . import postgres
 
-        with postgres.inserts_set_aside(db, table) as (before, by_id):
+        with postgres.inserts_set_aside(db, table) as before:
             yield
-        _log_together(db, table, names, before, by_id)
-        if not by_id:
-            postgres.bulk_rows_done(db)
+        _log_together(db, table, names, before)
         return
     trigger = f"log_{table}_insert"
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
@@ -804,24 +815,27 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     _log_together(db, table, names, before)
 
 
-def _log_together(db, table: str, names: list[str], after: int, by_id: bool = True) -> None:
+def _log_together(db, table: str, names: list[str], after: int,
+                  staged: str | None = None) -> None:
+    """The change-log rows of a bulk insert: its rows after ``after`` in rowid order (on
+    PostgreSQL, by id, or by the ``staged`` table's numbering, ``ehkit.postgres.copy_staged``)."""
     conn, pg = db.conn, is_postgres(db)
-    if pg:  # the same steps in PostgreSQL's words: its rows by id, or by the order kept
-        from .postgres import BULK_LOG_ROW, KEPT, NOW_MS, bulk_rows_sql
+    if pg:  # the same steps in PostgreSQL's words: its rows by id (it has no rowid)
+        from .postgres import BULK_LOG_ROW, NOW_MS, bulk_rows_sql
     (at,) = conn.execute(NOW_MS if pg else "SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')"
                          ).fetchone()
     who = current_actor()
     head = conn.execute("SELECT hash FROM change_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = head[0] if head else None
     t, key, rowid = _q(table), log_key(), "id" if pg else "rowid"
-    if pg and not by_id:
-        t, rowid = KEPT, "n"
     # The JSON written as text: json_group_array would parse each row's JSON again.
     columns = json.dumps(names, separators=(",", ":")).replace("'", "''")
-    payload = bulk_rows_sql(table, names, columns, by_id) if pg else (
+    payload = bulk_rows_sql(db, table, names, columns, staged) if pg else (
         f"""SELECT '{{"columns":{columns},"rows":[' || group_concat(json_array("""
         f"""{', '.join(f't.{_q(c)}' for c in names)}), ',') || ']}}' """
         f"FROM {t} AS t WHERE t.rowid > ? AND t.rowid <= ?")
+    if staged:  # the numbering to read the rows in
+        t, rowid = staged, "ehkit_n"
     (last,) = conn.execute(f"SELECT max({rowid}) FROM {t}").fetchone()
     while last is not None and after < last:  # a range of rowids at a time, read in order
         (first,) = conn.execute(f"SELECT min({rowid}) FROM {t} WHERE {rowid} > ?",

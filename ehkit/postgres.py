@@ -40,9 +40,8 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   The person comes from :func:`transaction`, which names them in the transaction's settings
   (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
   own, and a change made outside ehkit is logged under the database login.
-  A bulk insert is logged together in the same JSON and chain as on SQLite, into any
-  logged table: by ``id``, or (a table keyed otherwise, as answers) by the order the rows
-  went in, kept for the block (:func:`inserts_set_aside`).
+  A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
+  ``id`` (:func:`inserts_set_aside`).
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
   new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
@@ -54,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Iterator
 
 from . import db as store
@@ -277,8 +277,12 @@ def connect(url: str, *, must_exist: bool = False, migrate: bool = True,
             _refuse_other_collations(db)
         if tables:
             store.refuse_newer(db)
-        if migrate and not read_only:
-            apply_migrations(db)
+        if migrate and not read_only and not tables:
+            apply_migrations(db)  # a new store, from the baseline
+        elif migrate and not read_only:
+            done = store.upgrade(db, url)
+            if done.applied:  # the first command after an upgrade of ehkit says so
+                print(f"ehkit: {done}", file=sys.stderr)
     except BaseException:
         db.close()
         raise
@@ -381,30 +385,31 @@ NOW_MS = "SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"
 BULK_LOG_ROW = ", ".join(["?"] * 8 + ["to_jsonb(?::text)"] + ["?"] * 2)  # new: jsonb
 
 
-def bulk_rows_sql(table: str, names: list[str], columns_json: str, by_id: bool = True) -> str:
-    """SQLite's json_array of each row: the rows numbered (?, ?] as one text. Keyed by ``id``,
-    the rows are the table's, by id (SQLite's rowid); otherwise they are the ones
-    :func:`inserts_set_aside` kept, numbered in the order they went in (as SQLite's new
-    rowids number them)."""
+def bulk_rows_sql(db: Database, table: str, names: list[str], columns_json: str,
+                  staged: str | None = None) -> str:
+    """SQLite's json_array of each row, by id: the rows with ids in (?, ?] as one text; or,
+    ``staged``, the rows that staging table numbered (its ``ehkit_n``) in (?, ?]."""
     listed = "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in names) + "]"
-    row, n, source = ("to_jsonb(t)", "t.id", store._q(table)) if by_id else (
-        "t.r", "t.n", KEPT)
-    return (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
-            f"""{row}, {listed}), ',' ORDER BY {n}) || ']}}' """
-            f"FROM {source} AS t WHERE {n} > ? AND {n} <= ?")
+    head = (f"""SELECT '{{"columns":{columns_json},"rows":[' || string_agg(ehkit_row_array("""
+            f"""to_jsonb(t), {listed}), ',' ORDER BY {'s.ehkit_n' if staged else 't.id'})"""
+            f""" || ']}}' FROM {store._q(table)} AS t """)
+    if not staged:
+        return head + "WHERE t.id > ? AND t.id <= ?"
+    same = " AND ".join(f"s.{store._q(c)} = t.{store._q(c)}"
+                        for c in store.table_columns(db, table)[1])
+    return head + f"JOIN {staged} AS s ON {same} WHERE s.ehkit_n > ? AND s.ehkit_n <= ?"
 
 
-# A table keyed by other columns (answers: audit_id and key) has no number in insertion order,
-# so the rows a bulk insert adds are kept as they go in (a statement trigger's transition
-# table, in order) in a temporary table, numbered; the function and trigger last one block.
-KEPT = "pg_temp.ehkit_bulk_rows"
-_KEEP = f"""CREATE FUNCTION pg_temp.ehkit_keep_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO {KEPT} (r) SELECT to_jsonb(i) FROM inserted AS i; RETURN NULL; END $$"""
-
-
-def copy_rows(db: Database, table: str, columns, rows) -> int:
+def copy_rows(db: Database, table: str, columns, rows, *, number: bool = True) -> int:
     """Rows in by COPY, PostgreSQL's bulk load (one stream, not a statement a batch); its
-    triggers fire as for INSERT."""
+    triggers fire as for INSERT. Rows of a table keyed by ``id`` without one are numbered
+    here, one past the largest, as the column's default (``ehkit_next_id``) would number
+    them: asked row by row, that default costs nine tenths of the COPY."""
+    columns = list(columns)
+    if number and "id" not in columns and store.table_columns(db, table)[1] == ["id"]:
+        (last,) = db.execute(f"SELECT coalesce(max(id), 0) FROM {store._q(table)}").fetchone()
+        columns = ["id", *columns]
+        rows = ((last + n, *row) for n, row in enumerate(rows, start=1))
     listed = ", ".join(map(store._q, columns))
     n = 0
     with db.conn.raw.cursor().copy(f"COPY {store._q(table)} ({listed}) FROM STDIN") as copy:
@@ -414,48 +419,52 @@ def copy_rows(db: Database, table: str, columns, rows) -> int:
     return n
 
 
+def copy_staged(db: Database, table: str, columns, rows) -> int:
+    """A bulk insert into a table keyed by more than ``id`` (an audit's answers), logged
+    together as on SQLite: the rows COPied into a staging table that numbers them in order
+    (as SQLite's rowid does), then inserted with the table's trigger set aside, then logged
+    in that order (the stored rows, defaults and all, found by their key)."""
+    listed = ", ".join(map(store._q, columns))
+    db.execute(f"CREATE TEMP TABLE ehkit_staged AS SELECT {listed} FROM {store._q(table)} "
+               "WITH NO DATA")
+    db.execute("ALTER TABLE ehkit_staged ADD COLUMN ehkit_n bigint GENERATED ALWAYS AS "
+               "IDENTITY PRIMARY KEY")
+    n = copy_rows(db, "ehkit_staged", columns, rows, number=False)
+    with inserts_set_aside(db, table, staged=n):
+        db.execute(f"INSERT INTO {store._q(table)} ({listed}) SELECT {listed} FROM "
+                   "ehkit_staged ORDER BY ehkit_n")
+    store._log_together(db, table, store.table_columns(db, table)[0], 0, staged="ehkit_staged")
+    db.execute("DROP TABLE ehkit_staged")
+    return n
+
+
 @contextlib.contextmanager
-def inserts_set_aside(db: Database, table: str) -> Iterator[tuple[int, bool]]:
+def inserts_set_aside(db: Database, table: str, staged: int | None = None) -> Iterator[int]:
     """PostgreSQL's side of :func:`ehkit.db.logged_together`: the table's log trigger off for
     the block (ALTER TABLE, which only the table's owner may do, inside the transaction, so
-    no other connection sees it off); gives the number the block's rows follow (the last id
-    before it; 0 for rows kept in :data:`KEPT`) and whether rows go by id. The
-    transaction's own counts of the table's changes (pg_stat_xact) show the block only
-    inserted, after it."""
-    by_id = store.table_columns(db, table)[1] == ["id"]
+    no other connection sees it off); gives the last id before it. The transaction's own
+    counts of the table's changes (pg_stat_xact) show the block only inserted, after it:
+    rows after that id, or the ``staged`` number of rows (:func:`copy_staged`)."""
+    if staged is None and store.table_columns(db, table)[1] != ["id"]:
+        raise RuntimeError(f"a bulk insert on PostgreSQL logs rows by id: {table} has none")
     t, trigger = store._q(table), store._q(f"log_{table}")
     counts = ("SELECT pg_stat_get_xact_tuples_inserted(c), pg_stat_get_xact_tuples_updated(c),"
               " pg_stat_get_xact_tuples_deleted(c) FROM (SELECT ?::regclass AS c) AS x")
-    before = db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] if by_id else 0
+    (before,) = (0,) if staged is not None else db.execute(
+        f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()
     start = db.execute(counts, [t]).fetchone()
     db.execute(f"ALTER TABLE {t} DISABLE TRIGGER {trigger}")
-    if not by_id:
-        db.execute(f"CREATE TEMP TABLE {KEPT.removeprefix('pg_temp.')} (n bigint GENERATED "
-                   "ALWAYS AS IDENTITY PRIMARY KEY, r jsonb NOT NULL) ON COMMIT DROP")
-        db.execute(_KEEP)
-        db.execute(f"CREATE TRIGGER ehkit_keep_inserted AFTER INSERT ON {t} REFERENCING NEW "
-                   "TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION "
-                   "pg_temp.ehkit_keep_inserted()")
     try:
-        yield before, by_id
+        yield before
     finally:
         if db.conn.raw.info.transaction_status == _psycopg().pq.TransactionStatus.INTRANS:
             db.execute(f"ALTER TABLE {t} ENABLE TRIGGER {trigger}")
-            if not by_id:
-                db.execute(f"DROP TRIGGER ehkit_keep_inserted ON {t}")
-                db.execute("DROP FUNCTION pg_temp.ehkit_keep_inserted()")
     inserted, updated, deleted = (b - a for a, b in zip(start, db.execute(counts, [t])
                                                         .fetchone(), strict=True))
-    (landed,) = db.execute(f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone() \
-        if by_id else db.execute(f"SELECT count(*) FROM {KEPT}").fetchone()
+    (landed,) = (staged,) if staged is not None else db.execute(
+        f"SELECT count(*) FROM {t} WHERE id > ?", [before]).fetchone()
     if updated or deleted or landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last id")
-
-
-def bulk_rows_done(db: Database) -> None:
-    """The rows kept for a bulk insert's log (:data:`KEPT`), dropped once logged, so the
-    next bulk insert in the same transaction starts afresh."""
-    db.execute(f"DROP TABLE IF EXISTS {KEPT}")
 
 
 # -- the schema ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
@@ -77,6 +78,21 @@ def demo_both(request, demo_db_path):
     if request.param == "sqlite":
         return str(demo_db_path)
     return request.getfixturevalue("demo_pg")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_copy_both(request, demo_db_path, tmp_path):
+    """A copy of the demo store to write to, on each back end: a file, or its `ehkit copy`
+    in a new PostgreSQL database. A path or a URL, for store.connect."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copy(demo_db_path, path)
+        return str(path)
+    from ehkit import copying
+
+    url = request.getfixturevalue("pg_server").new_database()
+    copying.copy(demo_db_path, url)
+    return url
 
 
 @pytest.fixture

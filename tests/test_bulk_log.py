@@ -16,6 +16,17 @@ from ehkit import db as store
 @pytest.fixture
 def bulk(db, monkeypatch):
     """Three audits with their answers, put in by bulk inserts of 4 rows a change-log row."""
+    return _bulk(db, monkeypatch)
+
+
+@pytest.fixture
+def bulk_both(db_both, monkeypatch):
+    """As :func:`bulk`, on each back end (PostgreSQL stages the answers, keyed by more than
+    an id, to log them in order: ehkit.postgres.copy_staged)."""
+    return _bulk(db_both, monkeypatch)
+
+
+def _bulk(db, monkeypatch):
     monkeypatch.setattr(store, "BULK_CHUNK", 4)
     base_rows(db)
     whole = complete_audit()
@@ -34,8 +45,8 @@ def bulk_rows(db, table):
                                       "row_key IS NULL ORDER BY id", [table])]
 
 
-def test_a_bulk_insert_writes_one_log_row_a_chunk_holding_its_rows(bulk):
-    db, n = bulk
+def test_a_bulk_insert_writes_one_log_row_a_chunk_holding_its_rows(bulk_both):
+    db, n = bulk_both
     logged = bulk_rows(db, "answers")
     assert len(logged) == -(-3 * n // 4)  # 4 rows a change-log row, the last one fewer
     assert sum(len(json.loads(r["new"])["rows"]) for r in logged) == 3 * n
@@ -55,8 +66,8 @@ def test_a_bulk_loaded_store_checks_clean_and_its_triggers_are_back(bulk):
     assert live["log_answers_insert"] == store.change_log_trigger_sql(db)["log_answers_insert"]
 
 
-def test_later_changes_to_bulk_rows_are_logged_one_by_one_as_ever(bulk):
-    db, _ = bulk
+def test_later_changes_to_bulk_rows_are_logged_one_by_one_as_ever(bulk_both):
+    db, _ = bulk_both
     with store.transaction(db):
         db["answers"].update([2, "pre_eha"], {"grade": 4})
     (row,) = db.query("SELECT * FROM change_log WHERE row_key = '2/pre_eha'")
@@ -64,8 +75,8 @@ def test_later_changes_to_bulk_rows_are_logged_one_by_one_as_ever(bulk):
     assert check.check(db) == []
 
 
-def test_history_of_a_bulk_loaded_audit_shows_only_its_own_rows(bulk):
-    db, n = bulk
+def test_history_of_a_bulk_loaded_audit_shows_only_its_own_rows(bulk_both):
+    db, n = bulk_both
     story = history.history(db, 2)
     assert {r["table_name"] for r in story} == {"audits", "answers"}
     held = [row for r in story for row in history.bulk_rows(r["new"])]

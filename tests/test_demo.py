@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from ehkit import cli, demo
 from ehkit import db as store
@@ -49,6 +50,19 @@ def test_the_same_seed_gives_the_same_rows_on_sqlite_and_postgresql(tmp_path, pg
     assert len(made) == 6 and pg["answers"].count > 1000
     assert cli.main(["check", "--db", url]) == 0
     assert {r[0] for r in pg.execute("SELECT DISTINCT actor FROM change_log")} == {"ehkit demo"}
+    # The change log tells the same: as many rows for each table, and the same bulk inserts
+    # (tables keyed by more than an id, an audit's answers, included), row for row.
+    per_table = "SELECT table_name, count(*) FROM change_log GROUP BY 1 ORDER BY 1"
+    assert pg.execute(per_table).fetchall() == lite.execute(per_table).fetchall()
+    bulk = "SELECT table_name, new FROM change_log WHERE row_key IS NULL ORDER BY id"
+    assert [(t, as_json(n)) for t, n in pg.execute(bulk)] == [
+        (t, as_json(n)) for t, n in lite.execute(bulk)]
+
+
+def as_json(value):
+    """A change log's ``new`` as Python: SQLite's JSON text, PostgreSQL's jsonb (holding the
+    same text, or read as Python already)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def test_demo_on_postgresql_fills_only_an_empty_database(pg_server, capsys):
@@ -117,8 +131,8 @@ def test_demo_service_is_plausible(demo_db_path):
                      ).fetchone()[0] > 0
 
 
-def test_demo_auditors_never_audit_their_own_team(demo_db_path):
-    d = store.connect(demo_db_path)
+def test_demo_auditors_never_audit_their_own_team(demo_both):
+    d = store.connect(demo_both)
     clashes = d.execute("""
         SELECT count(*) FROM audits a JOIN episodes e ON e.id = a.episode_id
         JOIN practitioners lp ON lp.id = e.lead_professional_id
@@ -128,12 +142,17 @@ def test_demo_auditors_never_audit_their_own_team(demo_db_path):
     assert clashes == 0
 
 
-def test_demo_refuses_to_fill_a_database_that_has_data(demo_db_path, tmp_path):
+def test_demo_refuses_to_fill_a_database_that_has_data(demo_both, tmp_path):
     import shutil
 
     import pytest
 
-    copy = tmp_path / "copy.db"
-    shutil.copy(demo_db_path, copy)
-    with pytest.raises(store.StoreError, match="already holds"):
-        demo.generate(store.connect(copy), episodes=10)
+    target = demo_both  # refused before anything is written, so the shared store is safe
+    if not store.postgres_url(target):
+        target = tmp_path / "copy.db"
+        shutil.copy(demo_both, target)
+    database = store.connect(target)
+    (logged,) = database.execute("SELECT max(id) FROM change_log").fetchone()
+    with pytest.raises(store.StoreError, match="already holds 400 episodes"):
+        demo.generate(database, episodes=10)
+    assert database.execute("SELECT max(id) FROM change_log").fetchone()[0] == logged

@@ -347,7 +347,8 @@ def write_csv(path, rows):
     return path
 
 
-def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
+def test_feedback_import_reports_bad_rows_and_adds_up(db_both, tmp_path):
+    db = db_both  # the import frame on each back end: rows stamped with the import's number
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS)
     r = service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)
@@ -389,7 +390,8 @@ def test_feedback_import_reports_bad_rows_and_adds_up(db, tmp_path):
     assert len(imp["sha256"]) == 64
 
 
-def test_feedback_import_again_is_unchanged_then_updated(db, tmp_path):
+def test_feedback_import_again_is_unchanged_then_updated(db_both, tmp_path):
+    db = db_both  # the import frame on each back end: rows stamped with the import's number
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS[:2])
     service_user_feedback.import_service_user_feedback(db, path, today=TODAY, rejects_dir=tmp_path)

@@ -245,6 +245,20 @@ def test_a_common_theme_is_shown_in_the_words_of_its_earliest_audit(db):
         {"text": "visit weekly", "count": 2, "redacted": False}]
 
 
+def test_a_childs_name_and_ehm_number_in_a_theme_are_taken_out_on_both_back_ends(db):
+    # the redactor reads every name and EHM number in the store in one string, built by
+    # the database itself (group_concat on SQLite, string_agg on PostgreSQL)
+    add_service(db)
+    add_episode(db, 1, "2026-01-01", ehm_number="QZ-41-EHM")
+    add_rows(db, children=[{"episode_id": 1, "name": "Quorvexa Plantchild"}])
+    for i in (1, 2):
+        add_audit(db, i, 1, "2026-02-01", 2)
+        with store.transaction(db):
+            db["audits"].update(i, {"learning": "Hear Quorvexa first (QZ-41-EHM)"})
+    assert metrics.most_common(db, periods.parse("2026"), "learning") == [
+        {"text": "Hear [name] first ([EHM number])", "count": 2, "redacted": True}]
+
+
 def test_a_past_months_overdue_actions_are_as_they_stood_at_its_end(db):
     add_service(db)
     add_episode(db, 1, "2026-01-01")

@@ -48,12 +48,12 @@ def test_explore_notebook_is_thin_with_a_parameters_cell():
 
 
 @pytest.mark.slow
-def test_explore_notebook_runs_and_shows_the_periods_figures(demo_db_path, tmp_path):
+def test_explore_notebook_runs_and_shows_the_periods_figures(demo_both, tmp_path):
     import papermill
 
     # papermill's -p reads a year as a number: the notebook takes it as the year
     nb = papermill.execute_notebook(str(EXPLORE), str(tmp_path / "explore.ipynb"),
-                                    parameters={"db": str(demo_db_path), "period": 2025},
+                                    parameters={"db": demo_both, "period": 2025},
                                     kernel_name="python3", progress_bar=False,
                                     cwd=str(EXPLORE.parent))
     shown = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))

@@ -788,3 +788,44 @@ def test_the_demo_store_is_the_same_on_both_back_ends(demo_both, demo_db_path):
     finally:
         lite.close()
         either.close()
+
+
+def test_upgrade_brings_a_postgresql_store_up_to_a_newer_ehkit_backing_it_up_first(
+        pg_server, tmp_path, monkeypatch, capsys):
+    """A store made by this ehkit, then an ehkit with one more migration (and its twin)."""
+    import shutil
+
+    url = pg_server.new_database()
+    store.connect(url).close()
+    newer = tmp_path / "migrations"
+    shutil.copytree(store.MIGRATIONS_DIR, newer)
+    last = max(n for n, _, _ in store.migrations())
+    name = f"{last + 10:04d}_agency_notes.sql"
+    (newer / name).write_text("-- A note on each agency\nALTER TABLE agencies ADD COLUMN note "
+                              "TEXT;\n", encoding="utf-8")
+    (newer / "postgresql" / name).write_text("-- A note on each agency\nALTER TABLE agencies "
+                                             "ADD COLUMN note text;\n", encoding="utf-8")
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer)
+    monkeypatch.setattr(postgres, "SCHEMA_DIR", newer / "postgresql")
+    assert cli.main(["init", str(tmp_path / "work")]) == 0
+    monkeypatch.setenv("EHKIT_HOME", str(tmp_path / "work"))
+    capsys.readouterr()
+
+    assert cli.main(["upgrade", "--db", url]) == 0
+    out = capsys.readouterr().out
+    (kept,) = (tmp_path / "work" / "backups").glob("*.dump")
+    assert f"upgraded {url} for ehkit" in out and f"kept in {kept}" in out
+    assert f"{last + 10:04d} agency_notes: A note on each agency" in out
+    database = store.connect(url)
+    try:
+        with store.transaction(database):  # the new column is logged as every other is
+            database.execute("INSERT INTO agencies (name, kind, sector, note) VALUES "
+                             "('Oak Hall', 'partner', 'Health', 'new')")
+        assert check.chain_checks(database) == []
+        (logged,) = database.execute("SELECT new FROM change_log WHERE table_name = 'agencies' "
+                                     "ORDER BY id DESC LIMIT 1").fetchone()
+        assert '"note": "new"' in logged or '"note":"new"' in logged
+    finally:
+        database.close()
+    assert cli.main(["upgrade", "--db", url]) == 0
+    assert "is up to date (ehkit" in capsys.readouterr().out

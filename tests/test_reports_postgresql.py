@@ -82,3 +82,14 @@ def test_a_password_in_the_url_is_not_kept_with_a_failed_notebook(demo_pg, tmp_p
     assert "report = Report(" in kept  # the notebook ran up to the broken cell, on the store
     assert "Sw0rdfish-7" not in kept and "Sw0rdfish-7" not in str(failed.value)
     assert demo_pg in kept  # the URL without the password
+
+
+@pytest.mark.parametrize("argv", [["report", "quarterly"], ["report", "all", "--period", "2026Q3"]])
+def test_a_report_of_a_database_without_a_store_says_how_to_make_one(argv, pg_server, tmp_path,
+                                                                     capsys):
+    url = pg_server.new_database()
+    assert main([*argv, "--db", url, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no ehkit store in" in err and "ehkit copy --from" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -95,13 +95,16 @@ def test_an_audit_not_found_is_one_error_whether_asked_now_or_in_the_history(db)
         history.history(db, "seven")
 
 
-def test_an_episode_is_found_by_id_or_by_ehm_number_the_one_open_on_the_day(db):
+def test_an_episode_is_found_by_id_or_by_ehm_number_the_one_open_on_the_day(db_both):
+    db = db_both  # on each back end: PostgreSQL's = minds letter case, SQLite's NOCASE not
     add_service(db)
     add_episode(db, 1, "2025-01-05", ehm_number="EHM1")
     add_episode(db, 2, "2026-09-01", ehm_number="EHM1")
     assert episodes.find_episode(db, 2) == 2
     assert episodes.find_episode(db, 9) is None
     assert episodes.find_episode(db, " EHM1 ") == 2
+    assert episodes.find_episode(db, "ehm1") == 2  # typed in another case
+    assert episodes.stored_ehm(db, "eHm1") == "EHM1"
     assert episodes.find_episode(db, "EHM1", "2026-05-01") == 1
     assert episodes.find_episode(db, "EHM1", episode_start="2026-09-01") == 2
     assert episodes.episode_info(db, "EHM1")["id"] == 2
