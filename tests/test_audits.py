@@ -8,7 +8,7 @@ import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
-from builders import COUNCIL, add_rows, episode_row
+from builders import COUNCIL, add_rows, episode_row, where
 
 from ehkit import audits, episodes
 from ehkit import db as store
@@ -27,6 +27,12 @@ PEOPLE = [
     (5, "Ivo Kettlewade", "Advanced Practitioner", 2, 1),
     (6, "Orla Fennimore", "Advanced Practitioner", 2, 1),
 ]
+
+
+@pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
 
 
 @pytest.fixture
@@ -428,7 +434,7 @@ def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, tmp_
     from ehkit.forms.audit import AuditForm
 
     ids = many_audits(service)
-    form = AuditForm(tmp_path / "ehkit.db")
+    form = AuditForm(where(service))
     form.refresh()
     f = form.finder
     assert "45 audits found" in f.said.value and "page 1 of 3" in f.said.value
@@ -500,9 +506,18 @@ def test_auditor1_cannot_moderate_and_a_draft_cannot_be_moderated(service):
         audits.moderate(service, draft, 6, {}, {})
 
 
+def refused(db) -> type[Exception]:
+    """The error each back end raises for a row its constraints refuse."""
+    if store.is_postgres(db):
+        import psycopg
+
+        return psycopg.IntegrityError
+    return sqlite3.IntegrityError
+
+
 def test_store_refuses_moderation_without_reason_even_past_the_domain(service):
     audit_id = submitted(service)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(refused(service)):
         service.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
                         " original_grade, moderated_grade) VALUES (?, 'impact', 6,"
                         " '2026-11-10', 2, 3)", [audit_id])
@@ -589,7 +604,7 @@ def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, tmp_
     from ehkit.forms.audit import AuditForm
 
     audit_id = moderated_then_resubmitted(service)
-    form = AuditForm(tmp_path / "ehkit.db")
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)
     mod = form.model.moderation
@@ -640,7 +655,7 @@ def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     from ehkit import cli
 
     audit_id = submitted(service)
-    db_file = service.execute("PRAGMA database_list").fetchone()[2]
+    db_file = where(service)
     out = tmp_path / "records"
     assert cli.main(["audit", "print", str(audit_id), "--db", db_file, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -651,7 +666,7 @@ def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
 def test_serve_is_closed_by_default(service, tmp_path):
     from ehkit import serve
 
-    db_file = service.execute("PRAGMA database_list").fetchone()[2]
+    db_file = where(service)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -757,8 +772,9 @@ def test_moderation_is_read_checked_and_written_in_one_transaction(service, monk
     agrees with the grades the audit holds, never with grades it no longer holds.
     """
     audit_id = submitted(service)
-    auditor = store.connect(tmp_path / "ehkit.db")
-    auditor.conn.execute("PRAGMA busy_timeout = 100")
+    auditor = store.connect(where(service))
+    auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(service)
+                         else "PRAGMA busy_timeout = 100")
     waited = []
     checking = audits.conflict_of_interest
 
@@ -830,7 +846,7 @@ def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tm
     from ehkit.forms.audit import AuditForm
 
     audit_id = submitted(service)
-    form = AuditForm(tmp_path / "ehkit.db")
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)  # the moderator opens it on the form
     auditor_regrades(service, audit_id)
