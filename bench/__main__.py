@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, common, form, report, saving, selection, team
+from . import batch, common, form, postgresql, report, saving, selection, team
 from .common import Figure, Run, say
 
-STEPS = ("report", "batch", "form", "save", "select", "team")
+STEPS = ("report", "batch", "form", "save", "select", "team", "postgresql")
 ALONE = {"import": "select"}  # a part of a step that can be run alone (--only import)
 
 
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                  **({"auditors": 2, "rounds": 1} if args.quick
                                     else {"auditors": args.auditors}),
                                  browsers=args.browsers),
+        "postgresql": lambda: postgresql.run(run, dbs, work(), quick=args.quick,
+                                             repeats=args.repeats),
     }
     say("\n  " + common.header())
     for name in (*STEPS, *ALONE):

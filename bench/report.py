@@ -27,7 +27,7 @@ MAX_GROWTH = 1.5
 MAX_KERNEL_MB = 1024
 
 
-def one(db: Path, notebooks: Path | None) -> dict:
+def one(db: Path | str, notebooks: Path | None) -> dict:
     cmd = [sys.executable, "-m", "bench._one", "report", "--db", str(db), "--period", QUARTER]
     if notebooks:
         cmd += ["--notebooks", str(notebooks)]
@@ -37,7 +37,7 @@ def one(db: Path, notebooks: Path | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(dbs: dict[int, Path], repeats: int) -> dict[int, tuple[list[dict], list[dict]]]:
+def measure(dbs: dict[int, Path | str], repeats: int) -> dict[int, tuple[list[dict], list[dict]]]:
     """{size: (floor runs, report runs)}. Each round runs floor then report at every size,
     so a machine that speeds up or slows down meanwhile affects every size and the floor
     alike: the ratios and the growth compare runs made at the same time."""
@@ -53,8 +53,11 @@ def measure(dbs: dict[int, Path], repeats: int) -> dict[int, tuple[list[dict], l
     return runs
 
 
-def run(run: Run, dbs: dict[int, Path], repeats: int = 3) -> None:
-    say("\n1. Quarterly report (papermill + HTML export) vs floor notebook, same code path")
+def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "") -> None:
+    """``label``: the back end, when not SQLite (PostgreSQL URLs in ``dbs``)."""
+    on = f" on {label}" if label else ""
+    if not label:
+        say("\n1. Quarterly report (papermill + HTML export) vs floor notebook, same code path")
     times: dict[int, float] = {}
     runs = measure(dbs, repeats)
     for size in sorted(dbs):
@@ -68,7 +71,7 @@ def run(run: Run, dbs: dict[int, Path], repeats: int = 3) -> None:
         target = f"<= {MAX_RATIO}x floor (CPU)" if size == REPORT_RATIO_AT else "(context)"
         # each round's own ratio (its floor ran just before), then the median
         ratio = _round_ratio(reports, floors, "cpu_seconds")
-        run.add(Figure(f"report {size:,} episodes, CPU time (median of {repeats})", cpu_r, "s",
+        run.add(Figure(f"report{on} {size:,} episodes, CPU time (median of {repeats})", cpu_r, "s",
                        target, (ratio <= MAX_RATIO) if size == REPORT_RATIO_AT else None,
                        floor=cpu_f, ratio=ratio,
                        note=f"time {r:.1f} s vs floor {f:.1f} s = "
@@ -83,7 +86,7 @@ def run(run: Run, dbs: dict[int, Path], repeats: int = 3) -> None:
         # Each round's own ratio (its two runs are minutes apart at most), then the median: a
         # machine that slows down between rounds moves the medians of the sizes apart, not this.
         growth = _round_ratio(runs[big][1], runs[small][1], "cpu_seconds")
-        run.add(Figure(f"report growth {small:,} -> {big:,} episodes, CPU (median of {repeats})",
+        run.add(Figure(f"report growth{on} {small:,} -> {big:,} episodes, CPU (median of {repeats})",
                        growth, "x", f"<= {MAX_GROWTH}x", growth <= MAX_GROWTH,
                        note=f"time {times[small]:.2f} s -> {times[big]:.2f} s = "
                             f"{_round_ratio(runs[big][1], runs[small][1], 'seconds'):.2f}x"))

@@ -60,31 +60,34 @@ def complete_audit(db, tpl) -> dict:
 def _floor_save(db, audit: dict, next_id: int) -> None:
     from ehkit import db as store
 
-    conn = db.conn
+    from .postgresql import _many
     row = {k: audit[k] for k in ("template", "episode_id", "auditor1_id", "audit_date", "summary",
                                  "overall_grade", "overall_reasons", "learning")}
     with store.acting_as(actor="bench floor"), store.transaction(db):
-        conn.execute(f"INSERT INTO audits (id, {', '.join(row)}) VALUES "
-                     f"(?, {', '.join('?' * len(row))})", [next_id, *row.values()])
-        conn.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?)",
-                         [(next_id, k, a["grade"], a["comment"], a["response"])
-                          for k, a in audit["answers"].items()])
-        conn.executemany("INSERT INTO checklist_answers VALUES (?, ?, ?, ?)",
-                         [(next_id, k, c["status"], c["note"])
-                          for k, c in audit["checklist"].items()])
+        db.conn.execute(f"INSERT INTO audits (id, {', '.join(row)}) VALUES "
+                        f"(?, {', '.join('?' * len(row))})", [next_id, *row.values()])
+        _many(db, "INSERT INTO answers VALUES (?, ?, ?, ?, ?)",
+              [(next_id, k, a["grade"], a["comment"], a["response"])
+               for k, a in audit["answers"].items()])
+        _many(db, "INSERT INTO checklist_answers VALUES (?, ?, ?, ?)",
+              [(next_id, k, c["status"], c["note"]) for k, c in audit["checklist"].items()])
         for n, a in enumerate(audit["actions"], 1):
-            conn.execute("INSERT INTO actions (audit_id, number, action, by_whom, owner_id,"
-                         " due_date) VALUES (?, ?, ?, ?, ?, ?)",
-                         [next_id, n, a["action"], a["by_whom"], a["owner_id"], a["due_date"]])
+            db.conn.execute("INSERT INTO actions (audit_id, number, action, by_whom, owner_id,"
+                            " due_date) VALUES (?, ?, ?, ?, ?, ?)",
+                            [next_id, n, a["action"], a["by_whom"], a["owner_id"],
+                             a["due_date"]])
 
 
-def run(run: Run, db_path: Path, saves: int = 60) -> None:
+def run(run: Run, db_path: Path | str, saves: int = 60, label: str = "") -> None:
+    """``label``: the back end, when not SQLite (a PostgreSQL URL as ``db_path``)."""
     from ehkit import audits
     from ehkit import db as store
     from ehkit import template as templates
 
-    say("\n4. Saving a complete audit into a store holding 100,000+ audits")
-    name = "save a complete audit (save_draft)"
+    on = f" on {label}" if label else ""
+    if not label:
+        say("\n4. Saving a complete audit into a store holding 100,000+ audits")
+    name = f"save a complete audit (save_draft){on}"
     db = store.connect(db_path)
     try:
         held = db["audits"].count
@@ -110,7 +113,7 @@ def run(run: Run, db_path: Path, saves: int = 60) -> None:
         floor, mine, submits = floor[3:], mine[3:], submits[3:]
         p95 = _percentile(mine, 0.95)
         rows = len(audit["answers"]) + len(audit["checklist"]) + len(audit["actions"]) + 1
-        run.add(ratio_figure(f"save_draft median ({saves} saves, {held:,} audits held)", mine,
+        run.add(ratio_figure(f"save_draft median{on} ({saves} saves, {held:,} audits held)", mine,
                              floor, "ms", MAX_RATIO, ceiling=CEILING_MS,
                              note=f"{rows} rows + {rows} change-log rows each"))
         run.add(Figure("  save_draft 95th percentile", p95, "ms", "(printed)", None,

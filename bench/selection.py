@@ -45,11 +45,13 @@ HEADERS = ["EHM number", "Start date", "End date", "Lead agency", "Lead professi
            "Last review date", "Child name", "Child date of birth"]
 
 
-def selection(run: Run, db_path: Path, rounds: int = SELECTION_ROUNDS) -> None:
+def selection(run: Run, db_path: Path | str, rounds: int = SELECTION_ROUNDS,
+              label: str = "") -> None:
+    """``label``: the back end, when not SQLite (a PostgreSQL URL as ``db_path``)."""
     from ehkit import db as store
     from ehkit import sampling
 
-    name = "draw a month's selection"
+    name = "draw a month's selection" + (f" on {label}" if label else "")
     db = store.connect(db_path)
     try:
         n = db["episodes"].count

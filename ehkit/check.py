@@ -40,7 +40,8 @@ from .settings import get as setting
 rules.register_all({
     "DB-UNREADABLE": "the file is not readable as an ehkit store (its start overwritten, cut "
                      "short, a text file, an empty file, another program's database)",
-    "DB-INTEGRITY": "SQLite's integrity check fails: restore the latest good backup",
+    "DB-INTEGRITY": "the database's own integrity check fails (SQLite's integrity_check, "
+                    "PostgreSQL's amcheck or page checksums): restore the latest good backup",
     "DB-FOREIGN-KEY": "a row refers to a row of another table that does not exist",
     "DB-MIGRATION": "a migration's change is in the store but its record is missing, so ehkit "
                     "would refuse to open it",
@@ -79,17 +80,20 @@ class Finding:
 
 
 def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
-          replay: bool = True) -> list[Finding]:
+          replay: bool = True, notes: list[str] | None = None) -> list[Finding]:
     """Every finding for the store (empty when all is well).
 
     ``replay`` also rebuilds every row from the change log and compares it with the data
-    (thorough; reads the whole log). ``today`` decides what is past due.
+    (thorough; reads the whole log). ``today`` decides what is past due. ``notes`` (a list)
+    gets a line on what PostgreSQL's own checks covered and what they could not.
     """
     try:
         access.require(db, "check")
     except sqlite3.DatabaseError:  # a damaged store: the checks below say so
         pass
-    steps = [database_checks, trigger_checks, chain_checks] if store.is_postgres(db) else [
+    steps = [database_checks, lambda d: postgresql_own_checks(
+        d, [] if notes is None else notes, thorough=replay), trigger_checks, chain_checks] \
+        if store.is_postgres(db) else [
         database_checks, migration_checks, trigger_checks, chain_checks]  # PostgreSQL: so far
     steps += [replay_checks] if replay else []
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
@@ -157,6 +161,80 @@ def _postgresql_foreign_key_checks(db) -> list[Finding]:
                 f" {store._q(parent)} AS p WHERE {same}) ORDER BY 1"):
             out.append(Finding("DB-FOREIGN-KEY", f"{table} {key}",
                                f"refers to a row of {parent} that does not exist"))
+    return out
+
+
+# -- PostgreSQL's own checks (where SQLite's integrity_check has no meaning) -------------
+# amcheck is not a trusted extension: only a superuser may create it, and it revokes its
+# functions from PUBLIC, so a login that owns its database but is not a superuser (ehkit's)
+# runs it only once the DBA has done both. pg_amcheck, the command, calls the same functions.
+AMCHECK = {"bt_index_check": "regclass, boolean",
+           "verify_heapam": "regclass, boolean, boolean, text, bigint, bigint"}
+
+
+def _amcheck_grant(login: str) -> str:
+    return ("CREATE EXTENSION IF NOT EXISTS amcheck; " + " ".join(
+        f"GRANT EXECUTE ON FUNCTION {f}({args}) TO {login};" for f, args in AMCHECK.items()))
+
+
+def postgresql_own_checks(db, notes: list[str], *, thorough: bool = True) -> list[Finding]:
+    """PostgreSQL's page checksums (failures it recorded) and amcheck: every table's rows
+    (verify_heapam) and every B-tree index of ehkit's tables (bt_index_check; ``thorough``:
+    each row found in each index too). Adds to ``notes`` what was checked and what could not
+    be, and why; a damaged table or index is a finding, never a raw error."""
+    from .postgres import _psycopg
+
+    out: list[Finding] = []
+    (checksums,) = db.execute("SHOW data_checksums").fetchone()
+    (failed,) = db.execute("SELECT coalesce(checksum_failures, 0) FROM pg_stat_database"
+                           " WHERE datname = current_database()").fetchone()
+    if failed:
+        out.append(Finding("DB-INTEGRITY", "database", f"PostgreSQL found {failed} page(s) "
+                           "whose checksum failed (restore the latest good backup, and ask "
+                           "IT to check the server's disk)"))
+    pages = f"page checksums {checksums}" + (", none failed" if checksums == "on" else (
+        " (IT can turn them on: pg_checksums --enable, the server stopped)"))
+    (login,) = db.execute("SELECT quote_ident(current_user)").fetchone()
+    found = db.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid ="
+                       " e.extnamespace WHERE e.extname = 'amcheck'").fetchone()
+    if found is None:
+        notes.append(f"PostgreSQL's own checks: {pages}; the tables and indexes not checked: "
+                     "amcheck is not installed in this database. Ask your DBA to run, as a "
+                     f"superuser in it: {_amcheck_grant(login)}")
+        return out
+    schema = store._q(found[0])
+    barred = [f for f, args in AMCHECK.items() if not db.execute(
+        "SELECT has_function_privilege(?, 'EXECUTE')",
+        [f"{schema}.{f}({args})"]).fetchone()[0]]
+    if barred:
+        notes.append(f"PostgreSQL's own checks: {pages}; the tables and indexes not checked: "
+                     f"amcheck is installed but ehkit's login {login} may not run "
+                     f"{' or '.join(barred)}. Ask your DBA to run: {_amcheck_grant(login)}")
+        return out
+    tables = [r[0] for r in db.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+        " AND relkind = 'r' ORDER BY 1")]
+    indexes = [r[0] for r in db.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class"
+        " t ON t.oid = i.indrelid JOIN pg_am am ON am.oid = c.relam WHERE t.relnamespace ="
+        " current_schema()::regnamespace AND t.relkind = 'r' AND am.amname = 'btree'"
+        " ORDER BY 1")]
+    checks = [(t, f"SELECT blkno, offnum, msg FROM {schema}.verify_heapam(?::regclass)", [])
+              for t in tables] + [  # an index's check gives nothing, or raises naming it
+        (i, f"SELECT {schema}.bt_index_check(?::regclass, ?)", [thorough]) for i in indexes]
+    for name, sql, more in checks:
+        try:
+            with db.conn.raw.transaction():
+                damage = [r for r in db.execute(sql, [store._q(name), *more]) if len(r) == 3]
+        except _psycopg().Error as e:
+            damage = [(None, None, " ".join(str(e).split())[:300])]
+        out += [Finding("DB-INTEGRITY", name + ("" if blk is None else
+                                                f" page {blk} item {item}"),
+                        f"{msg} (PostgreSQL's amcheck: restore the latest good backup)")
+                for blk, item, msg in damage]
+    notes.append(f"PostgreSQL's own checks: {pages}; amcheck checked {len(tables)} tables and "
+                 f"{len(indexes)} indexes" + (" (and every row in each index)" if thorough else
+                                              " (--quick: not every row in each index)"))
     return out
 
 
@@ -620,8 +698,7 @@ def _council_rules(db: sqlite_utils.Database) -> list[Finding]:
     return out
 
 
-NOT_YET_ON_POSTGRESQL = ("PostgreSQL's own check of its files (pg_amcheck, IT's to run) and "
-                         "the migrations' records")
+NOT_YET_ON_POSTGRESQL = "the migrations' records"
 
 
 # -- for the command -------------------------------------------------------------------
@@ -641,7 +718,8 @@ def run(path=None, *, replay: bool = True, today: dt.date | None = None,
         out("1 problem(s) found")
         return 1
     try:
-        findings = check(database, today=today, replay=replay)
+        notes: list[str] = []
+        findings = check(database, today=today, replay=replay, notes=notes)
         # A PostgreSQL store has no folder beside it for anchors: note its head elsewhere.
         anchor_file = None if store.is_postgres(database) else anchors.default_file(
             store.db_path(path))
@@ -666,6 +744,8 @@ def run(path=None, *, replay: bool = True, today: dt.date | None = None,
                 "applied to this store; any other ehkit command applies them)")
         out(f"change log: {n:,} rows, chain head {n}:{h or '-'} (note it to detect a rewritten "
             "log: ehkit check --against ID:HASH)")
+        for note in notes:
+            out(f"({note})")
         if store.is_postgres(database):
             out(f"(not yet checked on PostgreSQL: {NOT_YET_ON_POSTGRESQL})")
         elif not any(f.code.startswith(("DB-", "LOG-")) for f in findings):

@@ -132,3 +132,93 @@ def test_a_bulk_insert_must_add_rows_after_the_last_one(bulk):
         store.bulk_insert(db, "children", ["id", "episode_id", "name"], [(0, 1, "Low Id")])
     with pytest.raises(RuntimeError, match="inside store.transaction"):
         store.bulk_insert(db, "children", ["episode_id", "name"], [(1, "No Transaction")])
+
+
+# -- on both back ends: a table keyed by two columns (answers), logged the same ---------------
+def bulk_answers(where, monkeypatch) -> list[tuple]:
+    """Three audits' answers, put in by two bulk inserts in one transaction (4 rows a
+    change-log row), in the template's order, not the key's; gives the bulk log rows."""
+    monkeypatch.setattr(store, "BULK_CHUNK", 4)
+    db = store.connect(where)
+    try:
+        base_rows(db)
+        whole = complete_audit()
+        whole["audit"].update(created_at="2026-03-02T09:00:00Z", updated_at="2026-03-02T09:00:00Z")
+        answers = [(i, a["key"], a["grade"], a["comment"] and f"{a['comment']} \u2014 'ok' %s",
+                    a["response"]) for i in (3, 1, 2) for a in reversed(whole["answers"])]
+        with store.acting_as(actor="loader"), store.transaction(db):
+            store.bulk_insert(db, "audits", ["id", *whole["audit"]],
+                              [(i, *whole["audit"].values()) for i in (1, 2, 3)])
+            for part in (answers[:7], answers[7:]):
+                store.bulk_insert(db, "answers", ["audit_id", "key", "grade", "comment",
+                                                  "response"], part)
+        assert check.check(db) == []
+        replayed, problems = check.replay(db, "answers")
+        stored = {f"{r['audit_id']}/{r['key']}": dict(r) for r in db.query("SELECT * FROM answers")}
+        assert problems == [] and replayed == stored and len(stored) == len(answers)
+        return [(r["table_name"], r["actor"], r["new"]) for r in db.query(
+            "SELECT * FROM change_log WHERE row_key IS NULL ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_a_bulk_insert_into_answers_is_logged_the_same_on_both(pg_server, tmp_path,
+                                                                monkeypatch, capsys):
+    from ehkit import cli
+
+    lite = bulk_answers(tmp_path / "ehkit.db", monkeypatch)
+    url = pg_server.new_database()
+    pg = bulk_answers(url, monkeypatch)
+    assert pg == lite  # the same JSON, row for row, in the order the rows went in
+    n = len(complete_audit()["answers"]) * 3
+    answers = [json.loads(new) for table, _, new in pg if table == "answers"]
+    assert len(answers) == -(-7 // 4) + -(-(n - 7) // 4)  # each bulk insert chunked alone
+    assert [row[:2] for a in answers for row in a["rows"]][:2] == [
+        [3, complete_audit()["answers"][-1]["key"]], [3, complete_audit()["answers"][-2]["key"]]]
+    assert cli.main(["check", "--db", url]) == 0
+    assert "no problems found" in capsys.readouterr().out
+
+
+def test_on_postgresql_a_failed_bulk_insert_into_answers_leaves_nothing(pg_server):
+    import psycopg
+
+    db = store.connect(pg_server.new_database())
+    try:
+        base_rows(db)
+        whole = complete_audit()
+        with store.transaction(db):
+            store.bulk_insert(db, "audits", ["id", *whole["audit"]], [(1, *whole["audit"].values())])
+        before = db.execute("SELECT count(*) FROM change_log").fetchone()[0]
+        rows = [(1, "pre_eha", 2), (1, "voice_of_child", 9)]  # the second: off the scale
+        with pytest.raises(psycopg.errors.CheckViolation), store.transaction(db):
+            store.bulk_insert(db, "answers", ["audit_id", "key", "grade"], rows)
+        assert db.execute("SELECT count(*) FROM change_log").fetchone()[0] == before
+        assert db["answers"].count == 0 and check.trigger_checks(db) == []
+        with store.transaction(db):  # the same connection loads again, its helpers gone
+            store.bulk_insert(db, "answers", ["audit_id", "key", "grade"], rows[:1])
+        assert db["answers"].count == 1 and check.chain_checks(db) == []
+        assert check.replay_checks(db) == [] and check.trigger_checks(db) == []
+    finally:
+        db.close()
+
+
+def test_the_demos_bulk_loads_are_logged_alike_on_both(pg_server, tmp_path):
+    """`ehkit demo` on each back end: every table's bulk load, answers and checklist included
+    (keyed by the audit and a key), in the same change-log rows holding the same JSON."""
+    import datetime as dt
+
+    from ehkit import demo
+
+    logs = []
+    for where in (tmp_path / "demo.db", pg_server.new_database()):
+        db = store.connect(where)
+        try:
+            demo.generate(db, episodes=120, seed=3, until=dt.date(2026, 10, 31))
+            logs.append([(r["table_name"], r["new"]) for r in db.query(
+                "SELECT table_name, new FROM change_log WHERE row_key IS NULL ORDER BY id")])
+            assert check.chain_checks(db) == [] and check.replay_checks(db) == []
+        finally:
+            db.close()
+    assert logs[0] == logs[1]
+    answers = [json.loads(new) for table, new in logs[1] if table == "answers"]
+    assert answers and sum(len(a["rows"]) for a in answers) > 1000
