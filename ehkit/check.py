@@ -92,9 +92,9 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
     except sqlite3.DatabaseError:  # a damaged store: the checks below say so
         pass
     steps = [database_checks, lambda d: postgresql_own_checks(
-        d, [] if notes is None else notes, thorough=replay), trigger_checks, chain_checks] \
-        if store.is_postgres(db) else [
-        database_checks, migration_checks, trigger_checks, chain_checks]  # PostgreSQL: so far
+        d, [] if notes is None else notes, thorough=replay), migration_checks, trigger_checks,
+        chain_checks] if store.is_postgres(db) else [
+        database_checks, migration_checks, trigger_checks, chain_checks]
     steps += [replay_checks] if replay else []
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
     steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
@@ -299,7 +299,8 @@ def _pending(db: sqlite_utils.Database) -> list[tuple[int, str, Path]]:
 
 
 def migration_checks(db: sqlite_utils.Database) -> list[Finding]:
-    """A migration not recorded must still apply: try each on a copy of the schema alone.
+    """A migration not recorded must still apply: try each where nothing is kept (SQLite: on
+    a copy of the schema alone; PostgreSQL: in a transaction rolled back).
 
     One that fails (``duplicate column name``) is in the store without its record, and
     ehkit would refuse to open the store to migrate it.
@@ -307,6 +308,17 @@ def migration_checks(db: sqlite_utils.Database) -> list[Finding]:
     pending = _pending(db)
     if not pending:
         return []
+    tried = _tried_on_postgresql if store.is_postgres(db) else _tried_on_sqlite
+    if failed := tried(db, pending):
+        (number, name), why = failed
+        return [Finding("DB-MIGRATION", f"migration {number:04d} ({name})", (
+            f"not recorded as applied, yet it cannot be applied ({why}): its change is "
+            "in the store without its record, and ehkit will refuse to open it. "
+            f"{store.RESTORE_ADVICE.capitalize()}"))]
+    return []
+
+
+def _tried_on_sqlite(db, pending) -> tuple[tuple[int, str], str] | None:
     schema = sqlite3.connect(":memory:", isolation_level=None)
     try:
         for (sql,) in db.conn.execute(
@@ -318,13 +330,39 @@ def migration_checks(db: sqlite_utils.Database) -> list[Finding]:
                 for statement in store._statements(f.read_text(encoding="utf-8")):
                     schema.execute(statement)
             except sqlite3.DatabaseError as e:
-                return [Finding("DB-MIGRATION", f"migration {number:04d} ({name})", (
-                    f"not recorded as applied, yet it cannot be applied ({e}): its change is "
-                    "in the store without its record, and ehkit will refuse to open it. "
-                    f"{store.RESTORE_ADVICE.capitalize()}"))]
+                return (number, name), str(e)
     finally:
         schema.close()
-    return []
+    return None
+
+
+def _tried_on_postgresql(db, pending) -> tuple[tuple[int, str], str] | None:
+    """Its DDL is transactional: each twin run in one transaction that is then rolled back
+    (``ehkit check`` opens the store read-only; this transaction alone may write)."""
+    import psycopg
+
+    from . import postgres
+
+    for number, name, f in pending:
+        twin = postgres.SCHEMA_DIR / f.name
+        if not twin.exists():
+            return (number, name), (
+                "the schema PostgreSQL stores are made from holds it already"
+                if number <= postgres.baseline_number() else "it has no PostgreSQL version")
+    failed = None
+    try:
+        with db.conn.raw.transaction():
+            db.execute("SET TRANSACTION READ WRITE")
+            for number, name, f in pending:
+                try:
+                    db.execute((postgres.SCHEMA_DIR / f.name).read_text(encoding="utf-8"))
+                except psycopg.Error as e:
+                    failed = (number, name), " ".join(str(e).split())
+                    break
+            raise psycopg.Rollback()  # always: nothing tried is kept
+    except psycopg.Error as e:  # the transaction itself refused (a standby, say)
+        failed = failed or ((pending[0][0], pending[0][1]), " ".join(str(e).split()))
+    return failed
 
 
 def chain_checks(db: sqlite_utils.Database) -> list[Finding]:

@@ -97,3 +97,49 @@ def test_a_damaged_index_is_a_finding_naming_it_not_a_raw_error(own_server, caps
         assert {f.where for f in check.check(db) if f.code == "DB-INTEGRITY"} == {"agencies_pkey"}
     finally:
         db.close()
+
+
+# -- the migrations' records, as on SQLite ---------------------------------------------
+def test_a_migration_in_the_store_without_its_record_is_reported(pg_server, capsys):
+    url = pg_server.new_database()
+    store.connect(url).close()
+    number, name, _ = store.migrations()[-1]
+    with psycopg.connect(url, autocommit=True) as dba:
+        dba.execute("DELETE FROM schema_migrations WHERE number = %s", [number])
+    assert cli.main(["check", "--db", url, "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert f"DB-MIGRATION  migration {number:04d} ({name}): not recorded as applied" in out
+    assert "holds it already" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("twin, found", [
+    ("ALTER TABLE agencies ADD COLUMN sector text;", 'column "sector" of relation "agencies" '
+                                                     "already exists"),
+    ("ALTER TABLE agencies ADD COLUMN note text;", None),
+])
+def test_a_later_migration_not_yet_applied_is_tried_and_nothing_is_kept(
+        twin, found, pg_server, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ehkit import postgres
+
+    url = pg_server.new_database()
+    store.connect(url).close()
+    newer = tmp_path / "migrations"
+    shutil.copytree(store.MIGRATIONS_DIR, newer)
+    name = f"{store.migrations()[-1][0] + 10:04d}_agency_column.sql"
+    (newer / name).write_text(f"-- An agency column\n{twin}\n", encoding="utf-8")
+    (newer / "postgresql" / name).write_text(f"-- An agency column\n{twin}\n", encoding="utf-8")
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer)
+    monkeypatch.setattr(postgres, "SCHEMA_DIR", newer / "postgresql")
+    reader = store.connect(url, read_only=True)
+    findings = check.migration_checks(reader)
+    reader.close()
+    if found:
+        assert len(findings) == 1 and found in findings[0].message
+    else:
+        assert findings == []
+    with psycopg.connect(url) as dba:
+        columns = [c for (c,) in dba.execute("SELECT column_name FROM information_schema.columns"
+                                             " WHERE table_name = 'agencies'")]
+    assert "note" not in columns and columns.count("sector") == 1  # nothing tried was kept
