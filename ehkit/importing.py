@@ -597,5 +597,7 @@ def finish(db: sqlite_utils.Database, f: File, summary: ImportSummary,
     finally:
         if cache is not None:
             db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+    if pg:
+        importing_pg.after_import(db, summary.inserted + summary.updated)
     summary.rejects_file = _write_rejects(f, summary.problems, rejects_dir)
     return summary

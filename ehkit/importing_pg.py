@@ -19,3 +19,17 @@ def defer_import_stamps(db) -> None:
         " AND condeferrable ORDER BY conname")]
     if names:
         db.execute(f"SET CONSTRAINTS {', '.join(map(store._q, names))} DEFERRED")
+
+
+# At least this many rows written and the planner's statistics are gathered at once, as
+# SQLite's import rebuilds its indexes from 1,000 new rows on.
+BULK = 1000
+
+
+def after_import(db, written: int) -> None:
+    """A big import leaves PostgreSQL's statistics gathered (autovacuum's come a minute or so
+    later): a report run straight after is planned for the rows there."""
+    from . import postgres
+
+    if written >= BULK:
+        postgres.gather_statistics(db)

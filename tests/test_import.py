@@ -564,8 +564,13 @@ def test_an_import_that_doubles_the_store_keeps_every_index_as_it_was(known, tmp
                               rejects_dir=tmp_path, today=TODAY)
     assert counts(s) == (1200, 1200, 0, 0, 0)
     assert indexes() == before and len(before) >= 3
-    if pg:  # PostgreSQL keeps its indexes through the import: nothing more to prove there
+    if pg:  # PostgreSQL keeps its indexes through the import, and gathers its statistics
         assert known["children"].count == 1200
+        for table in ("episodes", "children"):
+            assert known.execute(
+                "SELECT s.last_analyze IS NOT NULL, c.reltuples FROM pg_stat_user_tables s JOIN "
+                "pg_class c ON c.oid = s.relid WHERE s.relname = ?", [table]).fetchone() == (
+                    True, 1200), table
         return
     assert known.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     plan = " ".join(r[-1] for r in known.conn.execute(
