@@ -102,8 +102,22 @@ class Connection:
 
     def __init__(self, raw):
         self.raw = raw
+        self.named = None  # the acting_as the open transaction's settings name (transaction)
+
+    def name_actor(self) -> None:
+        """Name the person again when an ``acting_as`` inside the transaction changed them:
+        SQLite's triggers ask for the person at each write, so the log names them alike."""
+        acting = store._acting.get()
+        if acting is not self.named and self.in_transaction:
+            who = store.current_actor()
+            self.raw.execute("SELECT set_config('ehkit.user', %s, true), set_config("
+                             "'ehkit.actor', %s, true), set_config('ehkit.reason', %s, true)",
+                             (store._text(who.user), store._text(who.actor) or "",
+                              store._text(who.reason) or ""))
+            self.named = acting
 
     def execute(self, sql: str, params=None):
+        self.name_actor()
         if not params:
             return self.raw.execute(sql)
         return self.raw.execute(placeholders(sql, isinstance(params, dict)), params)
@@ -111,6 +125,7 @@ class Connection:
     def executemany(self, sql: str, rows):
         """sqlite3's executemany: psycopg sends the rows in a pipeline, not one round trip each."""
         rows = list(rows)
+        self.name_actor()
         cur = self.raw.cursor()
         if rows:
             first = rows[0]
@@ -183,6 +198,7 @@ class Table:
         pk = self._pk
         if replace and all(c in row for c in pk):
             self.delete([row[c] for c in pk])
+        self.db.conn.name_actor()
         key = self.db.conn.raw.execute(
             self._sql(list(row), f" RETURNING {', '.join(map(store._q, pk))}"),
             list(row.values())).fetchone()
@@ -241,6 +257,7 @@ class Table:
     def _many(self, rows: list[dict], tail: str = "") -> None:
         columns = list(dict.fromkeys(c for r in rows for c in r))
         if rows:
+            self.db.conn.name_actor()
             self.db.conn.raw.cursor().executemany(self._sql(columns, tail),
                                                   [[r.get(c) for c in columns] for r in rows])
 
@@ -346,14 +363,11 @@ def transaction(db: Database) -> Iterator[Database]:
         with raw.transaction():
             yield db
         return
-    who = store.current_actor()
     try:
         with raw.transaction():
-            raw.execute("SELECT pg_advisory_xact_lock(%s), set_config('ehkit.user', %s, true),"
-                        " set_config('ehkit.actor', %s, true), set_config('ehkit.reason', %s,"
-                        " true)",
-                        (WRITER_LOCK, store._text(who.user), store._text(who.actor) or "",
-                         store._text(who.reason) or ""))
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            db.conn.named = object()  # none named yet: the first write names the person
+            db.conn.name_actor()
             yield db
     except _psycopg().Error as e:
         if (mapped := person_error(e)) is e:
