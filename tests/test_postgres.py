@@ -305,7 +305,7 @@ def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
     assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
 
 
-@pytest.mark.parametrize("argv", [["actions", "overdue"], ["audit", "print", "1"]])
+@pytest.mark.parametrize("argv", [["actions", "overdue"], ["letter", "1"]])
 def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
     monkeypatch.setenv("EHKIT_DB", "postgresql://ehkit@/anywhere?host=/nonexistent")
     assert cli.main(argv) == 2
