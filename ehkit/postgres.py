@@ -38,8 +38,10 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   as SQLite's are), with the same hash chain as :func:`ehkit.db.chain_hash`, so ``ehkit
   check`` verifies both with the same Python. The log refuses UPDATE, DELETE and TRUNCATE.
   The person comes from :func:`transaction`, which names them in the transaction's settings
-  (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``); ehkit connects with a login of its
-  own, and a change made outside ehkit is logged under the database login.
+  (``ehkit.user``, ``ehkit.actor``, ``ehkit.reason``), named again at the next write when an
+  ``acting_as`` inside the transaction changes them (as SQLite's triggers ask); ehkit
+  connects with a login of its own, and a change made outside ehkit is logged under the
+  database login.
   A bulk insert is logged together in the same JSON as on SQLite, into a table keyed by
   ``id`` (:func:`inserts_set_aside`).
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
