@@ -250,7 +250,7 @@ def cases_seen(me: Person) -> tuple[str, dict]:
     if me.may("see_all_cases"):
         return "SELECT id FROM episodes", {}
     if me.practitioner_id is None or not me.may("see_own_cases"):
-        return "SELECT NULL WHERE FALSE", {}
+        return "SELECT CAST(NULL AS INTEGER) WHERE FALSE", {}  # typed: PostgreSQL compares ids
     return ("SELECT episode_id FROM selections WHERE auditor_id = :me"
             " UNION SELECT episode_id FROM audits WHERE auditor1_id = :me OR auditor2_id = :me"
             " OR (:moderating AND status != 'draft' AND auditor1_id <> :me AND"

@@ -162,13 +162,14 @@ def completion(db: sqlite_utils.Database, start, end) -> dict:
     p = {"start": start.isoformat(), "end": end.isoformat()}
     due, on_time, late = db.execute(
         """SELECT count(*),
-                  coalesce(sum(a.completed_date <= a.due_date), 0),
-                  coalesce(sum(a.completed_date > a.due_date AND a.completed_date <= :end), 0)
-           FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id
-           WHERE a.due_date BETWEEN :start AND :end""", p).fetchone()
+                  coalesce(sum(CASE WHEN a.completed_date <= a.due_date THEN 1 ELSE 0 END), 0),
+                  coalesce(sum(CASE WHEN a.completed_date > a.due_date
+                                     AND a.completed_date <= :end THEN 1 ELSE 0 END), 0)
+           FROM actions a CROSS JOIN counted_audits au
+           WHERE au.id = a.audit_id AND a.due_date BETWEEN :start AND :end""", p).fetchone()
     done_in_period = db.execute(
-        """SELECT count(*) FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id
-           WHERE a.completed_date BETWEEN :start AND :end""",
+        """SELECT count(*) FROM actions a CROSS JOIN counted_audits au
+           WHERE au.id = a.audit_id AND a.completed_date BETWEEN :start AND :end""",
         p).fetchone()[0]
     return {
         "due": due,
@@ -288,18 +289,19 @@ def format_overdue(rows: list[dict], on) -> str:
 
 def filter_choices(db: sqlite_utils.Database) -> dict[str, list[tuple[str, object]]]:
     """The choices of the tracker's filters: owners, teams, agencies and due months."""
-    listed = "FROM actions a CROSS JOIN counted_audits au ON au.id = a.audit_id"
+    listed = "FROM actions a CROSS JOIN counted_audits au"  # its condition: each WHERE
+    team = "coalesce(o.team, lp.team)"  # PostgreSQL's WHERE knows no column alias
     return {
         "owners": owners(db),
         "teams": [(r[0], r[0]) for r in db.execute(
-            f"SELECT DISTINCT coalesce(o.team, lp.team) AS t {listed} JOIN episodes e"
+            f"SELECT DISTINCT {team} AS t {listed} JOIN episodes e"
             " ON e.id = au.episode_id LEFT JOIN practitioners o ON o.id = a.owner_id"
             " LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id"
-            " WHERE t IS NOT NULL ORDER BY t")],
+            f" WHERE au.id = a.audit_id AND {team} IS NOT NULL ORDER BY t")],
         "agencies": [(r[1], r[0]) for r in db.execute("SELECT id, name FROM agencies ORDER BY name")],
         "months": [(r[0], r[0]) for r in db.execute(
-            f"SELECT DISTINCT substr(a.due_date, 1, 7) AS m {listed} WHERE m IS NOT NULL "
-            "ORDER BY m DESC")],
+            f"SELECT DISTINCT substr(a.due_date, 1, 7) AS m {listed} WHERE au.id = a.audit_id"
+            " AND a.due_date IS NOT NULL ORDER BY m DESC")],
     }
 
 

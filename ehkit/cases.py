@@ -9,10 +9,12 @@ the columns the file speaks for, the rows checked (every rule's code in the regi
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import gc
 import itertools
+import operator
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -253,22 +255,19 @@ class _Columns:
 
 
 def _columns(f: File, fields: Iterable[str]) -> _Columns:
-    width = max(f.found.values()) + 1
-    pad = [None if f.typed else ""] * width
-    by_index = list(zip(*[c[:width] if len(c) >= width else [*c, *pad[len(c):]]
-                          for _, c in f.rows], strict=True)) or [()] * width
-    blank = [""] * len(f.rows)
+    by_index = f.columns(max(f.found.values()) + 1)
+    blank = [""] * len(f.numbers)
     raw, text = {}, {}
     for k in fields:
         if k not in f.found:
             raw[k] = text[k] = blank
         elif f.typed:
-            raw[k] = list(by_index[f.found[k]])
+            raw[k] = by_index[f.found[k]]
             text[k] = [cell_text(v) for v in raw[k]]
         else:  # a CSV's cells are text: the trimmed text is the raw value too
             column = by_index[f.found[k]]
-            raw[k] = text[k] = list(column) if f.trimmed else [v.strip() for v in column]
-    return _Columns([n for n, _ in f.rows], raw, text, f.typed)
+            raw[k] = text[k] = column if f.trimmed else [v.strip() for v in column]
+    return _Columns(f.numbers, raw, text, f.typed)
 
 
 class _Found:
@@ -296,13 +295,19 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
     """``fn`` once per distinct combination of the columns' values (an export repeats the same
     dates, agencies, people and words thousands of times): the results, and for each row the
     index of its result."""
-    keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
+    keys, codes = _distinct(columns[0] if len(columns) == 1 else
+                            list(zip(*columns, strict=True)))
+    return [fn(k) for k in keys] if len(columns) == 1 else [fn(*k) for k in keys], codes
+
+
+def _distinct(keys: list) -> tuple[list, np.ndarray]:
+    """The distinct keys in the order first met, and for each row the index of its key."""
     n = len(keys)
     first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
     rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
     index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
     index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
-    return [fn(k) for k in first] if len(columns) == 1 else [fn(*k) for k in first], index[rows]
+    return list(first), index[rows]
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -341,9 +346,11 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     """BAD_DATE and IMPOSSIBLE_DATE: each distinct cell read once."""
     raw = cols.raw[fld]
     if cols.typed:  # keyed by type too: an Excel True is not the serial 1
-        dates, codes = _by_distinct(lambda _, v: _date_or_bad(v), list(map(type, raw)), raw)
+        texts, codes = _distinct(list(zip(map(type, raw), raw, strict=True)))
+        dates = [_date_or_bad(v) for _, v in texts]
     else:
-        dates, codes = _by_distinct(_date_or_bad, raw)
+        texts, codes = _distinct(raw)
+        dates = list(map(_date_or_bad, texts))
     failing = [i for i, d in enumerate(dates) if isinstance(d, Bad)]
     if failing:
         for i in np.flatnonzero(np.isin(codes, failing)):
@@ -351,7 +358,11 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     ok = [d if isinstance(d, dt.date) else None for d in dates]
     day = np.array([d.toordinal() if d else 0 for d in ok], dtype=np.int64)[codes]
     blank = np.array([d is None for d in dates], dtype=bool)[codes]
-    return _Dates(day, _spread([d.isoformat() if d else None for d in ok], codes), blank)
+    iso = [d.isoformat() if d else None for d in ok]
+    if not cols.typed and not failing and iso == [t or None for t in texts]:
+        # every cell written as the store writes it (most exports): the column itself
+        return _Dates(day, [t or None for t in raw] if None in iso else raw, blank)
+    return _Dates(day, _spread(iso, codes), blank)
 
 
 # The rules between an episode row's values, each a function over whole columns that says,
@@ -494,10 +505,16 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         except Bad as e:
             return None, (("team_manager_id" if id_text else "team_manager", e),)
 
-    lead = _checked(found, *_by_distinct(lead_of, text["lead_professional"],
-                                         text["lead_professional_id"], own))
-    manager = _checked(found, *_by_distinct(manager_of, text["team_manager"],
-                                            text["team_manager_id"], own))
+    def person(of: Callable, name: str, id_field: str) -> list:
+        """Each row's practitioner; a file without the name column gives them by id alone,
+        and the row's agency matters only for a name: keyed by the id's text (a column
+        hashed, not tuples of three)."""
+        if name in present:
+            return _checked(found, *_by_distinct(of, text[name], text[id_field], own))
+        return _checked(found, *_by_distinct(lambda t: of("", t, None), text[id_field]))
+
+    lead = person(lead_of, "lead_professional", "lead_professional_id")
+    manager = person(manager_of, "team_manager", "team_manager_id")
 
     def began_of(word: str):  # UNKNOWN_VALUE, MISSING_VALUE (None: the store's default)
         word = word or defaults.get("began_as", "")
@@ -544,7 +561,9 @@ def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, pre
         "last_review_date": d["last_review_date"].iso,
     }
     keys = list(zip(text["ehm_number"], d["start_date"].iso, strict=True))
-    valid = [i for i in range(len(cols.rows)) if i not in found.bad_rows]
+    bad = found.bad_rows
+    valid = [i for i in range(len(cols.rows)) if i not in bad] if bad else \
+        list(range(len(cols.rows)))
     return _Checked(values, keys, children, new_agencies, valid)
 
 
@@ -566,6 +585,14 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     return [(n, b) if n else None for n, b in zip(names, dob, strict=True)]
 
 
+_NAME, _BIRTH = operator.itemgetter(0), operator.itemgetter(1)  # of a row's child
+
+
+def _gather(column: list, rows: list[int]) -> list:
+    """The column's values at these rows, in C."""
+    return list(map(column.__getitem__, rows))
+
+
 def _speaks_for(present: set) -> set:
     """The store columns this file speaks for (others are left as stored on an update)."""
     speaks = {c for c in EPISODE_COLUMNS if c in present} | {"lead_agency_id"}
@@ -582,29 +609,38 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
                         speaks: set) -> tuple[dict[tuple, int], list[int]]:
     """Rows of the same episode (one per child) as one episode, set by its first row:
     DUPLICATE_ROW for a copy of an earlier row, DUPLICATE_DIFFERS for other episode details.
-    Returns {episode key: its first row} and the rows accepted, in file order."""
+    Returns {episode key: its first row} and the rows accepted, in file order.
+
+    Each row's first copy and its episode's first row are found in one pass each in C (a
+    dictionary's setdefault mapped over the rows); only the rows that share an episode with
+    an earlier one have their details compared, as whole tuples."""
+    values, keys, valid = checked.values, checked.keys, checked.valid
     wholes = list(zip(*(cols.text[k] for k in names), strict=True))
-    values, keys = checked.values, checked.keys
-    columns = [values[c] for c in sorted(speaks)]
     seen: dict[tuple, int] = {}
-    episodes: dict[tuple, int] = {}
+    copy_of = list(map(seen.setdefault, map(wholes.__getitem__, valid), valid))
+    episodes: dict[tuple, int] = {}  # (a copy's episode is its original's: no new key)
+    first_of = list(map(episodes.setdefault, map(keys.__getitem__, valid), valid))
+    later = [(i, f) for i, c, f in zip(valid, copy_of, first_of, strict=True)
+             if c == i and f != i]
+    details = list(zip(*(values[c] for c in sorted(speaks)), strict=True)) if later else []
+    differs = set(itertools.compress((i for i, _ in later), map(
+        operator.ne, (details[f] for _, f in later), (details[i] for i, _ in later))))
+    if not differs and len(seen) == len(valid):  # no copies, no differences: every row
+        return episodes, list(valid)
     accepted: list[int] = []
-    for i in checked.valid:
-        j = seen.setdefault(wholes[i], i)
-        if j != i:
-            found.add(i, "", Bad("DUPLICATE_ROW", f"same as row {cols.rows[j]}"))
-            continue
-        first = episodes.setdefault(keys[i], i)
-        if first != i and any(c[first] != c[i] for c in columns):
+    for i, c, f in zip(valid, copy_of, first_of, strict=True):
+        if c != i:
+            found.add(i, "", Bad("DUPLICATE_ROW", f"same as row {cols.rows[c]}"))
+        elif i in differs:
             # name the export's column and show its words, not the store's ids
-            differs = [k for k in sorted(speaks) if values[k][first] != values[k][i]]
-            fields = list(dict.fromkeys(next((f for f in (FILE_FIELD.get(k, k), k)
-                                              if f in names), k) for k in differs))
-            was = cols.text[fields[0]][first] if fields[0] in names else ""
-            found.add(i, fields[0], Bad("DUPLICATE_DIFFERS", f"row {cols.rows[first]} has "
-                                         f"{was!r}; differs in " + ", ".join(fields)))
-            continue
-        accepted.append(i)
+            differ = [k for k in sorted(speaks) if values[k][f] != values[k][i]]
+            fields = list(dict.fromkeys(next((x for x in (FILE_FIELD.get(k, k), k)
+                                              if x in names), k) for k in differ))
+            was = cols.text[fields[0]][f] if fields[0] in names else ""
+            found.add(i, fields[0], Bad("DUPLICATE_DIFFERS", f"row {cols.rows[f]} has "
+                                        f"{was!r}; differs in " + ", ".join(fields)))
+        else:
+            accepted.append(i)
     return episodes, accepted
 
 
@@ -712,9 +748,13 @@ def _episode_changes(conn, checked: _Checked, episodes: dict[tuple, int], stored
                      speaks: set) -> _EpisodeChanges:
     """New episodes a column at a time; stored ones updated in what the file speaks for."""
     values, keys = checked.values, checked.keys
-    new = [i for key, i in episodes.items() if key not in stored]
     next_id = (conn.execute("SELECT max(id) FROM episodes").fetchone()[0] or 0) + 1
-    ids = {keys[i]: next_id + n for n, i in enumerate(new)}
+    if stored:
+        new = [i for key, i in episodes.items() if key not in stored]
+        ids = {keys[i]: next_id + n for n, i in enumerate(new)}
+    else:  # none stored: every episode new, numbered in the file's order (in C)
+        new = list(episodes.values())
+        ids = dict(zip(episodes, range(next_id, next_id + len(new)), strict=True))
     status = dict.fromkeys(ids, "inserted")  # episode key -> inserted / updated / unchanged
     updates = []
     for key, old in stored.items():
@@ -737,12 +777,21 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     ids, status = changes.ids, changes.status
     new = [i for i in accepted if keys[i] not in stored] if stored else accepted
     # A new episode's rows: each distinct child inserted once, at its first row, which counts
-    # as inserted, as does the episode's first row; its other rows are unchanged.
-    firsts = {(keys[i], norm(children[i][0]), children[i][1]): i
-              for i in reversed(new) if children[i]}
-    inserted = set(changes.new).union(firsts.values())
-    counts = {"inserted": len(inserted), "updated": 0, "unchanged": len(new) - len(inserted)}
-    child_inserts = [(i, (ids[keys[i]], *children[i])) for i in firsts.values()]
+    # as inserted, as does the episode's first row; its other rows are unchanged. (Each
+    # row's child found by a dictionary's setdefault mapped over the rows, in C.)
+    kids = [i for i in new if children[i]] if None in children else new
+    kid = _gather(children, kids)
+    firsts: dict[tuple, int] = {}
+    collections.deque(map(firsts.setdefault, zip(
+        _gather(keys, kids), map(norm, map(_NAME, kid)), map(_BIRTH, kid), strict=True), kids),
+        maxlen=0)
+    first_rows = list(firsts.values())  # in file order
+    inserted = len(set(changes.new).union(first_rows))
+    counts = {"inserted": inserted, "updated": 0, "unchanged": len(new) - inserted}
+    kid = _gather(children, first_rows)
+    new_children = list(zip(map(ids.__getitem__, _gather(keys, first_rows)), map(_NAME, kid),
+                            map(_BIRTH, kid), strict=True))
+    child_inserts: list[tuple[int, tuple]] = []  # stored episodes' new children, by row
     child_updates = []
     old = [i for i in accepted if keys[i] in stored] if stored else []
     in_file: dict[tuple, set] = {}
@@ -770,7 +819,11 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
         counts[row_status] += 1
     for what, n in counts.items():
         setattr(summary, what, n)
-    return [child for _, child in sorted(child_inserts)], child_updates
+    if not child_inserts:
+        return new_children, child_updates
+    return [child for _, child in sorted([*zip(first_rows, new_children, strict=True),
+                                          *child_inserts])], \
+        child_updates
 
 
 def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_inserts: list,
@@ -782,10 +835,9 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
         # case-system export of 200,000 rows would otherwise write 200,000 chained
         # change-log rows.
         if new:
-            columns = [range(next_id, next_id + len(new)), [keys[i][0] for i in new],
-                       [keys[i][1] for i in new]]
+            columns = [range(next_id, next_id + len(new)), *zip(*_gather(keys, new), strict=True)]
             for c in EPISODE_COLUMNS:
-                column = [values[c][i] for i in new]
+                column = _gather(values[c], new)
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
             store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))

@@ -645,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
 # and those that open no store.
-ON_POSTGRESQL = {"audit", "backup", "check", "copy", "demo", "feedback", "history", "import",
-                 "report", "sample", "upgrade", "users"}
+ON_POSTGRESQL = {"actions", "audit", "backup", "check", "copy", "demo", "feedback", "history",
+                 "import", "letter", "report", "sample", "serve", "upgrade", "users"}
 NO_STORE = {"init", "rules"}
 
 

@@ -89,6 +89,9 @@ def _copy_into(src, dst, shown: str) -> Copied:
             if there != n:
                 raise CopyError(f"{t}: {n} rows read but {there} in the copy: nothing was copied")
         head = check.head(dst)[1]
+    from . import postgres
+
+    postgres.gather_statistics(dst)  # a bulk load: the reports that follow are planned by them
     return Copied(shown, rows, head)
 
 

@@ -173,6 +173,9 @@ def _filling_a_new_file(db: sqlite_utils.Database):
     conn = db.conn
     if store.is_postgres(db):  # a database server's settings are its own; checks stay on
         yield
+        from . import postgres
+
+        postgres.gather_statistics(db)  # a bulk load: the reports that follow are planned by them
         return
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     sync = conn.execute("PRAGMA synchronous").fetchone()[0]

@@ -590,17 +590,22 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
         return []
     by_audit: dict[int, list[dict]] = {}
     for r in actions_as_at(db, period.end):
-        by_audit.setdefault(r["audit_id"], []).append(r)
+        by_audit.setdefault(r["audit_id"], []).append(dict(r))  # the remembered rows stay as read
+    load = functools.cache(templates.load)  # once per template, not per audit
     for a in audits:
-        a["grade_label"] = templates.load(a["template"]).grade_label(a["grade"])
+        a["grade_label"] = load(a["template"]).grade_label(a["grade"])
         a["actions"] = by_audit.get(a["id"], [])
     return audits
 
 
+@remembered
 def actions_as_at(db: sqlite_utils.Database, day) -> list[dict]:
     """Every action (ehkit.actions.tracker) with its state as it stood on ``day``: one
     completed later was not completed then (so a past month's report does not change when
-    it is run again later). The state is ehkit.actions' rule, applied to what was known."""
+    it is run again later). The state is ehkit.actions' rule, applied to what was known.
+    Remembered: the monthly report asks twice for the same day (its poor audits' actions,
+    then the overdue ones), and each is every action ever recorded. Callers copy a row
+    before changing it."""
     out = []
     for r in actions.tracker(db, day):
         done = r["completed_date"] if (r["completed_date"] or "9999") <= str(day) else None
@@ -612,10 +617,8 @@ def actions_as_at(db: sqlite_utils.Database, day) -> list[dict]:
 def overdue_actions(db: sqlite_utils.Database, period: Period) -> list[dict]:
     """Actions of any month overdue on the period's last day (ehkit.actions' rule), as they
     stood that day; oldest due first, each with ``days_overdue``."""
-    rows = [r for r in actions_as_at(db, period.end) if r["state"] == "overdue"]
-    for r in rows:
-        r["days_overdue"] = (period.end - dates.as_date(r["due_date"])).days
-    return rows
+    return [{**r, "days_overdue": (period.end - dates.as_date(r["due_date"])).days}
+            for r in actions_as_at(db, period.end) if r["state"] == "overdue"]
 
 
 def meetings_to_hold(db: sqlite_utils.Database, period: Period) -> list[dict]:

@@ -164,8 +164,8 @@ def summary(db: sqlite_utils.Database, start, end, *, checklist: str = DEFAULT) 
     completed = db.execute("SELECT count(*) FROM self_assessments WHERE completed_on "
                            "BETWEEN :start AND :end", p).fetchone()[0]
     started, started_with = db.execute(
-        """SELECT count(*), coalesce(sum(EXISTS (SELECT 1 FROM self_assessments s
-               WHERE s.episode_id = e.id AND s.completed_on <= :end)), 0)
+        """SELECT count(*), coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM self_assessments s
+               WHERE s.episode_id = e.id AND s.completed_on <= :end) THEN 1 ELSE 0 END), 0)
            FROM episodes e WHERE e.start_date BETWEEN :start AND :end""", p).fetchone()
     audited, audited_with = db.execute(
         """SELECT count(DISTINCT a.episode_id), count(DISTINCT CASE WHEN EXISTS (
@@ -173,7 +173,7 @@ def summary(db: sqlite_utils.Database, start, end, *, checklist: str = DEFAULT) 
                AND s.completed_on <= a.audit_date) THEN a.episode_id END)
            FROM counted_audits a WHERE a.audit_date BETWEEN :start AND :end""", p).fetchone()
     counts = {r[0]: (r[1], r[2]) for r in db.execute(
-        """SELECT i.item, count(*), sum(i.met = 0) FROM self_assessment_items i
+        """SELECT i.item, count(*), sum(CASE WHEN i.met = 0 THEN 1 ELSE 0 END) FROM self_assessment_items i
            JOIN self_assessments s ON s.id = i.self_assessment_id
            WHERE s.completed_on BETWEEN :start AND :end GROUP BY i.item""", p)}
     items = []

@@ -26,7 +26,8 @@ preheat`` forms are kept ready with no login (nobody) and the server hands each 
 a page takes it; with ``preheat = 0`` each page's kernel is started with it in
 ``EHKIT_LOGIN``.
 
-The database is handed to the kernels in ``EHKIT_DB`` and the printable records go under
+The database (a file, or a ``postgresql://`` URL: the kernels connect to the server
+themselves) is handed to the kernels in ``EHKIT_DB`` and the printable records go under
 ``EHKIT_REPORTS_DIR`` (default ``reports/`` in the folder ``ehkit serve`` was started from).
 """
 
@@ -61,7 +62,7 @@ def available_notebooks() -> list[str]:
 
 @dataclass
 class ServeConfig:
-    db: Path
+    db: Path | str  # the SQLite file, or a PostgreSQL store's URL
     notebook: str = "audit"
     port: int = DEFAULT_PORT
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -122,8 +123,15 @@ class ServeConfig:
                      "--VoilaKernelManager.fill_delay=0"]
         return args
 
+    @property
+    def shown_db(self) -> str:
+        """The store as a person may see it (a URL's password never shown)."""
+        from .postgres import shown
+
+        return shown(self.db) if isinstance(self.db, str) else str(self.db)
+
     def environment(self) -> dict[str, str]:
-        return {"EHKIT_DB": str(self.db.resolve()),
+        return {"EHKIT_DB": self.db if isinstance(self.db, str) else str(self.db.resolve()),
                 "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve()),
                 # Where Voila finds the page template (--template=ehkit).
                 "JUPYTER_PATH": os.pathsep.join(
@@ -184,11 +192,12 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
     if hub:  # the pool's size is the settings' (the hub starts the service, not a person)
         port, no_token, pool_size = hub_port(), True, preheat_setting()
         preheat = pool_size > 0
-    path = store.db_path(db)
-    if not path.exists():
+    path = store.postgres_url(db) or store.db_path(db)
+    if isinstance(path, Path) and not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
                          "`ehkit import`, or point --db / EHKIT_DB at an existing file")
-    store.connect(path, must_exist=True).close()  # a file that is no store is named now, not per page
+    # a file that is no store, or a server that cannot be reached, is named now, not per page
+    store.connect(path, must_exist=True).close()
     known = available_notebooks()
     if notebook not in known:
         places = " or ".join(map(str, home.folders("notebooks")))
@@ -223,8 +232,8 @@ def run(cfg: ServeConfig) -> int:
     os.environ.update(cfg.environment())
     # Make sure the kernels run this interpreter (the venv's), whatever is on PATH.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    print(f"ehkit: serving {cfg.notebook} for {cfg.db} at {cfg.url}", flush=True)
-    fstype = netfs.network_filesystem(cfg.db)
+    print(f"ehkit: serving {cfg.notebook} for {cfg.shown_db} at {cfg.url}", flush=True)
+    fstype = not isinstance(cfg.db, str) and netfs.network_filesystem(cfg.db)
     if fstype:  # the kernels warn too, but only into Voila's log
         print(f"ehkit: warning: {netfs.warning_text(cfg.db, fstype)}", flush=True)
     if not cfg.token and not cfg.hub:

@@ -203,8 +203,10 @@ def service_user_summary(db: sqlite_utils.Database, start, end) -> dict:
     where = "FROM service_user_feedback WHERE given_on BETWEEN ? AND ?"
     total, concerns = db.execute(f"SELECT count(*), coalesce(sum(concern_raised), 0) {where}",
                                  p).fetchone()
+    each = ("jsonb_each_text(f.ratings::jsonb) AS j", "CAST(j.value AS double precision)") \
+        if store.is_postgres(db) else ("json_each(f.ratings) j", "j.value")  # each rating
     averages = {k: (round(avg, 2), n) for k, avg, n in db.execute(
-        "SELECT j.key, avg(j.value), count(*) FROM service_user_feedback f, json_each(f.ratings) j"
+        f"SELECT j.key, avg({each[1]}), count(*) FROM service_user_feedback f, {each[0]}"
         " WHERE f.given_on BETWEEN ? AND ? GROUP BY j.key", p)}
     return {
         "feedback": total,

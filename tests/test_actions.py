@@ -8,13 +8,19 @@ import json
 import re
 
 import pytest
-from builders import add_audit, add_rows, add_service, episode_row
+from builders import add_audit, add_rows, add_service, episode_row, where
 
 from ehkit import actions
 from ehkit import db as store
 from ehkit.cli import main as ehkit
 
 D = dt.date
+
+
+@pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
 
 
 def build(db) -> None:
@@ -178,7 +184,7 @@ def test_completion_figures_for_a_period(db):
 # -- the command for cron -----------------------------------------------------------------
 def test_actions_overdue_command_exits_non_zero_when_any_is_overdue(db, capsys):
     build(db)
-    path = db_path(db)
+    path = where(db)
     assert ehkit(["actions", "overdue", "--db", path, "--on", "2026-02-02"]) == 1
     out = capsys.readouterr().out
     assert "2 action(s) overdue on 02/02/2026" in out
@@ -190,10 +196,6 @@ def test_actions_overdue_command_exits_non_zero_when_any_is_overdue(db, capsys):
 def test_actions_overdue_command_refuses_a_missing_database(tmp_path, capsys):
     assert ehkit(["actions", "overdue", "--db", str(tmp_path / "none.db")]) == 2
     assert "no database" in capsys.readouterr().err
-
-
-def db_path(db) -> str:
-    return db.execute("PRAGMA database_list").fetchone()[2]
 
 
 def test_change_log_row_for_completion_names_the_actor(db):

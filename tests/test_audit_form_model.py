@@ -309,10 +309,11 @@ def _reachable(root: w.Widget) -> list[w.Widget]:
 
 
 # -- the form itself, on a real store ---------------------------------------------------------
-def test_someone_who_may_not_audit_the_case_is_told_at_once(demo_db_path, tmp_path):
+def test_someone_who_may_not_audit_the_case_is_told_at_once(demo_both):
+    """On SQLite and on PostgreSQL (the form only reads: the shared demo store)."""
     from ehkit.forms.audit import AuditForm
 
-    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    db = demo_both
     database = store.connect(db)
     (ehm, manager), = database.execute(
         "SELECT e.ehm_number, e.team_manager_id FROM episodes e JOIN practitioners p ON"
@@ -392,14 +393,16 @@ def test_another_template_gives_another_form(demo_db_path, tmp_path):
     assert form.overall.shown not in form.widget.children
 
 
-def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_db_path, tmp_path):
+def test_form_shows_a_saved_audit_and_collects_it_back_unchanged(demo_both):
+    """On SQLite and on PostgreSQL (the form only reads: the shared demo store)."""
     from ehkit.forms.audit import AuditForm
 
-    db = copy_db(demo_db_path, tmp_path / "ehkit.db")
+    db = demo_both
     database = store.connect(db)
     audit_id = database.execute(
         "SELECT audit_id FROM actions GROUP BY audit_id ORDER BY audit_id LIMIT 1").fetchone()[0]
     saved = audits.load(database, audit_id)
+    database.close()
     form = AuditForm(db)
     form.refresh()
     form.open(audit_id)
@@ -469,6 +472,21 @@ def test_ehm_numbers_are_found_whatever_their_case(demo_db_path, tmp_path, capsy
                  str(db)]) == 0
     assert ehm in capsys.readouterr().out
     assert rows(db, "SELECT episode_id FROM audit_requests") == [(eid,)]
+
+
+def test_an_ehm_number_in_any_case_finds_its_episode_on_both_back_ends(demo_both):
+    """PostgreSQL has no NOCASE: the lookup that ignores case is written for both."""
+    from ehkit.forms.audit import AuditForm
+
+    database = store.connect(demo_both)
+    (eid, ehm), = database.execute(
+        "SELECT id, ehm_number FROM episodes e WHERE (SELECT count(*) FROM episodes x"
+        " WHERE x.ehm_number = e.ehm_number) = 1 ORDER BY id DESC LIMIT 1").fetchall()
+    database.close()
+    form = AuditForm(demo_both)
+    form.refresh()
+    form.case_view.ehm.value = f" {ehm.lower()} "
+    assert form.model.case.episode_id == eid and "episode" not in form.model.notes
 
 
 # -- the guidance notes (issue 16) ------------------------------------------------------------

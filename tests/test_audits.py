@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
-from builders import COUNCIL, add_rows, episode_row
+from builders import COUNCIL, add_rows, episode_row, where
 
 from ehkit import audits, episodes
 from ehkit import db as store
@@ -30,14 +31,8 @@ PEOPLE = [
 
 @pytest.fixture
 def db(db_both):
-    """The audit rules hold on SQLite and on PostgreSQL (issue 18)."""
+    """Every test here runs on SQLite and on PostgreSQL."""
     return db_both
-
-
-@pytest.fixture
-def where(store_at):
-    """The store's path or URL, for what opens it again (the forms, the CLI, a second user)."""
-    return store_at
 
 
 @pytest.fixture
@@ -435,11 +430,11 @@ def test_find_refuses_what_it_cannot_search_for_in_words(service, terms, field, 
     assert words in e.value.problems[field]
 
 
-def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, where):
+def test_the_form_finds_and_opens_any_saved_audit_a_page_at_a_time(service, tmp_path):
     from ehkit.forms.audit import AuditForm
 
     ids = many_audits(service)
-    form = AuditForm(where)
+    form = AuditForm(where(service))
     form.refresh()
     f = form.finder
     assert "45 audits found" in f.said.value and "page 1 of 3" in f.said.value
@@ -511,9 +506,18 @@ def test_auditor1_cannot_moderate_and_a_draft_cannot_be_moderated(service):
         audits.moderate(service, draft, 6, {}, {})
 
 
+def refused(db) -> type[Exception]:
+    """The error each back end raises for a row its constraints refuse."""
+    if store.is_postgres(db):
+        import psycopg
+
+        return psycopg.IntegrityError
+    return sqlite3.IntegrityError
+
+
 def test_store_refuses_moderation_without_reason_even_past_the_domain(service):
     audit_id = submitted(service)
-    with pytest.raises(store.integrity_errors(service)):
+    with pytest.raises(refused(service)):
         service.execute("INSERT INTO moderations (audit_id, key, moderator_id, moderated_on,"
                         " original_grade, moderated_grade) VALUES (?, 'impact', 6,"
                         " '2026-11-10', 2, 3)", [audit_id])
@@ -596,11 +600,11 @@ def test_printed_record_of_a_moderated_audit_has_no_history(service, tmp_path):
     assert "Earlier moderation" not in part
 
 
-def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, where):
+def test_the_form_does_not_offer_a_moderation_from_before_a_reopen(service, tmp_path):
     from ehkit.forms.audit import AuditForm
 
     audit_id = moderated_then_resubmitted(service)
-    form = AuditForm(where)
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)
     mod = form.model.moderation
@@ -647,11 +651,11 @@ def test_two_audits_of_one_case_on_one_day_print_to_two_files(service, tmp_path)
 
 
 # -- the command line and the server configuration ------------------------------------------------
-def test_audit_print_command_writes_the_record(service, where, tmp_path, capsys):
+def test_audit_print_command_writes_the_record(service, tmp_path, capsys):
     from ehkit import cli
 
     audit_id = submitted(service)
-    db_file = where
+    db_file = where(service)
     out = tmp_path / "records"
     assert cli.main(["audit", "print", str(audit_id), "--db", db_file, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -659,12 +663,10 @@ def test_audit_print_command_writes_the_record(service, where, tmp_path, capsys)
     assert "Overall grading: Good" in printed
 
 
-def test_serve_is_closed_by_default(service, where, tmp_path):
+def test_serve_is_closed_by_default(service, tmp_path):
     from ehkit import serve
 
-    if store.is_postgres(service):
-        pytest.skip("ehkit serve is not on PostgreSQL yet (cli.ON_POSTGRESQL): a file's check")
-    db_file = where
+    db_file = where(service)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -763,15 +765,15 @@ def test_moderating_an_audit_reopened_since_it_was_opened_is_refused_in_words(se
 
 @pytest.mark.parametrize("resubmit", [True, False], ids=["resubmitted", "reopened only"])
 def test_moderation_is_read_checked_and_written_in_one_transaction(service, monkeypatch,
-                                                                   where, resubmit):
+                                                                   tmp_path, resubmit):
     """The race injected where it used to fall: the auditor acts while moderate() is checking.
 
     Their write now waits for the moderation (here: gives up at once), so the moderation
     agrees with the grades the audit holds, never with grades it no longer holds.
     """
     audit_id = submitted(service)
-    auditor = store.connect(where)
-    auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(auditor)  # in ms
+    auditor = store.connect(where(service))
+    auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(service)
                          else "PRAGMA busy_timeout = 100")
     waited = []
     checking = audits.conflict_of_interest
@@ -840,11 +842,11 @@ def test_save_and_load_gives_the_version_of_that_save(service):
         audits.save_and_load(service, {**a, "summary": "From the old page"})
 
 
-def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, where):
+def test_the_audit_form_says_who_changed_the_audit_and_saves_nothing(service, tmp_path):
     from ehkit.forms.audit import AuditForm
 
     audit_id = submitted(service)
-    form = AuditForm(where)
+    form = AuditForm(where(service))
     form.refresh()
     form.open(audit_id)  # the moderator opens it on the form
     auditor_regrades(service, audit_id)

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 
 import pytest
+from builders import where
 
 from ehkit import after_audit, episodes, importing, rules, service_user_feedback
 from ehkit import db as store
@@ -16,6 +17,12 @@ from ehkit.errors import EhkitError, FeedbackError
 
 TODAY = dt.date(2026, 11, 24)
 SCRIPT = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
 
 
 def build(db) -> None:
@@ -131,8 +138,9 @@ def test_a_one_to_one_is_checked_and_recorded_in_one_transaction(db, tmp_path, m
     from ehkit import audits
 
     build(db)
-    auditor = store.connect(tmp_path / "ehkit.db")
-    auditor.conn.execute("PRAGMA busy_timeout = 100")
+    auditor = store.connect(where(db))
+    auditor.conn.execute("SET lock_timeout = 100" if store.is_postgres(db)
+                         else "PRAGMA busy_timeout = 100")
     waited = []
     checking = after_audit._day_between
 
@@ -242,7 +250,7 @@ def test_council_can_use_its_own_letter_template(db, tmp_path):
 
 def test_letter_command_writes_html_and_text(db, tmp_path, capsys):
     build(db)
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    path = where(db)
     out = tmp_path / "letters"
     assert ehkit(["letter", "1", "--db", path, "--out", str(out), "--on", "2026-03-20"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
@@ -442,7 +450,7 @@ def test_feedback_import_reads_excel_with_date_cells(db, tmp_path):
 def test_feedback_import_command(db, tmp_path, capsys):
     build(db)
     path = write_csv(tmp_path / "feedback.csv", ROWS[:3])
-    dbfile = db.execute("PRAGMA database_list").fetchone()[2]
+    dbfile = where(db)
     assert ehkit(["feedback", "import", str(path), "--db", dbfile,
                   "--rejects-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out

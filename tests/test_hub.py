@@ -145,20 +145,20 @@ def test_the_systemd_unit_runs_the_shipped_config_with_the_env_file():
 
 
 def test_a_login_the_hub_lets_in_that_is_not_an_ehkit_user_gets_a_page_saying_ask_the_admin(
-        tmp_path, monkeypatch):
+        store_at, monkeypatch):
+    """On SQLite and on PostgreSQL: the server reads the logins from the store in EHKIT_DB."""
     from builders import add_logins, add_moderator, base_rows
     from tornado import web
 
     from ehkit import db as store
     from ehkit import serve_hub
 
-    path = tmp_path / "ehkit.db"
-    database = store.connect(path)
+    database = store.connect(store_at)
     base_rows(database)
     add_moderator(database)
     add_logins(database, monkeypatch)
     database.close()
-    monkeypatch.setenv("EHKIT_DB", str(path))
+    monkeypatch.setenv("EHKIT_DB", store_at)
     monkeypatch.delenv("EHKIT_LOGIN")  # the service's own: the page's login is asked for
     serve_hub.refuse_a_stranger("ava")  # a user: her form opens
     with pytest.raises(web.HTTPError) as refused:
@@ -180,14 +180,18 @@ def hub_service(monkeypatch, tmp_path, serve_settings: str = "") -> None:
 
 
 def test_under_the_hub_the_preheated_forms_are_the_serve_preheat_setting(
-        demo_db_path, tmp_path, monkeypatch):
+        demo_both, tmp_path, monkeypatch):
+    """On SQLite and on PostgreSQL: the kernels are handed the store as it was given."""
     from ehkit import serve
 
     hub_service(monkeypatch, tmp_path)
-    argv = serve.configure(demo_db_path, hub=True).argv()
+    cfg = serve.configure(demo_both, hub=True)
+    argv = cfg.argv()
     assert "--preheat_kernel=True" in argv and "--pool_size=2" in argv  # ehkit's default
+    url = demo_both.startswith("postgresql://")
+    assert cfg.environment()["EHKIT_DB"] == (demo_both if url else str(Path(demo_both).resolve()))
     hub_service(monkeypatch, tmp_path, "preheat = 0")
-    assert not [a for a in serve.configure(demo_db_path, hub=True).argv() if "preheat" in a]
+    assert not [a for a in serve.configure(demo_both, hub=True).argv() if "preheat" in a]
 
 
 @pytest.mark.parametrize("bad", ["-1", '"two"', "true"])

@@ -10,6 +10,7 @@ import pytest
 from builders import base_rows, where
 
 from ehkit import cli, importing, rules
+from ehkit import db as store
 
 # Each import: its command, the headings (as an export might write them), one good row.
 IMPORTS = {
@@ -100,3 +101,66 @@ def test_every_import_names_a_file_that_is_not_there(kind, store_file, tmp_path,
     code, _, err = run(command, tmp_path / "gone.csv", store_file, tmp_path, capsys)
     assert (code, err) == (2, f"ehkit: error: {tmp_path / 'gone.csv'}: no such file; "
                               "nothing was imported\n")
+
+
+EPISODE_COLUMNS = importing.Columns(
+    "episodes", {"ehm_number": ("EHM Number",), "start_date": ("Start Date",),
+                 "lead_agency": ("Lead agency",), "child_name": ("Child name",)},
+    ("ehm_number", "start_date", "lead_agency"), "add them")
+
+
+def _written(path, rows, line_end, quoting):
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator=line_end, quoting=quoting).writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("odd_row", [None, ["EHM5", "01/02/2026"], ["EHM6", "01/02/2026",
+                                                                   "Test Team", "Di", "stray"]])
+def test_a_csv_without_quotes_is_read_as_csv_reader_reads_it(line_end, odd_row, tmp_path,
+                                                             capsys):
+    """A CSV without quotes is split a column at a time (importing._plain_columns) or, with a
+    row of another width, a row at a time by its lines, not by csv.reader: the same rows, row
+    numbers, refusals and import as the same file with every cell quoted (csv.reader's)."""
+    rows = [["Oakvale export run 24/11/2026"], [],
+            ["EHM Number", "Start Date", "Lead agency", "Child name"],
+            ["EHM2", "01/02/2026", "Test Team", " Ann "], ["", "", "", ""],
+            ["EHM3", "31/02/2026", "Test Team", "Bo"], [" ", "", "\t", ""],
+            *([odd_row] if odd_row else []),
+            ["EHM4", "2026-02-01", "  Test Team", "Cy"], ["EHM4", "2026-02-01", "Test Team", "Cy"]]
+    for folder in ("plain", "quoted"):
+        (tmp_path / folder).mkdir()
+    plain = _written(tmp_path / "plain" / "export.csv", rows, line_end, csv.QUOTE_MINIMAL)
+    quoted = _written(tmp_path / "quoted" / "export.csv", rows, line_end, csv.QUOTE_ALL)
+    assert '"' not in plain.read_text() and '"' in quoted.read_text()
+    a, b = (importing.open_file(p, EPISODE_COLUMNS) for p in (plain, quoted))
+    assert (a.by_column is not None) == (odd_row is None)  # a row of another width: by rows
+    assert b.by_column is None
+    assert a.header_row == b.header_row == 3
+    stray = [8] if odd_row and len(odd_row) > 4 else []  # refused: TOO_MANY_CELLS
+    assert a.rows == b.rows and a.numbers == b.numbers == [
+        n for n in range(4, len(rows) + 1) if n not in (5, 7, *stray)]  # 5, 7: blank
+    assert a.refused == b.refused and [p.row for p in a.refused] == stray
+    assert a.read == b.read == len(rows) - 5
+    assert [a.original(n) for n in a.numbers] == [b.original(n) for n in b.numbers]
+    outcomes = []
+    for path in (plain, quoted):
+        database = store.connect(path.parent / "ehkit.db")
+        base_rows(database)
+        database.close()
+        code, out, err = run(["import", "episodes"], path, str(path.parent / "ehkit.db"),
+                             path.parent, capsys)
+        database = store.connect(path.parent / "ehkit.db")
+        stored = database.execute(
+            "SELECT e.id, ehm_number, start_date, lead_agency_id, c.name FROM episodes e "
+            "LEFT JOIN children c ON c.episode_id = e.id ORDER BY e.id, c.id").fetchall()
+        database.close()
+        rejects = (path.parent / "export-rejects.csv").read_text()
+        outcomes.append((code, out.replace(str(path.parent), "."), err, stored, rejects))
+    assert outcomes[0] == outcomes[1]
+    code, out, err, stored, rejects = outcomes[0]
+    assert code == importing.EXIT_SOME_REJECTED and "IMPOSSIBLE_DATE" in rejects
+    assert "DUPLICATE_ROW" in rejects  # the padded copy of a row, trimmed, is the same row
+    assert [r[1:] for r in stored if r[1] != "EHM1"][:2] == [
+        ("EHM2", "2026-02-01", 1, "Ann"), ("EHM4", "2026-02-01", 1, "Cy")]

@@ -305,15 +305,6 @@ def test_sqlite_placeholders_become_psycopgs(sqlite_sql, named, psycopg_sql):
     assert postgres.placeholders(sqlite_sql, named) == psycopg_sql
 
 
-@pytest.mark.parametrize("argv", [["actions", "overdue"], ["letter", "1"]])
-def test_a_command_not_yet_ready_for_postgresql_says_so_in_one_line(argv, monkeypatch, capsys):
-    monkeypatch.setenv("EHKIT_DB", "postgresql://ehkit@/anywhere?host=/nonexistent")
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert f"`ehkit {argv[0]}` does not work on a PostgreSQL store yet" in err
-    assert "Traceback" not in err and err.count("\n") == 1
-
-
 # -- an audit saved and loaded, with the version check that loses no update ------------------
 STAMPS = ("created_at", "updated_at")
 

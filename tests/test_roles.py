@@ -12,7 +12,7 @@ import datetime as dt
 import json
 
 import pytest
-from builders import add_logins, add_moderator, audit_form, base_rows
+from builders import add_logins, add_moderator, audit_form, base_rows, where
 
 from ehkit import access, actions, audits, backup, check, reports, sampling
 from ehkit import cases as case_import
@@ -26,20 +26,17 @@ def as_login(monkeypatch, login: str) -> None:
 
 
 @pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
+
+
+@pytest.fixture
 def team(db, monkeypatch):
     base_rows(db)
     add_moderator(db)
     add_logins(db, monkeypatch)
     return db
-
-
-@pytest.fixture
-def team_both(db_both, monkeypatch):
-    """The team, on SQLite and on PostgreSQL (issue 18)."""
-    base_rows(db_both)
-    add_moderator(db_both)
-    add_logins(db_both, monkeypatch)
-    return db_both
 
 
 def log(db, table: str, since: int = 0) -> list[dict]:
@@ -275,7 +272,7 @@ REFUSALS = [
 
 
 def db_file(db) -> str:
-    return db.execute("PRAGMA database_list").fetchone()[2]
+    return where(db)
 
 
 @pytest.mark.parametrize(("login", "doing", "act", "role"), REFUSALS,
@@ -469,9 +466,7 @@ def test_saved_audits_an_auditor_finds_their_own_and_their_lists_cases_only(team
         assert found(team) == [avas] and audits.find(team).seeing == "every saved audit"
 
 
-def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team_both,
-                                                                         monkeypatch):
-    team = team_both
+def test_saved_audits_a_moderator_finds_those_they_may_moderate_not_drafts(team, monkeypatch):
     as_login(monkeypatch, "ava")
     draft = audits.save_draft(team, audit_form())
     done = submitted_audit(team, monkeypatch)

@@ -15,8 +15,9 @@ from ehkit.forms.audit import audit_app
 
 
 @pytest.fixture
-def team_path(tmp_path, monkeypatch):
-    path = tmp_path / "ehkit.db"
+def team_path(store_at, monkeypatch):
+    """The team's store, on SQLite and on PostgreSQL: a path or a URL."""
+    path = store_at
     database = store.connect(path)
     base_rows(database)
     add_moderator(database)
@@ -44,7 +45,7 @@ def change_log(path, table: str) -> set[tuple]:
     database = store.connect(path)
     try:
         return {(r[0], r[1]) for r in database.execute(
-            "SELECT user, actor FROM change_log WHERE table_name = ?", [table])}
+            'SELECT "user", actor FROM change_log WHERE table_name = ?', [table])}
     finally:
         database.close()
 

@@ -18,6 +18,12 @@ from ehkit.errors import AuditNotFound, EhkitError, FeedbackError
 SOURCE = Path(ehkit.__file__).parent
 
 
+@pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
+
+
 def test_the_audits_that_count_are_written_once_as_the_counted_audits_view():
     spelled = re.compile(r"status\s+(IN\s*\(\s*'submitted'|<>\s*'draft')"
                          r"|\(\s*[\"']submitted[\"'],\s*[\"']moderated[\"']\s*\)", re.I)

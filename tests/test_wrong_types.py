@@ -17,6 +17,12 @@ TODAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
+def db(db_both):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return db_both
+
+
+@pytest.fixture
 def held(db):
     """A store with a submitted audit (no. 1, with action 1), a draft (no. 2) and a submitted
     audit graded Requires Improvement overall (no. 3)."""

@@ -99,7 +99,8 @@ class VoilaServer:
                  preheat: bool = True, port: int | None = None,
                  cwd: str | os.PathLike | None = None, env: dict[str, str] | None = None,
                  ready_timeout: float = 90):
-        self.db = Path(db)
+        # a SQLite file, or a PostgreSQL store's URL (then give cwd)
+        self.db = db if str(db).startswith("postgresql://") else Path(db)
         self.notebook = notebook
         self.port = port or free_port()
         self.preheat = preheat

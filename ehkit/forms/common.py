@@ -31,6 +31,7 @@ from ipywidgets.widgets.widget_selection import ToggleButtonsStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 
 from .. import access
+from .. import db as store
 from ..errors import EhkitError
 
 log = logging.getLogger("ehkit.forms")
@@ -218,7 +219,11 @@ def friendly(messages: Messages, on_error: Callable[[EhkitError], None] | None =
                     except Exception:  # noqa: BLE001 - fall through to the plain message
                         log.exception("error handler failed")
                 messages.blocked(str(e))
-            except Exception:  # noqa: BLE001 - a bug: log it, tell the person calmly
+            except Exception as e:  # noqa: BLE001 - a bug: log it, tell the person calmly
+                if type(e).__module__.startswith("psycopg") and isinstance(
+                        said := store.person_error(e), EhkitError):
+                    messages.blocked(str(said))  # e.g. the database server's connection lost
+                    return None
                 at = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
                 log.exception("form callback %s failed at %s", fn.__name__, at)
                 messages.blocked(APOLOGY.format(at=at))
