@@ -43,7 +43,7 @@ QUARTER_GRADES = {1: {1: 4, 2: 10, 3: 3, 4: 15}, 2: {1: 4, 2: 12, 3: 9, 4: 3},
 SECTORS = setting("agencies", "sectors")
 
 
-def build(path: Path) -> None:
+def build(path: Path | str) -> None:
     database = store.connect(path)
     with store.acting_as(actor="test setup"), store.transaction(database):
         database["agencies"].insert_all([
@@ -91,11 +91,15 @@ def _ehkit(*args) -> int:
     return main([str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    path = tmp_path_factory.mktemp("family") / "ehkit.db"
-    build(path)
-    return path
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request, tmp_path_factory):
+    """The 2025 service in a SQLite file and in a PostgreSQL database (issue 18)."""
+    if request.param == "sqlite":
+        where = tmp_path_factory.mktemp("family") / "ehkit.db"
+    else:
+        where = request.getfixturevalue("pg_server").new_database()
+    build(where)
+    return where
 
 
 @pytest.fixture(scope="module")

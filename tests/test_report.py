@@ -17,9 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_quarterly")]
 
 
 @pytest.fixture(scope="module")
-def quarterly(demo_db_path, tmp_path_factory):
+def quarterly(demo_both, tmp_path_factory):
+    """The quarterly report of the demo store on each back end (issue 18)."""
     out = tmp_path_factory.mktemp("reports")
-    return reports.run("quarterly", db=demo_db_path, period="2026Q3",
+    return reports.run("quarterly", db=demo_both, period="2026Q3",
                        audience="head_of_service", out_dir=out)
 
 
@@ -57,9 +58,9 @@ def test_the_analysts_note_is_left_out_of_the_board_html(quarterly):
     assert heading not in html and "ehkit report quarterly" not in html
 
 
-def test_figures_file_matches_ehkit_metrics_for_the_same_database(quarterly, demo_db_path):
+def test_figures_file_matches_ehkit_metrics_for_the_same_database(quarterly, demo_both):
     written = _figures(quarterly.figures)
-    d = store.connect(demo_db_path)
+    d = store.connect(demo_both)
     q3 = periods.parse("2026Q3")
     expected = (metrics.partnership(d, q3) + metrics.by_sector(d, q3)
                 + metrics.grade_distribution(d, q3))
@@ -72,11 +73,11 @@ def test_figures_file_matches_ehkit_metrics_for_the_same_database(quarterly, dem
         assert f"<td class=\"num\">{int(float(written[key]['value'])):,}</td>" in html
 
 
-def test_board_report_suppresses_small_counts(demo_db_path, tmp_path):
-    result = reports.run("quarterly", db=demo_db_path, period="2026Q3", audience="board",
+def test_board_report_suppresses_small_counts(demo_both, tmp_path):
+    result = reports.run("quarterly", db=demo_both, period="2026Q3", audience="board",
                          out_dir=tmp_path)
     written = _figures(result.figures)
-    d = store.connect(demo_db_path)
+    d = store.connect(demo_both)
     q3 = periods.parse("2026Q3")
     small = [f for f in metrics.by_sector(d, q3) if 0 < f.value <= 5]
     assert small, "the demo quarter should have a small count to suppress"
@@ -87,8 +88,8 @@ def test_board_report_suppresses_small_counts(demo_db_path, tmp_path):
         assert written[f.key]["value"] == "0"
 
 
-def test_report_command_prints_the_paths(demo_db_path, tmp_path, capsys):
-    assert main(["report", "quarterly", "--db", str(demo_db_path), "--period", "2026Q3",
+def test_report_command_prints_the_paths(demo_both, tmp_path, capsys):
+    assert main(["report", "quarterly", "--db", demo_both, "--period", "2026Q3",
                  "--audience", "lscb", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "quarterly-2026Q3-lscb.html") in out

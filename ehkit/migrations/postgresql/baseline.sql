@@ -461,10 +461,13 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- An integrity error, as SQLite's RAISE(ABORT) in a trigger is (ehkit.db.integrity_errors).
 CREATE FUNCTION ehkit_log_is_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' THEN RAISE EXCEPTION 'the change log cannot be changed'; END IF;
-  RAISE EXCEPTION 'the change log cannot be deleted from';
+  IF TG_OP = 'UPDATE' THEN
+    RAISE EXCEPTION 'the change log cannot be changed' USING ERRCODE = '23000';
+  END IF;
+  RAISE EXCEPTION 'the change log cannot be deleted from' USING ERRCODE = '23000';
 END $$;
 
 CREATE TRIGGER change_log_no_update BEFORE UPDATE ON change_log
