@@ -176,3 +176,6 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
             assert said and "--quick: not run" in said[0]
         else:
             assert said and FIGURE_LINE.match(said[0]) and "error" not in said[0], said
+            # the server's CPU is the draw's work too: read from /proc, counted, above zero
+            server = re.search(r"server CPU (\d+) ms vs floor's (\d+) ms, counted", said[0])
+            assert server and int(server[1]) > 0, said[0]
