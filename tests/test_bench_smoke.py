@@ -179,3 +179,23 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
             # the server's CPU is the draw's work too: read from /proc, counted, above zero
             server = re.search(r"server CPU (\d+) ms vs floor's (\d+) ms, counted", said[0])
             assert server and int(server[1]) > 0, said[0]
+
+
+def test_the_server_cpu_a_postgresql_figure_counts_is_the_servers_work(pg_server):
+    """A query's work is done by the server: a heavy one shows in the server's CPU time read
+    from /proc, not in this process's; a server that cannot be read fails, saying why."""
+    from bench import common
+    from ehkit import db as store
+
+    db = store.connect(pg_server.new_database())
+    try:
+        postmaster = common.postmaster_of(db)
+        clock, _ = common.clocked(lambda: db.execute(
+            "SELECT count(*) FROM generate_series(1, 3000000) g WHERE g % 7 = 0").fetchone(),
+            postmaster)
+    finally:
+        db.close()
+    assert clock.server_cpu_seconds > 0.1, clock
+    assert clock.cpu_seconds - clock.server_cpu_seconds < clock.server_cpu_seconds  # ours: little
+    with pytest.raises(common.ServerCPUUnreadable, match="has it stopped"):
+        common.server_cpu(2**22 + 1)  # above Linux's largest pid: no such process
