@@ -165,6 +165,10 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
         line = next(ln for ln in out.splitlines() if f"savers at once, {back_end}" in ln)
         assert FIGURE_LINE.match(line) and "<= 1.5x floor" in line, line
         assert "none lost" in line and "error" not in line, line
+        assert re.search(r"CPU \d+\.\d\dx the floor's", line), line
+        if back_end == "PostgreSQL":  # the server's CPU, read from /proc, counted
+            server = re.search(r"the server's (\d+\.\d\d) s of it", line)
+            assert server and float(server[1]) > 0, line
     line = next(ln for ln in out.splitlines() if "save_draft median on PostgreSQL" in ln)
     assert FIGURE_LINE.match(line), line
     for name, command in (("report on PostgreSQL", "report"),
