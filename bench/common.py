@@ -142,16 +142,74 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 @dataclass(frozen=True)
 class Clock:
-    """One timed run: seconds on the clock, and the CPU seconds this process used in them."""
+    """One timed run: seconds on the clock, and the CPU seconds used in them: this process's,
+    plus a PostgreSQL server's (``server_cpu_seconds``, counted in ``cpu_seconds`` too)."""
 
     seconds: float
     cpu_seconds: float
+    server_cpu_seconds: float = 0.0
 
 
-def clocked(fn: Callable[[], object]) -> tuple[Clock, object]:
+def clocked(fn: Callable[[], object], server: int | None = None) -> tuple[Clock, object]:
+    """``server``: the postmaster's pid (:func:`postmaster_of`) when the work is done by a
+    PostgreSQL server on this machine: its CPU time is the work's too."""
+    before = server_cpu(server) if server else 0.0
     t, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return Clock(time.perf_counter() - t, time.process_time() - cpu), out
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    spent = server_cpu(server) - before if server else 0.0
+    return Clock(seconds, cpu + spent, spent), out
+
+
+class ServerCPUUnreadable(RuntimeError):
+    """A PostgreSQL figure whose server's CPU time cannot be read would count half the work."""
+
+
+def postmaster_of(db) -> int:
+    """The pid of the PostgreSQL server (its postmaster) serving ``db``'s connection, read
+    from /proc: the server must run on this machine, as the bench's own does."""
+    (backend,) = db.execute("SELECT pg_backend_pid()").fetchone()
+    try:
+        return _stat(backend)[1]
+    except OSError as e:
+        raise ServerCPUUnreadable(
+            f"cannot read the server backend's /proc/{backend}/stat ({e.strerror}): the "
+            "server's CPU time is counted only for a server on this machine (the bench's own)"
+        ) from e
+
+
+def _stat(pid: int) -> list[int]:
+    """/proc/<pid>/stat's numeric fields after the name: [1] ppid, [11:15] utime, stime,
+    cutime, cstime (clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return [0, *map(int, fields[1:])]
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(postmaster: int) -> float:
+    """CPU seconds a PostgreSQL server has used so far: the postmaster's own and its ended
+    children's (cutime, cstime: backends, parallel workers, once reaped), plus its running
+    children's. The whole server, so parallel workers count too (and its background writers,
+    a little noise)."""
+    try:
+        own = _stat(postmaster)
+    except OSError as e:
+        raise ServerCPUUnreadable(f"cannot read the PostgreSQL server's /proc/{postmaster}/stat "
+                                  f"({e.strerror}): has it stopped?") from e
+    ticks = sum(own[11:15])
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = _stat(int(entry.name))
+        except OSError:  # ended meanwhile: its time is in the postmaster's cutime once reaped
+            continue
+        if child[1] == postmaster:
+            ticks += child[11] + child[12]
+    return ticks / TICK
 
 
 def in_turns(floor: Callable[[], T], subject: Callable[[], T], rounds: int
@@ -191,11 +249,17 @@ def ratio_figure(name: str, subject: list[float], floor: list[float], unit: str,
 def cpu_figure(name: str, subject: list[Clock], floor: list[Clock], max_ratio: float, *,
                note: str = "") -> Figure:
     """A ratio of CPU seconds (each round's own, their median), the ratio of times beside it.
-    Both run in this process, so its CPU time is all of the work; neighbours on a shared
+    Both run in this process, so its CPU time is all of the work (on PostgreSQL with the
+    server's, :func:`clocked`, where the queries' work is done); neighbours on a shared
     machine stretch the time of each run by as much as it waits for a core, which the CPU time
     does not count (bench/RESULTS.md: from a quiet machine to the busiest, the import's ratio
     of CPU time moved by 11 %, its ratio of times 2.7-fold)."""
     times = ""
+    if any(c.server_cpu_seconds for c in subject):
+        note = "; ".join(n for n in (note, (
+            f"server CPU {median([c.server_cpu_seconds for c in subject]) * 1000:.0f} ms vs "
+            f"floor's {median([c.server_cpu_seconds for c in floor] or [0]) * 1000:.0f} ms, "
+            "counted")) if n)
     if subject and len(floor) == len(subject) and all(f.seconds > 0 for f in floor):
         ratio = median([s.seconds / f.seconds for s, f in zip(subject, floor, strict=True)])
         times = (f"time {median([c.seconds for c in subject]):.2f} s vs floor "

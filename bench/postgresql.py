@@ -11,13 +11,16 @@ FULL), and gives it ``ehkit copy`` of the bench's SQLite store (the copy's time 
   ehkit take turns phase by phase; the figure is the median of each pair of phases' own
   ratio of wall time, PASS at most 1.5 times, as for one saver (``bench.saving``). The save
   median a person waits is printed (with 16 saving at once, writers taking turns, it is
-  mostly waiting for the others), and every save is counted afterwards: none lost.
+  mostly waiting for the others), and every save is counted afterwards: none lost. The ratio
+  of CPU time (the savers' own and, on PostgreSQL, the server's) is printed beside.
 - **One saver** (``bench.saving``) on the PostgreSQL copy, beside SQLite's.
 - **The report** at every size and **a month's draw** on the PostgreSQL copies, with the
   SQLite targets (``bench.report``, ``bench.selection``), once ``ehkit report`` and ``ehkit
   sample`` work on PostgreSQL (``ehkit.cli.ON_POSTGRESQL`` names them); until then each is
   printed as "not yet available on PostgreSQL". On PostgreSQL the CPU time of a report or a
-  draw counts ehkit's processes, not the server's: the ratio of times is printed beside.
+  draw (and its floor's) counts the server's too, where the queries' work is done: the whole
+  server's processes, read from /proc (``bench.common.server_cpu``; the bench's server runs
+  on this machine). A figure whose server CPU cannot be read fails, saying why.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-from .common import Figure, Run, median, say, timed
+from .common import Figure, Run, ServerCPUUnreadable, median, postmaster_of, say, server_cpu, timed
 
 SAVERS = 16
 MAX_RATIO = 1.5  # as bench.saving's: the same target on both back ends
@@ -106,20 +109,23 @@ def _saver(where: str, audit: dict, saves: int, start, results) -> None:
     from ehkit import db as store
 
     mine: list[float] = []
+    cpu: list[float] = []  # this saver's CPU seconds in each phase
     try:
         db = store.connect(where)
         try:
             for phase in PHASES:
                 start.wait()
+                before = time.process_time()
                 for _ in range(saves):
                     if phase == "floor":
                         plain_save(db, audit)
                     else:
                         mine.append(timed(lambda: audits.save_draft(db, audit))[0] * 1000)
+                cpu.append(time.process_time() - before)
                 start.wait()
         finally:
             db.close()
-        results.put(("ok", mine))
+        results.put(("ok", (mine, cpu)))
     except Exception as e:  # said in the figure, never a hung benchmark
         results.put(("error", f"{type(e).__name__}: {e}"))
         start.abort()
@@ -136,6 +142,12 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
     try:
         audit = complete_audit(db, templates.load())
         (before,) = db.execute("SELECT count(*) FROM audits").fetchone()
+        try:  # on PostgreSQL the saves' work is the server's too: its CPU time counted
+            server = postmaster_of(db) if store.is_postgres(db) else None
+        except ServerCPUUnreadable as e:
+            run.add(Figure(f"{savers} savers at once, {label}", None, "s",
+                           f"<= {MAX_RATIO:g}x floor", False, note=f"not measurable: {e}"))
+            return
     finally:
         db.close()
     ctx = mp.get_context("spawn")  # no connection or lock inherited from this process
@@ -145,13 +157,15 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
     for w in workers:
         w.start()
     walls: dict[str, list[float]] = {"floor": [], "ehkit": []}
+    served: list[float] = []  # the server's CPU seconds in each phase (PostgreSQL)
     name = f"{savers} savers at once, {label}"
     try:
         for phase in PHASES:
             start.wait(timeout=600)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), server_cpu(server) if server else 0.0
             start.wait(timeout=600)
             walls[phase].append(time.perf_counter() - t)
+            served.append(server_cpu(server) - cpu if server else 0.0)
         said = [results.get(timeout=60) for _ in workers]
     except Exception as e:
         said = [results.get(timeout=5) for _ in range(results.qsize())]
@@ -172,7 +186,15 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
     lost = before + expected - after
     pairs = [(e, f) for e, f in zip(walls["ehkit"], walls["floor"], strict=True)]
     ratio = median([e / f for e, f in pairs])
-    each = [t for kind, times in said if kind == "ok" for t in times]
+    oks = [s for kind, s in said if kind == "ok"]
+    each = [t for times, _ in oks for t in times]
+    # CPU per phase: every saver's own, and the server's (all of the work, beside the waits)
+    cpus = [sum(cpu[k] for _, cpu in oks) + served[k] for k in range(len(PHASES))]
+    cpu_of = {p: [c for c, q in zip(cpus, PHASES, strict=True) if q == p] for p in walls}
+    served_ehkit = [c for c, q in zip(served, PHASES, strict=True) if q == "ehkit"]
+    cpu_ratio = (median([e / f for e, f in zip(cpu_of["ehkit"], cpu_of["floor"], strict=True)])
+                 if all(cpu_of["floor"]) else float("nan"))
+    server_note = f", the server's {median(served_ehkit):.2f} s of it" if server else ""
     phase_saves = savers * saves
     run.add(Figure(f"{name} ({phase_saves} saves a phase)", median(walls["ehkit"]), "s",
                    f"<= {MAX_RATIO:g}x floor", ratio <= MAX_RATIO and not lost and not errors,
@@ -182,7 +204,8 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
                         + (f"error: {errors[0]}" if errors else
                            f"save_draft median {median(each):.0f} ms, p95 "
                            f"{sorted(each)[int(0.95 * (len(each) - 1))]:.0f} ms, the others "
-                           "saving meanwhile")))
+                           f"saving meanwhile; CPU {cpu_ratio:.2f}x the floor's, a phase "
+                           f"{median(cpu_of['ehkit']):.2f} s{server_note}")))
 
 
 # -- the whole step -----------------------------------------------------------------------

@@ -165,6 +165,10 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
         line = next(ln for ln in out.splitlines() if f"savers at once, {back_end}" in ln)
         assert FIGURE_LINE.match(line) and "<= 1.5x floor" in line, line
         assert "none lost" in line and "error" not in line, line
+        assert re.search(r"CPU \d+\.\d\dx the floor's", line), line
+        if back_end == "PostgreSQL":  # the server's CPU, read from /proc, counted
+            server = re.search(r"the server's (\d+\.\d\d) s of it", line)
+            assert server and float(server[1]) > 0, line
     line = next(ln for ln in out.splitlines() if "save_draft median on PostgreSQL" in ln)
     assert FIGURE_LINE.match(line), line
     for name, command in (("report on PostgreSQL", "report"),
@@ -176,3 +180,26 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
             assert said and "--quick: not run" in said[0]
         else:
             assert said and FIGURE_LINE.match(said[0]) and "error" not in said[0], said
+            # the server's CPU is the draw's work too: read from /proc, counted, above zero
+            server = re.search(r"server CPU (\d+) ms vs floor's (\d+) ms, counted", said[0])
+            assert server and int(server[1]) > 0, said[0]
+
+
+def test_the_server_cpu_a_postgresql_figure_counts_is_the_servers_work(pg_server):
+    """A query's work is done by the server: a heavy one shows in the server's CPU time read
+    from /proc, not in this process's; a server that cannot be read fails, saying why."""
+    from bench import common
+    from ehkit import db as store
+
+    db = store.connect(pg_server.new_database())
+    try:
+        postmaster = common.postmaster_of(db)
+        clock, _ = common.clocked(lambda: db.execute(
+            "SELECT count(*) FROM generate_series(1, 3000000) g WHERE g % 7 = 0").fetchone(),
+            postmaster)
+    finally:
+        db.close()
+    assert clock.server_cpu_seconds > 0.1, clock
+    assert clock.cpu_seconds - clock.server_cpu_seconds < clock.server_cpu_seconds  # ours: little
+    with pytest.raises(common.ServerCPUUnreadable, match="has it stopped"):
+        common.server_cpu(2**22 + 1)  # above Linux's largest pid: no such process
