@@ -15,9 +15,7 @@ FULL), and gives it ``ehkit copy`` of the bench's SQLite store (the copy's time 
   of CPU time (the savers' own and, on PostgreSQL, the server's) is printed beside.
 - **One saver** (``bench.saving``) on the PostgreSQL copy, beside SQLite's.
 - **The report** at every size and **a month's draw** on the PostgreSQL copies, with the
-  SQLite targets (``bench.report``, ``bench.selection``), once ``ehkit report`` and ``ehkit
-  sample`` work on PostgreSQL (``ehkit.cli.ON_POSTGRESQL`` names them); until then each is
-  printed as "not yet available on PostgreSQL". On PostgreSQL the CPU time of a report or a
+  SQLite targets (``bench.report``, ``bench.selection``). On PostgreSQL the CPU time of a report or a
   draw (and its floor's) counts the server's too, where the queries' work is done: the whole
   server's processes, read from /proc (``bench.common.server_cpu``; the bench's server runs
   on this machine). A figure whose server CPU cannot be read fails, saying why.
@@ -34,12 +32,6 @@ from .common import Figure, Run, ServerCPUUnreadable, median, postmaster_of, say
 SAVERS = 16
 MAX_RATIO = 1.5  # as bench.saving's: the same target on both back ends
 PHASES = ("floor", "ehkit", "ehkit", "floor", "floor", "ehkit")  # taking turns
-
-
-def available(command: str) -> bool:
-    from ehkit.cli import ON_POSTGRESQL
-
-    return command in ON_POSTGRESQL
 
 
 class Copies:
@@ -219,26 +211,18 @@ def run(run: Run, dbs: dict[int, Path], work: Path, *, quick: bool = False,
         # One copy of the largest store serves all: the report reads it first, then the
         # savers and the draw write to it (SQLite's side writes to its scratch copy, ``work``).
         pg_big = copies.of(run, dbs[max(dbs)])
-        if available("report") and quick:  # minutes of papermill: not for make test
+        if quick:  # the report: minutes of papermill, not for make test
             run.add(Figure("report on PostgreSQL", None, "s", f"<= {report.MAX_RATIO}x floor "
                            "(CPU)", None, note="--quick: not run (python -m bench --only "
                            "postgresql runs it)"))
-        elif available("report"):
+        else:
             report.run(run, {n: copies.of(run, p) for n, p in dbs.items()}, repeats=repeats,
                        label="PostgreSQL")
-        else:
-            run.add(Figure("report on PostgreSQL", None, "s", f"<= {report.MAX_RATIO}x floor "
-                           "(CPU)", None, note="not yet available on PostgreSQL"))
         saves, savers = (1, 4) if quick else (4, SAVERS)  # --quick: that it runs, not how fast
         savers_at_once(run, work, "SQLite", saves, savers)
         savers_at_once(run, pg_big, "PostgreSQL", saves, savers)
         saving.run(run, pg_big, saves=5 if quick else 60, label="PostgreSQL")
-        if available("sample"):
-            selection.selection(run, pg_big, 3 if quick else selection.SELECTION_ROUNDS,
-                                label="PostgreSQL")
-        else:
-            run.add(Figure("draw a month's selection on PostgreSQL", None, "s",
-                           f"<= {selection.MAX_SELECTION_RATIO:g}x floor (CPU)", None,
-                           note="not yet available on PostgreSQL"))
+        selection.selection(run, pg_big, 3 if quick else selection.SELECTION_ROUNDS,
+                            label="PostgreSQL")
     finally:
         copies.stop()

@@ -643,22 +643,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The commands that work on a PostgreSQL store so far (README, PostgreSQL (in progress)),
-# and those that open no store.
-ON_POSTGRESQL = {"actions", "audit", "backup", "check", "copy", "demo", "feedback", "history",
-                 "import", "letter", "report", "sample", "serve", "upgrade", "users"}
-NO_STORE = {"init", "rules"}
-
-
-def _refuse_postgresql_yet(args) -> None:
-    from .db import postgres_url
-
-    if args.command not in ON_POSTGRESQL | NO_STORE and postgres_url(getattr(args, "db", None)):
-        raise EhkitError(f"`ehkit {args.command}` does not work on a PostgreSQL store yet (only "
-                         f"{', '.join(sorted(ON_POSTGRESQL))} do: README, PostgreSQL (in "
-                         "progress)); use the SQLite store for it")
-
-
 def _postgresql_errors() -> tuple:
     """psycopg's errors, once a PostgreSQL store has loaded it (else none can arise)."""
     psycopg = sys.modules.get("psycopg")
@@ -669,7 +653,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _refuse_postgresql_yet(args)
         return args.run(args) or 0
     except (EhkitError, sqlite3.DatabaseError, *_postgresql_errors()) as e:
         if not isinstance(e, EhkitError):

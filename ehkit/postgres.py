@@ -1,4 +1,4 @@
-"""PostgreSQL as the store (in progress, issue 18): the connection, its schema, its change log.
+"""PostgreSQL as the store (issue 18): the connection, its schema, its change log.
 
 SQLite stays the embedded default; ``EHKIT_DB`` / ``--db`` given a ``postgresql://`` URL
 opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least churn:
