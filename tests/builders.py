@@ -169,3 +169,14 @@ def where(database) -> str:
     if store.is_postgres(database):
         return database.url
     return database.execute("PRAGMA database_list").fetchone()[2]
+
+
+def widget(form, cls):
+    """The widget with CSS class ``ehkit-<cls>`` inside the form."""
+    todo = [form]
+    while todo:
+        w = todo.pop()
+        if f"ehkit-{cls}" in getattr(w, "_dom_classes", ()):
+            return w
+        todo += list(getattr(w, "children", ()))
+    raise LookupError(cls)

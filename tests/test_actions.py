@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from builders import add_audit, add_rows, add_service, episode_row, where
+from builders import add_audit, add_rows, add_service, episode_row, where, widget
 
 from ehkit import actions
 from ehkit import db as store
@@ -279,17 +279,6 @@ def test_an_action_changed_by_a_reopened_audit_is_not_completed_as_shown(db):
         actions.complete(db, 2, "2026-02-02", "Done", today=D(2026, 2, 2),
                          expected_version=shown["version"])
     assert db["actions"].get(2)["completed_date"] is None
-
-
-def widget(form, cls):
-    """The widget with CSS class ``ehkit-<cls>`` inside the form."""
-    todo = [form]
-    while todo:
-        w = todo.pop()
-        if f"ehkit-{cls}" in getattr(w, "_dom_classes", ()):
-            return w
-        todo += list(getattr(w, "children", ()))
-    raise LookupError(cls)
 
 
 def test_tracker_form_says_the_action_changed_and_shows_it_again(db):

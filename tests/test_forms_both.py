@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 import pytest
-from builders import where
+from builders import where, widget
 from test_feedback import TODAY, build
 
 from ehkit import db as store
@@ -22,17 +22,6 @@ from ehkit.forms.self_assessment import self_assessment_form
 def db(db_both):
     build(db_both)
     return db_both
-
-
-def widget(form, cls):
-    """The widget with CSS class ``ehkit-<cls>`` inside the form."""
-    todo = [form]
-    while todo:
-        w = todo.pop()
-        if f"ehkit-{cls}" in getattr(w, "_dom_classes", ()):
-            return w
-        todo += list(getattr(w, "children", ()))
-    raise LookupError(cls)
 
 
 def said(form) -> str:
