@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from .common import BENCH, Figure, Run, in_turns, ratio_figure, say
+from .local_hub import free_port
 
 MAX_RATIO = 1.5
 CEILING_S = 15  # a person waits for the form: a sanity ceiling, not the target
@@ -33,19 +33,13 @@ FORM_TARGET = ".ehkit-grade-pre_eha button"
 FLOOR_TARGET = ".floor-button"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """Voila serving one notebook, configured exactly as ``ehkit serve`` configures it."""
 
     def __init__(self, db: Path, notebook: Path, *, preheat: bool, workdir: Path):
         from ehkit import serve
 
-        cfg = serve.configure(db, notebook="audit", port=_free_port(), preheat=preheat,
+        cfg = serve.configure(db, notebook="audit", port=free_port(), preheat=preheat,
                               reports_dir=workdir / "reports")
         argv = [str(notebook)] + [
             f"--Voila.root_dir={notebook.parent}" if a.startswith("--Voila.root_dir=") else a

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from voila_harness import free_port
 
 import ehkit
 from ehkit import db as store
@@ -302,7 +303,7 @@ def test_a_council_installs_the_wheel_outside_the_repo_and_runs_it(tmp_path):
 
 
 def _serves_the_form(venv: Path, council: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = (council / "serve.log").open("w", encoding="utf-8")
     server = subprocess.Popen([venv / "bin" / "ehkit", "serve", "--db", "data/demo.db",
                                "--port", str(port)], cwd=council, env=_clean_env(),
@@ -339,10 +340,4 @@ def _printed_url(log: Path, port: int, server: subprocess.Popen) -> str:
     raise AssertionError(f"ehkit serve printed no URL: {log.read_text(encoding='utf-8')}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -61,17 +60,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.local_hub import free_port  # noqa: F401 (the tests' too)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 NBSP = "\xa0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def copy_db(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
