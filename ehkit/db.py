@@ -197,6 +197,12 @@ def is_postgres(db) -> bool:
     return getattr(db, "dialect", "sqlite") == "postgresql"
 
 
+def unindexed(db, column: str) -> str:
+    """``column`` kept off its index: SQLite's unary ``+`` steers its planner to a better
+    index; PostgreSQL's planner needs no hint (and has no unary + for text)."""
+    return column if is_postgres(db) else f"+{column}"
+
+
 def integrity_errors(db) -> tuple[type[Exception], ...]:
     """The errors by which ``db``'s store refuses a row that breaks a constraint."""
     if is_postgres(db):

@@ -322,18 +322,12 @@ def remembered(fn):
 
 # -- episodes ---------------------------------------------------------------------------
 # Open at the period's end: begun by it and not ended, or ended after it. Two narrow ranges
-# of the end-date index, counted apart. On SQLite "+" keeps the planner off the start-date
-# index (which would read every episode begun before the end); PostgreSQL's planner picks
-# the narrow range itself, and has no unary + for text.
-OPEN_AT_END = ("end_date IS NULL AND start_date <= :end",
-               "end_date > :end AND +start_date <= :end")
-OPEN_AT_END_PG = ("end_date IS NULL AND start_date <= :end",
-                  "end_date > :end AND start_date <= :end")
-
-
+# of the end-date index, counted apart; the second kept off the start-date index (which
+# would read every episode begun before the end: ``store.unindexed``).
 def open_at_end_where(db) -> tuple[str, str]:
     """The two conditions of open at the period's end, in the store's dialect."""
-    return OPEN_AT_END_PG if store.is_postgres(db) else OPEN_AT_END
+    return ("end_date IS NULL AND start_date <= :end",
+            f"end_date > :end AND {store.unindexed(db, 'start_date')} <= :end")
 
 
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:

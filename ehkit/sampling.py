@@ -397,9 +397,7 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     """
     first, _ = month_bounds(month)
     as_of = as_of or dt.date.today()
-    # SQLite's "+": look audits up by episode (audits_episode), not by date; PostgreSQL's
-    # planner needs no hint (and has no unary + for text)
-    dated = "x.audit_date" if store.is_postgres(db) else "+x.audit_date"
+    dated = store.unindexed(db, "x.audit_date")  # audits looked up by episode, not by date
     rows = list(db.query(
         f"""SELECT s.id AS selection_id, s.reason, s.selected_on, s.due_date,
                   s.auditor_id, au.name AS auditor, e.id AS episode_id, e.ehm_number,
