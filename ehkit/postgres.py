@@ -69,9 +69,23 @@ _CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
 
 
+_PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")  # a URL's password: after the login
+
+
 def shown(url: str) -> str:
     """The URL as a person may see it: never its password."""
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def password_apart(url: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (None: it has none), e.g. for
+    PGPASSWORD, which libpq reads, where the URL itself is kept somewhere."""
+    from urllib.parse import unquote
+
+    m = _PASSWORD.search(url)
+    if not m:
+        return url, None
+    return url[:m.start()] + m[1] + "@" + url[m.end():], unquote(m[2])
 
 
 def _psycopg():

@@ -20,13 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 from . import access, home, periods, spreadsheet
 from . import db as store
@@ -134,16 +132,14 @@ def _for_kernel(where: str | Path) -> str:
     return where if isinstance(where, str) else str(where.resolve())
 
 
-_PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")
-
-
 def _password_apart(where: str) -> tuple[str, str | None]:
     """A PostgreSQL URL without its password, and the password (given to the kernel in
-    PGPASSWORD, which libpq reads): a notebook kept when it fails holds its parameters."""
-    m = _PASSWORD.search(where) if store.postgres_url(where) else None
-    if not m:
+    PGPASSWORD): a notebook kept when it fails holds its parameters."""
+    if not store.postgres_url(where):
         return where, None
-    return where[:m.start()] + m[1] + "@" + where[m.end():], unquote(m[2])
+    from .postgres import password_apart
+
+    return password_apart(where)
 
 
 @contextlib.contextmanager

@@ -192,7 +192,7 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
     if hub:  # the pool's size is the settings' (the hub starts the service, not a person)
         port, no_token, pool_size = hub_port(), True, preheat_setting()
         preheat = pool_size > 0
-    path = store.postgres_url(db) or store.db_path(db)
+    path = store.location(db)
     if isinstance(path, Path) and not path.exists():
         raise ServeError(f"no database at {path}: create one with `ehkit demo` or "
                          "`ehkit import`, or point --db / EHKIT_DB at an existing file")
