@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import yaml
 
 from bench.local_hub import PROXY, free_port
 from ehkit import access
@@ -31,6 +32,8 @@ pytestmark = [pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "synthetic-test-password"
 OWNER, OTHER = "amara.auditor", "ben.auditor"  # invented logins
+SKETCH_CMD = yaml.safe_load((ROOT / "deploy" / "z2jh" / "config.yaml").read_text(
+    encoding="utf-8"))["singleuser"]["cmd"]
 PROBE_TOKEN = "probe-" + "0" * 32  # the test's own hub service, to read the hub's API
 
 HUB_CONFIG = """
@@ -93,8 +96,8 @@ class UserHub:
             pod=self.pod, hub_url=self.url, api_url=f"http://127.0.0.1:{free_port()}",
             proxy_api_url=f"http://127.0.0.1:{free_port()}", proxy=str(PROXY), work=str(work),
             password=PASSWORD, logins={OWNER, OTHER}, token=PROBE_TOKEN,
-            # the z2jh sketch's command, from this interpreter's environment
-            cmd=[str(bin_dir / "ehkit"), "serve", "--hub", "--notebook", "audit"],
+            # the z2jh sketch's command (singleuser.cmd), from this interpreter's environment
+            cmd=[str(bin_dir / SKETCH_CMD[0]), *SKETCH_CMD[1:]],
             environment={"EHKIT_DB": db_url, "EHKIT_SETTINGS": str(work / "settings.toml"),
                          "EHKIT_REPORTS_DIR": str(work / "reports"),
                          "JUPYTERHUB_ACTIVITY_INTERVAL": "2"}))
