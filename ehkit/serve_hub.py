@@ -254,7 +254,11 @@ class ActivityReport:
     def __init__(self, app: Voila):
         self.app, self.told = app, None
         self.url = os.environ["JUPYTERHUB_ACTIVITY_URL"]
-        self.every = int(os.environ.get("JUPYTERHUB_ACTIVITY_INTERVAL") or 300)
+        given = os.environ.get("JUPYTERHUB_ACTIVITY_INTERVAL") or "300"
+        self.every = int(given) if given.isdigit() and int(given) > 0 else 300
+        if not (given.isdigit() and int(given) > 0):
+            app.log.warning("JUPYTERHUB_ACTIVITY_INTERVAL=%r is not a whole number of seconds: "
+                            "telling the hub every 300 seconds", given)
 
     def last_activity(self) -> datetime | None:
         times = [getattr(self.app.identity_provider, "last_seen", None),

@@ -245,3 +245,16 @@ def test_a_url_a_persons_server_cannot_use_is_one_clear_line(
     err = capsys.readouterr().err
     assert code == 2 and said in err and "JUPYTERHUB_SERVICE_URL" in err
     assert "Traceback" not in err
+
+
+def test_a_preheated_form_not_yet_handed_its_login_opens_the_store(demo_both, monkeypatch):
+    """On SQLite and on PostgreSQL: a pooled kernel is nobody until the server hands it its
+    login, and opening an up-to-date store names nobody (no writers' lock on PostgreSQL)."""
+    from ehkit import access
+    from ehkit.forms.audit import AuditForm, audit_app
+
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")
+    form = audit_app(demo_both, refresh=False)
+    assert isinstance(form, AuditForm), form.message
+    form.db.close()

@@ -22,6 +22,8 @@ import psutil
 import pytest
 import requests
 import yaml
+from test_security_browser import ready
+from voila_harness import chromium_fixture  # noqa: F401 (fixture)
 
 from bench.local_hub import PROXY, free_port
 from ehkit import access
@@ -256,3 +258,26 @@ def test_the_hub_is_told_when_the_owner_used_her_server(hub, owner):
             >= asked - 1
     hub.wait(told, "the server to tell the hub of the form's use", timeout=60)
     assert re.search(rf"POST /hub/api/users/{re.escape(OWNER)}/activity", hub.log())
+
+
+@pytest.mark.browser
+def test_in_chromium_the_owner_logs_in_and_her_form_works_through_the_proxy(hub, owner, chromium):
+    """The whole way a person goes: the hub's login page, then her own server's form, its
+    widgets over the kernel's websocket through the proxy to the "pod" address."""
+    context = chromium.new_context()
+    context.set_default_timeout(120_000)
+    try:
+        page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(f"{hub.url}/hub/login?next=/user/{OWNER}/")
+        page.fill("#username_input", OWNER)
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        ready(page)  # the form is built and its lists filled from the store
+        assert page.url == f"{hub.url}/user/{OWNER}/"
+        (kernel,) = {url.split("/api/kernels/")[1].split("/")[0] for url in sockets
+                     if "/api/kernels/" in url}
+        assert f"Handed pre-heated kernel {kernel} to {OWNER}" in hub.log()
+    finally:
+        context.close()
