@@ -111,7 +111,11 @@ class UserHub:
         self.proc = psutil.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(work / "jupyterhub_config.py")],
             cwd=work, env=env, stdout=self._log, stderr=self._log, start_new_session=True)
-        self.wait(lambda: self.api("GET", "/proxy").ok, "the hub and its proxy to answer")
+        try:
+            self.wait(lambda: self.api("GET", "/proxy").ok, "the hub and its proxy to answer")
+        except BaseException:  # a hub that never came up is stopped too, with its proxy
+            self.stop()
+            raise
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -150,7 +154,7 @@ class UserHub:
         return self.api("GET", f"/users/{name}").json()["servers"].get("", {})
 
     def stop(self) -> None:
-        for child in self.proc.children(recursive=True):  # the servers, their kernels
+        for child in self.proc.children(recursive=True):  # its proxy, servers, kernels
             child.terminate()
         self.proc.terminate()
         try:
