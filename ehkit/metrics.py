@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -306,11 +307,17 @@ def remembered(fn):
     """Keep a figure function's result for the same store, arguments and data: a report
     asks for some twice (the trend's latest quarter, then the quarter's own table), and at a
     region's size each costs a pass over the open episodes. Any write changes the data's
-    fingerprint (the change log's head), so nothing stale is ever returned."""
+    fingerprint (the change log's head), so nothing stale is ever returned. The arguments
+    are compared with their defaults filled in: ``f(db, q)`` is ``f(db, q, "darlington")``."""
+    signature = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(db, *args, **kwargs):
         cache = _remembered.setdefault(db, {})
-        key = (fn.__qualname__, store.data_fingerprint(db), args, tuple(sorted(kwargs.items())))
+        given = signature.bind(db, *args, **kwargs)
+        given.apply_defaults()
+        key = (fn.__qualname__, store.data_fingerprint(db), given.args[1:],
+               tuple(sorted(given.kwargs.items())))
         if key not in cache:
             if len(cache) > 64:
                 cache.clear()
@@ -818,10 +825,12 @@ def moderation_window(period: Period) -> tuple[dt.date, dt.date]:
     return start.replace(year=start.year - 1), end
 
 
+@remembered
 def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str, list[Figure]]]:
     """Agreement between auditors and moderators per section over the 12 months to the
     period's end (ehkit.agreement): for each section, pairs of grades, % exact agreement and
-    weighted kappa."""
+    weighted kappa. Remembered: a year's moderations, read for the table and for the
+    suppression decided beforehand."""
     out = []
     short = {s.key: s.label for s in templates.load().graded_sections}
     short[templates.OVERALL] = "Overall grading"
