@@ -14,7 +14,9 @@ from . import batch, common, form, postgresql, report, saving, selection, team
 from .common import Figure, Run, say
 
 STEPS = ("report", "batch", "form", "save", "select", "team", "postgresql")
-ALONE = {"import": "select"}  # a part of a step that can be run alone (--only import)
+# a part of a step that can be run alone (--only import; --only report-postgresql: the
+# report on PostgreSQL without the savers and the draw)
+ALONE = {"import": "select", "report-postgresql": "postgresql"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -24,7 +26,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "for the form, saving and selection; default 10000,100000,1000000)")
     p.add_argument("--only", default=",".join(STEPS),
                    help=f"comma-separated subset of {','.join(STEPS)} (or import: the "
-                   "import alone, which select runs too)")
+                   "import alone, which select runs too; report-postgresql: the report "
+                   "alone of postgresql's figures)")
     p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                                  browsers=args.browsers),
         "postgresql": lambda: postgresql.run(run, dbs, work(), quick=args.quick,
                                              repeats=args.repeats),
+        "report-postgresql": lambda: postgresql.run(run, dbs, None, quick=args.quick,
+                                                    repeats=args.repeats, parts=("report",)),
     }
     say("\n  " + common.header())
     for name in (*STEPS, *ALONE):

@@ -201,8 +201,10 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
 
 
 # -- the whole step -----------------------------------------------------------------------
-def run(run: Run, dbs: dict[int, Path], work: Path, *, quick: bool = False,
-        repeats: int = 3) -> None:
+def run(run: Run, dbs: dict[int, Path], work: Path | None, *, quick: bool = False,
+        repeats: int = 3, parts: tuple[str, ...] = ("report", "savers", "draw")) -> None:
+    """``parts``: the report, the savers (at once and one) and the draw; ``work``: SQLite's
+    scratch copy, which only the savers write to."""
     from . import report, saving, selection
 
     say("\n7. PostgreSQL beside SQLite (a server of the bench's own; ehkit copy of the stores)")
@@ -211,18 +213,20 @@ def run(run: Run, dbs: dict[int, Path], work: Path, *, quick: bool = False,
         # One copy of the largest store serves all: the report reads it first, then the
         # savers and the draw write to it (SQLite's side writes to its scratch copy, ``work``).
         pg_big = copies.of(run, dbs[max(dbs)])
-        if quick:  # the report: minutes of papermill, not for make test
+        if "report" in parts and quick:  # the report: minutes of papermill, not for make test
             run.add(Figure("report on PostgreSQL", None, "s", f"<= {report.MAX_RATIO}x floor "
                            "(CPU)", None, note="--quick: not run (python -m bench --only "
                            "postgresql runs it)"))
-        else:
+        elif "report" in parts:
             report.run(run, {n: copies.of(run, p) for n, p in dbs.items()}, repeats=repeats,
                        label="PostgreSQL")
-        saves, savers = (1, 4) if quick else (4, SAVERS)  # --quick: that it runs, not how fast
-        savers_at_once(run, work, "SQLite", saves, savers)
-        savers_at_once(run, pg_big, "PostgreSQL", saves, savers)
-        saving.run(run, pg_big, saves=5 if quick else 60, label="PostgreSQL")
-        selection.selection(run, pg_big, 3 if quick else selection.SELECTION_ROUNDS,
-                            label="PostgreSQL")
+        if "savers" in parts:
+            saves, savers = (1, 4) if quick else (4, SAVERS)  # --quick: that it runs, not how fast
+            savers_at_once(run, work, "SQLite", saves, savers)
+            savers_at_once(run, pg_big, "PostgreSQL", saves, savers)
+            saving.run(run, pg_big, saves=5 if quick else 60, label="PostgreSQL")
+        if "draw" in parts:
+            selection.selection(run, pg_big, 3 if quick else selection.SELECTION_ROUNDS,
+                                label="PostgreSQL")
     finally:
         copies.stop()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -306,11 +307,17 @@ def remembered(fn):
     """Keep a figure function's result for the same store, arguments and data: a report
     asks for some twice (the trend's latest quarter, then the quarter's own table), and at a
     region's size each costs a pass over the open episodes. Any write changes the data's
-    fingerprint (the change log's head), so nothing stale is ever returned."""
+    fingerprint (the change log's head), so nothing stale is ever returned. The arguments
+    are compared with their defaults filled in: ``f(db, q)`` is ``f(db, q, "darlington")``."""
+    signature = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(db, *args, **kwargs):
         cache = _remembered.setdefault(db, {})
-        key = (fn.__qualname__, store.data_fingerprint(db), args, tuple(sorted(kwargs.items())))
+        given = signature.bind(db, *args, **kwargs)
+        given.apply_defaults()
+        key = (fn.__qualname__, store.data_fingerprint(db), given.args[1:],
+               tuple(sorted(given.kwargs.items())))
         if key not in cache:
             if len(cache) > 64:
                 cache.clear()
@@ -318,6 +325,17 @@ def remembered(fn):
         found = cache[key]
         return list(found) if isinstance(found, list) else found  # a list is copied: the caller may add to it
     return wrapper
+
+
+@remembered
+def _counted(db, sql: str, params: tuple) -> list[tuple]:
+    """A grid's grouped counts (``params``: the query's as sorted pairs), read once for the
+    report's table and its suppression decided beforehand (``metrics.shown_for``)."""
+    return db.execute(sql, dict(params)).fetchall()
+
+
+def _counts(db, sql: str, params: dict) -> list[tuple]:
+    return _counted(db, sql, tuple(sorted(params.items())))
 
 
 # -- episodes ---------------------------------------------------------------------------
@@ -330,8 +348,10 @@ def open_at_end_where(db) -> tuple[str, str]:
             f"end_date > :end AND {store.unindexed(db, 'start_date')} <= :end")
 
 
+@remembered
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
-    """Open, closed, outcomes, step-up and step-down figures for the period."""
+    """Open, closed, outcomes, step-up and step-down figures for the period. Remembered: the
+    quarterly report shows five quarters' in its trend and decides their suppression too."""
     p = _params(period)
     open_at_end, = _one(db, "SELECT " + " + ".join(
         f"(SELECT count(*) FROM episodes WHERE {w})" for w in open_at_end_where(db)), p)
@@ -460,7 +480,7 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
     audits = """FROM counted_audits a JOIN {view} f ON f.audit_id = a.id
         WHERE a.audit_date BETWEEN :start AND :end
           AND f.grade IS NOT NULL AND a.template = :template"""
-    rows = {(k, str(g)): n for k, g, n in db.execute(f"""
+    rows = {(k, str(g)): n for k, g, n in _counts(db, f"""
         SELECT key, grade, count(*) FROM (
           SELECT f.key, f.grade {audits.format(view="final_section_grades")} UNION ALL
           SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")}) AS g
@@ -736,7 +756,7 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
     if section not in {s.key for s in tpl.graded_sections}:
         return None
     name = tpl.section(section).label
-    counts = {(slug(sector), str(g)): n for sector, g, n in db.execute("""
+    counts = {(slug(sector), str(g)): n for sector, g, n in _counts(db, """
         SELECT ag.sector, f.grade, count(*)
         FROM counted_audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
         JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
@@ -759,7 +779,7 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Audits in the period of cases led by each sector (adds up to all audits)."""
-    counts = {(slug(sector), "audited"): n for sector, n in db.execute("""
+    counts = {(slug(sector), "audited"): n for sector, n in _counts(db, """
         SELECT ag.sector, count(*) FROM counted_audits a JOIN episodes e ON e.id = a.episode_id
         JOIN agencies ag ON ag.id = e.lead_agency_id
         WHERE a.audit_date BETWEEN :start AND :end
@@ -776,14 +796,14 @@ def taking_part_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     sectors, so there are no totals."""
     p = _params(period)
     counts = {}
-    for sector, n in db.execute("""
+    for sector, n in _counts(db, """
         SELECT ag.sector, count(DISTINCT a.id) FROM counted_audits a
         JOIN practitioners pr ON pr.id IN (a.auditor1_id, a.auditor2_id)
         JOIN agencies ag ON ag.id = pr.agency_id
         WHERE a.audit_date BETWEEN :start AND :end
         GROUP BY 1""", p):
         counts[(slug(sector), "auditor")] = n
-    for sector, n in db.execute("""
+    for sector, n in _counts(db, """
         SELECT ag.sector, count(DISTINCT d.id) FROM discussions d
         JOIN discussion_attendees t ON t.discussion_id = d.id
         JOIN practitioners pr ON pr.id = t.practitioner_id
@@ -805,10 +825,12 @@ def moderation_window(period: Period) -> tuple[dt.date, dt.date]:
     return start.replace(year=start.year - 1), end
 
 
+@remembered
 def moderation_rows(db: sqlite_utils.Database, period: Period) -> list[tuple[str, list[Figure]]]:
     """Agreement between auditors and moderators per section over the 12 months to the
     period's end (ehkit.agreement): for each section, pairs of grades, % exact agreement and
-    weighted kappa."""
+    weighted kappa. Remembered: a year's moderations, read for the table and for the
+    suppression decided beforehand."""
     out = []
     short = {s.key: s.label for s in templates.load().graded_sections}
     short[templates.OVERALL] = "Overall grading"

@@ -345,3 +345,32 @@ def test_referral_reasons_with_few_closed_episodes_are_grouped_into_other_reason
     assert g.value("housing", metrics.TOTAL) == 12
     assert g.value(metrics.OTHER_REASONS[0], "outcomes_achieved") == 1  # Behaviour's
     assert g.value(metrics.TOTAL, metrics.TOTAL) == 13
+
+
+def test_a_quarterly_report_reads_each_figure_once(quarter):
+    """The trend's five quarters, then the suppression decided for the report (the same
+    quarters' figures and every grid again, the audit quality with its template named):
+    the second time, the store is asked only whether its data changed."""
+    from ehkit import presentation
+    from ehkit import template as templates
+
+    if store.is_postgres(quarter):
+        pytest.skip("SQLite's trace callback sees every statement; the rule is the same Python")
+    asked: list[str] = []
+    quarter.conn.set_trace_callback(asked.append)
+    try:
+        metrics.trend(quarter, Q3, metrics.headline)
+        metrics.shown_for(quarter, "quarterly", Q3, templates.DEFAULT_TEMPLATE)
+        first = [s for s in asked if "change_log" not in s]
+        asked.clear()
+        for q in Q3.trend(5):
+            metrics.headline(quarter, q)
+        metrics.quality_figures(quarter, Q3, templates.DEFAULT_TEMPLATE)
+        metrics.shown_for(quarter, "quarterly", Q3, templates.DEFAULT_TEMPLATE)
+        presentation.decisions(quarter, "quarterly", Q3, templates.DEFAULT_TEMPLATE, 5)
+    finally:
+        quarter.conn.set_trace_callback(None)
+    again = [s for s in asked if "change_log" not in s]
+    assert any("FROM episodes" in s for s in first)
+    # asked again: only the sectors' names and the feedback's concerns (a few rows each)
+    assert [s for s in again if not ("FROM agencies" in s or "service_user_feedback" in s)] == []
