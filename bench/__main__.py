@@ -14,7 +14,9 @@ from . import batch, common, form, postgresql, report, saving, selection, team
 from .common import Figure, Run, say
 
 STEPS = ("report", "batch", "form", "save", "select", "team", "postgresql")
-ALONE = {"import": "select"}  # a part of a step that can be run alone (--only import)
+# Parts of steps that can be run alone (--only import; --only draw: the month's draw on
+# SQLite and on a PostgreSQL copy, the parts of select and postgresql it comes from).
+ALONE = {"import": "select", "draw": "select"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -24,7 +26,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "for the form, saving and selection; default 10000,100000,1000000)")
     p.add_argument("--only", default=",".join(STEPS),
                    help=f"comma-separated subset of {','.join(STEPS)} (or import: the "
-                   "import alone, which select runs too)")
+                   "import alone, which select runs too; or draw: the month's draw alone, "
+                   "on SQLite and on a PostgreSQL copy)")
     p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "select": lambda: selection.run(run, work(), metas[big], dbs[big], quick=args.quick),
         "import": lambda: selection.run(run, None, metas[big], dbs[big], quick=args.quick,
                                         parts=("import",)),
+        "draw": lambda: postgresql.draw_alone(run, work(), dbs[big], quick=args.quick),
         "team": lambda: team.run(run, dbs[min(sizes)],
                                  **({"auditors": 2, "rounds": 1} if args.quick
                                     else {"auditors": args.auditors}),

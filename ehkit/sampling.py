@@ -213,6 +213,8 @@ COUNCIL = "e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council')"
 
 def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
     conn = db.conn
+    if store.is_postgres(db):  # a parallel worker's start costs more CPU than a month saves
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     window_start = months_before(last, cfg["exclude_audited_months"])
     earliest_month = month_of(months_before(first, cfg["exclude_audited_months"] - 1))
     p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
