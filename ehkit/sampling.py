@@ -332,8 +332,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     left_out = int(np.count_nonzero(~fresh & ~np.isin(pooled, _int_array(chosen))))
 
     if existing:
-        db["selection_draws"].update(existing["id"], {"current": 0})
-    draw_id = db["selection_draws"].insert({
+        conn.execute("UPDATE selection_draws SET current = 0 WHERE id = ?", (existing["id"],))
+    made = {
         "month": month, "current": 1, "seed": seed, "drawn_on": on.isoformat(),
         "drawn_by": drawn_by or store.current_actor().user, "redraw_reason": redraw_reason,
         "council_quota": cfg["council_cases"], "partner_quota": cfg["partner_cases"],
@@ -344,7 +344,12 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         "drifting": sum(1 for r, _ in chosen.values() if r == "drift"),
         "drift_quota": cfg["drift_cases"], "drift_pool": found.drift_pool,
         "excluded_audited": left_out,
-    }).last_pk
+    }
+    # Plain SQL, not the table's insert: on PostgreSQL that reads the table's columns first.
+    conn.execute(f"INSERT INTO selection_draws ({', '.join(made)}) VALUES "
+                 f"({', '.join('?' * len(made))})", list(made.values()))
+    (draw_id,) = conn.execute("SELECT id FROM selection_draws WHERE month = ? AND current = 1",
+                              (month,)).fetchone()
     _store_selections(db, draw_id, chosen, on, cfg["due_days"], random.Random(f"{seed}:auditors"))
     return current_draw(db, month)
 
@@ -366,13 +371,18 @@ def _store_selections(db, draw_id: int, chosen: dict, on: dt.date, due_days: int
     assigned = assign_auditors(_leads(db.conn, chosen), auditors, line_manager_of, rng, load)
     due = (on + dt.timedelta(days=due_days)).isoformat()
     order = list(REASONS)
-    # executemany: a month with many drifting cases is a bulk insert, without per-value work
-    db.conn.executemany(
-        "INSERT INTO selections (draw_id, episode_id, reason, request_id, auditor_id, "
-        "selected_on, due_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(draw_id, ep, reason, rid, assigned.get(ep), on.isoformat(), due)
-         for ep, (reason, rid) in sorted(chosen.items(),
-                                         key=lambda kv: (order.index(kv[1][0]), kv[0]))])
+    rows = [(draw_id, ep, reason, rid, assigned.get(ep), on.isoformat(), due)
+            for ep, (reason, rid) in sorted(chosen.items(),
+                                            key=lambda kv: (order.index(kv[1][0]), kv[0]))]
+    # Many rows a statement (a month with many drifting cases is a bulk insert): on
+    # PostgreSQL a statement a row costs twice the server's time. 100 rows keep within
+    # SQLite's oldest limit of 999 values.
+    for i in range(0, len(rows), 100):
+        chunk = rows[i:i + 100]
+        db.conn.execute(
+            "INSERT INTO selections (draw_id, episode_id, reason, request_id, auditor_id, "
+            "selected_on, due_date) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+            [v for row in chunk for v in row])
 
 
 # -- requests from lead professionals ----------------------------------------------------
