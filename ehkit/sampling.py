@@ -247,19 +247,25 @@ def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
         conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         # The month's episodes and the audited ones, read once: a case is audited when one of
         # its episodes is (by EHM number); the drifting carry their order (latest review).
+        # Joins, not IN (subquery): a set too big for work_mem (a million episodes' audits)
+        # makes IN a subquery run again for every row, where a join only spills to disk.
         rows = conn.execute(f"""WITH m AS MATERIALIZED (
               SELECT e.id, e.ehm_number, {pooled} AS pooled, {flags} AS flags,
-                     e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)
-                       AS audited,
+                     a.episode_id IS NOT NULL AS audited,
                      CASE WHEN {new_drift} THEN {LATEST_REVIEW} END AS latest, e.start_date
-                FROM episodes e
-               WHERE ({pooled})
-                  OR e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start))
+                FROM episodes e LEFT JOIN (SELECT DISTINCT episode_id FROM audits
+                                            WHERE audit_date > :window_start) a
+                  ON a.episode_id = e.id
+               WHERE ({pooled}) OR a.episode_id IS NOT NULL)
             SELECT count(p.latest) AS id, NULL AS latest, NULL AS start_date,
-                   string_agg((p.id * 8 + p.flags + CASE WHEN p.ehm_number IN (
-                       SELECT ehm_number FROM m WHERE audited) OR p.id IN ({ON_LISTS})
-                     THEN 4 ELSE 0 END)::text, ',') AS codes
-              FROM m p WHERE p.pooled
+                   string_agg((p.id * 8 + p.flags + CASE WHEN c.ehm_number IS NOT NULL
+                     OR l.episode_id IS NOT NULL THEN 4 ELSE 0 END)::text, ',') AS codes
+              FROM m p
+              LEFT JOIN (SELECT DISTINCT ehm_number FROM m WHERE audited) c
+                ON c.ehm_number = p.ehm_number
+              LEFT JOIN (SELECT DISTINCT episode_id FROM ({ON_LISTS}) x) l
+                ON l.episode_id = p.id
+             WHERE p.pooled
             UNION ALL
             SELECT * FROM (SELECT id, latest, start_date, NULL FROM m WHERE latest IS NOT NULL
                             ORDER BY latest, start_date, id{quota}) d""", p).fetchall()
