@@ -52,6 +52,21 @@ def test_the_same_writes_log_the_same_rows_on_both_back_ends(pg_server, tmp_path
         pg.close()
 
 
+def test_a_session_compiles_no_query(pg_server):
+    """JIT off in ehkit's sessions, the reopened one too (a report's view queries spent
+    seconds compiling at a million episodes); another client of the server keeps its own."""
+    url = pg_server.new_database()
+    db = store.connect(url)
+    try:
+        assert db.execute("SHOW jit").fetchone()[0] == "off"
+        db.conn.raw.close()  # as a server dropping an idle connection
+        assert db.execute("SHOW jit").fetchone()[0] == "off"
+    finally:
+        db.close()
+    with psycopg.connect(url) as other:
+        assert other.execute("SHOW jit").fetchone()[0] == "on"
+
+
 def test_the_change_log_chain_verifies_and_names_the_person(db_both):
     write_some(db_both)
     assert check.chain_checks(db_both) == []
