@@ -14,9 +14,10 @@ from . import batch, common, form, postgresql, report, saving, selection, team
 from .common import Figure, Run, say
 
 STEPS = ("report", "batch", "form", "save", "select", "team", "postgresql")
-# a part of a step that can be run alone (--only import; --only report-postgresql: the
-# report on PostgreSQL without the savers and the draw)
-ALONE = {"import": "select", "report-postgresql": "postgresql"}
+# Parts of steps that can be run alone (--only import; --only report-postgresql: the report
+# on PostgreSQL without the savers and the draw; --only draw: the month's draw on SQLite and
+# on a PostgreSQL copy, the parts of select and postgresql it comes from).
+ALONE = {"import": "select", "report-postgresql": "postgresql", "draw": "select"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -27,7 +28,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(STEPS),
                    help=f"comma-separated subset of {','.join(STEPS)} (or import: the "
                    "import alone, which select runs too; report-postgresql: the report "
-                   "alone of postgresql's figures)")
+                   "alone of postgresql's figures; draw: the month's draw alone, on SQLite "
+                   "and on a PostgreSQL copy)")
     p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "select": lambda: selection.run(run, work(), metas[big], dbs[big], quick=args.quick),
         "import": lambda: selection.run(run, None, metas[big], dbs[big], quick=args.quick,
                                         parts=("import",)),
+        "draw": lambda: postgresql.draw_alone(run, work(), dbs[big], quick=args.quick),
         "team": lambda: team.run(run, dbs[min(sizes)],
                                  **({"auditors": 2, "rounds": 1} if args.quick
                                     else {"auditors": args.auditors}),

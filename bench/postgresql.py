@@ -200,6 +200,21 @@ def savers_at_once(run: Run, where, label: str, saves: int, savers: int = SAVERS
                            f"{median(cpu_of['ehkit']):.2f} s{server_note}")))
 
 
+def draw_alone(run: Run, work: Path, cached: Path, *, quick: bool = False) -> None:
+    """``--only draw``: the month's draw on SQLite (the scratch copy ``work``) and on
+    ``ehkit copy`` of the ``cached`` store to PostgreSQL, nothing else (a quicker loop)."""
+    from . import selection
+
+    rounds = 3 if quick else selection.SELECTION_ROUNDS
+    say("\n5, 7. The month's draw on SQLite and on PostgreSQL")
+    selection.selection(run, work, rounds)
+    copies = Copies()
+    try:
+        selection.selection(run, copies.of(run, cached), rounds, label="PostgreSQL")
+    finally:
+        copies.stop()
+
+
 # -- the whole step -----------------------------------------------------------------------
 def run(run: Run, dbs: dict[int, Path], work: Path | None, *, quick: bool = False,
         repeats: int = 3, parts: tuple[str, ...] = ("report", "savers", "draw")) -> None:

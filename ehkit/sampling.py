@@ -24,6 +24,7 @@ import random
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -167,12 +168,6 @@ def _numbers(text: str | None) -> np.ndarray:
     return np.fromstring(text or "", dtype=np.int64, sep=",")
 
 
-def _joined(number: str, db) -> str:
-    """SQL joining a column of integers into one text, commas between (:func:`_numbers`)."""
-    return f"string_agg(({number})::text, ',')" if store.is_postgres(db) else (
-        f"group_concat({number})")
-
-
 def _int_array(values: Iterable[int]) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64)
 
@@ -209,6 +204,100 @@ def draw(db: sqlite_utils.Database, month: str, *, seed: int | None = None,
 
 # Led by council staff (else by a partner agency).
 COUNCIL = "e.lead_agency_id IN (SELECT id FROM agencies WHERE kind = 'council')"
+# The episodes on an earlier month's list in the window (:earliest to the month).
+ON_LISTS = """SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month"""
+
+
+@dataclass
+class MonthPool:
+    """The episodes open during a month, in parallel arrays: led by council staff, closed in
+    the month, recent (their case audited, or the episode listed, in the window); and the
+    month's drift list (ids, the longest without a review first) and how many drift."""
+
+    ids: np.ndarray
+    council: np.ndarray
+    closed: np.ndarray
+    recent: np.ndarray
+    drift: list[int]
+    drift_pool: int
+
+
+def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
+    """The month's pool, its drift list and what was audited or listed lately.
+
+    The pool's ids come back in one text (a row each into Python costs more than the query),
+    each ``id * 8 + 4 if recent + 2 if closed in the month + 1 if led by council staff``.
+    The two back ends read the episodes differently, so each has its own SQL (the same rules,
+    the same lists): SQLite answers from indexes holding every column needed (the episodes
+    by end date, the cases by EHM number); PostgreSQL's indexes do not hold the ids, so it
+    reads the month's episodes once, with every audited episode, and does the rest from
+    those rows (one scan of the table in place of five queries' scans and lookups).
+    """
+    conn = db.conn
+    # The quota is written into the query: with a bound LIMIT, SQLite's plan reads the
+    # episodes' rows, 3 times slower. 0: every drifting case.
+    quota = f" LIMIT {int(drift_quota)}" if drift_quota else ""
+    new_drift = f"{DRIFTING} AND e.id NOT IN ({ON_LISTS} AND s.reason = 'drift')"
+    pooled = "(e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last"
+    flags = f"""CASE WHEN {COUNCIL} THEN 1 ELSE 0 END
+               + CASE WHEN e.end_date <= :last THEN 2 ELSE 0 END"""
+    if store.is_postgres(db):
+        # A parallel worker's start costs more CPU than it saves at a month's size.
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        # The month's episodes and the audited ones, read once: a case is audited when one of
+        # its episodes is (by EHM number); the drifting carry their order (latest review).
+        # Joins, not IN (subquery): a set too big for work_mem (a million episodes' audits)
+        # makes IN a subquery run again for every row, where a join only spills to disk.
+        rows = conn.execute(f"""WITH m AS MATERIALIZED (
+              SELECT e.id, e.ehm_number, {pooled} AS pooled, {flags} AS flags,
+                     a.episode_id IS NOT NULL AS audited,
+                     CASE WHEN {new_drift} THEN {LATEST_REVIEW} END AS latest, e.start_date
+                FROM episodes e LEFT JOIN (SELECT DISTINCT episode_id FROM audits
+                                            WHERE audit_date > :window_start) a
+                  ON a.episode_id = e.id
+               WHERE ({pooled}) OR a.episode_id IS NOT NULL)
+            SELECT count(p.latest) AS id, NULL AS latest, NULL AS start_date,
+                   string_agg((p.id * 8 + p.flags + CASE WHEN c.ehm_number IS NOT NULL
+                     OR l.episode_id IS NOT NULL THEN 4 ELSE 0 END)::text, ',') AS codes
+              FROM m p
+              LEFT JOIN (SELECT DISTINCT ehm_number FROM m WHERE audited) c
+                ON c.ehm_number = p.ehm_number
+              LEFT JOIN (SELECT DISTINCT episode_id FROM ({ON_LISTS}) x) l
+                ON l.episode_id = p.id
+             WHERE p.pooled
+            UNION ALL
+            SELECT * FROM (SELECT id, latest, start_date, NULL FROM m WHERE latest IS NOT NULL
+                            ORDER BY latest, start_date, id{quota}) d""", p).fetchall()
+        (drift_pool, _, _, codes), listed = rows[0], rows[1:]
+        codes = _numbers(codes)
+        drift = [ep for ep, *_ in sorted(listed, key=lambda r: (r[1], r[2], r[0]))]
+    else:
+        # Every episode of a case audited in the window (by EHM number: the audited episodes
+        # read in id order, then their cases' episodes), and the episodes on an earlier
+        # month's list in it.
+        (audited,) = conn.execute("""SELECT group_concat(c.id) FROM episodes e
+              JOIN episodes c ON c.ehm_number = e.ehm_number
+             WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
+                                  p).fetchone()
+        recent = np.concatenate([_numbers(audited), _int_array(_ids(conn, ON_LISTS, p))])
+        drift = _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
+                     f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p)
+        # Three spans of the end date (still open, closed in the month, closed later), each
+        # a range of the index of end dates, which holds every column needed (one query for
+        # all three, an OR, is twice as slow); the drifting counted on the way.
+        spans, drift_pool = [], 0
+        for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
+                     "e.end_date > :last"):
+            span, drifting_here = conn.execute(
+                f"""SELECT group_concat(e.id * 8 + {flags}), count(*) FILTER (WHERE {new_drift})
+                      FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
+            spans.append(_numbers(span))
+            drift_pool += drifting_here
+        codes = np.concatenate(spans)
+        codes |= np.isin(codes >> 3, recent) * 4
+    return MonthPool(ids=codes >> 3, council=(codes & 1) == 1, closed=(codes & 2) == 2,
+                     recent=(codes & 4) == 4, drift=drift, drift_pool=int(drift_pool))
 
 
 def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existing) -> dict:
@@ -218,51 +307,19 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     p = {"first": first.isoformat(), "last": last.isoformat(), "month": month,
          "window_start": window_start.isoformat(), "earliest": earliest_month,
          **_drift_params(last)}
-    # The pools stay in SQL (a million episodes): each query's ids come back in one text,
-    # read into a numpy array (a row each into Python costs more than the query).
-    on_lists = """SELECT s.episode_id FROM selection_draws d JOIN selections s ON s.draw_id = d.id
-           WHERE d.current = 1 AND d.month >= :earliest AND d.month < :month"""
-    # Not drawn at random: every episode of a case audited in the window (by EHM number:
-    # the audited episodes read in id order, then their cases' episodes), and the episodes
-    # on an earlier month's list in it.
-    (audited,) = conn.execute(f"""SELECT {_joined('c.id', db)} FROM episodes e
-          JOIN episodes c ON c.ehm_number = e.ehm_number
-         WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
-                              p).fetchone()
-    recent = np.concatenate([_numbers(audited), _int_array(_ids(conn, on_lists, p))])
-
     chosen: dict[int, tuple[str, int | None]] = {}  # episode -> (reason, request id)
     requests = conn.execute("SELECT id, episode_id FROM audit_requests WHERE month = ? "
                             "ORDER BY id", (month,)).fetchall()
     for rid, ep in requests:
         chosen.setdefault(ep, ("request", rid))
+    found = _month_pool(db, p, cfg["drift_cases"])
     # Drift: drifting cases not already listed for drift in the window (the same spell of
     # drift is not listed again every month), the longest without a review first, up to the
-    # quota; the rest stay drifting and come up in a later month. (The quota is written into
-    # the query: with a bound LIMIT, SQLite's plan reads the episodes' rows, 3 times slower.)
-    new_drift = f"{DRIFTING} AND e.id NOT IN ({on_lists} AND s.reason = 'drift')"
-    quota = f" LIMIT {int(cfg['drift_cases'])}" if cfg["drift_cases"] else ""  # 0: all
-    for ep in _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
-                   f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p):
+    # quota; the rest stay drifting and come up in a later month.
+    for ep in found.drift:
         chosen.setdefault(ep, ("drift", None))
-
-    # The episodes open during the month, in three spans of their end date (still open,
-    # closed in the month, closed later), each a range of the index of end dates, which
-    # holds every column needed (one query for all three, an OR, is twice as slow): id * 2
-    # + 1 if led by council staff, else id * 2; the drifting counted on the way.
-    spans, drift_pool = [], 0
-    for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
-                 "e.end_date > :last"):
-        codes, drifting_here = conn.execute(
-            f"""SELECT {_joined(f'e.id * 2 + CASE WHEN {COUNCIL} THEN 1 ELSE 0 END', db)},
-                       count(*) FILTER (WHERE {new_drift})
-                  FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
-        spans.append(_numbers(codes))
-        drift_pool += drifting_here
-    codes = np.concatenate(spans)
-    pooled, council = codes >> 1, (codes & 1) == 1
-    closed = np.repeat([False, True, False], [len(span) for span in spans])
-    fresh = ~np.isin(pooled, recent)  # not audited or listed lately
+    pooled, council, closed = found.ids, found.council, found.closed
+    fresh = ~found.recent  # not audited or listed lately
 
     def pick(reason: str, among: np.ndarray, quota: int) -> int:
         """``quota`` of the eligible pool at random (positions in id order, from the seed)."""
@@ -281,8 +338,8 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
     left_out = int(np.count_nonzero(~fresh & ~np.isin(pooled, _int_array(chosen))))
 
     if existing:
-        db["selection_draws"].update(existing["id"], {"current": 0})
-    draw_id = db["selection_draws"].insert({
+        conn.execute("UPDATE selection_draws SET current = 0 WHERE id = ?", (existing["id"],))
+    made = {
         "month": month, "current": 1, "seed": seed, "drawn_on": on.isoformat(),
         "drawn_by": drawn_by or store.current_actor().user, "redraw_reason": redraw_reason,
         "council_quota": cfg["council_cases"], "partner_quota": cfg["partner_cases"],
@@ -291,9 +348,14 @@ def _draw(db, month, first, last, seed, cfg, on, drawn_by, redraw_reason, existi
         "exclude_audited_months": cfg["exclude_audited_months"], "due_days": cfg["due_days"],
         "council_pool": council_pool, "partner_pool": partner_pool, "closed_pool": closed_pool,
         "drifting": sum(1 for r, _ in chosen.values() if r == "drift"),
-        "drift_quota": cfg["drift_cases"], "drift_pool": drift_pool,
+        "drift_quota": cfg["drift_cases"], "drift_pool": found.drift_pool,
         "excluded_audited": left_out,
-    }).last_pk
+    }
+    # Plain SQL, not the table's insert: on PostgreSQL that reads the table's columns first.
+    conn.execute(f"INSERT INTO selection_draws ({', '.join(made)}) VALUES "
+                 f"({', '.join('?' * len(made))})", list(made.values()))
+    (draw_id,) = conn.execute("SELECT id FROM selection_draws WHERE month = ? AND current = 1",
+                              (month,)).fetchone()
     _store_selections(db, draw_id, chosen, on, cfg["due_days"], random.Random(f"{seed}:auditors"))
     return current_draw(db, month)
 
@@ -315,13 +377,18 @@ def _store_selections(db, draw_id: int, chosen: dict, on: dt.date, due_days: int
     assigned = assign_auditors(_leads(db.conn, chosen), auditors, line_manager_of, rng, load)
     due = (on + dt.timedelta(days=due_days)).isoformat()
     order = list(REASONS)
-    # executemany: a month with many drifting cases is a bulk insert, without per-value work
-    db.conn.executemany(
-        "INSERT INTO selections (draw_id, episode_id, reason, request_id, auditor_id, "
-        "selected_on, due_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(draw_id, ep, reason, rid, assigned.get(ep), on.isoformat(), due)
-         for ep, (reason, rid) in sorted(chosen.items(),
-                                         key=lambda kv: (order.index(kv[1][0]), kv[0]))])
+    rows = [(draw_id, ep, reason, rid, assigned.get(ep), on.isoformat(), due)
+            for ep, (reason, rid) in sorted(chosen.items(),
+                                            key=lambda kv: (order.index(kv[1][0]), kv[0]))]
+    # Many rows a statement (a month with many drifting cases is a bulk insert): on
+    # PostgreSQL a statement a row costs twice the server's time. 100 rows keep within
+    # SQLite's oldest limit of 999 values.
+    for i in range(0, len(rows), 100):
+        chunk = rows[i:i + 100]
+        db.conn.execute(
+            "INSERT INTO selections (draw_id, episode_id, reason, request_id, auditor_id, "
+            "selected_on, due_date) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+            [v for row in chunk for v in row])
 
 
 # -- requests from lead professionals ----------------------------------------------------

@@ -181,6 +181,19 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
             assert server and int(server[1]) > 0, said[0]
 
 
+def test_only_draw_runs_the_months_draw_alone_on_both_back_ends(tmp_path, monkeypatch, capsys):
+    """--only draw: the draw on SQLite and on a PostgreSQL copy, and nothing else."""
+    monkeypatch.setenv("EHKIT_BENCH_CACHE", str(tmp_path / "cache"))
+    importlib.reload(importlib.import_module("bench.common"))
+    main = importlib.reload(importlib.import_module("bench.__main__"))
+    main.main(["--quick", "--sizes", "120", "--only", "draw"])
+    lines = capsys.readouterr().out.splitlines()
+    draws = [ln for ln in lines if ln.strip().startswith("draw a month's selection")]
+    assert [("on PostgreSQL" in ln) for ln in draws] == [False, True], draws
+    assert all(FIGURE_LINE.match(ln) and "error" not in ln for ln in draws), draws
+    assert not [ln for ln in lines if "savers at once" in ln or ln.strip().startswith("import ")]
+
+
 def test_the_server_cpu_a_postgresql_figure_counts_is_the_servers_work(pg_server):
     """A query's work is done by the server: a heavy one shows in the server's CPU time read
     from /proc, not in this process's; a server that cannot be read fails, saying why."""
