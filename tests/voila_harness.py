@@ -65,6 +65,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pg import on_back_end  # noqa: F401 (the browser tests' too)
 
 from bench.local_hub import free_port  # noqa: F401 (the tests' too)
 
@@ -111,16 +112,6 @@ def back_end_fixture(request) -> str:
     return request.param
 
 
-def on_back_end(built: str | os.PathLike, back_end: str, request) -> Path | str:
-    """The SQLite store ``built`` as served on ``back_end``: the file itself, or its
-    ``ehkit copy`` in a new database of the ``pg_server`` fixture (same rows, same ids)."""
-    if back_end == "sqlite":
-        return Path(built)
-    from ehkit import copying
-
-    url = request.getfixturevalue("pg_server").new_database()
-    copying.copy(built, url)
-    return url
 
 
 class VoilaServer:
