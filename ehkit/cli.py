@@ -287,7 +287,8 @@ def _add_history(sub) -> None:
                        "audit as it stood at that time, rebuilt from the change log.")
     _db_arg(p)
     p.add_argument("audit_id", type=int, metavar="AUDIT_ID")
-    p.add_argument("--at", help="a time like 2026-11-24T14:30:00Z (no zone: UTC)")
+    p.add_argument("--at", help="a time like '24/11/2026 14:30' (the clock here, as the "
+                   "history prints it) or 2026-11-24T14:30:00Z (UTC)")
     p.set_defaults(run=_run_history)
 
 

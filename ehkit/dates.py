@@ -54,12 +54,12 @@ def uk(day, blank: str = "") -> str:
     return f"{day:%d/%m/%Y}" if isinstance(day, dt.date) else str(day)
 
 
-def uk_time(at: str) -> str:
+def uk_time(at: str, seconds: bool = False) -> str:
     """A time the store stamped (ISO in UTC, 2026-07-01T09:05:00Z) as the clock here read
-    it: 01/07/2026 10:05 (British Summer Time in summer)."""
+    it: 01/07/2026 10:05 (British Summer Time in summer); 01/07/2026 10:05:00 with seconds."""
     when = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return f"{when.astimezone(UK_CLOCK):%d/%m/%Y %H:%M}"
+    return f"{when.astimezone(UK_CLOCK):%d/%m/%Y %H:%M{':%S' if seconds else ''}}"
 
 
 # In running text the day is written out. strftime has no portable code for a day without its

@@ -12,7 +12,7 @@ import json
 
 import sqlite_utils
 
-from . import access, records
+from . import access, dates, records
 from . import db as store
 from .errors import AuditNotFound, EhkitError
 
@@ -127,13 +127,27 @@ def state_at(db: sqlite_utils.Database, audit_id: int, at: str | None = None
 
 
 def log_time(text: str) -> str:
-    """A time as the change log writes it (UTC, milliseconds); a time with no zone is UTC."""
+    """A time as the change log writes it (UTC, milliseconds). A time with no zone is the
+    clock here (Europe/London), as ``ehkit history`` prints it and a person reads it, so a
+    line's time can be given back as it was printed (24/11/2026 14:30:05). A time given in
+    whole seconds runs to the end of that second: the changes printed at it are included."""
+    when = None
+    for shape in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"):
+        try:
+            when = dt.datetime.strptime(text.strip(), shape)
+            break
+        except ValueError:
+            pass
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = when or dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise EhkitError(f"{text!r} is not a time like 2026-11-24T14:30:00Z") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        raise EhkitError(f"{text!r} is not a time like 24/11/2026 14:30 (the clock here, as "
+                         "ehkit history prints it) or 2026-11-24T14:30:00Z (UTC)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dates.UK_CLOCK)
+    when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    if "." not in text:
+        when = when.replace(microsecond=999_000)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -161,7 +175,7 @@ def format_history(rows: list[dict]) -> list[str]:
             change = (f"{r['table_name']} {_safe(r['row_key'])} {r['field']}: "
                       f"{_short(r['old'])!r} -> {_short(r['new'])!r}")
         reason = f"  (reason: {_safe(r['reason'])})" if r["reason"] else ""
-        out.append(f"{r['at']}  {who}  {change}{reason}")
+        out.append(f"{dates.uk_time(r['at'], seconds=True)}  {who}  {change}{reason}")
     return out
 
 

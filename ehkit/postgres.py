@@ -580,6 +580,11 @@ def sqlite_views(up_to: int) -> list[str]:
 def apply_migrations(db: Database) -> list[int]:
     """Make a new store from the baseline, or apply the migrations' PostgreSQL twins; then
     rebuild the change-log triggers if anything ran."""
+    # Up to date is known without the writers' lock (which names the person acting): every
+    # connection asks, a preheated form's kernel not yet handed its login too.
+    if "schema_migrations" in db.table_names() and not (
+            {n for n, _, _ in store.migrations()} - store.recorded_migrations(db.conn)):
+        return []
     with transaction(db):  # the writers' lock: two first connections do not both make it
         db.execute(store.SCHEMA_MIGRATIONS)
         done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}

@@ -19,12 +19,13 @@
 * the page (``jupyter/voila/templates/ehkit``) warns at once, in a ``role=alert`` banner,
   when it loses its server, and when its form has not come up after ``start_seconds``.
 
-Under JupyterHub (``hub=True`` / ``--hub``, started by the hub as a service: see
-:mod:`ehkit.serve_hub` and :mod:`ehkit.hub`) the hub's login replaces the token, the port and
-path prefix are the hub's, and each page's kernel acts as the page's login: ``[serve]
-preheat`` forms are kept ready with no login (nobody) and the server hands each its login as
-a page takes it; with ``preheat = 0`` each page's kernel is started with it in
-``EHKIT_LOGIN``.
+Under JupyterHub (``hub=True`` / ``--hub``, started by the one-server hub as a service on
+127.0.0.1, or by a spawner as a person's own server, e.g. Zero to JupyterHub's KubeSpawner in a
+pod, on the address it was given: see :mod:`ehkit.serve_hub` and :mod:`ehkit.hub`) the hub's
+login replaces the token, the address and path prefix are the hub's, and each page's kernel
+acts as the page's login: ``[serve] preheat`` forms are kept ready with no login (nobody) and
+the server hands each its login as a page takes it; with ``preheat = 0`` each page's kernel is
+started with it in ``EHKIT_LOGIN``.
 
 The database (a file, or a ``postgresql://`` URL: the kernels connect to the server
 themselves) is handed to the kernels in ``EHKIT_DB`` and the printable records go under
@@ -33,6 +34,7 @@ themselves) is handed to the kernels in ``EHKIT_DB`` and the printable records g
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import socket
@@ -71,6 +73,7 @@ class ServeConfig:
     reports_dir: Path = field(default_factory=lambda: home.reports_dir().resolve())
     kernels: dict = field(default_factory=lambda: kernel_settings())
     hub: bool = False
+    host: str = HOST  # under the hub, where it said to listen (hub_address)
 
     @property
     def notebook_path(self) -> Path:
@@ -78,7 +81,7 @@ class ServeConfig:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{self.host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     def argv(self) -> list[str]:
         """Voila's command line for this configuration."""
@@ -88,7 +91,7 @@ class ServeConfig:
             # Fail if the port is taken rather than quietly move to another one, so the URL
             # printed above is the one served.
             "--Voila.port_retries=0",
-            f"--Voila.ip={HOST}",
+            f"--Voila.ip={self.host}",
             "--no-browser",
             "--show_tracebacks=False",
             "--strip_sources=True",
@@ -164,24 +167,77 @@ def preheat_setting() -> int:
     return value
 
 
-# What JupyterHub hands a service it starts (`ehkit serve --hub`).
+# What JupyterHub hands a service it starts, and a spawner a person's server
+# (`ehkit serve --hub`).
 HUB_ENV = ("JUPYTERHUB_SERVICE_PREFIX", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_API_TOKEN",
            "JUPYTERHUB_API_URL")
 
 
-def hub_port() -> int:
-    """The port JupyterHub gave this service (its ``url`` in the hub's configuration)."""
+def persons_server() -> bool:
+    """Started by a spawner as a person's own server (a hub service is named, a server has
+    its owner), not as the one-server hub's service."""
+    return bool(os.environ.get("JUPYTERHUB_USER")) and not os.environ.get(
+        "JUPYTERHUB_SERVICE_NAME")
+
+
+def hub_address() -> tuple[str, int]:
+    """Where JupyterHub said to listen (JUPYTERHUB_SERVICE_URL): a service on this machine's
+    loopback (the hub's proxy is on this machine); a person's server on the address its
+    spawner was given (z2jh: 0.0.0.0 in the pod, which the proxy reaches over the pod
+    network)."""
     missing = [name for name in HUB_ENV if not os.environ.get(name)]
     if missing:
-        raise ServeError("ehkit serve --hub is started by JupyterHub, as the service in "
-                         "deploy/jupyterhub_config.py, not by hand (missing: "
-                         f"{', '.join(missing)}); to try the form alone run `ehkit serve`")
-    url = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
-    if url.hostname not in (HOST, "localhost") or not url.port:
-        raise ServeError(f"the ehkit service's url {url.geturl()} must be http://{HOST}:PORT "
-                         "(the hub's proxy reaches it on this machine): correct it in "
-                         "jupyterhub_config.py")
-    return url.port
+        raise ServeError("ehkit serve --hub is started by JupyterHub (as the service in "
+                         "deploy/jupyterhub_config.py, or as a person's server under Zero to "
+                         f"JupyterHub), not by hand (missing: {', '.join(missing)}); to try "
+                         "the form alone run `ehkit serve`")
+    given = os.environ["JUPYTERHUB_SERVICE_URL"]
+    url = urlsplit(given)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if not persons_server():
+        if url.hostname not in (HOST, "localhost") or not port:
+            raise ServeError(f"the ehkit service's url {given} must be http://{HOST}:PORT "
+                             "(the hub's proxy reaches it on this machine): correct it in "
+                             "jupyterhub_config.py")
+        return HOST, port
+    if url.scheme != "http" or not url.hostname or not port:
+        raise ServeError(f"the server's url JUPYTERHUB_SERVICE_URL={given} (from the hub's "
+                         "spawner) must be http://ADDRESS:PORT/...: ehkit serve --hub speaks "
+                         "plain HTTP (no internal_ssl) on the address and port the spawner "
+                         "gives it; set the spawner's ip (0.0.0.0 in a pod) and port in the "
+                         "hub's configuration")
+    return url.hostname, port
+
+
+def check_free(host: str, port: int, hub: bool) -> None:
+    """Bind the way the server will (SO_REUSEADDR on POSIX, as tornado does): a port only
+    held by the last run's closed connections (TIME_WAIT) is free to listen on."""
+    where = (f"{host}:{port} (from the hub: JUPYTERHUB_SERVICE_URL="
+             f"{os.environ.get('JUPYTERHUB_SERVICE_URL')})" if hub else f"port {port} on {host}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror:
+        raise ServeError(f"cannot listen on {where}: {host} is not a name this machine "
+                         "knows; give the hub's spawner an address of this machine "
+                         "(0.0.0.0 for all of them)") from None
+    with socket.socket(family, kind, proto) as probe:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+            probe.listen()
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ServeError(f"cannot listen on {where}: {host} is not an address of "
+                                 "this machine; give the hub's spawner one of its addresses "
+                                 "(0.0.0.0 for all of them)") from None
+            raise ServeError(f"{where} is already in use (another ehkit serve?): " + (
+                "stop it, or give the hub another port" if hub
+                else "choose another with --port")) from None
 
 
 def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
@@ -189,8 +245,9 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
               pool_size: int = 1, reports_dir: str | os.PathLike | None = None,
               hub: bool = False) -> ServeConfig:
     """Check the request and build the configuration (no server started)."""
-    if hub:  # the pool's size is the settings' (the hub starts the service, not a person)
-        port, no_token, pool_size = hub_port(), True, preheat_setting()
+    host = HOST
+    if hub:  # the pool's size is the settings' (the hub starts the server, not a person)
+        (host, port), no_token, pool_size = hub_address(), True, preheat_setting()
         preheat = pool_size > 0
     path = store.location(db)
     if isinstance(path, Path) and not path.exists():
@@ -205,19 +262,9 @@ def configure(db=None, *, notebook: str = "audit", port: int = DEFAULT_PORT,
                          f"(available: {', '.join(known) or 'none'})")
     if not 0 < port < 65536:
         raise ServeError(f"--port {port} is not a port number (1-65535)")
-    with socket.socket() as probe:
-        # Bind the way the server will (SO_REUSEADDR on POSIX, as tornado does): a port only
-        # held by the last run's closed connections (TIME_WAIT) is free to listen on.
-        if os.name == "posix":
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-            probe.listen()
-        except OSError:
-            raise ServeError(f"port {port} on {HOST} is already in use (another ehkit serve?): "
-                             "choose another with --port") from None
+    check_free(host, port, hub)
     cfg = ServeConfig(db=path, notebook=notebook, port=port, preheat=preheat,
-                      pool_size=pool_size, kernels=kernel_settings(), hub=hub)
+                      pool_size=pool_size, kernels=kernel_settings(), hub=hub, host=host)
     if no_token:
         cfg.token = ""
     elif token:

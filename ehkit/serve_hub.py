@@ -2,7 +2,12 @@
 
 JupyterHub starts ``ehkit serve --hub`` as a managed service (``deploy/jupyterhub_config.py``,
 :mod:`ehkit.hub`); users have no server of their own, so no JupyterLab, terminal, contents or
-kernel API. Here, in the service:
+kernel API. Under Zero to JupyterHub a spawner (KubeSpawner) starts it instead as each
+person's own server, in a pod (``deploy/z2jh``): the same server, on the address the spawner
+gave (:func:`ehkit.serve.hub_address`); the hub's OAuth lets in only the logins its scopes
+allow at that server (``access:servers!user=NAME``: the owner, and admins), any other is
+refused before a form is built; and the server tells the hub when it was last used
+(:class:`ActivityReport`), so z2jh's culler stops a pod nobody uses. Here, in either:
 
 * :class:`HubIdentity`: every request is the hub's OAuth login (jupyterhub's own identity
   provider, its handlers mounted under the service's prefix); a browser without one is sent
@@ -33,14 +38,19 @@ kernel API. Here, in the service:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
+from datetime import datetime
 from math import inf
 
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.utils import url_path_join
 from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
+from jupyterhub.utils import isoformat, utcnow
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
+from tornado.ioloop import IOLoop
 from traitlets import Dict as DictTrait
 from voila.app import Voila
 from voila.static_file_handler import TemplateStaticFileHandler
@@ -48,6 +58,7 @@ from voila.static_file_handler import TemplateStaticFileHandler
 from . import access
 from . import db as store
 from .errors import EhkitError
+from .serve import persons_server
 from .serve_kernels import NOT_STARTED, FormKernelManager
 
 # Environment variables of the service that its kernels must not inherit: the service's own
@@ -96,8 +107,17 @@ def form_login() -> str:
 
 
 class HubIdentity(JupyterHubIdentityProvider):
-    """jupyterhub's OAuth identity, its callback and logout under the service's prefix
+    """jupyterhub's OAuth identity (only logins with the hub's access scopes for this service
+    or server: JUPYTERHUB_OAUTH_ACCESS_SCOPES), its callback and logout under the prefix
     (Voila mounts an identity provider's handlers as they are)."""
+
+    last_seen: datetime | None = None  # a login's last request (the activity the hub is told)
+
+    async def get_user(self, handler):
+        user = await super().get_user(handler)
+        if user is not None:
+            self.last_seen = utcnow()
+        return user
 
     def get_handlers(self):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
@@ -225,8 +245,59 @@ class TemplateFiles(TemplateStaticFileHandler):
         return super().parse_url_path(path)
 
 
+class ActivityReport:
+    """A person's server tells the hub when it was last used (JUPYTERHUB_ACTIVITY_URL, as
+    jupyterhub-singleuser does): a login's request or a kernel's message (a form in use), every
+    JUPYTERHUB_ACTIVITY_INTERVAL seconds (the hub's 300 by default), only when newer than the
+    last told. The hub's culler stops a server whose activity is older than its timeout."""
+
+    def __init__(self, app: Voila):
+        self.app, self.told = app, None
+        self.url = os.environ["JUPYTERHUB_ACTIVITY_URL"]
+        given = os.environ.get("JUPYTERHUB_ACTIVITY_INTERVAL") or "300"
+        self.every = int(given) if given.isdigit() and int(given) > 0 else 300
+        if not (given.isdigit() and int(given) > 0):
+            app.log.warning("JUPYTERHUB_ACTIVITY_INTERVAL=%r is not a whole number of seconds: "
+                            "telling the hub every 300 seconds", given)
+
+    def last_activity(self) -> datetime | None:
+        times = [getattr(self.app.identity_provider, "last_seen", None),
+                 getattr(self.app.kernel_manager, "last_kernel_activity", None)]
+        return max((t for t in times if t is not None), default=None)
+
+    async def tell(self) -> None:
+        last = self.last_activity()
+        if last is None or (self.told is not None and last <= self.told):
+            return
+        when = isoformat(last)
+        body = {"servers": {os.environ.get("JUPYTERHUB_SERVER_NAME", ""): {"last_activity": when}},
+                "last_activity": when}
+        try:
+            await AsyncHTTPClient().fetch(
+                self.url, method="POST", body=json.dumps(body), request_timeout=30,
+                headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
+                         "Content-Type": "application/json"})
+        except Exception as error:  # noqa: BLE001 - the hub may be restarting: told next time
+            self.app.log.warning("Could not tell the hub of this server's activity: %s", error)
+            return
+        self.told = last
+
+    async def run(self) -> None:
+        self.app.log.info("Telling the hub of activity every %s seconds", self.every)
+        while True:
+            await self.tell()
+            await asyncio.sleep(self.every)
+
+
 class HubVoila(Voila):
-    """Voila whose kernel handlers answer only the kernel's owner."""
+    """Voila whose kernel handlers answer only the kernel's owner; a person's server also
+    tells the hub of its activity."""
+
+    def start(self):
+        if os.environ.get("JUPYTERHUB_ACTIVITY_URL") and persons_server():
+            report = ActivityReport(self)
+            IOLoop.current().add_callback(lambda: asyncio.ensure_future(report.run()))
+        super().start()
 
     def init_handlers(self):
         handlers = []

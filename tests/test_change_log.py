@@ -12,6 +12,7 @@ from builders import audit_form, base_rows, complete_audit, raw, save_rows
 
 from ehkit import check
 from ehkit import db as store
+from ehkit.errors import EhkitError
 
 REFUSED = (sqlite3.DatabaseError, psycopg.Error)  # SQLite's refusal, PostgreSQL's
 
@@ -304,6 +305,32 @@ def test_cli_history_prints_the_story_and_an_earlier_state(db, tmp_path, capsys)
     assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id),
                      "--at", "2000-01-01T00:00"]) == 2
     assert "did not exist" in capsys.readouterr().err
+
+
+def test_history_reads_and_prints_the_clock_here(db, tmp_path, capsys):
+    """Times are printed by the UK clock (BST in summer), and a printed time given back to
+    --at includes the change printed at it."""
+    from ehkit import cli, history
+
+    summer = {"at": "2026-07-01T09:05:03.250Z", "user": "ava", "actor": None,
+              "table_name": "audits", "row_key": "7", "field": "summary", "old": "a",
+              "new": "b", "reason": None}
+    (line,) = history.format_history([summer])
+    assert line.startswith("01/07/2026 10:05:03  ava  audits 7 summary")
+    assert history.log_time("01/07/2026 10:05:03") == "2026-07-01T09:05:03.999Z"
+    assert history.log_time("15/01/2026 10:00") == "2026-01-15T10:00:00.999Z"
+    assert history.log_time("2026-07-01T10:05") == "2026-07-01T09:05:00.999Z"
+    assert history.log_time("2026-07-01T09:05:03.250Z") == "2026-07-01T09:05:03.250Z"
+    with pytest.raises(EhkitError, match="24/11/2026 14:30"):
+        history.log_time("yesterday")
+
+    base_rows(db)
+    audit_id = save_rows(db, complete_audit())
+    assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id)]) == 0
+    printed = capsys.readouterr().out.splitlines()[-1][:19]  # e.g. 24/11/2026 14:30:05
+    assert cli.main(["history", "--db", str(tmp_path / "ehkit.db"), str(audit_id),
+                     "--at", printed]) == 0
+    assert json.loads(capsys.readouterr().out)["audits"][str(audit_id)]["id"] == audit_id
 
 
 def test_every_data_table_has_its_three_change_log_triggers(db):

@@ -72,3 +72,10 @@ def test_the_image_installs_ehkit_from_the_wheel_with_extras_that_exist():
     assert config()["singleuser"]["extraEnv"]["EHKIT_HOME"] == "/srv/early-help"
     for path in ("deploy/z2jh/config.yaml", "deploy/z2jh/Dockerfile"):
         assert f"`{path}`" in README
+
+
+def test_the_pods_server_is_run_for_real_by_tests_test_hub_user():
+    """The sketch's command is what tests/test_hub_user.py spawns as a person's server."""
+    assert "SKETCH_CMD" in (ROOT / "tests" / "test_hub_user.py").read_text(encoding="utf-8")
+    assert "`tests/test_hub_user.py`" in README and "What remains before it runs" not in README
+    assert "What only a real cluster can show" in README

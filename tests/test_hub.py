@@ -202,3 +202,59 @@ def test_a_preheat_setting_that_is_not_a_whole_number_is_refused_in_plain_words(
     hub_service(monkeypatch, tmp_path, f"preheat = {bad}")
     with pytest.raises(serve.ServeError, match=r"\[serve\] preheat = .* must be a whole number"):
         serve.configure(demo_db_path, hub=True)
+
+
+def persons_server(monkeypatch, tmp_path, url: str) -> None:
+    """The environment a spawner gives a person's server (jupyterhub's Spawner.get_env), as
+    KubeSpawner does in a pod: the url from the spawner's ip."""
+    hub_service(monkeypatch, tmp_path)
+    for name, value in {"JUPYTERHUB_SERVICE_URL": url, "JUPYTERHUB_USER": "amy",
+                        "JUPYTERHUB_SERVICE_PREFIX": "/user/amy/", "JUPYTERHUB_SERVER_NAME": "",
+                        "JUPYTERHUB_ACTIVITY_URL": "http://h/hub/api/users/amy/activity"
+                        }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_persons_server_listens_where_its_spawner_says(demo_db_path, tmp_path, monkeypatch):
+    from bench.local_hub import free_port
+    from ehkit import serve
+
+    port = free_port()
+    persons_server(monkeypatch, tmp_path, f"http://0.0.0.0:{port}/user/amy/")
+    argv = serve.configure(demo_db_path, hub=True).argv()
+    assert "--Voila.ip=0.0.0.0" in argv and f"--port={port}" in argv
+    assert "--Voila.base_url=/user/amy/" in argv
+    # the one-server hub's service stays on the loopback, whatever its url says
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_NAME", "audit")
+    with pytest.raises(serve.ServeError, match=r"must be http://127\.0\.0\.1:PORT"):
+        serve.configure(demo_db_path, hub=True)
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("https://0.0.0.0:8888/user/amy/", "plain HTTP"),
+    ("http://0.0.0.0/user/amy/", "plain HTTP"),
+    ("http://203.0.113.9:{port}/user/amy/", "203.0.113.9 is not an address of this machine"),
+    ("http://no-such-host.invalid:{port}/user/amy/", "not a name this machine knows"),
+])
+def test_a_url_a_persons_server_cannot_use_is_one_clear_line(
+        demo_db_path, tmp_path, monkeypatch, capsys, url, said):
+    from bench.local_hub import free_port
+
+    persons_server(monkeypatch, tmp_path, url.format(port=free_port()))
+    code = cli.main(["serve", "--hub", "--db", str(demo_db_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and said in err and "JUPYTERHUB_SERVICE_URL" in err
+    assert "Traceback" not in err
+
+
+def test_a_preheated_form_not_yet_handed_its_login_opens_the_store(demo_both, monkeypatch):
+    """On SQLite and on PostgreSQL: a pooled kernel is nobody until the server hands it its
+    login, and opening an up-to-date store names nobody (no writers' lock on PostgreSQL)."""
+    from ehkit import access
+    from ehkit.forms.audit import AuditForm, audit_app
+
+    monkeypatch.delenv("EHKIT_LOGIN", raising=False)
+    monkeypatch.setenv(access.AWAITING, "1")
+    form = audit_app(demo_both, refresh=False)
+    assert isinstance(form, AuditForm), form.message
+    form.db.close()
