@@ -105,7 +105,8 @@ def test_commands_that_change_a_read_only_postgresql_store_say_so_in_one_line(
         read_only_pg_store, args, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "agencies.csv").write_text("name,kind,sector\nNew Team,council,Local Authority\n")
-    (tmp_path / "feedback.csv").write_text("EHM number,Given on\nEHM1,2026-03-01\n")
+    (tmp_path / "feedback.csv").write_text(
+        "EHM number,Given on,Respondent,Stage\nEHM1,2026-03-01,parent_carer,closure\n")
     database = store.connect(read_only_pg_store, read_only=True)
     before = database.execute("SELECT count(*) FROM change_log").fetchone()[0]
     database.close()
