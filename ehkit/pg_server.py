@@ -56,13 +56,16 @@ class Server:
     def url(self, database: str) -> str:
         return f"postgresql://{LOGIN}@/{database}?host={self.folder}"
 
-    def new_database(self) -> str:
-        """A new, empty database's URL."""
+    def new_database(self, like: str | None = None) -> str:
+        """A new database's URL: empty, or a copy of the database at the URL ``like`` (made
+        by the server from its files, far quicker than a copy through ehkit; nobody may be
+        connected to ``like`` meanwhile)."""
         import psycopg
 
         name = f"test_{next(self._names)}"
+        template = f" TEMPLATE {like.split('@/')[1].split('?')[0]}" if like else ""  # url()
         with psycopg.connect(self.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
+            admin.execute(f"CREATE DATABASE {name}{template}")
         return self.url(name)
 
     def stop(self, *, keep: bool = False) -> None:

@@ -382,6 +382,12 @@ PERSON_ERRORS = {
               "nothing was saved. Ask IT to make ehkit's login the owner of its database"),
     "40001": (store.StoreError, _BUSY), "40P01": (store.StoreError, _BUSY),
     "55P03": (store.StoreError, _BUSY), "57014": (store.StoreError, _BUSY),
+    # SQLite keeps a NUL character (U+0000) in text; PostgreSQL cannot (psycopg refuses it
+    # before sending: that error has no code, so it is given this one, the server's own).
+    "22021": (store.StoreError, "the text has a NUL character (an invisible control "
+              "character, U+0000), which a PostgreSQL store cannot keep ({}): nothing was "
+              "saved. Take it out (type the text again, or paste it as plain text) and save "
+              "again"),
 }
 
 
@@ -389,6 +395,8 @@ def person_error(e) -> Exception:
     """psycopg's error as one a person can act on, where there is one (else ``e`` itself)."""
     code = getattr(e, "sqlstate", None) or ("08" if isinstance(
         e, _psycopg().OperationalError) else "")
+    if not code and isinstance(e, _psycopg().DataError) and "NUL (0x00)" in str(e):
+        code = "22021"
     found = PERSON_ERRORS.get(code) or PERSON_ERRORS.get(code[:2])
     if found is None:
         return e

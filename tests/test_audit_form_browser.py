@@ -1,7 +1,10 @@
 """The auditor's app end to end: the real Voila server, the real form, headless Chromium.
 
 One server for the module (on a copy of the demo store); each test opens its own page.
-What the browser did is checked in the SQLite file itself.
+What the browser did is checked in the store itself. The store's core (complete and submit,
+save and reopen a draft, the rules on submit, moderate, print and reopen) runs on SQLite and
+on PostgreSQL (the demo store's ``ehkit copy``: the same cases under the same ids); the
+layout checks on SQLite only.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import pytest
 from playwright.sync_api import expect
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
+    back_end_fixture,
     chromium_fixture,
     click_choice,
     copy_db,
+    on_back_end,
     open_audit,
     pages_fixture,
     rows,
@@ -47,6 +52,27 @@ def work(demo_db_path, tmp_path_factory):
 def server(work):
     folder, db = work
     with VoilaServer(db, notebook="audit", cwd=folder) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def work_both(back_end, demo_db_path, tmp_path_factory, request):
+    """The demo store's copy on each back end: on SQLite the module's own (work)."""
+    if back_end == "sqlite":
+        return request.getfixturevalue("work")
+    folder = tmp_path_factory.mktemp("auditform-pg")
+    return folder, on_back_end(demo_db_path, back_end, request)
+
+
+@pytest.fixture(scope="module")
+def server_both(work_both, back_end, request):
+    """The form served on each back end: on SQLite the module's own server."""
+    if back_end == "sqlite":
+        yield request.getfixturevalue("server")
+        return
+    folder, db = work_both
+    with VoilaServer(db, notebook="audit", cwd=folder) as s:
+        assert "serving audit for postgresql://" in s.log()
         yield s
 
 
@@ -91,10 +117,10 @@ def domain_audit(case, grades, overall, **extra):
 
 
 @browser
-def test_complete_and_submit_an_audit(server, pages, work):
-    _, db = work
+def test_complete_and_submit_an_audit(server_both, pages, work_both):
+    _, db = work_both
     case = free_case(db, 0)
-    page = pages(server, wait_for=FORM)
+    page = pages(server_both, wait_for=FORM)
     ready(page)
     fill_case(page, case)
     # The team manager may not audit their team's case: said at once, next to the field.
@@ -150,8 +176,8 @@ def test_complete_and_submit_an_audit(server, pages, work):
 
 
 @browser
-def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server, pages, work):
-    _, db = work
+def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server_both, pages, work_both):
+    _, db = work_both
     case = free_case(db, 1)
     grades = {s.key: 2 for s in TPL.graded_sections}
     del grades["planning"]
@@ -159,7 +185,7 @@ def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server, pages, wo
     audit_id = audits.save_draft(database, domain_audit(case, grades, 2))
     database.close()
 
-    page = pages(server, wait_for=FORM)
+    page = pages(server_both, wait_for=FORM)
     ready(page)
     # Submitting an empty form is blocked in plain words, with no traceback.
     page.locator("button.ehkit-submit").click()
@@ -176,10 +202,10 @@ def test_submit_with_a_missing_grade_shows_the_rule_next_to_it(server, pages, wo
 
 
 @browser
-def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
-    _, db = work
+def test_save_draft_reload_reopen_and_find_the_answers(server_both, pages, work_both):
+    _, db = work_both
     case = free_case(db, 2)
-    page = pages(server, wait_for=FORM)
+    page = pages(server_both, wait_for=FORM)
     ready(page)
     fill_case(page, case)
     click_choice(page, ".ehkit-grade-impact", "Outstanding")
@@ -191,6 +217,11 @@ def test_save_draft_reload_reopen_and_find_the_answers(server, pages, work):
     assert "still to do" in text
     assert rows(db, "SELECT comment FROM answers WHERE audit_id = ? AND key = '7.1'",
                 [audit_id]) == [("Child says home is calmer & safer",)]
+    assert rows(db, "SELECT status, episode_id, auditor1_id FROM audits WHERE id = ?",
+                [audit_id]) == [("draft", case["episode_id"], case["auditor"][0])]
+    # The change log has the new audit, on either back end (SQLite's triggers, PL/pgSQL's).
+    assert rows(db, "SELECT count(*) FROM change_log WHERE table_name = 'audits' AND"
+                    " row_key = ?", [str(audit_id)])[0][0] >= 1
     # What is still to do is said in words beside the field, not by its orange alone.
     assert "Still to do: Choose the overall grade." in wait_for_text(
         page, ".ehkit-note-overall", "Still to do:")
@@ -227,9 +258,9 @@ def open_submitted(server, pages, db, n: int):
 
 
 @browser
-def test_moderate_a_submitted_audit_and_print_it(server, pages, work):
-    folder, db = work
-    page, audit_id, case = open_submitted(server, pages, db, 3)
+def test_moderate_a_submitted_audit_and_print_it(server_both, pages, work_both):
+    folder, db = work_both
+    page, audit_id, case = open_submitted(server_both, pages, db, 3)
     page.wait_for_selector(".ehkit-moderator select")
     page.wait_for_function(
         "document.querySelectorAll('.ehkit-moderator select option').length > 1")

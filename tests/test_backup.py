@@ -169,3 +169,58 @@ def test_a_backup_and_its_restore_keep_the_schema_as_ehkit_left_it(db, tmp_path,
     capsys.readouterr()
     assert cli.main(["check", "--db", str(later), "--quick"]) == 1
     assert "LOG-TRIGGER  schema: changed outside ehkit" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_postgresql_backup_while_another_process_saves_is_whole_and_restores(pg_server,
+                                                                                tmp_path):
+    """pg_dump of the snapshot whose change log was checked, while a writer goes on saving:
+    whole audits only, and ehkit check passes on its restore (the rest of this file's checks
+    on PostgreSQL are tests/test_postgres.py's)."""
+    url, other = pg_server.new_database(), pg_server.new_database()
+    database = store.connect(url)
+    base_rows(database)
+    database.close()
+    per_audit = complete_audit()
+    ctx = mp.get_context("spawn")
+    stop, saved = ctx.Event(), ctx.Value("i", 0)
+    writer = ctx.Process(target=_keep_saving, args=(url, stop, saved))
+    writer.start()
+    try:
+        while saved.value < 5:
+            time.sleep(0.01)
+        try:
+            made = backup.backup(url, tmp_path / "backups",
+                                 now=dt.datetime(2026, 11, 24, 14, 30, 5, tzinfo=dt.UTC))
+        except backup.BackupError as e:
+            if "LOG-REMOVED" not in str(e):
+                raise
+            pytest.xfail(f"issue 18, PostgreSQL: a backup taken while a save is under way is "
+                         f"refused ({e}): the change log's identity sequence counts the ids of "
+                         f"saves not yet committed, which the backup's snapshot cannot see, so "
+                         f"its check reads them as rows removed; the fix: ids one past the "
+                         f"largest under the writers' lock, and a counter that rolls back")
+        at_backup = saved.value
+        while saved.value < at_backup + 5:  # the writer went on saving meanwhile
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(30)
+    assert made.path.suffix == ".dump" and not list(made.path.parent.glob("*.partial"))
+    backup.restore(made.path, other)
+    restored = store.connect(other)
+    try:
+        n = {t: restored.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+             for t in ("audits", "answers", "checklist_answers", "actions")}
+        assert n["answers"] == n["audits"] * len(per_audit["answers"])
+        assert n["checklist_answers"] == n["audits"] * len(per_audit["checklist"])
+        assert n["actions"] == n["audits"]
+        assert check.check(restored) == []
+        live = store.connect(url)
+        try:
+            assert live.execute("SELECT count(*) FROM audits").fetchone()[0] > n["audits"]
+        finally:
+            live.close()
+        assert save_rows(restored, complete_audit()) == n["audits"] + 1  # it takes new saves
+    finally:
+        restored.close()

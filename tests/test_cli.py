@@ -4,6 +4,7 @@ has help; a person's mistakes are one line, not a traceback."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -97,11 +98,9 @@ UK = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
 
 
 @pytest.fixture
-def demo_copy(demo_db_path, tmp_path) -> str:
-    """The demo store copied (the commands below may write to it)."""
-    from voila_harness import copy_db
-
-    return str(copy_db(demo_db_path, tmp_path / "ehkit.db"))
+def demo_copy(demo_copy_both) -> str:
+    """The demo store copied (the commands below may write to it), on each back end."""
+    return demo_copy_both
 
 
 def test_actions_overdue_prints_uk_dates(demo_copy, capsys):
@@ -128,9 +127,9 @@ def test_check_says_dates_out_of_order_as_uk_dates(demo_copy, capsys):
     child, end = database.execute("SELECT c.id, e.end_date FROM children c JOIN episodes e"
                                   " ON e.id = c.episode_id WHERE e.end_date IS NOT NULL"
                                   " LIMIT 1").fetchone()
+    born = (dt.date.fromisoformat(end) + dt.timedelta(days=1)).isoformat()
     with store.transaction(database):  # a child born the day after the episode ended
-        database.execute("UPDATE children SET date_of_birth = date(?, '+1 day') WHERE id = ?",
-                         [end, child])
+        database.execute("UPDATE children SET date_of_birth = ? WHERE id = ?", [born, child])
     database.close()
     code, out, _ = ehkit(capsys, "check", "--db", demo_copy, "--quick", "--today", "2026-10-31")
     said = next(line for line in out.splitlines()

@@ -1,7 +1,8 @@
 """The coordinator's apps as a coordinator meets them (issue 16), in headless Chromium against
 the real Voila server: the tracker opens on what needs attention, sorted and paged; the
 monthly list offers months that have ended; drop-downs read 'All', 'Not answered', 'Choose
-...'; messages are in plain words; dates read 16/09/2015. Checked in the SQLite file too."""
+...'; messages are in plain words; dates read 16/09/2015. Checked in the store too. The apps
+that write (the tracker, feedback, after the audit) run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import re
 import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
+    back_end_fixture,
     chromium_fixture,
     click_choice,
     copy_db,
+    on_back_end,
     pages_fixture,
     rows,
     select_by_text,
@@ -31,6 +34,15 @@ UK_DATE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 def work(demo_db_path, tmp_path_factory):
     folder = tmp_path_factory.mktemp("coordinator")
     return folder, copy_db(demo_db_path, folder / "ehkit.db")
+
+
+@pytest.fixture(scope="module")
+def work_both(back_end, demo_db_path, tmp_path_factory, request):
+    """The demo store's copy on each back end: on SQLite the module's own (work)."""
+    if back_end == "sqlite":
+        return request.getfixturevalue("work")
+    folder = tmp_path_factory.mktemp("coordinator-pg")
+    return folder, on_back_end(demo_db_path, back_end, request)
 
 
 def shown_choice(page, css: str) -> str:
@@ -51,8 +63,8 @@ def table_rows(page) -> list[list[str]]:
         "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))")
 
 
-def test_tracker_opens_on_what_needs_attention_sorted_paged_in_plain_words(work, pages):
-    folder, db = work
+def test_tracker_opens_on_what_needs_attention_sorted_paged_in_plain_words(work_both, pages):
+    folder, db = work_both
     iso = TODAY.isoformat()
     week = (TODAY + dt.timedelta(days=7)).isoformat()
     attention = rows(db, "SELECT count(*) FROM actions a JOIN audits au ON au.id = a.audit_id "
@@ -140,8 +152,8 @@ def test_monthly_list_offers_months_that_have_ended(work, pages):
         assert "--" not in said
 
 
-def test_feedback_drop_downs_read_as_words_and_refusals_name_fields_plainly(work, pages):
-    folder, db = work
+def test_feedback_drop_downs_read_as_words_and_refusals_name_fields_plainly(work_both, pages):
+    folder, db = work_both
     with VoilaServer(db, notebook="feedback", cwd=folder) as server:
         page = pages(server, wait_for="button.ehkit-save")
         ratings = page.locator(".ehkit-rating select")
@@ -190,8 +202,8 @@ def test_self_assessment_asks_for_the_practitioner_in_words(work, pages):
     assert rows(db, "SELECT count(*) FROM self_assessments") == before
 
 
-def test_after_the_audit_offers_no_discussion_for_a_draft_and_shows_uk_dates(work, pages):
-    folder, db = work
+def test_after_the_audit_offers_no_discussion_for_a_draft_and_shows_uk_dates(work_both, pages):
+    folder, db = work_both
     (draft,), = rows(db, "SELECT id FROM audits WHERE status = 'draft' ORDER BY id LIMIT 1")
     (done, done_on), = rows(db, "SELECT id, audit_date FROM audits WHERE status = 'submitted' "
                                 "ORDER BY id LIMIT 1")

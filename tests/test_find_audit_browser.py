@@ -1,6 +1,6 @@
 """Finding a saved audit on the audit form, however old (issue 16): the real Voila server, a
 store with more than 500 audits (the old drop-down listed the latest 500 only), headless
-Chromium."""
+Chromium. On SQLite and on PostgreSQL (the same search, the same pages, the same order)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from voila_harness import (  # noqa: F401 (fixtures)
     NBSP,
     VoilaServer,
+    back_end_fixture,
     chromium_fixture,
+    on_back_end,
     pages_fixture,
     rows,
     wait_for_text,
@@ -24,14 +26,21 @@ FORM = ".ehkit-grade-pre_eha"
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """A synthetic service with more than 500 audits."""
+def built(tmp_path_factory):
+    """A synthetic service with more than 500 audits (made once for both back ends)."""
     folder = tmp_path_factory.mktemp("findaudit")
     database = store.connect(folder / "ehkit.db")
     demo.generate(database, episodes=400, seed=7, until=dt.date(2026, 10, 31),
                   audits_per_episode=1.5)
     database.close()
     return folder, folder / "ehkit.db"
+
+
+@pytest.fixture(scope="module")
+def work(built, back_end, request):
+    """That service on each back end."""
+    folder, path = built
+    return folder, on_back_end(path, back_end, request)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ what a spreadsheet would run is written as text in the figures file.
 The reports are the real notebooks, run with papermill and exported with nbconvert, on a copy
 of the demo store with a made-up child, worker and family planted in learning and actions
 recorded more often than the disclosure threshold (5), and in the referral reason of open
-episodes and the theme of concerns raised in the quarter.
+episodes and the theme of concerns raised in the quarter. On SQLite and on PostgreSQL (the
+planted store's `ehkit copy`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import csv
 import shutil
 
 import pytest
+from pg import on_back_end
 
 from ehkit import db as store
 from ehkit import metrics, periods, redact, reports
@@ -71,10 +73,19 @@ def planted(demo_db_path, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def planted_on(planted, request, tmp_path_factory):
+    """The planted store on each back end, to write to: a copy of the file, or its `ehkit
+    copy` (a path or a URL); the planted file itself is left as it was made."""
+    if request.param == "sqlite":
+        return shutil.copy(planted, tmp_path_factory.mktemp("planted_on") / "ehkit.db")
+    return on_back_end(planted, request.param, request)
+
+
 @pytest.fixture(scope="module")
-def rendered(planted, tmp_path_factory):
+def rendered(planted_on, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    return {(kind, audience): reports.run(kind, db=planted, period=period, audience=audience,
+    return {(kind, audience): reports.run(kind, db=planted_on, period=period, audience=audience,
                                           out_dir=out)
             for kind, period, audience in (("annual", "2026", "lscb"),
                                            ("annual", "2026", "board"),
@@ -128,9 +139,9 @@ def test_figures_file_writes_a_repeated_formula_as_text(rendered):
     assert "'" + FORMULA.replace(CHILD, "[name]") in labels
 
 
-def test_a_theme_counts_the_same_words_once_identifiers_are_taken_out(planted):
+def test_a_theme_counts_the_same_words_once_identifiers_are_taken_out(planted_on):
     """Two families' names in the same sentence make one theme, not two of one each."""
-    database = store.connect(planted)
+    database = store.connect(planted_on)
     with store.transaction(database):
         database["children"].insert({"episode_id": 1, "name": "Brimble Otherchild"})
         ids = [r[0] for r in database.execute(

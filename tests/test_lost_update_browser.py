@@ -2,7 +2,7 @@
 
 A moderator opens a submitted audit; meanwhile its auditor reopens it, changes the overall
 grade and submits it again. The moderator's "Record moderation" is refused in plain words
-(who changed it, when, reload it), and nothing is written.
+(who changed it, when, reload it), and nothing is written. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import pytest
 from builders import add_moderator, audit_form, base_rows
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
+    back_end_fixture,
     chromium_fixture,
+    on_back_end,
     open_audit,
     pages_fixture,
     rows,
@@ -29,15 +31,16 @@ TODAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """A small store: one submitted audit (no. 1) by Ava Auditor, and a moderator."""
+def work(tmp_path_factory, back_end, request):
+    """A small store on each back end: one submitted audit (no. 1) by Ava Auditor, and a
+    moderator."""
     folder = tmp_path_factory.mktemp("lostupdate")
     database = store.connect(folder / "ehkit.db")
     base_rows(database)
     add_moderator(database)
     audits.submit(database, audits.save_draft(database, audit_form()), today=TODAY)
     database.close()
-    return folder, folder / "ehkit.db"
+    return folder, on_back_end(folder / "ehkit.db", back_end, request)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ spawner starts it (``EHKIT_LOGIN`` in its environment), driven in headless Chrom
 The page shows auditor 1 as the login's practitioner and does not let it be picked; a page
 that claims another login (query string, headers) and forces the choice anyway (the
 disabled list re-enabled and another name chosen, which sends the widget's new state over
-the websocket) still saves the audit as the login's, and the change log names the login. Only invented people.
+the websocket) still saves the audit as the login's, and the change log names the login.
+On SQLite and on PostgreSQL. Only invented people.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import pytest
 from builders import add_logins, add_moderator, base_rows
 from voila_harness import (  # noqa: F401 (fixtures)
     VoilaServer,
+    back_end_fixture,
     chromium_fixture,
+    on_back_end,
     rows,
     select_by_text,
     wait_for_text,
@@ -24,7 +27,7 @@ from ehkit import db as store
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, back_end, request):
     folder = tmp_path_factory.mktemp("roles")
     path = folder / "ehkit.db"
     database = store.connect(path)
@@ -32,8 +35,9 @@ def server(tmp_path_factory):
         base_rows(database)
         add_moderator(database)
         add_logins(database, mp)
-    database.close()
-    with VoilaServer(path, notebook="audit", cwd=folder, env={"EHKIT_LOGIN": "ava"}) as s:
+        database.close()
+        served = on_back_end(path, back_end, request)  # copied by the admin (add_logins)
+    with VoilaServer(served, notebook="audit", cwd=folder, env={"EHKIT_LOGIN": "ava"}) as s:
         yield s
 
 
@@ -69,5 +73,5 @@ def test_the_page_acts_as_the_login_whatever_it_sends(server, page_claiming_bea)
     text = wait_for_text(page, ".ehkit-messages", "Saved draft no.", timeout_ms=60_000)
     audit_id = int(text.split("Saved draft no. ")[1].split(" ")[0])
     assert rows(server.db, "SELECT auditor1_id FROM audits WHERE id = ?", (audit_id,)) == [(1,)]
-    assert set(rows(server.db, "SELECT user, actor FROM change_log WHERE table_name = 'audits'"
-                    )) == {("ava", "Ava Auditor")}
+    logged = 'SELECT "user", actor FROM change_log WHERE table_name = ?'  # "user": PostgreSQL's
+    assert set(rows(server.db, logged, ["audits"])) == {("ava", "Ava Auditor")}

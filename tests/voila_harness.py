@@ -39,6 +39,12 @@ spaces), :func:`click_choice` (a ToggleButtons choice by its exact label),
 :func:`wait_for_text`, :func:`copy_db`. Pages open with ``locale="en-GB"`` (the browser's
 language, as a British user's is).
 
+Both back ends (issue 18): importing ``back_end_fixture`` gives the module-scoped ``back_end``
+fixture ("sqlite", then "postgresql"); :func:`on_back_end` serves the SQLite store a test
+built as it is, or its ``ehkit copy`` in a new database of the ``pg_server`` fixture (the
+same ids), so a module builds its store once and its store tests run on each. :func:`rows`
+reads either. Parametrize the tests that exercise the store, not the layout checks.
+
 Accessibility (WCAG 2.2 AA): :func:`assert_accessible` runs axe-core (the copy the
 ``axe-playwright-python`` package ships, nothing downloaded) and fails on a critical or
 serious violation; :func:`unnamed_controls` reads Chromium's accessibility tree for controls
@@ -59,6 +65,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pg import on_back_end  # noqa: F401 (the browser tests' too)
 
 from bench.local_hub import free_port  # noqa: F401 (the tests' too)
 
@@ -79,12 +86,32 @@ def copy_db(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
 
 
 def rows(db: str | os.PathLike, sql: str, params=()) -> list[tuple]:
-    """Read the store the browser wrote, with plain sqlite3 (closed afterwards)."""
+    """Read the store the browser wrote (closed afterwards): a SQLite file with plain
+    sqlite3, a PostgreSQL URL through ehkit's connection (``?`` placeholders on both)."""
+    if str(db).startswith("postgresql://"):
+        from ehkit import db as store
+
+        database = store.connect(str(db), must_exist=True, migrate=False)
+        try:
+            return [tuple(r) for r in database.execute(sql, list(params)).fetchall()]
+        finally:
+            database.close()
     conn = sqlite3.connect(str(db))
     try:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+BACK_ENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="module", params=BACK_ENDS, name="back_end")
+def back_end_fixture(request) -> str:
+    """The store's back end for the module's tests that take it: each runs on both."""
+    return request.param
+
+
 
 
 class VoilaServer:
