@@ -114,6 +114,25 @@ def test_on_postgresql_a_log_row_altered_or_removed_outside_ehkit_is_found(pg_se
         db.close()
 
 
+def test_a_save_rolled_back_leaves_no_gap_in_the_log_on_either(db_both, store_at, capsys):
+    """The log's counter rolls back with its save, as SQLite's sqlite_sequence does (issue 18:
+    an identity sequence did not, and `ehkit check` read the gap as rows removed)."""
+    write_some(db_both)
+    (last,) = db_both.execute("SELECT max(id) FROM change_log").fetchone()
+    with pytest.raises(RuntimeError, match="given up"), store.transaction(db_both):
+        db_both.execute("UPDATE audits SET summary = 'rolled back' WHERE id = 5")
+        assert db_both.execute("SELECT max(id) FROM change_log").fetchone() == (last + 1,)
+        raise RuntimeError("given up")  # the save fails after its log rows were written
+    assert check.chain_checks(db_both) == []
+    with store.transaction(db_both):
+        db_both.execute("UPDATE audits SET summary = 'kept' WHERE id = 5")
+    assert [r[0] for r in db_both.execute("SELECT id FROM change_log WHERE id > ?", [last])
+            ] == [last + 1]  # the next save's row follows on, no gap
+    capsys.readouterr()
+    assert cli.main(["check", "--db", str(store_at), "--quick"]) == 0
+    assert "LOG-REMOVED" not in capsys.readouterr().out
+
+
 def test_on_postgresql_check_finds_a_log_trigger_dropped_disabled_or_altered(pg_server):
     db = store.connect(pg_server.new_database())
     try:
@@ -280,7 +299,8 @@ def test_the_schema_is_the_same_on_both(pg_server, tmp_path):
     lite, pg = store.connect(tmp_path / "ehkit.db"), store.connect(pg_server.new_database())
     try:
         tables = sorted(t for t in lite.table_names() if not t.startswith("sqlite_"))
-        assert pg.table_names() == tables
+        assert "sqlite_sequence" in lite.table_names()  # the log's counter: PostgreSQL's is
+        assert sorted({*tables, "change_log_counter"}) == pg.table_names()  # a table of ours
         for table in tables:
             expected = store.table_columns(lite, table)
             assert store.table_columns(pg, table) == expected, table
