@@ -103,7 +103,9 @@ def test_a_damaged_index_is_a_finding_naming_it_not_a_raw_error(own_server, caps
 def test_a_migration_in_the_store_without_its_record_is_reported(pg_server, capsys):
     url = pg_server.new_database()
     store.connect(url).close()
-    number, name, _ = store.migrations()[-1]
+    from ehkit import postgres  # the newest the baseline holds (a later one is tried: below)
+
+    number, name, _ = [m for m in store.migrations() if m[0] <= postgres.baseline_number()][-1]
     with psycopg.connect(url, autocommit=True) as dba:
         dba.execute("DELETE FROM schema_migrations WHERE number = %s", [number])
     assert cli.main(["check", "--db", url, "--quick"]) == 1

@@ -133,6 +133,40 @@ def test_a_save_rolled_back_leaves_no_gap_in_the_log_on_either(db_both, store_at
     assert "LOG-REMOVED" not in capsys.readouterr().out
 
 
+def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_found(
+        pg_server, tmp_path, monkeypatch):
+    """Migration 0131 on a store whose log's ids came from the identity sequence: the counter
+    starts where the sequence stood, so rows cut from the end before it are still found."""
+    import shutil
+
+    older = tmp_path / "migrations"  # this ehkit's migrations before 0131
+    shutil.copytree(store.MIGRATIONS_DIR, older)
+    for f in [*older.glob("0131_*.sql"), *older.glob("postgresql/0131_*.sql")]:
+        f.unlink()
+    url = pg_server.new_database()
+    with monkeypatch.context() as m:
+        m.setattr(store, "MIGRATIONS_DIR", older)
+        m.setattr(postgres, "SCHEMA_DIR", older / "postgresql")
+        db = store.connect(url)
+        write_some(db)
+        assert "change_log_counter" not in db.table_names()
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        db.execute("ALTER TABLE change_log DISABLE TRIGGER USER")  # the last row cut
+        db.execute("DELETE FROM change_log WHERE id = ?", [last])
+        db.execute("ALTER TABLE change_log ENABLE TRIGGER USER")
+        db.close()
+    db = store.connect(url)  # upgraded
+    try:
+        assert db.execute("SELECT seq FROM change_log_counter").fetchone() == (last,)
+        assert [(f.code, f.where) for f in check.chain_checks(db)] == [
+            ("LOG-REMOVED", f"change_log id {last}")]
+        with store.transaction(db):
+            db.execute("UPDATE audits SET summary = 'after' WHERE id = 5")
+        assert db.execute("SELECT max(id) FROM change_log").fetchone() == (last + 1,)
+    finally:
+        db.close()
+
+
 def test_on_postgresql_check_finds_a_log_trigger_dropped_disabled_or_altered(pg_server):
     db = store.connect(pg_server.new_database())
     try:
