@@ -49,7 +49,8 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
   new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``); the change
-  log's, one past its counter (``change_log_counter``), which rolls back with its save as
+  log's, one past its counter or its largest (``change_log_counter``, moved on as each save
+  commits: a row updated at each log row slows a big save), which rolls back with its save as
   SQLite's ``sqlite_sequence`` does (an identity sequence does not: a save rolled back left a
   gap ``ehkit check`` read as rows removed).
 - **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
