@@ -163,6 +163,12 @@ def _ids(conn, sql: str, params=()) -> list[int]:
     return [r[0] for r in conn.execute(sql, params)]
 
 
+def _joined(number: str, db) -> str:
+    """SQL joining a column of integers into one text, commas between (:func:`_numbers`)."""
+    return f"string_agg(({number})::text, ',')" if store.is_postgres(db) else (
+        f"group_concat({number})")
+
+
 def _numbers(text: str | None) -> np.ndarray:
     """The integers of SQL's ``group_concat`` (None when there were none)."""
     return np.fromstring(text or "", dtype=np.int64, sep=",")
@@ -228,74 +234,42 @@ def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
 
     The pool's ids come back in one text (a row each into Python costs more than the query),
     each ``id * 8 + 4 if recent + 2 if closed in the month + 1 if led by council staff``.
-    The two back ends read the episodes differently, so each has its own SQL (the same rules,
-    the same lists): SQLite answers from indexes holding every column needed (the episodes
-    by end date, the cases by EHM number); PostgreSQL's indexes do not hold the ids, so it
-    reads the month's episodes once, with every audited episode, and does the rest from
-    those rows (one scan of the table in place of five queries' scans and lookups).
+    Every part is read from an index holding every column it needs (the episodes by end
+    date, the cases by EHM number): SQLite's indexes hold each row's id, and PostgreSQL's
+    are made to (``INCLUDE (id)``, migration 0130), so both read no table pages.
     """
     conn = db.conn
     # The quota is written into the query: with a bound LIMIT, SQLite's plan reads the
     # episodes' rows, 3 times slower. 0: every drifting case.
     quota = f" LIMIT {int(drift_quota)}" if drift_quota else ""
     new_drift = f"{DRIFTING} AND e.id NOT IN ({ON_LISTS} AND s.reason = 'drift')"
-    pooled = "(e.end_date IS NULL OR e.end_date >= :first) AND e.start_date <= :last"
     flags = f"""CASE WHEN {COUNCIL} THEN 1 ELSE 0 END
                + CASE WHEN e.end_date <= :last THEN 2 ELSE 0 END"""
-    if store.is_postgres(db):
-        # A parallel worker's start costs more CPU than it saves at a month's size.
+    if store.is_postgres(db):  # a parallel worker's start costs more CPU than it saves here
         conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        # The month's episodes and the audited ones, read once: a case is audited when one of
-        # its episodes is (by EHM number); the drifting carry their order (latest review).
-        # Joins, not IN (subquery): a set too big for work_mem (a million episodes' audits)
-        # makes IN a subquery run again for every row, where a join only spills to disk.
-        rows = conn.execute(f"""WITH m AS MATERIALIZED (
-              SELECT e.id, e.ehm_number, {pooled} AS pooled, {flags} AS flags,
-                     a.episode_id IS NOT NULL AS audited,
-                     CASE WHEN {new_drift} THEN {LATEST_REVIEW} END AS latest, e.start_date
-                FROM episodes e LEFT JOIN (SELECT DISTINCT episode_id FROM audits
-                                            WHERE audit_date > :window_start) a
-                  ON a.episode_id = e.id
-               WHERE ({pooled}) OR a.episode_id IS NOT NULL)
-            SELECT count(p.latest) AS id, NULL AS latest, NULL AS start_date,
-                   string_agg((p.id * 8 + p.flags + CASE WHEN c.ehm_number IS NOT NULL
-                     OR l.episode_id IS NOT NULL THEN 4 ELSE 0 END)::text, ',') AS codes
-              FROM m p
-              LEFT JOIN (SELECT DISTINCT ehm_number FROM m WHERE audited) c
-                ON c.ehm_number = p.ehm_number
-              LEFT JOIN (SELECT DISTINCT episode_id FROM ({ON_LISTS}) x) l
-                ON l.episode_id = p.id
-             WHERE p.pooled
-            UNION ALL
-            SELECT * FROM (SELECT id, latest, start_date, NULL FROM m WHERE latest IS NOT NULL
-                            ORDER BY latest, start_date, id{quota}) d""", p).fetchall()
-        (drift_pool, _, _, codes), listed = rows[0], rows[1:]
-        codes = _numbers(codes)
-        drift = [ep for ep, *_ in sorted(listed, key=lambda r: (r[1], r[2], r[0]))]
-    else:
-        # Every episode of a case audited in the window (by EHM number: the audited episodes
-        # read in id order, then their cases' episodes), and the episodes on an earlier
-        # month's list in it.
-        (audited,) = conn.execute("""SELECT group_concat(c.id) FROM episodes e
-              JOIN episodes c ON c.ehm_number = e.ehm_number
-             WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
-                                  p).fetchone()
-        recent = np.concatenate([_numbers(audited), _int_array(_ids(conn, ON_LISTS, p))])
-        drift = _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
-                     f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p)
-        # Three spans of the end date (still open, closed in the month, closed later), each
-        # a range of the index of end dates, which holds every column needed (one query for
-        # all three, an OR, is twice as slow); the drifting counted on the way.
-        spans, drift_pool = [], 0
-        for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
-                     "e.end_date > :last"):
-            span, drifting_here = conn.execute(
-                f"""SELECT group_concat(e.id * 8 + {flags}), count(*) FILTER (WHERE {new_drift})
-                      FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
-            spans.append(_numbers(span))
-            drift_pool += drifting_here
-        codes = np.concatenate(spans)
-        codes |= np.isin(codes >> 3, recent) * 4
+    # Every episode of a case audited in the window (by EHM number: the audited episodes
+    # read in id order, then their cases' episodes), and the episodes on an earlier
+    # month's list in it.
+    (audited,) = conn.execute(f"""SELECT {_joined("c.id", db)} FROM episodes e
+          JOIN episodes c ON c.ehm_number = e.ehm_number
+         WHERE e.id IN (SELECT episode_id FROM audits WHERE audit_date > :window_start)""",
+                              p).fetchone()
+    recent = np.concatenate([_numbers(audited), _int_array(_ids(conn, ON_LISTS, p))])
+    drift = _ids(conn, f"SELECT e.id FROM episodes e WHERE {new_drift} ORDER BY "
+                 f"{LATEST_REVIEW}, e.start_date, e.id{quota}", p)
+    # Three spans of the end date (still open, closed in the month, closed later), each
+    # a range of the index of end dates, which holds every column needed (one query for
+    # all three, an OR, is twice as slow); the drifting counted on the way.
+    spans, drift_pool = [], 0
+    for ends in ("e.end_date IS NULL", "e.end_date BETWEEN :first AND :last",
+                 "e.end_date > :last"):
+        span, drifting_here = conn.execute(
+            f"""SELECT {_joined(f"e.id * 8 + {flags}", db)}, count(*) FILTER (WHERE {new_drift})
+                  FROM episodes e WHERE {ends} AND e.start_date <= :last""", p).fetchone()
+        spans.append(_numbers(span))
+        drift_pool += drifting_here
+    codes = np.concatenate(spans)
+    codes |= np.isin(codes >> 3, recent) * 4
     return MonthPool(ids=codes >> 3, council=(codes & 1) == 1, closed=(codes & 2) == 2,
                      recent=(codes & 4) == 4, drift=drift, drift_pool=int(drift_pool))
 

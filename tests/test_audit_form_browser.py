@@ -19,12 +19,12 @@ from voila_harness import (  # noqa: F401 (fixtures)
     chromium_fixture,
     click_choice,
     copy_db,
-    on_back_end,
     open_audit,
     pages_fixture,
     rows,
     select_by_text,
     wait_for_text,
+    work_on,
 )
 
 from ehkit import audits
@@ -58,10 +58,7 @@ def server(work):
 @pytest.fixture(scope="module")
 def work_both(back_end, demo_db_path, tmp_path_factory, request):
     """The demo store's copy on each back end: on SQLite the module's own (work)."""
-    if back_end == "sqlite":
-        return request.getfixturevalue("work")
-    folder = tmp_path_factory.mktemp("auditform-pg")
-    return folder, on_back_end(demo_db_path, back_end, request)
+    return work_on(back_end, demo_db_path, tmp_path_factory, request, "auditform")
 
 
 @pytest.fixture(scope="module")

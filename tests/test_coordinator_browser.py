@@ -16,11 +16,11 @@ from voila_harness import (  # noqa: F401 (fixtures)
     chromium_fixture,
     click_choice,
     copy_db,
-    on_back_end,
     pages_fixture,
     rows,
     select_by_text,
     wait_for_text,
+    work_on,
 )
 
 from ehkit import sampling
@@ -39,10 +39,7 @@ def work(demo_db_path, tmp_path_factory):
 @pytest.fixture(scope="module")
 def work_both(back_end, demo_db_path, tmp_path_factory, request):
     """The demo store's copy on each back end: on SQLite the module's own (work)."""
-    if back_end == "sqlite":
-        return request.getfixturevalue("work")
-    folder = tmp_path_factory.mktemp("coordinator-pg")
-    return folder, on_back_end(demo_db_path, back_end, request)
+    return work_on(back_end, demo_db_path, tmp_path_factory, request, "coordinator")
 
 
 def shown_choice(page, css: str) -> str:

@@ -112,6 +112,13 @@ def back_end_fixture(request) -> str:
     return request.param
 
 
+def work_on(back_end: str, demo_db_path, tmp_path_factory, request, name: str):
+    """A module's (folder, store) on ``back_end``: on SQLite the module's own ``work``
+    fixture; on PostgreSQL the demo store's ``ehkit copy`` and a folder of its own."""
+    if back_end == "sqlite":
+        return request.getfixturevalue("work")
+    folder = tmp_path_factory.mktemp(f"{name}-pg")
+    return folder, on_back_end(demo_db_path, back_end, request)
 
 
 class VoilaServer:

