@@ -76,13 +76,10 @@ def _copy_into(src, dst, shown: str) -> Copied:
         dst.execute("SET CONSTRAINTS ALL DEFERRED")
         for t in tables:
             dst.execute(f"ALTER TABLE {store._q(t)} DISABLE TRIGGER USER")
-        # The log's counter is set below, once, not at each row the load gives its id.
-        dst.execute("ALTER TABLE change_log DISABLE TRIGGER change_log_counted")
         rows = {t: _copy_table(src, dst, t) for t in [*tables, "change_log"]}
         dst.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the foreign keys, checked now
         for t in tables:
             dst.execute(f"ALTER TABLE {store._q(t)} ENABLE TRIGGER USER")
-        dst.execute("ALTER TABLE change_log ENABLE TRIGGER change_log_counted")
         _move_counters(src, dst)
         if findings := check.chain_checks(dst):
             raise CopyError(f"the copy's change log does not verify ({findings[0]}): nothing "
@@ -132,4 +129,4 @@ def _move_counters(src, dst) -> None:
     table's next id needs nothing: it is one past the largest, as in SQLite.)"""
     row = src.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_log'").fetchone()
     if row and row[0]:
-        dst.execute("UPDATE change_log_counter SET seq = ?", [row[0]])
+        dst.execute("SELECT setval(pg_get_serial_sequence('change_log', 'id'), ?)", [row[0]])
