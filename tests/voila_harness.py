@@ -380,4 +380,6 @@ def open_audit(page, audit_id: int) -> None:
     page.locator("button.ehkit-find").click()
     wait_for_text(page, ".ehkit-found-said", "1 audit found")
     page.locator(".ehkit-found button", has_text=f"Open no. {audit_id}:").click()
-    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}")
+    # The audit's rows read and its form rebuilt: on a loaded 2-core machine with the store on
+    # PostgreSQL this took over 30 s once (a fresh clone's whole suite beside other work).
+    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}", timeout_ms=90_000)
