@@ -140,8 +140,12 @@ def _open(path: str | Path, kind: str, mapping: Mapping) -> File:
 def _choice(text: str, words: dict[str, str], allowed: dict[str, str]) -> str:
     """A word from the export as one of the store's values (keys of ``allowed``)."""
     key = norm(text)
-    if key in words:
-        return words[key]
+    if key in words:  # the mapping file's word is held to the store's values as the export's is
+        if words[key] in allowed:
+            return words[key]
+        raise Bad("UNKNOWN_VALUE", f"the mapping file maps it to {words[key]!r}, which is not "
+                  "one of the store's values: correct the mapping file; allowed: "
+                  + ", ".join(allowed))
     for value, label in allowed.items():
         if key in (norm(value), norm(label)):
             return value

@@ -715,3 +715,25 @@ def test_an_import_writes_the_same_rows_rejects_and_change_log_on_both_back_ends
     assert len(tables["children"]) == 3 and len(rejects) == 2
     assert {entry[0] for entry in log} == {"data.officer"} and len(log) >= 4
     assert imports == [("episodes", 4, "data.officer"), ("episodes", 5, "data.officer")]
+
+
+def test_a_mapping_to_a_value_the_store_does_not_know_rejects_the_row_saying_so(
+        known, tmp_path):
+    """The mapping file's word is checked as the export's own words are: a row it maps to
+    no value of the store's is rejected with the reason, the others imported (never the
+    store's own CHECK refusal, which would end the whole import in its words)."""
+    mapping = tmp_path / "ours.toml"
+    mapping.write_text('[episodes.values]\nbegan_as = { "Walk-in" = "walk_in" }\n',
+                       encoding="utf-8")
+    rows = [["ehm_number", "start_date", "lead_agency", "began_as", "child_name"],
+            ["EH-001", "01/01/2026", SCHOOL, "Walk-in", "Tam Saltmarrow"],
+            ["EH-002", "01/01/2026", SCHOOL, "step_down", "Uma Saltmarrow"]]
+    s = cases.import_episodes(known, write_csv(tmp_path / "ehm.csv", rows), mapping=mapping,
+                              rejects_dir=tmp_path, today=TODAY)
+    assert counts(s) == (2, 1, 0, 0, 1)
+    assert set(episodes_in(known)) == {"EH-002"}
+    (problem,) = s.problems
+    assert (problem.row, problem.code, problem.field, problem.value) == (
+        2, "UNKNOWN_VALUE", "began_as", "Walk-in")
+    assert "walk_in" in problem.message and "mapping file" in problem.message
+    assert "CHECK" not in problem.message
