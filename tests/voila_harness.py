@@ -379,7 +379,13 @@ def open_audit(page, audit_id: int) -> None:
     page.locator(".ehkit-find-number input").fill(str(audit_id))
     page.locator("button.ehkit-find").click()
     wait_for_text(page, ".ehkit-found-said", "1 audit found")
-    page.locator(".ehkit-found button", has_text=f"Open no. {audit_id}:").click()
-    # The audit's rows read and its form rebuilt: on a loaded 2-core machine with the store on
-    # PostgreSQL this took over 30 s once (a fresh clone's whole suite beside other work).
-    wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}", timeout_ms=90_000)
+    # A click can land before the found button's view is wired to its kernel (seen once in
+    # a whole suite on each back end, under load): nothing happens, so a person clicks again.
+    for attempt in range(3):
+        page.locator(".ehkit-found button", has_text=f"Open no. {audit_id}:").click()
+        try:
+            wait_for_text(page, ".ehkit-state", f"Audit no. {audit_id}", timeout_ms=30_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
