@@ -36,7 +36,7 @@ END $$;
 
 -- A new row's id, as SQLite gives an INTEGER PRIMARY KEY one: one past the largest (so a row
 -- inserted with its id given moves it on too). Writers take turns (ehkit.postgres), so two
--- never take the same. The change log's ids come from a sequence, as AUTOINCREMENT's do.
+-- never take the same. The change log's: from a counter that rolls back (migration 0131).
 CREATE FUNCTION ehkit_next_id(t text) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE given bigint;
 BEGIN
