@@ -49,7 +49,7 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
   new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``); the change
-  log's, one past its counter or its largest (``ehkit_log_next_id``), and the counter
+  log's, one past its counter or its largest (``ehkit_log_id_after``), and the counter
   (``change_log_counter``) rolls back with its save as SQLite's ``sqlite_sequence`` does (an
   identity sequence does not: a save rolled back left a gap ``ehkit check`` read as rows
   removed). It is written twice a save, not once a log row (migration 0131 says why).

@@ -169,6 +169,28 @@ def test_on_postgresql_the_log_counter_is_written_once_a_save_not_once_a_log_row
         db.close()
 
 
+def test_on_postgresql_the_log_counter_follows_a_save_whose_deferred_checks_ran_early(
+        pg_server):
+    """SET CONSTRAINTS ALL IMMEDIATE (as ``ehkit copy`` runs) moves the counter mid-save: the
+    save's later log rows mark it again, so its commit moves it past them too."""
+    db = store.connect(pg_server.new_database())
+    try:
+        write_some(db)
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        with store.transaction(db):
+            db.execute("UPDATE audits SET summary = 'first' WHERE id = 5")
+            db.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+                last + 1, False)
+            db.execute("SET CONSTRAINTS ALL DEFERRED")
+            db.execute("UPDATE audits SET summary = 'second' WHERE id = 5")
+        assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+            last + 2, False)
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
+
+
 def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_found(
         pg_server, tmp_path, monkeypatch):
     """Migration 0131 on a store whose log's ids came from the identity sequence: the counter

@@ -397,7 +397,8 @@ BEGIN
 END $$;
 
 -- Append one change-log row, chained to the last. The advisory lock (ehkit's number) makes
--- writers take turns, as SQLite's BEGIN IMMEDIATE does, so two rows never share a parent.
+-- writers take turns, as SQLite's BEGIN IMMEDIATE does, so two rows never share a parent. Its id:
+-- from the log's counter since migration 0131, which replaces this function.
 CREATE FUNCTION ehkit_log_row(t text, k text, au bigint, f text, o jsonb, n jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
