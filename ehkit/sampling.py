@@ -236,8 +236,9 @@ def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
     The pool's ids come back in one text (a row each into Python costs more than the query),
     each ``id * 8 + 4 if recent + 2 if closed in the month + 1 if led by council staff``.
     Every part is read from an index holding every column it needs (the episodes by end
-    date, the cases by EHM number): SQLite's indexes hold each row's id, and PostgreSQL's
-    are made to (``INCLUDE (id)``, migration 0130), so both read no table pages.
+    date, the cases by EHM number), or looks an audited episode up by id: SQLite's indexes
+    hold each row's id, and PostgreSQL's are made to (``INCLUDE (id)``, migrations 0130 and
+    0131), so neither scans the table.
     """
     conn = db.conn
     # The quota is written into the query: with a bound LIMIT, SQLite's plan reads the
@@ -268,8 +269,8 @@ def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
     # dates (an OR of the two reads the table's rows on PostgreSQL, 2.5 times the CPU).
     drift = _ids(conn, " UNION ALL ".join(
         f"""SELECT e.id, {LATEST_REVIEW} AS reviewed, e.start_date FROM episodes e
-             WHERE {ends} AND {BEGUN_DRIFTING} AND {not_listed}""" for ends in ("e.end_date IS NULL",
-                                                        "e.end_date > :on"))
+             WHERE {ends} AND {BEGUN_DRIFTING} AND {not_listed}"""
+        for ends in ("e.end_date IS NULL", "e.end_date > :on"))
         + f" ORDER BY reviewed, start_date, id{quota}", p)
     # Three spans of the end date (still open, closed in the month, closed later), each
     # a range of the index of end dates, which holds every column needed (one query for
