@@ -844,7 +844,8 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
                 column = _gather(values[c], new)
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
-            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))
+            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True),
+                              checks_met=True)  # every value held to the rules above
         by_columns: dict[tuple, list] = {}
         for eid, change in changes.updates:
             by_columns.setdefault(tuple(change), []).append((*change.values(), eid))
@@ -853,7 +854,7 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
                              "WHERE id = ?", params)
         if child_inserts:
             store.bulk_insert(db, "children", ["episode_id", "name", "date_of_birth"],
-                              child_inserts)
+                              child_inserts, checks_met=True)
         if child_updates:
             conn.executemany("UPDATE children SET date_of_birth = ? WHERE id = ?", child_updates)
 
