@@ -236,7 +236,8 @@ def _import_episodes(db, path, mapping: Mapping, create_agencies: bool, rejects_
     checked = _check_episode_rows(db, cols, found, mapping, set(f.found), create_agencies,
                                   today)
     speaks = _speaks_for(set(f.found))
-    episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks)
+    episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks,
+                                             f.whole_rows())
 
     def write() -> None:
         _write_episodes(db, summary, checked, episodes, accepted, speaks)
@@ -610,25 +611,34 @@ def _speaks_for(present: set) -> set:
 
 
 def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names: list[str],
-                        speaks: set) -> tuple[dict[tuple, int], list[int]]:
+                        speaks: set, wholes: list | None = None
+                        ) -> tuple[dict[tuple, int], list[int]]:
     """Rows of the same episode (one per child) as one episode, set by its first row:
     DUPLICATE_ROW for a copy of an earlier row, DUPLICATE_DIFFERS for other episode details.
     Returns {episode key: its first row} and the rows accepted, in file order.
 
     Each row's first copy and its episode's first row are found in one pass each in C (a
     dictionary's setdefault mapped over the rows); only the rows that share an episode with
-    an earlier one have their details compared, as whole tuples."""
+    an earlier one have their details compared, as whole tuples. ``wholes``: each row as one
+    value, if the file gives them (:meth:`ehkit.importing.File.whole_rows`), else tuples."""
     values, keys, valid = checked.values, checked.keys, checked.valid
-    wholes = list(zip(*(cols.text[k] for k in names), strict=True))
+    if wholes is None:
+        wholes = list(zip(*(cols.text[k] for k in names), strict=True))
     seen: dict[tuple, int] = {}
     copy_of = list(map(seen.setdefault, map(wholes.__getitem__, valid), valid))
     episodes: dict[tuple, int] = {}  # (a copy's episode is its original's: no new key)
     first_of = list(map(episodes.setdefault, map(keys.__getitem__, valid), valid))
     later = [(i, f) for i, c, f in zip(valid, copy_of, first_of, strict=True)
              if c == i and f != i]
-    details = list(zip(*(values[c] for c in sorted(speaks)), strict=True)) if later else []
-    differs = set(itertools.compress((i for i, _ in later), map(
-        operator.ne, (details[f] for _, f in later), (details[i] for i, _ in later))))
+    differs: set[int] = set()
+    if later:  # the later rows' details against their first rows', tuples of those rows only
+        rows, firsts = (list(r) for r in zip(*later, strict=True))
+
+        def details(at: list[int]) -> Iterable[tuple]:
+            return zip(*(map(values[c].__getitem__, at) for c in sorted(speaks)), strict=True)
+
+        differs = set(itertools.compress(rows, map(operator.ne, details(firsts),
+                                                   details(rows))))
     if not differs and len(seen) == len(valid):  # no copies, no differences: every row
         return episodes, list(valid)
     accepted: list[int] = []
