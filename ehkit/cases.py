@@ -795,10 +795,12 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     # row's child found by a dictionary's setdefault mapped over the rows, in C.)
     kids = [i for i in new if children[i]] if None in children else new
     kid = _gather(children, kids)
+    names = list(map(_NAME, kid))
+    normed = {n: norm(n) for n in set(names)}  # each distinct name once (a service's repeat)
     firsts: dict[tuple, int] = {}
     collections.deque(map(firsts.setdefault, zip(
-        _gather(keys, kids), map(norm, map(_NAME, kid)), map(_BIRTH, kid), strict=True), kids),
-        maxlen=0)
+        _gather(keys, kids), map(normed.__getitem__, names), map(_BIRTH, kid), strict=True),
+        kids), maxlen=0)
     first_rows = list(firsts.values())  # in file order
     inserted = len(set(changes.new).union(first_rows))
     counts = {"inserted": inserted, "updated": 0, "unchanged": len(new) - inserted}
