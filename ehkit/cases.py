@@ -307,12 +307,11 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
 
 def _distinct(keys: list) -> tuple[list, np.ndarray]:
     """The distinct keys in the order first met, and for each row the index of its key."""
-    n = len(keys)
-    first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
-    rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
-    index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
-    index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
-    return list(first), index[rows]
+    # each distinct key numbered as it is first met: one pass in C, a new key's number
+    # drawn by the dictionary itself
+    number = collections.defaultdict(itertools.count().__next__)
+    codes = np.fromiter(map(number.__getitem__, keys), dtype=np.intp, count=len(keys))
+    return list(number), codes
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
