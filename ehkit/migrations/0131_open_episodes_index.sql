@@ -1,2 +1,2 @@
--- Nothing to do on SQLite: its index of episodes by end date already serves the count of
--- episodes open on a day well. Its PostgreSQL twin adds a small index of the open episodes.
+-- The count of episodes open on a day reads a narrow index on PostgreSQL. Nothing to do on
+-- SQLite: its index of episodes by end date serves that count already.
