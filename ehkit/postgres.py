@@ -67,6 +67,9 @@ BASELINE = SCHEMA_DIR / "baseline.sql"
 # One view's statement in a migration (view bodies hold no semicolon).
 _CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
+# PostgreSQL's own indexes, which SQLite has no need of (each made in a migration's twin):
+# episodes by end and start date alone, for the open counts (migration 0132).
+OWN_INDEXES = frozenset({"episodes_open_on"})
 
 
 _PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")  # a URL's password: after the login
@@ -352,10 +355,15 @@ def _session(url: str, key: bytes | None, read_only: bool):
             "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
             "login and password") from None
     try:
-        # No JIT: ehkit's queries are small and many, and a query the planner guesses dear
-        # (a view over a million episodes' audits) spent seconds compiling to save
-        # milliseconds running (bench/RESULTS.md). A session setting: no DBA needed.
-        raw.execute("SET jit = off")
+        # Session settings (no DBA needed), for ehkit's many small queries (bench/RESULTS.md):
+        # no JIT (a view over a million episodes' audits spent seconds compiling to save
+        # milliseconds running); no parallel workers (a worker's start costs more CPU than
+        # it saves at these sizes); pages read as cached (random_page_cost 1.1, not the
+        # spinning disk's 4: the store fits in memory, and an index is then chosen where a
+        # hash join read every audit or episode).
+        raw.execute("SELECT set_config('jit', 'off', false), set_config("
+                    "'max_parallel_workers_per_gather', '0', false), "
+                    "set_config('random_page_cost', '1.1', false)")
         if key:  # the triggers seal the log with it (hmac); set for this session only
             raw.execute("SELECT set_config('ehkit.log_key', %s, false)", (key.hex(),))
         if read_only:

@@ -248,8 +248,6 @@ def _month_pool(db, p: dict, drift_quota: int) -> MonthPool:
     new_drift = f"{DRIFTING} AND {not_listed}"
     flags = f"""CASE WHEN {COUNCIL} THEN 1 ELSE 0 END
                + CASE WHEN e.end_date <= :last THEN 2 ELSE 0 END"""
-    if store.is_postgres(db):  # a parallel worker's start costs more CPU than it saves here
-        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     # Every episode of a case audited in the window (by EHM number: the audited episodes
     # read in id order, then their cases' episodes), and the episodes on an earlier
     # month's list in it. PostgreSQL looks each up in its index as SQLite does only when

@@ -297,20 +297,6 @@ def test_the_draw_on_postgresql_reads_episodes_from_indexes_alone(db):
     assert chosen(db)["drift"] == {51, 53, 54}
 
 
-def test_the_draw_on_postgresql_leaves_parallel_workers_to_other_queries(db):
-    """The draw turns PostgreSQL's parallel workers off for its own transaction only (a
-    worker's start costs more CPU than a month's queries save): the connection's next
-    queries plan as before, and the list is the same as SQLite's (the tests above)."""
-    if not store.is_postgres(db):
-        pytest.skip("a PostgreSQL setting")
-    build(db)
-    show = "SELECT current_setting('max_parallel_workers_per_gather')"
-    (before,) = db.execute(show).fetchone()
-    sampling.draw(db, MONTH, seed=1, on=DRAWN)
-    assert db.execute(show).fetchone() == (before,) and before != "0"
-    assert chosen(db)["drift"] == {51, 53, 54}
-
-
 def test_the_same_month_shows_the_stored_list_unless_redrawn_with_a_reason(db):
     build(db, extra_council=40)
     first = sampling.draw(db, MONTH, seed=11, on=DRAWN)
