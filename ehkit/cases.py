@@ -236,7 +236,8 @@ def _import_episodes(db, path, mapping: Mapping, create_agencies: bool, rejects_
     checked = _check_episode_rows(db, cols, found, mapping, set(f.found), create_agencies,
                                   today)
     speaks = _speaks_for(set(f.found))
-    episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks)
+    episodes, accepted = _merge_episode_rows(cols, found, checked, list(f.found), speaks,
+                                             f.whole_rows())
 
     def write() -> None:
         _write_episodes(db, summary, checked, episodes, accepted, speaks)
@@ -306,12 +307,11 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
 
 def _distinct(keys: list) -> tuple[list, np.ndarray]:
     """The distinct keys in the order first met, and for each row the index of its key."""
-    n = len(keys)
-    first: dict = {}  # each distinct key -> the first row it is in (one pass, in C)
-    rows = np.fromiter(map(first.setdefault, keys, itertools.count()), dtype=np.intp, count=n)
-    index = np.empty(n, dtype=np.intp)  # a distinct key's first row -> its number
-    index[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
-    return list(first), index[rows]
+    # each distinct key numbered as it is first met: one pass in C, a new key's number
+    # drawn by the dictionary itself
+    number = collections.defaultdict(itertools.count().__next__)
+    codes = np.fromiter(map(number.__getitem__, keys), dtype=np.intp, count=len(keys))
+    return list(number), codes
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -610,25 +610,34 @@ def _speaks_for(present: set) -> set:
 
 
 def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names: list[str],
-                        speaks: set) -> tuple[dict[tuple, int], list[int]]:
+                        speaks: set, wholes: list | None = None
+                        ) -> tuple[dict[tuple, int], list[int]]:
     """Rows of the same episode (one per child) as one episode, set by its first row:
     DUPLICATE_ROW for a copy of an earlier row, DUPLICATE_DIFFERS for other episode details.
     Returns {episode key: its first row} and the rows accepted, in file order.
 
     Each row's first copy and its episode's first row are found in one pass each in C (a
     dictionary's setdefault mapped over the rows); only the rows that share an episode with
-    an earlier one have their details compared, as whole tuples."""
+    an earlier one have their details compared, as whole tuples. ``wholes``: each row as one
+    value, if the file gives them (:meth:`ehkit.importing.File.whole_rows`), else tuples."""
     values, keys, valid = checked.values, checked.keys, checked.valid
-    wholes = list(zip(*(cols.text[k] for k in names), strict=True))
+    if wholes is None:
+        wholes = list(zip(*(cols.text[k] for k in names), strict=True))
     seen: dict[tuple, int] = {}
     copy_of = list(map(seen.setdefault, map(wholes.__getitem__, valid), valid))
     episodes: dict[tuple, int] = {}  # (a copy's episode is its original's: no new key)
     first_of = list(map(episodes.setdefault, map(keys.__getitem__, valid), valid))
     later = [(i, f) for i, c, f in zip(valid, copy_of, first_of, strict=True)
              if c == i and f != i]
-    details = list(zip(*(values[c] for c in sorted(speaks)), strict=True)) if later else []
-    differs = set(itertools.compress((i for i, _ in later), map(
-        operator.ne, (details[f] for _, f in later), (details[i] for i, _ in later))))
+    differs: set[int] = set()
+    if later:  # the later rows' details against their first rows', tuples of those rows only
+        rows, firsts = (list(r) for r in zip(*later, strict=True))
+
+        def details(at: list[int]) -> Iterable[tuple]:
+            return zip(*(map(values[c].__getitem__, at) for c in sorted(speaks)), strict=True)
+
+        differs = set(itertools.compress(rows, map(operator.ne, details(firsts),
+                                                   details(rows))))
     if not differs and len(seen) == len(valid):  # no copies, no differences: every row
         return episodes, list(valid)
     accepted: list[int] = []
@@ -785,10 +794,12 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     # row's child found by a dictionary's setdefault mapped over the rows, in C.)
     kids = [i for i in new if children[i]] if None in children else new
     kid = _gather(children, kids)
+    names = list(map(_NAME, kid))
+    normed = {n: norm(n) for n in set(names)}  # each distinct name once (a service's repeat)
     firsts: dict[tuple, int] = {}
     collections.deque(map(firsts.setdefault, zip(
-        _gather(keys, kids), map(norm, map(_NAME, kid)), map(_BIRTH, kid), strict=True), kids),
-        maxlen=0)
+        _gather(keys, kids), map(normed.__getitem__, names), map(_BIRTH, kid), strict=True),
+        kids), maxlen=0)
     first_rows = list(firsts.values())  # in file order
     inserted = len(set(changes.new).union(first_rows))
     counts = {"inserted": inserted, "updated": 0, "unchanged": len(new) - inserted}
@@ -844,7 +855,8 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
                 column = _gather(values[c], new)
                 columns.append([b or "new_request" for b in column] if c == "began_as"
                                else column)
-            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True))
+            store.bulk_insert(db, "episodes", STORED_COLUMNS, zip(*columns, strict=True),
+                              checks_met=True)  # every value held to the rules above
         by_columns: dict[tuple, list] = {}
         for eid, change in changes.updates:
             by_columns.setdefault(tuple(change), []).append((*change.values(), eid))
@@ -853,7 +865,7 @@ def _write_changes(db, checked: _Checked, changes: _EpisodeChanges, child_insert
                              "WHERE id = ?", params)
         if child_inserts:
             store.bulk_insert(db, "children", ["episode_id", "name", "date_of_birth"],
-                              child_inserts)
+                              child_inserts, checks_met=True)
         if child_updates:
             conn.executemany("UPDATE children SET date_of_birth = ? WHERE id = ?", child_updates)
 

@@ -99,11 +99,19 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
     steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
     findings: list[Finding] = []
+    damaged: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+    if store.is_postgres(db):  # a damaged page of a table or index (SQLSTATE XX001, XX002)
+        from psycopg import errors as pg
+
+        damaged += (pg.DataCorrupted, pg.IndexCorrupted)
     for step in steps:
         try:
             findings += step(db)
-        except sqlite3.DatabaseError as e:  # a damaged file: say so, and go on with the rest
-            if _damaged(e) not in findings:
+        except damaged as e:  # a damaged file or page: say so, and go on with the rest
+            # On PostgreSQL a step's plan may read an index amcheck has named damaged
+            # already (which plan depends on the server's costs): the same damage, not new.
+            named = store.is_postgres(db) and any(f.code == "DB-INTEGRITY" for f in findings)
+            if _damaged(e) not in findings and not named:
                 findings.append(_damaged(e))
     path = None if store.is_postgres(db) else db_file(db)
     if path and (fstype := netfs.network_filesystem(path)):

@@ -234,11 +234,11 @@ def _plain_lines(text: str) -> list[str] | None:
 
 
 def _plain_columns(lines: list[str], first: int, delimiter: str, width: int
-                   ) -> tuple[list[int], list[list[str]]] | None:
+                   ) -> tuple[list[int], list[list[str]], list[str]] | None:
     """The data lines of a plain CSV (:func:`_plain_lines`; the first is row ``first``)
     a column at a time, blank lines dropped, by one split of their joined text in C
-    (not a list per row, then transposed: a third of a big import); None if any line
-    that is not blank has another number of cells than ``width``."""
+    (not a list per row, then transposed: a third of a big import), and the lines kept;
+    None if any line that is not blank has another number of cells than ``width``."""
     ends = _SPACES + delimiter
     blank = {i for i, line in enumerate(lines) if not line or line[0] in ends
              and not line.strip(ends)}  # (a quick look at the first character first)
@@ -250,9 +250,9 @@ def _plain_columns(lines: list[str], first: int, delimiter: str, width: int
     if any(n != width - 1 for n in set(map(str.count, lines, itertools.repeat(delimiter)))):
         return None
     if not lines:
-        return [], [[] for _ in range(width)]
+        return [], [[] for _ in range(width)], []
     cells = delimiter.join(lines).split(delimiter)
-    return numbers, [cells[k::width] for k in range(width)]
+    return numbers, [cells[k::width] for k in range(width)], lines
 
 
 def _blank(cells: list) -> bool:
@@ -439,6 +439,7 @@ class File:
     by_row: list[list] | None = None  # each data row's cells, or
     by_column: list[list] | None = None  # each column's cells, one for each data row
     originals: dict[int, list] = field(default_factory=dict)  # refused rows' cells
+    lines: list[str] | None = None  # a plain CSV's data lines, each row's cells as read
     _index: dict[int, int] | None = field(default=None, repr=False)  # row number -> index
 
     @property
@@ -469,6 +470,15 @@ class File:
             self._index = dict(zip(self.numbers, itertools.count()))
         i = self._index[n]
         return self.by_row[i] if self.by_row is not None else [c[i] for c in self.by_column]
+
+    def whole_rows(self) -> list | None:
+        """Each data row as one value equal for two rows exactly when every cell of the
+        fields found is: a plain CSV's line when its cells need no trimming and every
+        column is a field's (one string hashed, not a tuple of cells); else None."""
+        if self.lines is None or not self.trimmed or set(self.found.values()) != set(
+                range(len(self.headers))):
+            return None
+        return self.lines
 
     @property
     def ignored_columns(self) -> list[str]:
@@ -502,7 +512,7 @@ def open_file(path: str | Path, columns: Columns) -> File:
         split = _plain_columns(lines[header_row:], header_row + 1, delimiter, width)
         if split:
             return File(path.name, digest, header_row, headers, found, split[0], typed,
-                        trimmed, [], by_column=split[1])
+                        trimmed, [], by_column=split[1], lines=split[2])
     data = [(n, c) for n, c in head if n > header_row and not _blank(c)]
     data += [(n, c) for n, c in rows if not _blank(c)]
     refused = []

@@ -52,7 +52,7 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   log's, one past its counter or its largest (``ehkit_log_id_after``), and the counter
   (``change_log_counter``) rolls back with its save as SQLite's ``sqlite_sequence`` does (an
   identity sequence does not: a save rolled back left a gap ``ehkit check`` read as rows
-  removed). It is written twice a save, not once a log row (migration 0131 says why).
+  removed). It is written twice a save, not once a log row (migration 0133 says why).
 - **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
   an ORDER BY gives the same order on both: a new store is made only in such a database.
 """
@@ -71,6 +71,9 @@ BASELINE = SCHEMA_DIR / "baseline.sql"
 # One view's statement in a migration (view bodies hold no semicolon).
 _CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
+# PostgreSQL's own indexes, which SQLite has no need of (each made in a migration's twin):
+# episodes by end and start date alone, for the open counts (migration 0132).
+OWN_INDEXES = frozenset({"episodes_open_on"})
 
 
 _PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")  # a URL's password: after the login
@@ -356,10 +359,15 @@ def _session(url: str, key: bytes | None, read_only: bool):
             "): check the URL in --db / EHKIT_DB, that the server is running, and ehkit's "
             "login and password") from None
     try:
-        # No JIT: ehkit's queries are small and many, and a query the planner guesses dear
-        # (a view over a million episodes' audits) spent seconds compiling to save
-        # milliseconds running (bench/RESULTS.md). A session setting: no DBA needed.
-        raw.execute("SET jit = off")
+        # Session settings (no DBA needed), for ehkit's many small queries (bench/RESULTS.md):
+        # no JIT (a view over a million episodes' audits spent seconds compiling to save
+        # milliseconds running); no parallel workers (a worker's start costs more CPU than
+        # it saves at these sizes); pages read as cached (random_page_cost 1.1, not the
+        # spinning disk's 4: the store fits in memory, and an index is then chosen where a
+        # hash join read every audit or episode).
+        raw.execute("SELECT set_config('jit', 'off', false), set_config("
+                    "'max_parallel_workers_per_gather', '0', false), "
+                    "set_config('random_page_cost', '1.1', false)")
         if key:  # the triggers seal the log with it (hmac); set for this session only
             raw.execute("SELECT set_config('ehkit.log_key', %s, false)", (key.hex(),))
         if read_only:
@@ -681,7 +689,7 @@ def install_change_log_triggers(db: Database) -> None:
 
 def log_counter(db: Database) -> int | None:
     """The ids the change log's committed saves have given out: its counter (migration
-    0131), which rolls back with its save as SQLite's sqlite_sequence does; None if its row
+    0133), which rolls back with its save as SQLite's sqlite_sequence does; None if its row
     was removed."""
     row = db.execute("SELECT seq FROM change_log_counter").fetchone()
     return row[0] if row else None

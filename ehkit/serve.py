@@ -134,7 +134,13 @@ class ServeConfig:
         return shown(self.db) if isinstance(self.db, str) else str(self.db)
 
     def environment(self) -> dict[str, str]:
-        return {"EHKIT_DB": self.db if isinstance(self.db, str) else str(self.db.resolve()),
+        # A URL's password goes apart, in PGPASSWORD (libpq reads it), as a report's kernel
+        # is given it: the URL a kernel holds may be shown, logged or kept with a traceback.
+        from .postgres import password_apart
+
+        db, password = (password_apart(self.db) if isinstance(self.db, str)
+                        else (str(self.db.resolve()), None))
+        return {"EHKIT_DB": db, **({"PGPASSWORD": password} if password else {}),
                 "EHKIT_REPORTS_DIR": str(self.reports_dir.resolve()),
                 # Where Voila finds the page template (--template=ehkit).
                 "JUPYTER_PATH": os.pathsep.join(

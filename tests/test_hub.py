@@ -194,6 +194,24 @@ def test_under_the_hub_the_preheated_forms_are_the_serve_preheat_setting(
     assert not [a for a in serve.configure(demo_both, hub=True).argv() if "preheat" in a]
 
 
+def test_a_password_in_the_url_reaches_the_forms_kernels_apart_from_it(pg_server, tmp_path,
+                                                                        monkeypatch):
+    """The kernels are handed the URL without its password and the password in PGPASSWORD
+    (libpq reads it), as a report's kernel is: a URL may be shown, logged or kept."""
+    from ehkit import db as store
+    from ehkit import postgres, serve
+
+    hub_service(monkeypatch, tmp_path)
+    url = pg_server.new_database()
+    store.connect(url)  # a store there (the test server trusts its login: any password works)
+    with_password = url.replace("://ehkit@", "://ehkit:Sw0rdfish-7@")
+    assert with_password != url
+    env = serve.configure(with_password, hub=True).environment()
+    assert env["EHKIT_DB"] == url and env["PGPASSWORD"] == "Sw0rdfish-7"
+    assert "Sw0rdfish-7" not in env["EHKIT_DB"]
+    assert postgres.password_apart(with_password) == (url, "Sw0rdfish-7")
+
+
 @pytest.mark.parametrize("bad", ["-1", '"two"', "true"])
 def test_a_preheat_setting_that_is_not_a_whole_number_is_refused_in_plain_words(
         demo_db_path, tmp_path, monkeypatch, bad):

@@ -164,3 +164,56 @@ def test_a_csv_without_quotes_is_read_as_csv_reader_reads_it(line_end, odd_row, 
     assert "DUPLICATE_ROW" in rejects  # the padded copy of a row, trimmed, is the same row
     assert [r[1:] for r in stored if r[1] != "EHM1"][:2] == [
         ("EHM2", "2026-02-01", 1, "Ann"), ("EHM4", "2026-02-01", 1, "Cy")]
+
+
+def test_copies_and_differences_are_found_alike_by_a_plain_csvs_lines(tmp_path, capsys):
+    """A plain CSV whose cells need no trimming and whose every column is a field's has its
+    rows compared by their lines (importing.File.whole_rows): the same copies (of a sibling,
+    not only of an episode's first row), differences and store as by its cells, with a column
+    no field uses (compared by cells) or every cell quoted (csv.reader's)."""
+    rows = [["EHM2", "01/02/2026", "Test Team", "2", "Ann"],
+            ["EHM2", "01/02/2026", "Test Team", "2", "Bo"],
+            ["EHM2", "01/02/2026", "Test Team", "2", "Bo"],  # a copy of the row above
+            ["EHM2", "2026-02-01", "Test Team", "2", "Cy"],  # the same episode, another text
+            ["EHM2", "01/02/2026", "Test Team", "1", "Di"],  # another lead: differs
+            ["EHM3", "01/02/2026", "Test Team", "2", "Ann"],
+            ["EHM3", "01/02/2026", "Test Team", "2", "Ann"]]
+    head = ["EHM Number", "Start Date", "Lead agency", "Lead professional id", "Child name"]
+    variants = {"lines": ([head, *rows], csv.QUOTE_MINIMAL),
+                "cells": ([[*head, "Notes"], *[[*r, "x"] for r in rows]], csv.QUOTE_MINIMAL),
+                "quoted": ([head, *rows], csv.QUOTE_ALL)}
+    outcomes = []
+    for folder, (lines, quoting) in variants.items():
+        (tmp_path / folder).mkdir()
+        path = _written(tmp_path / folder / "export.csv", lines, "\r\n", quoting)
+        opened = importing.open_file(path, importing.Columns(
+            "episodes", {"ehm_number": ("EHM Number",), "start_date": ("Start Date",),
+                         "lead_agency": ("Lead agency",),
+                         "lead_professional_id": ("Lead professional id",),
+                         "child_name": ("Child name",)},
+            ("ehm_number", "start_date", "lead_agency"), "add them"))
+        assert (opened.whole_rows() is not None) == (folder == "lines")
+        database = store.connect(tmp_path / folder / "ehkit.db")
+        base_rows(database)
+        database.close()
+        code, _, _ = run(["import", "episodes"], path, str(tmp_path / folder / "ehkit.db"),
+                         tmp_path / folder, capsys)
+        database = store.connect(tmp_path / folder / "ehkit.db")
+        stored = database.execute(
+            "SELECT e.id, ehm_number, start_date, lead_professional_id, c.name FROM episodes e "
+            "LEFT JOIN children c ON c.episode_id = e.id ORDER BY e.id, c.id").fetchall()
+        database.close()
+        with (tmp_path / folder / "export-rejects.csv").open(newline="",
+                                                              encoding="utf-8-sig") as f:
+            rejects = [r[:5] for r in csv.reader(f)]
+        outcomes.append((code, stored, rejects))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    code, stored, rejects = outcomes[0]
+    assert code == importing.EXIT_SOME_REJECTED
+    assert [(r[0], r[1], r[4].split(": ")[-1]) for r in rejects[1:]] == [
+        ("4", "DUPLICATE_ROW", "same as row 3"), ("6", "DUPLICATE_DIFFERS", "row 2 has '2'; "
+                                                  "differs in lead_professional_id"),
+        ("8", "DUPLICATE_ROW", "same as row 7")]
+    assert [r[1:] for r in stored if r[1] != "EHM1"] == [
+        ("EHM2", "2026-02-01", 2, "Ann"), ("EHM2", "2026-02-01", 2, "Bo"),
+        ("EHM2", "2026-02-01", 2, "Cy"), ("EHM3", "2026-02-01", 2, "Ann")]

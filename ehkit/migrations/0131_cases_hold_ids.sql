@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite: the index of the episodes' unique (EHM number, start date) holds
+-- each row's id (the rowid) already, so the month's draw finds an audited case's episodes
+-- from that index alone. Its PostgreSQL twin makes PostgreSQL's index hold them too.
