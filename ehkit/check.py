@@ -416,7 +416,7 @@ def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
 
 def _log_counter(db) -> int | None:
     """The ids the change log has given out (None: its counter is gone). AUTOINCREMENT keeps
-    it in sqlite_sequence; PostgreSQL in the identity column's sequence."""
+    it in sqlite_sequence; PostgreSQL in change_log_counter."""
     if store.is_postgres(db):
         from . import postgres
 

@@ -129,4 +129,4 @@ def _move_counters(src, dst) -> None:
     table's next id needs nothing: it is one past the largest, as in SQLite.)"""
     row = src.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_log'").fetchone()
     if row and row[0]:
-        dst.execute("SELECT setval(pg_get_serial_sequence('change_log', 'id'), ?)", [row[0]])
+        dst.execute("UPDATE change_log_counter SET seq = ?", [row[0]])

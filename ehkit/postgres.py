@@ -19,7 +19,7 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   caught 18.
 - **Where the SQL must differ, the two versions side by side**, in the function that needs
   them, chosen by :func:`ehkit.db.is_postgres` (e.g. ``ehkit.check``'s change-log counter:
-  ``sqlite_sequence`` beside the identity sequence; ``ehkit.db._log_together``'s rows as
+  ``sqlite_sequence`` beside ``change_log_counter``; ``ehkit.db._log_together``'s rows as
   JSON). ``PRAGMA table_info`` becomes ``information_schema.columns``
   (:func:`ehkit.db.table_columns` answers for both); ``rowid`` becomes ``id``.
 - **Otherwise, SQL both read alike** (the rule for the slices to come): a condition is a
@@ -48,7 +48,11 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   left open overnight works on the next click; the click that found it is told in words.
 - **Writers take turns** as SQLite's ``BEGIN IMMEDIATE`` makes them: a transaction-scoped
   advisory lock, so the chain never forks and the version checks read what they guard. A
-  new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``).
+  new row's id is one past the largest, as SQLite gives it (``ehkit_next_id``); the change
+  log's, one past its counter or its largest (``ehkit_log_id_after``), and the counter
+  (``change_log_counter``) rolls back with its save as SQLite's ``sqlite_sequence`` does (an
+  identity sequence does not: a save rolled back left a gap ``ehkit check`` read as rows
+  removed). It is written twice a save, not once a log row (migration 0133 says why).
 - **The database's collation is C** (text sorts by code point, as SQLite's BINARY does), so
   an ORDER BY gives the same order on both: a new store is made only in such a database.
 """
@@ -684,9 +688,8 @@ def install_change_log_triggers(db: Database) -> None:
 
 
 def log_counter(db: Database) -> int | None:
-    """The ids the change log has given out so far (its identity sequence)."""
-    (seq,) = db.execute("SELECT pg_get_serial_sequence('change_log', 'id')").fetchone()
-    if seq is None:
-        return None
-    last, called = db.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
-    return last if called else 0
+    """The ids the change log's committed saves have given out: its counter (migration
+    0133), which rolls back with its save as SQLite's sqlite_sequence does; None if its row
+    was removed."""
+    row = db.execute("SELECT seq FROM change_log_counter").fetchone()
+    return row[0] if row else None

@@ -117,6 +117,117 @@ def test_on_postgresql_a_log_row_altered_or_removed_outside_ehkit_is_found(pg_se
         db.close()
 
 
+def test_a_save_rolled_back_leaves_no_gap_in_the_log_on_either(db_both, store_at, capsys):
+    """The log's counter rolls back with its save, as SQLite's sqlite_sequence does (issue 18:
+    an identity sequence did not, and `ehkit check` read the gap as rows removed)."""
+    write_some(db_both)
+    (last,) = db_both.execute("SELECT max(id) FROM change_log").fetchone()
+    with pytest.raises(RuntimeError, match="given up"), store.transaction(db_both):
+        db_both.execute("UPDATE audits SET summary = 'rolled back' WHERE id = 5")
+        assert db_both.execute("SELECT max(id) FROM change_log").fetchone() == (last + 1,)
+        raise RuntimeError("given up")  # the save fails after its log rows were written
+    assert check.chain_checks(db_both) == []
+    with store.transaction(db_both):
+        db_both.execute("UPDATE audits SET summary = 'kept' WHERE id = 5")
+    assert [r[0] for r in db_both.execute("SELECT id FROM change_log WHERE id > ?", [last])
+            ] == [last + 1]  # the next save's row follows on, no gap
+    capsys.readouterr()
+    assert cli.main(["check", "--db", str(store_at), "--quick"]) == 0
+    assert "LOG-REMOVED" not in capsys.readouterr().out
+
+
+def test_on_postgresql_the_log_counter_is_written_once_a_save_not_once_a_log_row(pg_server):
+    """Issue 18's counter stays cheap: a save of hundreds of log rows writes its row once as
+    the save goes (marked moving) and once as it commits, never once a row (a row updated
+    again and again in one transaction slows each update: the reverted fix's draw)."""
+    db = store.connect(pg_server.new_database())
+    written = ("SELECT pg_stat_get_xact_tuples_updated(c) FROM (SELECT "
+               "'change_log_counter'::regclass AS c) AS x")
+
+    def add_agencies(n: int) -> None:  # a statement a row, as a form's saves are
+        for i in range(n):
+            db.execute("INSERT INTO agencies (name, kind, sector) VALUES (?, 'partner', "
+                       "'Health')", [f"Agency {i}"])
+    try:
+        write_some(db)
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        with pytest.raises(RuntimeError, match="given up"), store.transaction(db):
+            add_agencies(200)
+            raise RuntimeError("given up")
+        assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+            last, False)  # the save rolled back: so did its counter
+        with store.transaction(db):
+            (before,) = db.execute(written).fetchone()  # (kept until flushed, not a save's)
+            with pytest.raises(psycopg.errors.DivisionByZero), store.transaction(db):
+                db.execute("UPDATE audits SET summary = 'part' WHERE id = 5")
+                db.execute("SELECT 1/0")  # a part given up (a savepoint), its marking too
+            add_agencies(200)  # marks the counter again: the save goes on
+            assert db.execute(written).fetchone()[0] - before == 2  # not 201 times
+        assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+            last + 200, False)
+        assert [r[0] for r in db.execute("SELECT id FROM change_log WHERE id > ? ORDER BY id",
+                                         [last])] == list(range(last + 1, last + 201))
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
+
+
+def test_on_postgresql_the_log_counter_follows_a_save_whose_deferred_checks_ran_early(
+        pg_server):
+    """SET CONSTRAINTS ALL IMMEDIATE (as ``ehkit copy`` runs) moves the counter mid-save: the
+    save's later log rows mark it again, so its commit moves it past them too."""
+    db = store.connect(pg_server.new_database())
+    try:
+        write_some(db)
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        with store.transaction(db):
+            db.execute("UPDATE audits SET summary = 'first' WHERE id = 5")
+            db.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+                last + 1, False)
+            db.execute("SET CONSTRAINTS ALL DEFERRED")
+            db.execute("UPDATE audits SET summary = 'second' WHERE id = 5")
+        assert db.execute("SELECT seq, moving FROM change_log_counter").fetchone() == (
+            last + 2, False)
+        assert check.chain_checks(db) == []
+    finally:
+        db.close()
+
+
+def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_found(
+        pg_server, tmp_path, monkeypatch):
+    """Migration 0133 on a store whose log's ids came from the identity sequence: the counter
+    starts where the sequence stood, so rows cut from the end before it are still found."""
+    import shutil
+
+    older = tmp_path / "migrations"  # this ehkit's migrations before 0133
+    shutil.copytree(store.MIGRATIONS_DIR, older)
+    for f in [*older.glob("0133_*.sql"), *older.glob("postgresql/0133_*.sql")]:
+        f.unlink()
+    url = pg_server.new_database()
+    with monkeypatch.context() as m:
+        m.setattr(store, "MIGRATIONS_DIR", older)
+        m.setattr(postgres, "SCHEMA_DIR", older / "postgresql")
+        db = store.connect(url)
+        write_some(db)
+        assert "change_log_counter" not in db.table_names()
+        (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
+        db.execute("ALTER TABLE change_log DISABLE TRIGGER USER")  # the last row cut
+        db.execute("DELETE FROM change_log WHERE id = ?", [last])
+        db.execute("ALTER TABLE change_log ENABLE TRIGGER USER")
+        db.close()
+    db = store.connect(url)  # upgraded
+    try:
+        assert db.execute("SELECT seq FROM change_log_counter").fetchone() == (last,)
+        assert [(f.code, f.where) for f in check.chain_checks(db)] == [
+            ("LOG-REMOVED", f"change_log id {last}")]
+        with store.transaction(db):
+            db.execute("UPDATE audits SET summary = 'after' WHERE id = 5")
+        assert db.execute("SELECT max(id) FROM change_log").fetchone() == (last + 1,)
+    finally:
+        db.close()
+
+
 def test_on_postgresql_check_finds_a_log_trigger_dropped_disabled_or_altered(pg_server):
     db = store.connect(pg_server.new_database())
     try:
@@ -283,7 +394,8 @@ def test_the_schema_is_the_same_on_both(pg_server, tmp_path):
     lite, pg = store.connect(tmp_path / "ehkit.db"), store.connect(pg_server.new_database())
     try:
         tables = sorted(t for t in lite.table_names() if not t.startswith("sqlite_"))
-        assert pg.table_names() == tables
+        assert "sqlite_sequence" in lite.table_names()  # the log's counter: PostgreSQL's is
+        assert sorted({*tables, "change_log_counter"}) == pg.table_names()  # a table of ours
         for table in tables:
             expected = store.table_columns(lite, table)
             assert store.table_columns(pg, table) == expected, table

@@ -36,7 +36,7 @@ END $$;
 
 -- A new row's id, as SQLite gives an INTEGER PRIMARY KEY one: one past the largest (so a row
 -- inserted with its id given moves it on too). Writers take turns (ehkit.postgres), so two
--- never take the same. The change log's ids come from a sequence, as AUTOINCREMENT's do.
+-- never take the same. The change log's: from a counter that rolls back (migration 0133).
 CREATE FUNCTION ehkit_next_id(t text) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE given bigint;
 BEGIN
@@ -397,7 +397,8 @@ BEGIN
 END $$;
 
 -- Append one change-log row, chained to the last. The advisory lock (ehkit's number) makes
--- writers take turns, as SQLite's BEGIN IMMEDIATE does, so two rows never share a parent.
+-- writers take turns, as SQLite's BEGIN IMMEDIATE does, so two rows never share a parent. Its id:
+-- from the log's counter since migration 0133, which replaces this function.
 CREATE FUNCTION ehkit_log_row(t text, k text, au bigint, f text, o jsonb, n jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

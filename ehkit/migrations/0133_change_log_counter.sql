@@ -1,0 +1,3 @@
+-- The change log's counter that rolls back with its save (issue 18). SQLite needs nothing:
+-- AUTOINCREMENT's counter (sqlite_sequence) is written in the save's transaction already.
+-- PostgreSQL's twin (postgresql/0133_change_log_counter.sql) makes its counter so.
