@@ -647,6 +647,7 @@ def table_columns(db: Database, table: str) -> tuple[list[str], list[str], str |
 LOG_TRIGGER = 1 + 4 + 8 + 16  # AFTER INSERT OR DELETE OR UPDATE, FOR EACH ROW
 GUARDS = {"change_log_no_update": 1 + 2 + 16, "change_log_no_delete": 1 + 2 + 8,
           "change_log_no_truncate": 2 + 32}
+COUNTER_TRIGGER = "change_log_counted"  # AFTER INSERT OR UPDATE, FOR EACH ROW (deferred)
 
 
 def expected_triggers(db: Database) -> dict[str, tuple]:
@@ -654,6 +655,9 @@ def expected_triggers(db: Database) -> dict[str, tuple]:
     ``ehkit_log``'s arguments: the audit column ('' if none), the primary key's columns
     (comma-separated), then the logged columns in order."""
     out = {name: ("change_log", "ehkit_log_is_kept", t, ()) for name, t in GUARDS.items()}
+    if db.execute("SELECT to_regclass('change_log_counter') IS NOT NULL").fetchone()[0]:
+        # The counter's (migration 0133): without it, rows cut from the log's end go unseen.
+        out[COUNTER_TRIGGER] = ("change_log_counter", "ehkit_log_counted", 1 + 4 + 16, ())
     for table in store.logged_tables(db):
         names, pk, audit_col = table_columns(db, table)
         out[f"log_{table}"] = (table, "ehkit_log", LOG_TRIGGER,
