@@ -621,7 +621,15 @@ def apply_migrations(db: Database) -> list[int]:
                         f"migration {number:04d} ({name}) has no PostgreSQL version ({twin} "
                         "is missing): this ehkit cannot upgrade a PostgreSQL store. Nothing "
                         "was changed")
-                db.execute(twin.read_text(encoding="utf-8"))
+                try:
+                    db.execute(twin.read_text(encoding="utf-8"))
+                except _psycopg().Error as e:  # e.g. its change made by hand, unrecorded
+                    raise store.StoreError(
+                        f"migration {number:04d} ({name}) could not be applied to this "
+                        f"PostgreSQL store ({' '.join(str(e).split())[:200]}): nothing was "
+                        "changed (the upgrade is one transaction). Its schema is not as this "
+                        "ehkit left it (`ehkit check` names what differs): restore the backup "
+                        "taken before it was changed, or ask IT what was done to it") from None
             db.execute("INSERT INTO schema_migrations VALUES (?, ?, ehkit_now())", [number, name])
         if pending:
             install_change_log_triggers(db)

@@ -959,3 +959,25 @@ def test_upgrade_brings_a_postgresql_store_up_to_a_newer_ehkit_backing_it_up_fir
         database.close()
     assert cli.main(["upgrade", "--db", url]) == 0
     assert "is up to date (ehkit" in capsys.readouterr().out
+
+
+def test_a_migration_that_cannot_be_applied_is_said_in_words_with_nothing_changed(pg_server):
+    """A store whose schema already has a migration's change, unrecorded (made by hand):
+    the upgrade stops in words, not psycopg's raw error, and nothing is changed."""
+    url = pg_server.new_database()
+    db = store.connect(url)
+    try:
+        db.execute("DELETE FROM schema_migrations WHERE number = 131")
+        before = store.recorded_migrations(db.conn)
+    finally:
+        db.close()
+    with pytest.raises(store.StoreError) as refused:
+        store.connect(url)
+    said = str(refused.value)
+    assert said.startswith("migration 0131 (cases_hold_ids) could not be applied")
+    assert "nothing was changed" in said and "ehkit check" in said
+    db = store.connect(url, migrate=False)
+    try:
+        assert store.recorded_migrations(db.conn) == before and 131 not in before
+    finally:
+        db.close()
