@@ -286,17 +286,17 @@ def _postgresql_trigger_checks(db) -> list[Finding]:
     live, out = postgres.live_triggers(db), []
     for name, made in postgres.expected_triggers(db).items():
         guard = made[1] == "ehkit_log_is_kept"
+        lost = ("the change log can be changed" if guard else
+                "rows cut from the end of the change log would go unseen"
+                if name == postgres.COUNTER_TRIGGER else
+                "changes to that table are not being logged")
         if name not in live:
-            out.append(Finding("LOG-TRIGGER", f"trigger {name}", (
-                "the guard that keeps the change log unchangeable is missing" if guard else
-                "missing: changes to that table are not being logged")))
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}", f"missing: {lost}"))
         elif live[name][0] != made:
             out.append(Finding("LOG-TRIGGER", f"trigger {name}",
                                "altered outside ehkit: the change log may be incomplete"))
         elif not live[name][1]:
-            out.append(Finding("LOG-TRIGGER", f"trigger {name}", (
-                "disabled outside ehkit: " + ("the change log can be changed" if guard else
-                                              "changes to that table are not being logged"))))
+            out.append(Finding("LOG-TRIGGER", f"trigger {name}", f"disabled outside ehkit: {lost}"))
     return out
 
 

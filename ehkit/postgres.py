@@ -621,7 +621,15 @@ def apply_migrations(db: Database) -> list[int]:
                         f"migration {number:04d} ({name}) has no PostgreSQL version ({twin} "
                         "is missing): this ehkit cannot upgrade a PostgreSQL store. Nothing "
                         "was changed")
-                db.execute(twin.read_text(encoding="utf-8"))
+                try:
+                    db.execute(twin.read_text(encoding="utf-8"))
+                except _psycopg().Error as e:  # e.g. its change made by hand, unrecorded
+                    raise store.StoreError(
+                        f"migration {number:04d} ({name}) could not be applied to this "
+                        f"PostgreSQL store ({' '.join(str(e).split())[:200]}): nothing was "
+                        "changed (the upgrade is one transaction). Its schema is not as this "
+                        "ehkit left it (`ehkit check` names what differs): restore the backup "
+                        "taken before it was changed, or ask IT what was done to it") from None
             db.execute("INSERT INTO schema_migrations VALUES (?, ?, ehkit_now())", [number, name])
         if pending:
             install_change_log_triggers(db)
@@ -647,6 +655,7 @@ def table_columns(db: Database, table: str) -> tuple[list[str], list[str], str |
 LOG_TRIGGER = 1 + 4 + 8 + 16  # AFTER INSERT OR DELETE OR UPDATE, FOR EACH ROW
 GUARDS = {"change_log_no_update": 1 + 2 + 16, "change_log_no_delete": 1 + 2 + 8,
           "change_log_no_truncate": 2 + 32}
+COUNTER_TRIGGER = "change_log_counted"  # AFTER INSERT OR UPDATE, FOR EACH ROW (deferred)
 
 
 def expected_triggers(db: Database) -> dict[str, tuple]:
@@ -654,6 +663,9 @@ def expected_triggers(db: Database) -> dict[str, tuple]:
     ``ehkit_log``'s arguments: the audit column ('' if none), the primary key's columns
     (comma-separated), then the logged columns in order."""
     out = {name: ("change_log", "ehkit_log_is_kept", t, ()) for name, t in GUARDS.items()}
+    if db.execute("SELECT to_regclass('change_log_counter') IS NOT NULL").fetchone()[0]:
+        # The counter's (migration 0133): without it, rows cut from the log's end go unseen.
+        out[COUNTER_TRIGGER] = ("change_log_counter", "ehkit_log_counted", 1 + 4 + 16, ())
     for table in store.logged_tables(db):
         names, pk, audit_col = table_columns(db, table)
         out[f"log_{table}"] = (table, "ehkit_log", LOG_TRIGGER,
