@@ -7,6 +7,7 @@ import multiprocessing as mp
 import shutil
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from builders import base_rows, complete_audit, save_rows
@@ -33,6 +34,27 @@ def counts(path) -> dict[str, int]:
         con.close()
 
 
+def _backed_up_while_saving(target: str, folder: Path):
+    """The store at ``target`` backed up while another process saves audits, before and
+    after the backup (five saves each side at least)."""
+    ctx = mp.get_context("spawn")
+    stop, saved = ctx.Event(), ctx.Value("i", 0)
+    writer = ctx.Process(target=_keep_saving, args=(target, stop, saved))
+    writer.start()
+    try:
+        while saved.value < 5:
+            time.sleep(0.01)
+        made = backup.backup(target, folder,
+                             now=dt.datetime(2026, 11, 24, 14, 30, 5, tzinfo=dt.UTC))
+        at_backup = saved.value
+        while saved.value < at_backup + 5:  # the writer went on saving meanwhile
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(30)
+    return made
+
+
 @pytest.mark.slow
 def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
     path = tmp_path / "live" / "ehkit.db"
@@ -40,20 +62,7 @@ def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
     base_rows(database)
     database.close()
     per_audit = complete_audit()
-    ctx = mp.get_context("spawn")
-    stop, saved = ctx.Event(), ctx.Value("i", 0)
-    writer = ctx.Process(target=_keep_saving, args=(str(path), stop, saved))
-    writer.start()
-    try:
-        while saved.value < 5:
-            time.sleep(0.01)
-        made = backup.backup(path, tmp_path / "backups",
-                             now=dt.datetime(2026, 11, 24, 14, 30, 5, tzinfo=dt.UTC))
-        while saved.value < made_audits(made.path) + 5:  # the writer went on saving meanwhile
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        writer.join(30)
+    made = _backed_up_while_saving(str(path), tmp_path / "backups")
     assert made.path == tmp_path / "backups" / "ehkit-2026-11-24T143005Z.db"
     # One self-contained file: no half-written copy, no WAL file beside it; and its anchor.
     assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == sorted(
@@ -83,10 +92,6 @@ def test_backup_while_another_process_saves_is_whole_and_restores(tmp_path):
         assert audit_id == n["audits"] + 1
     finally:
         restored.close()
-
-
-def made_audits(path) -> int:
-    return counts(path)["audits"]
 
 
 def test_two_backups_in_the_same_second_do_not_overwrite(db, tmp_path):
@@ -182,21 +187,7 @@ def test_a_postgresql_backup_while_another_process_saves_is_whole_and_restores(p
     base_rows(database)
     database.close()
     per_audit = complete_audit()
-    ctx = mp.get_context("spawn")
-    stop, saved = ctx.Event(), ctx.Value("i", 0)
-    writer = ctx.Process(target=_keep_saving, args=(url, stop, saved))
-    writer.start()
-    try:
-        while saved.value < 5:
-            time.sleep(0.01)
-        made = backup.backup(url, tmp_path / "backups",
-                             now=dt.datetime(2026, 11, 24, 14, 30, 5, tzinfo=dt.UTC))
-        at_backup = saved.value
-        while saved.value < at_backup + 5:  # the writer went on saving meanwhile
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        writer.join(30)
+    made = _backed_up_while_saving(url, tmp_path / "backups")
     assert made.path.suffix == ".dump" and not list(made.path.parent.glob("*.partial"))
     backup.restore(made.path, other)
     restored = store.connect(other)
