@@ -409,7 +409,8 @@ def chain_checks(db: sqlite_utils.Database) -> list[Finding]:
     if seq and seq > prev_id:
         out.append(_removed(prev_id + 1, seq))
     elif seq is None and prev_id:
-        out.append(Finding("LOG-REMOVED", "sqlite_sequence",
+        counter = "change_log_counter" if store.is_postgres(db) else "sqlite_sequence"
+        out.append(Finding("LOG-REMOVED", counter,
                            "the change log's row counter was removed outside ehkit"))
     return out
 

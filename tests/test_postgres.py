@@ -117,6 +117,16 @@ def test_on_postgresql_a_log_row_altered_or_removed_outside_ehkit_is_found(pg_se
         db.close()
 
 
+def test_the_log_counter_removed_outside_ehkit_is_found_by_its_own_name_on_either(db_both):
+    write_some(db_both)
+    counter = "change_log_counter" if store.is_postgres(db_both) else "sqlite_sequence"
+    if store.is_postgres(db_both):
+        db_both.execute("DELETE FROM change_log_counter")
+    else:
+        db_both.execute("DELETE FROM sqlite_sequence WHERE name = 'change_log'")
+    assert [(f.code, f.where) for f in check.chain_checks(db_both)] == [("LOG-REMOVED", counter)]
+
+
 def test_a_save_rolled_back_leaves_no_gap_in_the_log_on_either(db_both, store_at, capsys):
     """The log's counter rolls back with its save, as SQLite's sqlite_sequence does (issue 18:
     an identity sequence did not, and `ehkit check` read the gap as rows removed)."""
