@@ -296,7 +296,11 @@ def demo_db(episodes: int, *, seed: int = SEED, audits_per_episode: float = AUDI
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists() and not fresh:
         t = time.perf_counter()
+        backups = path.parent / "backups"
+        kept = set(backups.glob(f"{path.stem}-*.db"))
         store.connect(path).close()  # apply any newer migration now, not inside a timing
+        for made in set(backups.glob(f"{path.stem}-*.db")) - kept:
+            made.unlink()  # the upgrade's backup of a store the bench can rebuild: GBs for nothing
         return path, {**json.loads(meta_path.read_text()), "built_now": False,
                       "migrated_seconds": time.perf_counter() - t}
     CACHE.mkdir(parents=True, exist_ok=True)

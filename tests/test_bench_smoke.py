@@ -12,6 +12,7 @@ import concurrent.futures
 import importlib
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -51,6 +52,25 @@ def test_every_timed_figure_is_a_ratio_to_a_floor_measured_in_the_same_run(
     # The store is cached: a second run does not build it again.
     main.main(["--quick", "--sizes", "120", "--only", "select"])
     assert "(cached; built in" in capsys.readouterr().out
+
+
+def test_a_cached_store_is_upgraded_without_a_backup_left_in_the_cache(tmp_path, monkeypatch):
+    """The upgrade backs a store up first; the bench's store can be rebuilt, and at a million
+    episodes that backup is 2 GB of cache kept for nothing."""
+    monkeypatch.setenv("EHKIT_BENCH_CACHE", str(tmp_path / "cache"))
+    common = importlib.reload(importlib.import_module("bench.common"))
+    from ehkit import db as store
+
+    path, _ = common.demo_db(60)
+    with sqlite3.connect(path) as con:  # as an earlier ehkit left it: its last migration to come
+        (last,) = con.execute("SELECT max(number) FROM schema_migrations").fetchone()
+        con.execute("DELETE FROM schema_migrations WHERE number = ?", (last,))
+    (tmp_path / "cache" / "backups").mkdir()
+    other = tmp_path / "cache" / "backups" / "ehkit-2026-12-01T000000Z.db"
+    other.write_bytes(b"a backup of something else")
+    assert common.demo_db(60)[0] == path
+    assert last in store.recorded_migrations(sqlite3.connect(path))
+    assert sorted(p.name for p in (tmp_path / "cache" / "backups").glob("*.db")) == [other.name]
 
 
 def test_a_figure_without_its_floor_fails():
