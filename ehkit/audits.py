@@ -143,6 +143,16 @@ def template_of(audit: Mapping) -> Template:
     return templates.load(key)
 
 
+def _names(db: sqlite_utils.Database, ids: Iterable[int | None]) -> dict[int, str]:
+    """The practitioners among ``ids``, id -> name, in one query (a save names its auditors
+    and every action's owner: on PostgreSQL each query is a round trip to the server)."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    return dict(db.execute(f"SELECT id, name FROM practitioners WHERE id IN "
+                           f"({','.join('?' * len(wanted))})", wanted).fetchall())
+
+
 def _name(db: sqlite_utils.Database, practitioner_id: int | None) -> str | None:
     if practitioner_id is None:
         return None
@@ -346,8 +356,9 @@ def drafts(db: sqlite_utils.Database, auditor_id: int | None = None) -> list[dic
 
 # -- checking ---------------------------------------------------------------------------------
 def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
-               ) -> tuple[dict, dict, dict, list[dict], dict[str, str]]:
-    """The audit as rows to store, plus the problems that stop even a draft being stored.
+               ) -> tuple[dict, dict, dict, list[dict], dict[str, str], dict[int, str]]:
+    """The audit as rows to store, plus the problems that stop even a draft being stored,
+    plus the names of the people it names (id -> name: those in the store).
 
     Those are values the store cannot hold: unknown keys, grades off the scale, dates that
     are not dates, people or episodes that do not exist.
@@ -367,8 +378,13 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
     if row["episode_id"] is not None and not db.execute(
             "SELECT 1 FROM episodes WHERE id = ?", [row["episode_id"]]).fetchone():
         errors["episode"] = "That case is not in the store: choose the EHM number again."
+    given = audit.get("actions") or []
+    listed = isinstance(given, Iterable) and not isinstance(given, str | bytes | Mapping)
+    given = list(given) if listed else []  # read once: the owners' names are read up front
+    owners = [_int(a.get("owner_id"), "", {}, "") for a in given if isinstance(a, Mapping)]
+    names = _names(db, [row["auditor1_id"], row["auditor2_id"], *owners])
     for f, key in (("auditor1_id", "auditor1"), ("auditor2_id", "auditor2")):
-        if row[f] is not None and _name(db, row[f]) is None:
+        if row[f] is not None and row[f] not in names:
             errors[key] = "That person is not in the store: choose again from the list."
     if why := rule.second_auditor_differs(row["auditor1_id"], row["auditor2_id"]):
         errors["auditor2"] = why
@@ -418,10 +434,8 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
             checklist[item] = clean
 
     actions: list[dict] = []
-    given = audit.get("actions") or []
-    if isinstance(given, str | bytes | Mapping) or not isinstance(given, Iterable):
+    if not listed:
         errors["actions"] = "actions should be a list of actions, each a dict of its fields."
-        given = []
     for a in given:
         n = len(actions) + 1
         a = _mapping(a, f"actions.{n}.action", errors, "{'action': '...', 'due_date': ...}")
@@ -430,7 +444,7 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
         for f in ("action", "by_whom", "agreed_by", "completion_note"):
             clean[f] = _text(a.get(f), f"actions.{n}.{f}", errors)
         clean["owner_id"] = _int(a.get("owner_id"), f"actions.{n}.by_whom", errors, "person")
-        if clean["owner_id"] is not None and _name(db, clean["owner_id"]) is None:
+        if clean["owner_id"] is not None and clean["owner_id"] not in names:
             errors[f"actions.{n}.by_whom"] = ("That person is not in the store: choose again "
                                               "from the list.")
         for f in ACTION_DATES:
@@ -439,7 +453,7 @@ def _normalise(db: sqlite_utils.Database, audit: Mapping, tpl: Template
             continue  # an empty row left on the form
         clean["number"] = n
         actions.append(clean)
-    return row, answers, checklist, actions, errors
+    return row, answers, checklist, actions, errors, names
 
 
 def _section_grades(tpl: Template, answers: Mapping[str, Mapping]) -> dict[str, int | None]:
@@ -454,7 +468,7 @@ def problems(db: sqlite_utils.Database, audit: Mapping, *, today: dt.date | None
     'overall', 'overall_reasons', 'actions', 'actions.N.<column>' (N counts from 1).
     """
     tpl = template_of(audit)
-    row, answers, checklist, actions, found = _normalise(db, audit, tpl)
+    row, answers, checklist, actions, found, _ = _normalise(db, audit, tpl)
     found = dict(found)
     today = today or dt.date.today()
 
@@ -517,14 +531,14 @@ def _action_problems(action: Mapping, audit_date: str | None, today: dt.date) ->
 # -- writing ----------------------------------------------------------------------------------
 def _status(db: sqlite_utils.Database, audit_id: int, expected_version: int | None = None
             ) -> dict:
-    """The audit's status now; inside a write, also refuse unless it is at the version the
-    person loaded (StaleRecord)."""
-    r = db.execute("SELECT status, auditor1_id FROM audits WHERE id = ?", [audit_id]).fetchone()
+    """The audit's row now (its status, auditor 1...); inside a write, also refuse unless it
+    is at the version the person loaded (StaleRecord)."""
+    r = next(db.query("SELECT * FROM audits WHERE id = ?", [audit_id]), None)
     if r is None:
         raise AuditNotFound(f"there is no audit number {audit_id}: it may have been deleted; "
                             "start a new audit")
     records.expect(db, "audit", audit_id, expected_version)
-    return {"status": r[0], "auditor1_id": r[1]}
+    return dict(r)
 
 
 def _own(db: sqlite_utils.Database, me: access.Person, audit_id: int, doing: str) -> int:
@@ -559,7 +573,7 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
     if not me.one_person:  # auditor 1 is the login's practitioner, whatever the page sent
         audit = {**audit, "auditor1_id": _own(db, me, audit_id, "changing this audit")
                  if audit_id is not None else me.practitioner_id}
-    row, answers, checklist, actions, errors = _normalise(db, audit, tpl)
+    row, answers, checklist, actions, errors, names = _normalise(db, audit, tpl)
     for f, key, msg in (("episode_id", "episode", "Choose the case before saving."),
                         ("auditor1_id", "auditor1", "Choose auditor 1 before saving."),
                         ("audit_date", "audit_date", "Enter the audit date before saving.")):
@@ -567,19 +581,19 @@ def save_draft(db: sqlite_utils.Database, audit: Mapping, *, audit_id: int | Non
             errors.setdefault(key, msg)
     if errors:
         raise AuditRuleError(errors)
-    actor = access.actor_name(me, _name(db, row["auditor1_id"]))
+    actor = access.actor_name(me, names.get(row["auditor1_id"]))
     with store.acting_as(actor=actor), store.transaction(db):
-        if audit_id is None:
+        new = audit_id is None
+        if new:
             audit_id = db["audits"].insert({**row, "status": "draft", "updated_at": _now()}).last_pk
         else:
-            now = _status(db, audit_id, audit.get("version"))
-            if now["status"] != "draft":
-                raise AuditRuleError({"status": _locked_message(now["status"])})
-            old = dict(next(db.query("SELECT * FROM audits WHERE id = ?", [audit_id])))
+            old = _status(db, audit_id, audit.get("version"))
+            if old["status"] != "draft":
+                raise AuditRuleError({"status": _locked_message(old["status"])})
             changed = {k: v for k, v in row.items() if old.get(k) != v}
             changed["updated_at"] = _now()
             db["audits"].update(audit_id, changed)
-        _replace_children(db, audit_id, answers, checklist, actions)
+        _replace_children(db, audit_id, answers, checklist, actions, new=new)
     return audit_id
 
 
@@ -591,8 +605,14 @@ def save_and_load(db: sqlite_utils.Database, audit: Mapping, *,
         return load(db, save_draft(db, audit, audit_id=audit_id))
 
 
-def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict]):
-    """Make the child rows equal to the given ones, touching only what changed."""
+def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict],
+                      *, new: bool = False):
+    """Make the child rows equal to the given ones, touching only what changed. A ``new``
+    audit has none yet (its id is new: a deleted audit's rows went with it), so nothing is
+    read back and every row is a plain insert."""
+    if new:
+        _insert_children(db, audit_id, answers, checklist, actions)
+        return
     old_answers = {r["key"]: {"grade": r["grade"], "comment": r["comment"],
                               "response": r["response"]}
                    for r in db.query("SELECT * FROM answers WHERE audit_id = ?", [audit_id])}
@@ -642,9 +662,24 @@ def _replace_children(db, audit_id: int, answers: dict, checklist: dict, actions
         if fields:
             db["actions"].update(i, fields)
     if inserts:
-        db["actions"].insert_all(
-            [{"audit_id": audit_id, "number": a["number"], **{f: a[f] for f in ACTION_FIELDS},
-              "action": a["action"] or ""} for a in inserts])
+        _insert_actions(db, audit_id, inserts)
+
+
+def _insert_children(db, audit_id: int, answers: dict, checklist: dict, actions: list[dict]):
+    if answers:
+        db["answers"].insert_all([{"audit_id": audit_id, "key": k, **v}
+                                  for k, v in answers.items()])
+    if checklist:
+        db["checklist_answers"].insert_all([{"audit_id": audit_id, "item": k, **v}
+                                            for k, v in checklist.items()])
+    if actions:
+        _insert_actions(db, audit_id, actions)
+
+
+def _insert_actions(db, audit_id: int, actions: list[dict]):
+    db["actions"].insert_all(
+        [{"audit_id": audit_id, "number": a["number"], **{f: a[f] for f in ACTION_FIELDS},
+          "action": a["action"] or ""} for a in actions])
 
 
 def submit(db: sqlite_utils.Database, audit_id: int, *, today: dt.date | None = None,

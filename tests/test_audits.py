@@ -291,6 +291,46 @@ def test_an_action_owned_by_nobody_in_the_store_is_refused_in_words(service):
     assert service["audits"].count == 0
 
 
+def test_actions_given_as_any_iterable_are_read_once_with_their_owners(service):
+    """The owners' names are read before the actions are: a generator is not used up by that."""
+    given = ({**ACTION, "action": f"Step {n}", "owner_id": o} for n, o in ((1, 4), (2, 6)))
+    audit_id = audits.save_draft(service, complete(actions=given))
+    assert service.execute("SELECT number, action, owner_id FROM actions WHERE audit_id = ?"
+                           " ORDER BY number", [audit_id]).fetchall() == [
+        (1, "Step 1", 4), (2, "Step 2", 6)]
+
+
+def test_a_save_on_postgresql_sends_a_pinned_number_of_statements(service, monkeypatch):
+    """Each statement is a round trip to the server, so their number is pinned: a new audit
+    is the login's users, the case, the people it names (one query), the writers' lock, the
+    person for the change log, the audit, and its answers, checklist and actions (each a
+    batch); a save changing the summary reads the audit's row and version, updates it, and
+    reads the child rows back to write only what changed. Counted at psycopg's cursor."""
+    if not store.is_postgres(service):
+        pytest.skip("round trips are PostgreSQL's: SQLite is in the same process")
+    import psycopg
+
+    sent: list[str] = []
+    for call in ("execute", "executemany"):
+        real = getattr(psycopg.Cursor, call)
+        monkeypatch.setattr(psycopg.Cursor, call, lambda cur, sql, *a, _real=real, **k: (
+            sent.append(str(sql)), _real(cur, sql, *a, **k))[1])
+    audit = complete(actions=[{**ACTION, "owner_id": 4}, {**ACTION, "owner_id": 6}])
+    audits.save_draft(service, {**audit, "audit_date": "2026-06-01"})
+    sent.clear()  # the first save on a connection also reads the tables' keys (once)
+    audit_id = audits.save_draft(service, audit)
+    assert len(sent) == 9, sent
+    assert sum("FROM practitioners" in s for s in sent) == 1
+    sent.clear()
+    loaded = audits.load(service, audit_id)
+    sent.clear()
+    loaded["summary"] = "Summary, revised"
+    audits.save_draft(service, loaded)
+    assert len(sent) == 11, sent
+    assert service.execute("SELECT summary FROM audits WHERE id = ?",
+                           [audit_id]).fetchone()[0] == "Summary, revised"
+
+
 def test_values_the_browser_should_not_send_are_refused(service):
     audit = complete()
     audit["answers"]["9.9"] = {"comment": "x"}
