@@ -364,9 +364,9 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     day = np.array([d.toordinal() if d else 0 for d in ok], dtype=np.int64)[codes]
     blank = np.array([d is None for d in dates], dtype=bool)[codes]
     iso = [d.isoformat() if d else None for d in ok]
-    if not cols.typed and not failing and iso == [t or None for t in texts]:
-        # every cell written as the store writes it (most exports): the column itself
-        return _Dates(day, [t or None for t in raw] if None in iso else raw, blank)
+    if not cols.typed and not failing and None not in iso and iso == texts:
+        # every cell written as the store writes it, none blank (most exports): the column
+        return _Dates(day, raw, blank)
     return _Dates(day, _spread(iso, codes), blank)
 
 
