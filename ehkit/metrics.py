@@ -146,7 +146,10 @@ def days(key: str, label: str, counts: Sequence[tuple[int, int]]) -> Figure:
     return Figure(key, label, round((at((n - 1) // 2) + at(n // 2)) / 2, 1), "days", None, n)
 
 
+@functools.lru_cache(maxsize=4096)
 def slug(text: str) -> str:
+    """A key made from a name: the grids ask again for each row of their grouped counts,
+    the same few sector and reason names thousands of times a report (so kept)."""
     return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
