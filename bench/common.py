@@ -231,9 +231,9 @@ def steady(values: list[float]) -> float:
     """One side's figure over its rounds: the least. A neighbour on a shared machine only ever
     adds to a run (its waits, and CPU time too: caches and cores shared), and more often to
     the longer run of a pair than to its floor, so the least of each side is the closest to
-    what the work costs, and moves least from a quiet machine to a busy one (bench/RESULTS.md,
-    2026-12-03: measured against the median of each round's own ratio, the ratio of the
-    medians and of the lower quartiles)."""
+    what the work costs. Measured against the median of each round's own ratio, the ratio of
+    the medians and of the lower quartiles (bench/RESULTS.md, 2026-12-03): the narrowest over
+    the rounds, and it moved less between a quiet and a busy machine than the medians."""
     return min(values)
 
 
