@@ -36,7 +36,7 @@ MAX_IMPORT_RATIO = 4.0
 MAX_GENERATE_RATIO = 3.0
 IMPORT_ROWS = 200_000
 SELECTION_ROUNDS = 7
-IMPORT_ROUNDS = 9  # a round is ~6 s; 9, not 5, narrowed the least's spread 3- to 6-fold (RESULTS.md)
+IMPORT_ROUNDS = 9  # a round is ~6 s; 9, not 5, narrowed the least's spread 1.6- to 6-fold (RESULTS.md)
 # Months the demo has not drawn (it draws its last six, 2026-05 to 2026-10): a real draw each.
 MONTHS = ("2026-02", "2026-03", "2026-04")
 
