@@ -281,3 +281,13 @@ def test_the_server_cpu_a_postgresql_figure_counts_is_the_servers_work(pg_server
     assert clock.cpu_seconds - clock.server_cpu_seconds < clock.server_cpu_seconds  # ours: little
     with pytest.raises(common.ServerCPUUnreadable, match="has it stopped"):
         common.server_cpu(2**22 + 1)  # above Linux's largest pid: no such process
+
+
+def test_report_all_s_speed_up_is_the_least_of_each_side_over_its_rounds():
+    from bench.batch import MIN_SPEEDUP, speedup_figure
+
+    # one round where neighbours took the cores from `report all` does not decide it
+    fig = speedup_figure("report all", [10.0, 30.0, 11.0], [20.0, 21.0, 35.0])
+    assert fig.value == 10.0 and fig.floor == 20.0
+    assert fig.passed is (2.0 >= MIN_SPEEDUP) and "2.00x faster" in fig.note
+    assert speedup_figure("report all", [30.0, 31.0], [20.0, 40.0]).passed is False
