@@ -29,6 +29,7 @@ from .common import (
     Run,
     ServerCPUUnreadable,
     median,
+    medians_note,
     postmaster_of,
     say,
     server_cpu,
@@ -120,11 +121,10 @@ def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "")
         run.add(Figure(f"report{on} {size:,} episodes, CPU time (least of {repeats})", cpu_r, "s",
                        target, (ratio <= MAX_RATIO) if size == REPORT_RATIO_AT else None,
                        floor=cpu_f, ratio=ratio,
-                       note=f"{_parts(reports, floors)}; CPU medians "
-                            f"{median([x['cpu_seconds'] for x in reports]):.2f} s vs "
-                            f"{median([x['cpu_seconds'] for x in floors]):.2f} s, rounds' ratios "
-                            f"{_round_ratio(reports, floors, 'cpu_seconds'):.2f}x; "
-                            f"time medians {r:.1f} s vs floor {f:.1f} s = "
+                       note=f"{_parts(reports, floors)}; "
+                            + medians_note([x["cpu_seconds"] for x in reports],
+                                           [x["cpu_seconds"] for x in floors], "CPU")
+                            + f"; time medians {r:.1f} s vs floor {f:.1f} s = "
                             f"{_round_ratio(reports, floors, 'seconds'):.2f}x"))
         is_max = size == max(dbs)
         run.add(Figure(f"  kernel peak memory, {size:,} episodes", peak, "MB",

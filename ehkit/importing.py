@@ -224,10 +224,10 @@ def _plain_lines(text: str) -> list[str] | None:
     if '"' in text or "\0" in text:  # (csv.reader refuses a NUL: it keeps that error)
         return None
     windows = "\r" in text
-    lines = text.split("\r\n" if windows else "\n")
-    if windows and not len(lines) - 1 == text.count("\r") == text.count("\n"):
-        # not every line end is Windows': each "\r\n" made one "\n" first (split at "\r\n"
-        # when they all are, the text is not copied: 0.05 s at 200,000 rows)
+    lines = text.split("\r\n" if windows else "\n")  # every line end Windows': no copy made
+    ends = len(lines) - 1
+    if windows and (text.count("\r") != ends or text.count("\n") != ends):
+        # a mix of line ends: each "\r\n" made one "\n" first
         text = text.replace("\r\n", "\n")
         if "\r" in text:  # a line end of its own for csv.reader
             return None
