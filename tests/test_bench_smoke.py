@@ -245,9 +245,11 @@ def test_the_postgresql_benchmarks_run_beside_sqlites(tmp_path, monkeypatch, cap
             assert said and "--quick: not run" in said[0]
         else:
             assert said and FIGURE_LINE.match(said[0]) and "error" not in said[0], said
-            # the server's CPU is the draw's work too: read from /proc, counted, above zero
+            # the server's CPU is the draw's work too: read from /proc and counted. Not "above
+            # zero": /proc counts in 10 ms ticks and a draw among 120 episodes takes less (the
+            # heavy query below shows a server's work is seen)
             server = re.search(r"server CPU (\d+) ms vs floor's (\d+) ms, counted \(medians\)", said[0])
-            assert server and int(server[1]) > 0, said[0]
+            assert server, said[0]
 
 
 def test_only_draw_runs_the_months_draw_alone_on_both_back_ends(tmp_path, monkeypatch, capsys):
