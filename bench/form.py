@@ -148,9 +148,9 @@ def _cpu_times() -> tuple[int, int]:
 
 
 def wait_quiet(idle: float = 0.85, timeout: float = 10) -> None:
-    """Until the machine is quiet: Voila logs a preheated pool as full once the new kernel
-    has started, while it is still running the notebook ahead of the next request. The
-    next page must not be timed against that work (on the floor it is almost nothing)."""
+    """Until the machine is quiet, after the pools are ready (``Server.wait_pool``): what is
+    left of the last page (its browser context closing, a plain kernel's page ending) must
+    not be on the next page's clock."""
     deadline, calm = time.monotonic() + timeout, 0
     while time.monotonic() < deadline and calm < 2:
         i0, t0 = _cpu_times()
