@@ -3,8 +3,11 @@ self-contained HTML file, and the figures file holds exactly what ehkit.metrics 
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
+from html import unescape
+from xml.etree import ElementTree
 
 import pytest
 
@@ -39,7 +42,11 @@ def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterl
     assert "<h1>Early Help quality assurance: quarterly report</h1>" in html
     assert "Q3 2026 (1 Jul 2026 to 30 Sep 2026)" in html
     assert "How these figures are defined" in html
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) >= 2
+    shown = re.findall(r'<img alt="([^"]+)" src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert len(shown) >= 2
+    for alt, data in shown:  # each chart an SVG image, named by its title
+        chart = ElementTree.fromstring(base64.b64decode(data))
+        assert unescape(alt) in {t.text for t in chart.iter("{http://www.w3.org/2000/svg}text")}
     assert "<script" not in html                      # nothing runs, nothing loads
     assert not re.search(r'(src|href)="https?://', html)
     assert "def " not in html and "import " not in html  # code is hidden
