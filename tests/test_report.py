@@ -101,3 +101,20 @@ def test_report_command_prints_the_paths(demo_both, tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(tmp_path / "quarterly-2026Q3-lscb.html") in out
     assert (tmp_path / "quarterly-2026Q3-lscb.figures.csv").exists()
+
+
+def test_a_chart_is_an_image_in_the_html_so_nothing_in_it_runs():
+    """An SVG shown inline would be live markup (a script in it would run); as an image it
+    is inert. The exporter embeds it as an <img>, named by its alternative text."""
+    import nbformat
+
+    hostile = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+               '<script>alert(1)</script><text>Open cases</text></svg>')
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("chart()", outputs=[
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": hostile},
+                               metadata={"image/svg+xml": {"alt": "Open cases <rose>"}})])])
+    html = reports.export_html(nb, title="Quarterly report")
+    assert "<svg" not in html and "<script" not in html
+    (data,) = re.findall(r'<img alt="Open cases &lt;rose&gt;" src="data:image/svg\+xml;base64,'
+                         r'([^"]+)"', html)
+    assert base64.b64decode(data).decode() == hostile  # the image as the kernel made it
