@@ -720,15 +720,13 @@ def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]
     lengths = db.execute("""
         SELECT length_days, count(*) FROM episodes
         WHERE end_date BETWEEN :start AND :end GROUP BY 1 ORDER BY 1""", p).fetchall()
-    listed = on_time = 0
-    for month in period.months():
-        for r in sampling.selection(db, month.label, as_of=period.end):
-            listed += 1
-            on_time += r["state"] == "completed"
+    months = period.months()
+    listed = sampling.states_at(db, months[0].label, months[-1].label, period.end)
+    on_time = listed.count("completed")
     return [
         days("days_to_first_review", LABELS["days_to_first_review"], to_review),
         days("closed_length_days", LABELS["closed_length_days"], lengths),
-        percent("audits_on_time_pct", LABELS["audits_on_time_pct"], on_time, listed),
+        percent("audits_on_time_pct", LABELS["audits_on_time_pct"], on_time, len(listed)),
     ]
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 import json
 from collections.abc import Iterable, Sequence
 
@@ -48,16 +47,18 @@ def _html(markup: str) -> None:
     display(HTML(f'<div class="ehkit">{markup}</div>'))
 
 
-def show_png(fig, alt: str = "") -> None:
-    """Display a chart as an image/png output: nbconvert embeds it, so the HTML is one file.
-    ``alt`` (default: the chart's title) is the image's text for screen readers."""
-    from IPython.display import Image, display
+def show_chart(fig, alt: str = "") -> None:
+    """Display a chart as an image/svg+xml output (:func:`ehkit.charts.svg`): the report's
+    HTML embeds it as an image, so the HTML is one file and nothing in it runs. ``alt``
+    (default: the chart's title) is the image's text for screen readers."""
+    from IPython.display import display
+
+    from .charts import svg  # matplotlib: only where a chart is drawn
 
     if not alt and fig.axes:
         alt = fig.axes[0].get_title(loc="left") or fig.axes[0].get_title()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    display(Image(data=buf.getvalue(), format="png", metadata={"alt": alt or "Chart"}))
+    display({"image/svg+xml": svg(fig)}, metadata={"image/svg+xml": {"alt": alt or "Chart"}},
+            raw=True)
 
 
 class Report:
@@ -242,7 +243,7 @@ class Report:
             _html(f"<p class='note'>Chart not shown: it would reveal small numbers "
                   f"({escape(alt)}).</p>")
             return
-        show_png(fig)
+        show_chart(fig)
 
     # -- provenance -------------------------------------------------------------------------
     def footer(self) -> None:

@@ -177,7 +177,7 @@ def collect_figures(nb) -> list[dict]:
 
 
 # What report HTML may contain after sanitising: structure and text, nothing that runs.
-# Charts are image/png outputs, which nbconvert embeds itself.
+# Charts are image outputs (SVG), which the template embeds as images.
 SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "footer",
              "h1", "h2", "h3", "h4", "i", "li", "ol", "p", "section", "small", "span", "strong",
              "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"]

@@ -441,6 +441,25 @@ def _practitioner(db, who: int | str) -> int:
 
 
 # -- the list, for the form, the CLI and the monthly report ---------------------------------
+def _submitted_on(db, first: str) -> str:
+    """When the listed case's audit was first submitted: an audit of the case dated on or
+    after ``first`` (SQL: the listed month's first day) counts. Audits are looked up by
+    episode, not by date (``store.unindexed``)."""
+    return f"""(SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
+                WHERE x.episode_id = s.episode_id AND {store.unindexed(db, 'x.audit_date')}
+                  >= {first})"""
+
+
+def state_at(due_date: str, submitted_on: str | None, today: str, started: bool) -> str:
+    """How a listed case's audit stood on ``today`` (dates as ISO text): one submitted after
+    it was not completed then (a report on a closed month reads the same whenever it is run)."""
+    if submitted_on and submitted_on <= today:
+        return "completed late" if submitted_on > due_date else "completed"
+    if today > due_date:
+        return "overdue"
+    return "in progress" if started else "not started"
+
+
 def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = None) -> list[dict]:
     """The month's current list: reason, case, auditor, due date and how the audit stands.
 
@@ -461,8 +480,7 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
                   (SELECT x.id FROM audits x WHERE x.episode_id = e.id
                       AND {dated} >= :first ORDER BY x.status = 'draft', x.id LIMIT 1)
                     AS audit_id,
-                  (SELECT min(substr(x.submitted_at, 1, 10)) FROM counted_audits x
-                    WHERE x.episode_id = e.id AND {dated} >= :first) AS submitted_on
+                  {_submitted_on(db, ":first")} AS submitted_on
            FROM selection_draws d JOIN selections s ON s.draw_id = d.id
            JOIN episodes e ON e.id = s.episode_id
            JOIN agencies a ON a.id = e.lead_agency_id
@@ -475,20 +493,26 @@ def selection(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = 
     today = as_of.isoformat()
     for r in rows:
         r["reason_label"] = REASONS[r["reason"]]
-        # As at ``as_of``: an audit submitted after it was not completed then (a report on
-        # a closed month reads the same whenever it is run).
         submitted = r["submitted_on"]
         r["completed_on"] = submitted if submitted and submitted <= today else None
         r["completed_after"] = submitted if submitted and submitted > today else None
-        if r["completed_on"]:
-            late = r["completed_on"] > r["due_date"]
-            r["state"] = "completed late" if late else "completed"
-        else:
-            late = today > r["due_date"]
-            r["state"] = "overdue" if late else ("in progress" if r["audit_id"] else "not started")
+        r["state"] = state_at(r["due_date"], submitted, today, bool(r["audit_id"]))
         r["completed"] = bool(r["completed_on"])
-        r["late"] = late
+        r["late"] = r["state"] in ("completed late", "overdue")
     return rows
+
+
+def states_at(db: sqlite_utils.Database, first: str, last: str, as_of: dt.date) -> list[str]:
+    """How each listed case of the months ``first`` to ``last`` (``YYYY-MM``) stood on
+    ``as_of`` (:func:`state_at`; "in progress" is told as "not started"): the lists of a
+    quarter in one query, for its timescales, where :func:`selection` reads a month's whole."""
+    rows = db.execute(f"""
+        SELECT s.due_date, {_submitted_on(db, "(d.month || '-01')")}
+        FROM selection_draws d JOIN selections s ON s.draw_id = d.id
+        WHERE d.month BETWEEN :first AND :last AND d.current = 1""",
+        {"first": first, "last": last}).fetchall()
+    today = as_of.isoformat()
+    return [state_at(due, submitted, today, False) for due, submitted in rows]
 
 
 def summary(db: sqlite_utils.Database, month: str, *, as_of: dt.date | None = None) -> dict:

@@ -91,3 +91,26 @@ def test_trend_axes_start_at_zero_so_a_small_change_looks_small():
     assert low == 0 and 51 <= high < 60
     empty = charts.trend("Nothing yet", ["2026Q1"], {"x": [None]})
     assert empty.axes[0].get_ylim()[0] == 0
+
+
+def test_a_chart_is_shown_as_svg_with_its_words_as_text_the_same_each_time():
+    """Text, not glyphs drawn as shapes or pixels: sharp at any zoom, and cheap to make. The
+    same chart gives the same bytes (no date, no random ids), as large as the PNGs were."""
+    from xml.etree import ElementTree
+
+    fig = charts.bars("Health leads the most open assessments (12)", ["Health", "Police & Fire"],
+                      [12, 3], xlabel="Lead agency sector", ylabel="Open")
+    svg = charts.svg(fig)
+    assert svg == charts.svg(fig)
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    words = {t.text for t in root.iter(f"{ns}text")}
+    assert {"Health leads the most open assessments (12)", "Police & Fire", "Lead agency sector",
+            "Open"} <= words
+    width, height = fig.get_size_inches() * charts.SHOWN_DPI
+    assert (root.get("width"), root.get("height")) == (f"{width:.0f}px", f"{height:.0f}px")
+    assert root.get("viewBox") == f"0 0 {width / charts.SHOWN_DPI * 72:g} {height / charts.SHOWN_DPI * 72:g}"
+    # measured in DejaVu Sans; a reader without it gets a font no wider, never Verdana
+    fonts = {t.get("style") for t in root.iter(f"{ns}text")}
+    assert all("font-family: 'DejaVu Sans', 'Arial'" in f and "Verdana" not in f for f in fonts)
+    assert not list(root.iter(f"{ns}script"))

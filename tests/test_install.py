@@ -273,7 +273,7 @@ def test_a_council_installs_the_wheel_outside_the_repo_and_runs_it(tmp_path):
     _ehkit(venv, "report", "quarterly", "--db", "data/demo.db", "--audience", "board",
            cwd=council)
     html = (council / "reports" / "quarterly-2026Q3-board.html").read_text(encoding="utf-8")
-    assert "data:image/png;base64," in html  # a chart
+    assert "data:image/svg+xml;base64," in html  # a chart
     assert "Our board asked for this note." in html
     assert "Invented Borough Early Help" in html  # the service's name, from its settings
     assert "<script" not in html

@@ -3,8 +3,11 @@ self-contained HTML file, and the figures file holds exactly what ehkit.metrics 
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
+from html import unescape
+from xml.etree import ElementTree
 
 import pytest
 
@@ -39,7 +42,11 @@ def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterl
     assert "<h1>Early Help quality assurance: quarterly report</h1>" in html
     assert "Q3 2026 (1 Jul 2026 to 30 Sep 2026)" in html
     assert "How these figures are defined" in html
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) >= 2
+    shown = re.findall(r'<img alt="([^"]+)" src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert len(shown) >= 2
+    for alt, data in shown:  # each chart an SVG image, named by its title
+        chart = ElementTree.fromstring(base64.b64decode(data))
+        assert unescape(alt) in {t.text for t in chart.iter("{http://www.w3.org/2000/svg}text")}
     assert "<script" not in html                      # nothing runs, nothing loads
     assert not re.search(r'(src|href)="https?://', html)
     assert "def " not in html and "import " not in html  # code is hidden
@@ -94,3 +101,20 @@ def test_report_command_prints_the_paths(demo_both, tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(tmp_path / "quarterly-2026Q3-lscb.html") in out
     assert (tmp_path / "quarterly-2026Q3-lscb.figures.csv").exists()
+
+
+def test_a_chart_is_an_image_in_the_html_so_nothing_in_it_runs():
+    """An SVG shown inline would be live markup (a script in it would run); as an image it
+    is inert. The exporter embeds it as an <img>, named by its alternative text."""
+    import nbformat
+
+    hostile = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+               '<script>alert(1)</script><text>Open cases</text></svg>')
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("chart()", outputs=[
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": hostile},
+                               metadata={"image/svg+xml": {"alt": "Open cases <rose>"}})])])
+    html = reports.export_html(nb, title="Quarterly report")
+    assert "<svg" not in html and "<script" not in html
+    (data,) = re.findall(r'<img alt="Open cases &lt;rose&gt;" src="data:image/svg\+xml;base64,'
+                         r'([^"]+)"', html)
+    assert base64.b64decode(data).decode() == hostile  # the image as the kernel made it

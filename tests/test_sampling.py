@@ -420,6 +420,30 @@ def test_selection_shows_completed_late_and_overdue_audits(db):
     assert s["overdue"] == 31 and s["late"] == 32
 
 
+def test_a_quarters_lists_read_in_one_query_stand_as_each_months_list(db):
+    """The quarterly report's audits on time read a quarter's lists in one query
+    (``sampling.states_at``): each case as it stands on its own month's list, where an audit
+    counts only when dated in that month or after."""
+    build(db)
+    sampling.draw(db, MONTH, seed=1, on=DRAWN)
+    sampling.draw(db, "2026-12", seed=1, on=dt.date(2026, 12, 1))
+    december = [r["episode_id"] for r in sampling.selection(db, "2026-12", as_of=DRAWN)]
+    with store.transaction(db):
+        db["audits"].insert_all([
+            audit(1, "2026-11-10"), audit(2, "2026-11-12", submitted="2026-11-20"),
+            audit(3, "2026-11-12", status="draft"),
+            audit(december[0], "2026-11-25"),  # before its month: not its list's audit
+            audit(december[1], "2026-12-03")])
+    for as_of in (DRAWN, dt.date(2026, 11, 18), dt.date(2026, 12, 31)):
+        lists = [r["state"] for m in (MONTH, "2026-12")
+                 for r in sampling.selection(db, m, as_of=as_of)]
+        told = ["not started" if s == "in progress" else s for s in lists]
+        assert sorted(sampling.states_at(db, "2026-10", "2026-12", as_of)) == sorted(told)
+    states = sampling.states_at(db, "2026-12", "2026-12", dt.date(2026, 12, 31))
+    assert states.count("completed") == 1 and len(states) == len(december)
+    assert sampling.states_at(db, "2027-01", "2027-03", dt.date(2027, 3, 31)) == []
+
+
 def test_export_writes_csv_and_excel(db, tmp_path):
     build(db)
     sampling.draw(db, MONTH, seed=1, on=DRAWN)
