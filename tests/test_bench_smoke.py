@@ -13,6 +13,7 @@ import importlib
 import json
 import re
 import sqlite3
+import time
 
 import pytest
 
@@ -293,3 +294,79 @@ def test_report_all_s_speed_up_is_the_least_of_each_side_over_its_rounds():
     assert fig.value == 10.0 and fig.floor == 20.0
     assert fig.passed is (2.0 >= MIN_SPEEDUP) and "2.00x faster" in fig.note
     assert speedup_figure("report all", [30.0, 31.0], [20.0, 40.0]).passed is False
+
+
+def _notebook(path, *cells: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_the_form_benchmark_times_a_page_only_once_a_preheated_kernel_has_run_its_notebook(
+        demo_db_path, tmp_path):
+    """Voila says its pool is filled as soon as the kernel has started; the kernel is ready
+    for a person only once its notebook has run up to the page's request (as the audit
+    form's does: ``wait_for_request``). The benchmark waits for that, and again after a page
+    took the kernel, while the pool refills; a pool never ready fails, saying why."""
+    import urllib.request
+
+    from bench.form import PoolNotReady, Server
+
+    slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(4)",
+                     "import ipywidgets as w\nw.Button(description='Go')",
+                     "from voila.utils import wait_for_request\nwait_for_request()")
+    server = Server(demo_db_path, slow, preheat=True, workdir=tmp_path, side="slow")
+    try:
+        for _ in range(600):
+            if "is filled with" in server.log():
+                break
+            time.sleep(0.05)
+        filled = time.monotonic()
+        assert "is filled with" in server.log(), server.log()[-2000:]
+        assert not server.ready_kernels()  # started, still in its 4 s cell
+        with pytest.raises(PoolNotReady, match=r"^the slow server's preheated pool held no "
+                           r"kernel with its page ready within 0\.5 s: its log ends: "):
+            server.wait_pool(timeout=0.5)
+        server.wait_pool()
+        assert time.monotonic() - filled > 3.8  # not before the notebook's cells had run
+        (first,) = server.ready_kernels()
+        with urllib.request.urlopen(server.url, timeout=120) as page:  # a person takes it
+            assert b"<html" in page.read(2000)
+        assert first not in server.ready_kernels()
+        taken = time.monotonic()
+        server.wait_pool()  # the refill has run its notebook too
+        (second,) = server.ready_kernels()
+        assert second != first and time.monotonic() - taken > 3.8
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(720)  # four Voila servers and eight pages: minutes on a busy machine
+def test_the_form_benchmark_measures_both_kinds_of_kernel_against_their_floor(demo_db_path):
+    """The form benchmark at its smallest: the audit form and the one-button floor in
+    Chromium, plain and preheated kernels, each a figure with its floor; with preheated
+    kernels each page came once both pools were ready, and the waits are said."""
+    from bench import form
+    from bench.common import Run, row
+
+    run = Run()
+
+    # Playwright's sync API wants a thread without an event loop (a browser fixture may hold
+    # this one's)
+    with concurrent.futures.ThreadPoolExecutor(1) as one:
+        one.submit(form.run, run, demo_db_path, repeats=1).result()
+    plain, preheated = run.figures
+    for fig, kind in ((plain, "plain"), (preheated, "preheated")):
+        assert f"{kind} kernels (least of 1)" in fig.name
+        assert FIGURE_LINE.match("  " + row(fig)), row(fig)
+        assert fig.floor > 0 and fig.value > 0 and "no floor" not in fig.note, fig
+    assert re.search(r"before each page both pools ready: waited median \d+\.\d s, "
+                     r"longest \d+\.\d s", preheated.note), preheated.note
+    assert "pools ready" not in plain.note

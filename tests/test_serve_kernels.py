@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import signal
 import socket
 import threading
@@ -316,5 +317,61 @@ def test_a_page_whose_form_does_not_come_up_says_so_and_a_reload_gets_a_fresh_on
         page.reload(wait_until="commit")
         page.wait_for_selector(FORM, state="visible", timeout=90_000)
         assert not page.locator(ALERT).is_visible()
+    finally:
+        context.close()
+
+
+
+class HeldBack:
+    """A page's kernel connections, open, but what the server says held back until let
+    through (in order)."""
+
+    def __init__(self):
+        self.opened, self.held, self.through = 0, [], False
+
+    def route(self, ws) -> None:
+        server = ws.connect_to_server()
+        self.opened += 1
+        server.on_message(lambda message: ws.send(message) if self.through
+                          else self.held.append((ws, message)))
+
+    def let_through(self) -> None:
+        while self.held:  # those that come meanwhile join the queue
+            ws, message = self.held.pop(0)
+            ws.send(message)
+        self.through = True
+
+
+@pytest.fixture
+def late_server(demo_db_path, tmp_path):
+    """A server whose pages say their form did not start after 40 s: time for a busy machine
+    to bring the page and its kernel connection up first."""
+    yield from _own_server(demo_db_path, tmp_path, start_seconds=40)
+
+
+def test_a_form_that_comes_after_the_page_said_it_did_not_start_takes_the_warning_back(
+        late_server, chromium):
+    """The page's kernel connection is open, but the form's widgets come only after the
+    page's 40 s (the server's messages held back until the warning shows): once the form is
+    there the page no longer says it did not start."""
+    kernel = HeldBack()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.route_web_socket(re.compile(r"/api/kernels/[^/?]+/channels"), kernel.route)
+        page.goto(late_server.url, wait_until="commit")
+        for _ in range(300):  # the connection opens before the page's 40 s are up
+            if kernel.opened:
+                break
+            page.wait_for_timeout(100)
+        assert kernel.opened, "the page did not open its kernel connection in 30 s"
+        assert not page.locator(ALERT).is_visible() and page.locator(FORM).count() == 0
+        page.wait_for_selector(ALERT, state="visible", timeout=60_000)
+        said = page.locator(ALERT).inner_text()
+        assert "This form did not start" in said and page.locator(FORM).count() == 0
+        kernel.let_through()
+        page.wait_for_selector(FORM, state="visible", timeout=90_000)
+        page.wait_for_timeout(500)
+        assert not page.locator(ALERT).is_visible(), page.locator(ALERT).inner_text()
     finally:
         context.close()
