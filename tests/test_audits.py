@@ -919,3 +919,19 @@ def test_a_time_the_store_stamped_is_shown_on_the_uk_clock_day_first():
 
     assert uk_time("2026-11-24T10:05:03.123456Z") == "24/11/2026 10:05"  # GMT
     assert uk_time("2026-07-01T23:30:00Z") == "02/07/2026 00:30"  # BST: the next day here
+
+
+def test_find_counts_what_it_lists_on_both_back_ends(demo_both):
+    """The count comes from the audits alone (a case joined only for an EHM number): it is
+    what the whole list shows, whatever the terms."""
+    db = store.connect(demo_both)
+    try:
+        ehm = db.execute("SELECT e.ehm_number FROM audits a JOIN episodes e"
+                         " ON e.id = a.episode_id ORDER BY a.id LIMIT 1").fetchone()[0]
+        for terms in ({}, {"ehm_number": ehm.lower()}, {"status": "submitted"},
+                      {"auditor_id": 1}, {"audited_from": "2026-01-01"}):
+            found = audits.find(db, limit=100_000, **terms)
+            assert found.total == len(found.rows), terms
+            assert found.total > 0 or terms == {"auditor_id": 1}, terms
+    finally:
+        db.close()
