@@ -2,8 +2,8 @@
 footer.
 
 A notebook makes one :class:`Report` from its parameters and calls blocks
-(``ehkit.report_blocks``) that call its methods; each method displays escaped HTML or an
-embedded PNG, applies the audience's disclosure control, and records every figure it shows,
+(``ehkit.report_blocks``) that call its methods; each method displays escaped HTML or a
+chart as an SVG image, applies the audience's disclosure control, and records every figure it shows,
 so the runner can write a figures file holding exactly what the report shows (emitted as a
 hidden output of type FIGURES_MIME by :meth:`Report.footer`).
 
