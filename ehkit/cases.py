@@ -31,6 +31,7 @@ from .errors import EhkitError
 from .importing import (
     REJECTS_DIR,
     Bad,
+    Coded,
     Columns,
     File,
     ImportSummary,
@@ -307,6 +308,8 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
 
 def _distinct(keys: list) -> tuple[list, np.ndarray]:
     """The distinct keys in the order first met, and for each row the index of its key."""
+    if type(keys) is Coded:  # found as the file was read
+        return list(keys.distinct), keys.codes
     # each distinct key numbered as it is first met: one pass in C, a new key's number
     # drawn by the dictionary itself (listed, then one array: np.fromiter takes a third longer)
     number = collections.defaultdict(itertools.count().__next__)
