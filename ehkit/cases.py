@@ -317,6 +317,12 @@ def _distinct(keys: list) -> tuple[list, np.ndarray]:
     return list(number), codes
 
 
+def _distinct_objects(column: list) -> list:
+    """The column with each row's value one of its distinct values' objects (equal cells the
+    same object), as a plain CSV's columns are read (:class:`ehkit.importing.Coded`)."""
+    return column if type(column) is Coded else _spread(*_distinct(column))
+
+
 def _spread(values: list, codes: np.ndarray) -> list:
     """Each row's value from the distinct values' results (taken by numpy from an array of
     them: a fifth of the time of a lookup per row)."""
@@ -372,7 +378,8 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     # Each row's text one of the few distinct objects, not its own cell: the passes that
     # follow (episode keys, the merge, the insert) then touch a few hot objects, not 166,000
     # scattered ones.
-    return _Dates(day, _spread(iso, codes), blank)
+    return _Dates(day, raw if type(raw) is Coded and iso is texts else _spread(iso, codes),
+                  blank)
 
 
 # The rules between an episode row's values, each a function over whole columns that says,
@@ -586,7 +593,7 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     if not present & {"child_name", "child_first_name", "child_last_name"}:
         return [None] * len(cols.rows)
     text = cols.text
-    names = _spread(*_distinct(text["child_name"]))  # a service's names repeat: a few objects
+    names = _distinct_objects(text["child_name"])  # a service's names repeat
     if present & {"child_first_name", "child_last_name"}:
         names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
             names, text["child_first_name"], text["child_last_name"], strict=True)]
