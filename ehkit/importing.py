@@ -291,6 +291,7 @@ def _coded_columns(lines: list[str], delimiter: str, width: int) -> list[Coded] 
         buf += bytes(int((ends - starts).max()) + 8)  # for every word read to lie in the text
         data = np.frombuffer(buf, np.uint8)
     starts, sizes = starts.reshape(n, width).T.copy(), (ends - starts).reshape(n, width).T.copy()
+    del ends  # (a big file's: held no longer than needed)
     words = np.ndarray((len(buf) - 7,), "<u8", buf, 0, (1,))  # the 8 bytes from each byte
     columns = []
     for at, size in zip(starts, sizes, strict=True):
