@@ -284,17 +284,16 @@ def _coded_columns(lines: list[str], delimiter: str, width: int) -> list[Coded] 
     n = len(lines)
     buf = delimiter.join([*lines, "\0" * 256]).encode()
     data = np.frombuffer(buf, np.uint8)
-    ends = np.flatnonzero(data == ord(delimiter))[:n * width]  # each followed by a delimiter
-    starts = np.empty_like(ends)
-    starts[0], starts[1:] = 0, ends[:-1] + 1
-    if len(buf) - ends[-1] < int((ends - starts).max()) + 8:  # a very long cell: NULs enough
-        buf += bytes(int((ends - starts).max()) + 8)  # for every word read to lie in the text
-        data = np.frombuffer(buf, np.uint8)
-    starts, sizes = starts.reshape(n, width).T.copy(), (ends - starts).reshape(n, width).T.copy()
-    del ends  # (a big file's: held no longer than needed)
-    words = np.ndarray((len(buf) - 7,), "<u8", buf, 0, (1,))  # the 8 bytes from each byte
+    # where each cell ends (at a delimiter), a column at a time
+    ends = np.flatnonzero(data == ord(delimiter))[:n * width].reshape(n, width).T.copy()
     columns = []
-    for at, size in zip(starts, sizes, strict=True):
+    for k, end in enumerate(ends):
+        at = ends[k - 1] + 1 if k else np.concatenate(([0], ends[-1][:-1] + 1))
+        size = end - at
+        if len(buf) - end[-1] < int(size.max()) + 8:  # a very long cell: NULs enough for
+            buf += bytes(int(size.max()) + 8)  # every word read to lie in the text
+            data = np.frombuffer(buf, np.uint8)
+        words = np.ndarray((len(buf) - 7,), "<u8", buf, 0, (1,))  # the 8 bytes from each byte
         # a cell's words, zeroed past its end: two cells are equal exactly when their words
         # are (a plain CSV has no NUL); the key mixes them (wrapping around: uint64)
         cell = [words[at + w] & _MASKS.take(size - w, mode="clip")
