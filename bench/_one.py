@@ -27,9 +27,13 @@ def report(args) -> dict:
     kids, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
     kernel, parent = kids.ru_utime + kids.ru_stime, me.ru_utime + me.ru_stime
     # Both count: the kernel runs the notebook's queries, this process papermill and nbconvert.
+    # User and kernel-mode (system) CPU and page faults apart, so a slow round tells whether
+    # it was our work or the operating system's (faults, huge-page compaction).
+    split = {f"{who}_{what}": getattr(use, f"ru_{what}") for who, use in
+             (("kernel", kids), ("parent", me)) for what in ("utime", "stime", "minflt", "majflt")}
     return {"seconds": seconds, "cpu_seconds": kernel + parent, "kernel_cpu_seconds": kernel,
             "parent_cpu_seconds": parent, "kernel_peak_mb": kids.ru_maxrss / 1024,
-            "html_bytes": size}
+            "html_bytes": size, **split}
 
 
 def main() -> None:
