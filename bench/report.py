@@ -168,7 +168,10 @@ def _least_rounds(reports: list[dict], floors: list[dict]) -> str:
         return " / ".join(
             f"{least[f'{who}_utime']:.2f} + {least[f'{who}_stime']:.2f} s, "
             f"{least[f'{who}_minflt']:,}/{least[f'{who}_majflt']} faults"
-            for who in ("kernel", "parent"))
+            for who in ("kernel", "parent")) + (
+            f" (machine-wide: {least['vm_thp_fault_alloc']:,} huge pages faulted in, "
+            f"{least['vm_compact_stall']:,} compaction stalls)" if "vm_compact_stall" in least
+            else "")
     return (f"least rounds, kernel / papermill + nbconvert as user + system CPU, minor/major "
             f"page faults: {split(reports)} vs floor {split(floors)}")
 
