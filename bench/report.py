@@ -121,7 +121,7 @@ def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "")
         run.add(Figure(f"report{on} {size:,} episodes, CPU time (least of {repeats})", cpu_r, "s",
                        target, (ratio <= MAX_RATIO) if size == REPORT_RATIO_AT else None,
                        floor=cpu_f, ratio=ratio,
-                       note=f"{_parts(reports, floors)}; "
+                       note=f"{_parts(reports, floors)}; {_least_rounds(reports, floors)}; "
                             + medians_note([x["cpu_seconds"] for x in reports],
                                            [x["cpu_seconds"] for x in floors], "CPU")
                             + f"; time medians {r:.1f} s vs floor {f:.1f} s = "
@@ -154,6 +154,26 @@ def _parts(reports: list[dict], floors: list[dict]) -> str:
     return ", ".join(f"{what} {steady([x[key] for x in reports]):.2f} s vs "
                      f"{steady([x[key] for x in floors]):.2f} s" for what, key in parts
                      if key in reports[0])
+
+
+def _least_rounds(reports: list[dict], floors: list[dict]) -> str:
+    """Each side's least round (the one its figure is), its CPU split into user and system
+    (kernel-mode) time and its page faults (minor/major), for the kernel and for its parent:
+    a slow run then says whether it was the report's work or the operating system's (page
+    faults, huge-page compaction are system time)."""
+    def split(runs: list[dict]) -> str:
+        least = min(runs, key=lambda x: x["cpu_seconds"])
+        if "kernel_utime" not in least:
+            return "-"
+        return " / ".join(
+            f"{least[f'{who}_utime']:.2f} + {least[f'{who}_stime']:.2f} s, "
+            f"{least[f'{who}_minflt']:,}/{least[f'{who}_majflt']} faults"
+            for who in ("kernel", "parent")) + (
+            f" (machine-wide: {least['vm_thp_fault_alloc']:,} huge pages faulted in, "
+            f"{least['vm_compact_stall']:,} compaction stalls)" if "vm_compact_stall" in least
+            else "")
+    return (f"least rounds, kernel / papermill + nbconvert as user + system CPU, minor/major "
+            f"page faults: {split(reports)} vs floor {split(floors)}")
 
 
 def _round_ratio(runs: list[dict], against: list[dict], measure: str) -> float:

@@ -171,6 +171,53 @@ def test_the_reports_floor_and_report_take_turns_and_its_figure_counts_all_its_c
     assert "kernel 1.50 s vs 0.50 s, papermill + nbconvert 2.50 s vs 2.00 s" in fig.note
 
 
+def test_the_reports_note_splits_each_sides_least_round_into_user_system_and_faults(monkeypatch):
+    from bench import report
+    from bench.common import Run
+
+    # Each side's rounds in turn: the floor's second round is its least, the report's first.
+    rounds = {"floor": iter([(0.6, 2.0, 100), (0.5, 2.0, 200)]),
+              "report": iter([(1.4, 2.5, 5000), (1.9, 2.6, 9000)])}
+
+    def one(db, notebooks, server):
+        kernel, parent, faults = next(rounds["floor" if notebooks else "report"])
+        return {"seconds": 9.0, "cpu_seconds": kernel + parent, "kernel_cpu_seconds": kernel,
+                "parent_cpu_seconds": parent, "kernel_peak_mb": 100.0,
+                "kernel_utime": kernel - 0.25, "kernel_stime": 0.25, "kernel_minflt": faults,
+                "kernel_majflt": 1, "parent_utime": parent - 0.5, "parent_stime": 0.5,
+                "parent_minflt": 2 * faults, "parent_majflt": 0,
+                "vm_thp_fault_alloc": faults // 100, "vm_compact_stall": faults // 1000}
+
+    monkeypatch.setattr(report, "one_counting_server", one)
+    monkeypatch.setattr(report, "_postmaster", lambda db: None)
+    run = Run()
+    report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=2)
+    fig = next(f for f in run.figures if f.name.startswith("report 100,000"))
+    assert ("1.15 + 0.25 s, 5,000/1 faults / 2.00 + 0.50 s, 10,000/0 faults (machine-wide: 50 "
+            "huge pages faulted in, 5 compaction stalls) vs floor 0.25 + 0.25 s, 200/1 faults / "
+            "1.50 + 0.50 s, 400/0 faults (machine-wide: 2 huge pages faulted in, 0 compaction "
+            "stalls)") in fig.note
+
+
+def test_a_report_run_reads_its_kernels_and_its_own_cpu_apart_as_user_and_system(demo_db_path):
+    """bench._one in a fresh process, the real report: user + system is the CPU counted."""
+    import subprocess
+    import sys
+
+    from bench.common import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "bench._one", "report", "--db",
+                           str(demo_db_path), "--period", "2026Q3"],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for who in ("kernel", "parent"):
+        assert out[f"{who}_utime"] > 0 and out[f"{who}_minflt"] > 0, out
+        assert out[f"{who}_utime"] + out[f"{who}_stime"] == pytest.approx(
+            out[f"{who}_cpu_seconds"]), out
+    # this machine's huge pages and compaction meanwhile (Linux's counters; none go back)
+    assert out["vm_thp_fault_alloc"] >= 0 and out["vm_compact_stall"] >= 0, out
+
+
 def test_the_team_benchmark_reads_a_save_acknowledged_or_refused_from_the_message_line():
     from bench.team import _said
 

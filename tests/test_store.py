@@ -235,3 +235,30 @@ def test_the_store_keeps_exactly_the_codes_the_settings_label(service):
                                                    **{fld: value}))
     assert tuple(setting("episodes", "began_as")) == episodes.BEGAN_AS
     assert tuple(setting("episodes", "ended_as")) == episodes.ENDED_AS
+
+
+def test_a_sqlite_utils_plugin_does_not_reach_a_stores_connection(tmp_path):
+    """A store runs ehkit's SQL functions only: an installed sqlite-utils plugin is not
+    asked to prepare its connection (nor looked for: a process's every package read)."""
+    from sqlite_utils import hookimpl
+    from sqlite_utils.plugins import pm
+
+    asked = []
+
+    class Plugin:
+        @hookimpl
+        def prepare_connection(self, conn):
+            asked.append(conn)
+
+    plugin = Plugin()
+    pm.register(plugin, name="test-plugin")
+    try:
+        database = store.connect(tmp_path / "plain.db")
+        database.execute("SELECT 1").fetchall()
+        database.close()
+        import sqlite_utils
+
+        sqlite_utils.Database(sqlite3.connect(":memory:"))  # the plugin is live elsewhere
+    finally:
+        pm.unregister(plugin)
+    assert len(asked) == 1
