@@ -291,3 +291,24 @@ def test_two_cells_whose_words_mix_alike_are_still_two_episodes(tmp_path, capsys
         database.close()
     assert outcomes[0] == outcomes[1] == (importing.EXIT_IMPORTED, [(COLLIDING[0], "Ann"),
                                                                     (COLLIDING[1], "Bo")])
+
+
+@pytest.mark.parametrize("advice", [True, False])
+def test_numpys_huge_page_advice_is_as_it_was_after_a_file_is_read(advice, tmp_path):
+    """open_file sets numpy's huge-page advice aside while it reads (its big arrays live a
+    few milliseconds) and puts it back as it was, after a file refused as well."""
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    good = _written(tmp_path / "good.csv", [["EHM Number", "Start Date", "Lead agency"],
+                                            ["EHM2", "01/02/2026", "Test Team"]], "\r\n",
+                    csv.QUOTE_MINIMAL)
+    bad = _written(tmp_path / "bad.csv", [["Something else"], ["x"]], "\r\n", csv.QUOTE_MINIMAL)
+    was = _set_madvise_hugepage(advice)
+    try:
+        assert importing.open_file(good, EPISODE_COLUMNS).numbers == [2]
+        assert _set_madvise_hugepage(advice) is advice
+        with pytest.raises(importing.WrongColumns):
+            importing.open_file(bad, EPISODE_COLUMNS)
+        assert _set_madvise_hugepage(advice) is advice
+    finally:
+        _set_madvise_hugepage(was)
