@@ -16,7 +16,6 @@ An import gives :func:`open_file` the columns it knows, checks the rows of the
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import datetime as dt
 import functools
@@ -257,9 +256,6 @@ def _plain_columns(lines: list[str], first: int, delimiter: str, width: int
     if not lines:
         return [], [[] for _ in range(width)], []
     columns = _coded_columns(lines, delimiter, width)
-    if columns is None:  # (two different cells of a column hashed alike: split as text)
-        cells = delimiter.join(lines).split(delimiter)
-        columns = [cells[k::width] for k in range(width)]
     return numbers, columns, lines
 
 
@@ -271,66 +267,24 @@ class Coded(list):
     __slots__ = ("distinct", "codes")
 
 
-_MASKS = np.array([(1 << 8 * r) - 1 for r in range(9)], dtype=np.uint64)  # a word's r bytes
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+def _coded_columns(lines: list[str], delimiter: str, width: int) -> list[Coded]:
+    """The cells of lines each with ``width`` cells, a column at a time, by pandas' C reader
+    (which makes one string for each distinct cell of a chunk, not one for each of millions
+    of cells: making, hashing and freeing them was a sixth of a big import), with each
+    column's distinct cells and codes from ``pandas.factorize``. The lines hold no quote
+    (:func:`_plain_lines`), so nothing in them is read as anything but a cell."""
+    import pandas as pd
 
-
-def _coded_columns(lines: list[str], delimiter: str, width: int) -> list[Coded] | None:
-    """The cells of lines each with ``width`` cells, a column at a time, found by numpy over
-    their bytes: each cell read as 8-byte words, equal cells found by sorting, and a Python
-    string made once for each distinct cell, not once for each of millions of cells (making,
-    hashing and freeing 3 million strings: a sixth of a big import). None if two different
-    cells of a column hashed alike (then the caller splits the text)."""
-    n = len(lines)
-    buf = delimiter.join([*lines, "\0" * 256]).encode()
-    data = np.frombuffer(buf, np.uint8)
-    # where each cell ends (at a delimiter), a column at a time
-    ends = np.flatnonzero(data == ord(delimiter))[:n * width].reshape(n, width).T.copy()
+    frame = pd.read_csv(io.StringIO("\n".join(lines)), sep=delimiter, header=None,
+                        names=range(width), dtype=str, na_filter=False, engine="c",
+                        quoting=csv.QUOTE_NONE, skip_blank_lines=False)
     columns = []
-    for k, end in enumerate(ends):
-        at = ends[k - 1] + 1 if k else np.concatenate(([0], ends[-1][:-1] + 1))
-        size = end - at
-        if len(buf) - end[-1] < int(size.max()) + 8:  # a very long cell: NULs enough for
-            buf += bytes(int(size.max()) + 8)  # every word read to lie in the text
-            data = np.frombuffer(buf, np.uint8)
-        words = np.ndarray((len(buf) - 7,), "<u8", buf, 0, (1,))  # the 8 bytes from each byte
-        # a cell's words, zeroed past its end: two cells are equal exactly when their words
-        # are (a plain CSV has no NUL); the key mixes them (wrapping around: uint64)
-        cell = [words[at + w] & _MASKS.take(size - w, mode="clip")
-                for w in range(0, max(int(size.max()), 1), 8)]
-        key = cell[0]
-        for word in cell[1:]:
-            key = key * _MIX + word
-        order = np.argsort(key)
-        sorted_key = key[order]
-        new = np.empty(n, bool)  # where each distinct key's run begins, sorted
-        new[0] = True
-        np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
-        heads, group = np.flatnonzero(new), np.cumsum(new) - 1
-        first = np.minimum.reduceat(order, heads)  # each distinct cell's first row
-        rank = np.empty(len(heads), np.intp)
-        rank[np.argsort(first)] = np.arange(len(heads))
-        codes = np.empty(n, np.intp)
-        codes[order] = rank[group]
-        first.sort()
-        if len(cell) > 1:  # the same key for different cells: very rare, but said exactly
-            like = first[codes]
-            if any((word != word[like]).any() for word in cell):
-                return None
-        distinct = _texts(data, at[first], size[first], delimiter)
-        column = Coded(np.fromiter(distinct, dtype=object, count=len(distinct))[codes].tolist())
-        column.distinct, column.codes = distinct, codes
+    for k in range(width):
+        codes, distinct = pd.factorize(frame[k].to_numpy(), sort=False)
+        column = Coded(distinct[codes].tolist())
+        column.distinct, column.codes = distinct.tolist(), codes
         columns.append(column)
     return columns
-
-
-def _texts(data: np.ndarray, at: np.ndarray, size: np.ndarray, delimiter: str) -> list[str]:
-    """The cells at these places as strings: their bytes, each with the delimiter that ends
-    it, gathered and decoded at once, then split (not a slice and a decode a cell)."""
-    spans = size + 1
-    ahead = np.cumsum(spans) - spans
-    picked = data[np.repeat(at - ahead, spans) + np.arange(int(spans.sum()))]
-    return picked.tobytes().decode().split(delimiter)[:-1]
 
 
 def _blank(cells: list) -> bool:
@@ -565,29 +519,6 @@ class File:
         return [h for i, h in enumerate(self.headers) if h and i not in used]
 
 
-@contextlib.contextmanager
-def _without_huge_pages():
-    """numpy's advice to the kernel to back its arrays of 4 MiB or more with huge pages, off
-    while a file is read: where memory is fragmented, each such page's first touch may wait
-    for the kernel to compact memory, counted as the import's CPU time, for arrays (20-30 MB:
-    the text's bytes, its delimiters' places) that live a few milliseconds (an import of
-    200,000 rows: 0.3-0.8 s of kernel time with the advice, 0.2-0.3 s without)."""
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:
-        try:  # numpy 1
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:  # a numpy without the switch: read as it is
-            yield
-            return
-    was = _set_madvise_hugepage(False)
-    try:
-        yield
-    finally:
-        _set_madvise_hugepage(was)
-
-
-@_without_huge_pages()
 def open_file(path: str | Path, columns: Columns) -> File:
     """Read a CSV or .xlsx file, find its header row and its columns; a row with cells beyond
     the last heading is refused (TOO_MANY_CELLS: a stray delimiter shifts its values)."""

@@ -236,21 +236,17 @@ def test_a_plain_csvs_lines_are_csv_readers_rows_whatever_its_line_ends(ends):
     assert [line.split(",") if line else [] for line in lines] == expected
 
 
-# Two different 16-byte cells whose words importing._coded_columns mixes into the same key
-# (found by a search over the second's first 8 bytes).
-COLLIDING = ("EHM-COLLIDE-0001", "8|1(O4+FZM%~Vw[E")
-
-
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
-def test_a_plain_csvs_columns_read_by_their_bytes_are_its_cells(delimiter):
+def test_a_plain_csvs_columns_read_by_pandas_are_its_cells(delimiter):
     """importing._coded_columns gives each column's cells as the split text gives them, the
-    distinct cells in the order first met and each row's index among them, whatever their
-    bytes: blank, 1 to 17 bytes (its words are 8), Welsh, emoji, a cell longer than the
-    NULs it reads past the text; and None for two cells whose words mix alike."""
+    distinct cells in the order first met and each row's index among them, one object for
+    each distinct cell: blank, short and long cells, spaces kept, Welsh, emoji, and what
+    pandas might read as something else (NA, null, #, a number, an escape)."""
     cells = ["", "a", "Ann", "12345678", "123456789", "1234567890123456", "12345678901234567",
-             "Llŷr Siân", "🙂 Bo", "x" * 300, "Ann ", "ann"]
+             "Llŷr Siân", "🙂 Bo", "x" * 300, "Ann ", "ann", "NA", "null", "#1", "0012",
+             "1e5", "a\\b", " lead"]
     rows = [[cells[(r * 5 + k * 3) % len(cells)] for k in range(4)] for r in range(40)]
-    rows[-1][-1] = "y" * 700  # the last cell of all: past the padding the text ends with
+    rows[-1][-1] = "y" * 70_000  # longer than a chunk pandas reads at once
     lines = [delimiter.join(row) for row in rows]
     columns = importing._coded_columns(lines, delimiter, 4)
     for k, column in enumerate(columns):
@@ -259,56 +255,3 @@ def test_a_plain_csvs_columns_read_by_their_bytes_are_its_cells(delimiter):
         assert column.distinct == list(dict.fromkeys(expected))
         assert [column.distinct[c] for c in column.codes] == expected
         assert len({id(c) for c in column}) == len(column.distinct)  # one object each
-    for pair in (COLLIDING, COLLIDING[::-1]):
-        assert importing._coded_columns([f"{c}{delimiter}x" for c in pair], delimiter, 2) is None
-    assert importing._coded_columns([f"{c}{delimiter}x" for c in (*COLLIDING[:1], "EHM1")],
-                                    delimiter, 2) is not None
-
-
-def test_two_cells_whose_words_mix_alike_are_still_two_episodes(tmp_path, capsys):
-    """A plain CSV whose column holds two cells importing._coded_columns cannot tell apart
-    by their key is read by splitting its text: two episodes, as every cell quoted gives."""
-    rows = [["EHM Number", "Start Date", "Lead agency", "Child name"],
-            [COLLIDING[0], "01/02/2026", "Test Team", "Ann"],
-            [COLLIDING[1], "01/02/2026", "Test Team", "Bo"]]
-    outcomes = []
-    for folder, quoting in (("plain", csv.QUOTE_MINIMAL), ("quoted", csv.QUOTE_ALL)):
-        (tmp_path / folder).mkdir()
-        path = _written(tmp_path / folder / "export.csv", rows, "\r\n", quoting)
-        opened = importing.open_file(path, EPISODE_COLUMNS)
-        assert opened.by_column is None or not any(type(c) is importing.Coded
-                                                   for c in opened.by_column)
-        assert (opened.by_column is not None) == (folder == "plain")
-        database = store.connect(tmp_path / folder / "ehkit.db")
-        base_rows(database)
-        database.close()
-        code, _, _ = run(["import", "episodes"], path, str(tmp_path / folder / "ehkit.db"),
-                         tmp_path / folder, capsys)
-        database = store.connect(tmp_path / folder / "ehkit.db")
-        outcomes.append((code, database.execute(
-            "SELECT ehm_number, c.name FROM episodes e JOIN children c ON c.episode_id = e.id "
-            "WHERE ehm_number <> 'EHM1' ORDER BY e.id").fetchall()))
-        database.close()
-    assert outcomes[0] == outcomes[1] == (importing.EXIT_IMPORTED, [(COLLIDING[0], "Ann"),
-                                                                    (COLLIDING[1], "Bo")])
-
-
-@pytest.mark.parametrize("advice", [True, False])
-def test_numpys_huge_page_advice_is_as_it_was_after_a_file_is_read(advice, tmp_path):
-    """open_file sets numpy's huge-page advice aside while it reads (its big arrays live a
-    few milliseconds) and puts it back as it was, after a file refused as well."""
-    from numpy._core.multiarray import _set_madvise_hugepage
-
-    good = _written(tmp_path / "good.csv", [["EHM Number", "Start Date", "Lead agency"],
-                                            ["EHM2", "01/02/2026", "Test Team"]], "\r\n",
-                    csv.QUOTE_MINIMAL)
-    bad = _written(tmp_path / "bad.csv", [["Something else"], ["x"]], "\r\n", csv.QUOTE_MINIMAL)
-    was = _set_madvise_hugepage(advice)
-    try:
-        assert importing.open_file(good, EPISODE_COLUMNS).numbers == [2]
-        assert _set_madvise_hugepage(advice) is advice
-        with pytest.raises(importing.WrongColumns):
-            importing.open_file(bad, EPISODE_COLUMNS)
-        assert _set_madvise_hugepage(advice) is advice
-    finally:
-        _set_madvise_hugepage(was)
