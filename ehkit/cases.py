@@ -17,7 +17,7 @@ import itertools
 import operator
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from .errors import EhkitError
 from .importing import (
     REJECTS_DIR,
     Bad,
+    Coded,
     Columns,
     File,
     ImportSummary,
@@ -307,11 +308,19 @@ def _by_distinct(fn: Callable, *columns: list) -> tuple[list, np.ndarray]:
 
 def _distinct(keys: list) -> tuple[list, np.ndarray]:
     """The distinct keys in the order first met, and for each row the index of its key."""
+    if type(keys) is Coded:  # found as the file was read
+        return list(keys.distinct), keys.codes
     # each distinct key numbered as it is first met: one pass in C, a new key's number
     # drawn by the dictionary itself (listed, then one array: np.fromiter takes a third longer)
     number = collections.defaultdict(itertools.count().__next__)
     codes = np.array(list(map(number.__getitem__, keys)), dtype=np.intp)
     return list(number), codes
+
+
+def _distinct_objects(column: list) -> list:
+    """The column with each row's value one of its distinct values' objects (equal cells the
+    same object), as a plain CSV's columns are read (:class:`ehkit.importing.Coded`)."""
+    return column if type(column) is Coded else _spread(*_distinct(column))
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -365,9 +374,12 @@ def _dates(cols: _Columns, found: _Found, fld: str) -> _Dates:
     blank = np.array([d is None for d in dates], dtype=bool)[codes]
     iso = [d.isoformat() if d else None for d in ok]
     if not cols.typed and not failing and None not in iso and iso == texts:
-        # every cell written as the store writes it, none blank (most exports): the column
-        return _Dates(day, raw, blank)
-    return _Dates(day, _spread(iso, codes), blank)
+        iso = texts  # every cell written as the store writes it (most exports): kept as read
+    # Each row's text one of the few distinct objects, not its own cell: the passes that
+    # follow (episode keys, the merge, the insert) then touch a few hot objects, not 166,000
+    # scattered ones.
+    return _Dates(day, raw if type(raw) is Coded and iso is texts else _spread(iso, codes),
+                  blank)
 
 
 # The rules between an episode row's values, each a function over whole columns that says,
@@ -450,6 +462,9 @@ class _Checked:
     children: list[tuple | None]
     new_agencies: dict[str, dict]
     valid: list[int]
+    # each valid row's episode as its first row (set by the merge): an int is hashed and
+    # compared in a few nanoseconds, an episode key touches its scattered strings
+    episode_of: list[int] = field(default_factory=list)
 
 
 def _check_episode_rows(db, cols: _Columns, found: _Found, mapping: Mapping, present: set,
@@ -578,7 +593,7 @@ def _children(cols: _Columns, found: _Found, present: set, dob: list) -> list[tu
     if not present & {"child_name", "child_first_name", "child_last_name"}:
         return [None] * len(cols.rows)
     text = cols.text
-    names = text["child_name"]
+    names = _distinct_objects(text["child_name"])  # a service's names repeat
     if present & {"child_first_name", "child_last_name"}:
         names = [n or " ".join(t for t in (first, last) if t) for n, first, last in zip(
             names, text["child_first_name"], text["child_last_name"], strict=True)]
@@ -628,6 +643,12 @@ def _merge_episode_rows(cols: _Columns, found: _Found, checked: _Checked, names:
     copy_of = list(map(seen.setdefault, map(wholes.__getitem__, valid), valid))
     episodes: dict[tuple, int] = {}  # (a copy's episode is its original's: no new key)
     first_of = list(map(episodes.setdefault, map(keys.__getitem__, valid), valid))
+    if len(valid) == len(keys):
+        checked.episode_of = first_of
+    else:  # (a row refused by a rule has no episode)
+        checked.episode_of = [-1] * len(keys)
+        for i, f in zip(valid, first_of, strict=True):
+            checked.episode_of[i] = f
     later = [(i, f) for i, c, f in zip(valid, copy_of, first_of, strict=True)
              if c == i and f != i]
     differs: set[int] = set()
@@ -714,8 +735,8 @@ class _EpisodeChanges:
 
     new: list[int]
     next_id: int
-    ids: dict[tuple, int]
-    status: dict[tuple, str]
+    ids: dict[int, int]  # by the episode's first row (_Checked.episode_of)
+    status: dict[tuple, str]  # the stored episodes'
     updates: list[tuple[int, dict]]
 
 
@@ -761,19 +782,17 @@ def _stored_of_file(conn, episodes: dict[tuple, int]) -> tuple[dict, dict]:
 def _episode_changes(conn, checked: _Checked, episodes: dict[tuple, int], stored: dict,
                      speaks: set) -> _EpisodeChanges:
     """New episodes a column at a time; stored ones updated in what the file speaks for."""
-    values, keys = checked.values, checked.keys
+    values = checked.values
     next_id = (conn.execute("SELECT max(id) FROM episodes").fetchone()[0] or 0) + 1
-    if stored:
-        new = [i for key, i in episodes.items() if key not in stored]
-        ids = {keys[i]: next_id + n for n, i in enumerate(new)}
-    else:  # none stored: every episode new, numbered in the file's order (in C)
-        new = list(episodes.values())
-        ids = dict(zip(episodes, range(next_id, next_id + len(new)), strict=True))
-    status = dict.fromkeys(ids, "inserted")  # episode key -> inserted / updated / unchanged
+    # new episodes numbered in the file's order (in C)
+    new = [i for key, i in episodes.items() if key not in stored] if stored else \
+        list(episodes.values())
+    ids = dict(zip(new, range(next_id, next_id + len(new)), strict=True))
+    status = {}  # a stored episode's key -> updated / unchanged
     updates = []
     for key, old in stored.items():
         i = episodes[key]
-        ids[key] = old["id"]
+        ids[i] = old["id"]
         change = {c: values[c][i] for c in sorted(speaks)
                   if (c != "began_as" or values[c][i] is not None) and values[c][i] != old[c]}
         if change:
@@ -787,7 +806,7 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
                    changes: _EpisodeChanges) -> tuple[list, list]:
     """The children to insert and the dates of birth to correct; each row counted inserted,
     updated or unchanged (an episode's change on its first row, a child's on its own)."""
-    keys, children = checked.keys, checked.children
+    keys, children, episode_of = checked.keys, checked.children, checked.episode_of
     ids, status = changes.ids, changes.status
     new = [i for i in accepted if keys[i] not in stored] if stored else accepted
     # A new episode's rows: each distinct child inserted once, at its first row, which counts
@@ -799,13 +818,13 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
     normed = {n: norm(n) for n in set(names)}  # each distinct name once (a service's repeat)
     firsts: dict[tuple, int] = {}
     collections.deque(map(firsts.setdefault, zip(
-        _gather(keys, kids), map(normed.__getitem__, names), map(_BIRTH, kid), strict=True),
-        kids), maxlen=0)
+        _gather(episode_of, kids), map(normed.__getitem__, names), map(_BIRTH, kid),
+        strict=True), kids), maxlen=0)
     first_rows = list(firsts.values())  # in file order
     inserted = len(set(changes.new).union(first_rows))
     counts = {"inserted": inserted, "updated": 0, "unchanged": len(new) - inserted}
     kid = _gather(children, first_rows)
-    new_children = list(zip(map(ids.__getitem__, _gather(keys, first_rows)), map(_NAME, kid),
+    new_children = list(zip(map(ids.__getitem__, _gather(episode_of, first_rows)), map(_NAME, kid),
                             map(_BIRTH, kid), strict=True))
     child_inserts: list[tuple[int, tuple]] = []  # stored episodes' new children, by row
     child_updates = []
@@ -829,7 +848,7 @@ def _child_changes(summary: ImportSummary, checked: _Checked, accepted: list[int
                 if row_status == "unchanged":
                     row_status = "updated"
             else:
-                child_inserts.append((i, (ids[key], name, dob)))
+                child_inserts.append((i, (ids[episode_of[i]], name, dob)))
                 same_name.append({"id": None, "dob": dob})
                 row_status = "inserted"
         counts[row_status] += 1

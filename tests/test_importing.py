@@ -234,3 +234,24 @@ def test_a_plain_csvs_lines_are_csv_readers_rows_whatever_its_line_ends(ends):
         assert "\r" in text.replace("\r\n", "")  # a lone "\r": left to csv.reader
         return
     assert [line.split(",") if line else [] for line in lines] == expected
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_a_plain_csvs_columns_read_by_pandas_are_its_cells(delimiter):
+    """importing._coded_columns gives each column's cells as the split text gives them, the
+    distinct cells in the order first met and each row's index among them, one object for
+    each distinct cell: blank, short and long cells, spaces kept, Welsh, emoji, and what
+    pandas might read as something else (NA, null, #, a number, an escape)."""
+    cells = ["", "a", "Ann", "12345678", "123456789", "1234567890123456", "12345678901234567",
+             "Llŷr Siân", "🙂 Bo", "x" * 300, "Ann ", "ann", "NA", "null", "#1", "0012",
+             "1e5", "a\\b", " lead"]
+    rows = [[cells[(r * 5 + k * 3) % len(cells)] for k in range(4)] for r in range(40)]
+    rows[-1][-1] = "y" * 70_000  # longer than a chunk pandas reads at once
+    lines = [delimiter.join(row) for row in rows]
+    columns = importing._coded_columns(lines, delimiter, 4)
+    for k, column in enumerate(columns):
+        expected = [row[k] for row in rows]
+        assert type(column) is importing.Coded and column == expected
+        assert column.distinct == list(dict.fromkeys(expected))
+        assert [column.distinct[c] for c in column.codes] == expected
+        assert len({id(c) for c in column}) == len(column.distinct)  # one object each
