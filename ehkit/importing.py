@@ -240,8 +240,8 @@ def _plain_lines(text: str) -> list[str] | None:
 def _plain_columns(lines: list[str], first: int, delimiter: str, width: int
                    ) -> tuple[list[int], list[list[str]], list[str]] | None:
     """The data lines of a plain CSV (:func:`_plain_lines`; the first is row ``first``)
-    a column at a time, blank lines dropped, by one split of their joined text in C
-    (not a list per row, then transposed: a third of a big import), and the lines kept;
+    a column at a time (:func:`_coded_columns`; not a list per row, then transposed: a third
+    of a big import), blank lines dropped, and the lines kept;
     None if any line that is not blank has another number of cells than ``width``."""
     ends = _SPACES + delimiter
     blank = {i for i, line in enumerate(lines) if not line or line[0] in ends
