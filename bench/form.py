@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import BENCH, ROOT, Figure, Run, in_turns, median, ratio_figure, say
+from .common import BENCH, ROOT, Clock, Figure, Run, cpu_figure, in_turns, median, say
+from .form_cpu import PageCPU, PageMeter, Uncounted, new_browser
 from .form_server import FAILED, READY
 from .local_hub import free_port
 
@@ -159,22 +160,29 @@ def wait_quiet(idle: float = 0.85, timeout: float = 10) -> None:
         calm = calm + 1 if (i1 - i0) / max(1, t1 - t0) >= idle else 0
 
 
-def _load(browser, url: str, target: str) -> float:
+def _load(browser, browser_pid: int, server: Server, target: str) -> tuple[Clock, PageCPU]:
+    """One page in a fresh browser context: its time (a person waits for it) and its CPU
+    seconds (:mod:`bench.form_cpu`), read before the context closes."""
     context = browser.new_context()
     try:
         page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        meter = PageMeter(server.proc.pid, browser_pid, server.side)
         t = time.perf_counter()
-        page.goto(url, wait_until="commit")
+        page.goto(server.url, wait_until="commit")
         page.locator(target).first.click(trial=True, timeout=120_000)
-        return time.perf_counter() - t
+        seconds = time.perf_counter() - t
+        cpu = meter.count(sockets)
+        return Clock(seconds, cpu.total), cpu
     finally:
         context.close()
 
 
-def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: Path
-             ) -> tuple[list[float], list[float]]:
-    """(floor loads, form loads, seconds waited for the pools before each): both servers up
-    at once, their loads taking turns."""
+def _measure(browser, browser_pid: int, db: Path, form: Path, preheat: bool, repeats: int, work: Path
+             ) -> tuple[list, list, list[float]]:
+    """(floor pages, form pages, seconds waited for the pools before each): both servers up
+    at once, their pages taking turns; a page is its :class:`Clock` and :class:`PageCPU`."""
     floor_server = Server(db, BENCH / "floor_form.ipynb", preheat=preheat, workdir=work,
                           side="floor")
     try:
@@ -185,11 +193,11 @@ def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: P
     waits: list[float] = []
 
     def loads(server: Server, target: str):
-        def one() -> float:
+        def one() -> tuple[Clock, PageCPU]:
             # Both servers, whichever is timed: neither page meets a pool still refilling.
             waits.append(sum(s.wait_pool() for s in (floor_server, form_server)))
             wait_quiet()
-            return _load(browser, server.url, target)
+            return _load(browser, browser_pid, server, target)
         return one
 
     try:
@@ -200,6 +208,23 @@ def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: P
     finally:
         form_server.stop()
         floor_server.stop()
+
+
+def where_note(mine: list[PageCPU], floor: list[PageCPU], preheat: bool) -> str:
+    """Where each side's CPU went (medians), and with preheated kernels what was left out."""
+    def part(name: str) -> str:
+        return (f"{name} {median([getattr(c, name) for c in mine]):.2f} / "
+                f"{median([getattr(c, name) for c in floor]):.2f} s")
+
+    note = "CPU medians form / floor: " + ", ".join(map(part, ("server", "kernel", "browser")))
+    if preheat:
+        pages = mine + floor
+        missed = sum(c.kernel_born_on_clock for c in pages)
+        note += (f"; the pools' replacement kernels, not counted, started on "
+                 f"{sum(bool(c.not_counted) for c in pages)} of {len(pages)} pages")
+        if missed:
+            note += f"; {missed} pages' kernels were not preheated (born on their clock)"
+    return note
 
 
 def run(run: Run, db: Path, repeats: int = 5) -> None:
@@ -220,21 +245,25 @@ def run(run: Run, db: Path, repeats: int = 5) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="ehkit-form-") as d, sync_playwright() as p:
         work = Path(d)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser, browser_pid = new_browser(
+            lambda: p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
         try:
             for preheat in (False, True):
                 kind = "preheated" if preheat else "plain"
-                title = f"{name}, {kind} kernels (least of {repeats})"
+                title = f"{name}, {kind} kernels, CPU (least of {repeats})"
                 try:
-                    floor, mine, waits = _measure(browser, db, form, preheat, repeats, work)
-                except PoolNotReady as e:  # no floor, no figure: it fails, saying why
-                    run.add(ratio_figure(title, [], [], "s", MAX_RATIO, ceiling=CEILING_S,
-                                         note=str(e)))
+                    floor, mine, waits = _measure(browser, browser_pid, db, form, preheat, repeats,
+                                                   work)
+                except (PoolNotReady, Uncounted) as e:  # no floor, no figure: it fails
+                    run.add(cpu_figure(title, [], [], MAX_RATIO, ceiling=CEILING_S,
+                                       note=str(e)))
                     continue
                 waited = (f"before each page both pools ready: waited median "
                           f"{median(waits):.1f} s, longest {max(waits):.1f} s"
                           if preheat else "")
-                run.add(ratio_figure(title, mine, floor, "s", MAX_RATIO, ceiling=CEILING_S,
-                                     note=waited))
+                note = "; ".join(n for n in (waited, where_note(
+                    [c for _, c in mine], [c for _, c in floor], preheat)) if n)
+                run.add(cpu_figure(title, [t for t, _ in mine], [t for t, _ in floor],
+                                   MAX_RATIO, ceiling=CEILING_S, note=note))
         finally:
             browser.close()
