@@ -216,7 +216,7 @@ def where_note(mine: list[PageCPU], floor: list[PageCPU], preheat: bool) -> str:
         return (f"{name} {median([getattr(c, name) for c in mine]):.2f} / "
                 f"{median([getattr(c, name) for c in floor]):.2f} s")
 
-    note = "CPU medians form / floor: " + ", ".join(map(part, ("server", "kernel", "browser")))
+    note = "CPU by part, form / floor (medians): " + ", ".join(map(part, ("server", "kernel", "browser")))
     if preheat:
         pages = mine + floor
         missed = sum(c.kernel_born_on_clock for c in pages)
