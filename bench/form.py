@@ -2,19 +2,27 @@
 
 Both notebooks are served by Voila with the options ``ehkit serve`` uses (``ehkit.serve``
 builds the command line; only the notebook differs), once with plain kernels and once with
-preheated ones. The time is from asking Chromium for the page to the first grade choice
-(for the floor: the button) being clickable - Playwright's actionability check (visible,
-stable, enabled, receiving events) via ``click(trial=True)``. Each load uses a fresh browser
-context. Floor and form servers run side by side and their loads take turns; the figure is
-the ratio of each side's least time (``common.steady``), with a sanity ceiling of 15 s on the
-median (a person waits for it).
+preheated ones. A page runs from asking Chromium for it to the first grade choice (for the
+floor: the button) being clickable - Playwright's actionability check (visible, stable,
+enabled, receiving events) via ``click(trial=True)``. Each load uses a fresh browser
+context. Floor and form servers run side by side and their loads take turns.
+
+The figure is the ratio of CPU seconds, each side's least over the rounds (``common.steady``),
+as every other figure of the bench: a page's CPU is its side's Voila server's, the kernel
+that serves the page's (born on the page's clock with plain kernels; with preheated ones,
+run before it, and the replacement the pool starts meanwhile not counted) and Chromium's
+(:mod:`bench.form_cpu`). A neighbour on a shared machine stretches a page's wall time by as
+much as it waits for a core, and the form's page more than the floor's (bench/RESULTS.md,
+2026-12-03: 1.30x quiet, 1.58x busy); its CPU far less. The wall times are printed beside,
+and a person waits for them: a median over 15 s fails the figure, marked so.
 
 Before each page is timed (off its clock) both servers must be ready for a person: with
 preheated kernels, each one's pool holds a kernel whose page is rendered (``wait_pool``; the
 server says so in its log, ``bench.form_server``), so neither side's page is timed against
 its own pool still refilling, nor against the other's; a pool that is not ready within
-``POOL_READY_S`` fails the figure saying why. Then ``wait_quiet`` (giving up after 10 s on
-a busy machine, where the turns keep the ratio fair).
+``POOL_READY_S`` fails the figure saying why, as does a page whose kernel cannot be found.
+Then ``wait_quiet`` (giving up after 10 s on a busy machine, where the turns keep the ratio
+fair).
 """
 
 from __future__ import annotations
