@@ -2,19 +2,29 @@
 
 Both notebooks are served by Voila with the options ``ehkit serve`` uses (``ehkit.serve``
 builds the command line; only the notebook differs), once with plain kernels and once with
-preheated ones. The time is from asking Chromium for the page to the first grade choice
-(for the floor: the button) being clickable - Playwright's actionability check (visible,
-stable, enabled, receiving events) via ``click(trial=True)``. Each load uses a fresh browser
-context. Floor and form servers run side by side and their loads take turns; the figure is
-the ratio of each side's least time (``common.steady``), with a sanity ceiling of 15 s on the
-median (a person waits for it).
+preheated ones. A page runs from asking Chromium for it to the first grade choice (for the
+floor: the button) being clickable - Playwright's actionability check (visible, stable,
+enabled, receiving events) via ``click(trial=True)``. Each load uses a fresh browser
+context. Floor and form servers run side by side and their loads take turns.
+
+The figure is the ratio of CPU seconds, each side's least over the rounds (``common.steady``),
+as every other figure of the bench: a page's CPU is its side's Voila server's, the kernel
+that serves the page's (born on the page's clock with plain kernels; with preheated ones,
+run before it, and the replacement the pool starts meanwhile not counted) and Chromium's
+(:mod:`bench.form_cpu`). A neighbour on a shared machine stretches a page's wall time by as
+much as it waits for a core, and the form's page more than the floor's (bench/RESULTS.md,
+2026-12-03: 1.30x quiet, 1.58x busy); its CPU far less, once the page's animations are
+stilled (:data:`STILL`: Voila's spinner costs Chromium CPU for every second the page waits).
+The wall times are printed beside, and a person waits for them: a median over 15 s fails
+the figure, marked so.
 
 Before each page is timed (off its clock) both servers must be ready for a person: with
 preheated kernels, each one's pool holds a kernel whose page is rendered (``wait_pool``; the
 server says so in its log, ``bench.form_server``), so neither side's page is timed against
 its own pool still refilling, nor against the other's; a pool that is not ready within
-``POOL_READY_S`` fails the figure saying why. Then ``wait_quiet`` (giving up after 10 s on
-a busy machine, where the turns keep the ratio fair).
+``POOL_READY_S`` fails the figure saying why, as does a page whose kernel cannot be found.
+Then ``wait_quiet`` (giving up after 10 s on a busy machine, where the turns keep the ratio
+fair).
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import BENCH, ROOT, Figure, Run, in_turns, median, ratio_figure, say
+from .common import BENCH, ROOT, Clock, Figure, Run, cpu_figure, in_turns, median, say
+from .form_cpu import PageCPU, PageMeter, Uncounted, new_browser
 from .form_server import FAILED, READY
 from .local_hub import free_port
 
@@ -39,6 +50,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 FORM_TARGET = ".ehkit-grade-pre_eha button"
 FLOOR_TARGET = ".floor-button"
+# The page still while it waits: Voila's spinner turns at 60 frames a second, Chromium's CPU
+# rising with every second the page waits (0.2 s a second, measured), so a neighbour that
+# stretches the wait would add to the page's CPU too. The wait is the wall time's to count.
+STILL = """(() => {
+  const css = '*, *::before, *::after { animation: none !important; transition: none !important; }';
+  const add = () => {
+    const style = document.createElement('style');
+    style.textContent = css;
+    document.documentElement.appendChild(style);
+  };
+  if (document.documentElement) add();
+  else new MutationObserver((_, seen) => {
+    if (document.documentElement) { seen.disconnect(); add(); }
+  }).observe(document, {childList: true});
+})();"""
 # A preheated kernel runs the audit notebook in a few seconds, tens on a busy machine; a pool
 # not ready in two minutes (ehkit serve's own start_seconds) is broken, not slow.
 POOL_READY_S = 120
@@ -159,22 +185,30 @@ def wait_quiet(idle: float = 0.85, timeout: float = 10) -> None:
         calm = calm + 1 if (i1 - i0) / max(1, t1 - t0) >= idle else 0
 
 
-def _load(browser, url: str, target: str) -> float:
+def _load(browser, browser_pid: int, server: Server, target: str) -> tuple[Clock, PageCPU]:
+    """One page in a fresh browser context: its time (a person waits for it) and its CPU
+    seconds (:mod:`bench.form_cpu`), read before the context closes."""
     context = browser.new_context()
     try:
+        context.add_init_script(STILL)
         page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        meter = PageMeter(server.proc.pid, browser_pid, server.side)
         t = time.perf_counter()
-        page.goto(url, wait_until="commit")
+        page.goto(server.url, wait_until="commit")
         page.locator(target).first.click(trial=True, timeout=120_000)
-        return time.perf_counter() - t
+        seconds = time.perf_counter() - t
+        cpu = meter.count(sockets)
+        return Clock(seconds, cpu.total), cpu
     finally:
         context.close()
 
 
-def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: Path
-             ) -> tuple[list[float], list[float]]:
-    """(floor loads, form loads, seconds waited for the pools before each): both servers up
-    at once, their loads taking turns."""
+def _measure(browser, browser_pid: int, db: Path, form: Path, preheat: bool, repeats: int, work: Path
+             ) -> tuple[list, list, list[float]]:
+    """(floor pages, form pages, seconds waited for the pools before each): both servers up
+    at once, their pages taking turns; a page is its :class:`Clock` and :class:`PageCPU`."""
     floor_server = Server(db, BENCH / "floor_form.ipynb", preheat=preheat, workdir=work,
                           side="floor")
     try:
@@ -185,11 +219,11 @@ def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: P
     waits: list[float] = []
 
     def loads(server: Server, target: str):
-        def one() -> float:
+        def one() -> tuple[Clock, PageCPU]:
             # Both servers, whichever is timed: neither page meets a pool still refilling.
             waits.append(sum(s.wait_pool() for s in (floor_server, form_server)))
             wait_quiet()
-            return _load(browser, server.url, target)
+            return _load(browser, browser_pid, server, target)
         return one
 
     try:
@@ -200,6 +234,23 @@ def _measure(browser, db: Path, form: Path, preheat: bool, repeats: int, work: P
     finally:
         form_server.stop()
         floor_server.stop()
+
+
+def where_note(mine: list[PageCPU], floor: list[PageCPU], preheat: bool) -> str:
+    """Where each side's CPU went (medians), and with preheated kernels what was left out."""
+    def part(name: str) -> str:
+        return (f"{name} {median([getattr(c, name) for c in mine]):.2f} / "
+                f"{median([getattr(c, name) for c in floor]):.2f} s")
+
+    note = "CPU by part, form / floor (medians): " + ", ".join(map(part, ("server", "kernel", "browser")))
+    if preheat:
+        pages = mine + floor
+        missed = sum(c.kernel_born_on_clock for c in pages)
+        note += (f"; the pools' replacement kernels, not counted, started on "
+                 f"{sum(bool(c.not_counted) for c in pages)} of {len(pages)} pages")
+        if missed:
+            note += f"; {missed} pages' kernels were not preheated (born on their clock)"
+    return note
 
 
 def run(run: Run, db: Path, repeats: int = 5) -> None:
@@ -220,21 +271,25 @@ def run(run: Run, db: Path, repeats: int = 5) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="ehkit-form-") as d, sync_playwright() as p:
         work = Path(d)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser, browser_pid = new_browser(
+            lambda: p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
         try:
             for preheat in (False, True):
                 kind = "preheated" if preheat else "plain"
-                title = f"{name}, {kind} kernels (least of {repeats})"
+                title = f"{name}, {kind} kernels, CPU (least of {repeats})"
                 try:
-                    floor, mine, waits = _measure(browser, db, form, preheat, repeats, work)
-                except PoolNotReady as e:  # no floor, no figure: it fails, saying why
-                    run.add(ratio_figure(title, [], [], "s", MAX_RATIO, ceiling=CEILING_S,
-                                         note=str(e)))
+                    floor, mine, waits = _measure(browser, browser_pid, db, form, preheat, repeats,
+                                                   work)
+                except (PoolNotReady, Uncounted) as e:  # no floor, no figure: it fails
+                    run.add(cpu_figure(title, [], [], MAX_RATIO, ceiling=CEILING_S,
+                                       note=str(e)))
                     continue
                 waited = (f"before each page both pools ready: waited median "
                           f"{median(waits):.1f} s, longest {max(waits):.1f} s"
                           if preheat else "")
-                run.add(ratio_figure(title, mine, floor, "s", MAX_RATIO, ceiling=CEILING_S,
-                                     note=waited))
+                note = "; ".join(n for n in (waited, where_note(
+                    [c for _, c in mine], [c for _, c in floor], preheat)) if n)
+                run.add(cpu_figure(title, [t for t, _ in mine], [t for t, _ in floor],
+                                   MAX_RATIO, ceiling=CEILING_S, note=note))
         finally:
             browser.close()

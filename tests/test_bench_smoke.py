@@ -398,8 +398,9 @@ def test_the_form_benchmark_times_a_page_only_once_a_preheated_kernel_has_run_it
 @pytest.mark.timeout(720)  # four Voila servers and eight pages: minutes on a busy machine
 def test_the_form_benchmark_measures_both_kinds_of_kernel_against_their_floor(demo_db_path):
     """The form benchmark at its smallest: the audit form and the one-button floor in
-    Chromium, plain and preheated kernels, each a figure with its floor; with preheated
-    kernels each page came once both pools were ready, and the waits are said."""
+    Chromium, plain and preheated kernels, each a figure of CPU with its floor, where the CPU
+    went and the time a person waits beside it; with preheated kernels each page came once
+    both pools were ready, and the waits are said."""
     from bench import form
     from bench.common import Run, row
 
@@ -411,9 +412,21 @@ def test_the_form_benchmark_measures_both_kinds_of_kernel_against_their_floor(de
         one.submit(form.run, run, demo_db_path, repeats=1).result()
     plain, preheated = run.figures
     for fig, kind in ((plain, "plain"), (preheated, "preheated")):
-        assert f"{kind} kernels (least of 1)" in fig.name
+        assert f"{kind} kernels, CPU (least of 1)" in fig.name
         assert FIGURE_LINE.match("  " + row(fig)), row(fig)
+        assert fig.target.endswith("floor (CPU), < 15.00 s (a person waits)"), fig.target
         assert fig.floor > 0 and fig.value > 0 and "no floor" not in fig.note, fig
+        parts = re.search(r"CPU by part, form / floor \(medians\): server (\S+) / (\S+) s, "
+                          r"kernel (\S+) / (\S+) s, browser (\S+) / (\S+) s", fig.note)
+        assert parts, fig.note
+        mine, floor = map(float, parts.group(1, 3, 5)), map(float, parts.group(2, 4, 6))
+        # one page each: the parts add up to the figure (each rounded to 10 ms)
+        assert abs(sum(mine) - fig.value) < 0.02 and abs(sum(floor) - fig.floor) < 0.02
+        assert re.search(r"time \d+\.\d\d s vs floor \d+\.\d\d s = \d+\.\d\dx; "
+                         r"time median \d+\.\d\d s", fig.note), fig.note
     assert re.search(r"before each page both pools ready: waited median \d+\.\d s, "
                      r"longest \d+\.\d s", preheated.note), preheated.note
-    assert "pools ready" not in plain.note
+    assert "pools ready" not in plain.note and "replacement" not in plain.note
+    # each preheated page took a pool's kernel; the pool's replacements were not counted
+    assert "replacement kernels, not counted, started on 2 of 2 pages" in preheated.note
+    assert "not preheated" not in preheated.note
