@@ -21,13 +21,12 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import access, home, periods, spreadsheet
+from . import access, home, jupyter_lean, periods, spreadsheet
 from . import db as store
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
@@ -76,7 +75,7 @@ def _kernel_manager(socket_dir: str):
 def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
         audience: str = "board", out_dir: str | Path = "reports",
         notebooks: str | Path | None = None) -> Result:
-    _no_iri_grammars()
+    jupyter_lean.leave_out_iri_parsers()
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -127,15 +126,6 @@ def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
     spreadsheet.write_csv(figures_path, FIGURE_COLUMNS,
                           ([f[k] for k in FIGURE_COLUMNS] for f in figures), excel=False)
     return Result(kind, label, audience, html_path, figures_path)
-
-
-def _no_iri_grammars() -> None:
-    """jsonschema (which nbformat imports) checks the "iri" format with rfc3987_syntax where
-    that is installed (Jupyter installs it), which builds 38 parsers as it is imported: 1.1 s
-    of CPU a process, a third of a report's. nbformat, papermill and nbconvert never check
-    formats, so a report's process does without it (jsonschema takes it as not installed)."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def _for_kernel(where: str | Path) -> str:

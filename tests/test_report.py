@@ -118,20 +118,3 @@ def test_a_chart_is_an_image_in_the_html_so_nothing_in_it_runs():
     (data,) = re.findall(r'<img alt="Open cases &lt;rose&gt;" src="data:image/svg\+xml;base64,'
                          r'([^"]+)"', html)
     assert base64.b64decode(data).decode() == hostile  # the image as the kernel made it
-
-
-def test_a_reports_process_leaves_out_jsonschemas_iri_parsers(demo_db_path, tmp_path):
-    """jsonschema, imported by nbformat, builds rfc3987_syntax's 38 parsers (1.1 s of CPU)
-    for format checks that nbformat, papermill and nbconvert never make: a report's process
-    (fresh, as `ehkit report`'s) makes the report without them."""
-    import subprocess
-    import sys
-
-    code = ("import sys\nfrom ehkit import reports\n"
-            f"r = reports.run('quarterly', db={str(demo_db_path)!r}, period='2026Q3', "
-            f"out_dir={str(tmp_path)!r})\n"
-            "print(r.html.stat().st_size > 0, 'jsonschema' in sys.modules, "
-            "sys.modules.get('rfc3987_syntax') is None)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=tmp_path)
-    assert done.stdout.split() == ["True", "True", "True"], done.stderr[-2000:]
