@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import access, home, periods, spreadsheet
+from . import access, home, jupyter_lean, periods, spreadsheet
 from . import db as store
 from .errors import EhkitError
 from .presentation import FIGURES_MIME, TITLES, resolve_period
@@ -75,6 +75,7 @@ def _kernel_manager(socket_dir: str):
 def run(kind: str, *, db: str | Path | None = None, period: str | None = None,
         audience: str = "board", out_dir: str | Path = "reports",
         notebooks: str | Path | None = None) -> Result:
+    jupyter_lean.leave_out_iri_parsers()
     import papermill
     from papermill.exceptions import PapermillExecutionError
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import db as store
-from . import home, netfs, settings
+from . import home, jupyter_lean, netfs, settings
 from .errors import EhkitError
 
 HOST = "127.0.0.1"
@@ -292,6 +292,7 @@ def run(cfg: ServeConfig) -> int:
     if not cfg.token and not cfg.hub:
         print("ehkit: warning: no token - anyone who can reach this machine's localhost can "
               "open the form", flush=True)
+    jupyter_lean.leave_out_iri_parsers()  # a second of Voila's start
     import voila.app
 
     from .serve_door import LOG_SETTINGS
