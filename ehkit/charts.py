@@ -10,17 +10,15 @@ was two fifths of a report's chart time, and charts are most of a small report's
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from matplotlib import rc_context, rcParams
-from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.font_manager import FontProperties, fontManager, get_font
-from matplotlib.textpath import TextToPath, text_to_path
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 from matplotlib.ticker import ScalarFormatter
 
 # The same grade is always the same colour, in every chart (colour-blind-safe palette).
@@ -52,7 +50,7 @@ def _extent(texts: Sequence[str], size, rotation: float = 0) -> tuple[float, flo
     width = height = 0.0
     for text in texts:
         if text:
-            w, h, _ = _text_size(text_to_path, text, prop, False)
+            w, h, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
             width = max(width, (w * abs(math.cos(r)) + h * abs(math.sin(r))) / 72)
             height = max(height, (w * abs(math.sin(r)) + h * abs(math.cos(r))) / 72)
     return width, height
@@ -90,65 +88,6 @@ def _fit(fig: MplFigure, ax, *, x_rotation: float = 0, x_size=None,
     return fig
 
 
-# -- text measured once a process --------------------------------------------------------------
-# matplotlib measures each label (FreeType lays it out) and reads the font's line heights
-# (two of its tables) afresh for every text of every chart: its cache lasts one drawing. The
-# report's charts share most of their labels and all their fonts, so they are measured once a
-# process here, by what decides the result (the text, the font files, the size): a third of
-# the charts' CPU, the same bytes.
-_SIZES: dict[tuple, tuple[float, float, float]] = {}
-_HEIGHTS: dict[tuple, tuple[float, float, float]] = {}
-_measure = TextToPath.get_text_width_height_descent
-
-
-def _fonts(prop: FontProperties) -> tuple:
-    return tuple(fontManager._find_fonts_by_props(prop))
-
-
-def _text_size(self, s: str, prop: FontProperties, ismath) -> tuple[float, float, float]:
-    if ismath:  # mathtext and TeX as matplotlib measures them (ehkit's charts have none)
-        return _measure(self, s, prop, ismath)
-    key = (s, _fonts(prop), prop.get_size_in_points())
-    if key not in _SIZES:
-        _SIZES[key] = _measure(self, s, prop, ismath)
-    return _SIZES[key]
-
-
-def _font_heights(self, prop: FontProperties) -> tuple[float, float, float]:
-    """Ascent, descent and line gap as ``Text._get_layout`` reads them when the renderer does
-    not say (an SVG's figure is laid out at 72 dpi: a point a pixel)."""
-    fonts, size = _fonts(prop), prop.get_size_in_points()
-    if (fonts, size) not in _HEIGHTS:
-        font = get_font(fonts)
-        scale = size / font.get_sfnt_table("head")["unitsPerEm"]
-        for table, gap, ascent, descent in (("OS/2", "sTypoLineGap", "sTypoAscender",
-                                              "sTypoDescender"),
-                                             ("hhea", "lineGap", "ascent", "descent")):
-            given = font.get_sfnt_table(table)
-            if given is not None:
-                _HEIGHTS[fonts, size] = (given[ascent] * scale, -given[descent] * scale,
-                                         given[gap] * scale)
-                break
-        else:
-            _HEIGHTS[fonts, size] = (None, None, None)  # matplotlib measures "lp" instead
-    return _HEIGHTS[fonts, size]
-
-
-@contextlib.contextmanager
-def _measured_once() -> Iterator[None]:
-    """While ehkit's SVG is drawn, matplotlib's measurements come from the caches above."""
-    own = hasattr(RendererSVG, "_get_font_height_metrics")  # a later matplotlib's: kept
-    TextToPath.get_text_width_height_descent = _text_size
-    if not own:
-        RendererSVG._get_font_height_metrics = _font_heights
-    try:
-        yield
-    finally:
-        TextToPath.get_text_width_height_descent = _measure
-        if not own:
-            del RendererSVG._get_font_height_metrics
-
-
 def svg(fig: MplFigure) -> str:
     """The chart as an SVG document, its text as text: a third of the CPU of a PNG (glyphs
     drawn to pixels, then compressed: 0.3 s of a quarterly report's 0.4 s of charts,
@@ -156,7 +95,7 @@ def svg(fig: MplFigure) -> str:
     figure gives the same bytes: ids from a fixed salt, no date."""
     buf = io.StringIO()
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "ehkit",
-                     "font.sans-serif": SVG_FONTS}), _measured_once():
+                     "font.sans-serif": SVG_FONTS}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     width, height = fig.get_size_inches() * SHOWN_DPI
     # matplotlib sizes it in points (96 px a 72 pt inch); the viewBox scales it to this

@@ -114,36 +114,3 @@ def test_a_chart_is_shown_as_svg_with_its_words_as_text_the_same_each_time():
     fonts = {t.get("style") for t in root.iter(f"{ns}text")}
     assert all("font-family: 'DejaVu Sans', 'Arial'" in f and "Verdana" not in f for f in fonts)
     assert not list(root.iter(f"{ns}script"))
-
-
-def test_text_measured_once_a_process_gives_the_bytes_matplotlib_measuring_each_gives(
-        monkeypatch):
-    """The report's charts share their labels and fonts: measured once a process, not once a
-    drawing (a third of their CPU). The SVG is the same, byte for byte, whether matplotlib
-    measures every text itself, the caches are cold or warm; and matplotlib is left as it was
-    found (an analyst's own charts in the same process measure as matplotlib does)."""
-    import contextlib
-
-    from matplotlib.backends.backend_svg import RendererSVG
-    from matplotlib.textpath import TextToPath
-
-    def made():
-        return [charts.stacked_grades("Grades by section", ["Planning", "Impact"], GRADES,
-                                      {("Impact", 2): 3, ("Planning", 4): 1}),
-                charts.bars("Open assessments", ["Health", "Police"], [120, 3], ylabel="Open"),
-                charts.trend("Open fell", ["2026Q1", "2026Q2"], {"Open": [12, 9]}, ylabel="N")]
-
-    measure = TextToPath.get_text_width_height_descent
-    monkeypatch.setattr(charts, "_SIZES", {})
-    monkeypatch.setattr(charts, "_HEIGHTS", {})
-    cold = [charts.svg(fig) for fig in made()]
-    assert charts._SIZES and charts._HEIGHTS  # the caches were used, and filled
-    warm = [charts.svg(fig) for fig in made()]
-    with monkeypatch.context() as m:
-        m.setattr(charts, "_measured_once", contextlib.nullcontext)
-        m.setattr(charts, "_text_size", lambda self, s, prop, ismath: measure(self, s, prop,
-                                                                              ismath))
-        own = [charts.svg(fig) for fig in made()]
-    assert cold == warm == own
-    assert TextToPath.get_text_width_height_descent is measure
-    assert not hasattr(RendererSVG, "_get_font_height_metrics")
