@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from voila_harness import notebook
 
 # A parent that starts, on each line it reads, a child spinning on a core whose command line
 # names that line (as Voila's kernels name their connection file ``kernel-<id>.json``).
@@ -168,16 +169,6 @@ def test_a_person_s_ceiling_on_the_time_is_kept_beside_the_ratio_of_cpu():
     assert cpu_figure("form", [], [], 1.5, ceiling=15).passed is False
 
 
-def _notebook(path, *cells: str):
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, path)
-    return path
-
-
 def _burn(seconds: float) -> str:
     return f"import time\nt = time.process_time()\nwhile time.process_time() - t < {seconds}:\n pass"
 
@@ -209,7 +200,7 @@ def test_a_real_preheated_page_counts_the_kernel_it_took_not_the_one_the_pool_st
     from bench.form import Server
     from bench.form_cpu import processes
 
-    nb = _notebook(tmp_path / "burn.ipynb", _burn(1.5),
+    nb = notebook(tmp_path / "burn.ipynb", _burn(1.5),
                    "from voila.utils import wait_for_request\nwait_for_request()\n" + _burn(0.3),
                    # A button that turns for ever is never "stable" for Playwright: found only
                    # on a page stilled as the bench stills it (bench.form.STILL)

@@ -16,6 +16,7 @@ import sqlite3
 import time
 
 import pytest
+from voila_harness import notebook
 
 # A figure's line: name, ehkit's time, the floor's, their ratio, the target as a ratio to the
 # floor (of CPU time where marked; with a person's ceiling where one waits), and the verdict.
@@ -343,16 +344,6 @@ def test_report_all_s_speed_up_is_the_least_of_each_side_over_its_rounds():
     assert speedup_figure("report all", [30.0, 31.0], [20.0, 40.0]).passed is False
 
 
-def _notebook(path, *cells: str):
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.mark.slow
 def test_the_form_benchmark_times_a_page_only_once_a_preheated_kernel_has_run_its_notebook(
         demo_db_path, tmp_path):
@@ -364,7 +355,7 @@ def test_the_form_benchmark_times_a_page_only_once_a_preheated_kernel_has_run_it
 
     from bench.form import PoolNotReady, Server
 
-    slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(4)",
+    slow = notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(4)",
                      "import ipywidgets as w\nw.Button(description='Go')",
                      "from voila.utils import wait_for_request\nwait_for_request()")
     server = Server(demo_db_path, slow, preheat=True, workdir=tmp_path, side="slow")

@@ -85,6 +85,17 @@ def copy_db(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
+def notebook(path, *cells: str) -> Path:
+    """A notebook of these code cells at ``path``, for a server to run (a bench's own pages)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return Path(path)
+
+
 def rows(db: str | os.PathLike, sql: str, params=()) -> list[tuple]:
     """Read the store the browser wrote (closed afterwards): a SQLite file with plain
     sqlite3, a PostgreSQL URL through ehkit's connection (``?`` placeholders on both)."""
