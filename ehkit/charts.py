@@ -6,6 +6,7 @@ the report layer shows each as an SVG image (:func:`svg`).
 Margins are fitted to the chart's own labels (:func:`_fit`) from the font's measurements,
 before anything is drawn. A layout engine would draw every chart twice to measure it: that
 was two fifths of a report's chart time, and charts are most of a small report's own cost.
+For the same reason the ticks are drawn as plain texts and marks (:func:`_plain_ticks`).
 """
 
 from __future__ import annotations
@@ -70,10 +71,6 @@ def _ticks(axis) -> list[tuple[float, str]]:
             if lo - 1e-9 * span <= v <= hi + 1e-9 * span]
 
 
-def _tick_labels(axis) -> list[str]:
-    return [t for _, t in _ticks(axis)]
-
-
 def _fit(fig: MplFigure, ax, *, x_rotation: float = 0, x_size=None,
          legend_above: bool = False) -> MplFigure:
     """Set the margins to what the ticks, axis labels, title and legend need."""
@@ -82,8 +79,9 @@ def _fit(fig: MplFigure, ax, *, x_rotation: float = 0, x_size=None,
             axis.get_major_formatter().set_useOffset(False)
             axis.get_major_formatter().set_scientific(False)
     tick = (rcParams["xtick.major.size"] + rcParams["xtick.major.pad"]) / 72
-    y_ticks, _ = _extent(_tick_labels(ax.yaxis), rcParams["ytick.labelsize"])
-    x_w, x_ticks = _extent(_tick_labels(ax.xaxis), x_size or rcParams["xtick.labelsize"],
+    ticks = {"x": _ticks(ax.xaxis), "y": _ticks(ax.yaxis)}
+    y_ticks, _ = _extent([t for _, t in ticks["y"]], rcParams["ytick.labelsize"])
+    x_w, x_ticks = _extent([t for _, t in ticks["x"]], x_size or rcParams["xtick.labelsize"],
                            x_rotation)
     label = _extent(["Xg"], rcParams["axes.labelsize"])[1] + PAD / 2
     left = PAD + y_ticks + tick + (label if ax.get_ylabel() else 0)
@@ -95,7 +93,7 @@ def _fit(fig: MplFigure, ax, *, x_rotation: float = 0, x_size=None,
     width, height = fig.get_size_inches()
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
                         top=1 - top / height)
-    _plain_ticks(fig, ax, x_rotation, x_size or rcParams["xtick.labelsize"])
+    _plain_ticks(fig, ax, ticks, x_rotation, x_size or rcParams["xtick.labelsize"])
     # the axis labels beyond the tick labels, as matplotlib would place them after measuring
     # them again (labelpad), here from the sizes measured above ("lp": a line's least height)
     pad = rcParams["axes.labelpad"] / 72
@@ -105,17 +103,18 @@ def _fit(fig: MplFigure, ax, *, x_rotation: float = 0, x_size=None,
     return fig
 
 
-def _plain_ticks(fig: MplFigure, ax, x_rotation: float, x_size) -> None:
-    """The axes' ticks as plain artists: a text for each label, one line of marks per axis.
-    matplotlib makes each tick five artists (two marks, a grid line, two labels) and measures
-    its labels again at drawing to place the axis labels: a third of the report's charts'
-    CPU (87 ticks in six charts). The same marks, labels and places (rcParams' sizes)."""
-    for axis, ticks in ((ax.xaxis, _ticks(ax.xaxis)), (ax.yaxis, _ticks(ax.yaxis))):
-        x = axis is ax.xaxis
+def _plain_ticks(fig: MplFigure, ax, ticks: dict[str, list[tuple[float, str]]],
+                 x_rotation: float, x_size) -> None:
+    """The axes' ``ticks`` (:func:`_ticks`) as plain artists: a text for each label, one line
+    of marks per axis. matplotlib makes each tick five artists (two marks, a grid line, two
+    labels) and measures its labels a second time at drawing to place the axis labels: the
+    quarterly report's six charts (87 ticks) made a fifth fewer Python calls without them
+    (bench/RESULTS.md). The same marks, labels and places (rcParams' sizes)."""
+    for axis, x in ((ax.xaxis, True), (ax.yaxis, False)):
         rc = "xtick" if x else "ytick"
         place = (blended_transform_factory(ax.transData, ax.transAxes) if x
                  else blended_transform_factory(ax.transAxes, ax.transData))
-        locs = [v for v, _ in ticks]
+        locs = [v for v, _ in ticks["x" if x else "y"]]
         at = (locs, [0] * len(locs)) if x else ([0] * len(locs), locs)
         ax.add_artist(Line2D(*at, transform=place, linestyle="none", clip_on=False,
                              marker=TICKDOWN if x else TICKLEFT,
@@ -125,7 +124,7 @@ def _plain_ticks(fig: MplFigure, ax, x_rotation: float, x_size) -> None:
         away = rcParams[f"{rc}.major.size"] + rcParams[f"{rc}.major.pad"]
         shifted = offset_copy(place, fig=fig, x=0 if x else -away, y=-away if x else 0,
                               units="points")
-        for v, label in ticks:
+        for v, label in ticks["x" if x else "y"]:
             if x:
                 ax.text(v, 0, label, transform=shifted, ha="center", va="top",
                         rotation=x_rotation, fontsize=x_size)
