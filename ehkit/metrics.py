@@ -448,6 +448,11 @@ def by_sector(db: sqlite_utils.Database, period: Period) -> list[Figure]:
 
 
 # -- audit quality ----------------------------------------------------------------------
+# The grade views' own audit read by the period too (the same audit: its date is the view's
+# ``audit_date``), so PostgreSQL joins the period's audits, not every audit (migration 0134).
+IN_PERIOD = "f.audit_date BETWEEN :start AND :end"
+
+
 @remembered
 def quality_figures(db: sqlite_utils.Database, period: Period,
                     template: str = templates.DEFAULT_TEMPLATE) -> list[Figure]:
@@ -458,7 +463,7 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
         SELECT count(*), coalesce(sum(CASE WHEN f.grade IN ({acceptable}) THEN 1 ELSE 0 END), 0),
                count(f.grade)
         FROM counted_audits a JOIN final_overall f ON f.audit_id = a.id
-        WHERE a.audit_date BETWEEN :start AND :end""",
+        WHERE a.audit_date BETWEEN :start AND :end AND {IN_PERIOD}""",
         _params(period))
     return [
         count("audits_completed", LABELS["audits_completed"], total),
@@ -481,7 +486,7 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
     row's total and the % acceptable (Outstanding or Good) and unacceptable."""
     tpl = templates.load(template)
     audits = """FROM counted_audits a JOIN {view} f ON f.audit_id = a.id
-        WHERE a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end AND """ + IN_PERIOD + """
           AND f.grade IS NOT NULL AND a.template = :template"""
     rows = {(k, str(g)): n for k, g, n in _counts(db, f"""
         SELECT key, grade, count(*) FROM (
@@ -600,7 +605,7 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
         JOIN agencies ag ON ag.id = e.lead_agency_id
         LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
         LEFT JOIN practitioners au ON au.id = a.auditor1_id
-        WHERE a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end AND {IN_PERIOD}
           AND f.grade IS NOT NULL AND f.grade NOT IN ({acceptable})
         ORDER BY f.grade DESC, a.audit_date, a.id""", _params(period)))
     if not audits:
@@ -761,7 +766,7 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
         SELECT ag.sector, f.grade, count(*)
         FROM counted_audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
         JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
-        WHERE a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end AND """ + IN_PERIOD + """
           AND a.template = :template AND f.grade IS NOT NULL
         GROUP BY 1, 2""", {**_params(period), "section": section, "template": tpl.key})}
     grade_cols = tuple((str(g.value), g.label) for g in tpl.grades)
