@@ -1,12 +1,13 @@
--- The grade that counts beside its audit's date, to read a period's audits by (issue 18).
--- 0082's views, the same rule, each with the audit's date as a column: a figure of a
--- period's audits then reads the view's own audit row by that date too. The views read the
--- audit again (its status says whether a moderation counts); joined by the audit's id alone,
--- PostgreSQL read every audit to join them (a hash of all 125,000 among a million episodes,
--- once per figure), where the date range reads the period's only: the quarterly report's
--- five quarters of % acceptable at half the CPU (bench/RESULTS.md). SQLite reads the audit
--- by its rowid either way. PostgreSQL's twin drops the three views; these statements then
--- make them there too (ehkit/postgres.py), in the same words.
+-- A period's figures read that period's rows, not the whole store's (issue 18).
+-- The grade that counts (0082's views, the same rule) gets its audit's date as a column: a
+-- figure of a period's audits then reads the view's own audit row by that date too. The
+-- views read the audit again (its status says whether a moderation counts); joined by the
+-- audit's id alone, PostgreSQL read every audit to join them (a hash of all 125,000 among a
+-- million episodes, once per figure), where the date range reads the period's only: the
+-- quarterly report's five quarters of % acceptable at half the CPU (bench/RESULTS.md).
+-- SQLite reads the audit by its rowid either way. PostgreSQL's twin drops the three views;
+-- these statements then make them there too (ehkit/postgres.py), in the same words. It
+-- also makes PostgreSQL two narrow indexes of its own (the twin says why).
 DROP VIEW final_grades;
 DROP VIEW final_overall;
 DROP VIEW final_section_grades;
