@@ -74,7 +74,8 @@ _CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
 # PostgreSQL's own indexes, which SQLite has no need of (each made in a migration's twin):
 # episodes by end and start date alone, for the open counts (migration 0132); by end date
-# and how they ended, by start date and how they began, for those counts (0134).
+# and how they ended, by start date and how they began, for the closed and begun counts
+# (0134).
 OWN_INDEXES = frozenset({"episodes_open_on", "episodes_closed_as", "episodes_began_as"})
 
 
