@@ -448,6 +448,11 @@ def by_sector(db: sqlite_utils.Database, period: Period) -> list[Figure]:
 
 
 # -- audit quality ----------------------------------------------------------------------
+# The grade views' own audit read by the period too (the same audit: its date is the view's
+# ``audit_date``), so PostgreSQL joins the period's audits, not every audit (migration 0134).
+IN_PERIOD = "f.audit_date BETWEEN :start AND :end"
+
+
 @remembered
 def quality_figures(db: sqlite_utils.Database, period: Period,
                     template: str = templates.DEFAULT_TEMPLATE) -> list[Figure]:
@@ -458,7 +463,7 @@ def quality_figures(db: sqlite_utils.Database, period: Period,
         SELECT count(*), coalesce(sum(CASE WHEN f.grade IN ({acceptable}) THEN 1 ELSE 0 END), 0),
                count(f.grade)
         FROM counted_audits a JOIN final_overall f ON f.audit_id = a.id
-        WHERE a.audit_date BETWEEN :start AND :end""",
+        WHERE a.audit_date BETWEEN :start AND :end AND {IN_PERIOD}""",
         _params(period))
     return [
         count("audits_completed", LABELS["audits_completed"], total),
@@ -481,12 +486,14 @@ def grades_grid(db: sqlite_utils.Database, period: Period,
     row's total and the % acceptable (Outstanding or Good) and unacceptable."""
     tpl = templates.load(template)
     audits = """FROM counted_audits a JOIN {view} f ON f.audit_id = a.id
-        WHERE a.audit_date BETWEEN :start AND :end
-          AND f.grade IS NOT NULL AND a.template = :template"""
+        WHERE a.audit_date BETWEEN :start AND :end AND """ + IN_PERIOD + """
+          AND a.template = :template"""
+    # a section's rows are graded answers (the view's), so only the overall grade may be NULL
     rows = {(k, str(g)): n for k, g, n in _counts(db, f"""
         SELECT key, grade, count(*) FROM (
           SELECT f.key, f.grade {audits.format(view="final_section_grades")} UNION ALL
-          SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")}) AS g
+          SELECT '{templates.OVERALL}', f.grade {audits.format(view="final_overall")}
+            AND f.grade IS NOT NULL) AS g
         GROUP BY 1, 2""", {**_params(period), "template": tpl.key})}
     sections = [(s.key, s.label) for s in tpl.graded_sections]
     good = tuple(str(g) for g in tpl.acceptable)
@@ -600,7 +607,7 @@ def poor_audits(db: sqlite_utils.Database, period: Period,
         JOIN agencies ag ON ag.id = e.lead_agency_id
         LEFT JOIN practitioners lp ON lp.id = e.lead_professional_id
         LEFT JOIN practitioners au ON au.id = a.auditor1_id
-        WHERE a.audit_date BETWEEN :start AND :end
+        WHERE a.audit_date BETWEEN :start AND :end AND {IN_PERIOD}
           AND f.grade IS NOT NULL AND f.grade NOT IN ({acceptable})
         ORDER BY f.grade DESC, a.audit_date, a.id""", _params(period)))
     if not audits:
@@ -748,22 +755,35 @@ def concerns_grid(db: sqlite_utils.Database, period: Period) -> Grid:
                 total_keys={(TOTAL, "concerns"): _same("concerns_raised")})
 
 
+MULTI_AGENCY = "multi_agency"  # the section whose grades are shown by lead agency sector
+
+
+@remembered
+def _audits_by_sector(db: sqlite_utils.Database, period: Period, section: str) -> list[tuple]:
+    """(lead agency sector, template, the audit's final grade of ``section`` or None,
+    audits): the period's audits in one pass, each audit's episode read once, for the
+    participation grid (all of them) and the multi-agency grid (the template's graded)."""
+    return db.execute("""
+        SELECT ag.sector, a.template, f.grade, count(*)
+        FROM counted_audits a JOIN episodes e ON e.id = a.episode_id
+        JOIN agencies ag ON ag.id = e.lead_agency_id
+        LEFT JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
+          AND """ + IN_PERIOD + """
+        WHERE a.audit_date BETWEEN :start AND :end
+        GROUP BY 1, 2, 3""", {**_params(period), "section": section}).fetchall()
+
+
 def multi_agency_grid(db: sqlite_utils.Database, period: Period,
                       template: str = templates.DEFAULT_TEMPLATE,
-                      section: str = "multi_agency") -> Grid | None:
+                      section: str = MULTI_AGENCY) -> Grid | None:
     """The multi-agency working grades of audits in the period, by lead agency sector (None
     when the template has no such section)."""
     tpl = templates.load(template)
     if section not in {s.key for s in tpl.graded_sections}:
         return None
     name = tpl.section(section).label
-    counts = {(slug(sector), str(g)): n for sector, g, n in _counts(db, """
-        SELECT ag.sector, f.grade, count(*)
-        FROM counted_audits a JOIN final_section_grades f ON f.audit_id = a.id AND f.key = :section
-        JOIN episodes e ON e.id = a.episode_id JOIN agencies ag ON ag.id = e.lead_agency_id
-        WHERE a.audit_date BETWEEN :start AND :end
-          AND a.template = :template AND f.grade IS NOT NULL
-        GROUP BY 1, 2""", {**_params(period), "section": section, "template": tpl.key})}
+    counts = {(slug(sector), str(g)): n for sector, made_with, g, n in
+              _audits_by_sector(db, period, section) if made_with == tpl.key and g is not None}
     grade_cols = tuple((str(g.value), g.label) for g in tpl.grades)
     good = tuple(str(g) for g in tpl.acceptable)
     return Grid("multi_agency", "Multi-agency working: grades by lead agency sector",
@@ -780,11 +800,9 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Audits in the period of cases led by each sector (adds up to all audits)."""
-    counts = {(slug(sector), "audited"): n for sector, n in _counts(db, """
-        SELECT ag.sector, count(*) FROM counted_audits a JOIN episodes e ON e.id = a.episode_id
-        JOIN agencies ag ON ag.id = e.lead_agency_id
-        WHERE a.audit_date BETWEEN :start AND :end
-        GROUP BY 1""", _params(period))}
+    counts: dict[tuple[str, str], int] = {}
+    for sector, _template, _grade, n in _audits_by_sector(db, period, MULTI_AGENCY):
+        counts[(slug(sector), "audited")] = counts.get((slug(sector), "audited"), 0) + n
     return Grid("participation", "Audits of cases led by each sector", tuple(sectors()),
                 (("audited", "Cases audited"),), counts, row_totals=False, col_totals=True,
                 corner="Lead agency sector", key_format="participation.{row}.{col}",

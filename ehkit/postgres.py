@@ -32,7 +32,8 @@ opens a PostgreSQL store instead (psycopg 3). The design, chosen for the least c
   migration, in PostgreSQL's words (dates stay ISO text, checked by ``ehkit_is_date``); the
   views are not copied there but taken from SQLite's migrations (:func:`sqlite_views`).
   A later SQLite migration gets a twin of the same name in that folder; a new PostgreSQL
-  store records every migration up to the baseline's as applied.
+  store records every migration up to the baseline's as applied. A later migration that
+  makes a view again: its twin drops the old, and the view is made from SQLite's words.
 - **The change log** is written by one PL/pgSQL trigger function, ``ehkit_log``, on every
   logged table (its columns passed as the trigger's arguments, rebuilt from the live columns
   as SQLite's are), with the same hash chain as :func:`ehkit.db.chain_hash`, so ``ehkit
@@ -72,8 +73,10 @@ BASELINE = SCHEMA_DIR / "baseline.sql"
 _CREATE_VIEW = re.compile(r"CREATE VIEW (?P<name>\w+) AS\b[^;]*;")
 WRITER_LOCK = 4523786  # the advisory lock writers take turns on (the schema's, too)
 # PostgreSQL's own indexes, which SQLite has no need of (each made in a migration's twin):
-# episodes by end and start date alone, for the open counts (migration 0132).
-OWN_INDEXES = frozenset({"episodes_open_on"})
+# episodes by end and start date alone, for the open counts (migration 0132); by end date
+# and how they ended, by start date and how they began, for the closed and begun counts
+# (0134).
+OWN_INDEXES = frozenset({"episodes_open_on", "episodes_closed_as", "episodes_began_as"})
 
 
 _PASSWORD = re.compile(r"(://[^/:@]*):([^/@]*)@")  # a URL's password: after the login
@@ -634,6 +637,9 @@ def apply_migrations(db: Database) -> list[int]:
                         "was changed")
                 try:
                     db.execute(twin.read_text(encoding="utf-8"))
+                    # a view the migration makes (its twin dropped the old): SQLite's words
+                    for view in _CREATE_VIEW.finditer(f.read_text(encoding="utf-8")):
+                        db.execute(view[0])
                 except _psycopg().Error as e:  # e.g. its change made by hand, unrecorded
                     raise store.StoreError(
                         f"migration {number:04d} ({name}) could not be applied to this "

@@ -355,13 +355,17 @@ CREATE INDEX episodes_length ON episodes(end_date, length_days);
 
 CREATE INDEX users_practitioner ON users(practitioner_id);
 
+CREATE VIEW counted_audits AS
+SELECT * FROM audits WHERE status IN ('submitted', 'moderated');
+
 CREATE VIEW final_overall AS
 SELECT a.id AS audit_id,
        coalesce(CASE WHEN a.status = 'moderated' THEN
                 (SELECT m.moderated_grade FROM moderations m
                  WHERE m.audit_id = a.id AND m.key = 'overall'
                  ORDER BY m.moderated_on DESC, m.id DESC LIMIT 1) END,
-                a.overall_grade) AS grade
+                a.overall_grade) AS grade,
+       a.audit_date
 FROM audits a;
 
 CREATE VIEW final_section_grades AS
@@ -370,7 +374,8 @@ SELECT an.audit_id, an.key,
                 (SELECT m.moderated_grade FROM moderations m
                  WHERE m.audit_id = an.audit_id AND m.key = an.key
                  ORDER BY m.moderated_on DESC, m.id DESC LIMIT 1) END,
-                an.grade) AS grade
+                an.grade) AS grade,
+       a.audit_date
 FROM answers an JOIN audits a ON a.id = an.audit_id
 WHERE an.grade IS NOT NULL;
 
@@ -378,9 +383,6 @@ CREATE VIEW final_grades AS
 SELECT audit_id, 'overall' AS key, grade FROM final_overall
 UNION ALL
 SELECT audit_id, key, grade FROM final_section_grades;
-
-CREATE VIEW counted_audits AS
-SELECT * FROM audits WHERE status IN ('submitted', 'moderated');
 
 CREATE TRIGGER change_log_no_update BEFORE UPDATE ON change_log
 BEGIN SELECT RAISE(ABORT, 'the change log cannot be changed'); END;

@@ -238,6 +238,46 @@ def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_f
         db.close()
 
 
+def _columns(db, view: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND table_name = ? ORDER BY ordinal_position", [view])]
+
+
+def test_a_postgresql_store_made_before_0134_gets_its_grade_views_in_sqlites_words(
+        pg_server, tmp_path, monkeypatch):
+    """Migration 0134 on an older store: its twin drops the grade views, which are made
+    again from SQLite's migration (the rule written once), now with the audit's date; and
+    PostgreSQL's own narrow indexes of episodes are made."""
+    import shutil
+
+    older = tmp_path / "migrations"  # this ehkit's migrations before 0134
+    shutil.copytree(store.MIGRATIONS_DIR, older)
+    for f in [*older.glob("0134_*.sql"), *older.glob("postgresql/0134_*.sql")]:
+        f.unlink()
+    url = pg_server.new_database()
+    with monkeypatch.context() as m:
+        m.setattr(store, "MIGRATIONS_DIR", older)
+        m.setattr(postgres, "SCHEMA_DIR", older / "postgresql")
+        db = store.connect(url)
+        write_some(db)
+        assert _columns(db, "final_overall") == ["audit_id", "grade"]
+        db.close()
+    db = store.connect(url)  # upgraded
+    try:
+        assert _columns(db, "final_overall") == ["audit_id", "grade", "audit_date"]
+        assert _columns(db, "final_section_grades") == ["audit_id", "key", "grade", "audit_date"]
+        assert _columns(db, "final_grades") == ["audit_id", "key", "grade"]
+        assert db.execute("SELECT grade, audit_date FROM final_overall WHERE audit_id = 5"
+                          ).fetchone() == (None, "2026-03-01")
+        indexes = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE"
+                                            " tablename = 'episodes'")}
+        assert {"episodes_closed_as", "episodes_began_as"} <= indexes
+        assert check.migration_checks(db) == []
+    finally:
+        db.close()
+
+
 def test_on_postgresql_check_finds_a_log_trigger_dropped_disabled_or_altered(pg_server):
     db = store.connect(pg_server.new_database())
     try:
