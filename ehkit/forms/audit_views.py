@@ -27,6 +27,7 @@ from .common import (
     TEXTAREA,
     TOGGLE_STYLE,
     button,
+    css_name,
     date_picker,
     esc,
     field_note,
@@ -36,7 +37,6 @@ from .common import (
     tag,
 )
 
-Q_LABEL = w.Layout(flex="1 1 55%")
 Q_TOGGLE = w.Layout(flex="0 0 auto")
 ROW = w.Layout(width="100%", align_items="center")
 LABEL = w.Layout(width="32%", min_width="200px")
@@ -167,6 +167,14 @@ def case_value(key: str, info: dict):
     return info.get(key)
 
 
+def case_row(key: str, name: str, value: str) -> str:
+    """A read-only case field laid out as the inputs' rows are (label 32%, value 60%); the
+    value's own element is ``.ehkit-case-<key>`` (tests wait for its text). ``value`` is
+    HTML, escaped by the caller."""
+    return (f'<div class="ehkit-case-row"><b class="ehkit-case-label">{esc(name)}</b>'
+            f'<div class="ehkit-readonly ehkit-case-{css_name(key)}">{value}</div></div>')
+
+
 class CaseView:
     """Case information: the inputs the template names, the rest read from the store."""
 
@@ -204,13 +212,12 @@ class CaseView:
                 named, field, key = inputs[f.value]
                 labelled(named, f.label)
                 self.parts += [w.HBox([label(f.label), field], layout=ROW), note(model, key)]
-            else:
-                box = tag(html_widget('<div class="ehkit-readonly"></div>', layout=INPUT),
-                          f"case-{f.value}")
-                dlink((c, "information"), (box, "value"), lambda info, k=f.value:
-                      f'<div class="ehkit-readonly">{esc(case_value(k, info))}</div>')
-                self.readonly[f.value] = box
-                self.parts.append(w.HBox([label(f.label), box], layout=ROW))
+            else:  # label and value as one widget, not three: it is only read
+                row = tag(html_widget(case_row(f.value, f.label, ""), layout=FULL), "case-field")
+                dlink((c, "information"), (row, "value"), lambda info, k=f.value, name=f.label:
+                      case_row(k, name, esc(case_value(k, info))))
+                self.readonly[f.value] = row
+                self.parts.append(row)
 
 
 class ChecklistView:
@@ -308,12 +315,14 @@ class SectionView:
                 static.append(guidance(tpl, "prompts") or (
                     f"<i>{esc(tpl.question_guidance)}</i>" if tpl.question_guidance else ""))
             for q in item.questions:
+                # The question is the toggle's own label, shown (``.ehkit-question``, laid out
+                # as a row), not a label and a row beside it: two widgets fewer a question.
                 toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
-                    style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
-                    "response", f"response-{q.key}"))
-                lock(model, labelled(toggle, q.text))
+                    description=q.text, tooltip="", style=TOGGLE_STYLE, options=choices,
+                    value=None, layout=ROW), "question", "response", f"response-{q.key}"))
+                lock(model, toggle)
                 self.responses[q.key] = toggle
-                add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
+                add(toggle)
             comment = bind(model.comments[item.key], tag(w.Textarea(
                 style=TEXT_STYLE, placeholder=LEARNING_PLACEHOLDER if item.learning
                 else "Comments: the evidence for your judgement",

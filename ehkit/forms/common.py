@@ -88,6 +88,16 @@ STYLE_CSS = """
 .ehkit-guidance-notes summary { cursor: pointer; font-weight: bold; }
 .ehkit-guidance-notes li { margin: 3px 0; }
 .ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
+/* A question: its toggle's own label, shown as the text of its row (views.SectionView). */
+.ehkit-form .ehkit-question { display: flex; align-items: center; }
+.ehkit-form .ehkit-question > .widget-label { flex: 1 1 55%; width: auto; height: auto;
+  margin: 2px 4px 2px 2px; white-space: normal; overflow: visible; text-align: left;
+  line-height: 1.45; color: inherit; }
+.ehkit-form .ehkit-question > div { flex: 0 0 auto; }
+/* A read-only case field: one widget laid out as an input's row (views.case_row). */
+.ehkit-case-row { display: flex; align-items: center; }
+.ehkit-case-label { width: 32%; min-width: 200px; margin-right: 4px; flex: none; }
+.ehkit-case-row .ehkit-readonly { width: calc(60% - 12px); }
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
 .ehkit-form .widget-datepicker input[type="date"] { min-width: 9.5em; }
 </style>
