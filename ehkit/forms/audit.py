@@ -46,7 +46,7 @@ from .audit_views import (
     guidance_panel,
     text_box,
 )
-from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, html_widget, tag
+from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, hooks, html_widget
 
 
 def _reports_dir() -> Path:
@@ -69,7 +69,7 @@ class AuditForm:
         self._mod: ModerationView | None = None
 
         self.finder = AuditFinder(self.db, self.open, on)
-        self.state = tag(html_widget("", layout=FULL), "state")
+        self.state = html_widget("", layout=FULL, **hooks("state"))
         self.case_view = CaseView(m, t)
         self.checklist_view = ChecklistView(m, t)
         self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"),
@@ -81,13 +81,13 @@ class AuditForm:
         header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
                              + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
-        self.widget = tag(w.VBox([
+        self.widget = w.VBox([
             header, *self.finder.parts, self.state, self.messages.widget, *self.case_view.parts,
             *self.checklist_view.parts,
             html_widget(f"<h2>{esc(t.summary_label)}</h2>{guidance(t, 'summary')}"),
             self.summary, *self.overall.parts, *self.actions_view.parts,
-            *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL),
-            "form")
+            *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL,
+            **hooks("form"))
 
         self.finder.new.on_click(on(lambda _b: self.new()))
         self.finder.refresh.on_click(on(lambda _b: self.refresh()))
