@@ -77,7 +77,7 @@ class AuditForm:
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
-        self.record = RecordView(m, self.messages.widget, t)
+        self.record = RecordView(m, self.messages.widget, t, on(lambda _b: self.reopen()))
         header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
                              + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
@@ -94,17 +94,13 @@ class AuditForm:
         self.record.save.on_click(on(lambda _b: self.save()))
         self.record.submit.on_click(on(lambda _b: self.submit()))
         self.record.print.on_click(on(lambda _b: self.print()))
-        self.record.reopen.on_click(on(lambda _b: self.reopen()))
         m.observe(lambda _c: self._show_state(), ["audit_id", "status"])
         c = m.case
         c.observe(on(lambda _c: self._case_changed()),
                   ["audit_date", "auditor1_id", "auditor2_id", "episode_id"])
         c.observe(on(lambda _c: self._ehm_changed()), "ehm_number")
         self._show_state()
-        # The buttons and boxes tests of ehkit.audits press and read.
-        self.save_btn, self.reopen_box = self.record.save, self.record.reopen_box
-        self.reopen_reason, self.moderation_box = (self.record.reopen_reason,
-                                                   self.record.moderation_box)
+        self.save_btn = self.record.save  # the button tests of ehkit.audits press
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -122,6 +118,19 @@ class AuditForm:
     @property
     def comments(self) -> dict[str, w.Textarea]:
         return {k: v for s in self.sections for k, v in s.comments.items()}
+
+    # The boxes tests of ehkit.audits press and read (built on first need: RecordView.build).
+    @property
+    def reopen_box(self) -> w.HBox:
+        return self.record.reopen_box
+
+    @property
+    def reopen_reason(self) -> w.Text:
+        return self.record.reopen_reason
+
+    @property
+    def moderation_box(self) -> w.VBox:
+        return self.record.moderation_box
 
     @property
     def moderation(self) -> ModerationView:

@@ -448,9 +448,16 @@ class ActionsView:
 
 
 class RecordView:
-    """Save, submit and print; reopen a submitted audit; moderation; the printed record."""
+    """Save, submit and print; then reopening a submitted audit, moderation, the printed
+    record and the case note: those built when first needed (:meth:`build`: the audit
+    locked, printed or given a case note), as most page loads are for drafts and show none
+    of them. ``on_reopen`` answers the Reopen button."""
 
-    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template):
+    LATER = ("reopen_reason", "reopen", "reopen_box", "moderation_box", "record", "case_note")
+
+    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template,
+                 on_reopen: Callable | None = None):
+        self.model, self._on_reopen, self._built = model, on_reopen, False
         self.save = button(description="Save draft", icon="save", button_style="primary",
                            **hooks("save"))
         self.submit = button(description="Submit audit", icon="check", button_style="success",
@@ -458,12 +465,34 @@ class RecordView:
         self.print = button(description="Print record", icon="print", **hooks("print"))
         lock(model, self.save, self.submit)
         dlink((model, "audit_id"), (self.print, "disabled"), lambda i: i is None)
+        self.later = w.VBox([], layout=FULL)  # what build() makes, in the paper tool's order
+        model.observe(self._when_needed, ["status", "record", "case_note"])
+        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
+                      w.HBox([self.save, self.submit, self.print]), messages, self.later]
+
+    def __getattr__(self, name: str):
+        if name in RecordView.LATER:  # asked for before it is needed (tests, moderation)
+            self.build()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _when_needed(self, _change=None) -> None:
+        m = self.model
+        if not self._built and (locks(m.status) or m.record or m.case_note is not None):
+            self.build()
+
+    def build(self) -> None:
+        if self._built:
+            return
+        self._built, model = True, self.model
         self.reopen_reason = w.Text(style=TEXT_STYLE, placeholder="Why it needs changing",
                                     description="Reason:", layout=w.Layout(width="50%"),
                                     **hooks("reopen-reason"))
         link((model, "reopen_reason"), (self.reopen_reason, "value"))
         self.reopen = button(description="Reopen to change", icon="unlock",
                              layout=w.Layout(width="auto"), **hooks("reopen"))
+        if self._on_reopen is not None:
+            self.reopen.on_click(self._on_reopen)
         self.reopen_box = w.HBox([self.reopen_reason, self.reopen, note(model, "reason")],
                                  layout=w.Layout(flex_flow="row wrap"))
         self.moderation_box = w.VBox([], layout=w.Layout(width="100%"))
@@ -476,10 +505,7 @@ class RecordView:
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
-        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
-                      w.HBox([self.save, self.submit, self.print]),
-                      messages, self.reopen_box, self.moderation_box, self.record,
-                      self.case_note]
+        self.later.children = [self.reopen_box, self.moderation_box, self.record, self.case_note]
 
 
 class ModerationView:
