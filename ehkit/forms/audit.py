@@ -49,6 +49,15 @@ from .audit_views import (
 from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, hooks, html_widget
 
 
+class FormBox(w.VBox):
+    """The form's outer box, its text repr short: ipywidgets writes out the repr of the whole
+    tree (700 calls) to keep 110 characters of it as the page's text/plain output, which no
+    one reads on a Voila page."""
+
+    def __repr__(self) -> str:
+        return f"<ehkit audit form: {len(self.children)} parts>"
+
+
 def _reports_dir() -> Path:
     return home.reports_dir("audits")
 
@@ -81,7 +90,7 @@ class AuditForm:
         header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
                              + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
-        self.widget = w.VBox([
+        self.widget = FormBox([
             header, *self.finder.parts, self.state, self.messages.widget, *self.case_view.parts,
             *self.checklist_view.parts,
             html_widget(f"<h2>{esc(t.summary_label)}</h2>{guidance(t, 'summary')}"),

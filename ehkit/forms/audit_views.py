@@ -43,6 +43,7 @@ ROW = w.Layout(width="100%", align_items="center")
 LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
+CHECK_LABEL = w.Layout(width="22%")
 HIDDEN = "none"
 LEARNING_PLACEHOLDER = ("Learning for professionals from this case, to share with the worker "
                         "and their team manager (not graded)")
@@ -209,7 +210,8 @@ class CaseView:
         inputs = {"audit_date": (self.audit_date, self.audit_date, "audit_date"),
                   "auditor1": (self.auditor1, self.auditor1, "auditor1"),
                   "auditor2": (self.auditor2, self.auditor2, "auditor2"),
-                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode]), "episode")}
+                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode], layout=PLAIN),
+                                 "episode")}
         # The guidance on who audits and on the case heads the fields it concerns.
         self.parts: list[w.Widget] = [html_widget(
             "<h2>Case information</h2>" + guidance(tpl, "auditors") + guidance(tpl, "case"))]
@@ -243,7 +245,7 @@ class ChecklistView:
                 **hooks(f"check-note-{c.value}", sr_label=f"{c.label}: note")))
             lock(model, status, text)
             self.checklist[c.value] = (status, text)
-            self.parts.append(w.HBox([html_widget(esc(c.label), layout=w.Layout(width="22%")),
+            self.parts.append(w.HBox([html_widget(esc(c.label), layout=CHECK_LABEL),
                                       status, text], layout=ROW))
 
 
@@ -468,7 +470,8 @@ class RecordView:
         self.later = w.VBox([], layout=FULL)  # what build() makes, in the paper tool's order
         model.observe(self._when_needed, ["status", "record", "case_note"])
         self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
-                      w.HBox([self.save, self.submit, self.print]), messages, self.later]
+                      w.HBox([self.save, self.submit, self.print], layout=PLAIN), messages,
+                      self.later]
 
     def __getattr__(self, name: str):
         if name in RecordView.LATER:  # asked for before it is needed (tests, moderation)
