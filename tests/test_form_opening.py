@@ -59,7 +59,7 @@ def run_notebook(notebook, db) -> tuple[dict[str, int], dict]:
 def test_opening_the_form_sends_each_widget_once_and_imports_neither_numpy_nor_pandas(
         demo_db_path, tmp_path):
     """Each widget's hooks (CSS classes, a screen reader's name) go in its opening message:
-    set afterwards each was an update of its own (331 of them before issue 19). And the
+    set afterwards each was an update of its own (301 of them before issue 19). And the
     kernel that opens the form has not imported numpy or pandas (sqlite-utils wanted them
     only for a type map)."""
     db = copy_db(demo_db_path, tmp_path / "ehkit.db")

@@ -134,7 +134,7 @@ def hooks(*names: str, sr_label: str | None = None) -> dict:
     """Constructor arguments for a widget's ``ehkit-<name>`` CSS classes (stable hooks for
     tests and the benchmark) and, given ``sr_label``, its name for screen readers (as
     :func:`labelled`): given as the widget is made they go in its opening message; set
-    afterwards, each is a message of its own from the kernel (300 on the audit form)."""
+    afterwards, each is a message of its own from the kernel (301 on the audit form)."""
     kw: dict = {"_dom_classes": tuple(f"ehkit-{css_name(n)}" for n in names)}
     if sr_label is not None:
         kw["description"] = sr_label
