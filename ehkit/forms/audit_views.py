@@ -43,7 +43,6 @@ ROW = w.Layout(width="100%", align_items="center")
 LABEL = w.Layout(width="32%", min_width="200px")
 INPUT = w.Layout(width="60%")
 CHECK_NOTE = w.Layout(flex="1 1 30%")
-CHECK_LABEL = w.Layout(width="22%")
 HIDDEN = "none"
 LEARNING_PLACEHOLDER = ("Learning for professionals from this case, to share with the worker "
                         "and their team manager (not graded)")
@@ -237,16 +236,18 @@ class ChecklistView:
         choices = [(c.label, c.value) for c in tpl.checklist_choices]
         for c in tpl.checklist:
             status_value, note_value = model.checklist[c.value]
+            # The item is its status's own label, shown (``.ehkit-check-status``, as wide as
+            # a fifth of the row): no label widget beside it.
             status = bind(status_value, w.ToggleButtons(
-                style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE,
-                **hooks("check", f"check-{c.value}", sr_label=c.label)))
+                description=c.label, tooltip="", style=TOGGLE_STYLE, options=choices,
+                value=None, layout=Q_TOGGLE, **hooks("check", f"check-{c.value}",
+                                                     "check-status")))
             text = bind(note_value, w.Text(
                 style=TEXT_STYLE, placeholder="Note", layout=CHECK_NOTE,
                 **hooks(f"check-note-{c.value}", sr_label=f"{c.label}: note")))
             lock(model, status, text)
             self.checklist[c.value] = (status, text)
-            self.parts.append(w.HBox([html_widget(esc(c.label), layout=CHECK_LABEL),
-                                      status, text], layout=ROW))
+            self.parts.append(w.HBox([status, text], layout=ROW, **hooks("check-row")))
 
 
 def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA, *,

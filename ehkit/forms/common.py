@@ -94,6 +94,13 @@ STYLE_CSS = """
   margin: 2px 4px 2px 2px; white-space: normal; overflow: visible; text-align: left;
   line-height: 1.45; color: inherit; }
 .ehkit-form .ehkit-question > div { flex: 0 0 auto; }
+/* A checklist item: its status's own label, a fifth of the row's width (22cqw: the row is
+   its container) as the label beside it was (views.ChecklistView). */
+.ehkit-form .ehkit-check-row { container-type: inline-size; }
+.ehkit-form .ehkit-check-status { display: flex; align-items: center; }
+.ehkit-form .ehkit-check-status > .widget-label { flex: none; width: 22cqw; height: auto;
+  margin: 2px; white-space: normal; overflow: visible; text-align: left;
+  line-height: 1.45; color: inherit; }
 /* A read-only case field: one widget laid out as an input's row (views.case_row). */
 .ehkit-case-row { display: flex; align-items: center; }
 .ehkit-case-label { width: 32%; min-width: 200px; margin-right: 4px; flex: none; }
