@@ -46,7 +46,16 @@ from .audit_views import (
     guidance_panel,
     text_box,
 )
-from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, html_widget, tag
+from .common import FULL, STYLE_CSS, Messages, css_name, esc, friendly, hooks, html_widget
+
+
+class FormBox(w.VBox):
+    """The form's outer box, its text repr short: ipywidgets writes out the repr of the whole
+    tree (700 calls) to keep 110 characters of it as the page's text/plain output, which no
+    one reads on a Voila page."""
+
+    def __repr__(self) -> str:
+        return f"<ehkit audit form: {len(self.children)} parts>"
 
 
 def _reports_dir() -> Path:
@@ -69,7 +78,7 @@ class AuditForm:
         self._mod: ModerationView | None = None
 
         self.finder = AuditFinder(self.db, self.open, on)
-        self.state = tag(html_widget("", layout=FULL), "state")
+        self.state = html_widget("", layout=FULL, **hooks("state"))
         self.case_view = CaseView(m, t)
         self.checklist_view = ChecklistView(m, t)
         self.summary = text_box(m, "summary", "summary", w.Layout(width="100%", height="6em"),
@@ -77,34 +86,30 @@ class AuditForm:
         self.overall = OverallView(m, t)
         self.actions_view = ActionsView(m, t, on)
         self.sections = [SectionView(m, t, s, self.overall) for s in t.sections]
-        self.record = RecordView(m, self.messages.widget, t)
+        self.record = RecordView(m, self.messages.widget, t, on(lambda _b: self.reopen()))
         header = html_widget(STYLE_CSS + f"<h1>{esc(t.title)}</h1><p><i>{esc(t.subtitle)}</i></p>"
                              + guidance_panel(t))
         # The paper tool's order: overall reasons and actions come before the sections.
-        self.widget = tag(w.VBox([
+        self.widget = FormBox([
             header, *self.finder.parts, self.state, self.messages.widget, *self.case_view.parts,
             *self.checklist_view.parts,
             html_widget(f"<h2>{esc(t.summary_label)}</h2>{guidance(t, 'summary')}"),
             self.summary, *self.overall.parts, *self.actions_view.parts,
-            *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL),
-            "form")
+            *(p for s in self.sections for p in s.parts), *self.record.parts], layout=FULL,
+            **hooks("form"))
 
         self.finder.new.on_click(on(lambda _b: self.new()))
         self.finder.refresh.on_click(on(lambda _b: self.refresh()))
         self.record.save.on_click(on(lambda _b: self.save()))
         self.record.submit.on_click(on(lambda _b: self.submit()))
         self.record.print.on_click(on(lambda _b: self.print()))
-        self.record.reopen.on_click(on(lambda _b: self.reopen()))
         m.observe(lambda _c: self._show_state(), ["audit_id", "status"])
         c = m.case
         c.observe(on(lambda _c: self._case_changed()),
                   ["audit_date", "auditor1_id", "auditor2_id", "episode_id"])
         c.observe(on(lambda _c: self._ehm_changed()), "ehm_number")
         self._show_state()
-        # The buttons and boxes tests of ehkit.audits press and read.
-        self.save_btn, self.reopen_box = self.record.save, self.record.reopen_box
-        self.reopen_reason, self.moderation_box = (self.record.reopen_reason,
-                                                   self.record.moderation_box)
+        self.save_btn = self.record.save  # the button tests of ehkit.audits press
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -122,6 +127,19 @@ class AuditForm:
     @property
     def comments(self) -> dict[str, w.Textarea]:
         return {k: v for s in self.sections for k, v in s.comments.items()}
+
+    # The boxes tests of ehkit.audits press and read (built on first need: RecordView.build).
+    @property
+    def reopen_box(self) -> w.HBox:
+        return self.record.reopen_box
+
+    @property
+    def reopen_reason(self) -> w.Text:
+        return self.record.reopen_reason
+
+    @property
+    def moderation_box(self) -> w.VBox:
+        return self.record.moderation_box
 
     @property
     def moderation(self) -> ModerationView:

@@ -20,7 +20,7 @@ from ipywidgets.widgets.widget_string import TextStyle
 from .. import audits
 from ..dates import uk
 from .audit_views import Guard
-from .common import PLAIN, TOGGLE_STYLE, button, esc, html_widget, tag
+from .common import PLAIN, TOGGLE_STYLE, button, esc, hooks, html_widget
 
 # "Anyone" is "" not None: a drop-down whose value is None shows blank in the browser.
 ANYONE, ANY = ("Anyone", ""), ("Any status", "")
@@ -49,32 +49,32 @@ class AuditFinder:
     def __init__(self, db, open_audit: Callable[[int], None], guard: Guard):
         self.db = db
         self.page = 1
-        self.number = tag(w.Text(description="Audit no.", placeholder="e.g. 12",
-                                 style=TEXT_WIDE, layout=FIELD), "find-number")
-        self.ehm = tag(w.Text(description="EHM number", placeholder="e.g. EHM101385",
-                              style=TEXT_WIDE, layout=FIELD), "find-ehm")
-        self.auditor = tag(w.Dropdown(description="Auditor", options=[ANYONE],
-                                      style=WIDE, layout=FIELD), "find-auditor")
-        self.status = tag(w.Dropdown(description="Status", style=WIDE,
-                                     options=[ANY, *((label, key) for key, label
-                                                             in audits.STATUS_LABELS.items())],
-                                     layout=FIELD), "find-status")
-        self.audited_from = tag(w.DatePicker(description="Audited from", style=WIDE,
-                                             layout=PLAIN), "find-from")
-        self.audited_to = tag(w.DatePicker(description="Audited to", style=WIDE, layout=PLAIN),
-                              "find-to")
-        self.find = tag(button(description="Find", icon="search"), "find")
-        self.clear = tag(button(description="Show all"), "find-clear")
-        self.new = tag(button(description="New audit", icon="file"), "new")
-        self.refresh = tag(button(description="Refresh lists", icon="refresh"), "refresh")
-        self.said = tag(html_widget(""), "found-said")
+        self.number = w.Text(description="Audit no.", placeholder="e.g. 12", style=TEXT_WIDE,
+                             layout=FIELD, **hooks("find-number"))
+        self.ehm = w.Text(description="EHM number", placeholder="e.g. EHM101385",
+                          style=TEXT_WIDE, layout=FIELD, **hooks("find-ehm"))
+        self.auditor = w.Dropdown(description="Auditor", options=[ANYONE], style=WIDE,
+                                  layout=FIELD, **hooks("find-auditor"))
+        self.status = w.Dropdown(description="Status", style=WIDE,
+                                 options=[ANY, *((label, key) for key, label
+                                                 in audits.STATUS_LABELS.items())],
+                                 layout=FIELD, **hooks("find-status"))
+        self.audited_from = w.DatePicker(description="Audited from", style=WIDE, layout=PLAIN,
+                                         **hooks("find-from"))
+        self.audited_to = w.DatePicker(description="Audited to", style=WIDE, layout=PLAIN,
+                                       **hooks("find-to"))
+        self.find = button(description="Find", icon="search", **hooks("find"))
+        self.clear = button(description="Show all", **hooks("find-clear"))
+        self.new = button(description="New audit", icon="file", **hooks("new"))
+        self.refresh = button(description="Refresh lists", icon="refresh", **hooks("refresh"))
+        self.said = html_widget("", **hooks("found-said"))
         # A page of found audits: one button each (one model for them all), pressed to open.
         self._open = guard(lambda c: self._pressed(c.new, open_audit))
         self.results = self._buttons([])
         self.found = w.Box([self.results], layout=PLAIN)
-        self.previous = tag(button(description="Previous page", icon="arrow-left"),
-                            "found-previous")
-        self.next = tag(button(description="Next page", icon="arrow-right"), "found-next")
+        self.previous = button(description="Previous page", icon="arrow-left",
+                               **hooks("found-previous"))
+        self.next = button(description="Next page", icon="arrow-right", **hooks("found-next"))
         self.find.on_click(guard(lambda _b: self.search(1)))
         self.clear.on_click(guard(lambda _b: self.show_all()))
         self.previous.on_click(guard(lambda _b: self.search(self.page - 1)))
@@ -90,8 +90,8 @@ class AuditFinder:
     def _buttons(self, options: list[tuple[str, int]]) -> w.ToggleButtons:
         """A page's buttons, new for each page: in the browser, ToggleButtons keeps the
         buttons it shows when its new options are the first of them, or none."""
-        found = tag(w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE,
-                                    layout=PLAIN), "found")
+        found = w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE, layout=PLAIN,
+                                **hooks("found"))
         found.observe(self._open, "value")
         return found
 

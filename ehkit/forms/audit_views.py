@@ -27,16 +27,17 @@ from .common import (
     TEXTAREA,
     TOGGLE_STYLE,
     button,
+    css_name,
     date_picker,
     esc,
     field_note,
+    hooks,
     html_widget,
     labelled,
     show_note,
     tag,
 )
 
-Q_LABEL = w.Layout(flex="1 1 55%")
 Q_TOGGLE = w.Layout(flex="0 0 auto")
 ROW = w.Layout(width="100%", align_items="center")
 LABEL = w.Layout(width="32%", min_width="200px")
@@ -167,50 +168,63 @@ def case_value(key: str, info: dict):
     return info.get(key)
 
 
+def case_row(key: str, name: str, value: str) -> str:
+    """A read-only case field laid out as the inputs' rows are (label 32%, value 60%); the
+    value's own element is ``.ehkit-case-<key>`` (tests wait for its text). ``value`` is
+    HTML, escaped by the caller."""
+    return (f'<div class="ehkit-case-row"><b class="ehkit-case-label">{esc(name)}</b>'
+            f'<div class="ehkit-readonly ehkit-case-{css_name(key)}">{value}</div></div>')
+
+
 class CaseView:
     """Case information: the inputs the template names, the rest read from the store."""
 
     def __init__(self, model: AuditModel, tpl: Template):
         c = model.case
         people = people_choices(model)
-        self.audit_date = date_picker(key="audit_date")
+        # Each input is named for screen readers by its label on the template (shown beside).
+        named = {f.value: f.label for f in tpl.case_fields}
+        self.audit_date = date_picker(key="audit_date", sr_label=named.get("audit_date"))
         link((c, "audit_date"), (self.audit_date, "value"))
-        self.auditor1 = offer(tag(w.Dropdown(layout=INPUT), "auditor1"), (model, "people"),
-                              people, (c, "auditor1_id"))
-        self.auditor2 = offer(tag(w.Dropdown(layout=INPUT), "auditor2"), (model, "people"),
-                              people, (c, "auditor2_id"))
-        self.ehm = tag(w.Combobox(ensure_option=False, placeholder="EHM number",
-                                  layout=w.Layout(width="14em")), "ehm_number")
+        self.auditor1 = offer(w.Dropdown(layout=INPUT, **hooks(
+            "auditor1", sr_label=named.get("auditor1"))), (model, "people"), people,
+            (c, "auditor1_id"))
+        self.auditor2 = offer(w.Dropdown(layout=INPUT, **hooks(
+            "auditor2", sr_label=named.get("auditor2"))), (model, "people"), people,
+            (c, "auditor2_id"))
+        self.ehm = w.Combobox(ensure_option=False, placeholder="EHM number",
+                              layout=w.Layout(width="14em"),
+                              **hooks("ehm_number", sr_label=named.get("ehm_number")))
         link((c, "ehm_number"), (self.ehm, "value"))
         dlink((c, "ehm_numbers"), (self.ehm, "options"), tuple)
         # Shown only when the EHM number has more than one episode to choose from.
-        self.episode = offer(tag(w.Dropdown(layout=w.Layout(width="20em")), "episode"),
+        self.episode = offer(w.Dropdown(layout=w.Layout(width="20em"),
+                                        **hooks("episode", sr_label="Episode")),
                              (c, "episodes"), lambda: list(c.episodes), (c, "episode_id"))
         dlink((c, "episodes"), (self.episode.layout, "display"), lambda e: shown_when(len(e) > 1))
         lock(model, self.audit_date, self.auditor2, self.ehm, self.episode)
         fixed_to_login(model, self.auditor1)
 
         self.readonly: dict[str, w.HTML] = {}
-        labelled(self.episode, "Episode")
         inputs = {"audit_date": (self.audit_date, self.audit_date, "audit_date"),
                   "auditor1": (self.auditor1, self.auditor1, "auditor1"),
                   "auditor2": (self.auditor2, self.auditor2, "auditor2"),
-                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode]), "episode")}
+                  "ehm_number": (self.ehm, w.HBox([self.ehm, self.episode], layout=PLAIN),
+                                 "episode")}
         # The guidance on who audits and on the case heads the fields it concerns.
         self.parts: list[w.Widget] = [html_widget(
             "<h2>Case information</h2>" + guidance(tpl, "auditors") + guidance(tpl, "case"))]
         for f in tpl.case_fields:
             if f.value in inputs:
-                named, field, key = inputs[f.value]
-                labelled(named, f.label)
+                _, field, key = inputs[f.value]
                 self.parts += [w.HBox([label(f.label), field], layout=ROW), note(model, key)]
-            else:
-                box = tag(html_widget('<div class="ehkit-readonly"></div>', layout=INPUT),
-                          f"case-{f.value}")
-                dlink((c, "information"), (box, "value"), lambda info, k=f.value:
-                      f'<div class="ehkit-readonly">{esc(case_value(k, info))}</div>')
-                self.readonly[f.value] = box
-                self.parts.append(w.HBox([label(f.label), box], layout=ROW))
+            else:  # label and value as one widget, not three: it is only read
+                row = html_widget(case_row(f.value, f.label, ""), layout=FULL,
+                                  **hooks("case-field"))
+                dlink((c, "information"), (row, "value"), lambda info, k=f.value, name=f.label:
+                      case_row(k, name, esc(case_value(k, info))))
+                self.readonly[f.value] = row
+                self.parts.append(row)
 
 
 class ChecklistView:
@@ -222,23 +236,24 @@ class ChecklistView:
         choices = [(c.label, c.value) for c in tpl.checklist_choices]
         for c in tpl.checklist:
             status_value, note_value = model.checklist[c.value]
-            status = bind(status_value, tag(w.ToggleButtons(
-                style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
-                "check", f"check-{c.value}"))
-            text = bind(note_value, tag(w.Text(style=TEXT_STYLE, placeholder="Note",
-                                               layout=CHECK_NOTE), f"check-note-{c.value}"))
-            labelled(status, c.label)
-            labelled(text, f"{c.label}: note")
+            # The item is its status's own label, shown (``.ehkit-check-status``, as wide as
+            # a fifth of the row): no label widget beside it.
+            status = bind(status_value, w.ToggleButtons(
+                description=c.label, tooltip="", style=TOGGLE_STYLE, options=choices,
+                value=None, layout=Q_TOGGLE, **hooks("check", f"check-{c.value}",
+                                                     "check-status")))
+            text = bind(note_value, w.Text(
+                style=TEXT_STYLE, placeholder="Note", layout=CHECK_NOTE,
+                **hooks(f"check-note-{c.value}", sr_label=f"{c.label}: note")))
             lock(model, status, text)
             self.checklist[c.value] = (status, text)
-            self.parts.append(w.HBox([html_widget(esc(c.label), layout=w.Layout(width="22%")),
-                                      status, text], layout=ROW))
+            self.parts.append(w.HBox([status, text], layout=ROW, **hooks("check-row")))
 
 
 def text_box(model: AuditModel, name: str, css: str, layout: w.Layout = TEXTAREA, *,
              label: str) -> w.Textarea:
     """A free-text box bound to ``model.<name>``, named ``label`` for screen readers."""
-    box = labelled(tag(w.Textarea(style=TEXT_STYLE, layout=layout), css), label)
+    box = w.Textarea(style=TEXT_STYLE, layout=layout, **hooks(css, sr_label=label))
     link((model, name), (box, "value"))
     lock(model, box)
     return box
@@ -254,7 +269,7 @@ class OverallView:
                                 label=tpl.overall_reasons_label)
         held = next((s for s in tpl.sections if s.holds_overall), None)
         where = f"section {held.number}" if held else "the last section"
-        self.shown = tag(html_widget(""), "overall-shown")
+        self.shown = html_widget("", **hooks("overall-shown"))
         dlink((model.grades[OVERALL], "value"), (self.shown, "value"), lambda g: (
             f"Overall grade (chosen in {esc(where)} below): "
             f"<b>{esc(tpl.grade_label(g) if g else 'not chosen yet')}</b>"))
@@ -274,10 +289,10 @@ class OverallView:
 def grade_choice(model: AuditModel, tpl: Template, key: str, heading: str) -> w.ToggleButtons:
     """A section's (or the overall) grade, headed as on the paper tool, Inadequate first."""
     grades = list(reversed(tpl.grades))
-    g = bind(model.grades[key], tag(w.ToggleButtons(
+    g = bind(model.grades[key], w.ToggleButtons(
         description=heading, style=GRADE_STYLE,
         options=[(x.label, x.value) for x in grades], value=None,
-        tooltips=[x.definition for x in grades], layout=PLAIN), "grade", f"grade-{key}"))
+        tooltips=[x.definition for x in grades], layout=PLAIN, **hooks("grade", f"grade-{key}")))
     lock(model, g)
     return g
 
@@ -308,17 +323,19 @@ class SectionView:
                 static.append(guidance(tpl, "prompts") or (
                     f"<i>{esc(tpl.question_guidance)}</i>" if tpl.question_guidance else ""))
             for q in item.questions:
-                toggle = bind(model.responses[q.key], tag(w.ToggleButtons(
-                    style=TOGGLE_STYLE, options=choices, value=None, layout=Q_TOGGLE),
-                    "response", f"response-{q.key}"))
-                lock(model, labelled(toggle, q.text))
+                # The question is the toggle's own label, shown (``.ehkit-question``, laid out
+                # as a row), not a label and a row beside it: two widgets fewer a question.
+                toggle = bind(model.responses[q.key], w.ToggleButtons(
+                    description=q.text, tooltip="", style=TOGGLE_STYLE, options=choices,
+                    value=None, layout=ROW, **hooks("question", "response", f"response-{q.key}")))
+                lock(model, toggle)
                 self.responses[q.key] = toggle
-                add(w.HBox([html_widget(esc(q.text), layout=Q_LABEL), toggle], layout=ROW))
-            comment = bind(model.comments[item.key], tag(w.Textarea(
+                add(toggle)
+            comment = bind(model.comments[item.key], w.Textarea(
                 style=TEXT_STYLE, placeholder=LEARNING_PLACEHOLDER if item.learning
-                else "Comments: the evidence for your judgement",
-                layout=TEXTAREA), "comment", f"comment-{item.key}"))
-            lock(model, labelled(comment, f"{item.key} comments"))
+                else "Comments: the evidence for your judgement", layout=TEXTAREA,
+                **hooks("comment", f"comment-{item.key}", sr_label=f"{item.key} comments")))
+            lock(model, comment)
             self.comments[item.key] = comment
             static.append("<b>Comments:</b>")
             add(comment)
@@ -415,7 +432,7 @@ class ActionsView:
         self.model, self.tpl, self.guard = model, tpl, guard
         self.rows: dict[ActionModel, ActionRowView] = {}
         self.box = w.VBox([])
-        self.add = tag(button(description="Add action", icon="plus"), "add-action")
+        self.add = button(description="Add action", icon="plus", **hooks("add-action"))
         self.add.on_click(guard(lambda _b: model.add_action()))
         lock(model, self.add)
         model.observe(self.show, "actions")
@@ -434,39 +451,65 @@ class ActionsView:
 
 
 class RecordView:
-    """Save, submit and print; reopen a submitted audit; moderation; the printed record."""
+    """Save, submit and print; then reopening a submitted audit, moderation, the printed
+    record and the case note: those built when first needed (:meth:`build`: the audit
+    locked, printed or given a case note), as most page loads are for drafts and show none
+    of them. ``on_reopen`` answers the Reopen button."""
 
-    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template):
-        self.save = tag(button(description="Save draft", icon="save", button_style="primary"),
-                        "save")
-        self.submit = tag(button(description="Submit audit", icon="check",
-                                 button_style="success"), "submit")
-        self.print = tag(button(description="Print record", icon="print"), "print")
+    LATER = ("reopen_reason", "reopen", "reopen_box", "moderation_box", "record", "case_note")
+
+    def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template,
+                 on_reopen: Callable | None = None):
+        self.model, self._on_reopen, self._built = model, on_reopen, False
+        self.save = button(description="Save draft", icon="save", button_style="primary",
+                           **hooks("save"))
+        self.submit = button(description="Submit audit", icon="check", button_style="success",
+                             **hooks("submit"))
+        self.print = button(description="Print record", icon="print", **hooks("print"))
         lock(model, self.save, self.submit)
         dlink((model, "audit_id"), (self.print, "disabled"), lambda i: i is None)
-        self.reopen_reason = tag(w.Text(style=TEXT_STYLE, placeholder="Why it needs changing",
-                                        description="Reason:", layout=w.Layout(width="50%")),
-                                 "reopen-reason")
+        self.later = w.VBox([], layout=FULL)  # what build() makes, in the paper tool's order
+        model.observe(self._when_needed, ["status", "record", "case_note"])
+        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
+                      w.HBox([self.save, self.submit, self.print], layout=PLAIN), messages,
+                      self.later]
+
+    def __getattr__(self, name: str):
+        if name in RecordView.LATER:  # asked for before it is needed (tests, moderation)
+            self.build()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _when_needed(self, _change=None) -> None:
+        m = self.model
+        if not self._built and (locks(m.status) or m.record or m.case_note is not None):
+            self.build()
+
+    def build(self) -> None:
+        if self._built:
+            return
+        self._built, model = True, self.model
+        self.reopen_reason = w.Text(style=TEXT_STYLE, placeholder="Why it needs changing",
+                                    description="Reason:", layout=w.Layout(width="50%"),
+                                    **hooks("reopen-reason"))
         link((model, "reopen_reason"), (self.reopen_reason, "value"))
-        self.reopen = tag(button(description="Reopen to change", icon="unlock",
-                                 layout=w.Layout(width="auto")), "reopen")
+        self.reopen = button(description="Reopen to change", icon="unlock",
+                             layout=w.Layout(width="auto"), **hooks("reopen"))
+        if self._on_reopen is not None:
+            self.reopen.on_click(self._on_reopen)
         self.reopen_box = w.HBox([self.reopen_reason, self.reopen, note(model, "reason")],
                                  layout=w.Layout(flex_flow="row wrap"))
         self.moderation_box = w.VBox([], layout=w.Layout(width="100%"))
         for box in (self.reopen_box, self.moderation_box):  # only for a submitted audit
             dlink((model, "status"), (box.layout, "display"), lambda s: shown_when(locks(s)))
-        self.record = tag(html_widget(""), "record")
+        self.record = html_widget("", **hooks("record"))
         dlink((model, "record"), (self.record, "value"))
-        self.case_note = tag(w.Textarea(style=TEXT_STYLE,
-                                         layout=w.Layout(width="100%", height="12em")), "case-note")
-        labelled(self.case_note, "Case note")
+        self.case_note = w.Textarea(style=TEXT_STYLE, layout=w.Layout(width="100%", height="12em"),
+                                    **hooks("case-note", sr_label="Case note"))
         dlink((model, "case_note"), (self.case_note, "value"), lambda t: t or "")
         dlink((model, "case_note"), (self.case_note.layout, "display"),
               lambda t: shown_when(t is not None))
-        self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
-                      w.HBox([self.save, self.submit, self.print]),
-                      messages, self.reopen_box, self.moderation_box, self.record,
-                      self.case_note]
+        self.later.children = [self.reopen_box, self.moderation_box, self.record, self.case_note]
 
 
 class ModerationView:

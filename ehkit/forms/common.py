@@ -88,6 +88,23 @@ STYLE_CSS = """
 .ehkit-guidance-notes summary { cursor: pointer; font-weight: bold; }
 .ehkit-guidance-notes li { margin: 3px 0; }
 .ehkit-readonly { background: #fafafa; padding: 2px 6px; min-height: 1.4em; }
+/* A question: its toggle's own label, shown as the text of its row (views.SectionView). */
+.ehkit-form .ehkit-question { display: flex; align-items: center; }
+.ehkit-form .ehkit-question > .widget-label { flex: 1 1 55%; width: auto; height: auto;
+  margin: 2px 4px 2px 2px; white-space: normal; overflow: visible; text-align: left;
+  line-height: 1.45; color: inherit; }
+.ehkit-form .ehkit-question > div { flex: 0 0 auto; }
+/* A checklist item: its status's own label, a fifth of the row's width (22cqw: the row is
+   its container) as the label beside it was (views.ChecklistView). */
+.ehkit-form .ehkit-check-row { container-type: inline-size; }
+.ehkit-form .ehkit-check-status { display: flex; align-items: center; }
+.ehkit-form .ehkit-check-status > .widget-label { flex: none; width: 22cqw; height: auto;
+  margin: 2px; white-space: normal; overflow: visible; text-align: left;
+  line-height: 1.45; color: inherit; }
+/* A read-only case field: one widget laid out as an input's row (views.case_row). */
+.ehkit-case-row { display: flex; align-items: center; }
+.ehkit-case-label { width: 32%; min-width: 200px; margin-right: 4px; flex: none; }
+.ehkit-case-row .ehkit-readonly { width: calc(60% - 12px); }
 .ehkit-form .widget-toggle-buttons .widget-toggle-button { width: auto; min-width: 7em; }
 .ehkit-form .widget-datepicker input[type="date"] { min-width: 9.5em; }
 </style>
@@ -120,19 +137,34 @@ def css_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", str(key))
 
 
+def hooks(*names: str, sr_label: str | None = None) -> dict:
+    """Constructor arguments for a widget's ``ehkit-<name>`` CSS classes (stable hooks for
+    tests and the benchmark) and, given ``sr_label``, its name for screen readers (as
+    :func:`labelled`): given as the widget is made they go in its opening message; set
+    afterwards, each is a message of its own from the kernel (301 on the audit form)."""
+    kw: dict = {"_dom_classes": tuple(f"ehkit-{css_name(n)}" for n in names)}
+    if sr_label is not None:
+        kw["description"] = sr_label
+        kw["_dom_classes"] += ("ehkit-sr-label",)
+    return kw
+
+
 def tag(widget: w.DOMWidget, *names: str) -> w.DOMWidget:
-    """Add ``ehkit-<name>`` CSS classes (stable hooks for tests and the benchmark)."""
-    for n in names:
-        widget.add_class(f"ehkit-{css_name(n)}")
+    """Add ``ehkit-<name>`` CSS classes to a widget made already (one message to the
+    browser; :func:`hooks` gives them as it is made, in none)."""
+    widget._dom_classes = (*widget._dom_classes,
+                           *(f"ehkit-{css_name(n)}" for n in names
+                             if f"ehkit-{css_name(n)}" not in widget._dom_classes))
     return widget
 
 
 def labelled(widget: w.DOMWidget, name: str) -> w.DOMWidget:
     """Name an input for screen readers: its description becomes a ``<label>`` tied to it,
     hidden on screen (``ehkit-sr-label``, in the page template) because the form already
-    shows the same words beside it (WCAG 1.3.1, 4.1.2)."""
-    widget.description = name
-    widget.add_class("ehkit-sr-label")
+    shows the same words beside it (WCAG 1.3.1, 4.1.2). :func:`hooks` does it as it is made."""
+    with widget.hold_sync():
+        widget.description = name
+        tag(widget, "sr-label")
     return widget
 
 
@@ -147,17 +179,18 @@ def to_date(value) -> dt.date | None:
         return None
 
 
-def date_picker(value=None, description: str = "", key: str | None = None) -> w.DatePicker:
-    picker = w.DatePicker(value=to_date(value), description=description,
-                          style={"description_width": "initial"} if description else {})
-    if key:
-        tag(picker, f"date-{key}")
-    return picker
+def date_picker(value=None, description: str = "", key: str | None = None,
+                sr_label: str | None = None) -> w.DatePicker:
+    """A date picker; ``key`` its hook (``ehkit-date-<key>``), ``sr_label`` as in :func:`hooks`."""
+    named = hooks(*([f"date-{key}"] if key else []), sr_label=sr_label)
+    named.setdefault("description", description)
+    return w.DatePicker(value=to_date(value),
+                        style={"description_width": "initial"} if description else {}, **named)
 
 
 def field_note(key: str) -> w.HTML:
     """An (initially empty) place for the rule message about field ``key``."""
-    return tag(html_widget("", layout=NOTE_LAYOUT), "note", f"note-{key}")
+    return html_widget("", layout=NOTE_LAYOUT, **hooks("note", f"note-{key}"))
 
 
 # A message says what it is by its icon (and its words), not only by its colour (WCAG 1.4.1):
@@ -179,7 +212,7 @@ class Messages:
     """The form's status line: saved, blocked, or an error, always in plain words."""
 
     def __init__(self):
-        self.widget = tag(html_widget("", layout=FULL), "messages")
+        self.widget = html_widget("", layout=FULL, **hooks("messages"))
 
     def _show(self, cls: str, text: str, detail: list[str] | None = None) -> None:
         items = "".join(f"<li>{esc(d)}</li>" for d in detail or [])
