@@ -4,7 +4,9 @@ SQLite. Only invented people."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import shutil
 import sqlite3
 import threading
 
@@ -204,28 +206,36 @@ def test_on_postgresql_the_log_counter_follows_a_save_whose_deferred_checks_ran_
         db.close()
 
 
-def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_found(
-        pg_server, tmp_path, monkeypatch):
-    """Migration 0133 on a store whose log's ids came from the identity sequence: the counter
-    starts where the sequence stood, so rows cut from the end before it are still found."""
-    import shutil
-
-    older = tmp_path / "migrations"  # this ehkit's migrations before 0133
+@contextlib.contextmanager
+def _made_before(number: int, url: str, tmp_path, monkeypatch):
+    """A council's older store: ``url`` made with this ehkit's migrations before ``number``
+    (its file and its PostgreSQL twin left out), some audits written, open until the end."""
+    older = tmp_path / "migrations"
     shutil.copytree(store.MIGRATIONS_DIR, older)
-    for f in [*older.glob("0133_*.sql"), *older.glob("postgresql/0133_*.sql")]:
+    for f in [*older.glob(f"{number:04d}_*.sql"), *older.glob(f"postgresql/{number:04d}_*.sql")]:
         f.unlink()
-    url = pg_server.new_database()
     with monkeypatch.context() as m:
         m.setattr(store, "MIGRATIONS_DIR", older)
         m.setattr(postgres, "SCHEMA_DIR", older / "postgresql")
         db = store.connect(url)
-        write_some(db)
+        try:
+            write_some(db)
+            yield db
+        finally:
+            db.close()
+
+
+def test_a_postgresql_store_made_before_the_counter_upgrades_and_keeps_its_cut_found(
+        pg_server, tmp_path, monkeypatch):
+    """Migration 0133 on a store whose log's ids came from the identity sequence: the counter
+    starts where the sequence stood, so rows cut from the end before it are still found."""
+    url = pg_server.new_database()
+    with _made_before(133, url, tmp_path, monkeypatch) as db:
         assert "change_log_counter" not in db.table_names()
         (last,) = db.execute("SELECT max(id) FROM change_log").fetchone()
         db.execute("ALTER TABLE change_log DISABLE TRIGGER USER")  # the last row cut
         db.execute("DELETE FROM change_log WHERE id = ?", [last])
         db.execute("ALTER TABLE change_log ENABLE TRIGGER USER")
-        db.close()
     db = store.connect(url)  # upgraded
     try:
         assert db.execute("SELECT seq FROM change_log_counter").fetchone() == (last,)
@@ -249,20 +259,9 @@ def test_a_postgresql_store_made_before_0134_gets_its_grade_views_in_sqlites_wor
     """Migration 0134 on an older store: its twin drops the grade views, which are made
     again from SQLite's migration (the rule written once), now with the audit's date; and
     PostgreSQL's own narrow indexes of episodes are made."""
-    import shutil
-
-    older = tmp_path / "migrations"  # this ehkit's migrations before 0134
-    shutil.copytree(store.MIGRATIONS_DIR, older)
-    for f in [*older.glob("0134_*.sql"), *older.glob("postgresql/0134_*.sql")]:
-        f.unlink()
     url = pg_server.new_database()
-    with monkeypatch.context() as m:
-        m.setattr(store, "MIGRATIONS_DIR", older)
-        m.setattr(postgres, "SCHEMA_DIR", older / "postgresql")
-        db = store.connect(url)
-        write_some(db)
+    with _made_before(134, url, tmp_path, monkeypatch) as db:
         assert _columns(db, "final_overall") == ["audit_id", "grade"]
-        db.close()
     db = store.connect(url)  # upgraded
     try:
         assert _columns(db, "final_overall") == ["audit_id", "grade", "audit_date"]
