@@ -33,6 +33,15 @@ def work(demo_db_path, tmp_path_factory):
     return folder, copy_db(demo_db_path, folder / "ehkit.db")
 
 
+def pick_overdue(page) -> tuple[str, int, int]:
+    """Pick the first overdue action; its label, audit and number, once the kernel shows it
+    (what a click then acts on)."""
+    label = select_by_text(page, ".ehkit-pick", "overdue")
+    audit, number = map(int, re.match(r"Audit (\d+) action (\d+)", label).groups())
+    wait_for_text(page, ".ehkit-action-detail", f"Audit {audit} of")
+    return label, audit, number
+
+
 def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
     folder, db = work
     with VoilaServer(db, notebook="actions", cwd=folder) as server:
@@ -46,8 +55,7 @@ def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
         wait_for_text(page, ".ehkit-action-count", f"{overdue_before} action(s)")
 
         # Mark the first overdue action completed today, with a note.
-        label = select_by_text(page, ".ehkit-pick", "overdue")
-        audit, number = map(int, re.match(r"Audit (\d+) action (\d+)", label).groups())
+        label, audit, number = pick_overdue(page)
         page.locator(".ehkit-completion-note textarea").fill("Review TAF held; plan updated")
         page.locator("button.ehkit-complete").click()
         wait_for_text(page, ".ehkit-tracker .ehkit-messages", "marked completed")
@@ -55,10 +63,15 @@ def test_action_tracker_complete_reassign_and_record_a_discussion(work, pages):
                         " AND number = ?", [audit, number]) == [
             (today(), "Review TAF held; plan updated")]
         wait_for_text(page, ".ehkit-action-count", f"{overdue_before - 1} action(s)")
+        # The count comes before the list of actions to pick: wait for the list without the
+        # completed one too, or the next pick may be from the old list (a busy machine).
+        page.wait_for_function(
+            "done => ![...document.querySelectorAll('.ehkit-pick select option')].some("
+            "o => o.textContent.replaceAll('\\u00a0', ' ').split(/\\s+/).join(' ').trim()"
+            " === done)", arg=label)
 
         # Reassign the next one, with a reason that lands in the change log.
-        label = select_by_text(page, ".ehkit-pick", "overdue")
-        audit, number = map(int, re.match(r"Audit (\d+) action (\d+)", label).groups())
+        label, audit, number = pick_overdue(page)
         owner = select_by_text(page, ".ehkit-new-owner", "Quality Assurance")
         page.locator(".ehkit-reason input").fill("Worker on long-term leave")
         page.locator("button.ehkit-reassign").click()
