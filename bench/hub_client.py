@@ -175,8 +175,18 @@ class FormPage:
         raise LookupError(f"no ehkit-{name} on the form")
 
     def value(self, name: str) -> str:
-        """What a person reads in the widget tagged ``ehkit-<name>``."""
-        return text(self.states[self.find(name)].get("value"))
+        """What a person reads in the widget tagged ``ehkit-<name>``, or in the element so
+        tagged inside a widget's HTML (a read-only case field: one widget, its label and value)."""
+        try:
+            return text(self.states[self.find(name)].get("value"))
+        except LookupError:
+            inner = re.compile(r'<(\w+)[^>]*\bclass="(?:[^"]*\s)?' + re.escape(f"ehkit-{name}")
+                               + r'(?:\s[^"]*)?"[^>]*>(.*?)</\1>', re.S)
+            for state in reversed(self.states.values()):
+                found = inner.search(str(state.get("value") or ""))
+                if found:
+                    return text(found[2])
+            raise
 
     async def set(self, name: str, **state) -> None:
         """What typing into (or choosing in) the widget sends."""
