@@ -110,11 +110,11 @@ def _plain_ticks(fig: MplFigure, ax, ticks: dict[str, list[tuple[float, str]]],
     labels) and measures its labels a second time at drawing to place the axis labels: the
     quarterly report's six charts (87 ticks) made a fifth fewer Python calls without them
     (bench/RESULTS.md). The same marks, labels and places (rcParams' sizes)."""
-    for axis, x in ((ax.xaxis, True), (ax.yaxis, False)):
-        rc = "xtick" if x else "ytick"
+    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        x, rc = name == "x", f"{name}tick"
         place = (blended_transform_factory(ax.transData, ax.transAxes) if x
                  else blended_transform_factory(ax.transAxes, ax.transData))
-        locs = [v for v, _ in ticks["x" if x else "y"]]
+        locs = [v for v, _ in ticks[name]]
         at = (locs, [0] * len(locs)) if x else ([0] * len(locs), locs)
         ax.add_artist(Line2D(*at, transform=place, linestyle="none", clip_on=False,
                              marker=TICKDOWN if x else TICKLEFT,
@@ -124,7 +124,7 @@ def _plain_ticks(fig: MplFigure, ax, ticks: dict[str, list[tuple[float, str]]],
         away = rcParams[f"{rc}.major.size"] + rcParams[f"{rc}.major.pad"]
         shifted = offset_copy(place, fig=fig, x=0 if x else -away, y=-away if x else 0,
                               units="points")
-        for v, label in ticks["x" if x else "y"]:
+        for v, label in ticks[name]:
             if x:
                 ax.text(v, 0, label, transform=shifted, ha="center", va="top",
                         rotation=x_rotation, fontsize=x_size)

@@ -25,6 +25,7 @@ import functools
 import inspect
 import weakref
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -800,9 +801,9 @@ def multi_agency_grid(db: sqlite_utils.Database, period: Period,
 
 def participation_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Audits in the period of cases led by each sector (adds up to all audits)."""
-    counts: dict[tuple[str, str], int] = {}
+    counts: Counter[tuple[str, str]] = Counter()
     for sector, _template, _grade, n in _audits_by_sector(db, period, MULTI_AGENCY):
-        counts[(slug(sector), "audited")] = counts.get((slug(sector), "audited"), 0) + n
+        counts[(slug(sector), "audited")] += n
     return Grid("participation", "Audits of cases led by each sector", tuple(sectors()),
                 (("audited", "Cases audited"),), counts, row_totals=False, col_totals=True,
                 corner="Lead agency sector", key_format="participation.{row}.{col}",

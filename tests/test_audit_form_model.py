@@ -137,6 +137,7 @@ def test_a_submitted_audit_locks_every_input_until_it_is_reopened(model):
         return [x for x in found if not isinstance(x, w.HTML)]  # the action number
 
     model.add_action()
+    record.build()  # what a submitted audit shows, made now to see it hidden on a draft
     assert not any(x.disabled for x in inputs())
     assert record.reopen_box.layout.display == HIDDEN
     model.update(saved_audit(status="submitted"))

@@ -128,18 +128,23 @@ class AuditForm:
     def comments(self) -> dict[str, w.Textarea]:
         return {k: v for s in self.sections for k, v in s.comments.items()}
 
-    # The boxes tests of ehkit.audits press and read (built on first need: RecordView.build).
+    def _built_record(self) -> RecordView:
+        """The record's parts a submitted audit shows, built now if not yet (RecordView.build)."""
+        self.record.build()
+        return self.record
+
+    # The boxes tests of ehkit.audits press and read.
     @property
     def reopen_box(self) -> w.HBox:
-        return self.record.reopen_box
+        return self._built_record().reopen_box
 
     @property
     def reopen_reason(self) -> w.Text:
-        return self.record.reopen_reason
+        return self._built_record().reopen_reason
 
     @property
     def moderation_box(self) -> w.VBox:
-        return self.record.moderation_box
+        return self._built_record().moderation_box
 
     @property
     def moderation(self) -> ModerationView:
@@ -147,7 +152,7 @@ class AuditForm:
         if self._mod is None:
             self._mod = ModerationView(self.model)
             self._mod.button.on_click(self._on(lambda _b: self.moderate()))
-            self.record.moderation_box.children = self._mod.parts
+            self._built_record().moderation_box.children = self._mod.parts
         return self._mod
 
     @property

@@ -456,8 +456,6 @@ class RecordView:
     locked, printed or given a case note), as most page loads are for drafts and show none
     of them. ``on_reopen`` answers the Reopen button."""
 
-    LATER = ("reopen_reason", "reopen", "reopen_box", "moderation_box", "record", "case_note")
-
     def __init__(self, model: AuditModel, messages: w.Widget, tpl: Template,
                  on_reopen: Callable | None = None):
         self.model, self._on_reopen, self._built = model, on_reopen, False
@@ -473,12 +471,6 @@ class RecordView:
         self.parts = [html_widget("<hr>" + guidance(tpl, "record")),
                       w.HBox([self.save, self.submit, self.print], layout=PLAIN), messages,
                       self.later]
-
-    def __getattr__(self, name: str):
-        if name in RecordView.LATER:  # asked for before it is needed (tests, moderation)
-            self.build()
-            return self.__dict__[name]
-        raise AttributeError(name)
 
     def _when_needed(self, _change=None) -> None:
         m = self.model
