@@ -22,7 +22,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import FixedLocator, ScalarFormatter
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 # The same grade is always the same colour, in every chart (colour-blind-safe palette).
@@ -189,7 +189,9 @@ def trend(title: str, periods: Sequence[str], series: dict[str, Sequence[float |
     # counts, days and percentages start at zero: a small change must look small
     top = max([v for vs in series.values() for v in vs if v is not None], default=1) * 1.08 or 1
     ax.set_ylim(0, top)
-    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= top])  # none past the top
+    # none past the top; a locator, not set_yticks, which makes five artists a tick
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ax.yaxis.get_major_locator()()
+                                             if 0 <= t <= top]))
     _title(ax, title)
     ax.set_xlabel("Period")
     ax.set_ylabel(ylabel)

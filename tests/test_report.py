@@ -103,6 +103,23 @@ def test_report_command_prints_the_paths(demo_both, tmp_path, capsys):
     assert (tmp_path / "quarterly-2026Q3-lscb.figures.csv").exists()
 
 
+def test_report_html_keeps_its_tables_and_drops_what_could_run():
+    """The sanitiser (nh3) keeps a report's structure and classes and removes every tag,
+    attribute and link that could run or load something; escaped text stays text."""
+    table = ('<div class="ehkit"><table><tr><th scope="col" class="num">Cases</th>'
+             '<td class="num" colspan="2">5</td></tr></table>'
+             '<abbr title="Early help assessment">EHA</abbr></div>')
+    assert reports.clean_html(table).replace("<tbody>", "").replace("</tbody>", "") == table
+    hostile = ('<p onclick="x()">Plan</p><script>alert(1)</script><img src=x onerror=alert(2)>'
+               '<style>body{}</style><a href="javascript:alert(3)">link</a><!-- note -->'
+               '<iframe src="https://example.org"></iframe>Mum said &lt;script&gt;')
+    cleaned = reports.clean_html(hostile.encode())
+    for gone in ("onclick", "<script", "alert(1)", "<img", "onerror", "<style", "javascript:",
+                 "note", "<iframe"):
+        assert gone not in cleaned
+    assert cleaned.startswith("<p>Plan</p>") and cleaned.endswith("Mum said &lt;script&gt;")
+
+
 def test_a_chart_is_an_image_in_the_html_so_nothing_in_it_runs():
     """An SVG shown inline would be live markup (a script in it would run); as an image it
     is inert. The exporter embeds it as an <img>, named by its alternative text."""
