@@ -357,6 +357,9 @@ def assert_accessible(page, where: str) -> list[dict]:
     if others:
         print(f"axe, {where}: {len(others)} moderate or minor finding(s):\n{_described(others)}")
     assert not serious, f"axe, {where}: critical or serious violations:\n{_described(serious)}"
+    # ipywidgets gives a label an unset tooltip as its title: the word "null" under a pointer
+    nulls = page.locator('[title="null"]').count()
+    assert not nulls, f"{where}: {nulls} label(s) titled \"null\" (forms.common.NO_TOOLTIP)"
     return others
 
 

@@ -14,7 +14,7 @@ import ipywidgets as w
 from .. import actions, home
 from .. import db as store
 from ..dates import uk
-from .common import STYLE_CSS, Messages, button, friendly, tag
+from .common import NO_TOOLTIP, STYLE_CSS, Messages, button, friendly, html_widget, tag
 
 ALL = ("All", "")  # not None: a dropdown whose value is None shows blank in the browser
 ATTENTION = "attention"
@@ -111,20 +111,20 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     state = w.Dropdown(options=STATE_CHOICES, value=ATTENTION, description="State", style=style,
                        layout=w.Layout(width="30em"))
     sort = w.Dropdown(options=list(SORTS.items()), description="Sort by", style=style)
-    order = w.ToggleButtons(options=[("Ascending", False), ("Descending", True)],
+    order = w.ToggleButtons(tooltip=NO_TOOLTIP, options=[("Ascending", False), ("Descending", True)],
                             description="Order", style=style)
     for name, widget in (("owner", owner), ("team", team), ("agency", agency),
                          ("month", month), ("state", state), ("sort", sort), ("order", order)):
         widget.add_class(f"ehkit-filter-{name}")
-    count = tag(w.HTML(), "action-count")
-    table = tag(w.HTML(), "tracker-table")
+    count = tag(html_widget(), "action-count")
+    table = tag(html_widget(), "tracker-table")
     previous = tag(button(description="Previous page"), "previous-page")
     following = tag(button(description="Next page"), "next-page")
-    page_of = tag(w.HTML(), "page-of")
+    page_of = tag(html_widget(), "page-of")
     pick = w.Dropdown(description="Action", style=style, layout=w.Layout(width="100%"))
     pick.add_class("ehkit-pick")
-    detail = w.HTML()
-    done_on = w.DatePicker(description="Completed on", value=on, style=style)
+    detail = html_widget()
+    done_on = w.DatePicker(tooltip=NO_TOOLTIP, description="Completed on", value=on, style=style)
     done_on.add_class("ehkit-completed-on")
     note = w.Textarea(description="What was done", style=style, layout=w.Layout(width="40em"))
     note.add_class("ehkit-completion-note")
@@ -243,13 +243,13 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     complete.on_click(on_complete)
     reassign.on_click(on_reassign)
     box = w.VBox([
-        w.HTML(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {uk(on)}: overdue = "
+        html_widget(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {uk(on)}: overdue = "
                "due before that day and not completed; due this week = due within seven "
                "days. It opens on the actions that need attention: overdue first, then due "
                "this week.</p>"),
         w.HBox([w.VBox([state, owner, team]), w.VBox([agency, month]), w.VBox([sort, order])]),
         count, table, w.HBox([previous, page_of, following]),
-        w.HTML("<h3>Update an action</h3>"), pick, detail,
+        html_widget("<h3>Update an action</h3>"), pick, detail,
         w.HBox([done_on, note, complete]),
         w.HBox([new_owner, reason, reassign]),
         messages.widget,

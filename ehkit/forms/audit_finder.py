@@ -20,7 +20,7 @@ from ipywidgets.widgets.widget_string import TextStyle
 from .. import audits
 from ..dates import uk
 from .audit_views import Guard
-from .common import PLAIN, TOGGLE_STYLE, button, esc, hooks, html_widget
+from .common import NO_TOOLTIP, PLAIN, TOGGLE_STYLE, button, esc, hooks, html_widget
 
 # "Anyone" is "" not None: a drop-down whose value is None shows blank in the browser.
 ANYONE, ANY = ("Anyone", ""), ("Any status", "")
@@ -60,8 +60,10 @@ class AuditFinder:
                                                  in audits.STATUS_LABELS.items())],
                                  layout=FIELD, **hooks("find-status"))
         self.audited_from = w.DatePicker(description="Audited from", style=WIDE, layout=PLAIN,
+                                         tooltip=NO_TOOLTIP,
                                          **hooks("find-from"))
         self.audited_to = w.DatePicker(description="Audited to", style=WIDE, layout=PLAIN,
+                                       tooltip=NO_TOOLTIP,
                                        **hooks("find-to"))
         self.find = button(description="Find", icon="search", **hooks("find"))
         self.clear = button(description="Show all", **hooks("find-clear"))
@@ -91,7 +93,7 @@ class AuditFinder:
         """A page's buttons, new for each page: in the browser, ToggleButtons keeps the
         buttons it shows when its new options are the first of them, or none."""
         found = w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE, layout=PLAIN,
-                                **hooks("found"))
+                                tooltip=NO_TOOLTIP, **hooks("found"))
         found.observe(self._open, "value")
         return found
 

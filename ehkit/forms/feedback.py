@@ -16,14 +16,25 @@ from .. import db as store
 from .. import service_user_feedback as feedback
 from .. import template as templates
 from ..dates import uk
-from .common import STYLE_CSS, Messages, button, esc, friendly, labelled, tag, text_html
+from .common import (
+    NO_TOOLTIP,
+    STYLE_CSS,
+    Messages,
+    button,
+    esc,
+    friendly,
+    html_widget,
+    labelled,
+    tag,
+    text_html,
+)
 
 STYLE = {"description_width": "12em"}
 WIDE = w.Layout(width="46em")
 
 
 def _title(text: str, intro: str = "") -> w.HTML:
-    return w.HTML(STYLE_CSS + f"<h2>{esc(text)}</h2>" + (f"<p>{esc(intro)}</p>" if intro else ""))
+    return html_widget(STYLE_CSS + f"<h2>{esc(text)}</h2>" + (f"<p>{esc(intro)}</p>" if intro else ""))
 
 
 # -- service-user feedback ----------------------------------------------------------------
@@ -35,9 +46,10 @@ def service_user_app(db_path=None, today: dt.date | None = None, *,
 
 def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
-    given_on = tag(w.DatePicker(description="Date given", value=today or dt.date.today(),
-                                style=STYLE), "given-on")
-    respondent = tag(w.ToggleButtons(options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
+    given_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Date given",
+                                value=today or dt.date.today(), style=STYLE), "given-on")
+    respondent = tag(w.ToggleButtons(tooltip=NO_TOOLTIP,
+                                     options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
                                      description="From", style=STYLE), "respondent")
     stage = tag(w.Dropdown(options=[(v, k) for k, v in feedback.STAGES.items()],
                            description="When", style=STYLE), "stage")
@@ -82,7 +94,7 @@ def service_user_form(db, today: dt.date | None = None) -> w.VBox:
         _title("Service-user feedback", "Feedback from the child or young person, or the parent "
                "or carer, at the end of the assessment, at a Team Around the Family meeting, "
                "or at closure."),
-        ehm, given_on, respondent, stage, w.HTML("<b>How was it for you?</b>"), *rows, comments,
+        ehm, given_on, respondent, stage, html_widget("<b>How was it for you?</b>"), *rows, comments,
         concern, theme, detail, save, messages.widget])
     box.refresh = messages.clear  # nothing is read from the store before saving
     return tag(box, "form", "service-user-feedback")
@@ -121,17 +133,18 @@ def _audit_html(f: dict) -> str:
 def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters", *,
                   refresh: bool = True) -> w.VBox:
     on = today or dt.date.today()
-    audit_id = tag(w.BoundedIntText(description="Audit number", min=0, max=10**9,
+    audit_id = tag(w.BoundedIntText(tooltip=NO_TOOLTIP, description="Audit number", min=0, max=10**9,
                                     style=STYLE), "audit-id")
     load = tag(button(description="Open"), "open")
-    summary = w.HTML()
-    notified = tag(w.DatePicker(description="Worker told on", value=on, style=STYLE),
+    summary = html_widget()
+    notified = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Worker told on", value=on, style=STYLE),
                    "notified-on")
     save_notified = tag(button(description="Save"), "save-notified")
-    feedback_text = w.HTML()
-    sent_on = tag(w.DatePicker(description="Summary sent on", value=on, style=STYLE), "sent-on")
+    feedback_text = html_widget()
+    sent_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Summary sent on", value=on,
+                               style=STYLE), "sent-on")
     save_sent = tag(button(description="Save"), "save-sent")
-    held_on = tag(w.DatePicker(description="Discussion held on", value=on, style=STYLE),
+    held_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Discussion held on", value=on, style=STYLE),
                   "discussion-on")
     attendees = tag(w.SelectMultiple(description="Who attended", style=STYLE, rows=6,
                                      layout=WIDE), "attendees")
@@ -140,11 +153,12 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     notes = tag(w.Textarea(description="Notes", style=STYLE, layout=WIDE), "discussion-notes")
     save_discussion = tag(button(description="Save discussion", button_style="primary"),
                           "save-discussion")
-    one_on = tag(w.DatePicker(description="1-1 meeting on", value=on, style=STYLE), "one-on")
+    one_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="1-1 meeting on", value=on,
+                              style=STYLE), "one-on")
     one_notes = tag(w.Textarea(description="1-1 notes", style=STYLE, layout=WIDE), "one-notes")
     save_one = tag(button(description="Save 1-1 meeting"), "save-one")
     letter = tag(button(description="Draft letter to the author's manager"), "letter")
-    to_hold = w.HTML()
+    to_hold = html_widget()
     messages = Messages()
     parts = w.VBox([])
 
@@ -177,7 +191,7 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
         except after_audit.FeedbackError as e:
             feedback_text.value = text_html(str(e))
         if not a["counted"]:  # nothing follows a draft but telling the worker
-            parts.children = [summary, w.HBox([notified, save_notified]), tag(w.HTML(
+            parts.children = [summary, w.HBox([notified, save_notified]), tag(html_widget(
                 f"<p>Audit {a['id']} is still a draft: the discussion, the feedback summary, "
                 "the 1-1 meeting and the letter follow it once it is submitted.</p>"), "draft")]
             messages.clear()
@@ -185,10 +199,10 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
         save_one.disabled = one_notes.disabled = not f["needs_one_to_one"]
         letter.disabled = not f["needs_letter"]
         parts.children = [summary, w.HBox([notified, save_notified]), feedback_text,
-                          w.HBox([sent_on, save_sent]), w.HTML("<h3>Reflective discussion</h3>"),
+                          w.HBox([sent_on, save_sent]), html_widget("<h3>Reflective discussion</h3>"),
                           held_on, attendees, learning, notes, save_discussion,
-                          w.HTML("<h3>1-1 meeting (Requires Improvement or Inadequate)</h3>"),
-                          one_on, one_notes, save_one, w.HTML("<h3>Letter (Inadequate)</h3>"),
+                          html_widget("<h3>1-1 meeting (Requires Improvement or Inadequate)</h3>"),
+                          one_on, one_notes, save_one, html_widget("<h3>Letter (Inadequate)</h3>"),
                           letter]
         messages.clear()
 

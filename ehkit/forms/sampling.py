@@ -17,7 +17,7 @@ import ipywidgets as w
 from .. import db as store
 from .. import home, sampling
 from ..dates import uk
-from .common import STYLE_CSS, Messages, button, friendly, tag
+from .common import STYLE_CSS, Messages, button, friendly, html_widget, tag
 
 MIME = {".csv": "text/csv",
         ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -87,8 +87,8 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     style = {"description_width": "9em"}
     month = tag(w.Dropdown(options=_months(on), value=_months(on)[0][1],
                            description="Month", style=style), "month")
-    about = w.HTML()
-    table = w.HTML()
+    about = html_widget()
+    table = html_widget()
     seed = tag(w.Text(description="Seed (optional)", placeholder="blank: a new one, stored",
                       style=style), "seed")
     draw = tag(button(description="Draw the list", button_style="primary"), "draw")
@@ -101,7 +101,7 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     add = tag(button(description="Add request"), "add-request")
     csv_button = tag(button(description="Export CSV"), "export-csv")
     xlsx_button = tag(button(description="Export Excel"), "export-xlsx")
-    link = tag(w.HTML(), "export-link")
+    link = tag(html_widget(), "export-link")
     messages = Messages()
 
     def reader() -> None:
@@ -164,15 +164,15 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     csv_button.on_click(exporter(".csv"))
     xlsx_button.on_click(exporter(".xlsx"))
     box = w.VBox([
-        w.HTML(STYLE_CSS + "<h2>Monthly audit list</h2><p>Random council, partner and closed "
+        html_widget(STYLE_CSS + "<h2>Monthly audit list</h2><p>Random council, partner and closed "
                "cases, drifting cases (the longest without a review first) and lead "
                "professionals' requests, each with an auditor who does not manage the case's "
                "team and a due date.</p>"),
         month, about, w.HBox([seed, draw]), w.HBox([redraw_reason, redraw]),
         table,
-        w.HTML("<h3>A lead professional asks for an audit</h3>"),
+        html_widget("<h3>A lead professional asks for an audit</h3>"),
         w.HBox([ehm, why, add]),
-        w.HTML("<h3>Export</h3>"), w.HBox([csv_button, xlsx_button]), link,
+        html_widget("<h3>Export</h3>"), w.HBox([csv_button, xlsx_button]), link,
         messages.widget,
     ])
     box.add_class("ehkit-form")

@@ -14,7 +14,7 @@ from .. import actions, episodes
 from .. import db as store
 from .. import self_assessment as sa
 from ..dates import uk
-from .common import STYLE_CSS, Messages, button, esc, friendly, tag
+from .common import NO_TOOLTIP, STYLE_CSS, Messages, button, esc, friendly, html_widget, tag
 
 STYLE = {"description_width": "12em"}
 
@@ -30,12 +30,12 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
     c = sa.load(checklist)
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
     practitioner = tag(w.Dropdown(description="Practitioner", style=STYLE), "practitioner")
-    completed_on = tag(w.DatePicker(description="Date", value=today or dt.date.today(),
+    completed_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Date", value=today or dt.date.today(),
                                     style=STYLE), "completed-on")
     boxes: dict[str, w.Checkbox] = {}
     parts: list[w.Widget] = []
     for group, items in c.groups:
-        parts.append(w.HTML(f"<h3>{esc(group)}</h3>"))
+        parts.append(html_widget(f"<h3>{esc(group)}</h3>"))
         for i in items:
             boxes[i.key] = tag(w.Checkbox(description=i.text, indent=False,
                                           layout=w.Layout(width="60em")), "item", f"item-{i.key}")
@@ -65,7 +65,7 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
         ehm.value = notes.value = ""
 
     save.on_click(on_save)
-    box = w.VBox([w.HTML(STYLE_CSS + f"<h2>{esc(c.title)}</h2><p>{esc(c.intro)}</p>"),
+    box = w.VBox([html_widget(STYLE_CSS + f"<h2>{esc(c.title)}</h2><p>{esc(c.intro)}</p>"),
                   ehm, practitioner, completed_on, *parts, notes, save, messages.widget])
 
     def load_choices():
