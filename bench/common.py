@@ -171,7 +171,7 @@ def postmaster_of(db) -> int:
     from /proc: the server must run on this machine, as the bench's own does."""
     (backend,) = db.execute("SELECT pg_backend_pid()").fetchone()
     try:
-        return _stat(backend)[1]
+        return proc_stat(backend)[1]
     except OSError as e:
         raise ServerCPUUnreadable(
             f"cannot read the server backend's /proc/{backend}/stat ({e.strerror}): the "
@@ -179,7 +179,7 @@ def postmaster_of(db) -> int:
         ) from e
 
 
-def _stat(pid: int) -> list[int]:
+def proc_stat(pid: int) -> list[int]:
     """/proc/<pid>/stat's numeric fields after the name: [1] ppid, [11:15] utime, stime,
     cutime, cstime (clock ticks)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -196,7 +196,7 @@ def server_cpu(postmaster: int) -> float:
     children's. The whole server, so parallel workers count too (and its background writers,
     a little noise)."""
     try:
-        own = _stat(postmaster)
+        own = proc_stat(postmaster)
     except OSError as e:
         raise ServerCPUUnreadable(f"cannot read the PostgreSQL server's /proc/{postmaster}/stat "
                                   f"({e.strerror}): has it stopped?") from e
@@ -205,7 +205,7 @@ def server_cpu(postmaster: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            child = _stat(int(entry.name))
+            child = proc_stat(int(entry.name))
         except OSError:  # ended meanwhile: its time is in the postmaster's cutime once reaped
             continue
         if child[1] == postmaster:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .common import TICK, _stat
+from .common import TICK, proc_stat
 
 KERNEL_SOCKET = re.compile(r"/api/kernels/([0-9a-f-]{36})/channels")
 
@@ -52,7 +52,7 @@ def processes() -> dict[int, Process]:
             continue
         pid = int(entry.name)
         try:
-            stat = _stat(pid)
+            stat = proc_stat(pid)
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = tuple(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
         except OSError:

@@ -62,9 +62,9 @@ def trees():
 
 
 def _ticks(pid: int) -> float:
-    from bench.common import TICK, _stat
+    from bench.common import TICK, proc_stat
 
-    stat = _stat(pid)
+    stat = proc_stat(pid)
     return (stat[11] + stat[12]) / TICK  # as bench.form_cpu counts it, to the tick
 
 
