@@ -244,9 +244,9 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     reassign.on_click(on_reassign)
     box = w.VBox([
         html_widget(STYLE_CSS + f"<h2>Action tracker</h2><p>States on {uk(on)}: overdue = "
-               "due before that day and not completed; due this week = due within seven "
-               "days. It opens on the actions that need attention: overdue first, then due "
-               "this week.</p>"),
+                    "due before that day and not completed; due this week = due within seven "
+                    "days. It opens on the actions that need attention: overdue first, then due "
+                    "this week.</p>"),
         w.HBox([w.VBox([state, owner, team]), w.VBox([agency, month]), w.VBox([sort, order])]),
         count, table, w.HBox([previous, page_of, following]),
         html_widget("<h3>Update an action</h3>"), pick, detail,

@@ -165,9 +165,9 @@ def sampling_form(db, today: dt.date | None = None, *, refresh: bool = True,
     xlsx_button.on_click(exporter(".xlsx"))
     box = w.VBox([
         html_widget(STYLE_CSS + "<h2>Monthly audit list</h2><p>Random council, partner and closed "
-               "cases, drifting cases (the longest without a review first) and lead "
-               "professionals' requests, each with an auditor who does not manage the case's "
-               "team and a due date.</p>"),
+                    "cases, drifting cases (the longest without a review first) and lead "
+                    "professionals' requests, each with an auditor who does not manage the case's "
+                    "team and a due date.</p>"),
         month, about, w.HBox([seed, draw]), w.HBox([redraw_reason, redraw]),
         table,
         html_widget("<h3>A lead professional asks for an audit</h3>"),
