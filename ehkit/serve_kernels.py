@@ -6,7 +6,7 @@ ever. ``serve`` therefore runs Voila with jupyter_server's culling (a kernel no 
 connected to, idle ``idle_seconds``, is stopped; never-connected kernels too) and with
 :class:`FormKernelManager`, which refuses a kernel beyond ``max_kernels`` with a page saying
 why. :func:`checked_pool` makes Voila's preheated pool hand out only a kernel that is still
-the one the form was built in.
+the one the form was built in, and replace at once one that breaks while it waits.
 """
 
 from __future__ import annotations
@@ -53,8 +53,12 @@ class FormKernelManager(AsyncMappingKernelManager):
             self._starting -= 1
         kernel = self.get_kernel(kernel_id)
         for event in ("restart", "dead"):
-            kernel.add_restart_callback(lambda k=kernel_id: self.broken.add(k), event)
+            kernel.add_restart_callback(lambda k=kernel_id: self.broke(k), event)
         return kernel_id
+
+    def broke(self, kernel_id: str) -> None:
+        """The kernel died, or was restarted: the form built in it is gone."""
+        self.broken.add(kernel_id)
 
     async def shutdown_kernel(self, kernel_id: str, *args, **kwargs):
         self.broken.discard(kernel_id)
@@ -88,6 +92,11 @@ def _failed(task) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
 
 
+# Preheated kernels that broke in the pool and were replaced at once, in a row: past this,
+# the form itself cannot start, and the next page says so rather than the pool churning.
+REPLACED_IN_A_ROW = 3
+
+
 def checked_pool(voila_factory, mixin: type | None = None):
     """Wrap Voila's kernel manager factory: its preheated pool discards a broken kernel
     (and, given ``mixin``, is built with it on top: the hub's :class:`~ehkit.serve_hub.HandOver`).
@@ -103,6 +112,51 @@ def checked_pool(voila_factory, mixin: type | None = None):
             return voila_class
 
         class CheckedPool(voila_class):
+            def __init__(self, **kwargs):
+                self._replaced_in_a_row = 0  # Voila's own __init__ fills the pool
+                super().__init__(**kwargs)
+
+            def fill_if_needed(self, *args, **kwargs) -> None:
+                known = {id(t) for pool in self._pools.values() for t in pool}
+                super().fill_if_needed(*args, **kwargs)
+                for pool in self._pools.values():
+                    for started in pool:
+                        if id(started) not in known:
+                            started.add_done_callback(self._watch_form)
+
+            def _watch_form(self, started) -> None:
+                if not _failed(started):  # one that did not start is dropped on demand
+                    kernel_id, form = started.result()["kernel_id"], started.result()["task"]
+                    form.add_done_callback(lambda done: self._form_built(kernel_id, done))
+
+            def _form_built(self, kernel_id: str, form) -> None:
+                if _failed(form):
+                    self.replace(kernel_id)
+                elif kernel_id not in self.broken:
+                    self._replaced_in_a_row = 0
+
+            def broke(self, kernel_id: str) -> None:
+                super().broke(kernel_id)
+                self.replace(kernel_id)
+
+            def replace(self, kernel_id: str) -> None:
+                """A preheated kernel that broke while waiting in the pool (died, or its form
+                failed) is stopped and another started at once: the next person gets a
+                ready form, not a fresh start. One a page has taken is the page's to say."""
+                waiting = [name for name, pool in self._pools.items() for t in pool
+                           if t.done() and not _failed(t) and t.result()["kernel_id"] == kernel_id]
+                if not waiting or self._replaced_in_a_row >= REPLACED_IN_A_ROW:
+                    return
+                self._replaced_in_a_row += 1
+                self.log.warning("Pre-heated kernel %s broke before a page took it: replacing it",
+                                 kernel_id)
+                asyncio.ensure_future(self._stop_and_refill(kernel_id, waiting[0]))
+
+            async def _stop_and_refill(self, kernel_id: str, notebook_name: str) -> None:
+                with contextlib.suppress(Exception):  # gone already (a page took it meanwhile)
+                    await self.shutdown_kernel(kernel_id, now=True)
+                self.fill_if_needed(delay=0, notebook_name=notebook_name)
+
             def get_pool_size(self, notebook_name: str) -> int:
                 # Drop kernels that failed to start (Voila's shutdown_kernel would trip on
                 # them) and refill an emptied pool (refused at the cap, or discarded) on demand.
