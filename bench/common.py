@@ -218,13 +218,18 @@ def in_turns(floor: Callable[[], T], subject: Callable[[], T], rounds: int
     """(floor times, subject times) of ``rounds`` rounds, each running both one after the
     other, the floor first in odd rounds and the subject first in even ones: a machine that
     speeds up or slows down meanwhile moves both alike, and neither always runs warm."""
-    floors: list[T] = []
-    subjects: list[T] = []
-    for k in range(rounds):
-        turns = [(floors, floor), (subjects, subject)]
-        for out, fn in turns if k % 2 == 0 else turns[::-1]:
-            out.append(fn())
+    floors, subjects = in_rotation([floor, subject], rounds)
     return floors, subjects
+
+
+def in_rotation(sides: list[Callable[[], T]], rounds: int) -> list[list[T]]:
+    """Each side's results over ``rounds`` rounds, each round running every side once, the
+    order turned by one place from round to round (two sides: :func:`in_turns`)."""
+    out: list[list[T]] = [[] for _ in sides]
+    for k in range(rounds):
+        for i in [(k * (len(sides) - 1) + j) % len(sides) for j in range(len(sides))]:
+            out[i].append(sides[i]())
+    return out
 
 
 def steady(values: list[float]) -> float:
