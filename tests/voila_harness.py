@@ -359,7 +359,7 @@ def assert_accessible(page, where: str) -> list[dict]:
     assert not serious, f"axe, {where}: critical or serious violations:\n{_described(serious)}"
     # ipywidgets gives a label an unset tooltip as its title: the word "null" under a pointer
     nulls = page.locator('[title="null"]').count()
-    assert not nulls, f"{where}: {nulls} label(s) titled \"null\" (forms.common.NO_TOOLTIP)"
+    assert not nulls, f"{where}: {nulls} label(s) titled \"null\" (forms.common.untitled)"
     return others
 
 

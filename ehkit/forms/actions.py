@@ -14,7 +14,7 @@ import ipywidgets as w
 from .. import actions, home
 from .. import db as store
 from ..dates import uk
-from .common import NO_TOOLTIP, STYLE_CSS, Messages, button, friendly, html_widget, tag
+from .common import STYLE_CSS, Messages, button, friendly, html_widget, tag, untitled
 
 ALL = ("All", "")  # not None: a dropdown whose value is None shows blank in the browser
 ATTENTION = "attention"
@@ -111,8 +111,8 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     state = w.Dropdown(options=STATE_CHOICES, value=ATTENTION, description="State", style=style,
                        layout=w.Layout(width="30em"))
     sort = w.Dropdown(options=list(SORTS.items()), description="Sort by", style=style)
-    order = w.ToggleButtons(tooltip=NO_TOOLTIP, options=[("Ascending", False), ("Descending", True)],
-                            description="Order", style=style)
+    order = untitled(w.ToggleButtons, options=[("Ascending", False), ("Descending", True)],
+                     description="Order", style=style)
     for name, widget in (("owner", owner), ("team", team), ("agency", agency),
                          ("month", month), ("state", state), ("sort", sort), ("order", order)):
         widget.add_class(f"ehkit-filter-{name}")
@@ -124,7 +124,7 @@ def tracker_form(db, today: dt.date | None = None, *, refresh: bool = True) -> w
     pick = w.Dropdown(description="Action", style=style, layout=w.Layout(width="100%"))
     pick.add_class("ehkit-pick")
     detail = html_widget()
-    done_on = w.DatePicker(tooltip=NO_TOOLTIP, description="Completed on", value=on, style=style)
+    done_on = untitled(w.DatePicker, description="Completed on", value=on, style=style)
     done_on.add_class("ehkit-completed-on")
     note = w.Textarea(description="What was done", style=style, layout=w.Layout(width="40em"))
     note.add_class("ehkit-completion-note")

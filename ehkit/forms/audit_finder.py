@@ -20,7 +20,7 @@ from ipywidgets.widgets.widget_string import TextStyle
 from .. import audits
 from ..dates import uk
 from .audit_views import Guard
-from .common import NO_TOOLTIP, PLAIN, TOGGLE_STYLE, button, esc, hooks, html_widget
+from .common import PLAIN, TOGGLE_STYLE, button, esc, hooks, html_widget, untitled
 
 # "Anyone" is "" not None: a drop-down whose value is None shows blank in the browser.
 ANYONE, ANY = ("Anyone", ""), ("Any status", "")
@@ -59,12 +59,10 @@ class AuditFinder:
                                  options=[ANY, *((label, key) for key, label
                                                  in audits.STATUS_LABELS.items())],
                                  layout=FIELD, **hooks("find-status"))
-        self.audited_from = w.DatePicker(description="Audited from", style=WIDE, layout=PLAIN,
-                                         tooltip=NO_TOOLTIP,
-                                         **hooks("find-from"))
-        self.audited_to = w.DatePicker(description="Audited to", style=WIDE, layout=PLAIN,
-                                       tooltip=NO_TOOLTIP,
-                                       **hooks("find-to"))
+        self.audited_from = untitled(w.DatePicker, description="Audited from", style=WIDE,
+                                     layout=PLAIN, **hooks("find-from"))
+        self.audited_to = untitled(w.DatePicker, description="Audited to", style=WIDE,
+                                   layout=PLAIN, **hooks("find-to"))
         self.find = button(description="Find", icon="search", **hooks("find"))
         self.clear = button(description="Show all", **hooks("find-clear"))
         self.new = button(description="New audit", icon="file", **hooks("new"))
@@ -92,8 +90,8 @@ class AuditFinder:
     def _buttons(self, options: list[tuple[str, int]]) -> w.ToggleButtons:
         """A page's buttons, new for each page: in the browser, ToggleButtons keeps the
         buttons it shows when its new options are the first of them, or none."""
-        found = w.ToggleButtons(options=options, value=None, style=TOGGLE_STYLE, layout=PLAIN,
-                                tooltip=NO_TOOLTIP, **hooks("found"))
+        found = untitled(w.ToggleButtons, options=options, value=None, style=TOGGLE_STYLE,
+                         layout=PLAIN, **hooks("found"))
         found.observe(self._open, "value")
         return found
 

@@ -22,7 +22,6 @@ from .common import (
     GRADE_STYLE,
     LABELLED,
     LABELLED_TEXT,
-    NO_TOOLTIP,
     PLAIN,
     TEXT_STYLE,
     TEXTAREA,
@@ -37,6 +36,7 @@ from .common import (
     labelled,
     show_note,
     tag,
+    untitled,
 )
 
 Q_TOGGLE = w.Layout(flex="0 0 auto")
@@ -239,8 +239,8 @@ class ChecklistView:
             status_value, note_value = model.checklist[c.value]
             # The item is its status's own label, shown (``.ehkit-check-status``, as wide as
             # a fifth of the row): no label widget beside it.
-            status = bind(status_value, w.ToggleButtons(
-                description=c.label, tooltip=NO_TOOLTIP, style=TOGGLE_STYLE, options=choices,
+            status = bind(status_value, untitled(
+                w.ToggleButtons, description=c.label, style=TOGGLE_STYLE, options=choices,
                 value=None, layout=Q_TOGGLE, **hooks("check", f"check-{c.value}",
                                                      "check-status")))
             text = bind(note_value, w.Text(
@@ -290,8 +290,8 @@ class OverallView:
 def grade_choice(model: AuditModel, tpl: Template, key: str, heading: str) -> w.ToggleButtons:
     """A section's (or the overall) grade, headed as on the paper tool, Inadequate first."""
     grades = list(reversed(tpl.grades))
-    g = bind(model.grades[key], w.ToggleButtons(
-        description=heading, tooltip=NO_TOOLTIP, style=GRADE_STYLE,
+    g = bind(model.grades[key], untitled(
+        w.ToggleButtons, description=heading, style=GRADE_STYLE,
         options=[(x.label, x.value) for x in grades], value=None,
         tooltips=[x.definition for x in grades], layout=PLAIN, **hooks("grade", f"grade-{key}")))
     lock(model, g)
@@ -326,8 +326,8 @@ class SectionView:
             for q in item.questions:
                 # The question is the toggle's own label, shown (``.ehkit-question``, laid out
                 # as a row), not a label and a row beside it: two widgets fewer a question.
-                toggle = bind(model.responses[q.key], w.ToggleButtons(
-                    description=q.text, tooltip=NO_TOOLTIP, style=TOGGLE_STYLE, options=choices,
+                toggle = bind(model.responses[q.key], untitled(
+                    w.ToggleButtons, description=q.text, style=TOGGLE_STYLE, options=choices,
                     value=None, layout=ROW, **hooks("question", "response", f"response-{q.key}")))
                 lock(model, toggle)
                 self.responses[q.key] = toggle
@@ -368,7 +368,7 @@ class ActionRowView:
             elif k == "by_whom":
                 wd = self._by_whom(model, row, named)
             elif k.endswith("_date"):
-                wd = tag(w.DatePicker(**named, tooltip=NO_TOOLTIP, layout=w.Layout(width="auto")),
+                wd = tag(untitled(w.DatePicker, **named, layout=w.Layout(width="auto")),
                          f"date-action-{k}")
             else:
                 wd = w.Text(**text, layout=w.Layout(flex="1 1 40%"))

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_description import DescriptionStyle
@@ -40,9 +41,6 @@ log = logging.getLogger("ehkit.forms")
 # widget a style model of its own, and the audit form has hundreds of widgets: sharing the
 # styles is a third fewer models for the browser to build when the form opens.
 HTML_STYLE, TEXT_STYLE, TOGGLE_STYLE = HTMLStyle(), TextStyle(), ToggleButtonsStyle()
-# A description widget's label takes its tooltip as its title, and an unset one (None) as the
-# word "null", which a pointer over the label shows: so none, given as "".
-NO_TOOLTIP = ""
 BUTTON_STYLE = w.ButtonStyle()
 GRADE_STYLE = ToggleButtonsStyle(description_width="initial")  # the grading heading in full
 # A label as wide as its words: for a list or a date, and for a text box.
@@ -114,11 +112,22 @@ STYLE_CSS = """
 """
 
 
+W = TypeVar("W", bound=w.DOMWidget)
+
+
+def untitled(cls: type[W], *args, **kw) -> W:
+    """A description widget (HTML, date picker, toggle buttons, number box) made with no
+    tooltip. Its label takes the tooltip as its title, and ipywidgets' unset one as the word
+    "null", which a pointer over the label shows. The default cannot be changed once for
+    all: ipywidgets keeps trait defaults class by class."""
+    kw.setdefault("tooltip", "")
+    return cls(*args, **kw)
+
+
 def html_widget(value: str = "", **kw) -> w.HTML:
     """An HTML widget with the shared style (and the shared plain layout unless given)."""
     kw.setdefault("layout", PLAIN)
-    kw.setdefault("tooltip", NO_TOOLTIP)
-    return w.HTML(value, style=HTML_STYLE, **kw)
+    return untitled(w.HTML, value, style=HTML_STYLE, **kw)
 
 
 def button(**kw) -> w.Button:
@@ -188,8 +197,8 @@ def date_picker(value=None, description: str = "", key: str | None = None,
     """A date picker; ``key`` its hook (``ehkit-date-<key>``), ``sr_label`` as in :func:`hooks`."""
     named = hooks(*([f"date-{key}"] if key else []), sr_label=sr_label)
     named.setdefault("description", description)
-    return w.DatePicker(value=to_date(value), tooltip=NO_TOOLTIP,
-                        style={"description_width": "initial"} if description else {}, **named)
+    return untitled(w.DatePicker, value=to_date(value),
+                    style={"description_width": "initial"} if description else {}, **named)
 
 
 def field_note(key: str) -> w.HTML:

@@ -17,7 +17,6 @@ from .. import service_user_feedback as feedback
 from .. import template as templates
 from ..dates import uk
 from .common import (
-    NO_TOOLTIP,
     STYLE_CSS,
     Messages,
     button,
@@ -27,6 +26,7 @@ from .common import (
     labelled,
     tag,
     text_html,
+    untitled,
 )
 
 STYLE = {"description_width": "12em"}
@@ -46,11 +46,11 @@ def service_user_app(db_path=None, today: dt.date | None = None, *,
 
 def service_user_form(db, today: dt.date | None = None) -> w.VBox:
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
-    given_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Date given",
-                                value=today or dt.date.today(), style=STYLE), "given-on")
-    respondent = tag(w.ToggleButtons(tooltip=NO_TOOLTIP,
-                                     options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
-                                     description="From", style=STYLE), "respondent")
+    given_on = tag(untitled(w.DatePicker, description="Date given",
+                            value=today or dt.date.today(), style=STYLE), "given-on")
+    respondent = tag(untitled(w.ToggleButtons,
+                              options=[(v, k) for k, v in feedback.RESPONDENTS.items()],
+                              description="From", style=STYLE), "respondent")
     stage = tag(w.Dropdown(options=[(v, k) for k, v in feedback.STAGES.items()],
                            description="When", style=STYLE), "stage")
     labels = feedback.rating_labels()
@@ -133,18 +133,18 @@ def _audit_html(f: dict) -> str:
 def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters", *,
                   refresh: bool = True) -> w.VBox:
     on = today or dt.date.today()
-    audit_id = tag(w.BoundedIntText(tooltip=NO_TOOLTIP, description="Audit number", min=0, max=10**9,
-                                    style=STYLE), "audit-id")
+    audit_id = tag(untitled(w.BoundedIntText, description="Audit number", min=0, max=10**9,
+                            style=STYLE), "audit-id")
     load = tag(button(description="Open"), "open")
     summary = html_widget()
-    notified = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Worker told on", value=on, style=STYLE),
+    notified = tag(untitled(w.DatePicker, description="Worker told on", value=on, style=STYLE),
                    "notified-on")
     save_notified = tag(button(description="Save"), "save-notified")
     feedback_text = html_widget()
-    sent_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Summary sent on", value=on,
-                               style=STYLE), "sent-on")
+    sent_on = tag(untitled(w.DatePicker, description="Summary sent on", value=on,
+                           style=STYLE), "sent-on")
     save_sent = tag(button(description="Save"), "save-sent")
-    held_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Discussion held on", value=on, style=STYLE),
+    held_on = tag(untitled(w.DatePicker, description="Discussion held on", value=on, style=STYLE),
                   "discussion-on")
     attendees = tag(w.SelectMultiple(description="Who attended", style=STYLE, rows=6,
                                      layout=WIDE), "attendees")
@@ -153,8 +153,8 @@ def followup_form(db, today: dt.date | None = None, letters_dir="reports/letters
     notes = tag(w.Textarea(description="Notes", style=STYLE, layout=WIDE), "discussion-notes")
     save_discussion = tag(button(description="Save discussion", button_style="primary"),
                           "save-discussion")
-    one_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="1-1 meeting on", value=on,
-                              style=STYLE), "one-on")
+    one_on = tag(untitled(w.DatePicker, description="1-1 meeting on", value=on,
+                          style=STYLE), "one-on")
     one_notes = tag(w.Textarea(description="1-1 notes", style=STYLE, layout=WIDE), "one-notes")
     save_one = tag(button(description="Save 1-1 meeting"), "save-one")
     letter = tag(button(description="Draft letter to the author's manager"), "letter")

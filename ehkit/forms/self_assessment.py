@@ -14,7 +14,7 @@ from .. import actions, episodes
 from .. import db as store
 from .. import self_assessment as sa
 from ..dates import uk
-from .common import NO_TOOLTIP, STYLE_CSS, Messages, button, esc, friendly, html_widget, tag
+from .common import STYLE_CSS, Messages, button, esc, friendly, html_widget, tag, untitled
 
 STYLE = {"description_width": "12em"}
 
@@ -30,8 +30,8 @@ def self_assessment_form(db, today: dt.date | None = None, checklist: str = sa.D
     c = sa.load(checklist)
     ehm = tag(w.Text(description="Child's EHM number", style=STYLE), "ehm")
     practitioner = tag(w.Dropdown(description="Practitioner", style=STYLE), "practitioner")
-    completed_on = tag(w.DatePicker(tooltip=NO_TOOLTIP, description="Date", value=today or dt.date.today(),
-                                    style=STYLE), "completed-on")
+    completed_on = tag(untitled(w.DatePicker, description="Date", value=today or dt.date.today(),
+                                style=STYLE), "completed-on")
     boxes: dict[str, w.Checkbox] = {}
     parts: list[w.Widget] = []
     for group, items in c.groups:
