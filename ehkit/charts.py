@@ -11,6 +11,7 @@ For the same reason the ticks are drawn as plain texts and marks (:func:`_plain_
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -50,14 +51,23 @@ def _title(ax, title: str) -> None:
 
 def _extent(texts: Sequence[str], size, rotation: float = 0) -> tuple[float, float]:
     """Width and height in inches of the widest and the tallest of ``texts`` at ``size``."""
-    prop, r = FontProperties(size=size), math.radians(rotation)
+    r = math.radians(rotation)
     width = height = 0.0
     for text in texts:
         if text:
-            w, h, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+            w, h = _measured(text, size)
             width = max(width, (w * abs(math.cos(r)) + h * abs(math.sin(r))) / 72)
             height = max(height, (w * abs(math.sin(r)) + h * abs(math.cos(r))) / 72)
     return width, height
+
+
+@functools.lru_cache(maxsize=1024)
+def _measured(text: str, size) -> tuple[float, float]:
+    """``text``'s width and height in points at ``size``: a report's charts measure the same
+    tick labels and "Xg" again and again (half of them, 93 measurements of 47 texts)."""
+    w, h, _ = text_to_path.get_text_width_height_descent(text, FontProperties(size=size),
+                                                         ismath=False)
+    return w, h
 
 
 def _ticks(axis) -> list[tuple[float, str]]:
