@@ -176,9 +176,10 @@ def test_the_reports_note_splits_each_sides_least_round_into_user_system_and_fau
     from bench import report
     from bench.common import Run
 
-    # Each side's rounds in turn: the floor's second round is its least, the report's first.
-    rounds = {"floor": iter([(0.6, 2.0, 100), (0.5, 2.0, 200)]),
-              "report": iter([(1.4, 2.5, 5000), (1.9, 2.6, 9000)])}
+    # Each side's rounds in turn: the floor's second round is its least, the report's first
+    # (the third finds no new least: no more rounds).
+    rounds = {"floor": iter([(0.6, 2.0, 100), (0.5, 2.0, 200), (0.6, 2.0, 300)]),
+              "report": iter([(1.4, 2.5, 5000), (1.9, 2.6, 9000), (1.9, 2.6, 9000)])}
 
     def one(db, notebooks, server):
         kernel, parent, faults = next(rounds["floor" if notebooks else "report"])
@@ -192,8 +193,9 @@ def test_the_reports_note_splits_each_sides_least_round_into_user_system_and_fau
     monkeypatch.setattr(report, "one_counting_server", one)
     monkeypatch.setattr(report, "_postmaster", lambda db: None)
     run = Run()
-    report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=2)
+    report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=3)
     fig = next(f for f in run.figures if f.name.startswith("report 100,000"))
+    assert "(least of 3)" in fig.name
     assert ("1.15 + 0.25 s, 5,000/1 faults / 2.00 + 0.50 s, 10,000/0 faults (machine-wide: 50 "
             "huge pages faulted in, 5 compaction stalls) vs floor 0.25 + 0.25 s, 200/1 faults / "
             "1.50 + 0.50 s, 400/0 faults (machine-wide: 2 huge pages faulted in, 0 compaction "
@@ -447,3 +449,23 @@ def test_report_rounds_go_on_only_while_the_last_found_a_new_least():
     assert not falling((side(2.0, 2.1, 1.99), side(1.6, 1.6, 1.7)))  # within 1%: settled
     assert falling((side(2.0, 2.0), side(1.7, 1.6)))  # the floor's side counts too
     assert not falling((side(2.0), side(1.6)))  # one round: nothing to compare
+
+
+def test_report_rounds_go_on_while_they_find_a_new_least_up_to_twice_those_asked(monkeypatch):
+    from bench import report
+    from bench.common import Run
+
+    runs: list[str] = []
+
+    def one(db, notebooks, server):  # a machine getting quieter round by round: always lower
+        runs.append("floor" if notebooks else "report")
+        cpu = 3.0 - 0.1 * len(runs)
+        return {"seconds": 9.0, "cpu_seconds": cpu, "kernel_cpu_seconds": cpu / 2,
+                "parent_cpu_seconds": cpu / 2, "kernel_peak_mb": 100.0}
+
+    monkeypatch.setattr(report, "one_counting_server", one)
+    monkeypatch.setattr(report, "_postmaster", lambda db: None)
+    run = Run()
+    report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=3)
+    assert runs.count("report") == runs.count("floor") == report.MOST_ROUNDS * 3
+    assert any("(least of 6)" in f.name for f in run.figures)
