@@ -55,6 +55,28 @@ def test_html_is_one_self_contained_file_with_figures_charts_and_footer(quarterl
     assert "data fingerprint" in footer and "period=2026Q3" in footer
 
 
+def test_a_cells_headings_notes_and_tables_are_one_output_broken_only_by_its_charts(quarterly):
+    """papermill and nbconvert carry each output at a cost: a cell's markup is held and
+    shown as one output when the cell ends (or a chart or the footer comes)."""
+    import nbformat
+
+    html = quarterly.html.read_text(encoding="utf-8")
+    cells = [c for c in nbformat.read(reports.notebook_for("quarterly"), as_version=4).cells
+             if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+    charts = html.count('<img alt="')
+    markups = html.count('<div class="ehkit">')
+    assert charts >= 2 and markups <= len(cells) + charts, (markups, len(cells), charts)
+
+
+def test_outside_ipython_a_reports_markup_is_shown_at_once(capsys):
+    from ehkit.presentation import Report
+
+    report = Report.__new__(Report)
+    report._held = []
+    report.note("a note")
+    assert report._held == [] and "HTML object" in capsys.readouterr().out
+
+
 def test_the_analysts_note_is_left_out_of_the_board_html(quarterly):
     import nbformat
 
