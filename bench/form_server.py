@@ -26,8 +26,9 @@ def _failed(task) -> BaseException | None:
 
 
 def watched(factory):
-    """Wrap Voila's kernel manager factory: each kernel the preheated pool starts logs
-    :data:`READY` once it is ready for its page, while no page has taken it yet."""
+    """Wrap ehkit's checked pool factory (:func:`ehkit.serve_kernels.checked_pool`): each
+    kernel the preheated pool starts logs :data:`READY` once it is ready for its page, while
+    no page has taken it yet."""
 
     def wrapped(base_class, preheat_kernel, default_pool_size, page_config_hook=None):
         pool_class = factory(base_class, preheat_kernel, default_pool_size, page_config_hook)
@@ -40,13 +41,9 @@ def watched(factory):
                 _POOLS.append(self)
                 super().__init__(**kwargs)
 
-            def fill_if_needed(self, *args, **kwargs):
-                known = {id(t) for pool in self._pools.values() for t in pool}
-                super().fill_if_needed(*args, **kwargs)
-                for pool in self._pools.values():
-                    for started in pool:
-                        if id(started) not in known:
-                            started.add_done_callback(self._watch_render)
+            def starting(self, started) -> None:
+                super().starting(started)
+                started.add_done_callback(self._watch_render)
 
             def _in_pool(self, kernel_id: str) -> bool:
                 return any(t.done() and not _failed(t) and t.result()["kernel_id"] == kernel_id

@@ -122,7 +122,11 @@ def checked_pool(voila_factory, mixin: type | None = None):
                 for pool in self._pools.values():
                     for started in pool:
                         if id(started) not in known:
-                            started.add_done_callback(self._watch_form)
+                            self.starting(started)
+
+            def starting(self, started) -> None:
+                """A kernel the pool has begun to start (``started``, the task starting it)."""
+                started.add_done_callback(self._watch_form)
 
             def _watch_form(self, started) -> None:
                 if not _failed(started):  # one that did not start is dropped on demand
