@@ -45,10 +45,6 @@ def watched(factory):
                 super().starting(started)
                 started.add_done_callback(self._watch_render)
 
-            def _in_pool(self, kernel_id: str) -> bool:
-                return any(t.done() and not _failed(t) and t.result()["kernel_id"] == kernel_id
-                           for pool in self._pools.values() for t in pool)
-
             def _watch_render(self, started) -> None:
                 error = _failed(started)
                 if error is not None:
@@ -59,7 +55,7 @@ def watched(factory):
                     lambda render: self.ready(kernel_id, _failed(render)))
 
             def ready(self, kernel_id: str, error: BaseException | None = None) -> None:
-                if kernel_id in self._said or not self._in_pool(kernel_id):
+                if kernel_id in self._said or self.waiting_in(kernel_id) is None:
                     return  # said already, or a page took it first: not waiting in the pool
                 self._said.add(kernel_id)
                 if error is not None:

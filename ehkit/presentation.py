@@ -49,24 +49,22 @@ def _show(markup: str) -> None:
 
 
 # Reports holding markup until their cell ends (weakly: a report run again in JupyterLab
-# leaves its old one behind), and whether IPython has been asked to say when a cell ends.
+# leaves its old one behind).
 _HOLDING: weakref.WeakSet = weakref.WeakSet()
-_CELL_ENDS: list = []
 
 
+@functools.cache
 def _cell_end_hook() -> bool:
     """Have IPython show every report's held markup as each cell ends (once a process);
     False outside IPython, where there are no cells: markup is shown at once."""
-    if not _CELL_ENDS:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
-        if shell is None:
-            return False
-        shell.events.register("post_execute", lambda: [r.flush() for r in list(_HOLDING)])
-        _CELL_ENDS.append(shell)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.events.register("post_execute", lambda: [r.flush() for r in list(_HOLDING)])
     return True
 
 

@@ -147,14 +147,19 @@ def checked_pool(voila_factory, mixin: type | None = None):
                 """A preheated kernel that broke while waiting in the pool (died, or its form
                 failed) is stopped and another started at once: the next person gets a
                 ready form, not a fresh start. One a page has taken is the page's to say."""
-                waiting = [name for name, pool in self._pools.items() for t in pool
-                           if t.done() and not _failed(t) and t.result()["kernel_id"] == kernel_id]
-                if not waiting or self._replaced_in_a_row >= REPLACED_IN_A_ROW:
+                notebook = self.waiting_in(kernel_id)
+                if notebook is None or self._replaced_in_a_row >= REPLACED_IN_A_ROW:
                     return
                 self._replaced_in_a_row += 1
                 self.log.warning("Pre-heated kernel %s broke before a page took it: replacing it",
                                  kernel_id)
-                asyncio.ensure_future(self._stop_and_refill(kernel_id, waiting[0]))
+                asyncio.ensure_future(self._stop_and_refill(kernel_id, notebook))
+
+            def waiting_in(self, kernel_id: str) -> str | None:
+                """The notebook whose pool holds this started kernel, no page having taken it."""
+                return next((name for name, pool in self._pools.items() for t in pool
+                             if t.done() and not _failed(t)
+                             and t.result()["kernel_id"] == kernel_id), None)
 
             async def _stop_and_refill(self, kernel_id: str, notebook_name: str) -> None:
                 with contextlib.suppress(Exception):  # gone already (a page took it meanwhile)
