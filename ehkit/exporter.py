@@ -8,7 +8,9 @@ no script at all (a plain HTML export of a report carries its code and four scri
 
 from __future__ import annotations
 
-from nbconvert import HTMLExporter
+from nbconvert import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
 from .reports import REPORT_TEMPLATES, clean_html
 
@@ -33,3 +35,19 @@ class ReportExporter(HTMLExporter):
             optimistic_validation=True,
         )
         super().__init__(**{**settings, **kw})
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        """nbconvert's HTML export without its last step, which parses the whole page again
+        (BeautifulSoup, in Python) to give an image without alternative text a placeholder
+        and every output a tab stop: the template writes both (each chart's alternative
+        text; a tab stop on an HTML output, the only kind that scrolls), and the parse was a
+        third of a quarterly report's export (30 ms, bench/RESULTS.md). The filters are
+        registered as ``HTMLExporter.from_notebook_node`` registers them."""
+        info = nb.metadata.get("language_info", {})
+        lexer = info.get("pygments_lexer", info.get("name"))
+        resources = self._init_resources(resources)
+        self.register_filter("highlight_code", self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        return TemplateExporter.from_notebook_node(self, nb, resources, **kw)

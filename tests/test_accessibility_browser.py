@@ -280,5 +280,12 @@ def test_the_board_report_html_has_no_serious_accessibility_violations(demo_db_p
         assert page.title()
         assert_accessible(page, "board report")
         assert page.locator("img:not([alt]), img[alt='']").count() == 0  # charts are named
+        # at 320 px (WCAG 1.4.10's reflow) wide tables scroll sideways: each such region is
+        # a tab stop, which the report's template writes (nbconvert's own pass is skipped)
+        page.set_viewport_size({"width": 320, "height": 800})
+        scrolling = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output')]
+            .filter(e => e.scrollWidth > e.clientWidth).map(e => e.tabIndex)""")
+        assert scrolling and all(i == 0 for i in scrolling), scrolling
+        assert_accessible(page, "board report at 320 px")
     finally:
         page.context.close()
