@@ -15,21 +15,23 @@ import functools
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from matplotlib import rc_context, rcParams
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import FixedLocator, ScalarFormatter
+from matplotlib.ticker import FixedFormatter, FixedLocator, ScalarFormatter
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 # The same grade is always the same colour, in every chart (colour-blind-safe palette).
 GRADE_COLOURS = {1: "#1b7837", 2: "#7fbf7b", 3: "#f1a340", 4: "#b2182b"}
 NEUTRAL = "#4c72b0"
 PAD = 0.1  # inches around the labels
+BAR = 0.8  # a bar's thickness, of the space between two rows' centres (matplotlib's own)
 TITLE_SIZE, LEGEND_SIZE = 11, 8
 SHOWN_DPI = 110  # pixels an inch: charts show as large as they did as PNGs (8 in: 880 px)
 # The margins are measured in DejaVu Sans (matplotlib's own font). Where a reader's computer
@@ -144,6 +146,27 @@ def _plain_ticks(fig: MplFigure, ax, ticks: dict[str, list[tuple[float, str]]],
         axis.set_ticks([])
 
 
+def _stacked_bars(ax, rows: Sequence[str], grades: Sequence[tuple[int, str]],
+                  value: Callable[[str, int], float]) -> float:
+    """Horizontal bars, a row each from the top, a segment each grade in its colour: one
+    collection of rectangles a grade. ``barh`` makes each segment an artist and measures it
+    for the axes' limits: a quarterly report's grade chart has 40, half of its making
+    (bench/RESULTS.md). Returns the longest bar."""
+    lefts = [0.0] * len(rows)
+    for g, label in grades:
+        widths = [value(r, g) for r in rows]
+        ax.add_collection(PolyCollection(
+            [((x, y - BAR / 2), (x + w, y - BAR / 2), (x + w, y + BAR / 2), (x, y + BAR / 2))
+             for y, (x, w) in enumerate(zip(lefts, widths, strict=True))],
+            facecolors=GRADE_COLOURS.get(g, NEUTRAL), linewidths=0, label=label),
+            autolim=False)
+        lefts = [a + b for a, b in zip(lefts, widths, strict=True)]
+    ax.yaxis.set_major_locator(FixedLocator(range(len(rows))))
+    ax.yaxis.set_major_formatter(FixedFormatter(rows))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    return max(lefts, default=0.0)
+
+
 def svg(fig: MplFigure) -> str:
     """The chart as an SVG document, its text as text: a third of the CPU of a PNG (glyphs
     drawn to pixels, then compressed: 0.3 s of a quarterly report's 0.4 s of charts,
@@ -163,13 +186,8 @@ def stacked_grades(title: str, rows: Sequence[str], grades: Sequence[tuple[int, 
                    counts: dict[tuple[str, int], int]) -> MplFigure:
     """Horizontal 100% bars: for each row (a section), the share of each grade."""
     fig, ax = _figure(8, 0.45 * len(rows) + 1.6)
-    lefts = [0.0] * len(rows)
-    totals = [sum(counts.get((r, g), 0) for g, _ in grades) or 1 for r in rows]
-    for g, label in grades:
-        shares = [100 * counts.get((r, g), 0) / t for r, t in zip(rows, totals, strict=True)]
-        ax.barh(rows, shares, left=lefts, color=GRADE_COLOURS.get(g, NEUTRAL), label=label)
-        lefts = [a + b for a, b in zip(lefts, shares, strict=True)]
-    ax.invert_yaxis()
+    totals = {r: sum(counts.get((r, g), 0) for g, _ in grades) or 1 for r in rows}
+    _stacked_bars(ax, rows, grades, lambda r, g: 100 * counts.get((r, g), 0) / totals[r])
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of audits")
     _title(ax, title)
@@ -217,12 +235,8 @@ def stacked_counts(title: str, rows: Sequence[str], grades: Sequence[tuple[int, 
                    xlabel: str = "Number of audits") -> MplFigure:
     """Horizontal bars of counts, one segment per grade (e.g. overall grades by quarter)."""
     fig, ax = _figure(8, 0.45 * len(rows) + 1.8)
-    lefts = [0] * len(rows)
-    for g, label in grades:
-        values = [counts.get((r, g), 0) for r in rows]
-        ax.barh(rows, values, left=lefts, color=GRADE_COLOURS.get(g, NEUTRAL), label=label)
-        lefts = [a + b for a, b in zip(lefts, values, strict=True)]
-    ax.invert_yaxis()
+    longest = _stacked_bars(ax, rows, grades, lambda r, g: counts.get((r, g), 0))
+    ax.set_xlim(0, (longest or 1) * 1.05)  # as matplotlib's margin would, from zero
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _title(ax, title)

@@ -14,8 +14,8 @@ GRADES = [(1, "Outstanding"), (2, "Good"), (3, "Requires Improvement"), (4, "Ina
 def _legend_colours(fig) -> dict[str, str]:
     ax = fig.axes[0]
     handles, labels = ax.get_legend_handles_labels()
-    return {label: to_hex(h.patches[0].get_facecolor()) for h, label in zip(handles, labels,
-                                                                            strict=True)}
+    return {label: to_hex(h.get_facecolor()[0]) for h, label in zip(handles, labels,
+                                                                   strict=True)}
 
 
 def test_each_grade_has_one_colour_in_every_grade_chart():
