@@ -223,11 +223,12 @@ def trend(title: str, periods: Sequence[str], series: dict[str, Sequence[float |
     _title(ax, title)
     ax.set_xlabel("Period")
     ax.set_ylabel(ylabel)
-    # above the lines, as the grade charts' legends: it never hides a point, and matplotlib
-    # need not try nine places for it ("best", a tenth of the chart's drawing)
-    ax.legend(ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False,
-              fontsize=LEGEND_SIZE)
-    return _fit(fig, ax, legend_above=True)
+    keyed = len(series) > 1  # one line needs no key: its title and axis name it
+    if keyed:  # above the lines, as the grade charts' legends: it never hides a point, and
+        # matplotlib need not try nine places for it ("best", a tenth of the chart's drawing)
+        ax.legend(ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.08),
+                  frameon=False, fontsize=LEGEND_SIZE)
+    return _fit(fig, ax, legend_above=keyed)
 
 
 def stacked_counts(title: str, rows: Sequence[str], grades: Sequence[tuple[int, str]],

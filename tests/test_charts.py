@@ -35,6 +35,18 @@ def test_charts_have_axis_labels():
     assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("Period", "Days")
 
 
+def test_a_trend_of_two_lines_has_a_key_and_of_one_line_none():
+    """One line is named by the chart's title and axis; a key would only repeat them."""
+    q = ["2026Q1", "2026Q2"]
+    two = charts.trend("t", q, {"Successful": [1, 2], "Stepped up": [2, 1]}, ylabel="%")
+    assert [t.get_text() for t in two.axes[0].get_legend().get_texts()] == ["Successful",
+                                                                            "Stepped up"]
+    one = charts.trend("Median days rose", q, {"Median days": [1, 2]}, ylabel="Days")
+    assert one.axes[0].get_legend() is None
+    # the room a key takes above the axes is left only where there is one
+    assert one.subplotpars.top > two.subplotpars.top
+
+
 def test_trend_titles_say_which_way_a_figure_moved():
     q = ["2025Q3", "2025Q4", "2026Q1"]
     assert charts.change_title("Open cases", [88, None, 68], q) == \
