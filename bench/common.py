@@ -17,7 +17,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -222,12 +222,21 @@ def in_turns(floor: Callable[[], T], subject: Callable[[], T], rounds: int
     return floors, subjects
 
 
+def turned(items: Sequence[T], k: int) -> list[T]:
+    """``items`` in round ``k``'s order: turned by one place a round, so that each runs first
+    once in as many rounds, and none always runs after the same one (a run after a big
+    store's, whose reads pushed other files out of the page cache, costs more)."""
+    n = len(items)
+    return [items[(k * (n - 1) + j) % n] for j in range(n)]
+
+
 def in_rotation(sides: list[Callable[[], T]], rounds: int) -> list[list[T]]:
     """Each side's results over ``rounds`` rounds, each round running every side once, the
-    order turned by one place from round to round (two sides: :func:`in_turns`)."""
+    order turned by one place from round to round (:func:`turned`; two sides:
+    :func:`in_turns`)."""
     out: list[list[T]] = [[] for _ in sides]
     for k in range(rounds):
-        for i in [(k * (len(sides) - 1) + j) % len(sides) for j in range(len(sides))]:
+        for i in turned(range(len(sides)), k):
             out[i].append(sides[i]())
     return out
 

@@ -36,6 +36,7 @@ from .common import (
     server_cpu,
     steady,
     steady_ratio,
+    turned,
 )
 
 REPORT_RATIO_AT = 100_000
@@ -85,7 +86,10 @@ def measure(dbs: dict[int, Path | str], repeats: int) -> dict[int, tuple[list[di
     """{size: (floor runs, report runs)}. Each round runs floor and report at every size
     (the floor first in odd rounds, the report in even ones: neither always runs warm), so a
     machine that speeds up or slows down meanwhile affects every size and the floor
-    alike: the ratios and the growth compare runs made at the same time. ``repeats`` rounds,
+    alike: the ratios and the growth compare runs made at the same time. The sizes run in
+    rotation (:func:`~bench.common.turned`): run after the largest store's report, a
+    store's runs cost more, and the smallest store always ran there until 2026-12-03, which
+    flattered the growth (bench/RESULTS.md). ``repeats`` rounds,
     and more (:data:`MOST_ROUNDS`) while they still find a side's least (:func:`falling`).
     On PostgreSQL the server's CPU time counts too (ServerCPUUnreadable when it cannot be
     read)."""
@@ -97,10 +101,10 @@ def measure(dbs: dict[int, Path | str], repeats: int) -> dict[int, tuple[list[di
         shutil.copy(BENCH / "floor.ipynb", floor_dir / "quarterly_report.ipynb")
         k = 0
         while k < repeats or (k < MOST_ROUNDS * repeats and falling(runs[judged])):
-            for size, db in sorted(dbs.items()):
+            for size in turned(sorted(dbs), k):
                 turns = [(runs[size][0], floor_dir), (runs[size][1], None)]
                 for out, notebooks in turns if k % 2 == 0 else turns[::-1]:
-                    out.append(one_counting_server(db, notebooks, servers[size]))
+                    out.append(one_counting_server(dbs[size], notebooks, servers[size]))
             k += 1
             more = " (one more: the last found a new least)" if k > repeats else ""
             say(f"  round {k} of {repeats}{more} done")

@@ -360,6 +360,28 @@ def test_sides_in_rotation_each_run_first_once_in_as_many_rounds():
     assert [order[i] for i in (0, 3, 6)] == ["a", "c", "b"]
 
 
+def test_the_reports_sizes_run_in_rotation_so_none_always_follows_the_largest(monkeypatch):
+    """A run after the largest store's report costs more (its reads push other files out of
+    the page cache): the smallest store, always run there, made the growth look smaller."""
+    from bench import report
+    from bench.common import Run
+
+    sizes: list[int] = []
+
+    def one(db, notebooks, server):
+        if not notebooks:
+            sizes.append(db)
+        return {"seconds": 2.0, "cpu_seconds": 2.0, "kernel_cpu_seconds": 1.0,
+                "parent_cpu_seconds": 1.0, "kernel_peak_mb": 100.0}
+
+    monkeypatch.setattr(report, "one_counting_server", one)
+    monkeypatch.setattr(report, "_postmaster", lambda db: None)
+    report.run(Run(), {10: 10, 100: 100, 1000: 1000}, repeats=3)
+    rounds = [sizes[i:i + 3] for i in range(0, 9, 3)]
+    assert [r[0] for r in rounds] == [10, 1000, 100]  # each first once in three rounds
+    assert all(sorted(r) == [10, 100, 1000] for r in rounds)
+
+
 @pytest.mark.slow
 def test_the_form_benchmark_times_a_page_only_once_a_preheated_kernel_has_run_its_notebook(
         demo_db_path, tmp_path):
