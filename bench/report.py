@@ -2,7 +2,8 @@
 
 Both go through ``ehkit.reports.run`` (papermill execution, then nbconvert HTML export, in one
 process): the report is ``notebooks/quarterly_report.ipynb``, the floor ``bench/floor.ipynb``
-(the same parameters and imports, one trivial cell). Floor and report take turns (floor first
+(the same parameters and imports, one trivial cell; on PostgreSQL it loads the driver too,
+as SQLite's comes with ehkit's imports). Floor and report take turns (floor first
 in odd rounds, the report first in even ones) and, round by round, the sizes, each in a fresh
 process (``bench._one``); the figure is the least CPU time of each side over the rounds
 (``bench.common.steady``), then their ratio; on a busy machine it takes more rounds to find
