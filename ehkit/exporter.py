@@ -40,9 +40,9 @@ class ReportExporter(HTMLExporter):
         """nbconvert's HTML export without its last step, which parses the whole page again
         (BeautifulSoup, in Python) to give an image without alternative text a placeholder
         and every output a tab stop: the template writes both (each chart's alternative
-        text; a tab stop on an HTML output, the only kind that scrolls), and the parse was a
-        third of a quarterly report's export (30 ms, bench/RESULTS.md). The filters are
-        registered as ``HTMLExporter.from_notebook_node`` registers them."""
+        text; a tab stop on an HTML output, the only kind that scrolls), and the parse was
+        50-80 ms of a quarterly report's export of 160-190 ms (bench/RESULTS.md). The
+        filters are registered as ``HTMLExporter.from_notebook_node`` registers them."""
         info = nb.metadata.get("language_info", {})
         lexer = info.get("pygments_lexer", info.get("name"))
         resources = self._init_resources(resources)
