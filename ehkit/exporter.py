@@ -12,6 +12,7 @@ from nbconvert import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
+from .presentation import FIGURES_MIME
 from .reports import REPORT_TEMPLATES, clean_html
 
 
@@ -48,6 +49,10 @@ class ReportExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("highlight_code", self.filters.get(
             "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
-        self.register_filter("filter_data_type", WidgetsDataTypeFilter(
-            notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        shown = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                      resources=resources)
+        # a report's figures are data for its CSV, shown nowhere: known here, so that
+        # nbconvert does not warn a person that it cannot show them
+        shown.display_data_priority = [*shown.display_data_priority, FIGURES_MIME]
+        self.register_filter("filter_data_type", shown)
         return TemplateExporter.from_notebook_node(self, nb, resources, **kw)

@@ -142,6 +142,25 @@ def test_report_html_keeps_its_tables_and_drops_what_could_run():
     assert cleaned.startswith("<p>Plan</p>") and cleaned.endswith("Mum said &lt;script&gt;")
 
 
+def test_the_export_shows_nothing_of_a_reports_figures_and_warns_of_nothing():
+    """A report's figures (the CSV's) ride in an output of their own, which nothing shows:
+    exporting it (JupyterLab's menu, `jupyter nbconvert --to ehkit_report`) must not warn a
+    person that nbconvert cannot show it."""
+    import warnings
+
+    import nbformat
+
+    from ehkit.presentation import FIGURES_MIME
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("report.footer()", outputs=[
+        nbformat.v4.new_output("display_data", data={FIGURES_MIME: '[{"key": "open_at_end"}]'}),
+        nbformat.v4.new_output("display_data", data={"text/html": "<p>Footer</p>"})])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = reports.export_html(nb, title="Quarterly report")
+    assert "<p>Footer</p>" in html and "open_at_end" not in html
+
+
 def test_a_chart_is_an_image_in_the_html_so_nothing_in_it_runs():
     """An SVG shown inline would be live markup (a script in it would run); as an image it
     is inert. The exporter embeds it as an <img>, named by its alternative text."""
