@@ -45,6 +45,8 @@ rules.register_all({
     "DB-FOREIGN-KEY": "a row refers to a row of another table that does not exist",
     "DB-MIGRATION": "a migration's change is in the store but its record is missing, so ehkit "
                     "would refuse to open it",
+    "DB-COUNTS": "the episodes' monthly counts the reports read differ from the episodes, or "
+                 "their triggers are missing or altered: `ehkit recount` counts them afresh",
     "LOG-TRIGGER": "a change-log trigger is missing or altered, or the schema was changed "
                    "outside ehkit",
     "LOG-ALTERED": "a change-log row, or its hash, was changed or added outside ehkit",
@@ -97,7 +99,7 @@ def check(db: sqlite_utils.Database, *, today: dt.date | None = None,
         database_checks, migration_checks, trigger_checks, chain_checks]
     steps += [replay_checks] if replay else []
     # The data-quality rules ask for today's columns: a store an older ehkit left has not all.
-    steps += [] if _pending(db) else [lambda d: data_quality(d, today=today)]
+    steps += [] if _pending(db) else [counts_checks, lambda d: data_quality(d, today=today)]
     findings: list[Finding] = []
     damaged: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
     if store.is_postgres(db):  # a damaged page of a table or index (SQLSTATE XX001, XX002)
@@ -274,6 +276,22 @@ def trigger_checks(db: sqlite_utils.Database) -> list[Finding]:
             f"changed outside ehkit (schema version {now}, ehkit left it at {sealed}): a "
             "trigger may have been dropped and recreated, so changes made meanwhile went "
             "unlogged; a full `ehkit check` (no --quick) finds them")))
+    return out
+
+
+def counts_checks(db) -> list[Finding]:
+    """The episodes' monthly counts the reports read (:mod:`ehkit.episode_counts`): kept by
+    their triggers, and equal to a recount of the episodes."""
+    from . import episode_counts
+
+    fix = "`ehkit recount` counts them afresh"
+    out = [Finding("DB-COUNTS", f"trigger {name}", f"{state}: the monthly counts the reports "
+                   f"read are not kept as episodes change; {fix}")
+           for name, state in episode_counts.triggers_amiss(db)]
+    for table, key, more in episode_counts.differences(db):
+        out.append(Finding("DB-COUNTS", f"{table} {' / '.join(map(str, key))}", (
+            f"{abs(more)} episode(s) {'more' if more > 0 else 'fewer'} than the episodes count "
+            f"for (changed outside ehkit?): the reports' figures of episodes are wrong; {fix}")))
     return out
 
 

@@ -522,6 +522,29 @@ def _run_upgrade(args) -> int:
     return 0
 
 
+def _add_recount(sub) -> None:
+    p = sub.add_parser("recount", help="count the episodes' monthly counts afresh",
+                       description="The reports read the episodes' figures from monthly counts "
+                       "the store keeps as episodes change. When `ehkit check` finds them "
+                       "differ from the episodes (DB-COUNTS: the store changed outside ehkit), "
+                       "this makes their triggers again and counts every episode afresh. It "
+                       "changes no data, and the change log not at all.")
+    _db_arg(p)
+    p.set_defaults(run=_run_recount)
+
+
+def _run_recount(args) -> int:
+    from . import db as store
+    from . import episode_counts
+
+    database = store.connect(store.location(args.db), must_exist=True)
+    try:
+        print(f"counted afresh: {episode_counts.afresh(database):,} episodes")
+    finally:
+        database.close()
+    return 0
+
+
 # -- ehkit rules ---------------------------------------------------------------------------
 def _add_rules(sub) -> None:
     p = sub.add_parser("rules", help="list every rule: its code and the message a person reads",
@@ -613,6 +636,7 @@ def _run_users_remove(args) -> int:
 COMMANDS = [
     _add_init,
     _add_upgrade,
+    _add_recount,
     _add_demo,
     _add_report,
     _add_actions,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import access, check
+from . import access, check, episode_counts
 from . import db as store
 from .errors import EhkitError
 
@@ -80,6 +80,7 @@ def _copy_into(src, dst, shown: str) -> Copied:
         dst.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the foreign keys, checked now
         for t in tables:
             dst.execute(f"ALTER TABLE {store._q(t)} ENABLE TRIGGER USER")
+        episode_counts.recount(dst)  # loaded with their triggers aside, as the log's
         _move_counters(src, dst)
         if findings := check.chain_checks(dst):
             raise CopyError(f"the copy's change log does not verify ({findings[0]}): nothing "

@@ -48,7 +48,9 @@ BUSY_TIMEOUT_MS = 30_000
 # (bench/: the million-episode demo in 15% less time); saving is bound by fsync either way.
 PAGE_SIZE = 8192
 # Tables that are bookkeeping, not data: not change-logged.
-UNLOGGED = {"change_log", "schema_migrations", "change_log_counter"}  # the last: PostgreSQL's
+# The episodes' monthly counts are kept from the episodes (ehkit.episode_counts).
+UNLOGGED = {"change_log", "schema_migrations", "change_log_counter",  # the last: PostgreSQL's
+            "episode_counts", "episode_days"}
 
 
 class StoreError(EhkitError):
@@ -631,7 +633,17 @@ def apply_migrations(db: sqlite_utils.Database, *, upto: int | None = None,
             applied.append(number)
         if applied:
             install_change_log_triggers(db)
+            counts_made_afresh(db)
     return applied
+
+
+def counts_made_afresh(db) -> None:
+    """After migrations: the triggers that keep the episodes' monthly counts made again, and
+    the counts counted afresh (ehkit.episode_counts), once the store has them."""
+    if "episode_counts" in db.table_names():
+        from . import episode_counts
+
+        episode_counts.install(db)
 
 
 def _statements(sql: str) -> list[str]:
@@ -798,7 +810,8 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
 
     Runs inside :func:`transaction`, and the block only inserts into ``table``, after its
     last rowid (new ids ascending, or none given). The insert trigger is set aside for the
-    block and put back in the same transaction, so no other connection sees it missing.
+    block and put back in the same transaction, so no other connection sees it missing
+    (episodes' monthly counts' too: their rows are counted in one pass, ehkit.episode_counts).
     On PostgreSQL (:func:`ehkit.postgres.inserts_set_aside`) the table is keyed by ``id``.
     """
     conn = db.conn
@@ -814,24 +827,31 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
             yield
         _log_together(db, table, names, before)
         return
-    trigger = f"log_{table}_insert"
+    from . import episode_counts
+
+    # The log's insert trigger; on episodes, their counts' too (counted together after).
+    triggers = [f"log_{table}_insert", *([episode_counts.INSERT_TRIGGER] if table == "episodes"
+                                         else [])]
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
-    saved = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
-                         (trigger,)).fetchone()
-    if saved:
-        conn.execute(f"DROP TRIGGER {_q(trigger)}")
+    saved = [row[0] for name in triggers for row in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,))]
+    for name in triggers:
+        conn.execute(f"DROP TRIGGER IF EXISTS {_q(name)}")
     changes = conn.total_changes
     try:
         yield
         inserted = conn.total_changes - changes
     finally:
-        if saved and conn.in_transaction:
-            conn.execute(saved[0])
+        if conn.in_transaction:
+            for sql in saved:
+                conn.execute(sql)
     (landed,) = conn.execute(f"SELECT count(*) FROM {_q(table)} WHERE rowid > ?",
                              (before,)).fetchone()
     if landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last rowid")
     _log_together(db, table, names, before)
+    if len(saved) > 1:
+        episode_counts.add_bulk(db, before)
 
 
 def _log_together(db, table: str, names: list[str], after: int,

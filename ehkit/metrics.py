@@ -343,9 +343,21 @@ def _counts(db, sql: str, params: dict) -> list[tuple]:
 
 
 # -- episodes ---------------------------------------------------------------------------
-# Open at the period's end: begun by it and not ended, or ended after it. Two narrow ranges
-# of the end-date index, counted apart; the second kept off the start-date index (which
-# would read every episode begun before the end: ``store.unindexed``).
+# The headline figures read the episodes' monthly counts (ehkit.episode_counts): a period is
+# whole months, and open at its end is the changes in those open up to its last month.
+def _months(period: Period) -> dict:
+    """The period's first and last month, as the counts name them (YYYY-MM)."""
+    return {"first": period.start.isoformat()[:7], "last": period.end.isoformat()[:7]}
+
+
+IN_MONTHS = "month BETWEEN :first AND :last"
+OPEN_BY_END = "counted = 'open_change' AND month <= :last"
+
+
+# The tables by lead agency and referral reason read the quarter's episodes. Open at its end:
+# begun by it and not ended, or ended after it. Two narrow ranges of the end-date index,
+# counted apart; the second kept off the start-date index (which would read every episode
+# begun before the end: ``store.unindexed``).
 def open_at_end_where(db) -> tuple[str, str]:
     """The two conditions of open at the period's end, in the store's dialect."""
     return ("end_date IS NULL AND start_date <= :end",
@@ -356,16 +368,18 @@ def open_at_end_where(db) -> tuple[str, str]:
 def episode_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Open, closed, outcomes, step-up and step-down figures for the period. Remembered: the
     quarterly report shows five quarters' in its trend and decides their suppression too."""
-    p = _params(period)
-    open_at_end, = _one(db, "SELECT " + " + ".join(
-        f"(SELECT count(*) FROM episodes WHERE {w})" for w in open_at_end_where(db)), p)
-    closed, successful, stepped_up = _one(db, """
-        SELECT count(*), coalesce(sum(CASE WHEN ended_as = 'outcomes_achieved' THEN 1 ELSE 0 END), 0),
-               coalesce(sum(CASE WHEN ended_as = 'stepped_up' THEN 1 ELSE 0 END), 0)
-        FROM episodes WHERE end_date BETWEEN :start AND :end""", p)
-    began, stepped_down = _one(db, """
-        SELECT count(*), coalesce(sum(CASE WHEN began_as = 'step_down' THEN 1 ELSE 0 END), 0)
-        FROM episodes WHERE start_date BETWEEN :start AND :end""", p)
+    p = _months(period)
+    open_at_end, = _one(db, f"SELECT coalesce(sum(episodes), 0) FROM episode_counts WHERE "
+                            f"{OPEN_BY_END}", p)
+    closed, successful, stepped_up = _one(db, f"""
+        SELECT coalesce(sum(episodes), 0),
+               coalesce(sum(CASE WHEN how = 'outcomes_achieved' THEN episodes ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN how = 'stepped_up' THEN episodes ELSE 0 END), 0)
+        FROM episode_counts WHERE counted = 'ended' AND {IN_MONTHS}""", p)
+    began, stepped_down = _one(db, f"""
+        SELECT coalesce(sum(episodes), 0),
+               coalesce(sum(CASE WHEN how = 'step_down' THEN episodes ELSE 0 END), 0)
+        FROM episode_counts WHERE counted = 'began' AND {IN_MONTHS}""", p)
     return [
         count("open_at_end", LABELS["open_at_end"], open_at_end),
         count("closed_in_period", LABELS["closed_in_period"], closed),
@@ -721,13 +735,10 @@ def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
 @remembered
 def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Days to first review, length of closed episodes, audits completed in their two weeks."""
-    p = _params(period)
-    to_review = db.execute("""
-        SELECT days_to_first_review, count(*) FROM episodes
-        WHERE first_review_date BETWEEN :start AND :end GROUP BY 1 ORDER BY 1""", p).fetchall()
-    lengths = db.execute("""
-        SELECT length_days, count(*) FROM episodes
-        WHERE end_date BETWEEN :start AND :end GROUP BY 1 ORDER BY 1""", p).fetchall()
+    to_review, lengths = (db.execute(f"""
+        SELECT days, sum(episodes) FROM episode_days WHERE counted = '{counted}' AND {IN_MONTHS}
+        GROUP BY 1 HAVING sum(episodes) > 0 ORDER BY 1""", _months(period)).fetchall()
+        for counted in ("to_first_review", "length"))
     months = period.months()
     listed = sampling.states_at(db, months[0].label, months[-1].label, period.end)
     on_time = listed.count("completed")
@@ -926,9 +937,10 @@ def outcome_grid(db: sqlite_utils.Database, period: Period) -> Grid:
     """Episodes closed in each quarter of the year, by how they ended."""
     counts = {}
     for q in period.quarters():
-        for e, n in db.execute("""SELECT coalesce(ended_as, 'other'), count(*) FROM episodes
-                                  WHERE end_date BETWEEN :start AND :end GROUP BY 1""",
-                               _params(q)):
+        for e, n in db.execute(f"""SELECT CASE how WHEN '' THEN 'other' ELSE how END,
+                                   sum(episodes) FROM episode_counts
+                                   WHERE counted = 'ended' AND {IN_MONTHS}
+                                   GROUP BY 1 HAVING sum(episodes) > 0""", _months(q)):
             counts[(q.label, e)] = n
     ended = tuple(setting("episodes", "ended_as").items())
     quarters = [q.label for q in period.quarters()]

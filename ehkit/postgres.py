@@ -650,6 +650,7 @@ def apply_migrations(db: Database) -> list[int]:
             db.execute("INSERT INTO schema_migrations VALUES (?, ?, ehkit_now())", [number, name])
         if pending:
             install_change_log_triggers(db)
+            store.counts_made_afresh(db)
             db._keys.clear()  # a migration may have made a table anew
     return [n for n, _, _ in pending]
 

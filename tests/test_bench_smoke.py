@@ -64,8 +64,12 @@ def test_a_cached_store_is_upgraded_without_a_backup_left_in_the_cache(tmp_path,
     from ehkit import db as store
 
     path, _ = common.demo_db(60)
-    with sqlite3.connect(path) as con:  # as an earlier ehkit left it: its last migration to come
-        (last,) = con.execute("SELECT max(number) FROM schema_migrations").fetchone()
+    last = 135  # the last migration: the episodes' counts
+    with sqlite3.connect(path) as con:  # as the ehkit before it left the store
+        for op in ("insert", "update", "delete"):
+            con.execute(f"DROP TRIGGER count_episodes_{op}")
+        con.execute("DROP TABLE episode_counts")
+        con.execute("DROP TABLE episode_days")
         con.execute("DELETE FROM schema_migrations WHERE number = ?", (last,))
     (tmp_path / "cache" / "backups").mkdir()
     other = tmp_path / "cache" / "backups" / "ehkit-2026-12-01T000000Z.db"

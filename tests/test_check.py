@@ -441,12 +441,11 @@ def test_an_applied_migration_whose_record_is_missing_is_reported(tmp_path, caps
 def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path, capsys):
     path, _ = stored(tmp_path)
     con = raw(path)  # as an older ehkit left it: without the last migration, really
-    con.execute("DROP INDEX episodes_length")
-    con.execute("DROP INDEX episodes_first_review")
-    con.execute("ALTER TABLE episodes DROP COLUMN length_days")
-    con.execute("ALTER TABLE episodes DROP COLUMN days_to_first_review")
-    con.execute("CREATE INDEX episodes_first_review ON episodes(first_review_date)")
-    con.execute("DELETE FROM schema_migrations WHERE number = 85")
+    for op in ("insert", "update", "delete"):
+        con.execute(f"DROP TRIGGER count_episodes_{op}")
+    con.execute("DROP TABLE episode_counts")
+    con.execute("DROP TABLE episode_days")
+    con.execute("DELETE FROM schema_migrations WHERE number = 135")
     con.execute("PRAGMA user_version = 0")
     con.close()
     database = store.connect(path, read_only=True)
@@ -456,4 +455,4 @@ def test_a_store_not_yet_migrated_is_not_a_finding(tmp_path, capsys):
         database.close()
     assert cli.main(["check", "--db", str(path), "--today", "2026-06-01"]) == 0
     assert "1 migration(s) are not yet applied" in capsys.readouterr().out
-    assert store.recorded_migrations(raw(path)) == {n for n, _, _ in store.migrations()} - {85}
+    assert store.recorded_migrations(raw(path)) == {n for n, _, _ in store.migrations()} - {135}

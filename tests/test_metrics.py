@@ -371,7 +371,7 @@ def test_a_quarterly_report_reads_each_figure_once(quarter):
     finally:
         quarter.conn.set_trace_callback(None)
     again = [s for s in asked if "change_log" not in s]
-    assert any("FROM episodes" in s for s in first)
+    assert any("FROM episode_counts" in s for s in first)
     # the audits on time: each quarter's audit lists in one query, not one a month
     assert sum("selection_draws" in s for s in first) == len(Q3.trend(5))
     # asked again: only the sectors' names and the feedback's concerns (a few rows each)
