@@ -31,7 +31,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "import alone, which select runs too; report-postgresql: the report "
                    "alone of postgresql's figures; draw: the month's draw alone, on SQLite "
                    "and on a PostgreSQL copy)")
-    p.add_argument("--repeats", type=int, default=5, help="report runs per size (default 5)")
+    p.add_argument("--repeats", type=int, default=report.REPORT_ROUNDS,
+                   help=f"report runs per size (default {report.REPORT_ROUNDS})")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
     p.add_argument("--quick", action="store_true",
