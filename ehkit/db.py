@@ -833,24 +833,24 @@ def logged_together(db: sqlite_utils.Database, table: str) -> Iterator[None]:
     triggers = [f"log_{table}_insert", *([episode_counts.INSERT_TRIGGER] if table == "episodes"
                                          else [])]
     (before,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {_q(table)}").fetchone()
-    saved = [row[0] for name in triggers for row in conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,))]
-    for name in triggers:
-        conn.execute(f"DROP TRIGGER IF EXISTS {_q(name)}")
+    saved = {name: row[0] for name in triggers for row in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,))}
+    for name in saved:
+        conn.execute(f"DROP TRIGGER {_q(name)}")
     changes = conn.total_changes
     try:
         yield
         inserted = conn.total_changes - changes
     finally:
         if conn.in_transaction:
-            for sql in saved:
+            for sql in saved.values():
                 conn.execute(sql)
     (landed,) = conn.execute(f"SELECT count(*) FROM {_q(table)} WHERE rowid > ?",
                              (before,)).fetchone()
     if landed != inserted:
         raise RuntimeError(f"a bulk insert into {table} may only add rows after its last rowid")
     _log_together(db, table, names, before)
-    if len(saved) > 1:
+    if episode_counts.INSERT_TRIGGER in saved:
         episode_counts.add_bulk(db, before)
 
 

@@ -736,9 +736,9 @@ def referral_volume_grid(db: sqlite_utils.Database, period: Period) -> Grid:
 def timescale_figures(db: sqlite_utils.Database, period: Period) -> list[Figure]:
     """Days to first review, length of closed episodes, audits completed in their two weeks."""
     to_review, lengths = (db.execute(f"""
-        SELECT days, sum(episodes) FROM episode_days WHERE counted = '{counted}' AND {IN_MONTHS}
-        GROUP BY 1 HAVING sum(episodes) > 0 ORDER BY 1""", _months(period)).fetchall()
-        for counted in ("to_first_review", "length"))
+        SELECT days, sum(episodes) FROM episode_days WHERE counted = :counted AND {IN_MONTHS}
+        GROUP BY 1 HAVING sum(episodes) > 0 ORDER BY 1""",
+        {**_months(period), "counted": counted}).fetchall() for counted in ("to_first_review", "length"))
     months = period.months()
     listed = sampling.states_at(db, months[0].label, months[-1].label, period.end)
     on_time = listed.count("completed")
