@@ -32,7 +32,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "alone of postgresql's figures; draw: the month's draw alone, on SQLite "
                    "and on a PostgreSQL copy)")
     p.add_argument("--repeats", type=int, default=report.REPORT_ROUNDS,
-                   help=f"report runs per size (default {report.REPORT_ROUNDS})")
+                   help=f"report runs per size (default {report.REPORT_ROUNDS}; the size "
+                   f"its target is judged at, {report.JUDGED_ROUNDS} times as many)")
     p.add_argument("--fresh", action="store_true",
                    help="build the demo stores again even when cached (times generation)")
     p.add_argument("--quick", action="store_true",

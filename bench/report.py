@@ -6,8 +6,9 @@ process): the report is ``notebooks/quarterly_report.ipynb``, the floor ``bench/
 as SQLite's comes with ehkit's imports). Floor and report take turns (floor first
 in odd rounds, the report first in even ones) and, round by round, the sizes, each in a fresh
 process (``bench._one``); the figure is the least CPU time of each side over the rounds
-(``bench.common.steady``), then their ratio; on a busy machine it takes more rounds to find
-them (``MOST_ROUNDS``). The targets are ratios of CPU time, all the
+(``bench.common.steady``), then their ratio. The size the target is judged at has more rounds,
+of that size alone (``JUDGED_ROUNDS``): each side's least takes many rounds to find on a
+machine whose speed swings. The targets are ratios of CPU time, all the
 report costs: the kernel's (the notebook's queries and charts) and its parent's (papermill
 and nbconvert), printed apart beside it. On a shared machine the time spent waiting for a
 core says more about the neighbours than about the report, and a busy run moved the CPU
@@ -49,10 +50,17 @@ MAX_KERNEL_MB = 1024
 # floor had found a quiet moment 18% below its median: 1.34x, where the rounds' ratios and the
 # medians both read 1.18x. Each side's least needs enough rounds to meet a quiet moment.
 REPORT_ROUNDS = 8
-# Rounds go on past those asked for, up to this many times as many, while the last one
-# still lowered a side's least at the target's size by over 1%: on a busy machine the quiet
-# moments are fewer, and the least of each side needs more rounds to find them.
-MOST_ROUNDS = 2
+# After those rounds, rounds of the judged size alone (floor and report back to back) until
+# it has this many times as many. Its least on each side needs many rounds on this kind of
+# machine: a fixed loop's speed there swings between 1x and 2x from one fifth of a second to
+# the next, so which side meets the quicker stretches decides a least of few rounds. Of 30
+# rounds at 100,000 episodes (bench/RESULTS.md, 2026-12-04), eight drawn at random read over
+# 1.3x one time in ten, sixteen one in forty, where all 30 read 1.17x. Alone, a round costs a
+# sixth of one of every size (the million-episode store's report is most of it), and no run
+# follows the big store's, which pushes other files out of the page cache
+# (bench.common.turned). Until 2026-12-04 rounds of every size went on to twice those asked
+# for while the last still found a new least.
+JUDGED_ROUNDS = 3
 
 
 def one(db: Path | str, notebooks: Path | None) -> dict:
@@ -95,8 +103,8 @@ def measure(dbs: dict[int, Path | str], repeats: int) -> dict[int, tuple[list[di
     alike: the ratios and the growth compare runs made at the same time. The sizes run in
     rotation (:func:`~bench.common.turned`): run after the largest store's report, a
     store's runs cost more, and the smallest store always ran there until 2026-12-03, which
-    flattered the growth (bench/RESULTS.md). ``repeats`` rounds,
-    and more (:data:`MOST_ROUNDS`) while they still find a side's least (:func:`falling`).
+    flattered the growth (bench/RESULTS.md). ``repeats`` rounds, then rounds of the judged
+    size alone up to :data:`JUDGED_ROUNDS` times as many.
     On PostgreSQL the server's CPU time counts too (ServerCPUUnreadable when it cannot be
     read)."""
     runs: dict[int, tuple[list[dict], list[dict]]] = {size: ([], []) for size in dbs}
@@ -105,25 +113,20 @@ def measure(dbs: dict[int, Path | str], repeats: int) -> dict[int, tuple[list[di
     with tempfile.TemporaryDirectory(prefix="ehkit-floor-") as d:
         floor_dir = Path(d)
         shutil.copy(BENCH / "floor.ipynb", floor_dir / "quarterly_report.ipynb")
-        k = 0
-        while k < repeats or (k < MOST_ROUNDS * repeats and falling(runs[judged])):
+
+        def pair(size: int, k: int) -> None:
+            turns = [(runs[size][0], floor_dir), (runs[size][1], None)]
+            for out, notebooks in turns if k % 2 == 0 else turns[::-1]:
+                out.append(one_counting_server(dbs[size], notebooks, servers[size]))
+
+        for k in range(repeats):
             for size in turned(sorted(dbs), k):
-                turns = [(runs[size][0], floor_dir), (runs[size][1], None)]
-                for out, notebooks in turns if k % 2 == 0 else turns[::-1]:
-                    out.append(one_counting_server(dbs[size], notebooks, servers[size]))
-            k += 1
-            more = " (one more: the last found a new least)" if k > repeats else ""
-            say(f"  round {k} of {repeats}{more} done")
+                pair(size, k)
+            say(f"  round {k + 1} of {repeats} done")
+        for k in range(repeats, JUDGED_ROUNDS * repeats):
+            pair(judged, k)
+            say(f"  round {k + 1} of {JUDGED_ROUNDS * repeats} at {judged:,} episodes alone")
     return runs
-
-
-def falling(sides: tuple[list[dict], ...]) -> bool:
-    """Did the last round lower either side's least CPU time by more than 1%?"""
-    for side in sides:
-        cpu = [x["cpu_seconds"] for x in side]
-        if len(cpu) > 1 and min(cpu) < 0.99 * min(cpu[:-1]):
-            return True
-    return False
 
 
 def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "") -> None:
@@ -163,13 +166,15 @@ def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "")
                        floor=floor_peak, ratio=peak / floor_peak))
     small, big = min(times), max(times)
     if small != big:
-        # The least of each size's CPU times: a busy moment only ever adds to them.
-        growth = _ratio(runs[big][1], runs[small][1], "cpu_seconds")
-        rounds = len(runs[big][1])
+        # The least of each size's CPU times over the rounds of every size, in rotation (not
+        # the judged size's own rounds, when it is the largest): a busy moment only adds.
+        rounds = min(len(runs[big][1]), len(runs[small][1]))
+        bigs, smalls = runs[big][1][:rounds], runs[small][1][:rounds]
+        growth = _ratio(bigs, smalls, "cpu_seconds")
         run.add(Figure(f"report growth{on} {small:,} -> {big:,} episodes, CPU (least of {rounds})",
                        growth, "x", f"<= {MAX_GROWTH}x", growth <= MAX_GROWTH,
                        note=f"time {times[small]:.2f} s -> {times[big]:.2f} s = "
-                            f"{_round_ratio(runs[big][1], runs[small][1], 'seconds'):.2f}x"))
+                            f"{_round_ratio(bigs, smalls, 'seconds'):.2f}x"))
 
 
 def _ratio(runs: list[dict], against: list[dict], measure: str) -> float:

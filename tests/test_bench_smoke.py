@@ -169,7 +169,8 @@ def test_the_reports_floor_and_report_take_turns_and_its_figure_counts_all_its_c
     monkeypatch.setattr(report, "_postmaster", lambda db: None)
     run = Run()
     report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=4)
-    assert [kind for kind, _ in order] == ["floor", "report", "report", "floor"] * 2
+    assert [kind for kind, _ in order] == (["floor", "report", "report", "floor"]
+                                           * report.JUDGED_ROUNDS * 2)
     fig = next(f for f in run.figures if f.name.startswith("report 100,000"))
     # the kernel's and papermill's + nbconvert's CPU both counted: (1.5 + 2.5) / (0.5 + 2.0)
     assert fig.ratio == 4.0 / 2.5 and fig.passed is False
@@ -180,10 +181,9 @@ def test_the_reports_note_splits_each_sides_least_round_into_user_system_and_fau
     from bench import report
     from bench.common import Run
 
-    # Each side's rounds in turn: the floor's second round is its least, the report's first
-    # (the third finds no new least: no more rounds).
-    rounds = {"floor": iter([(0.6, 2.0, 100), (0.5, 2.0, 200), (0.6, 2.0, 300)]),
-              "report": iter([(1.4, 2.5, 5000), (1.9, 2.6, 9000), (1.9, 2.6, 9000)])}
+    # Each side's rounds in turn: the floor's second round is its least, the report's first.
+    rounds = {"floor": iter([(0.6, 2.0, 100), (0.5, 2.0, 200)] + [(0.6, 2.0, 300)] * 7),
+              "report": iter([(1.4, 2.5, 5000)] + [(1.9, 2.6, 9000)] * 8)}
 
     def one(db, notebooks, server):
         kernel, parent, faults = next(rounds["floor" if notebooks else "report"])
@@ -199,7 +199,7 @@ def test_the_reports_note_splits_each_sides_least_round_into_user_system_and_fau
     run = Run()
     report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=3)
     fig = next(f for f in run.figures if f.name.startswith("report 100,000"))
-    assert "(least of 3)" in fig.name
+    assert f"(least of {report.JUDGED_ROUNDS * 3})" in fig.name
     assert ("1.15 + 0.25 s, 5,000/1 faults / 2.00 + 0.50 s, 10,000/0 faults (machine-wide: 50 "
             "huge pages faulted in, 5 compaction stalls) vs floor 0.25 + 0.25 s, 200/1 faults / "
             "1.50 + 0.50 s, 400/0 faults (machine-wide: 2 huge pages faulted in, 0 compaction "
@@ -380,10 +380,16 @@ def test_the_reports_sizes_run_in_rotation_so_none_always_follows_the_largest(mo
 
     monkeypatch.setattr(report, "one_counting_server", one)
     monkeypatch.setattr(report, "_postmaster", lambda db: None)
-    report.run(Run(), {10: 10, 100: 100, 1000: 1000}, repeats=3)
+    run = Run()
+    report.run(run, {10: 10, 100: 100, 1000: 1000}, repeats=3)
     rounds = [sizes[i:i + 3] for i in range(0, 9, 3)]
     assert [r[0] for r in rounds] == [10, 1000, 100]  # each first once in three rounds
     assert all(sorted(r) == [10, 100, 1000] for r in rounds)
+    # the judged size (here the largest) then runs alone; the growth is of the rounds in
+    # rotation only, each size's run beside the others'
+    assert sizes[9:] == [1000] * 3 * (report.JUDGED_ROUNDS - 1)
+    assert any(f.name.startswith("report growth 10 -> 1,000 episodes, CPU (least of 3)")
+               for f in run.figures)
 
 
 @pytest.mark.slow
@@ -465,33 +471,29 @@ def test_the_form_benchmark_measures_both_kinds_of_kernel_against_their_floor(de
     assert "not preheated" not in preheated.note
 
 
-def test_report_rounds_go_on_only_while_the_last_found_a_new_least():
-    from bench.report import falling
-
-    def side(*cpu):
-        return [{"cpu_seconds": c} for c in cpu]
-
-    assert falling((side(2.0, 2.1, 1.9), side(1.6, 1.6, 1.7)))  # a quieter moment came
-    assert not falling((side(2.0, 2.1, 1.99), side(1.6, 1.6, 1.7)))  # within 1%: settled
-    assert falling((side(2.0, 2.0), side(1.7, 1.6)))  # the floor's side counts too
-    assert not falling((side(2.0), side(1.6)))  # one round: nothing to compare
-
-
-def test_report_rounds_go_on_while_they_find_a_new_least_up_to_twice_those_asked(monkeypatch):
+def test_the_judged_size_has_more_rounds_of_its_own_after_the_rounds_of_every_size(monkeypatch):
     from bench import report
     from bench.common import Run
 
-    runs: list[str] = []
+    runs: list[tuple[int, str]] = []
 
-    def one(db, notebooks, server):  # a machine getting quieter round by round: always lower
-        runs.append("floor" if notebooks else "report")
-        cpu = 3.0 - 0.1 * len(runs)
+    def one(db, notebooks, server):
+        runs.append((db, "floor" if notebooks else "report"))
+        cpu = 3.0 - 0.01 * len(runs)
         return {"seconds": 9.0, "cpu_seconds": cpu, "kernel_cpu_seconds": cpu / 2,
                 "parent_cpu_seconds": cpu / 2, "kernel_peak_mb": 100.0}
 
     monkeypatch.setattr(report, "one_counting_server", one)
     monkeypatch.setattr(report, "_postmaster", lambda db: None)
     run = Run()
-    report.run(run, {report.REPORT_RATIO_AT: "demo.db"}, repeats=3)
-    assert runs.count("report") == runs.count("floor") == report.MOST_ROUNDS * 3
-    assert any("(least of 6)" in f.name for f in run.figures)
+    judged, other = report.REPORT_RATIO_AT, 10 * report.REPORT_RATIO_AT
+    report.run(run, {judged: judged, other: other}, repeats=2)
+    rounds = report.JUDGED_ROUNDS * 2
+    assert runs.count((judged, "report")) == runs.count((judged, "floor")) == rounds
+    assert runs.count((other, "report")) == runs.count((other, "floor")) == 2
+    # the rounds of every size first, then the judged size's own, floor and report in turns
+    assert all(db == judged for db, _ in runs[8:])
+    assert [side for _, side in runs[8:12]] == ["floor", "report", "report", "floor"]
+    assert any(f"{judged:,} episodes, CPU time (least of {rounds})" in f.name
+               for f in run.figures)
+    assert any(f"{other:,} episodes, CPU time (least of 2)" in f.name for f in run.figures)
