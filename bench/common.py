@@ -45,6 +45,10 @@ class Figure:
     floor: float | None = None
     ratio: float | None = None
     note: str = ""
+    # Each side round by round (a ratio figure's ehkit and floor), kept in last-run.json and
+    # not printed: a run's rounds can be judged again by another estimator without another
+    # run (RESULTS.md, 2026-12-04: the estimators compared needed rounds no run had kept).
+    rounds: dict[str, list[float]] | None = None
 
 
 @dataclass
@@ -290,7 +294,8 @@ def ratio_figure(name: str, subject: list[float], floor: list[float], unit: str,
     passed = ratio <= max_ratio and not over
     context = medians_note(subject, floor, of, unit) if len(subject) > 1 else ""
     return Figure(name, value, unit, target, passed, floor=steady(floor), ratio=ratio,
-                  note="; ".join(n for n in (note, context) if n))
+                  note="; ".join(n for n in (note, context) if n),
+                  rounds={"ehkit": list(subject), "floor": list(floor)})
 
 
 def cpu_figure(name: str, subject: list[Clock], floor: list[Clock], max_ratio: float, *,

@@ -158,7 +158,8 @@ def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "")
                             + medians_note([x["cpu_seconds"] for x in reports],
                                            [x["cpu_seconds"] for x in floors], "CPU")
                             + f"; time medians {r:.1f} s vs floor {f:.1f} s = "
-                            f"{_round_ratio(reports, floors, 'seconds'):.2f}x"))
+                            f"{_round_ratio(reports, floors, 'seconds'):.2f}x",
+                       rounds=_rounds(reports, floors)))
         is_max = size == max(dbs)
         run.add(Figure(f"  kernel peak memory, {size:,} episodes", peak, "MB",
                        f"< {MAX_KERNEL_MB} MB" if is_max else "(context)",
@@ -174,7 +175,14 @@ def run(run: Run, dbs: dict[int, Path | str], repeats: int = 3, label: str = "")
         run.add(Figure(f"report growth{on} {small:,} -> {big:,} episodes, CPU (least of {rounds})",
                        growth, "x", f"<= {MAX_GROWTH}x", growth <= MAX_GROWTH,
                        note=f"time {times[small]:.2f} s -> {times[big]:.2f} s = "
-                            f"{_round_ratio(bigs, smalls, 'seconds'):.2f}x"))
+                            f"{_round_ratio(bigs, smalls, 'seconds'):.2f}x",
+                       rounds=_rounds(bigs, smalls)))
+
+
+def _rounds(runs: list[dict], against: list[dict]) -> dict[str, list[float]]:
+    """Each side's CPU seconds round by round, kept with the figure (``Figure.rounds``)."""
+    return {"ehkit": [x["cpu_seconds"] for x in runs],
+            "floor": [x["cpu_seconds"] for x in against]}
 
 
 def _ratio(runs: list[dict], against: list[dict], measure: str) -> float:

@@ -48,6 +48,11 @@ def test_every_timed_figure_is_a_ratio_to_a_floor_measured_in_the_same_run(
     assert len(timed) == 4
     for f in timed:
         assert f["floor"] > 0 and f["ratio"] > 0, f
+        # each side's rounds kept, and the figure is theirs: the least of each, their ratio
+        mine, floor = f["rounds"]["ehkit"], f["rounds"]["floor"]
+        assert len(mine) == len(floor) >= 1, f
+        assert (min(mine), min(floor)) == (f["value"], f["floor"]), f
+        assert f["ratio"] == pytest.approx(min(mine) / min(floor)), f
         limit = float(re.match(r"<= (\S+)x floor", f["target"]).group(1))
         if "a person waits" not in f["target"]:
             assert f["passed"] is (f["ratio"] <= limit), f
@@ -494,6 +499,9 @@ def test_the_judged_size_has_more_rounds_of_its_own_after_the_rounds_of_every_si
     # the rounds of every size first, then the judged size's own, floor and report in turns
     assert all(db == judged for db, _ in runs[8:])
     assert [side for _, side in runs[8:12]] == ["floor", "report", "report", "floor"]
-    assert any(f"{judged:,} episodes, CPU time (least of {rounds})" in f.name
-               for f in run.figures)
+    fig = next(f for f in run.figures if f"{judged:,} episodes, CPU time (least of {rounds})"
+               in f.name)
+    # the rounds kept with the figure, each side's in the order they ran
+    assert len(fig.rounds["ehkit"]) == len(fig.rounds["floor"]) == rounds
+    assert fig.rounds["ehkit"] == sorted(fig.rounds["ehkit"], reverse=True)
     assert any(f"{other:,} episodes, CPU time (least of 2)" in f.name for f in run.figures)
