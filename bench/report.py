@@ -55,7 +55,8 @@ REPORT_ROUNDS = 8
 # machine: a fixed loop's speed there swings between 1x and 2x from one fifth of a second to
 # the next, so which side meets the quicker stretches decides a least of few rounds. Of 30
 # rounds at 100,000 episodes (bench/RESULTS.md, 2026-12-04), eight drawn at random read over
-# 1.3x one time in ten, sixteen one in forty, where all 30 read 1.17x. Alone, a round costs a
+# 1.3x one time in ten, sixteen one in forty, where all 30 read 1.17x (yet run O, busy, read
+# 1.32x on PostgreSQL over 24, on a floor's lucky least: RESULTS.md). Alone, a round costs a
 # sixth of one of every size (the million-episode store's report is most of it), and no run
 # follows the big store's, which pushes other files out of the page cache
 # (bench.common.turned). Until 2026-12-04 rounds of every size went on to twice those asked
