@@ -6,7 +6,8 @@ the report layer shows each as an SVG image (:func:`svg`).
 Margins are fitted to the chart's own labels (:func:`_fit`) from the font's measurements,
 before anything is drawn. A layout engine would draw every chart twice to measure it: that
 was two fifths of a report's chart time, and charts are most of a small report's own cost.
-For the same reason the ticks are drawn as plain texts and marks (:func:`_plain_ticks`).
+For the same reason the ticks are drawn as plain texts and marks (:func:`_plain_ticks`), and
+every text is measured once a process, for fitting and for drawing (:func:`_metrics`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,23 @@ SHOWN_DPI = 110  # pixels an inch: charts show as large as they did as PNGs (8 i
 SVG_FONTS = ["DejaVu Sans", "Arial", "Liberation Sans", "Helvetica"]
 
 
+class _Chart(MplFigure):
+    """A figure whose SVG drawing takes its texts' measurements from :func:`_metrics`.
+    matplotlib keeps them for one drawing (a cache a renderer): a report's charts measured
+    the same tick labels, legend keys and "lp" again in each, a tenth of their drawing."""
+
+    def draw(self, renderer):
+        from matplotlib.backends.backend_svg import RendererSVG  # svg() is drawing: loaded
+
+        # only where the renderer would measure as _metrics does (in points, from the font)
+        if getattr(renderer.get_text_width_height_descent, "__func__", None) is \
+                RendererSVG.get_text_width_height_descent:
+            renderer.get_text_width_height_descent = _drawn_metrics
+        super().draw(renderer)
+
+
 def _figure(width: float = 8, height: float = 4) -> tuple[MplFigure, object]:
-    fig = MplFigure(figsize=(width, height), dpi=100)
+    fig = _Chart(figsize=(width, height), dpi=100)
     return fig, fig.subplots()
 
 
@@ -63,13 +79,23 @@ def _extent(texts: Sequence[str], size, rotation: float = 0) -> tuple[float, flo
     return width, height
 
 
-@functools.lru_cache(maxsize=1024)
 def _measured(text: str, size) -> tuple[float, float]:
-    """``text``'s width and height in points at ``size``: a report's charts measure the same
-    tick labels and "Xg" again and again (half of them, 93 measurements of 47 texts)."""
-    w, h, _ = text_to_path.get_text_width_height_descent(text, FontProperties(size=size),
-                                                         ismath=False)
+    """``text``'s width and height in points at ``size``, in the charts' font."""
+    w, h, _ = _metrics(text, FontProperties(size=size), False)
     return w, h
+
+
+@functools.lru_cache(maxsize=4096)
+def _metrics(text: str, font: FontProperties, ismath) -> tuple[float, float, float]:
+    """``text``'s width, height and descent in points in ``font`` (a copy: it is the key), as
+    an SVG is drawn: once a process. A report's charts measure the same tick labels, "Xg" and
+    "lp" again and again, to fit their margins and then to draw. The charts' font is
+    matplotlib's own in both (SVG_FONTS puts it first), so the key needs no more than it."""
+    return text_to_path.get_text_width_height_descent(text, font, ismath)
+
+
+def _drawn_metrics(text: str, font: FontProperties, ismath) -> tuple[float, float, float]:
+    return _metrics(text, font.copy(), ismath)
 
 
 def _ticks(axis) -> list[tuple[float, str]]:

@@ -126,3 +126,34 @@ def test_a_chart_is_shown_as_svg_with_its_words_as_text_the_same_each_time():
     fonts = {t.get("style") for t in root.iter(f"{ns}text")}
     assert all("font-family: 'DejaVu Sans', 'Arial'" in f and "Verdana" not in f for f in fonts)
     assert not list(root.iter(f"{ns}script"))
+
+
+def test_each_text_is_measured_once_a_process_and_draws_the_same_svg():
+    """Each text is measured once a process, for fitting the margins and for drawing
+    (charts._metrics): a second chart of the same labels measures nothing new, and its SVG
+    is the same as one drawn with every measurement made afresh."""
+    def make():
+        return charts.trend("Median days to the first review held at 30",
+                            ["2026Q1", "2026Q2", "2026Q3"],
+                            {"Median": [30, 31, 30], "Lowest": [10, 12, 11]}, ylabel="Days")
+
+    charts._metrics.cache_clear()
+    fresh = charts.svg(make())
+    measured = charts._metrics.cache_info().misses
+    assert measured > 0
+    again = charts.svg(make())
+    assert charts._metrics.cache_info().misses == measured
+    assert again == fresh
+
+
+def test_only_an_svg_drawing_takes_the_shared_measurements():
+    """A raster's texts are measured in its pixels, not the SVG's points: an Agg drawing
+    (as the fitting test's) keeps matplotlib's own measurements."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = charts.trend("t", ["2026Q1", "2026Q2"], {"x": [1, 2]}, ylabel="Days")
+    charts._metrics.cache_clear()
+    FigureCanvasAgg(fig).draw()
+    assert charts._metrics.cache_info().currsize == 0
+    charts.svg(fig)
+    assert charts._metrics.cache_info().currsize > 0
