@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from matplotlib import rc_context, rcParams
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.textpath import text_to_path
@@ -52,7 +52,7 @@ class _Chart(MplFigure):
         # only where the renderer would measure as _metrics does (in points, from the font)
         if getattr(renderer.get_text_width_height_descent, "__func__", None) is \
                 RendererSVG.get_text_width_height_descent:
-            renderer.get_text_width_height_descent = _drawn_metrics
+            renderer.get_text_width_height_descent = _metrics
         super().draw(renderer)
 
 
@@ -85,17 +85,17 @@ def _measured(text: str, size) -> tuple[float, float]:
     return w, h
 
 
-@functools.lru_cache(maxsize=4096)
 def _metrics(text: str, font: FontProperties, ismath) -> tuple[float, float, float]:
-    """``text``'s width, height and descent in points in ``font`` (a copy: it is the key), as
-    an SVG is drawn: once a process. A report's charts measure the same tick labels, "Xg" and
-    "lp" again and again, to fit their margins and then to draw. The charts' font is
-    matplotlib's own in both (SVG_FONTS puts it first), so the key needs no more than it."""
+    """``text``'s width, height and descent in points in ``font``, as an SVG is drawn:
+    measured once a process (:func:`_measure`). A report's charts measure the same tick
+    labels, "Xg" and "lp" again and again, to fit their margins and then to draw."""
+    return _measure(text, font.copy(), ismath, fontManager.findfont(font))
+
+
+@functools.lru_cache(maxsize=4096)
+def _measure(text: str, font: FontProperties, ismath, file: str) -> tuple[float, float, float]:
+    # keyed by the font file ``font`` finds too: the settings in force (rcParams) choose it
     return text_to_path.get_text_width_height_descent(text, font, ismath)
-
-
-def _drawn_metrics(text: str, font: FontProperties, ismath) -> tuple[float, float, float]:
-    return _metrics(text, font.copy(), ismath)
 
 
 def _ticks(axis) -> list[tuple[float, str]]:

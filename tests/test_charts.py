@@ -130,19 +130,19 @@ def test_a_chart_is_shown_as_svg_with_its_words_as_text_the_same_each_time():
 
 def test_each_text_is_measured_once_a_process_and_draws_the_same_svg():
     """Each text is measured once a process, for fitting the margins and for drawing
-    (charts._metrics): a second chart of the same labels measures nothing new, and its SVG
+    (charts._measure): a second chart of the same labels measures nothing new, and its SVG
     is the same as one drawn with every measurement made afresh."""
     def make():
         return charts.trend("Median days to the first review held at 30",
                             ["2026Q1", "2026Q2", "2026Q3"],
                             {"Median": [30, 31, 30], "Lowest": [10, 12, 11]}, ylabel="Days")
 
-    charts._metrics.cache_clear()
+    charts._measure.cache_clear()
     fresh = charts.svg(make())
-    measured = charts._metrics.cache_info().misses
+    measured = charts._measure.cache_info().misses
     assert measured > 0
     again = charts.svg(make())
-    assert charts._metrics.cache_info().misses == measured
+    assert charts._measure.cache_info().misses == measured
     assert again == fresh
 
 
@@ -152,8 +152,20 @@ def test_only_an_svg_drawing_takes_the_shared_measurements():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fig = charts.trend("t", ["2026Q1", "2026Q2"], {"x": [1, 2]}, ylabel="Days")
-    charts._metrics.cache_clear()
+    charts._measure.cache_clear()
     FigureCanvasAgg(fig).draw()
-    assert charts._metrics.cache_info().currsize == 0
+    assert charts._measure.cache_info().currsize == 0
     charts.svg(fig)
-    assert charts._metrics.cache_info().currsize > 0
+    assert charts._measure.cache_info().currsize > 0
+
+
+def test_a_text_is_measured_again_in_the_font_the_settings_choose():
+    """The measurements kept are each of a font file: under other settings (a council's
+    matplotlibrc), the same text in the same family is measured in the font they choose."""
+    from matplotlib import rc_context
+
+    sans = charts._measured("Requires Improvement", 10)
+    with rc_context({"font.sans-serif": ["DejaVu Serif"]}):
+        serif = charts._measured("Requires Improvement", 10)
+    assert serif != sans
+    assert charts._measured("Requires Improvement", 10) == sans
